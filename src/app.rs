@@ -1,0 +1,162 @@
+//! The shared application state and the server's life cycle: start (open the store, run
+//! migrations, load the catalog and settings, bind), serve, and graceful shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::data::{Db, DbError, Store};
+use crate::settings::{self, Settings};
+
+/// State shared by every request. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: Config,
+    store: Store,
+    settings: Settings,
+    admin_secret: String,
+    generated_admin_secret: bool,
+}
+
+impl AppState {
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    pub fn admin_secret(&self) -> &str {
+        &self.inner.admin_secret
+    }
+
+    /// The admin secret when this start generated it (to be shown once).
+    pub fn generated_admin_secret(&self) -> Option<&str> {
+        self.inner
+            .generated_admin_secret
+            .then_some(self.inner.admin_secret.as_str())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("data directory {0}: {1}")]
+    DataDir(String, std::io::Error),
+    #[error("database: {0}")]
+    Database(#[from] DbError),
+    #[error("cannot listen on {0}: {1}")]
+    Bind(SocketAddr, std::io::Error),
+}
+
+/// A started server: bound, with its state ready, not yet serving.
+pub struct Server {
+    state: AppState,
+    listener: TcpListener,
+}
+
+impl Server {
+    pub async fn start(config: Config) -> Result<Server, StartError> {
+        let data_dir = config.data_dir.clone();
+        std::fs::create_dir_all(&data_dir)
+            .map_err(|e| StartError::DataDir(data_dir.display().to_string(), e))?;
+        let db = match &config.database_url {
+            Some(url) => Db::connect_postgres(url, config.pg_pool_size).await?,
+            None => Db::open_sqlite(&data_dir, config.sqlite_readers)?,
+        };
+        let store = Store::open(db.clone()).await?;
+        let settings = Settings::load(db).await?;
+        let (admin_secret, generated_admin_secret) = match &config.admin_secret {
+            Some(secret) => (secret.clone(), false),
+            None => load_or_generate_secret(&data_dir.join("admin_secret"))
+                .map_err(|e| StartError::DataDir(data_dir.display().to_string(), e))?,
+        };
+        let listener = TcpListener::bind(config.addr)
+            .await
+            .map_err(|e| StartError::Bind(config.addr, e))?;
+        let state = AppState {
+            inner: Arc::new(Inner {
+                config,
+                store,
+                settings,
+                admin_secret,
+                generated_admin_secret,
+            }),
+        };
+        Ok(Server { state, listener })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then lets in-flight requests finish.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let refresher = tokio::spawn(refresh_periodically(self.state.clone()));
+        let router = crate::http::router(self.state.clone());
+        let result = axum::serve(self.listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        refresher.abort();
+        result
+    }
+}
+
+/// Keeps settings and the catalog in step with changes made by other instances.
+async fn refresh_periodically(state: AppState) {
+    let mut interval = tokio::time::interval(settings::REFRESH_INTERVAL);
+    interval.tick().await;
+    loop {
+        interval.tick().await;
+        if let Err(err) = state.settings().refresh().await {
+            tracing::warn!(%err, "refreshing settings failed");
+        }
+        if let Err(err) = state.store().catalog.reload_all().await {
+            tracing::warn!(%err, "refreshing the catalog failed");
+        }
+    }
+}
+
+/// Reads the persisted admin secret, or generates and persists one (readable by the owner
+/// only). Returns whether it was generated now.
+fn load_or_generate_secret(path: &Path) -> std::io::Result<(String, bool)> {
+    if let Ok(secret) = std::fs::read_to_string(path) {
+        let secret = secret.trim().to_owned();
+        if !secret.is_empty() {
+            return Ok((secret, false));
+        }
+    }
+    let secret = format!("fbadmin_{}", crate::util::random_hex(24));
+    write_private(path, &secret)?;
+    Ok((secret, true))
+}
+
+fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(content.as_bytes())
+}

@@ -1,0 +1,316 @@
+//! The catalog: every exposed table's columns and, for collections, their rules. Read from
+//! the database by introspection (so tables made with plain SQL are seen too) and cached;
+//! schema changes made through Ferrobase refresh the cache at once.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use serde::Serialize;
+
+use super::access::Rules;
+use super::{Db, DbError, Dialect, Stmt, Value, names};
+
+/// The column types Ferrobase distinguishes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ColumnType {
+    Text,
+    Integer,
+    Real,
+    Boolean,
+    Json,
+}
+
+impl ColumnType {
+    /// Maps a declared SQL type (as either database reports it) to a column type.
+    pub fn from_declared(declared: &str) -> ColumnType {
+        let d = declared.to_ascii_lowercase();
+        if d.contains("bool") {
+            ColumnType::Boolean
+        } else if d.contains("json") {
+            ColumnType::Json
+        } else if d.contains("int") && !d.contains("interval") && !d.contains("point") {
+            ColumnType::Integer
+        } else if ["real", "double", "float", "numeric", "decimal"]
+            .iter()
+            .any(|t| d.contains(t))
+        {
+            ColumnType::Real
+        } else {
+            ColumnType::Text
+        }
+    }
+
+    /// The type named in an API request (`"text"`, `"integer"`, …).
+    pub fn parse(name: &str) -> Option<ColumnType> {
+        match name.to_ascii_lowercase().as_str() {
+            "text" | "string" => Some(ColumnType::Text),
+            "integer" | "int" => Some(ColumnType::Integer),
+            "real" | "number" | "float" => Some(ColumnType::Real),
+            "boolean" | "bool" => Some(ColumnType::Boolean),
+            "json" => Some(ColumnType::Json),
+            _ => None,
+        }
+    }
+
+    /// The type a new column gets from the first JSON value written to it.
+    pub fn infer(value: &serde_json::Value) -> ColumnType {
+        match value {
+            serde_json::Value::String(_) => ColumnType::Text,
+            serde_json::Value::Number(n) if n.is_i64() || n.is_u64() => ColumnType::Integer,
+            serde_json::Value::Number(_) => ColumnType::Real,
+            serde_json::Value::Bool(_) => ColumnType::Boolean,
+            serde_json::Value::Null
+            | serde_json::Value::Array(_)
+            | serde_json::Value::Object(_) => ColumnType::Json,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ColumnType::Text => "text",
+            ColumnType::Integer => "integer",
+            ColumnType::Real => "real",
+            ColumnType::Boolean => "boolean",
+            ColumnType::Json => "json",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Column {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub ty: ColumnType,
+    /// The type as the database declares it.
+    pub declared: String,
+    pub not_null: bool,
+    pub primary_key: bool,
+    pub system: bool,
+}
+
+/// Metadata of a table that Ferrobase manages as a collection.
+#[derive(Debug, Clone, Serialize)]
+pub struct CollectionMeta {
+    pub rules: Rules,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Table {
+    pub name: String,
+    pub columns: Vec<Column>,
+    /// `Some` for collections made by Ferrobase; `None` for other tables.
+    pub collection: Option<CollectionMeta>,
+}
+
+impl Table {
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+
+    /// A column whose name differs from `name` only in case (SQLite would treat them as one).
+    pub fn column_ignoring_case(&self, name: &str) -> Option<&Column> {
+        self.columns
+            .iter()
+            .find(|c| c.name.eq_ignore_ascii_case(name))
+    }
+}
+
+/// The cached catalog. Locks are held only for map look-ups, never across an await.
+pub struct Catalog {
+    db: Db,
+    tables: RwLock<HashMap<String, Arc<Table>>>,
+}
+
+impl Catalog {
+    pub async fn load(db: Db) -> Result<Catalog, DbError> {
+        let catalog = Catalog {
+            db,
+            tables: RwLock::new(HashMap::new()),
+        };
+        catalog.reload_all().await?;
+        Ok(catalog)
+    }
+
+    /// The cached table, without touching the database.
+    pub fn get(&self, name: &str) -> Option<Arc<Table>> {
+        self.tables.read().expect("catalog lock").get(name).cloned()
+    }
+
+    /// The table, re-reading it from the database when the cache does not have it (it may
+    /// have been made with plain SQL or by another instance).
+    pub async fn lookup(&self, name: &str) -> Result<Option<Arc<Table>>, DbError> {
+        if let Some(table) = self.get(name) {
+            return Ok(Some(table));
+        }
+        if names::is_internal_table(name) {
+            return Ok(None);
+        }
+        self.refresh(name).await
+    }
+
+    /// Every exposed table, sorted by name.
+    pub fn list(&self) -> Vec<Arc<Table>> {
+        let mut tables: Vec<_> = self
+            .tables
+            .read()
+            .expect("catalog lock")
+            .values()
+            .cloned()
+            .collect();
+        tables.sort_by(|a, b| a.name.cmp(&b.name));
+        tables
+    }
+
+    /// Re-reads one table from the database; forgets it when it no longer exists.
+    pub async fn refresh(&self, name: &str) -> Result<Option<Arc<Table>>, DbError> {
+        let mut loaded = self.introspect(Some(name)).await?;
+        let table = loaded.remove(name).map(Arc::new);
+        let mut tables = self.tables.write().expect("catalog lock");
+        match &table {
+            Some(t) => tables.insert(name.to_owned(), t.clone()),
+            None => tables.remove(name),
+        };
+        Ok(table)
+    }
+
+    /// Re-reads every table.
+    pub async fn reload_all(&self) -> Result<(), DbError> {
+        let loaded = self.introspect(None).await?;
+        let loaded = loaded.into_iter().map(|(k, v)| (k, Arc::new(v))).collect();
+        *self.tables.write().expect("catalog lock") = loaded;
+        Ok(())
+    }
+
+    async fn introspect(&self, only: Option<&str>) -> Result<HashMap<String, Table>, DbError> {
+        let dialect = self.db.dialect();
+        let filter: Vec<Value> = only.map(|n| vec![n.into()]).unwrap_or_default();
+        let results = self
+            .db
+            .read_many(vec![
+                Stmt::new(columns_sql(dialect, only.is_some()), filter.clone()),
+                Stmt::new(collections_sql(dialect, only.is_some()), filter),
+            ])
+            .await?;
+        let mut tables: HashMap<String, Table> = HashMap::new();
+        for row in &results[0].rows {
+            let [table, column, declared, not_null, pk] = &row[..] else {
+                continue;
+            };
+            let (Some(table), Some(column)) = (table.as_text(), column.as_text()) else {
+                continue;
+            };
+            if names::is_internal_table(table) {
+                continue;
+            }
+            let declared = declared.as_text().unwrap_or("").to_owned();
+            let entry = tables.entry(table.to_owned()).or_insert_with(|| Table {
+                name: table.to_owned(),
+                columns: Vec::new(),
+                collection: None,
+            });
+            entry.columns.push(Column {
+                name: column.to_owned(),
+                ty: ColumnType::from_declared(&declared),
+                declared,
+                not_null: truthy(not_null),
+                primary_key: truthy(pk),
+                system: false,
+            });
+        }
+        for row in &results[1].rows {
+            let [name, rules, created, updated] = &row[..] else {
+                continue;
+            };
+            let Some(table) = name.as_text().and_then(|n| tables.get_mut(n)) else {
+                continue;
+            };
+            let rules = match rules {
+                Value::Json(v) => serde_json::from_value(v.clone()).ok(),
+                Value::Text(s) => serde_json::from_str(s).ok(),
+                _ => None,
+            };
+            table.collection = Some(CollectionMeta {
+                rules: rules.unwrap_or_default(),
+                created_at: created.as_int().unwrap_or(0),
+                updated_at: updated.as_int().unwrap_or(0),
+            });
+            for col in &mut table.columns {
+                col.system = names::is_system_column(&col.name);
+            }
+        }
+        Ok(tables)
+    }
+}
+
+fn truthy(v: &Value) -> bool {
+    match v {
+        Value::Bool(b) => *b,
+        Value::Int(i) => *i != 0,
+        _ => false,
+    }
+}
+
+fn columns_sql(dialect: Dialect, one: bool) -> String {
+    match dialect {
+        Dialect::Sqlite => format!(
+            "SELECT m.name, p.name, p.type, p.\"notnull\", p.pk FROM sqlite_master m \
+             JOIN pragma_table_info(m.name) p WHERE m.type = 'table' {} ORDER BY m.name, p.cid",
+            if one { "AND m.name = ?" } else { "" }
+        ),
+        Dialect::Postgres => format!(
+            "SELECT c.relname::text, a.attname::text, format_type(a.atttypid, a.atttypmod), a.attnotnull, \
+             COALESCE((SELECT true FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary AND a.attnum = ANY(i.indkey)), false) \
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped \
+             WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') {} ORDER BY c.relname, a.attnum",
+            if one { "AND c.relname = $1" } else { "" }
+        ),
+    }
+}
+
+fn collections_sql(dialect: Dialect, one: bool) -> String {
+    let filter = match (one, dialect) {
+        (false, _) => "",
+        (true, Dialect::Sqlite) => " WHERE name = ?",
+        (true, Dialect::Postgres) => " WHERE name = $1",
+    };
+    format!("SELECT name, rules, created_at, updated_at FROM _fb_collections{filter}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn declared_types_map_to_column_types() {
+        for (declared, ty) in [
+            ("TEXT", ColumnType::Text),
+            ("character varying(20)", ColumnType::Text),
+            ("INTEGER", ColumnType::Integer),
+            ("bigint", ColumnType::Integer),
+            ("REAL", ColumnType::Real),
+            ("double precision", ColumnType::Real),
+            ("numeric(10,2)", ColumnType::Real),
+            ("BOOLEAN", ColumnType::Boolean),
+            ("JSON", ColumnType::Json),
+            ("jsonb", ColumnType::Json),
+            ("", ColumnType::Text),
+        ] {
+            assert_eq!(ColumnType::from_declared(declared), ty, "{declared}");
+        }
+    }
+
+    #[test]
+    fn json_values_infer_types() {
+        use serde_json::json;
+        assert_eq!(ColumnType::infer(&json!("x")), ColumnType::Text);
+        assert_eq!(ColumnType::infer(&json!(3)), ColumnType::Integer);
+        assert_eq!(ColumnType::infer(&json!(3.5)), ColumnType::Real);
+        assert_eq!(ColumnType::infer(&json!(true)), ColumnType::Boolean);
+        assert_eq!(ColumnType::infer(&json!([1])), ColumnType::Json);
+        assert_eq!(ColumnType::infer(&json!({"a": 1})), ColumnType::Json);
+    }
+}

@@ -1,0 +1,376 @@
+//! Collection management: create, change rules, drop, columns and indexes. Every schema change
+//! refreshes the catalog before it returns.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::access::{Rules, RulesPatch};
+use super::catalog::{ColumnType, Table};
+use super::query::compile;
+use super::sql::{SqlBuilder, quote_ident};
+use super::{DbError, Dialect, Stmt, Store, Value, names};
+use crate::error::ApiError;
+use crate::util::now_ms;
+
+/// An index as the admin API shows it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct IndexInfo {
+    pub name: String,
+    pub columns: Vec<String>,
+    pub unique: bool,
+    /// The primary key's index, which cannot be dropped.
+    pub primary: bool,
+}
+
+impl Store {
+    /// Creates a collection with its system columns and, optionally, typed fields.
+    pub async fn create_collection(
+        &self,
+        name: &str,
+        rules: Rules,
+        fields: &[(String, ColumnType)],
+    ) -> Result<Arc<Table>, ApiError> {
+        names::check_collection_name(name)?;
+        for (field, _) in fields {
+            if names::is_system_column(field) {
+                return Err(ApiError::bad_field(
+                    field,
+                    format!("'{field}' is a system field and always exists"),
+                ));
+            }
+            names::check_field_name(field)?;
+        }
+        for (i, (a, _)) in fields.iter().enumerate() {
+            if fields[..i].iter().any(|(b, _)| a.eq_ignore_ascii_case(b)) {
+                return Err(ApiError::bad_field(
+                    a,
+                    format!("field '{a}' is given twice"),
+                ));
+            }
+        }
+        if self.catalog.lookup(name).await?.is_some() {
+            return Err(ApiError::Conflict(format!(
+                "collection '{name}' already exists"
+            )));
+        }
+        let dialect = self.db.dialect();
+        let int = dialect.type_name(ColumnType::Integer);
+        let mut ddl = format!(
+            "CREATE TABLE {} (\"_id\" TEXT PRIMARY KEY NOT NULL, \"_created_at\" {int} NOT NULL, \
+             \"_updated_at\" {int} NOT NULL, \"_owner_id\" TEXT, \"_deleted_at\" {int}",
+            quote_ident(name)
+        );
+        for (field, ty) in fields {
+            ddl.push_str(&format!(
+                ", {} {}",
+                quote_ident(field),
+                dialect.type_name(*ty)
+            ));
+        }
+        ddl.push(')');
+        let now = now_ms();
+        let mut insert = SqlBuilder::new(dialect);
+        insert.push("INSERT INTO _fb_collections (name, rules, created_at, updated_at) VALUES (");
+        insert
+            .param(name.into())
+            .push(", ")
+            .param(rules_value(&rules))
+            .push(", ");
+        insert
+            .param(now.into())
+            .push(", ")
+            .param(now.into())
+            .push(")");
+        self.db
+            .write_many(vec![Stmt::new(ddl, vec![]), insert.finish()])
+            .await
+            .map_err(|err| match err {
+                DbError::UniqueViolation(_) => {
+                    ApiError::Conflict(format!("collection '{name}' already exists"))
+                }
+                DbError::Other(msg) if msg.contains("already exists") => {
+                    ApiError::Conflict(format!("collection '{name}' already exists"))
+                }
+                other => other.into(),
+            })?;
+        self.refreshed(name).await
+    }
+
+    /// Changes some of a collection's access rules.
+    pub async fn update_rules(
+        &self,
+        name: &str,
+        patch: RulesPatch,
+    ) -> Result<Arc<Table>, ApiError> {
+        let table = self.collection(name).await?;
+        let mut rules = table
+            .collection
+            .as_ref()
+            .map(|c| c.rules.clone())
+            .unwrap_or_default();
+        rules.apply(patch);
+        let mut b = SqlBuilder::new(self.db.dialect());
+        b.push("UPDATE _fb_collections SET rules = ")
+            .param(rules_value(&rules));
+        b.push(", updated_at = ")
+            .param(now_ms().into())
+            .push(" WHERE name = ")
+            .param(name.into());
+        self.db.write(b.finish()).await?;
+        self.refreshed(name).await
+    }
+
+    /// Drops a collection with all its records.
+    pub async fn drop_collection(&self, name: &str) -> Result<(), ApiError> {
+        let table = self.collection(name).await?;
+        let mut delete = SqlBuilder::new(self.db.dialect());
+        delete
+            .push("DELETE FROM _fb_collections WHERE name = ")
+            .param(name.into());
+        self.db
+            .write_many(vec![
+                Stmt::new(format!("DROP TABLE {}", quote_ident(&table.name)), vec![]),
+                delete.finish(),
+            ])
+            .await?;
+        self.catalog.refresh(name).await?;
+        Ok(())
+    }
+
+    /// Adds columns; a column another request added meanwhile is not an error.
+    pub async fn add_columns(
+        &self,
+        name: &str,
+        columns: &[(String, ColumnType)],
+    ) -> Result<Arc<Table>, ApiError> {
+        let dialect = self.db.dialect();
+        let stmts = columns
+            .iter()
+            .map(|(column, ty)| {
+                let sql = format!(
+                    "ALTER TABLE {} ADD COLUMN {} {}",
+                    quote_ident(name),
+                    quote_ident(column),
+                    dialect.type_name(*ty)
+                );
+                Stmt::new(sql, vec![])
+            })
+            .collect();
+        let result = self.db.write_many(stmts).await;
+        let table = self.refreshed(name).await?;
+        if let Err(err) = result
+            && columns.iter().any(|(c, _)| table.column(c).is_none())
+        {
+            return Err(err.into());
+        }
+        Ok(table)
+    }
+
+    /// Drops a field. System fields cannot be dropped; indexes on the field go with it.
+    pub async fn drop_column(&self, name: &str, column: &str) -> Result<Arc<Table>, ApiError> {
+        let table = self.collection(name).await?;
+        if names::is_system_column(column) {
+            return Err(ApiError::bad_request(format!(
+                "'{column}' is a system field and cannot be dropped"
+            )));
+        }
+        let Some(col) = table.column(column) else {
+            return Err(ApiError::not_found(format!(
+                "field '{column}' not found in '{name}'"
+            )));
+        };
+        let mut stmts: Vec<Stmt> = self
+            .list_indexes(name)
+            .await?
+            .into_iter()
+            .filter(|ix| ix.columns.iter().any(|c| c == &col.name))
+            .map(|ix| Stmt::new(format!("DROP INDEX {}", quote_ident(&ix.name)), vec![]))
+            .collect();
+        stmts.push(Stmt::new(
+            format!(
+                "ALTER TABLE {} DROP COLUMN {}",
+                quote_ident(name),
+                quote_ident(&col.name)
+            ),
+            vec![],
+        ));
+        self.db.write_many(stmts).await?;
+        self.refreshed(name).await
+    }
+
+    /// The indexes of a collection.
+    pub async fn list_indexes(&self, name: &str) -> Result<Vec<IndexInfo>, ApiError> {
+        let table = self.collection(name).await?;
+        let sql = match self.db.dialect() {
+            Dialect::Sqlite => {
+                "SELECT il.name, il.\"unique\", il.origin = 'pk', ii.name FROM pragma_index_list(?) il \
+                 JOIN pragma_index_info(il.name) ii ORDER BY il.name, ii.seqno"
+            }
+            Dialect::Postgres => {
+                "SELECT i.relname::text, ix.indisunique, ix.indisprimary, a.attname::text FROM pg_index ix \
+                 JOIN pg_class i ON i.oid = ix.indexrelid JOIN pg_class t ON t.oid = ix.indrelid \
+                 JOIN pg_namespace n ON n.oid = t.relnamespace \
+                 JOIN LATERAL unnest(ix.indkey) WITH ORDINALITY AS k(attnum, ord) ON true \
+                 JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum \
+                 WHERE n.nspname = current_schema() AND t.relname = $1 ORDER BY i.relname, k.ord"
+            }
+        };
+        let rows = self
+            .db
+            .read(Stmt::new(sql, vec![table.name.as_str().into()]))
+            .await?;
+        let mut indexes: Vec<IndexInfo> = Vec::new();
+        for row in rows.rows {
+            let [index, unique, primary, column] = &row[..] else {
+                continue;
+            };
+            let (Some(index), Some(column)) = (index.as_text(), column.as_text()) else {
+                continue;
+            };
+            match indexes.last_mut() {
+                Some(last) if last.name == index => last.columns.push(column.to_owned()),
+                _ => indexes.push(IndexInfo {
+                    name: index.to_owned(),
+                    columns: vec![column.to_owned()],
+                    unique: truthy(unique),
+                    primary: truthy(primary),
+                }),
+            }
+        }
+        Ok(indexes)
+    }
+
+    /// Creates an index over `columns`. It covers live records only (soft-deleted ones are
+    /// left out), which is what every list and count asks for; a unique index therefore lets
+    /// a deleted record's value be used again.
+    pub async fn create_index(
+        &self,
+        name: &str,
+        columns: &[String],
+        unique: bool,
+    ) -> Result<IndexInfo, ApiError> {
+        let table = self.collection(name).await?;
+        if columns.is_empty() {
+            return Err(ApiError::bad_request("an index needs at least one column"));
+        }
+        let mut cols = Vec::with_capacity(columns.len());
+        for c in columns {
+            let col = compile::column(&table, c)?;
+            if cols.contains(&col.name.as_str()) {
+                return Err(ApiError::bad_request(format!(
+                    "column '{c}' is given twice"
+                )));
+            }
+            cols.push(col.name.as_str());
+        }
+        let existing = self.list_indexes(name).await?;
+        if existing.iter().any(|ix| ix.columns == cols) {
+            return Err(ApiError::Conflict(format!(
+                "an index on ({}) already exists",
+                cols.join(", ")
+            )));
+        }
+        let index_name = index_name(name, &cols);
+        let dialect = self.db.dialect();
+        let column_list: Vec<String> = cols
+            .iter()
+            .map(|c| match dialect {
+                // Nulls first, as every sort orders them: a sorted page reads straight off the index.
+                Dialect::Postgres => format!("{} NULLS FIRST", quote_ident(c)),
+                Dialect::Sqlite => quote_ident(c),
+            })
+            .collect();
+        let sql = format!(
+            "CREATE {}INDEX {} ON {} ({}) WHERE \"_deleted_at\" IS NULL",
+            if unique { "UNIQUE " } else { "" },
+            quote_ident(&index_name),
+            quote_ident(name),
+            column_list.join(", ")
+        );
+        self.db.write(Stmt::new(sql, vec![])).await.map_err(|err| match err {
+            DbError::UniqueViolation(_) => ApiError::Conflict(format!(
+                "existing records have duplicate values in ({}): remove them before adding a unique index",
+                cols.join(", ")
+            )),
+            other => other.into(),
+        })?;
+        Ok(IndexInfo {
+            name: index_name,
+            columns: cols.iter().map(|c| (*c).to_owned()).collect(),
+            unique,
+            primary: false,
+        })
+    }
+
+    /// Drops the index named `which`, or the single-column index on the column `which`.
+    pub async fn drop_index(&self, name: &str, which: &str) -> Result<(), ApiError> {
+        let indexes = self.list_indexes(name).await?;
+        let index = indexes
+            .iter()
+            .find(|ix| ix.name == which)
+            .or_else(|| {
+                indexes
+                    .iter()
+                    .find(|ix| ix.columns.len() == 1 && ix.columns[0] == which && !ix.primary)
+            })
+            .ok_or_else(|| ApiError::not_found(format!("no index on '{which}' in '{name}'")))?;
+        if index.primary {
+            return Err(ApiError::bad_request(
+                "the primary key's index cannot be dropped",
+            ));
+        }
+        self.db
+            .write(Stmt::new(
+                format!("DROP INDEX {}", quote_ident(&index.name)),
+                vec![],
+            ))
+            .await?;
+        Ok(())
+    }
+
+    async fn refreshed(&self, name: &str) -> Result<Arc<Table>, ApiError> {
+        self.catalog
+            .refresh(name)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("collection '{name}' not found")))
+    }
+}
+
+fn rules_value(rules: &Rules) -> Value {
+    Value::Json(serde_json::to_value(rules).unwrap_or_default())
+}
+
+fn truthy(v: &Value) -> bool {
+    matches!(v, Value::Bool(true)) || matches!(v, Value::Int(i) if *i != 0)
+}
+
+/// `posts_author_created_at_idx`; shortened with a hash beyond PostgreSQL's 63 bytes.
+fn index_name(table: &str, columns: &[&str]) -> String {
+    let full = format!("{table}_{}_idx", columns.join("_"));
+    if full.len() <= 63 {
+        return full;
+    }
+    let mut hash: u64 = 0xcbf29ce484222325;
+    for byte in full.bytes() {
+        hash = (hash ^ u64::from(byte)).wrapping_mul(0x100000001b3);
+    }
+    let prefix: String = table.chars().take(40).collect();
+    format!("{prefix}_{hash:016x}_idx")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_names_fit_postgres_limit() {
+        assert_eq!(index_name("posts", &["a", "b"]), "posts_a_b_idx");
+        let long = index_name(&"t".repeat(63), &["c".repeat(63).as_str()]);
+        assert!(long.len() <= 63, "{long}");
+        assert_ne!(
+            long,
+            index_name(&"t".repeat(63), &["d".repeat(63).as_str()])
+        );
+    }
+}

@@ -1,0 +1,111 @@
+//! Versioned migrations of the `_fb_*` system tables. Each runs once, in its own transaction,
+//! and is recorded in `_fb_migrations`; on PostgreSQL an advisory lock keeps instances that
+//! start together from running one twice.
+
+use super::{Db, DbError, Dialect, Stmt};
+
+struct Migration {
+    version: i64,
+    name: &'static str,
+    /// SQL for both dialects; `{json}` and `{bigint}` are replaced per dialect.
+    sql: &'static str,
+}
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "collections and settings",
+    sql: "
+        CREATE TABLE _fb_collections (
+            name TEXT PRIMARY KEY,
+            rules {json} NOT NULL,
+            created_at {bigint} NOT NULL,
+            updated_at {bigint} NOT NULL
+        );
+        CREATE TABLE _fb_settings (
+            key TEXT PRIMARY KEY,
+            value {json} NOT NULL,
+            updated_at {bigint} NOT NULL
+        );
+    ",
+}];
+
+/// Brings the system tables up to the newest version.
+pub async fn run(db: &Db) -> Result<(), DbError> {
+    let dialect = db.dialect();
+    db.execute_script(
+        "CREATE TABLE IF NOT EXISTS _fb_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)"
+            .into(),
+    )
+    .await?;
+    for migration in MIGRATIONS {
+        let applied = db
+            .read(Stmt::new(
+                select_applied(dialect),
+                vec![migration.version.into()],
+            ))
+            .await?;
+        if !applied.rows.is_empty() {
+            continue;
+        }
+        let mut script = String::new();
+        if dialect == Dialect::Postgres {
+            // Serialises concurrent start-ups; released at the end of the transaction.
+            script.push_str("SELECT pg_advisory_xact_lock(7262019);\n");
+        }
+        let body = migration
+            .sql
+            .replace(
+                "{json}",
+                if dialect == Dialect::Postgres {
+                    "JSONB"
+                } else {
+                    "TEXT"
+                },
+            )
+            .replace("{bigint}", "BIGINT");
+        // A concurrent start-up may have applied it while we waited for the lock.
+        script.push_str(&guarded(dialect, migration.version, &body));
+        script.push_str(&format!(
+            "\nINSERT INTO _fb_migrations (version, name, applied_at) VALUES ({}, '{}', {}) ON CONFLICT DO NOTHING;",
+            migration.version,
+            migration.name.replace('\'', "''"),
+            crate::util::now_ms()
+        ));
+        match db.execute_script(script).await {
+            Ok(()) => tracing::info!(
+                version = migration.version,
+                name = migration.name,
+                "applied migration"
+            ),
+            Err(err) => {
+                let recheck = db
+                    .read(Stmt::new(
+                        select_applied(dialect),
+                        vec![migration.version.into()],
+                    ))
+                    .await?;
+                if recheck.rows.is_empty() {
+                    return Err(err);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn select_applied(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Sqlite => "SELECT version FROM _fb_migrations WHERE version = ?",
+        Dialect::Postgres => "SELECT version FROM _fb_migrations WHERE version = $1",
+    }
+}
+
+/// On PostgreSQL the body runs only when the version is still missing after taking the lock.
+fn guarded(dialect: Dialect, version: i64, body: &str) -> String {
+    match dialect {
+        Dialect::Sqlite => body.to_owned(),
+        Dialect::Postgres => format!(
+            "DO $migration$ BEGIN IF NOT EXISTS (SELECT 1 FROM _fb_migrations WHERE version = {version}) THEN EXECUTE $body${body}$body$; END IF; END $migration$;"
+        ),
+    }
+}

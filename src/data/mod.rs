@@ -1,0 +1,135 @@
+//! The data layer: one executor API over SQLite and PostgreSQL, and the domain operations
+//! built on it. Nothing here knows about HTTP.
+//!
+//! The backends differ only below [`Db`]: how a statement is run, how a value is bound and
+//! decoded, and the few spellings in [`Dialect`]. Everything above (catalog, queries, access,
+//! records) is written once and builds SQL through [`sql::SqlBuilder`].
+
+pub mod access;
+pub mod catalog;
+pub mod collections;
+pub mod dialect;
+pub mod migrations;
+pub mod names;
+mod postgres;
+pub mod query;
+pub mod records;
+pub mod sql;
+mod sqlite;
+pub mod value;
+
+use std::path::Path;
+
+pub use dialect::Dialect;
+pub use sql::Stmt;
+pub use value::Value;
+
+/// The result rows of one statement, plus how many rows it changed.
+#[derive(Debug, Default, Clone)]
+pub struct Rows {
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<Value>>,
+    pub affected: u64,
+}
+
+/// Database failures, classified so that constraint violations reach the client as 4xx.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("{0}")]
+    UniqueViolation(String),
+    #[error("{0}")]
+    ForeignKeyViolation(String),
+    #[error("{0}")]
+    NotNullViolation(String),
+    #[error("{0}")]
+    CheckViolation(String),
+    /// A bound value the database refused for its column (wrong type, out of range).
+    #[error("{0}")]
+    InvalidValue(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// The store: SQLite (embedded, the default) or PostgreSQL. Cheap to clone.
+#[derive(Clone)]
+pub enum Db {
+    Sqlite(sqlite::SqlitePool),
+    Postgres(postgres::PgPool),
+}
+
+impl Db {
+    /// Opens the SQLite database `ferrobase.db` inside `data_dir`.
+    pub fn open_sqlite(data_dir: &Path, readers: usize) -> Result<Db, DbError> {
+        Ok(Db::Sqlite(sqlite::SqlitePool::open(
+            &data_dir.join("ferrobase.db"),
+            readers,
+        )?))
+    }
+
+    /// Connects to PostgreSQL at `url` and checks that the connection works.
+    pub async fn connect_postgres(url: &str, pool_size: usize) -> Result<Db, DbError> {
+        Ok(Db::Postgres(
+            postgres::PgPool::connect(url, pool_size).await?,
+        ))
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        match self {
+            Db::Sqlite(_) => Dialect::Sqlite,
+            Db::Postgres(_) => Dialect::Postgres,
+        }
+    }
+
+    /// Runs a read-only statement (on a reader connection for SQLite).
+    pub async fn read(&self, stmt: Stmt) -> Result<Rows, DbError> {
+        let mut rows = self.read_many(vec![stmt]).await?;
+        Ok(rows.pop().unwrap_or_default())
+    }
+
+    /// Runs several read-only statements on one connection, in one hand-off.
+    pub async fn read_many(&self, stmts: Vec<Stmt>) -> Result<Vec<Rows>, DbError> {
+        match self {
+            Db::Sqlite(pool) => pool.read_many(stmts).await,
+            Db::Postgres(pool) => pool.run_many(stmts, false).await,
+        }
+    }
+
+    /// Runs one writing statement; rows come back when it has a `RETURNING` clause.
+    pub async fn write(&self, stmt: Stmt) -> Result<Rows, DbError> {
+        let mut rows = self.write_many(vec![stmt]).await?;
+        Ok(rows.pop().unwrap_or_default())
+    }
+
+    /// Runs writing statements in one transaction: all take effect or none does.
+    pub async fn write_many(&self, stmts: Vec<Stmt>) -> Result<Vec<Rows>, DbError> {
+        match self {
+            Db::Sqlite(pool) => pool.write_many(stmts).await,
+            Db::Postgres(pool) => pool.run_many(stmts, true).await,
+        }
+    }
+
+    /// Runs a script of statements without parameters (schema changes, migrations) in one
+    /// transaction.
+    pub async fn execute_script(&self, script: String) -> Result<(), DbError> {
+        match self {
+            Db::Sqlite(pool) => pool.execute_script(script).await,
+            Db::Postgres(pool) => pool.execute_script(&script).await,
+        }
+    }
+}
+
+/// The database and its catalog: what the domain operations in [`records`] and
+/// [`collections`] work on.
+pub struct Store {
+    pub db: Db,
+    pub catalog: catalog::Catalog,
+}
+
+impl Store {
+    /// Migrates the system tables and loads the catalog.
+    pub async fn open(db: Db) -> Result<Store, DbError> {
+        migrations::run(&db).await?;
+        let catalog = catalog::Catalog::load(db.clone()).await?;
+        Ok(Store { db, catalog })
+    }
+}

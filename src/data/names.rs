@@ -1,0 +1,147 @@
+//! Which names may be collections and fields. Names are checked here before they reach a
+//! schema change; every other use of a name is checked against the live catalog.
+
+use crate::error::ApiError;
+
+/// First path segments under `/api/v1` that belong to the server, never to a collection.
+pub const RESERVED_COLLECTIONS: &[&str] = &[
+    "admin",
+    "api",
+    "auth",
+    "docs",
+    "files",
+    "functions",
+    "health",
+    "hooks",
+    "metrics",
+    "openapi",
+    "realtime",
+    "rpc",
+    "settings",
+    "storage",
+    "tables",
+];
+
+/// The system columns every collection has, in the order records show them.
+pub const SYSTEM_COLUMNS: &[&str] = &[
+    "_id",
+    "_created_at",
+    "_updated_at",
+    "_owner_id",
+    "_deleted_at",
+];
+
+const MAX_NAME_LEN: usize = 63;
+
+/// A new collection's name: lower-case ASCII letters, digits and `_`, starting with a letter,
+/// at most 63 characters, not reserved. (Lower case only, because SQLite compares table names
+/// without case and PostgreSQL with it: one rule keeps both backends alike.)
+pub fn check_collection_name(name: &str) -> Result<(), ApiError> {
+    let valid = !name.is_empty()
+        && name.len() <= MAX_NAME_LEN
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if !valid {
+        return Err(ApiError::bad_request(format!(
+            "invalid collection name '{}': use lower-case letters, digits and '_', starting with a letter (at most {MAX_NAME_LEN})",
+            truncate(name)
+        )));
+    }
+    if RESERVED_COLLECTIONS.contains(&name) {
+        return Err(ApiError::bad_request(format!(
+            "'{name}' is a reserved name and cannot be a collection"
+        )));
+    }
+    Ok(())
+}
+
+/// A new field's name: ASCII letters, digits and `_`, starting with a letter, at most 63
+/// characters. Names starting with `_` belong to the system.
+pub fn check_field_name(name: &str) -> Result<(), ApiError> {
+    let valid = !name.is_empty()
+        && name.len() <= MAX_NAME_LEN
+        && name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if valid {
+        Ok(())
+    } else {
+        Err(ApiError::bad_field(
+            name,
+            format!(
+                "invalid field name '{}': use letters, digits and '_', starting with a letter (at most {MAX_NAME_LEN})",
+                truncate(name)
+            ),
+        ))
+    }
+}
+
+pub fn is_system_column(name: &str) -> bool {
+    SYSTEM_COLUMNS.contains(&name)
+}
+
+/// Tables Ferrobase keeps for itself are never exposed.
+pub fn is_internal_table(name: &str) -> bool {
+    name.starts_with("_fb_") || name.starts_with("sqlite_")
+}
+
+/// Shortens a name for an error message so a hostile megabyte-long name is not echoed back.
+fn truncate(name: &str) -> String {
+    if name.chars().count() <= 80 {
+        name.to_owned()
+    } else {
+        name.chars().take(80).collect::<String>() + "…"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn collection_names() {
+        for ok in ["posts", "a", "user_profiles2", "x".repeat(63).as_str()] {
+            assert!(check_collection_name(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "../x",
+            "a;drop table",
+            "_fb_users",
+            "Posts",
+            "1abc",
+            "a b",
+            "a-b",
+            "a\"b",
+            "é",
+            "auth",
+            "admin",
+            "storage",
+            "tables",
+            &"x".repeat(64),
+        ] {
+            assert!(check_collection_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn field_names() {
+        for ok in ["title", "Title", "a1_b"] {
+            assert!(check_field_name(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "_id",
+            "_x",
+            "1a",
+            "a-b",
+            "a b",
+            "a\"b",
+            "a;b",
+            &"x".repeat(64),
+        ] {
+            assert!(check_field_name(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,257 @@
+//! The PostgreSQL store: a deadpool of tokio-postgres connections with cached prepared
+//! statements.
+
+use std::error::Error as StdError;
+
+use bytes::BytesMut;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::{FromSql, IsNull, Kind, ToSql, Type, to_sql_checked};
+use tokio_postgres::{NoTls, Row};
+
+use super::{DbError, Rows, Stmt, Value};
+
+#[derive(Clone)]
+pub struct PgPool {
+    pool: Pool,
+}
+
+impl PgPool {
+    pub async fn connect(url: &str, size: usize) -> Result<Self, DbError> {
+        let config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| DbError::Other(format!("invalid DATABASE_URL: {e}")))?;
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(size.max(1))
+            .build()
+            .map_err(|e| DbError::Other(format!("PostgreSQL pool: {e}")))?;
+        let pg = PgPool { pool };
+        // Fail at start-up, not on the first request, when the database is unreachable.
+        drop(pg.client().await?);
+        Ok(pg)
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object, DbError> {
+        self.pool
+            .get()
+            .await
+            .map_err(|e| DbError::Other(format!("PostgreSQL connection: {e}")))
+    }
+
+    /// Runs the statements on one connection, inside a transaction when `atomic`.
+    pub async fn run_many(&self, stmts: Vec<Stmt>, atomic: bool) -> Result<Vec<Rows>, DbError> {
+        let mut client = self.client().await?;
+        if atomic && stmts.len() > 1 {
+            let tx = client.transaction().await.map_err(map_err)?;
+            let mut out = Vec::with_capacity(stmts.len());
+            for stmt in &stmts {
+                out.push(run_stmt(&tx, stmt).await?);
+            }
+            tx.commit().await.map_err(map_err)?;
+            return Ok(out);
+        }
+        let mut out = Vec::with_capacity(stmts.len());
+        for stmt in &stmts {
+            out.push(run_stmt(&client, stmt).await?);
+        }
+        Ok(out)
+    }
+
+    pub async fn execute_script(&self, script: &str) -> Result<(), DbError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        tx.batch_execute(script).await.map_err(map_err)?;
+        tx.commit().await.map_err(map_err)
+    }
+}
+
+async fn run_stmt(
+    client: &impl deadpool_postgres::GenericClient,
+    stmt: &Stmt,
+) -> Result<Rows, DbError> {
+    let prepared = client.prepare_cached(&stmt.sql).await.map_err(map_err)?;
+    let params: Vec<&(dyn ToSql + Sync)> = stmt
+        .params
+        .iter()
+        .map(|v| v as &(dyn ToSql + Sync))
+        .collect();
+    if prepared.columns().is_empty() {
+        let affected = client.execute(&prepared, &params).await.map_err(map_err)?;
+        return Ok(Rows {
+            columns: Vec::new(),
+            rows: Vec::new(),
+            affected,
+        });
+    }
+    let result = client.query(&prepared, &params).await.map_err(map_err)?;
+    let columns: Vec<String> = prepared
+        .columns()
+        .iter()
+        .map(|c| c.name().to_owned())
+        .collect();
+    let rows = result
+        .iter()
+        .map(decode_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    let affected = if stmt.sql.trim_start().starts_with("SELECT") {
+        0
+    } else {
+        rows.len() as u64
+    };
+    Ok(Rows {
+        columns,
+        rows,
+        affected,
+    })
+}
+
+fn decode_row(row: &Row) -> Result<Vec<Value>, DbError> {
+    (0..row.len())
+        .map(|i| {
+            row.try_get::<_, Value>(i)
+                .map_err(|e| DbError::Other(format!("decoding column {i}: {e}")))
+        })
+        .collect()
+}
+
+impl<'a> FromSql<'a> for Value {
+    fn from_sql(ty: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn StdError + Sync + Send>> {
+        Ok(match *ty {
+            Type::BOOL => Value::Bool(bool::from_sql(ty, raw)?),
+            Type::INT2 => Value::Int(i16::from_sql(ty, raw)?.into()),
+            Type::INT4 => Value::Int(i32::from_sql(ty, raw)?.into()),
+            Type::INT8 => Value::Int(i64::from_sql(ty, raw)?),
+            Type::OID => Value::Int(u32::from_sql(ty, raw)?.into()),
+            Type::FLOAT4 => Value::Real(f32::from_sql(ty, raw)?.into()),
+            Type::FLOAT8 => Value::Real(f64::from_sql(ty, raw)?),
+            Type::JSON | Type::JSONB => Value::Json(serde_json::Value::from_sql(ty, raw)?),
+            _ => Value::Text(String::from_sql(ty, raw)?),
+        })
+    }
+
+    fn from_sql_null(_: &Type) -> Result<Self, Box<dyn StdError + Sync + Send>> {
+        Ok(Value::Null)
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        matches!(
+            *ty,
+            Type::BOOL
+                | Type::INT2
+                | Type::INT4
+                | Type::INT8
+                | Type::OID
+                | Type::FLOAT4
+                | Type::FLOAT8
+                | Type::JSON
+                | Type::JSONB
+        ) || <String as FromSql>::accepts(ty)
+    }
+}
+
+impl ToSql for Value {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut BytesMut,
+    ) -> Result<IsNull, Box<dyn StdError + Sync + Send>> {
+        match self {
+            Value::Null => Ok(IsNull::Yes),
+            Value::Bool(b) => b.to_sql(ty, out),
+            Value::Int(i) => match *ty {
+                Type::INT2 => i16::try_from(*i)?.to_sql(ty, out),
+                Type::INT4 => i32::try_from(*i)?.to_sql(ty, out),
+                Type::FLOAT4 => (*i as f32).to_sql(ty, out),
+                Type::FLOAT8 => (*i as f64).to_sql(ty, out),
+                Type::JSON | Type::JSONB => serde_json::Value::from(*i).to_sql(ty, out),
+                _ if is_text(ty) => i.to_string().to_sql(ty, out),
+                _ => i.to_sql(ty, out),
+            },
+            Value::Real(f) => match *ty {
+                Type::FLOAT4 => (*f as f32).to_sql(ty, out),
+                Type::JSON | Type::JSONB => serde_json::json!(f).to_sql(ty, out),
+                _ if is_text(ty) => f.to_string().to_sql(ty, out),
+                _ => f.to_sql(ty, out),
+            },
+            Value::Text(s) => match *ty {
+                Type::JSON | Type::JSONB => serde_json::Value::from(s.as_str()).to_sql(ty, out),
+                _ => s.as_str().to_sql(ty, out),
+            },
+            Value::Json(v) => match *ty {
+                _ if is_text(ty) => v.to_string().to_sql(ty, out),
+                _ => v.to_sql(ty, out),
+            },
+        }
+    }
+
+    fn accepts(_: &Type) -> bool {
+        // Conversion is decided per value in `to_sql`; a mismatch is reported there.
+        true
+    }
+
+    to_sql_checked!();
+}
+
+fn is_text(ty: &Type) -> bool {
+    matches!(
+        *ty,
+        Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN
+    ) || matches!(ty.kind(), Kind::Domain(inner) if is_text(inner))
+}
+
+fn map_err(err: tokio_postgres::Error) -> DbError {
+    let Some(db) = err.as_db_error() else {
+        // A parameter that could not be converted for its column is the client's mistake.
+        if err.to_string().contains("error serializing parameter") {
+            return DbError::InvalidValue(format!(
+                "a value does not fit its column: {}",
+                source_text(&err)
+            ));
+        }
+        return DbError::Other(err.to_string());
+    };
+    let message = match db.detail() {
+        Some(detail) => format!("{}: {detail}", db.message()),
+        None => db.message().to_owned(),
+    };
+    let code = db.code();
+    if *code == SqlState::UNIQUE_VIOLATION {
+        DbError::UniqueViolation(unique_message(db.detail().unwrap_or("")).unwrap_or(message))
+    } else if *code == SqlState::FOREIGN_KEY_VIOLATION {
+        DbError::ForeignKeyViolation(message)
+    } else if *code == SqlState::NOT_NULL_VIOLATION {
+        DbError::NotNullViolation(message)
+    } else if *code == SqlState::CHECK_VIOLATION {
+        DbError::CheckViolation(message)
+    } else if [
+        SqlState::INVALID_TEXT_REPRESENTATION,
+        SqlState::NUMERIC_VALUE_OUT_OF_RANGE,
+        SqlState::DATATYPE_MISMATCH,
+        SqlState::INVALID_PARAMETER_VALUE,
+        SqlState::STRING_DATA_RIGHT_TRUNCATION,
+    ]
+    .contains(code)
+    {
+        DbError::InvalidValue(message)
+    } else {
+        DbError::Other(format!("{message} ({})", code.code()))
+    }
+}
+
+fn source_text(err: &tokio_postgres::Error) -> String {
+    err.source()
+        .map_or_else(|| err.to_string(), ToString::to_string)
+}
+
+/// "Key (slug)=(x) already exists." → "a record with this slug already exists".
+fn unique_message(detail: &str) -> Option<String> {
+    let cols = detail.strip_prefix("Key (")?.split(")=").next()?;
+    Some(format!("a record with this {cols} already exists"))
+}

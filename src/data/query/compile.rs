@@ -1,0 +1,427 @@
+//! [`Query`](super::Query) parts → SQL. Every column named in a request is looked up in the
+//! table's live schema (unknown → 400) and every value is typed for its column and bound.
+//!
+//! Null ordering is the same on both backends: nulls sort as the smallest value (first when
+//! ascending, last when descending), SQLite's native order. PostgreSQL gets explicit
+//! `NULLS FIRST/LAST`, and the indexes Ferrobase creates there are built in the same order, so
+//! sorted pages still come straight from an index.
+
+use super::{Condition, Filter, Op, Operand, SortKey};
+use crate::data::catalog::{Column, ColumnType, Table};
+use crate::data::sql::SqlBuilder;
+use crate::data::{Dialect, Value};
+use crate::error::ApiError;
+
+/// Appends `filter` as a boolean SQL expression.
+pub fn filter(b: &mut SqlBuilder, table: &Table, filter: &Filter) -> Result<(), ApiError> {
+    match filter {
+        Filter::And(children) => join(b, table, children, " AND ", "1 = 1"),
+        Filter::Or(children) => join(b, table, children, " OR ", "1 = 0"),
+        Filter::Not(inner) => {
+            b.push("NOT (");
+            self::filter(b, table, inner)?;
+            b.push(")");
+            Ok(())
+        }
+        Filter::Cond(cond) => condition(b, table, cond),
+    }
+}
+
+fn join(
+    b: &mut SqlBuilder,
+    table: &Table,
+    children: &[Filter],
+    sep: &str,
+    empty: &str,
+) -> Result<(), ApiError> {
+    if children.is_empty() {
+        b.push(empty);
+        return Ok(());
+    }
+    b.push("(");
+    for (i, child) in children.iter().enumerate() {
+        if i > 0 {
+            b.push(sep);
+        }
+        filter(b, table, child)?;
+    }
+    b.push(")");
+    Ok(())
+}
+
+/// Looks a column up by name: the one place where request names meet the schema.
+pub fn column<'t>(table: &'t Table, name: &str) -> Result<&'t Column, ApiError> {
+    table.column(name).ok_or_else(|| {
+        let shown: String = name.chars().take(64).collect();
+        ApiError::bad_request(format!("unknown column '{shown}' in '{}'", table.name))
+    })
+}
+
+fn condition(b: &mut SqlBuilder, table: &Table, cond: &Condition) -> Result<(), ApiError> {
+    let col = column(table, &cond.column)?;
+    let name = col.name.as_str();
+    let dialect = b.dialect();
+    match (cond.op, &cond.value) {
+        (Op::Eq | Op::Neq | Op::Gt | Op::Gte | Op::Lt | Op::Lte, Operand::Scalar(raw)) => {
+            not_json(col, cond.op)?;
+            let sql_op = match cond.op {
+                Op::Eq => " = ",
+                Op::Neq => " <> ",
+                Op::Gt => " > ",
+                Op::Gte => " >= ",
+                Op::Lt => " < ",
+                _ => " <= ",
+            };
+            let value = typed(col, raw)?;
+            b.ident(name).push(sql_op).param(value);
+        }
+        (Op::Like | Op::Ilike, Operand::Scalar(raw)) => {
+            text_only(col, cond.op)?;
+            // PostgREST writes `*` for `%` so patterns survive URLs unescaped.
+            let pattern = Value::Text(raw.replace('*', "%"));
+            match (cond.op, dialect) {
+                (Op::Like, _) => b.ident(name).push(" LIKE ").param(pattern),
+                (_, Dialect::Postgres) => b.ident(name).push(" ILIKE ").param(pattern),
+                (_, Dialect::Sqlite) => b
+                    .push("LOWER(")
+                    .ident(name)
+                    .push(") LIKE LOWER(")
+                    .param(pattern)
+                    .push(")"),
+            };
+        }
+        (Op::Contains, Operand::Scalar(raw)) => {
+            text_only(col, cond.op)?;
+            let pattern = Value::Text(format!("%{}%", escape_like(raw)));
+            match dialect {
+                Dialect::Postgres => b
+                    .ident(name)
+                    .push(" ILIKE ")
+                    .param(pattern)
+                    .push(" ESCAPE '\\'"),
+                Dialect::Sqlite => b
+                    .push("LOWER(")
+                    .ident(name)
+                    .push(") LIKE LOWER(")
+                    .param(pattern)
+                    .push(") ESCAPE '\\'"),
+            };
+        }
+        (Op::StartsWith, Operand::Scalar(raw)) => {
+            text_only(col, cond.op)?;
+            let pattern = Value::Text(format!("{}%", escape_like(raw)));
+            b.ident(name)
+                .push(" LIKE ")
+                .param(pattern)
+                .push(" ESCAPE '\\'");
+        }
+        (Op::In, Operand::List(values)) => {
+            not_json(col, cond.op)?;
+            if values.is_empty() {
+                b.push("1 = 0");
+                return Ok(());
+            }
+            b.ident(name).push(" IN (");
+            for (i, raw) in values.iter().enumerate() {
+                if i > 0 {
+                    b.push(", ");
+                }
+                let value = typed(col, raw)?;
+                b.param(value);
+            }
+            b.push(")");
+        }
+        (Op::Is, Operand::Null) => {
+            b.ident(name).push(" IS NULL");
+        }
+        (Op::Is, Operand::Bool(v)) => {
+            if col.ty != ColumnType::Boolean {
+                return Err(ApiError::bad_request(format!(
+                    "is.{v} needs a boolean column; '{name}' is {}",
+                    col.ty.name()
+                )));
+            }
+            b.ident(name)
+                .push(if *v { " IS TRUE" } else { " IS FALSE" });
+        }
+        (Op::Cs | Op::Cd | Op::Fts, _) => {
+            return Err(ApiError::bad_request(format!(
+                "the '{}' operator is not supported by this server yet",
+                cond.op.name()
+            )));
+        }
+        (op, _) => {
+            return Err(ApiError::bad_request(format!(
+                "invalid value for the '{}' operator on '{name}'",
+                op.name()
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn not_json(col: &Column, op: Op) -> Result<(), ApiError> {
+    if col.ty == ColumnType::Json {
+        return Err(ApiError::bad_request(format!(
+            "the '{}' operator does not apply to the json column '{}'",
+            op.name(),
+            col.name
+        )));
+    }
+    Ok(())
+}
+
+fn text_only(col: &Column, op: Op) -> Result<(), ApiError> {
+    if col.ty != ColumnType::Text {
+        return Err(ApiError::bad_request(format!(
+            "the '{}' operator needs a text column; '{}' is {}",
+            op.name(),
+            col.name,
+            col.ty.name()
+        )));
+    }
+    Ok(())
+}
+
+/// Escapes LIKE wildcards so the text matches literally (with `ESCAPE '\'`).
+fn escape_like(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    for ch in raw.chars() {
+        if matches!(ch, '\\' | '%' | '_') {
+            out.push('\\');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+/// A value written in a query string, typed for its column.
+pub fn typed(col: &Column, raw: &str) -> Result<Value, ApiError> {
+    let invalid = || {
+        let shown: String = raw.chars().take(64).collect();
+        ApiError::bad_request(format!(
+            "invalid {} value '{shown}' for '{}'",
+            col.ty.name(),
+            col.name
+        ))
+    };
+    Ok(match col.ty {
+        ColumnType::Text => Value::Text(raw.to_owned()),
+        ColumnType::Integer => Value::Int(raw.trim().parse().map_err(|_| invalid())?),
+        ColumnType::Real => {
+            let f: f64 = raw.trim().parse().map_err(|_| invalid())?;
+            if !f.is_finite() {
+                return Err(invalid());
+            }
+            Value::Real(f)
+        }
+        ColumnType::Boolean => match raw.trim() {
+            "true" | "t" | "1" => Value::Bool(true),
+            "false" | "f" | "0" => Value::Bool(false),
+            _ => return Err(invalid()),
+        },
+        ColumnType::Json => return Err(invalid()),
+    })
+}
+
+/// Appends ` ORDER BY …` for `sort` (which must not be empty).
+pub fn order_by(b: &mut SqlBuilder, table: &Table, sort: &[SortKey]) -> Result<(), ApiError> {
+    b.push(" ORDER BY ");
+    for (i, key) in sort.iter().enumerate() {
+        if i > 0 {
+            b.push(", ");
+        }
+        let col = column(table, &key.column)?;
+        b.ident(&col.name)
+            .push(if key.descending { " DESC" } else { " ASC" });
+        let nulls_first = key.effective_nulls_first();
+        // SQLite's native order puts nulls first ascending; PostgreSQL's puts them last.
+        let native_nulls_first = match b.dialect() {
+            Dialect::Sqlite => !key.descending,
+            Dialect::Postgres => key.descending,
+        };
+        if nulls_first != native_nulls_first {
+            b.push(if nulls_first {
+                " NULLS FIRST"
+            } else {
+                " NULLS LAST"
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Appends the keyset condition "comes after the row whose sort values are `cursor`" for
+/// `sort` (whose last key must be unique, e.g. the id).
+pub fn keyset_after(
+    b: &mut SqlBuilder,
+    table: &Table,
+    sort: &[SortKey],
+    cursor: &[Value],
+) -> Result<(), ApiError> {
+    b.push("(");
+    for i in 0..sort.len() {
+        if i > 0 {
+            b.push(" OR ");
+        }
+        b.push("(");
+        for (j, key) in sort.iter().enumerate().take(i) {
+            let col = column(table, &key.column)?;
+            if j > 0 {
+                b.push(" AND ");
+            }
+            match &cursor[j] {
+                Value::Null => b.ident(&col.name).push(" IS NULL"),
+                value => b.ident(&col.name).push(" = ").param(value.clone()),
+            };
+        }
+        if i > 0 {
+            b.push(" AND ");
+        }
+        let key = &sort[i];
+        let col = column(table, &key.column)?;
+        let nulls_first = key.effective_nulls_first();
+        match &cursor[i] {
+            Value::Null if nulls_first => b.ident(&col.name).push(" IS NOT NULL"),
+            Value::Null => b.push("1 = 0"),
+            value => {
+                let cmp = if key.descending { " < " } else { " > " };
+                if nulls_first {
+                    b.ident(&col.name).push(cmp).param(value.clone())
+                } else {
+                    b.push("(").ident(&col.name).push(cmp).param(value.clone());
+                    b.push(" OR ").ident(&col.name).push(" IS NULL)")
+                }
+            }
+        };
+        b.push(")");
+    }
+    b.push(")");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::query::parse;
+
+    fn table() -> Table {
+        let col = |name: &str, ty| Column {
+            name: name.into(),
+            ty,
+            declared: String::new(),
+            not_null: false,
+            primary_key: false,
+            system: false,
+        };
+        Table {
+            name: "posts".into(),
+            columns: vec![
+                col("_id", ColumnType::Text),
+                col("title", ColumnType::Text),
+                col("score", ColumnType::Integer),
+                col("ratio", ColumnType::Real),
+                col("done", ColumnType::Boolean),
+                col("meta", ColumnType::Json),
+            ],
+            collection: None,
+        }
+    }
+
+    fn compile(dialect: Dialect, key: &str, value: &str) -> Result<(String, Vec<Value>), ApiError> {
+        let f = parse::postgrest_param(key, value)?;
+        let mut b = SqlBuilder::new(dialect);
+        filter(&mut b, &table(), &f)?;
+        let stmt = b.finish();
+        Ok((stmt.sql, stmt.params))
+    }
+
+    #[test]
+    fn conditions_bind_typed_values() {
+        let (sql, params) = compile(Dialect::Sqlite, "score", "gte.10").unwrap();
+        assert_eq!(sql, "\"score\" >= ?");
+        assert_eq!(params, vec![Value::Int(10)]);
+        let (sql, params) =
+            compile(Dialect::Postgres, "or", "(score.lt.3,title.ilike.*rust*)").unwrap();
+        assert_eq!(sql, "(\"score\" < $1 OR \"title\" ILIKE $2)");
+        assert_eq!(params, vec![Value::Int(3), Value::Text("%rust%".into())]);
+        let (sql, _) = compile(Dialect::Sqlite, "done", "is.true").unwrap();
+        assert_eq!(sql, "\"done\" IS TRUE");
+        let (sql, params) = compile(Dialect::Sqlite, "title", "in.(a,b)").unwrap();
+        assert_eq!(sql, "\"title\" IN (?, ?)");
+        assert_eq!(params.len(), 2);
+    }
+
+    #[test]
+    fn hostile_values_stay_bound() {
+        let (sql, params) =
+            compile(Dialect::Sqlite, "title", "eq.'; DROP TABLE posts; --").unwrap();
+        assert_eq!(sql, "\"title\" = ?");
+        assert_eq!(params, vec![Value::Text("'; DROP TABLE posts; --".into())]);
+        let f = parse::collection_filter("title:contains:50%_off").unwrap();
+        let mut b = SqlBuilder::new(Dialect::Sqlite);
+        filter(&mut b, &table(), &f[0]).unwrap();
+        assert_eq!(b.finish().params, vec![Value::Text("%50\\%\\_off%".into())]);
+    }
+
+    #[test]
+    fn bad_names_and_values_are_400() {
+        for (k, v) in [
+            ("nope", "eq.1"),
+            ("\"title\"", "eq.1"),
+            ("score", "eq.ten"),
+            ("score", "like.1*"),
+            ("ratio", "gt.NaN"),
+            ("done", "eq.maybe"),
+            ("meta", "eq.{}"),
+            ("title", "is.true"),
+            ("title", "fts.x"),
+        ] {
+            let err = compile(Dialect::Sqlite, k, v).unwrap_err();
+            assert_eq!(err.status(), 400, "{k}={v}");
+        }
+    }
+
+    #[test]
+    fn order_by_keeps_nulls_smallest_on_both_backends() {
+        let sort = parse::collection_sort("-score,title").unwrap();
+        let mut b = SqlBuilder::new(Dialect::Sqlite);
+        order_by(&mut b, &table(), &sort).unwrap();
+        assert_eq!(b.finish().sql, " ORDER BY \"score\" DESC, \"title\" ASC");
+        let mut b = SqlBuilder::new(Dialect::Postgres);
+        order_by(&mut b, &table(), &sort).unwrap();
+        assert_eq!(
+            b.finish().sql,
+            " ORDER BY \"score\" DESC NULLS LAST, \"title\" ASC NULLS FIRST"
+        );
+    }
+
+    #[test]
+    fn keyset_condition_expands_per_key() {
+        let sort = vec![
+            SortKey {
+                column: "score".into(),
+                descending: true,
+                nulls_first: None,
+            },
+            SortKey::asc("_id"),
+        ];
+        let mut b = SqlBuilder::new(Dialect::Sqlite);
+        keyset_after(
+            &mut b,
+            &table(),
+            &sort,
+            &[Value::Int(5), Value::Text("id9".into())],
+        )
+        .unwrap();
+        let stmt = b.finish();
+        assert_eq!(
+            stmt.sql,
+            "(((\"score\" < ? OR \"score\" IS NULL)) OR (\"score\" = ? AND \"_id\" > ?))"
+        );
+        assert_eq!(
+            stmt.params,
+            vec![Value::Int(5), Value::Int(5), Value::Text("id9".into())]
+        );
+    }
+}

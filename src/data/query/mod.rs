@@ -1,0 +1,140 @@
+//! The one query AST of both API surfaces: filters (an and/or/not tree over conditions),
+//! sort keys, paging, projection. [`parse`] reads request parameters into it; [`compile`]
+//! turns it into parameterised SQL after checking every name against the live schema.
+
+pub mod compile;
+pub mod parse;
+
+/// A filter tree. Conditions carry their value as written; it is typed against the column
+/// when compiled.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Filter {
+    And(Vec<Filter>),
+    Or(Vec<Filter>),
+    Not(Box<Filter>),
+    Cond(Condition),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Condition {
+    pub column: String,
+    pub op: Op,
+    pub value: Operand,
+}
+
+/// Comparison operators: PostgREST's, plus the collections surface's `contains` and
+/// `startsWith` (`ne` and `nin` parse to `Neq` and `not in`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Eq,
+    Neq,
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+    Like,
+    Ilike,
+    In,
+    Is,
+    /// Case-insensitive substring match.
+    Contains,
+    /// Case-sensitive prefix match.
+    StartsWith,
+    /// JSON/array "contains" (`@>`).
+    Cs,
+    /// JSON/array "is contained by" (`<@`).
+    Cd,
+    /// Full-text match.
+    Fts,
+}
+
+impl Op {
+    pub fn name(self) -> &'static str {
+        match self {
+            Op::Eq => "eq",
+            Op::Neq => "neq",
+            Op::Gt => "gt",
+            Op::Gte => "gte",
+            Op::Lt => "lt",
+            Op::Lte => "lte",
+            Op::Like => "like",
+            Op::Ilike => "ilike",
+            Op::In => "in",
+            Op::Is => "is",
+            Op::Contains => "contains",
+            Op::StartsWith => "startsWith",
+            Op::Cs => "cs",
+            Op::Cd => "cd",
+            Op::Fts => "fts",
+        }
+    }
+}
+
+/// A condition's value as written in the request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Operand {
+    Scalar(String),
+    List(Vec<String>),
+    /// `is.null`, `is.true`, `is.false`.
+    Null,
+    Bool(bool),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SortKey {
+    pub column: String,
+    pub descending: bool,
+    /// Explicit placement of nulls; by default nulls sort as the smallest value.
+    pub nulls_first: Option<bool>,
+}
+
+impl SortKey {
+    pub fn asc(column: &str) -> Self {
+        SortKey {
+            column: column.to_owned(),
+            descending: false,
+            nulls_first: None,
+        }
+    }
+
+    /// Whether nulls come first in this key's order.
+    pub fn effective_nulls_first(&self) -> bool {
+        self.nulls_first.unwrap_or(!self.descending)
+    }
+}
+
+pub const DEFAULT_LIMIT: u32 = 50;
+pub const MAX_LIMIT: u32 = 500;
+
+/// A list request, whichever surface it came from.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Query {
+    /// Conditions ANDed together.
+    pub filters: Vec<Filter>,
+    pub sort: Vec<SortKey>,
+    pub limit: Option<u32>,
+    /// 1-based page (collections surface).
+    pub page: Option<u32>,
+    /// Row offset (tables surface); wins over `page`.
+    pub offset: Option<u64>,
+    /// Keyset cursor: the id of the last record of the previous page.
+    pub after: Option<String>,
+    /// Projection; `None` selects every column.
+    pub fields: Option<Vec<String>>,
+    pub include_deleted: bool,
+}
+
+impl Query {
+    pub fn limit(&self) -> u32 {
+        self.limit.unwrap_or(DEFAULT_LIMIT)
+    }
+
+    pub fn page(&self) -> u32 {
+        self.page.unwrap_or(1)
+    }
+
+    pub fn offset(&self) -> u64 {
+        self.offset
+            .unwrap_or_else(|| u64::from(self.page() - 1) * u64::from(self.limit()))
+    }
+}

@@ -1,0 +1,626 @@
+//! Request parameters → [`Query`]. Both surfaces' filter spellings parse into the same tree:
+//! the collections surface's `filter=field:op:value,…` and PostgREST's `col=op.value`,
+//! `col.op=value`, `not.` and nested `or=(…)` / `and=(…)`. Anything not understood is a
+//! 400 that names it; nothing is silently dropped.
+
+use super::{Filter, MAX_LIMIT, Op, Operand, Query, SortKey};
+use crate::error::ApiError;
+
+/// Keywords of the collections surface's list parameters.
+pub const COLLECTION_KEYWORDS: &[&str] = &[
+    "limit",
+    "page",
+    "after",
+    "sort",
+    "filter",
+    "fields",
+    "expand",
+    "search",
+    "include_deleted",
+];
+
+/// Parses the query string of a collections-surface list (or count) request.
+pub fn collection_query(pairs: &[(String, String)]) -> Result<Query, ApiError> {
+    let mut query = Query::default();
+    for (key, value) in pairs {
+        match key.as_str() {
+            "limit" => query.limit = Some(limit(value)?),
+            "page" => query.page = Some(page(value)?),
+            "after" => query.after = Some(non_empty("after", value)?.to_owned()),
+            "sort" => query.sort.extend(collection_sort(value)?),
+            "filter" => query.filters.extend(collection_filter(value)?),
+            "fields" => query.fields = Some(field_list(value)?),
+            "include_deleted" => query.include_deleted = boolean("include_deleted", value)?,
+            "expand" | "search" => {
+                return Err(ApiError::bad_request(format!(
+                    "the '{key}' parameter is not supported by this server yet"
+                )));
+            }
+            _ => query.filters.push(postgrest_param(key, value)?),
+        }
+    }
+    Ok(query)
+}
+
+pub fn limit(value: &str) -> Result<u32, ApiError> {
+    match value.trim().parse::<u32>() {
+        Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+        _ => Err(ApiError::bad_request(format!(
+            "limit must be a whole number from 1 to {MAX_LIMIT}"
+        ))),
+    }
+}
+
+fn page(value: &str) -> Result<u32, ApiError> {
+    match value.trim().parse::<u32>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(ApiError::bad_request("page must be a whole number from 1")),
+    }
+}
+
+fn non_empty<'a>(name: &str, value: &'a str) -> Result<&'a str, ApiError> {
+    let value = value.trim();
+    if value.is_empty() {
+        Err(ApiError::bad_request(format!("{name} must not be empty")))
+    } else {
+        Ok(value)
+    }
+}
+
+pub fn boolean(name: &str, value: &str) -> Result<bool, ApiError> {
+    match value.trim() {
+        "true" | "1" | "" => Ok(true),
+        "false" | "0" => Ok(false),
+        _ => Err(ApiError::bad_request(format!(
+            "{name} must be true or false"
+        ))),
+    }
+}
+
+/// `fields=a,b,c`.
+pub fn field_list(value: &str) -> Result<Vec<String>, ApiError> {
+    let fields: Vec<String> = value.split(',').map(str::trim).map(str::to_owned).collect();
+    if fields.iter().any(String::is_empty) {
+        return Err(ApiError::bad_request(
+            "fields must be a comma-separated list of field names",
+        ));
+    }
+    Ok(fields)
+}
+
+/// `sort=field:asc,-other,third:desc`.
+pub fn collection_sort(value: &str) -> Result<Vec<SortKey>, ApiError> {
+    value
+        .split(',')
+        .map(|part| {
+            let part = part.trim();
+            let (column, descending) = if let Some(rest) = part.strip_prefix('-') {
+                (rest, true)
+            } else if let Some((col, dir)) = part.split_once(':') {
+                match dir.to_ascii_lowercase().as_str() {
+                    "asc" => (col, false),
+                    "desc" => (col, true),
+                    _ => {
+                        return Err(ApiError::bad_request(format!(
+                            "invalid sort direction '{dir}': use asc or desc"
+                        )));
+                    }
+                }
+            } else {
+                (part, false)
+            };
+            if column.is_empty() {
+                return Err(ApiError::bad_request(
+                    "sort must be a comma-separated list of field[:asc|desc]",
+                ));
+            }
+            Ok(SortKey {
+                column: column.to_owned(),
+                descending,
+                nulls_first: None,
+            })
+        })
+        .collect()
+}
+
+/// PostgREST's `order=col.desc.nullslast,col2`.
+pub fn postgrest_order(value: &str) -> Result<Vec<SortKey>, ApiError> {
+    value
+        .split(',')
+        .map(|part| {
+            let mut pieces = part.trim().split('.');
+            let column = pieces.next().unwrap_or("");
+            if column.is_empty() {
+                return Err(ApiError::bad_request("order must be a comma-separated list of column[.asc|.desc][.nullsfirst|.nullslast]"));
+            }
+            let mut key = SortKey::asc(column);
+            for modifier in pieces {
+                match modifier {
+                    "asc" => key.descending = false,
+                    "desc" => key.descending = true,
+                    "nullsfirst" => key.nulls_first = Some(true),
+                    "nullslast" => key.nulls_first = Some(false),
+                    other => return Err(ApiError::bad_request(format!("invalid order modifier '{other}'"))),
+                }
+            }
+            Ok(key)
+        })
+        .collect()
+}
+
+/// `filter=field:op:value,field2:op:value2` (values may be double-quoted to hold `,`).
+pub fn collection_filter(value: &str) -> Result<Vec<Filter>, ApiError> {
+    split_top_level(value, ',')?
+        .into_iter()
+        .map(|part| {
+            let mut pieces = part.splitn(3, ':');
+            let (Some(column), Some(op), Some(raw)) = (pieces.next(), pieces.next(), pieces.next())
+            else {
+                return Err(ApiError::bad_request(format!(
+                    "invalid filter '{part}': use field:operator:value"
+                )));
+            };
+            let (op, negated) = operator(op)?;
+            let operand = match op {
+                Op::In => Operand::List(raw.split('|').map(|v| unquote(v.trim())).collect()),
+                _ => operand(op, &unquote(raw.trim()))?,
+            };
+            Ok(condition(column.trim(), op, operand, negated))
+        })
+        .collect()
+}
+
+/// One PostgREST-style query parameter that is not a keyword: `col=op.value`,
+/// `col=not.op.value`, `col.op=value`, `col.is.null` (with no value), `or=(…)`, `and=(…)`,
+/// `not.or=(…)`.
+pub fn postgrest_param(key: &str, value: &str) -> Result<Filter, ApiError> {
+    match key {
+        "or" | "and" | "not.or" | "not.and" => {
+            let negated = key.starts_with("not.");
+            let tree = logic_tree(key.trim_start_matches("not."), value)?;
+            return Ok(if negated {
+                Filter::Not(Box::new(tree))
+            } else {
+                tree
+            });
+        }
+        _ => {}
+    }
+    if let Some((column, rest)) = key.split_once('.') {
+        // `col.op=value`, `col.not.op=value`, or the value inside the key: `col.is.null`.
+        let (negated, rest) = match rest.strip_prefix("not.") {
+            Some(r) => (true, r),
+            None => (false, rest),
+        };
+        let (op_name, raw) = match rest.split_once('.') {
+            Some((op, v)) if value.is_empty() => (op, v.to_owned()),
+            _ => (rest, value.to_owned()),
+        };
+        let (op, op_negated) = operator(op_name)?;
+        let operand = postgrest_operand(op, &raw)?;
+        return Ok(condition(column, op, operand, negated ^ op_negated));
+    }
+    postgrest_condition(key, value).map_err(|err| match err {
+        ApiError::BadRequest { .. } if !value.contains('.') => ApiError::bad_request(format!(
+            "unknown query parameter '{key}' (filters are written column=operator.value)"
+        )),
+        other => other,
+    })
+}
+
+/// `op.value` or `not.op.value` applied to `column`.
+fn postgrest_condition(column: &str, expr: &str) -> Result<Filter, ApiError> {
+    let (negated, expr) = match expr.strip_prefix("not.") {
+        Some(rest) => (true, rest),
+        None => (false, expr),
+    };
+    let Some((op_name, raw)) = expr.split_once('.') else {
+        return Err(ApiError::bad_request(format!(
+            "invalid filter on '{column}': use {column}=operator.value"
+        )));
+    };
+    let (op, op_negated) = operator(op_name)?;
+    let operand = postgrest_operand(op, raw)?;
+    Ok(condition(column, op, operand, negated ^ op_negated))
+}
+
+/// The body of `or=(…)` / `and=(…)`: conditions `col.op.value` and nested `or(…)`/`and(…)`.
+fn logic_tree(kind: &str, value: &str) -> Result<Filter, ApiError> {
+    let inner = value
+        .trim()
+        .strip_prefix('(')
+        .and_then(|v| v.strip_suffix(')'))
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "{kind} must be written {kind}=(condition,condition,…)"
+            ))
+        })?;
+    let mut children = Vec::new();
+    for part in split_top_level(inner, ',')? {
+        let part = part.trim();
+        let (negated, body) = match part.strip_prefix("not.") {
+            Some(rest) => (true, rest),
+            None => (false, part),
+        };
+        let child = if let Some(rest) = body.strip_prefix("or(") {
+            logic_tree("or", &format!("({rest}"))?
+        } else if let Some(rest) = body.strip_prefix("and(") {
+            logic_tree("and", &format!("({rest}"))?
+        } else {
+            let Some((column, expr)) = body.split_once('.') else {
+                return Err(ApiError::bad_request(format!(
+                    "invalid condition '{part}' in {kind}: use column.operator.value"
+                )));
+            };
+            let filter = postgrest_condition(column, expr)?;
+            if negated {
+                children.push(Filter::Not(Box::new(filter)));
+                continue;
+            }
+            filter
+        };
+        children.push(if negated {
+            Filter::Not(Box::new(child))
+        } else {
+            child
+        });
+    }
+    if children.is_empty() {
+        return Err(ApiError::bad_request(format!(
+            "{kind}=() needs at least one condition"
+        )));
+    }
+    Ok(if kind == "or" {
+        Filter::Or(children)
+    } else {
+        Filter::And(children)
+    })
+}
+
+/// An operator name → the operator and whether it is negated (`nin` is `not in`).
+fn operator(name: &str) -> Result<(Op, bool), ApiError> {
+    Ok(match name {
+        "eq" => (Op::Eq, false),
+        "neq" | "ne" => (Op::Neq, false),
+        "gt" => (Op::Gt, false),
+        "gte" => (Op::Gte, false),
+        "lt" => (Op::Lt, false),
+        "lte" => (Op::Lte, false),
+        "like" => (Op::Like, false),
+        "ilike" => (Op::Ilike, false),
+        "in" => (Op::In, false),
+        "nin" => (Op::In, true),
+        "is" => (Op::Is, false),
+        "contains" => (Op::Contains, false),
+        "startsWith" | "startswith" => (Op::StartsWith, false),
+        "cs" => (Op::Cs, false),
+        "cd" => (Op::Cd, false),
+        "fts" => (Op::Fts, false),
+        other => {
+            let shown: String = other.chars().take(40).collect();
+            return Err(ApiError::bad_request(format!("unknown operator '{shown}'")));
+        }
+    })
+}
+
+fn postgrest_operand(op: Op, raw: &str) -> Result<Operand, ApiError> {
+    match op {
+        Op::In => {
+            let inner = raw.trim();
+            let inner = inner
+                .strip_prefix('(')
+                .and_then(|v| v.strip_suffix(')'))
+                .unwrap_or(inner);
+            if inner.is_empty() {
+                return Ok(Operand::List(Vec::new()));
+            }
+            Ok(Operand::List(
+                split_top_level(inner, ',')?
+                    .iter()
+                    .map(|v| unquote(v.trim()))
+                    .collect(),
+            ))
+        }
+        _ => operand(op, &unquote(raw)),
+    }
+}
+
+fn operand(op: Op, raw: &str) -> Result<Operand, ApiError> {
+    if op != Op::Is {
+        return Ok(Operand::Scalar(raw.to_owned()));
+    }
+    match raw.to_ascii_lowercase().as_str() {
+        "null" => Ok(Operand::Null),
+        "true" => Ok(Operand::Bool(true)),
+        "false" => Ok(Operand::Bool(false)),
+        _ => Err(ApiError::bad_request(
+            "the is operator takes null, true or false",
+        )),
+    }
+}
+
+fn condition(column: &str, op: Op, value: Operand, negated: bool) -> Filter {
+    let cond = Filter::Cond(super::Condition {
+        column: column.to_owned(),
+        op,
+        value,
+    });
+    if negated {
+        Filter::Not(Box::new(cond))
+    } else {
+        cond
+    }
+}
+
+/// Splits on `sep` outside parentheses and double quotes.
+fn split_top_level(s: &str, sep: char) -> Result<Vec<String>, ApiError> {
+    let mut parts = Vec::new();
+    let mut current = String::new();
+    let (mut depth, mut in_quotes, mut escaped) = (0usize, false, false);
+    for ch in s.chars() {
+        if escaped {
+            current.push(ch);
+            escaped = false;
+            continue;
+        }
+        match ch {
+            '\\' if in_quotes => {
+                current.push(ch);
+                escaped = true;
+                continue;
+            }
+            '"' => in_quotes = !in_quotes,
+            '(' if !in_quotes => depth += 1,
+            ')' if !in_quotes => {
+                depth = depth
+                    .checked_sub(1)
+                    .ok_or_else(|| ApiError::bad_request("unbalanced parentheses in filter"))?;
+            }
+            c if c == sep && !in_quotes && depth == 0 => {
+                parts.push(std::mem::take(&mut current));
+                continue;
+            }
+            _ => {}
+        }
+        current.push(ch);
+    }
+    if in_quotes || depth != 0 {
+        return Err(ApiError::bad_request(
+            "unbalanced quotes or parentheses in filter",
+        ));
+    }
+    parts.push(current);
+    Ok(parts)
+}
+
+/// `"a \"b\", c"` → `a "b", c`; anything not fully quoted is returned as is.
+fn unquote(s: &str) -> String {
+    let Some(inner) = s
+        .strip_prefix('"')
+        .and_then(|v| v.strip_suffix('"'))
+        .filter(|_| s.len() >= 2)
+    else {
+        return s.to_owned();
+    };
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(ch) = chars.next() {
+        if ch == '\\' {
+            if let Some(next) = chars.next() {
+                out.push(next);
+            }
+        } else {
+            out.push(ch);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Condition;
+    use super::*;
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn cond(column: &str, op: Op, value: Operand) -> Filter {
+        Filter::Cond(Condition {
+            column: column.into(),
+            op,
+            value,
+        })
+    }
+
+    fn scalar(v: &str) -> Operand {
+        Operand::Scalar(v.into())
+    }
+
+    #[test]
+    fn collection_keywords() {
+        let q = collection_query(&pairs(&[
+            ("limit", "20"),
+            ("page", "3"),
+            ("sort", "-score,title:asc"),
+            ("fields", "title, score"),
+            ("include_deleted", "true"),
+        ]))
+        .unwrap();
+        assert_eq!(q.limit, Some(20));
+        assert_eq!(q.offset(), 40);
+        assert_eq!(
+            q.sort,
+            vec![
+                SortKey {
+                    column: "score".into(),
+                    descending: true,
+                    nulls_first: None
+                },
+                SortKey::asc("title")
+            ]
+        );
+        assert_eq!(q.fields, Some(vec!["title".into(), "score".into()]));
+        assert!(q.include_deleted);
+    }
+
+    #[test]
+    fn bad_keywords_are_refused() {
+        for (k, v) in [
+            ("limit", "0"),
+            ("limit", "501"),
+            ("limit", "-1"),
+            ("limit", "ten"),
+            ("page", "0"),
+            ("sort", "title:sideways"),
+            ("sort", ""),
+            ("fields", "a,,b"),
+            ("include_deleted", "maybe"),
+            ("after", ""),
+            ("bogus", "value"),
+            ("search", "x"),
+        ] {
+            assert!(collection_query(&pairs(&[(k, v)])).is_err(), "{k}={v}");
+        }
+    }
+
+    #[test]
+    fn collection_filters() {
+        let f =
+            collection_filter("status:eq:active,score:gte:10,tag:in:a|b,title:contains:\"x, y\"")
+                .unwrap();
+        assert_eq!(
+            f,
+            vec![
+                cond("status", Op::Eq, scalar("active")),
+                cond("score", Op::Gte, scalar("10")),
+                cond("tag", Op::In, Operand::List(vec!["a".into(), "b".into()])),
+                cond("title", Op::Contains, scalar("x, y")),
+            ]
+        );
+        let nin = collection_filter("tag:nin:a|b").unwrap();
+        assert_eq!(
+            nin,
+            vec![Filter::Not(Box::new(cond(
+                "tag",
+                Op::In,
+                Operand::List(vec!["a".into(), "b".into()])
+            )))]
+        );
+        // A value may hold colons.
+        assert_eq!(
+            collection_filter("url:eq:http://x").unwrap(),
+            vec![cond("url", Op::Eq, scalar("http://x"))]
+        );
+        for bad in [
+            "status",
+            "status:eq",
+            "a:nope:1",
+            "a:eq:\"open",
+            "a:is:maybe",
+        ] {
+            assert!(collection_filter(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn postgrest_forms() {
+        assert_eq!(
+            postgrest_param("age", "gt.18").unwrap(),
+            cond("age", Op::Gt, scalar("18"))
+        );
+        assert_eq!(
+            postgrest_param("age.gt", "18").unwrap(),
+            cond("age", Op::Gt, scalar("18"))
+        );
+        assert_eq!(
+            postgrest_param("deleted_at.is.null", "").unwrap(),
+            cond("deleted_at", Op::Is, Operand::Null)
+        );
+        assert_eq!(
+            postgrest_param("age", "not.eq.3").unwrap(),
+            Filter::Not(Box::new(cond("age", Op::Eq, scalar("3"))))
+        );
+        assert_eq!(
+            postgrest_param("status", "in.(active,\"on,hold\")").unwrap(),
+            cond(
+                "status",
+                Op::In,
+                Operand::List(vec!["active".into(), "on,hold".into()])
+            )
+        );
+        assert_eq!(
+            postgrest_param("status.in", "(a,b)").unwrap(),
+            cond(
+                "status",
+                Op::In,
+                Operand::List(vec!["a".into(), "b".into()])
+            )
+        );
+        assert_eq!(
+            postgrest_param("name", "eq.a.b").unwrap(),
+            cond("name", Op::Eq, scalar("a.b"))
+        );
+    }
+
+    #[test]
+    fn nested_logic() {
+        let f = postgrest_param(
+            "or",
+            "(age.lt.18,and(status.eq.active,not.score.is.null),not.or(a.eq.1,b.eq.2))",
+        )
+        .unwrap();
+        assert_eq!(
+            f,
+            Filter::Or(vec![
+                cond("age", Op::Lt, scalar("18")),
+                Filter::And(vec![
+                    cond("status", Op::Eq, scalar("active")),
+                    Filter::Not(Box::new(cond("score", Op::Is, Operand::Null))),
+                ]),
+                Filter::Not(Box::new(Filter::Or(vec![
+                    cond("a", Op::Eq, scalar("1")),
+                    cond("b", Op::Eq, scalar("2"))
+                ]))),
+            ])
+        );
+    }
+
+    #[test]
+    fn hostile_filters_are_refused_not_panicking() {
+        for (k, v) in [
+            ("or", "(a.eq.1"),
+            ("or", "a.eq.1)"),
+            ("or", "()"),
+            ("or", "((("),
+            ("and", "(a)"),
+            ("age", "gt"),
+            ("age", "xx.1"),
+            ("age", "not.nope.1"),
+            ("a.b.c.d", "1"),
+            ("title", "eq.\"unterminated"),
+            ("x", "'; drop table users; --"),
+        ] {
+            assert!(postgrest_param(k, v).is_err(), "{k}={v}");
+        }
+    }
+
+    #[test]
+    fn order_forms() {
+        assert_eq!(
+            postgrest_order("a.desc.nullslast,b").unwrap(),
+            vec![
+                SortKey {
+                    column: "a".into(),
+                    descending: true,
+                    nulls_first: Some(false)
+                },
+                SortKey::asc("b")
+            ]
+        );
+        assert!(postgrest_order("a.sideways").is_err());
+        assert!(postgrest_order(",").is_err());
+    }
+}

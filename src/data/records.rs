@@ -1,0 +1,637 @@
+//! Record operations of the collections surface: create, get, update, soft delete, restore,
+//! hard delete, list and count. Access rules are applied here, through [`access::check`], so
+//! every surface and every admin path gets the same behaviour.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde::ser::{SerializeMap, SerializeSeq, SerializeStruct};
+use serde_json::value::RawValue;
+
+use super::access::{self, Caller, Rules, Scope};
+use super::catalog::{Column, ColumnType, Table};
+use super::query::{Query, SortKey, compile};
+use super::sql::SqlBuilder;
+use super::{Rows, Store, Value, names};
+use crate::error::ApiError;
+use crate::util::now_ms;
+
+/// Result rows with the names and types of their columns, serialised straight to JSON
+/// without building an intermediate document.
+#[derive(Debug)]
+pub struct Records {
+    pub columns: Vec<(String, ColumnType)>,
+    pub rows: Vec<Vec<Value>>,
+}
+
+impl Records {
+    fn new(columns: &[&Column], rows: Rows) -> Self {
+        Records {
+            columns: columns.iter().map(|c| (c.name.clone(), c.ty)).collect(),
+            rows: rows.rows,
+        }
+    }
+
+    pub fn first(&self) -> Option<RecordRef<'_>> {
+        self.rows.first().map(|values| RecordRef {
+            columns: &self.columns,
+            values,
+        })
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = RecordRef<'_>> {
+        self.rows.iter().map(|values| RecordRef {
+            columns: &self.columns,
+            values,
+        })
+    }
+
+    /// The value of `column` in the first row.
+    pub fn first_value(&self, column: &str) -> Option<&Value> {
+        let i = self.columns.iter().position(|(name, _)| name == column)?;
+        self.rows.first().map(|row| &row[i])
+    }
+}
+
+/// One record, as a JSON object.
+#[derive(Clone, Copy)]
+pub struct RecordRef<'a> {
+    columns: &'a [(String, ColumnType)],
+    values: &'a [Value],
+}
+
+impl Serialize for RecordRef<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(self.columns.len()))?;
+        for ((name, ty), value) in self.columns.iter().zip(self.values) {
+            map.serialize_entry(name, &Typed(*ty, value))?;
+        }
+        map.end()
+    }
+}
+
+/// A stored value shown as its column type says (SQLite keeps booleans as 0/1 and JSON as
+/// text).
+struct Typed<'a>(ColumnType, &'a Value);
+
+impl Serialize for Typed<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match (self.0, self.1) {
+            (ColumnType::Boolean, Value::Int(i)) => s.serialize_bool(*i != 0),
+            (ColumnType::Json, Value::Text(text)) => {
+                match serde_json::from_str::<&RawValue>(text) {
+                    Ok(raw) => raw.serialize(s),
+                    Err(_) => s.serialize_str(text),
+                }
+            }
+            (_, value) => value.serialize(s),
+        }
+    }
+}
+
+/// A page of a list: `{"items", "total", "page", "limit", "next_cursor"}`.
+pub struct ListPage {
+    pub records: Records,
+    pub total: i64,
+    pub page: u32,
+    pub limit: u32,
+    pub next_cursor: Option<String>,
+}
+
+impl Serialize for ListPage {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        struct Items<'a>(&'a Records);
+        impl Serialize for Items<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut seq = s.serialize_seq(Some(self.0.rows.len()))?;
+                for record in self.0.iter() {
+                    seq.serialize_element(&record)?;
+                }
+                seq.end()
+            }
+        }
+        let mut st = s.serialize_struct("ListPage", 5)?;
+        st.serialize_field("items", &Items(&self.records))?;
+        st.serialize_field("total", &self.total)?;
+        st.serialize_field("page", &self.page)?;
+        st.serialize_field("limit", &self.limit)?;
+        st.serialize_field("next_cursor", &self.next_cursor)?;
+        st.end()
+    }
+}
+
+/// Whether a read shows soft-deleted records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deleted {
+    Hidden,
+    Shown,
+}
+
+impl Store {
+    /// The collection `name`: 400 for a name that can never be one, 404 when it does not exist.
+    pub async fn collection(&self, name: &str) -> Result<Arc<Table>, ApiError> {
+        names::check_collection_name(name)?;
+        match self.catalog.lookup(name).await? {
+            Some(table) if table.collection.is_some() => Ok(table),
+            _ => Err(ApiError::not_found(format!(
+                "collection '{name}' not found"
+            ))),
+        }
+    }
+
+    /// Creates a record. A missing collection is created first when `auto_create` allows it
+    /// and the caller passes the default create rule.
+    pub async fn create_record(
+        &self,
+        name: &str,
+        caller: &Caller,
+        body: &serde_json::Value,
+        auto_create: bool,
+    ) -> Result<Records, ApiError> {
+        let fields = body_object(body)?;
+        let table = match self.collection(name).await {
+            Ok(table) => table,
+            Err(ApiError::NotFound(_)) if auto_create => {
+                access::check(&Rules::default().create, caller)?;
+                self.create_collection(name, Rules::default(), &[])
+                    .await
+                    .or_else(|err| match err {
+                        // Another request created it a moment ago.
+                        ApiError::Conflict(_) => self.catalog.get(name).ok_or(err),
+                        other => Err(other),
+                    })?
+            }
+            Err(err) => return Err(err),
+        };
+        access::check(&rules(&table).create, caller)?;
+        let (table, values) = self.field_values(table, fields, auto_create).await?;
+
+        let now = now_ms();
+        let id = uuid::Uuid::now_v7().to_string();
+        let mut columns: Vec<&str> = vec!["_id", "_created_at", "_updated_at", "_owner_id"];
+        columns.extend(values.iter().map(|(c, _)| c.as_str()));
+        let mut b = SqlBuilder::new(self.db.dialect());
+        b.push("INSERT INTO ")
+            .ident(&table.name)
+            .push(" (")
+            .ident_list(columns)
+            .push(") VALUES (");
+        b.param(id.into())
+            .push(", ")
+            .param(now.into())
+            .push(", ")
+            .param(now.into())
+            .push(", ");
+        b.param(caller.user_id().map(str::to_owned).into());
+        for (_, value) in values {
+            b.push(", ").param(value);
+        }
+        b.push(")");
+        let out = output_columns(&table, None, Deleted::Hidden)?;
+        returning(&mut b, &out);
+        let rows = self.db.write(b.finish()).await?;
+        Ok(Records::new(&out, rows))
+    }
+
+    /// One record. 404 when it does not exist, is deleted (unless shown) or may not be read.
+    pub async fn get_record(
+        &self,
+        name: &str,
+        id: &str,
+        caller: &Caller,
+        deleted: Deleted,
+        fields: Option<&[String]>,
+    ) -> Result<Records, ApiError> {
+        let table = self.collection(name).await?;
+        let scope = access::check(&rules(&table).read, caller)?;
+        let out = output_columns(&table, fields, deleted)?;
+        let mut b = SqlBuilder::new(self.db.dialect());
+        b.push("SELECT ")
+            .ident_list(out.iter().map(|c| c.name.as_str()))
+            .push(" FROM ")
+            .ident(&table.name);
+        b.push(" WHERE \"_id\" = ").param(id.into());
+        base_conditions(&mut b, &scope, deleted);
+        let rows = self.db.read(b.finish()).await?;
+        if rows.rows.is_empty() {
+            return Err(record_not_found(name, id));
+        }
+        Ok(Records::new(&out, rows))
+    }
+
+    /// Changes the given fields of a record.
+    pub async fn update_record(
+        &self,
+        name: &str,
+        id: &str,
+        caller: &Caller,
+        body: &serde_json::Value,
+        deleted: Deleted,
+        auto_create: bool,
+    ) -> Result<Records, ApiError> {
+        let fields = body_object(body)?;
+        let table = self.collection(name).await?;
+        let scope = access::check(&rules(&table).update, caller)?;
+        let (table, values) = self.field_values(table, fields, auto_create).await?;
+        let mut b = SqlBuilder::new(self.db.dialect());
+        b.push("UPDATE ")
+            .ident(&table.name)
+            .push(" SET \"_updated_at\" = ")
+            .param(now_ms().into());
+        for (column, value) in values {
+            b.push(", ").ident(&column).push(" = ").param(value);
+        }
+        b.push(" WHERE \"_id\" = ").param(id.into());
+        base_conditions(&mut b, &scope, deleted);
+        let out = output_columns(&table, None, deleted)?;
+        returning(&mut b, &out);
+        let rows = self.db.write(b.finish()).await?;
+        if rows.rows.is_empty() {
+            return Err(self.refusal(&table, id, caller).await);
+        }
+        Ok(Records::new(&out, rows))
+    }
+
+    /// Soft-deletes a record (sets `_deleted_at`), or removes it for good when `hard`.
+    pub async fn delete_record(
+        &self,
+        name: &str,
+        id: &str,
+        caller: &Caller,
+        hard: bool,
+    ) -> Result<(), ApiError> {
+        let table = self.collection(name).await?;
+        let scope = access::check(&rules(&table).delete, caller)?;
+        let mut b = SqlBuilder::new(self.db.dialect());
+        if hard {
+            b.push("DELETE FROM ")
+                .ident(&table.name)
+                .push(" WHERE \"_id\" = ")
+                .param(id.into());
+            base_conditions(&mut b, &scope, Deleted::Shown);
+        } else {
+            let now = now_ms();
+            b.push("UPDATE ")
+                .ident(&table.name)
+                .push(" SET \"_deleted_at\" = ")
+                .param(now.into());
+            b.push(", \"_updated_at\" = ")
+                .param(now.into())
+                .push(" WHERE \"_id\" = ")
+                .param(id.into());
+            base_conditions(&mut b, &scope, Deleted::Hidden);
+        }
+        let rows = self.db.write(b.finish()).await?;
+        if rows.affected == 0 {
+            return Err(self.refusal(&table, id, caller).await);
+        }
+        Ok(())
+    }
+
+    /// Undoes a soft delete. Needs the update rule.
+    pub async fn restore_record(
+        &self,
+        name: &str,
+        id: &str,
+        caller: &Caller,
+    ) -> Result<Records, ApiError> {
+        let table = self.collection(name).await?;
+        let scope = access::check(&rules(&table).update, caller)?;
+        let mut b = SqlBuilder::new(self.db.dialect());
+        b.push("UPDATE ")
+            .ident(&table.name)
+            .push(" SET \"_deleted_at\" = NULL, \"_updated_at\" = ");
+        b.param(now_ms().into())
+            .push(" WHERE \"_id\" = ")
+            .param(id.into());
+        b.push(" AND \"_deleted_at\" IS NOT NULL");
+        base_conditions(&mut b, &scope, Deleted::Shown);
+        let out = output_columns(&table, None, Deleted::Hidden)?;
+        returning(&mut b, &out);
+        let rows = self.db.write(b.finish()).await?;
+        if rows.rows.is_empty() {
+            return Err(ApiError::not_found(format!(
+                "no deleted record '{}' in '{name}'",
+                short(id)
+            )));
+        }
+        Ok(Records::new(&out, rows))
+    }
+
+    /// A page of records matching `query`, with the total count.
+    pub async fn list_records(
+        &self,
+        name: &str,
+        caller: &Caller,
+        query: &Query,
+    ) -> Result<ListPage, ApiError> {
+        let table = self.collection(name).await?;
+        let scope = access::check(&rules(&table).read, caller)?;
+        let deleted = if query.include_deleted {
+            Deleted::Shown
+        } else {
+            Deleted::Hidden
+        };
+        let mut out = output_columns(&table, query.fields.as_deref(), deleted)?;
+        // The cursor needs the id even when the projection leaves it out.
+        let id_col = compile::column(&table, "_id")?;
+        let show_id = out.iter().any(|c| c.name == "_id");
+        if !show_id {
+            out.push(id_col);
+        }
+        let mut sort = query.sort.clone();
+        if !sort.iter().any(|k| k.column == "_id") {
+            sort.push(SortKey::asc("_id"));
+        }
+        let cursor = match &query.after {
+            Some(after) => Some(
+                self.cursor_values(&table, &sort, after, &scope, deleted)
+                    .await?,
+            ),
+            None => None,
+        };
+        let limit = query.limit();
+        let dialect = self.db.dialect();
+
+        let mut page = SqlBuilder::new(dialect);
+        page.push("SELECT ")
+            .ident_list(out.iter().map(|c| c.name.as_str()))
+            .push(" FROM ")
+            .ident(&table.name);
+        page.push(" WHERE 1 = 1");
+        base_conditions(&mut page, &scope, deleted);
+        filters(&mut page, &table, query)?;
+        if let Some(cursor) = &cursor {
+            page.push(" AND ");
+            compile::keyset_after(&mut page, &table, &sort, cursor)?;
+        }
+        compile::order_by(&mut page, &table, &sort)?;
+        // One extra row tells whether another page follows.
+        page.push(" LIMIT ").param(i64::from(limit + 1).into());
+        if cursor.is_none() {
+            page.push(" OFFSET ").param((query.offset() as i64).into());
+        }
+
+        let mut count = SqlBuilder::new(dialect);
+        count
+            .push("SELECT COUNT(*) FROM ")
+            .ident(&table.name)
+            .push(" WHERE 1 = 1");
+        base_conditions(&mut count, &scope, deleted);
+        filters(&mut count, &table, query)?;
+
+        let mut results = self
+            .db
+            .read_many(vec![page.finish(), count.finish()])
+            .await?;
+        let total = results[1]
+            .rows
+            .first()
+            .and_then(|r| r[0].as_int())
+            .unwrap_or(0);
+        let mut rows = std::mem::take(&mut results[0]);
+        let more = rows.rows.len() > limit as usize;
+        rows.rows.truncate(limit as usize);
+        let id_index = out.iter().position(|c| c.name == "_id").unwrap_or(0);
+        let next_cursor = if more {
+            rows.rows
+                .last()
+                .and_then(|r| r[id_index].as_text())
+                .map(str::to_owned)
+        } else {
+            None
+        };
+        if !show_id {
+            for row in &mut rows.rows {
+                row.pop();
+            }
+            out.pop();
+        }
+        Ok(ListPage {
+            records: Records::new(&out, rows),
+            total,
+            page: query.page(),
+            limit,
+            next_cursor,
+        })
+    }
+
+    /// How many records match `query`'s filters.
+    pub async fn count_records(
+        &self,
+        name: &str,
+        caller: &Caller,
+        query: &Query,
+    ) -> Result<i64, ApiError> {
+        let table = self.collection(name).await?;
+        let scope = access::check(&rules(&table).read, caller)?;
+        let deleted = if query.include_deleted {
+            Deleted::Shown
+        } else {
+            Deleted::Hidden
+        };
+        let mut b = SqlBuilder::new(self.db.dialect());
+        b.push("SELECT COUNT(*) FROM ")
+            .ident(&table.name)
+            .push(" WHERE 1 = 1");
+        base_conditions(&mut b, &scope, deleted);
+        filters(&mut b, &table, query)?;
+        let rows = self.db.read(b.finish()).await?;
+        Ok(rows.rows.first().and_then(|r| r[0].as_int()).unwrap_or(0))
+    }
+
+    /// The sort values of the cursor record, which must be visible to the caller.
+    async fn cursor_values(
+        &self,
+        table: &Table,
+        sort: &[SortKey],
+        after: &str,
+        scope: &Scope,
+        deleted: Deleted,
+    ) -> Result<Vec<Value>, ApiError> {
+        let mut b = SqlBuilder::new(self.db.dialect());
+        b.push("SELECT ");
+        for (i, key) in sort.iter().enumerate() {
+            if i > 0 {
+                b.push(", ");
+            }
+            b.ident(&compile::column(table, &key.column)?.name);
+        }
+        b.push(" FROM ")
+            .ident(&table.name)
+            .push(" WHERE \"_id\" = ")
+            .param(after.into());
+        base_conditions(&mut b, scope, deleted);
+        let rows = self.db.read(b.finish()).await?;
+        rows.rows.into_iter().next().ok_or_else(|| {
+            ApiError::bad_request("invalid cursor: 'after' must be the id of a record in this list")
+        })
+    }
+
+    /// Types the body's fields for their columns, adding missing columns when allowed.
+    /// System fields are ignored.
+    async fn field_values(
+        &self,
+        mut table: Arc<Table>,
+        fields: &serde_json::Map<String, serde_json::Value>,
+        auto_create: bool,
+    ) -> Result<(Arc<Table>, Vec<(String, Value)>), ApiError> {
+        let mut missing: Vec<(String, ColumnType)> = Vec::new();
+        for (name, value) in fields {
+            if names::is_system_column(name) || table.column(name).is_some() {
+                continue;
+            }
+            names::check_field_name(name)?;
+            if let Some(existing) = table.column_ignoring_case(name) {
+                return Err(ApiError::bad_field(
+                    name,
+                    format!(
+                        "field '{name}' clashes with the existing field '{}'",
+                        existing.name
+                    ),
+                ));
+            }
+            if !auto_create {
+                return Err(ApiError::bad_field(
+                    name,
+                    format!("unknown field '{name}' in '{}'", table.name),
+                ));
+            }
+            missing.push((name.clone(), ColumnType::infer(value)));
+        }
+        if !missing.is_empty() {
+            table = self.add_columns(&table.name, &missing).await?;
+        }
+        let mut values = Vec::with_capacity(fields.len());
+        for (name, value) in fields {
+            if names::is_system_column(name) {
+                continue;
+            }
+            let col = table
+                .column(name)
+                .ok_or_else(|| ApiError::bad_field(name, format!("unknown field '{name}'")))?;
+            values.push((col.name.clone(), json_to_value(col, value)?));
+        }
+        Ok((table, values))
+    }
+
+    /// Why a write matched no record: 403 when the caller may read it but not change it,
+    /// otherwise 404 (never revealing a record the caller may not read).
+    async fn refusal(&self, table: &Table, id: &str, caller: &Caller) -> ApiError {
+        let not_found = record_not_found(&table.name, id);
+        let Ok(scope) = access::check(&rules(table).read, caller) else {
+            return not_found;
+        };
+        let mut b = SqlBuilder::new(self.db.dialect());
+        b.push("SELECT \"_id\" FROM ")
+            .ident(&table.name)
+            .push(" WHERE \"_id\" = ")
+            .param(id.into());
+        base_conditions(&mut b, &scope, Deleted::Hidden);
+        match self.db.read(b.finish()).await {
+            Ok(rows) if !rows.rows.is_empty() => {
+                ApiError::Forbidden("you may not change this record".into())
+            }
+            _ => not_found,
+        }
+    }
+}
+
+fn rules(table: &Table) -> &Rules {
+    static DEFAULT: std::sync::OnceLock<Rules> = std::sync::OnceLock::new();
+    table
+        .collection
+        .as_ref()
+        .map_or_else(|| DEFAULT.get_or_init(Rules::default), |c| &c.rules)
+}
+
+fn body_object(
+    body: &serde_json::Value,
+) -> Result<&serde_json::Map<String, serde_json::Value>, ApiError> {
+    body.as_object()
+        .ok_or_else(|| ApiError::bad_request("the request body must be a JSON object"))
+}
+
+/// `AND _deleted_at IS NULL` and the owner condition of an owner-scoped rule.
+fn base_conditions(b: &mut SqlBuilder, scope: &Scope, deleted: Deleted) {
+    if deleted == Deleted::Hidden {
+        b.push(" AND \"_deleted_at\" IS NULL");
+    }
+    if let Scope::OwnedBy(owner) = scope {
+        b.push(" AND \"_owner_id\" = ").param(owner.clone().into());
+    }
+}
+
+fn filters(b: &mut SqlBuilder, table: &Table, query: &Query) -> Result<(), ApiError> {
+    for f in &query.filters {
+        b.push(" AND ");
+        compile::filter(b, table, f)?;
+    }
+    Ok(())
+}
+
+fn returning(b: &mut SqlBuilder, out: &[&Column]) {
+    b.push(" RETURNING ")
+        .ident_list(out.iter().map(|c| c.name.as_str()));
+}
+
+/// The columns a read shows: the projection, or all but `_deleted_at` unless deleted
+/// records are shown.
+fn output_columns<'t>(
+    table: &'t Table,
+    fields: Option<&[String]>,
+    deleted: Deleted,
+) -> Result<Vec<&'t Column>, ApiError> {
+    match fields {
+        Some(fields) => fields.iter().map(|f| compile::column(table, f)).collect(),
+        None => Ok(table
+            .columns
+            .iter()
+            .filter(|c| deleted == Deleted::Shown || c.name != "_deleted_at")
+            .collect()),
+    }
+}
+
+/// A JSON value from a request body, typed for its column; a mismatch is a 400 naming the
+/// field.
+pub fn json_to_value(col: &Column, value: &serde_json::Value) -> Result<Value, ApiError> {
+    use serde_json::Value as J;
+    let mismatch = || {
+        let got = match value {
+            J::Null => "null",
+            J::Bool(_) => "a boolean",
+            J::Number(_) => "a number",
+            J::String(_) => "a string",
+            J::Array(_) => "an array",
+            J::Object(_) => "an object",
+        };
+        ApiError::bad_field(
+            &col.name,
+            format!("field '{}' expects {}, got {got}", col.name, col.ty.name()),
+        )
+    };
+    Ok(match (col.ty, value) {
+        (_, J::Null) => Value::Null,
+        (ColumnType::Text, J::String(s)) => Value::Text(s.clone()),
+        (ColumnType::Integer, J::Number(n)) => match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => Value::Int(i),
+            (None, Some(f)) if f.fract() == 0.0 && f.abs() < 9.0e15 => Value::Int(f as i64),
+            _ => return Err(mismatch()),
+        },
+        (ColumnType::Real, J::Number(n)) => Value::Real(n.as_f64().ok_or_else(mismatch)?),
+        (ColumnType::Boolean, J::Bool(b)) => Value::Bool(*b),
+        (ColumnType::Json, v) => Value::Json(v.clone()),
+        _ => return Err(mismatch()),
+    })
+}
+
+fn record_not_found(collection: &str, id: &str) -> ApiError {
+    ApiError::not_found(format!(
+        "record '{}' not found in '{collection}'",
+        short(id)
+    ))
+}
+
+fn short(id: &str) -> String {
+    id.chars().take(64).collect()
+}

@@ -1,0 +1,146 @@
+//! Building parameterised SQL. Identifiers are always quoted; values are always bound.
+
+use std::fmt::Write;
+
+use super::{Dialect, Value};
+
+/// A statement and its bound values.
+#[derive(Debug, Clone)]
+pub struct Stmt {
+    pub sql: String,
+    pub params: Vec<Value>,
+}
+
+impl Stmt {
+    pub fn new(sql: impl Into<String>, params: Vec<Value>) -> Self {
+        Stmt {
+            sql: sql.into(),
+            params,
+        }
+    }
+}
+
+/// Appends SQL text, quoted identifiers and placeholders in the dialect's spelling.
+pub struct SqlBuilder {
+    dialect: Dialect,
+    sql: String,
+    params: Vec<Value>,
+}
+
+impl SqlBuilder {
+    pub fn new(dialect: Dialect) -> Self {
+        SqlBuilder {
+            dialect,
+            sql: String::with_capacity(128),
+            params: Vec::new(),
+        }
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// Appends trusted SQL text (keywords, operators): never user input.
+    pub fn push(&mut self, sql: &str) -> &mut Self {
+        self.sql.push_str(sql);
+        self
+    }
+
+    /// Appends a quoted identifier.
+    pub fn ident(&mut self, name: &str) -> &mut Self {
+        push_quoted(&mut self.sql, name);
+        self
+    }
+
+    /// Appends `"table"."column"`.
+    pub fn qualified(&mut self, table: &str, column: &str) -> &mut Self {
+        self.ident(table).push(".").ident(column)
+    }
+
+    /// Appends a placeholder and binds `value` to it.
+    pub fn param(&mut self, value: Value) -> &mut Self {
+        self.params.push(value);
+        match self.dialect {
+            Dialect::Sqlite => self.sql.push('?'),
+            Dialect::Postgres => {
+                let _ = write!(self.sql, "${}", self.params.len());
+            }
+        }
+        self
+    }
+
+    /// Appends the identifiers separated by commas.
+    pub fn ident_list<'a>(&mut self, names: impl IntoIterator<Item = &'a str>) -> &mut Self {
+        for (i, name) in names.into_iter().enumerate() {
+            if i > 0 {
+                self.sql.push_str(", ");
+            }
+            self.ident(name);
+        }
+        self
+    }
+
+    pub fn finish(self) -> Stmt {
+        Stmt {
+            sql: self.sql,
+            params: self.params,
+        }
+    }
+}
+
+/// Quotes an identifier, doubling embedded quotes, so that no name can end the quoting.
+pub fn quote_ident(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 2);
+    push_quoted(&mut out, name);
+    out
+}
+
+fn push_quoted(out: &mut String, name: &str) {
+    out.push('"');
+    for ch in name.chars() {
+        if ch == '"' {
+            out.push('"');
+        }
+        out.push(ch);
+    }
+    out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quotes_identifiers_and_doubles_embedded_quotes() {
+        assert_eq!(quote_ident("posts"), "\"posts\"");
+        assert_eq!(
+            quote_ident("a\"; drop table x; --"),
+            "\"a\"\"; drop table x; --\""
+        );
+    }
+
+    #[test]
+    fn placeholders_follow_the_dialect() {
+        let mut sqlite = SqlBuilder::new(Dialect::Sqlite);
+        sqlite
+            .push("SELECT * FROM ")
+            .ident("t")
+            .push(" WHERE a = ")
+            .param(1.into());
+        sqlite.push(" AND b = ").param("x".into());
+        let stmt = sqlite.finish();
+        assert_eq!(stmt.sql, "SELECT * FROM \"t\" WHERE a = ? AND b = ?");
+        assert_eq!(stmt.params.len(), 2);
+
+        let mut pg = SqlBuilder::new(Dialect::Postgres);
+        pg.push("SELECT * FROM ")
+            .ident("t")
+            .push(" WHERE a = ")
+            .param(1.into());
+        pg.push(" AND b = ").param("x".into());
+        assert_eq!(
+            pg.finish().sql,
+            "SELECT * FROM \"t\" WHERE a = $1 AND b = $2"
+        );
+    }
+}

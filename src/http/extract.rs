@@ -1,0 +1,129 @@
+//! Extractors: who is calling, JSON bodies, query pairs and path parameters, each turning
+//! bad input into an [`ApiError`] (a JSON 4xx) instead of axum's plain-text rejections.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+use crate::app::AppState;
+use crate::data::access::Caller;
+use crate::error::ApiError;
+use crate::util::constant_time_eq;
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Some(header) = parts.headers.get(AUTHORIZATION) else {
+            if parts.headers.contains_key("x-api-key") {
+                return Err(ApiError::Unauthorized("invalid API key".into()));
+            }
+            return Ok(Caller::Anonymous);
+        };
+        let token = bearer_token(header.as_bytes())?;
+        if constant_time_eq(token.as_bytes(), state.admin_secret().as_bytes()) {
+            return Ok(Caller::Admin);
+        }
+        Err(ApiError::Unauthorized("invalid or expired token".into()))
+    }
+}
+
+fn bearer_token(header: &[u8]) -> Result<&str, ApiError> {
+    let text = std::str::from_utf8(header)
+        .map_err(|_| ApiError::Unauthorized("malformed Authorization header".into()))?;
+    let token = text
+        .strip_prefix("Bearer ")
+        .or_else(|| text.strip_prefix("bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| {
+            ApiError::Unauthorized("the Authorization header must be 'Bearer <token>'".into())
+        })?;
+    Ok(token)
+}
+
+/// Admin endpoints: the caller must hold the admin secret.
+pub struct Admin;
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        match parts.headers.get(AUTHORIZATION) {
+            None => Err(ApiError::Unauthorized(
+                "admin endpoints need 'Authorization: Bearer <admin secret>'".into(),
+            )),
+            Some(header) => {
+                let token = bearer_token(header.as_bytes())?;
+                if constant_time_eq(token.as_bytes(), state.admin_secret().as_bytes()) {
+                    Ok(Admin)
+                } else {
+                    Err(ApiError::Forbidden("the admin secret is wrong".into()))
+                }
+            }
+        }
+    }
+}
+
+/// A JSON body of any content type, within the body size limit.
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge("the request body is too large".into())
+            } else {
+                ApiError::bad_request(format!("cannot read the request body: {rejection}"))
+            }
+        })?;
+        if bytes.is_empty() {
+            return Err(ApiError::bad_request("the request body must be JSON"));
+        }
+        serde_json::from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(|err| ApiError::bad_request(format!("invalid JSON body: {err}")))
+    }
+}
+
+/// The query string as ordered key/value pairs (repeated keys kept).
+pub struct QueryPairs(pub Vec<(String, String)>);
+
+impl<S: Send + Sync> FromRequestParts<S> for QueryPairs {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or("");
+        Ok(QueryPairs(
+            form_urlencoded::parse(query.as_bytes())
+                .into_owned()
+                .collect(),
+        ))
+    }
+}
+
+/// Path parameters, with a JSON 400 when they cannot be decoded.
+pub struct Path<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| Path(p.0))
+            .map_err(|rejection| {
+                ApiError::bad_request(format!("invalid path: {}", rejection.body_text()))
+            })
+    }
+}

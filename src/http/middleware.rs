@@ -1,0 +1,73 @@
+//! Middleware shared by every route: request ids, panics turned into JSON 500s, and JSON
+//! answers for unknown routes and wrong methods.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::http::{HeaderName, Method, Request, Uri};
+use axum::response::{IntoResponse, Response};
+use tower::ServiceBuilder;
+use tower::layer::util::{Identity, Stack};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
+
+use crate::error::ApiError;
+
+static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Request ids: a per-process random prefix and a counter; cheaper than a random UUID per
+/// request, unique across instances. A client-supplied `X-Request-Id` is kept.
+#[derive(Clone)]
+pub struct RequestIds {
+    prefix: std::sync::Arc<str>,
+}
+
+static COUNTER: AtomicU64 = AtomicU64::new(1);
+
+impl MakeRequestId for RequestIds {
+    fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        format!("{}-{n:x}", self.prefix)
+            .parse()
+            .ok()
+            .map(RequestId::new)
+    }
+}
+
+type Layers = Stack<
+    PropagateRequestIdLayer,
+    Stack<
+        CatchPanicLayer<fn(Box<dyn std::any::Any + Send>) -> Response>,
+        Stack<SetRequestIdLayer<RequestIds>, Identity>,
+    >,
+>;
+
+pub fn layers() -> ServiceBuilder<Layers> {
+    let ids = RequestIds {
+        prefix: crate::util::random_hex(4).into(),
+    };
+    ServiceBuilder::new()
+        .layer(SetRequestIdLayer::new(X_REQUEST_ID.clone(), ids))
+        .layer(CatchPanicLayer::custom(
+            panic_response as fn(Box<dyn std::any::Any + Send>) -> Response,
+        ))
+        .layer(PropagateRequestIdLayer::new(X_REQUEST_ID.clone()))
+}
+
+fn panic_response(panic: Box<dyn std::any::Any + Send>) -> Response {
+    let detail = panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_else(|| "panic".into());
+    ApiError::Internal(format!("handler panicked: {detail}")).into_response()
+}
+
+pub async fn not_found(method: Method, uri: Uri) -> ApiError {
+    ApiError::not_found(format!("no route for {method} {}", uri.path()))
+}
+
+pub async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::MethodNotAllowed(format!("method {method} is not allowed on {}", uri.path()))
+}

@@ -1,0 +1,38 @@
+//! HTTP: routers and extractors only. Handlers parse requests into domain types, call the
+//! data layer, and shape the answer; they never build SQL. One file per endpoint group, so an
+//! endpoint is found by its path.
+
+pub mod admin;
+pub mod extract;
+mod middleware;
+pub mod records;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+
+use crate::app::AppState;
+
+/// The whole API, with its middleware.
+pub fn router(state: AppState) -> Router {
+    let max_body = state.config().max_body_bytes;
+    Router::new()
+        .nest("/api/v1/admin", admin::router(state.clone()))
+        .route(
+            "/api/v1/{collection}",
+            get(records::list).post(records::create),
+        )
+        .route("/api/v1/{collection}/count", get(records::count))
+        .route(
+            "/api/v1/{collection}/{id}",
+            get(records::get)
+                .patch(records::update)
+                .delete(records::delete),
+        )
+        .route("/api/v1/{collection}/{id}/restore", post(records::restore))
+        .fallback(middleware::not_found)
+        .method_not_allowed_fallback(middleware::method_not_allowed)
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(state)
+        .layer(middleware::layers())
+}

@@ -1,0 +1,158 @@
+//! The collections surface: `/api/v1/:collection` and `/api/v1/:collection/:id`.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::extract::{JsonBody, Path, QueryPairs};
+use crate::app::AppState;
+use crate::data::access::Caller;
+use crate::data::names::RESERVED_COLLECTIONS;
+use crate::data::query::parse;
+use crate::data::records::Deleted;
+use crate::error::{ApiError, ApiResult};
+
+/// A reserved first segment (`/api/v1/auth/...`) that reached the collection routes is a
+/// route that does not exist, not a collection.
+fn collection_name(name: &str) -> ApiResult<&str> {
+    if RESERVED_COLLECTIONS.contains(&name) {
+        return Err(ApiError::not_found(format!("no route for /api/v1/{name}")));
+    }
+    Ok(name)
+}
+
+fn include_deleted_allowed(caller: &Caller, wanted: bool) -> ApiResult<()> {
+    if wanted && !caller.is_admin() {
+        return Err(ApiError::Forbidden(
+            "include_deleted needs the admin secret".into(),
+        ));
+    }
+    Ok(())
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(collection): Path<String>,
+    QueryPairs(pairs): QueryPairs,
+) -> ApiResult<Response> {
+    let query = parse::collection_query(&pairs)?;
+    include_deleted_allowed(&caller, query.include_deleted)?;
+    let page = state
+        .store()
+        .list_records(collection_name(&collection)?, &caller, &query)
+        .await?;
+    Ok(Json(page).into_response())
+}
+
+pub async fn count(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(collection): Path<String>,
+    QueryPairs(pairs): QueryPairs,
+) -> ApiResult<Response> {
+    let query = parse::collection_query(&pairs)?;
+    include_deleted_allowed(&caller, query.include_deleted)?;
+    let count = state
+        .store()
+        .count_records(collection_name(&collection)?, &caller, &query)
+        .await?;
+    Ok(Json(json!({ "count": count })).into_response())
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(collection): Path<String>,
+    JsonBody(body): JsonBody<serde_json::Value>,
+) -> ApiResult<Response> {
+    let auto_create = state.settings().get_bool("auto_create_collections");
+    let records = state
+        .store()
+        .create_record(collection_name(&collection)?, &caller, &body, auto_create)
+        .await?;
+    Ok((StatusCode::CREATED, Json(records.first())).into_response())
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((collection, id)): Path<(String, String)>,
+    QueryPairs(pairs): QueryPairs,
+) -> ApiResult<Response> {
+    let fields = single_record_fields(&pairs)?;
+    let records = state
+        .store()
+        .get_record(
+            collection_name(&collection)?,
+            &id,
+            &caller,
+            Deleted::Hidden,
+            fields.as_deref(),
+        )
+        .await?;
+    Ok(Json(records.first()).into_response())
+}
+
+/// The parameters a single-record read takes: `fields` (and `expand`, not yet supported).
+pub fn single_record_fields(pairs: &[(String, String)]) -> ApiResult<Option<Vec<String>>> {
+    let mut fields = None;
+    for (key, value) in pairs {
+        match key.as_str() {
+            "fields" => fields = Some(parse::field_list(value)?),
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "unknown query parameter '{other}'"
+                )));
+            }
+        }
+    }
+    Ok(fields)
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((collection, id)): Path<(String, String)>,
+    JsonBody(body): JsonBody<serde_json::Value>,
+) -> ApiResult<Response> {
+    let auto_create = state.settings().get_bool("auto_create_collections");
+    let records = state
+        .store()
+        .update_record(
+            collection_name(&collection)?,
+            &id,
+            &caller,
+            &body,
+            Deleted::Hidden,
+            auto_create,
+        )
+        .await?;
+    Ok(Json(records.first()).into_response())
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((collection, id)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    state
+        .store()
+        .delete_record(collection_name(&collection)?, &id, &caller, false)
+        .await?;
+    Ok(Json(json!({ "deleted": true, "_id": id })).into_response())
+}
+
+pub async fn restore(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((collection, id)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let records = state
+        .store()
+        .restore_record(collection_name(&collection)?, &id, &caller)
+        .await?;
+    Ok(Json(records.first()).into_response())
+}

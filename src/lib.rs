@@ -1,0 +1,20 @@
+//! Ferrobase: a backend-as-a-service in one binary.
+//!
+//! The crate is split the way requests flow through it:
+//! - [`http`]: routers and extractors only; every endpoint group has its own file.
+//! - [`data`]: the store (SQLite or PostgreSQL behind one executor API), the catalog of
+//!   collections, the query AST and its SQL compiler, access rules, record operations.
+//! - [`settings`]: runtime settings stored in the database.
+//! - [`app`]: the shared state and the server's start-up and shutdown.
+
+pub mod app;
+pub mod config;
+pub mod data;
+pub mod error;
+pub mod http;
+pub mod settings;
+pub mod util;
+
+pub use app::{AppState, Server};
+pub use config::Config;
+pub use error::ApiError;

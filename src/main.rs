@@ -1,0 +1,113 @@
+//! The `ferrobase` command line.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use ferrobase::{Config, Server};
+
+#[derive(Parser)]
+#[command(
+    name = "ferrobase",
+    version,
+    about = "A backend-as-a-service in one binary"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the HTTP server.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "FERROBASE_ADDR", default_value = "127.0.0.1:8080")]
+        addr: SocketAddr,
+        /// Directory for the SQLite database, secrets and local files.
+        #[arg(long, env = "DATA_DIR", default_value = "./ferrobase_data")]
+        data_dir: PathBuf,
+        /// PostgreSQL connection URL; without it the embedded SQLite store is used.
+        #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+        database_url: Option<String>,
+        /// Largest JSON request body, in bytes.
+        #[arg(long, env = "FERROBASE_MAX_BODY_BYTES", default_value_t = 10 * 1024 * 1024)]
+        max_body_bytes: usize,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("the async runtime starts");
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve {
+                addr,
+                data_dir,
+                database_url,
+                max_body_bytes,
+            } => {
+                let mut config = Config::new(data_dir);
+                config.addr = addr;
+                config.database_url = database_url.filter(|url| !url.is_empty());
+                config.admin_secret = std::env::var("ADMIN_SECRET").ok().filter(|s| !s.is_empty());
+                config.max_body_bytes = max_body_bytes;
+                serve(config).await
+            }
+        }
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("ferrobase: {err}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
+    let server = Server::start(config).await?;
+    if let Some(secret) = server.state().generated_admin_secret() {
+        // Printed once, on the start that generated it; later starts read it from the data dir.
+        println!("Generated admin secret (stored in the data dir): {secret}");
+    }
+    println!("Ferrobase listening on http://{}", server.addr());
+    server.run_until(shutdown_signal()).await?;
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM so that in-flight requests can finish before exit.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sig) => {
+                sig.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FERROBASE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .init();
+}
