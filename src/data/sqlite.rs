@@ -145,11 +145,7 @@ fn run_stmt(conn: &Connection, stmt: &Stmt) -> Result<Rows, DbError> {
             affected: affected as u64,
         });
     }
-    let columns: Vec<String> = prepared
-        .column_names()
-        .into_iter()
-        .map(str::to_owned)
-        .collect();
+    let columns: Vec<String> = prepared.column_names().map(str::to_owned).collect();
     let mut rows = Vec::new();
     let mut cursor = prepared
         .query(rusqlite::params_from_iter(stmt.params.iter()))

@@ -66,7 +66,7 @@ impl FromRequestParts<AppState> for Admin {
                 if constant_time_eq(token.as_bytes(), state.admin_secret().as_bytes()) {
                     Ok(Admin)
                 } else {
-                    Err(ApiError::Forbidden("the admin secret is wrong".into()))
+                    Err(ApiError::Unauthorized("invalid admin secret".into()))
                 }
             }
         }

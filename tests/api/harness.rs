@@ -1,0 +1,304 @@
+//! The test harness: starts the real server in-process on an ephemeral port, over a fresh
+//! SQLite data dir or a fresh PostgreSQL schema, and talks to it over real HTTP.
+//!
+//! PostgreSQL comes from `FERROBASE_TEST_DATABASE_URL`. Without it the PostgreSQL variants
+//! are skipped with a loud notice, unless `CI` is set, where that is a failure.
+
+use std::io::Write;
+use std::sync::Once;
+
+use ferrobase::{Config, Server};
+use reqwest::Method;
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+pub const ADMIN_SECRET: &str = "test-admin-secret";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A running server for one test. Dropping it stops the server and removes its data.
+pub struct TestServer {
+    pub base: String,
+    pub backend: Backend,
+    pub client: reqwest::Client,
+    shutdown: Option<oneshot::Sender<()>>,
+    _dir: tempfile::TempDir,
+    _pg: Option<PgSchema>,
+}
+
+pub struct PgSchema {
+    url: String,
+    schema: String,
+}
+
+/// An HTTP answer: status, headers and the body parsed as JSON (`Null` when empty).
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The error message of an error answer; panics when the body is not `{"error": "..."}`.
+    pub fn error(&self) -> &str {
+        self.body["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("not an error body: {} {}", self.status, self.text))
+    }
+}
+
+/// The PostgreSQL URL for tests, or `None` (after a loud notice) when it is not configured.
+pub fn pg_url() -> Option<String> {
+    match std::env::var("FERROBASE_TEST_DATABASE_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            if std::env::var_os("CI").is_some() {
+                panic!(
+                    "CI is set but FERROBASE_TEST_DATABASE_URL is not: the PostgreSQL tests cannot be skipped in CI"
+                );
+            }
+            static NOTICE: Once = Once::new();
+            NOTICE.call_once(|| {
+                // Written straight to stderr so the test harness does not swallow it.
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "\n*** SKIPPING every PostgreSQL test variant: FERROBASE_TEST_DATABASE_URL is not set ***\n"
+                );
+            });
+            None
+        }
+    }
+}
+
+impl TestServer {
+    /// Starts a server on `backend`; `None` when PostgreSQL is not configured (skipped).
+    pub async fn start(backend: Backend) -> Option<TestServer> {
+        Self::start_with(backend, |_| {}).await
+    }
+
+    pub async fn start_with(
+        backend: Backend,
+        adjust: impl FnOnce(&mut Config),
+    ) -> Option<TestServer> {
+        let dir = tempfile::tempdir().expect("a temporary data dir");
+        let mut config = Config::new(dir.path());
+        config.addr = "127.0.0.1:0".parse().unwrap();
+        config.admin_secret = Some(ADMIN_SECRET.into());
+        config.sqlite_readers = 2;
+        config.pg_pool_size = 4;
+        let pg = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => {
+                let pg = fresh_schema(&pg_url()?).await;
+                config.database_url = Some(pg.schema_url());
+                Some(pg)
+            }
+        };
+        adjust(&mut config);
+        let server = Server::start(config).await.expect("the server starts");
+        let base = format!("http://{}", server.addr());
+        let (tx, rx) = oneshot::channel::<()>();
+        tokio::spawn(server.run_until(async move {
+            let _ = rx.await;
+        }));
+        Some(TestServer {
+            base,
+            backend,
+            client: reqwest::Client::new(),
+            shutdown: Some(tx),
+            _dir: dir,
+            _pg: pg,
+        })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Sends a request; `auth` is a bearer token (or `None`), `body` a JSON body.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        auth: Option<&str>,
+        body: Option<Value>,
+    ) -> Resp {
+        let mut req = self.client.request(method, self.url(path));
+        if let Some(token) = auth {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        read(req.send().await.expect("the request is sent")).await
+    }
+
+    pub async fn get(&self, path: &str) -> Resp {
+        self.send(Method::GET, path, None, None).await
+    }
+
+    pub async fn admin_get(&self, path: &str) -> Resp {
+        self.send(Method::GET, path, Some(ADMIN_SECRET), None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Resp {
+        self.send(Method::POST, path, None, Some(body)).await
+    }
+
+    pub async fn admin_post(&self, path: &str, body: Value) -> Resp {
+        self.send(Method::POST, path, Some(ADMIN_SECRET), Some(body))
+            .await
+    }
+
+    pub async fn admin_patch(&self, path: &str, body: Value) -> Resp {
+        self.send(Method::PATCH, path, Some(ADMIN_SECRET), Some(body))
+            .await
+    }
+
+    pub async fn admin_delete(&self, path: &str) -> Resp {
+        self.send(Method::DELETE, path, Some(ADMIN_SECRET), None)
+            .await
+    }
+
+    /// Creates a collection whose rules let anyone do anything, for tests about records.
+    pub async fn open_collection(&self, name: &str) {
+        let rules = serde_json::json!({"read": "public", "create": "public", "update": "public", "delete": "public"});
+        let resp = self
+            .admin_post(
+                "/api/v1/admin/collections",
+                serde_json::json!({"name": name, "rules": rules}),
+            )
+            .await;
+        assert_eq!(resp.status, 201, "{}", resp.text);
+    }
+
+    /// Creates records as admin and returns them.
+    pub async fn seed(&self, collection: &str, records: &[Value]) -> Vec<Value> {
+        let mut out = Vec::new();
+        for record in records {
+            let resp = self
+                .admin_post(&format!("/api/v1/{collection}"), record.clone())
+                .await;
+            assert_eq!(resp.status, 201, "{}", resp.text);
+            out.push(resp.body);
+        }
+        out
+    }
+}
+
+pub async fn read(resp: reqwest::Response) -> Resp {
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let text = resp.text().await.expect("the body is read");
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::Null)
+    };
+    Resp {
+        status,
+        headers,
+        body,
+        text,
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        let (url, schema) = (self.url.clone(), self.schema.clone());
+        // The test's runtime may be shutting down: drop the schema from a thread of its own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                if let Ok((client, conn)) =
+                    tokio_postgres::connect(&url, tokio_postgres::NoTls).await
+                {
+                    tokio::spawn(conn);
+                    let _ = client
+                        .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// A fresh PostgreSQL schema for one test, dropped with it; `None` when PostgreSQL is not
+/// configured.
+pub async fn fresh_pg() -> Option<PgSchema> {
+    Some(fresh_schema(&pg_url()?).await)
+}
+
+async fn fresh_schema(url: &str) -> PgSchema {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to FERROBASE_TEST_DATABASE_URL: {e}"));
+    tokio::spawn(conn);
+    let schema = format!("fbt_{}", uuid::Uuid::new_v4().simple());
+    client
+        .batch_execute(&format!("CREATE SCHEMA {schema}"))
+        .await
+        .expect("a test schema is created");
+    PgSchema {
+        url: url.to_owned(),
+        schema,
+    }
+}
+
+impl PgSchema {
+    /// The URL with `search_path` set to the test's own schema.
+    pub fn schema_url(&self) -> String {
+        let sep = if self.url.contains('?') { '&' } else { '?' };
+        format!("{}{sep}options=-csearch_path%3D{}", self.url, self.schema)
+    }
+}
+
+/// Writes each test once and runs it on both backends: `mod NAME { sqlite, postgres }`.
+#[macro_export]
+macro_rules! both_backends {
+    ($(async fn $name:ident($srv:ident) $body:block)*) => {
+        $(
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+
+                async fn run($srv: $crate::harness::TestServer) $body
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    let server = $crate::harness::TestServer::start($crate::harness::Backend::Sqlite).await;
+                    run(server.expect("SQLite always starts")).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    if let Some(server) = $crate::harness::TestServer::start($crate::harness::Backend::Postgres).await {
+                        run(server).await;
+                    }
+                }
+            }
+        )*
+    };
+}

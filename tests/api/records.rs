@@ -1,0 +1,190 @@
+//! The collections surface: record shape, create, get, update, soft delete, restore, rules.
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::both_backends;
+use crate::harness::ADMIN_SECRET;
+
+both_backends! {
+    async fn create_returns_the_record_with_system_fields(s) {
+        s.open_collection("posts").await;
+        let resp = s.post("/api/v1/posts", json!({"title": "Hello", "views": 3, "rating": 4.5, "draft": true, "tags": ["a", "b"], "meta": {"k": 1}})).await;
+        assert_eq!(resp.status, 201, "{}", resp.text);
+        let r = &resp.body;
+        let id = r["_id"].as_str().unwrap();
+        assert_eq!(uuid::Uuid::parse_str(id).unwrap().get_version_num(), 7);
+        assert!(r["_created_at"].as_i64().unwrap() > 1_700_000_000_000);
+        assert_eq!(r["_created_at"], r["_updated_at"]);
+        assert!(r["_owner_id"].is_null());
+        assert!(r.get("_deleted_at").is_none(), "_deleted_at only shows when deleted records are asked for");
+        assert_eq!(r["title"], "Hello");
+        assert_eq!(r["views"], 3);
+        assert_eq!(r["rating"], 4.5);
+        assert_eq!(r["draft"], true);
+        assert_eq!(r["tags"], json!(["a", "b"]));
+        assert_eq!(r["meta"], json!({"k": 1}));
+
+        let got = s.get(&format!("/api/v1/posts/{id}")).await;
+        assert_eq!(got.status, 200);
+        assert_eq!(got.body, resp.body);
+    }
+
+    async fn system_fields_in_a_body_are_ignored(s) {
+        s.open_collection("notes").await;
+        let resp = s.post("/api/v1/notes", json!({"_id": "chosen", "_owner_id": "someone", "_created_at": 1, "_deleted_at": 5, "text": "x"})).await;
+        assert_eq!(resp.status, 201, "{}", resp.text);
+        assert_ne!(resp.body["_id"], "chosen");
+        assert!(resp.body["_owner_id"].is_null());
+        assert!(resp.body["_created_at"].as_i64().unwrap() > 1);
+        let id = resp.body["_id"].as_str().unwrap();
+        assert_eq!(s.get(&format!("/api/v1/notes/{id}")).await.status, 200, "not deleted by a _deleted_at in the body");
+    }
+
+    async fn first_write_creates_the_collection_with_inferred_types(s) {
+        let resp = s.admin_post("/api/v1/things", json!({"name": "a", "count": 1, "ratio": 0.5, "ok": false, "list": [1]})).await;
+        assert_eq!(resp.status, 201, "{}", resp.text);
+        let schema = s.admin_get("/api/v1/admin/collections/things/schema").await;
+        assert_eq!(schema.status, 200);
+        let types: std::collections::HashMap<String, String> = schema.body["columns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| (c["name"].as_str().unwrap().to_owned(), c["type"].as_str().unwrap().to_owned()))
+            .collect();
+        assert_eq!(types["name"], "text");
+        assert_eq!(types["count"], "integer");
+        assert_eq!(types["ratio"], "real");
+        assert_eq!(types["ok"], "boolean");
+        assert_eq!(types["list"], "json");
+        assert_eq!(types["_id"], "text");
+
+        // A new field later adds a column; existing records read it as null.
+        let second = s.admin_post("/api/v1/things", json!({"name": "b", "extra": "new"})).await;
+        assert_eq!(second.status, 201, "{}", second.text);
+        assert_eq!(second.body["extra"], "new");
+        let first_id = resp.body["_id"].as_str().unwrap();
+        let first = s.get(&format!("/api/v1/things/{first_id}")).await;
+        assert!(first.body["extra"].is_null());
+        assert_eq!(first.body["name"], "a");
+    }
+
+    async fn wrong_value_types_are_refused_and_change_nothing(s) {
+        s.open_collection("typed").await;
+        s.seed("typed", &[json!({"n": 1, "s": "x", "b": true, "r": 1.5})]).await;
+        for (body, field) in [
+            (json!({"n": "one"}), "n"),
+            (json!({"n": 1.5}), "n"),
+            (json!({"s": 5}), "s"),
+            (json!({"b": "yes"}), "b"),
+            (json!({"r": "1.5"}), "r"),
+            (json!({"s": ["x"]}), "s"),
+        ] {
+            let resp = s.post("/api/v1/typed", body.clone()).await;
+            assert_eq!(resp.status, 400, "{body}: {}", resp.text);
+            assert_eq!(resp.body["field"], field, "{body}");
+            assert!(resp.error().contains(field));
+        }
+        for body in [json!([1, 2]), json!("text"), json!(3)] {
+            let resp = s.post("/api/v1/typed", body.clone()).await;
+            assert_eq!(resp.status, 400, "{body}: {}", resp.text);
+        }
+        assert_eq!(s.get("/api/v1/typed/count").await.body["count"], 1);
+        // An integral float fits an integer column.
+        assert_eq!(s.post("/api/v1/typed", json!({"n": 2.0})).await.body["n"], 2);
+    }
+
+    async fn patch_changes_only_the_given_fields(s) {
+        s.open_collection("posts").await;
+        let created = &s.seed("posts", &[json!({"title": "a", "body": "keep", "views": 1})]).await[0];
+        let id = created["_id"].as_str().unwrap();
+        let resp = s.send(Method::PATCH, &format!("/api/v1/posts/{id}"), None, Some(json!({"title": "b", "_id": "x"}))).await;
+        assert_eq!(resp.status, 200, "{}", resp.text);
+        assert_eq!(resp.body["title"], "b");
+        assert_eq!(resp.body["body"], "keep");
+        assert_eq!(resp.body["views"], 1);
+        assert_eq!(resp.body["_id"], id);
+        assert_eq!(resp.body["_created_at"], created["_created_at"]);
+        assert!(resp.body["_updated_at"].as_i64() >= created["_updated_at"].as_i64());
+        assert_eq!(s.get(&format!("/api/v1/posts/{id}")).await.body["title"], "b");
+
+        let bad = s.send(Method::PATCH, &format!("/api/v1/posts/{id}"), None, Some(json!({"views": "many"}))).await;
+        assert_eq!(bad.status, 400);
+        assert_eq!(s.get(&format!("/api/v1/posts/{id}")).await.body["views"], 1);
+        let missing = s.send(Method::PATCH, "/api/v1/posts/01900000-0000-7000-8000-000000000000", None, Some(json!({"title": "z"}))).await;
+        assert_eq!(missing.status, 404);
+    }
+
+    async fn delete_is_soft_and_restore_undoes_it(s) {
+        s.open_collection("posts").await;
+        let records = s.seed("posts", &[json!({"title": "a"}), json!({"title": "b"})]).await;
+        let id = records[0]["_id"].as_str().unwrap();
+        let del = s.send(Method::DELETE, &format!("/api/v1/posts/{id}"), None, None).await;
+        assert_eq!(del.status, 200, "{}", del.text);
+        assert_eq!(del.body["deleted"], true);
+        assert_eq!(s.get(&format!("/api/v1/posts/{id}")).await.status, 404);
+        assert_eq!(s.send(Method::DELETE, &format!("/api/v1/posts/{id}"), None, None).await.status, 404);
+        let list = s.get("/api/v1/posts").await;
+        assert_eq!(list.body["total"], 1);
+        assert_eq!(s.get("/api/v1/posts/count").await.body["count"], 1);
+
+        // Deleted records show, with _deleted_at, to the admin only.
+        assert_eq!(s.get("/api/v1/posts?include_deleted=true").await.status, 403);
+        let all = s.admin_get("/api/v1/posts?include_deleted=true").await;
+        assert_eq!(all.status, 200);
+        assert_eq!(all.body["total"], 2);
+        let deleted = all.body["items"].as_array().unwrap().iter().find(|r| r["_id"] == id).unwrap();
+        assert!(deleted["_deleted_at"].as_i64().unwrap() > 0);
+        assert_eq!(s.admin_get("/api/v1/posts/count?include_deleted=true").await.body["count"], 2);
+
+        let restored = s.send(Method::POST, &format!("/api/v1/posts/{id}/restore"), None, None).await;
+        assert_eq!(restored.status, 200, "{}", restored.text);
+        assert_eq!(restored.body["title"], "a");
+        assert_eq!(s.get(&format!("/api/v1/posts/{id}")).await.status, 200);
+        // Restoring a record that is not deleted finds nothing to restore.
+        assert_eq!(s.send(Method::POST, &format!("/api/v1/posts/{id}/restore"), None, None).await.status, 404);
+    }
+
+    async fn rules_public_and_disabled_are_enforced(s) {
+        // Default rules: read public, create authenticated, update/delete owner.
+        let created = s.admin_post("/api/v1/admin/collections", json!({"name": "articles"})).await;
+        assert_eq!(created.status, 201);
+        assert_eq!(created.body["rules"], json!({"read": "public", "create": "authenticated", "update": "owner", "delete": "owner"}));
+        let anon_create = s.post("/api/v1/articles", json!({"title": "x"})).await;
+        assert_eq!(anon_create.status, 401, "{}", anon_create.text);
+        let record = &s.seed("articles", &[json!({"title": "by admin"})]).await[0];
+        let id = record["_id"].as_str().unwrap();
+        assert_eq!(s.get(&format!("/api/v1/articles/{id}")).await.status, 200);
+        assert_eq!(s.get("/api/v1/articles").await.body["total"], 1);
+        let anon_patch = s.send(Method::PATCH, &format!("/api/v1/articles/{id}"), None, Some(json!({"title": "y"}))).await;
+        assert_eq!(anon_patch.status, 401);
+        assert_eq!(s.send(Method::DELETE, &format!("/api/v1/articles/{id}"), None, None).await.status, 401);
+        assert_eq!(s.get(&format!("/api/v1/articles/{id}")).await.body["title"], "by admin");
+
+        // Disabled read: refused for everyone but the admin.
+        let patched = s.admin_patch("/api/v1/admin/collections/articles", json!({"rules": {"read": "disabled", "create": "public"}})).await;
+        assert_eq!(patched.status, 200, "{}", patched.text);
+        assert_eq!(s.get("/api/v1/articles").await.status, 403);
+        assert_eq!(s.get(&format!("/api/v1/articles/{id}")).await.status, 403);
+        assert_eq!(s.get("/api/v1/articles/count").await.status, 403);
+        assert_eq!(s.admin_get("/api/v1/articles").await.status, 200);
+        // Create is public now: anonymous records have no owner.
+        let anon = s.post("/api/v1/articles", json!({"title": "anon"})).await;
+        assert_eq!(anon.status, 201, "{}", anon.text);
+        assert!(anon.body["_owner_id"].is_null());
+        // A role rule refuses anonymous callers with 401.
+        s.admin_patch("/api/v1/admin/collections/articles", json!({"rules": {"create": {"role": "editor"}}})).await;
+        assert_eq!(s.post("/api/v1/articles", json!({"title": "x"})).await.status, 401);
+        assert_eq!(s.admin_get("/api/v1/articles/count").await.body["count"], 2);
+    }
+
+    async fn tokens_that_are_not_the_admin_secret_are_refused(s) {
+        s.open_collection("posts").await;
+        let resp = s.send(Method::GET, "/api/v1/posts", Some("not-a-valid-token"), None).await;
+        assert_eq!(resp.status, 401);
+        let resp = s.send(Method::GET, "/api/v1/posts", Some(&format!("{ADMIN_SECRET}x")), None).await;
+        assert_eq!(resp.status, 401);
+        let raw = s.client.get(s.url("/api/v1/posts")).header("Authorization", "Basic abc").send().await.unwrap();
+        assert_eq!(raw.status(), 401);
+    }
+}
