@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
+use crate::auth::Auth;
 use crate::config::Config;
 use crate::data::{Db, DbError, Store};
 use crate::settings::{self, Settings};
@@ -21,6 +22,7 @@ pub struct AppState {
 struct Inner {
     config: Config,
     store: Store,
+    auth: Auth,
     settings: Settings,
     admin_secret: String,
     generated_admin_secret: bool,
@@ -29,6 +31,10 @@ struct Inner {
 impl AppState {
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    pub fn auth(&self) -> &Auth {
+        &self.inner.auth
     }
 
     pub fn settings(&self) -> &Settings {
@@ -45,9 +51,7 @@ impl AppState {
 
     /// The admin secret when this start generated it (to be shown once).
     pub fn generated_admin_secret(&self) -> Option<&str> {
-        self.inner
-            .generated_admin_secret
-            .then_some(self.inner.admin_secret.as_str())
+        self.inner.generated_admin_secret.then_some(self.inner.admin_secret.as_str())
     }
 }
 
@@ -70,8 +74,7 @@ pub struct Server {
 impl Server {
     pub async fn start(config: Config) -> Result<Server, StartError> {
         let data_dir = config.data_dir.clone();
-        std::fs::create_dir_all(&data_dir)
-            .map_err(|e| StartError::DataDir(data_dir.display().to_string(), e))?;
+        std::fs::create_dir_all(&data_dir).map_err(|e| StartError::DataDir(data_dir.display().to_string(), e))?;
         let db = match &config.database_url {
             Some(url) => Db::connect_postgres(url, config.pg_pool_size).await?,
             None => Db::open_sqlite(&data_dir, config.sqlite_readers)?,
@@ -80,28 +83,26 @@ impl Server {
         let settings = Settings::load(db).await?;
         let (admin_secret, generated_admin_secret) = match &config.admin_secret {
             Some(secret) => (secret.clone(), false),
-            None => load_or_generate_secret(&data_dir.join("admin_secret"))
+            None => load_or_generate(&data_dir.join("admin_secret"), "fbadmin_")
                 .map_err(|e| StartError::DataDir(data_dir.display().to_string(), e))?,
         };
-        let listener = TcpListener::bind(config.addr)
-            .await
-            .map_err(|e| StartError::Bind(config.addr, e))?;
-        let state = AppState {
-            inner: Arc::new(Inner {
-                config,
-                store,
-                settings,
-                admin_secret,
-                generated_admin_secret,
-            }),
+        let jwt_secret = match &config.jwt_secret {
+            Some(secret) => secret.clone(),
+            None => {
+                load_or_generate(&data_dir.join("jwt_secret"), "")
+                    .map_err(|e| StartError::DataDir(data_dir.display().to_string(), e))?
+                    .0
+            }
         };
+        let auth = Auth::new(store.db.clone(), &jwt_secret);
+        let listener = TcpListener::bind(config.addr).await.map_err(|e| StartError::Bind(config.addr, e))?;
+        let state =
+            AppState { inner: Arc::new(Inner { config, store, auth, settings, admin_secret, generated_admin_secret }) };
         Ok(Server { state, listener })
     }
 
     pub fn addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .expect("a bound listener has an address")
+        self.listener.local_addr().expect("a bound listener has an address")
     }
 
     pub fn state(&self) -> &AppState {
@@ -109,15 +110,10 @@ impl Server {
     }
 
     /// Serves until `shutdown` resolves, then lets in-flight requests finish.
-    pub async fn run_until(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let refresher = tokio::spawn(refresh_periodically(self.state.clone()));
         let router = crate::http::router(self.state.clone());
-        let result = axum::serve(self.listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let result = axum::serve(self.listener, router).with_graceful_shutdown(shutdown).await;
         refresher.abort();
         result
     }
@@ -138,16 +134,16 @@ async fn refresh_periodically(state: AppState) {
     }
 }
 
-/// Reads the persisted admin secret, or generates and persists one (readable by the owner
-/// only). Returns whether it was generated now.
-fn load_or_generate_secret(path: &Path) -> std::io::Result<(String, bool)> {
+/// Reads a persisted secret, or generates and persists one (readable by the owner only).
+/// Returns whether it was generated now.
+fn load_or_generate(path: &Path, prefix: &str) -> std::io::Result<(String, bool)> {
     if let Ok(secret) = std::fs::read_to_string(path) {
         let secret = secret.trim().to_owned();
         if !secret.is_empty() {
             return Ok((secret, false));
         }
     }
-    let secret = format!("fbadmin_{}", crate::util::random_hex(24));
+    let secret = format!("{prefix}{}", crate::util::random_hex(32));
     write_private(path, &secret)?;
     Ok((secret, true))
 }

@@ -18,6 +18,9 @@ pub struct Config {
     pub database_url: Option<String>,
     /// The admin secret (`ADMIN_SECRET`); generated and persisted in the data dir when unset.
     pub admin_secret: Option<String>,
+    /// The secret that signs access tokens (`JWT_SECRET`); generated and persisted in the
+    /// data dir when unset. Instances sharing a PostgreSQL database must share it.
+    pub jwt_secret: Option<String>,
     /// Largest JSON request body accepted, in bytes (default 10 MiB).
     pub max_body_bytes: usize,
     /// Reader connections of the SQLite store (default: twice the number of cores, at least 2).
@@ -35,6 +38,7 @@ impl Config {
             data_dir: data_dir.into(),
             database_url: None,
             admin_secret: None,
+            jwt_secret: None,
             max_body_bytes: 10 * 1024 * 1024,
             sqlite_readers: (cores * 2).max(2),
             pg_pool_size: 16,

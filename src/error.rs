@@ -10,10 +10,7 @@ use crate::data::DbError;
 pub enum ApiError {
     /// Bad input; `field` names the offending field when there is one.
     #[error("{message}")]
-    BadRequest {
-        message: String,
-        field: Option<String>,
-    },
+    BadRequest { message: String, field: Option<String> },
     #[error("{0}")]
     Unauthorized(String),
     #[error("{0}")]
@@ -28,6 +25,9 @@ pub enum ApiError {
     PayloadTooLarge(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// The account is locked after too many failed sign-ins.
+    #[error("{message}")]
+    Locked { message: String, retry_after_secs: u64 },
     #[error("Rate limit exceeded. Try again later.")]
     TooManyRequests { retry_after_secs: u64 },
     #[error("{0}")]
@@ -39,17 +39,11 @@ pub enum ApiError {
 
 impl ApiError {
     pub fn bad_request(message: impl Into<String>) -> Self {
-        ApiError::BadRequest {
-            message: message.into(),
-            field: None,
-        }
+        ApiError::BadRequest { message: message.into(), field: None }
     }
 
     pub fn bad_field(field: &str, message: impl Into<String>) -> Self {
-        ApiError::BadRequest {
-            message: message.into(),
-            field: Some(field.to_owned()),
-        }
+        ApiError::BadRequest { message: message.into(), field: Some(field.to_owned()) }
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {
@@ -70,6 +64,7 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Locked { .. } => StatusCode::LOCKED,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -82,9 +77,7 @@ impl From<DbError> for ApiError {
         match err {
             DbError::UniqueViolation(msg) => ApiError::Conflict(msg),
             DbError::ForeignKeyViolation(msg) => ApiError::Conflict(msg),
-            DbError::NotNullViolation(msg) | DbError::CheckViolation(msg) => {
-                ApiError::bad_request(msg)
-            }
+            DbError::NotNullViolation(msg) | DbError::CheckViolation(msg) => ApiError::bad_request(msg),
             DbError::InvalidValue(msg) => ApiError::bad_request(msg),
             DbError::Other(msg) => ApiError::Internal(msg),
         }
@@ -102,18 +95,14 @@ impl IntoResponse for ApiError {
             other => other.to_string(),
         };
         let body = match &self {
-            ApiError::BadRequest {
-                field: Some(field), ..
-            } => {
+            ApiError::BadRequest { field: Some(field), .. } => {
                 serde_json::json!({ "error": message, "field": field })
             }
             _ => serde_json::json!({ "error": message }),
         };
         let mut response = (status, axum::Json(body)).into_response();
-        if let ApiError::TooManyRequests { retry_after_secs } = self {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+        if let ApiError::TooManyRequests { retry_after_secs } | ApiError::Locked { retry_after_secs, .. } = self {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
         }
         response
     }

@@ -8,10 +8,12 @@
 //! - [`app`]: the shared state and the server's start-up and shutdown.
 
 pub mod app;
+pub mod auth;
 pub mod config;
 pub mod data;
 pub mod error;
 pub mod http;
+pub mod mail;
 pub mod settings;
 pub mod util;
 

@@ -7,11 +7,7 @@ use clap::{Parser, Subcommand};
 use ferrobase::{Config, Server};
 
 #[derive(Parser)]
-#[command(
-    name = "ferrobase",
-    version,
-    about = "A backend-as-a-service in one binary"
-)]
+#[command(name = "ferrobase", version, about = "A backend-as-a-service in one binary")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -39,22 +35,15 @@ enum Command {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     init_tracing();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("the async runtime starts");
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("the async runtime starts");
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Serve {
-                addr,
-                data_dir,
-                database_url,
-                max_body_bytes,
-            } => {
+            Command::Serve { addr, data_dir, database_url, max_body_bytes } => {
                 let mut config = Config::new(data_dir);
                 config.addr = addr;
                 config.database_url = database_url.filter(|url| !url.is_empty());
                 config.admin_secret = std::env::var("ADMIN_SECRET").ok().filter(|s| !s.is_empty());
+                config.jwt_secret = std::env::var("JWT_SECRET").ok().filter(|s| !s.is_empty());
                 config.max_body_bytes = max_body_bytes;
                 serve(config).await
             }
@@ -106,8 +95,5 @@ async fn shutdown_signal() {
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("FERROBASE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .init();
+    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
 }

@@ -10,10 +10,21 @@ pub enum Caller {
     Anonymous,
     /// Holder of the admin secret: bypasses every rule.
     Admin,
-    User {
-        id: String,
-        roles: Vec<String>,
-    },
+    User(Principal),
+}
+
+/// A signed-in user, as established from an access token or an API key.
+#[derive(Debug, Clone, Default)]
+pub struct Principal {
+    pub id: String,
+    pub email: String,
+    pub roles: Vec<String>,
+    /// The session of an access token (`None` for API keys).
+    pub session_id: Option<String>,
+    /// The API key used (`None` for access tokens).
+    pub api_key_id: Option<String>,
+    /// Set on tokens an admin issued to act as this user.
+    pub impersonated: bool,
 }
 
 impl Caller {
@@ -24,7 +35,14 @@ impl Caller {
     /// The id stored as `_owner_id` on records this caller creates.
     pub fn user_id(&self) -> Option<&str> {
         match self {
-            Caller::User { id, .. } => Some(id),
+            Caller::User(p) => Some(&p.id),
+            _ => None,
+        }
+    }
+
+    pub fn principal(&self) -> Option<&Principal> {
+        match self {
+            Caller::User(p) => Some(p),
             _ => None,
         }
     }
@@ -53,12 +71,7 @@ pub struct Rules {
 
 impl Default for Rules {
     fn default() -> Self {
-        Rules {
-            read: Rule::Public,
-            create: Rule::Authenticated,
-            update: Rule::Owner,
-            delete: Rule::Owner,
-        }
+        Rules { read: Rule::Public, create: Rule::Authenticated, update: Rule::Owner, delete: Rule::Owner }
     }
 }
 
@@ -74,12 +87,7 @@ pub struct RulesPatch {
 
 impl Rules {
     pub fn apply(&mut self, patch: RulesPatch) {
-        let RulesPatch {
-            read,
-            create,
-            update,
-            delete,
-        } = patch;
+        let RulesPatch { read, create, update, delete } = patch;
         if let Some(r) = read {
             self.read = r;
         }
@@ -108,19 +116,15 @@ pub enum Scope {
 pub fn check(rule: &Rule, caller: &Caller) -> Result<Scope, ApiError> {
     match (rule, caller) {
         (_, Caller::Admin) | (Rule::Public, _) => Ok(Scope::All),
-        (Rule::Disabled, _) => Err(ApiError::Forbidden(
-            "this action is disabled for this collection".into(),
-        )),
+        (Rule::Disabled, _) => Err(ApiError::Forbidden("this action is disabled for this collection".into())),
         (_, Caller::Anonymous) => Err(ApiError::Unauthorized("authentication required".into())),
-        (Rule::Authenticated, Caller::User { .. }) => Ok(Scope::All),
-        (Rule::Owner, Caller::User { id, .. }) => Ok(Scope::OwnedBy(id.clone())),
-        (Rule::Role(role), Caller::User { roles, .. }) => {
-            if roles.iter().any(|r| r == role) {
+        (Rule::Authenticated, Caller::User(_)) => Ok(Scope::All),
+        (Rule::Owner, Caller::User(p)) => Ok(Scope::OwnedBy(p.id.clone())),
+        (Rule::Role(role), Caller::User(p)) => {
+            if p.roles.iter().any(|r| r == role) {
                 Ok(Scope::All)
             } else {
-                Err(ApiError::Forbidden(format!(
-                    "the '{role}' role is required"
-                )))
+                Err(ApiError::Forbidden(format!("the '{role}' role is required")))
             }
         }
     }
@@ -175,72 +179,34 @@ mod tests {
     use super::*;
 
     fn user(roles: &[&str]) -> Caller {
-        Caller::User {
+        Caller::User(Principal {
             id: "u1".into(),
             roles: roles.iter().map(|r| r.to_string()).collect(),
-        }
+            ..Principal::default()
+        })
     }
 
     #[test]
     fn admin_bypasses_every_rule() {
-        for rule in [
-            Rule::Public,
-            Rule::Authenticated,
-            Rule::Owner,
-            Rule::Disabled,
-            Rule::Role("x".into()),
-        ] {
+        for rule in [Rule::Public, Rule::Authenticated, Rule::Owner, Rule::Disabled, Rule::Role("x".into())] {
             assert_eq!(check(&rule, &Caller::Admin).unwrap(), Scope::All);
         }
     }
 
     #[test]
     fn anonymous_gets_401_and_users_403() {
-        assert_eq!(
-            check(&Rule::Public, &Caller::Anonymous).unwrap(),
-            Scope::All
-        );
-        assert_eq!(
-            check(&Rule::Authenticated, &Caller::Anonymous)
-                .unwrap_err()
-                .status(),
-            401
-        );
-        assert_eq!(
-            check(&Rule::Owner, &Caller::Anonymous)
-                .unwrap_err()
-                .status(),
-            401
-        );
-        assert_eq!(
-            check(&Rule::Disabled, &Caller::Anonymous)
-                .unwrap_err()
-                .status(),
-            403
-        );
-        assert_eq!(
-            check(&Rule::Role("editor".into()), &user(&[]))
-                .unwrap_err()
-                .status(),
-            403
-        );
-        assert_eq!(
-            check(&Rule::Role("editor".into()), &user(&["editor"])).unwrap(),
-            Scope::All
-        );
-        assert_eq!(
-            check(&Rule::Owner, &user(&[])).unwrap(),
-            Scope::OwnedBy("u1".into())
-        );
+        assert_eq!(check(&Rule::Public, &Caller::Anonymous).unwrap(), Scope::All);
+        assert_eq!(check(&Rule::Authenticated, &Caller::Anonymous).unwrap_err().status(), 401);
+        assert_eq!(check(&Rule::Owner, &Caller::Anonymous).unwrap_err().status(), 401);
+        assert_eq!(check(&Rule::Disabled, &Caller::Anonymous).unwrap_err().status(), 403);
+        assert_eq!(check(&Rule::Role("editor".into()), &user(&[])).unwrap_err().status(), 403);
+        assert_eq!(check(&Rule::Role("editor".into()), &user(&["editor"])).unwrap(), Scope::All);
+        assert_eq!(check(&Rule::Owner, &user(&[])).unwrap(), Scope::OwnedBy("u1".into()));
     }
 
     #[test]
     fn rules_round_trip_through_json() {
-        let rules = Rules {
-            read: Rule::Public,
-            create: Rule::Role("editor".into()),
-            ..Rules::default()
-        };
+        let rules = Rules { read: Rule::Public, create: Rule::Role("editor".into()), ..Rules::default() };
         let json = serde_json::to_string(&rules).unwrap();
         assert_eq!(serde_json::from_str::<Rules>(&json).unwrap(), rules);
         assert!(serde_json::from_str::<Rule>("\"everyone\"").is_err());

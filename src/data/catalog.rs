@@ -31,10 +31,7 @@ impl ColumnType {
             ColumnType::Json
         } else if d.contains("int") && !d.contains("interval") && !d.contains("point") {
             ColumnType::Integer
-        } else if ["real", "double", "float", "numeric", "decimal"]
-            .iter()
-            .any(|t| d.contains(t))
-        {
+        } else if ["real", "double", "float", "numeric", "decimal"].iter().any(|t| d.contains(t)) {
             ColumnType::Real
         } else {
             ColumnType::Text
@@ -60,9 +57,7 @@ impl ColumnType {
             serde_json::Value::Number(n) if n.is_i64() || n.is_u64() => ColumnType::Integer,
             serde_json::Value::Number(_) => ColumnType::Real,
             serde_json::Value::Bool(_) => ColumnType::Boolean,
-            serde_json::Value::Null
-            | serde_json::Value::Array(_)
-            | serde_json::Value::Object(_) => ColumnType::Json,
+            serde_json::Value::Null | serde_json::Value::Array(_) | serde_json::Value::Object(_) => ColumnType::Json,
         }
     }
 
@@ -112,9 +107,7 @@ impl Table {
 
     /// A column whose name differs from `name` only in case (SQLite would treat them as one).
     pub fn column_ignoring_case(&self, name: &str) -> Option<&Column> {
-        self.columns
-            .iter()
-            .find(|c| c.name.eq_ignore_ascii_case(name))
+        self.columns.iter().find(|c| c.name.eq_ignore_ascii_case(name))
     }
 }
 
@@ -126,10 +119,7 @@ pub struct Catalog {
 
 impl Catalog {
     pub async fn load(db: Db) -> Result<Catalog, DbError> {
-        let catalog = Catalog {
-            db,
-            tables: RwLock::new(HashMap::new()),
-        };
+        let catalog = Catalog { db, tables: RwLock::new(HashMap::new()) };
         catalog.reload_all().await?;
         Ok(catalog)
     }
@@ -153,13 +143,7 @@ impl Catalog {
 
     /// Every exposed table, sorted by name.
     pub fn list(&self) -> Vec<Arc<Table>> {
-        let mut tables: Vec<_> = self
-            .tables
-            .read()
-            .expect("catalog lock")
-            .values()
-            .cloned()
-            .collect();
+        let mut tables: Vec<_> = self.tables.read().expect("catalog lock").values().cloned().collect();
         tables.sort_by(|a, b| a.name.cmp(&b.name));
         tables
     }

@@ -34,25 +34,17 @@ impl Store {
         names::check_collection_name(name)?;
         for (field, _) in fields {
             if names::is_system_column(field) {
-                return Err(ApiError::bad_field(
-                    field,
-                    format!("'{field}' is a system field and always exists"),
-                ));
+                return Err(ApiError::bad_field(field, format!("'{field}' is a system field and always exists")));
             }
             names::check_field_name(field)?;
         }
         for (i, (a, _)) in fields.iter().enumerate() {
             if fields[..i].iter().any(|(b, _)| a.eq_ignore_ascii_case(b)) {
-                return Err(ApiError::bad_field(
-                    a,
-                    format!("field '{a}' is given twice"),
-                ));
+                return Err(ApiError::bad_field(a, format!("field '{a}' is given twice")));
             }
         }
         if self.catalog.lookup(name).await?.is_some() {
-            return Err(ApiError::Conflict(format!(
-                "collection '{name}' already exists"
-            )));
+            return Err(ApiError::Conflict(format!("collection '{name}' already exists")));
         }
         let dialect = self.db.dialect();
         let int = dialect.type_name(ColumnType::Integer);
@@ -62,61 +54,32 @@ impl Store {
             quote_ident(name)
         );
         for (field, ty) in fields {
-            ddl.push_str(&format!(
-                ", {} {}",
-                quote_ident(field),
-                dialect.type_name(*ty)
-            ));
+            ddl.push_str(&format!(", {} {}", quote_ident(field), dialect.type_name(*ty)));
         }
         ddl.push(')');
         let now = now_ms();
         let mut insert = SqlBuilder::new(dialect);
         insert.push("INSERT INTO _fb_collections (name, rules, created_at, updated_at) VALUES (");
-        insert
-            .param(name.into())
-            .push(", ")
-            .param(rules_value(&rules))
-            .push(", ");
-        insert
-            .param(now.into())
-            .push(", ")
-            .param(now.into())
-            .push(")");
-        self.db
-            .write_many(vec![Stmt::new(ddl, vec![]), insert.finish()])
-            .await
-            .map_err(|err| match err {
-                DbError::UniqueViolation(_) => {
-                    ApiError::Conflict(format!("collection '{name}' already exists"))
-                }
-                DbError::Other(msg) if msg.contains("already exists") => {
-                    ApiError::Conflict(format!("collection '{name}' already exists"))
-                }
-                other => other.into(),
-            })?;
+        insert.param(name.into()).push(", ").param(rules_value(&rules)).push(", ");
+        insert.param(now.into()).push(", ").param(now.into()).push(")");
+        self.db.write_many(vec![Stmt::new(ddl, vec![]), insert.finish()]).await.map_err(|err| match err {
+            DbError::UniqueViolation(_) => ApiError::Conflict(format!("collection '{name}' already exists")),
+            DbError::Other(msg) if msg.contains("already exists") => {
+                ApiError::Conflict(format!("collection '{name}' already exists"))
+            }
+            other => other.into(),
+        })?;
         self.refreshed(name).await
     }
 
     /// Changes some of a collection's access rules.
-    pub async fn update_rules(
-        &self,
-        name: &str,
-        patch: RulesPatch,
-    ) -> Result<Arc<Table>, ApiError> {
+    pub async fn update_rules(&self, name: &str, patch: RulesPatch) -> Result<Arc<Table>, ApiError> {
         let table = self.collection(name).await?;
-        let mut rules = table
-            .collection
-            .as_ref()
-            .map(|c| c.rules.clone())
-            .unwrap_or_default();
+        let mut rules = table.collection.as_ref().map(|c| c.rules.clone()).unwrap_or_default();
         rules.apply(patch);
         let mut b = SqlBuilder::new(self.db.dialect());
-        b.push("UPDATE _fb_collections SET rules = ")
-            .param(rules_value(&rules));
-        b.push(", updated_at = ")
-            .param(now_ms().into())
-            .push(" WHERE name = ")
-            .param(name.into());
+        b.push("UPDATE _fb_collections SET rules = ").param(rules_value(&rules));
+        b.push(", updated_at = ").param(now_ms().into()).push(" WHERE name = ").param(name.into());
         self.db.write(b.finish()).await?;
         self.refreshed(name).await
     }
@@ -125,25 +88,16 @@ impl Store {
     pub async fn drop_collection(&self, name: &str) -> Result<(), ApiError> {
         let table = self.collection(name).await?;
         let mut delete = SqlBuilder::new(self.db.dialect());
-        delete
-            .push("DELETE FROM _fb_collections WHERE name = ")
-            .param(name.into());
+        delete.push("DELETE FROM _fb_collections WHERE name = ").param(name.into());
         self.db
-            .write_many(vec![
-                Stmt::new(format!("DROP TABLE {}", quote_ident(&table.name)), vec![]),
-                delete.finish(),
-            ])
+            .write_many(vec![Stmt::new(format!("DROP TABLE {}", quote_ident(&table.name)), vec![]), delete.finish()])
             .await?;
         self.catalog.refresh(name).await?;
         Ok(())
     }
 
     /// Adds columns; a column another request added meanwhile is not an error.
-    pub async fn add_columns(
-        &self,
-        name: &str,
-        columns: &[(String, ColumnType)],
-    ) -> Result<Arc<Table>, ApiError> {
+    pub async fn add_columns(&self, name: &str, columns: &[(String, ColumnType)]) -> Result<Arc<Table>, ApiError> {
         let dialect = self.db.dialect();
         let stmts = columns
             .iter()
@@ -171,14 +125,10 @@ impl Store {
     pub async fn drop_column(&self, name: &str, column: &str) -> Result<Arc<Table>, ApiError> {
         let table = self.collection(name).await?;
         if names::is_system_column(column) {
-            return Err(ApiError::bad_request(format!(
-                "'{column}' is a system field and cannot be dropped"
-            )));
+            return Err(ApiError::bad_request(format!("'{column}' is a system field and cannot be dropped")));
         }
         let Some(col) = table.column(column) else {
-            return Err(ApiError::not_found(format!(
-                "field '{column}' not found in '{name}'"
-            )));
+            return Err(ApiError::not_found(format!("field '{column}' not found in '{name}'")));
         };
         let mut stmts: Vec<Stmt> = self
             .list_indexes(name)
@@ -188,11 +138,7 @@ impl Store {
             .map(|ix| Stmt::new(format!("DROP INDEX {}", quote_ident(&ix.name)), vec![]))
             .collect();
         stmts.push(Stmt::new(
-            format!(
-                "ALTER TABLE {} DROP COLUMN {}",
-                quote_ident(name),
-                quote_ident(&col.name)
-            ),
+            format!("ALTER TABLE {} DROP COLUMN {}", quote_ident(name), quote_ident(&col.name)),
             vec![],
         ));
         self.db.write_many(stmts).await?;
@@ -216,10 +162,7 @@ impl Store {
                  WHERE n.nspname = current_schema() AND t.relname = $1 ORDER BY i.relname, k.ord"
             }
         };
-        let rows = self
-            .db
-            .read(Stmt::new(sql, vec![table.name.as_str().into()]))
-            .await?;
+        let rows = self.db.read(Stmt::new(sql, vec![table.name.as_str().into()])).await?;
         let mut indexes: Vec<IndexInfo> = Vec::new();
         for row in rows.rows {
             let [index, unique, primary, column] = &row[..] else {
@@ -244,12 +187,7 @@ impl Store {
     /// Creates an index over `columns`. It covers live records only (soft-deleted ones are
     /// left out), which is what every list and count asks for; a unique index therefore lets
     /// a deleted record's value be used again.
-    pub async fn create_index(
-        &self,
-        name: &str,
-        columns: &[String],
-        unique: bool,
-    ) -> Result<IndexInfo, ApiError> {
+    pub async fn create_index(&self, name: &str, columns: &[String], unique: bool) -> Result<IndexInfo, ApiError> {
         let table = self.collection(name).await?;
         if columns.is_empty() {
             return Err(ApiError::bad_request("an index needs at least one column"));
@@ -258,18 +196,13 @@ impl Store {
         for c in columns {
             let col = compile::column(&table, c)?;
             if cols.contains(&col.name.as_str()) {
-                return Err(ApiError::bad_request(format!(
-                    "column '{c}' is given twice"
-                )));
+                return Err(ApiError::bad_request(format!("column '{c}' is given twice")));
             }
             cols.push(col.name.as_str());
         }
         let existing = self.list_indexes(name).await?;
         if existing.iter().any(|ix| ix.columns == cols) {
-            return Err(ApiError::Conflict(format!(
-                "an index on ({}) already exists",
-                cols.join(", ")
-            )));
+            return Err(ApiError::Conflict(format!("an index on ({}) already exists", cols.join(", "))));
         }
         let index_name = index_name(name, &cols);
         let dialect = self.db.dialect();
@@ -309,31 +242,17 @@ impl Store {
         let index = indexes
             .iter()
             .find(|ix| ix.name == which)
-            .or_else(|| {
-                indexes
-                    .iter()
-                    .find(|ix| ix.columns.len() == 1 && ix.columns[0] == which && !ix.primary)
-            })
+            .or_else(|| indexes.iter().find(|ix| ix.columns.len() == 1 && ix.columns[0] == which && !ix.primary))
             .ok_or_else(|| ApiError::not_found(format!("no index on '{which}' in '{name}'")))?;
         if index.primary {
-            return Err(ApiError::bad_request(
-                "the primary key's index cannot be dropped",
-            ));
+            return Err(ApiError::bad_request("the primary key's index cannot be dropped"));
         }
-        self.db
-            .write(Stmt::new(
-                format!("DROP INDEX {}", quote_ident(&index.name)),
-                vec![],
-            ))
-            .await?;
+        self.db.write(Stmt::new(format!("DROP INDEX {}", quote_ident(&index.name)), vec![])).await?;
         Ok(())
     }
 
     async fn refreshed(&self, name: &str) -> Result<Arc<Table>, ApiError> {
-        self.catalog
-            .refresh(name)
-            .await?
-            .ok_or_else(|| ApiError::not_found(format!("collection '{name}' not found")))
+        self.catalog.refresh(name).await?.ok_or_else(|| ApiError::not_found(format!("collection '{name}' not found")))
     }
 }
 
@@ -368,9 +287,6 @@ mod tests {
         assert_eq!(index_name("posts", &["a", "b"]), "posts_a_b_idx");
         let long = index_name(&"t".repeat(63), &["c".repeat(63).as_str()]);
         assert!(long.len() <= 63, "{long}");
-        assert_ne!(
-            long,
-            index_name(&"t".repeat(63), &["d".repeat(63).as_str()])
-        );
+        assert_ne!(long, index_name(&"t".repeat(63), &["d".repeat(63).as_str()]));
     }
 }

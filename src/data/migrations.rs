@@ -11,10 +11,11 @@ struct Migration {
     sql: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "collections and settings",
-    sql: "
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "collections and settings",
+        sql: "
         CREATE TABLE _fb_collections (
             name TEXT PRIMARY KEY,
             rules {json} NOT NULL,
@@ -27,7 +28,76 @@ const MIGRATIONS: &[Migration] = &[Migration {
             updated_at {bigint} NOT NULL
         );
     ",
-}];
+    },
+    Migration {
+        version: 2,
+        name: "users, sessions, api keys, auth tokens",
+        sql: "
+        CREATE TABLE _fb_users (
+            id TEXT PRIMARY KEY,
+            email TEXT NOT NULL UNIQUE,
+            password_hash TEXT,
+            email_verified BOOLEAN NOT NULL,
+            roles {json} NOT NULL,
+            metadata {json} NOT NULL,
+            totp_secret TEXT,
+            totp_enabled BOOLEAN NOT NULL,
+            totp_last_step {bigint},
+            failed_logins {bigint} NOT NULL,
+            locked_until {bigint},
+            created_at {bigint} NOT NULL,
+            updated_at {bigint} NOT NULL
+        );
+        CREATE TABLE _fb_sessions (
+            id TEXT PRIMARY KEY,
+            user_id TEXT NOT NULL REFERENCES _fb_users(id) ON DELETE CASCADE,
+            impersonated BOOLEAN NOT NULL,
+            created_at {bigint} NOT NULL,
+            expires_at {bigint} NOT NULL,
+            last_used_at {bigint} NOT NULL,
+            revoked_at {bigint},
+            user_agent TEXT,
+            ip TEXT
+        );
+        CREATE INDEX _fb_sessions_user_idx ON _fb_sessions (user_id);
+        CREATE TABLE _fb_refresh_tokens (
+            token_hash TEXT PRIMARY KEY,
+            session_id TEXT NOT NULL REFERENCES _fb_sessions(id) ON DELETE CASCADE,
+            created_at {bigint} NOT NULL,
+            expires_at {bigint} NOT NULL,
+            used_at {bigint}
+        );
+        CREATE INDEX _fb_refresh_tokens_session_idx ON _fb_refresh_tokens (session_id);
+        CREATE TABLE _fb_api_keys (
+            id TEXT PRIMARY KEY,
+            user_id TEXT NOT NULL REFERENCES _fb_users(id) ON DELETE CASCADE,
+            name TEXT NOT NULL,
+            prefix TEXT NOT NULL,
+            key_hash TEXT NOT NULL UNIQUE,
+            created_at {bigint} NOT NULL,
+            expires_at {bigint},
+            last_used_at {bigint},
+            revoked_at {bigint}
+        );
+        CREATE INDEX _fb_api_keys_user_idx ON _fb_api_keys (user_id);
+        CREATE TABLE _fb_auth_tokens (
+            token_hash TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            user_id TEXT REFERENCES _fb_users(id) ON DELETE CASCADE,
+            email TEXT,
+            created_at {bigint} NOT NULL,
+            expires_at {bigint} NOT NULL,
+            used_at {bigint}
+        );
+        CREATE TABLE _fb_recovery_codes (
+            code_hash TEXT PRIMARY KEY,
+            user_id TEXT NOT NULL REFERENCES _fb_users(id) ON DELETE CASCADE,
+            used_at {bigint}
+        );
+        CREATE INDEX _fb_recovery_codes_user_idx ON _fb_recovery_codes (user_id);
+    ",
+    },
+];
 
 /// Brings the system tables up to the newest version.
 pub async fn run(db: &Db) -> Result<(), DbError> {
@@ -38,12 +108,7 @@ pub async fn run(db: &Db) -> Result<(), DbError> {
     )
     .await?;
     for migration in MIGRATIONS {
-        let applied = db
-            .read(Stmt::new(
-                select_applied(dialect),
-                vec![migration.version.into()],
-            ))
-            .await?;
+        let applied = db.read(Stmt::new(select_applied(dialect), vec![migration.version.into()])).await?;
         if !applied.rows.is_empty() {
             continue;
         }
@@ -54,14 +119,7 @@ pub async fn run(db: &Db) -> Result<(), DbError> {
         }
         let body = migration
             .sql
-            .replace(
-                "{json}",
-                if dialect == Dialect::Postgres {
-                    "JSONB"
-                } else {
-                    "TEXT"
-                },
-            )
+            .replace("{json}", if dialect == Dialect::Postgres { "JSONB" } else { "TEXT" })
             .replace("{bigint}", "BIGINT");
         // A concurrent start-up may have applied it while we waited for the lock.
         script.push_str(&guarded(dialect, migration.version, &body));
@@ -72,18 +130,9 @@ pub async fn run(db: &Db) -> Result<(), DbError> {
             crate::util::now_ms()
         ));
         match db.execute_script(script).await {
-            Ok(()) => tracing::info!(
-                version = migration.version,
-                name = migration.name,
-                "applied migration"
-            ),
+            Ok(()) => tracing::info!(version = migration.version, name = migration.name, "applied migration"),
             Err(err) => {
-                let recheck = db
-                    .read(Stmt::new(
-                        select_applied(dialect),
-                        vec![migration.version.into()],
-                    ))
-                    .await?;
+                let recheck = db.read(Stmt::new(select_applied(dialect), vec![migration.version.into()])).await?;
                 if recheck.rows.is_empty() {
                     return Err(err);
                 }

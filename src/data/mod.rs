@@ -60,17 +60,12 @@ pub enum Db {
 impl Db {
     /// Opens the SQLite database `ferrobase.db` inside `data_dir`.
     pub fn open_sqlite(data_dir: &Path, readers: usize) -> Result<Db, DbError> {
-        Ok(Db::Sqlite(sqlite::SqlitePool::open(
-            &data_dir.join("ferrobase.db"),
-            readers,
-        )?))
+        Ok(Db::Sqlite(sqlite::SqlitePool::open(&data_dir.join("ferrobase.db"), readers)?))
     }
 
     /// Connects to PostgreSQL at `url` and checks that the connection works.
     pub async fn connect_postgres(url: &str, pool_size: usize) -> Result<Db, DbError> {
-        Ok(Db::Postgres(
-            postgres::PgPool::connect(url, pool_size).await?,
-        ))
+        Ok(Db::Postgres(postgres::PgPool::connect(url, pool_size).await?))
     }
 
     pub fn dialect(&self) -> Dialect {
@@ -78,6 +73,11 @@ impl Db {
             Db::Sqlite(_) => Dialect::Sqlite,
             Db::Postgres(_) => Dialect::Postgres,
         }
+    }
+
+    /// A fixed statement with `?` placeholders in this database's spelling.
+    pub fn stmt(&self, sql: &str, params: Vec<Value>) -> Stmt {
+        Stmt::fixed(self.dialect(), sql, params)
     }
 
     /// Runs a read-only statement (on a reader connection for SQLite).

@@ -23,13 +23,7 @@ pub const RESERVED_COLLECTIONS: &[&str] = &[
 ];
 
 /// The system columns every collection has, in the order records show them.
-pub const SYSTEM_COLUMNS: &[&str] = &[
-    "_id",
-    "_created_at",
-    "_updated_at",
-    "_owner_id",
-    "_deleted_at",
-];
+pub const SYSTEM_COLUMNS: &[&str] = &["_id", "_created_at", "_updated_at", "_owner_id", "_deleted_at"];
 
 const MAX_NAME_LEN: usize = 63;
 
@@ -40,9 +34,7 @@ pub fn check_collection_name(name: &str) -> Result<(), ApiError> {
     let valid = !name.is_empty()
         && name.len() <= MAX_NAME_LEN
         && name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
     if !valid {
         return Err(ApiError::bad_request(format!(
             "invalid collection name '{}': use lower-case letters, digits and '_', starting with a letter (at most {MAX_NAME_LEN})",
@@ -50,9 +42,7 @@ pub fn check_collection_name(name: &str) -> Result<(), ApiError> {
         )));
     }
     if RESERVED_COLLECTIONS.contains(&name) {
-        return Err(ApiError::bad_request(format!(
-            "'{name}' is a reserved name and cannot be a collection"
-        )));
+        return Err(ApiError::bad_request(format!("'{name}' is a reserved name and cannot be a collection")));
     }
     Ok(())
 }
@@ -88,11 +78,7 @@ pub fn is_internal_table(name: &str) -> bool {
 
 /// Shortens a name for an error message so a hostile megabyte-long name is not echoed back.
 fn truncate(name: &str) -> String {
-    if name.chars().count() <= 80 {
-        name.to_owned()
-    } else {
-        name.chars().take(80).collect::<String>() + "…"
-    }
+    if name.chars().count() <= 80 { name.to_owned() } else { name.chars().take(80).collect::<String>() + "…" }
 }
 
 #[cfg(test)]
@@ -130,17 +116,7 @@ mod tests {
         for ok in ["title", "Title", "a1_b"] {
             assert!(check_field_name(ok).is_ok(), "{ok}");
         }
-        for bad in [
-            "",
-            "_id",
-            "_x",
-            "1a",
-            "a-b",
-            "a b",
-            "a\"b",
-            "a;b",
-            &"x".repeat(64),
-        ] {
+        for bad in ["", "_id", "_x", "1a", "a-b", "a b", "a\"b", "a;b", &"x".repeat(64)] {
             assert!(check_field_name(bad).is_err(), "{bad}");
         }
     }

@@ -18,16 +18,9 @@ pub struct PgPool {
 
 impl PgPool {
     pub async fn connect(url: &str, size: usize) -> Result<Self, DbError> {
-        let config: tokio_postgres::Config = url
-            .parse()
-            .map_err(|e| DbError::Other(format!("invalid DATABASE_URL: {e}")))?;
-        let manager = Manager::from_config(
-            config,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
+        let config: tokio_postgres::Config =
+            url.parse().map_err(|e| DbError::Other(format!("invalid DATABASE_URL: {e}")))?;
+        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager)
             .max_size(size.max(1))
             .build()
@@ -39,10 +32,7 @@ impl PgPool {
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, DbError> {
-        self.pool
-            .get()
-            .await
-            .map_err(|e| DbError::Other(format!("PostgreSQL connection: {e}")))
+        self.pool.get().await.map_err(|e| DbError::Other(format!("PostgreSQL connection: {e}")))
     }
 
     /// Runs the statements on one connection, inside a transaction when `atomic`.
@@ -72,52 +62,23 @@ impl PgPool {
     }
 }
 
-async fn run_stmt(
-    client: &impl deadpool_postgres::GenericClient,
-    stmt: &Stmt,
-) -> Result<Rows, DbError> {
+async fn run_stmt(client: &impl deadpool_postgres::GenericClient, stmt: &Stmt) -> Result<Rows, DbError> {
     let prepared = client.prepare_cached(&stmt.sql).await.map_err(map_err)?;
-    let params: Vec<&(dyn ToSql + Sync)> = stmt
-        .params
-        .iter()
-        .map(|v| v as &(dyn ToSql + Sync))
-        .collect();
+    let params: Vec<&(dyn ToSql + Sync)> = stmt.params.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
     if prepared.columns().is_empty() {
         let affected = client.execute(&prepared, &params).await.map_err(map_err)?;
-        return Ok(Rows {
-            columns: Vec::new(),
-            rows: Vec::new(),
-            affected,
-        });
+        return Ok(Rows { columns: Vec::new(), rows: Vec::new(), affected });
     }
     let result = client.query(&prepared, &params).await.map_err(map_err)?;
-    let columns: Vec<String> = prepared
-        .columns()
-        .iter()
-        .map(|c| c.name().to_owned())
-        .collect();
-    let rows = result
-        .iter()
-        .map(decode_row)
-        .collect::<Result<Vec<_>, _>>()?;
-    let affected = if stmt.sql.trim_start().starts_with("SELECT") {
-        0
-    } else {
-        rows.len() as u64
-    };
-    Ok(Rows {
-        columns,
-        rows,
-        affected,
-    })
+    let columns: Vec<String> = prepared.columns().iter().map(|c| c.name().to_owned()).collect();
+    let rows = result.iter().map(decode_row).collect::<Result<Vec<_>, _>>()?;
+    let affected = if stmt.sql.trim_start().starts_with("SELECT") { 0 } else { rows.len() as u64 };
+    Ok(Rows { columns, rows, affected })
 }
 
 fn decode_row(row: &Row) -> Result<Vec<Value>, DbError> {
     (0..row.len())
-        .map(|i| {
-            row.try_get::<_, Value>(i)
-                .map_err(|e| DbError::Other(format!("decoding column {i}: {e}")))
-        })
+        .map(|i| row.try_get::<_, Value>(i).map_err(|e| DbError::Other(format!("decoding column {i}: {e}"))))
         .collect()
 }
 
@@ -157,11 +118,7 @@ impl<'a> FromSql<'a> for Value {
 }
 
 impl ToSql for Value {
-    fn to_sql(
-        &self,
-        ty: &Type,
-        out: &mut BytesMut,
-    ) -> Result<IsNull, Box<dyn StdError + Sync + Send>> {
+    fn to_sql(&self, ty: &Type, out: &mut BytesMut) -> Result<IsNull, Box<dyn StdError + Sync + Send>> {
         match self {
             Value::Null => Ok(IsNull::Yes),
             Value::Bool(b) => b.to_sql(ty, out),
@@ -200,20 +157,15 @@ impl ToSql for Value {
 }
 
 fn is_text(ty: &Type) -> bool {
-    matches!(
-        *ty,
-        Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN
-    ) || matches!(ty.kind(), Kind::Domain(inner) if is_text(inner))
+    matches!(*ty, Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN)
+        || matches!(ty.kind(), Kind::Domain(inner) if is_text(inner))
 }
 
 fn map_err(err: tokio_postgres::Error) -> DbError {
     let Some(db) = err.as_db_error() else {
         // A parameter that could not be converted for its column is the client's mistake.
         if err.to_string().contains("error serializing parameter") {
-            return DbError::InvalidValue(format!(
-                "a value does not fit its column: {}",
-                source_text(&err)
-            ));
+            return DbError::InvalidValue(format!("a value does not fit its column: {}", source_text(&err)));
         }
         return DbError::Other(err.to_string());
     };
@@ -246,8 +198,7 @@ fn map_err(err: tokio_postgres::Error) -> DbError {
 }
 
 fn source_text(err: &tokio_postgres::Error) -> String {
-    err.source()
-        .map_or_else(|| err.to_string(), ToString::to_string)
+    err.source().map_or_else(|| err.to_string(), ToString::to_string)
 }
 
 /// "Key (slug)=(x) already exists." → "a record with this slug already exists".

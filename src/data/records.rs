@@ -26,24 +26,15 @@ pub struct Records {
 
 impl Records {
     fn new(columns: &[&Column], rows: Rows) -> Self {
-        Records {
-            columns: columns.iter().map(|c| (c.name.clone(), c.ty)).collect(),
-            rows: rows.rows,
-        }
+        Records { columns: columns.iter().map(|c| (c.name.clone(), c.ty)).collect(), rows: rows.rows }
     }
 
     pub fn first(&self) -> Option<RecordRef<'_>> {
-        self.rows.first().map(|values| RecordRef {
-            columns: &self.columns,
-            values,
-        })
+        self.rows.first().map(|values| RecordRef { columns: &self.columns, values })
     }
 
     pub fn iter(&self) -> impl Iterator<Item = RecordRef<'_>> {
-        self.rows.iter().map(|values| RecordRef {
-            columns: &self.columns,
-            values,
-        })
+        self.rows.iter().map(|values| RecordRef { columns: &self.columns, values })
     }
 
     /// The value of `column` in the first row.
@@ -78,12 +69,10 @@ impl Serialize for Typed<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match (self.0, self.1) {
             (ColumnType::Boolean, Value::Int(i)) => s.serialize_bool(*i != 0),
-            (ColumnType::Json, Value::Text(text)) => {
-                match serde_json::from_str::<&RawValue>(text) {
-                    Ok(raw) => raw.serialize(s),
-                    Err(_) => s.serialize_str(text),
-                }
-            }
+            (ColumnType::Json, Value::Text(text)) => match serde_json::from_str::<&RawValue>(text) {
+                Ok(raw) => raw.serialize(s),
+                Err(_) => s.serialize_str(text),
+            },
             (_, value) => value.serialize(s),
         }
     }
@@ -133,9 +122,7 @@ impl Store {
         names::check_collection_name(name)?;
         match self.catalog.lookup(name).await? {
             Some(table) if table.collection.is_some() => Ok(table),
-            _ => Err(ApiError::not_found(format!(
-                "collection '{name}' not found"
-            ))),
+            _ => Err(ApiError::not_found(format!("collection '{name}' not found"))),
         }
     }
 
@@ -153,13 +140,11 @@ impl Store {
             Ok(table) => table,
             Err(ApiError::NotFound(_)) if auto_create => {
                 access::check(&Rules::default().create, caller)?;
-                self.create_collection(name, Rules::default(), &[])
-                    .await
-                    .or_else(|err| match err {
-                        // Another request created it a moment ago.
-                        ApiError::Conflict(_) => self.catalog.get(name).ok_or(err),
-                        other => Err(other),
-                    })?
+                self.create_collection(name, Rules::default(), &[]).await.or_else(|err| match err {
+                    // Another request created it a moment ago.
+                    ApiError::Conflict(_) => self.catalog.get(name).ok_or(err),
+                    other => Err(other),
+                })?
             }
             Err(err) => return Err(err),
         };
@@ -171,17 +156,8 @@ impl Store {
         let mut columns: Vec<&str> = vec!["_id", "_created_at", "_updated_at", "_owner_id"];
         columns.extend(values.iter().map(|(c, _)| c.as_str()));
         let mut b = SqlBuilder::new(self.db.dialect());
-        b.push("INSERT INTO ")
-            .ident(&table.name)
-            .push(" (")
-            .ident_list(columns)
-            .push(") VALUES (");
-        b.param(id.into())
-            .push(", ")
-            .param(now.into())
-            .push(", ")
-            .param(now.into())
-            .push(", ");
+        b.push("INSERT INTO ").ident(&table.name).push(" (").ident_list(columns).push(") VALUES (");
+        b.param(id.into()).push(", ").param(now.into()).push(", ").param(now.into()).push(", ");
         b.param(caller.user_id().map(str::to_owned).into());
         for (_, value) in values {
             b.push(", ").param(value);
@@ -206,10 +182,7 @@ impl Store {
         let scope = access::check(&rules(&table).read, caller)?;
         let out = output_columns(&table, fields, deleted)?;
         let mut b = SqlBuilder::new(self.db.dialect());
-        b.push("SELECT ")
-            .ident_list(out.iter().map(|c| c.name.as_str()))
-            .push(" FROM ")
-            .ident(&table.name);
+        b.push("SELECT ").ident_list(out.iter().map(|c| c.name.as_str())).push(" FROM ").ident(&table.name);
         b.push(" WHERE \"_id\" = ").param(id.into());
         base_conditions(&mut b, &scope, deleted);
         let rows = self.db.read(b.finish()).await?;
@@ -234,10 +207,7 @@ impl Store {
         let scope = access::check(&rules(&table).update, caller)?;
         let (table, values) = self.field_values(table, fields, auto_create).await?;
         let mut b = SqlBuilder::new(self.db.dialect());
-        b.push("UPDATE ")
-            .ident(&table.name)
-            .push(" SET \"_updated_at\" = ")
-            .param(now_ms().into());
+        b.push("UPDATE ").ident(&table.name).push(" SET \"_updated_at\" = ").param(now_ms().into());
         for (column, value) in values {
             b.push(", ").ident(&column).push(" = ").param(value);
         }
@@ -253,32 +223,17 @@ impl Store {
     }
 
     /// Soft-deletes a record (sets `_deleted_at`), or removes it for good when `hard`.
-    pub async fn delete_record(
-        &self,
-        name: &str,
-        id: &str,
-        caller: &Caller,
-        hard: bool,
-    ) -> Result<(), ApiError> {
+    pub async fn delete_record(&self, name: &str, id: &str, caller: &Caller, hard: bool) -> Result<(), ApiError> {
         let table = self.collection(name).await?;
         let scope = access::check(&rules(&table).delete, caller)?;
         let mut b = SqlBuilder::new(self.db.dialect());
         if hard {
-            b.push("DELETE FROM ")
-                .ident(&table.name)
-                .push(" WHERE \"_id\" = ")
-                .param(id.into());
+            b.push("DELETE FROM ").ident(&table.name).push(" WHERE \"_id\" = ").param(id.into());
             base_conditions(&mut b, &scope, Deleted::Shown);
         } else {
             let now = now_ms();
-            b.push("UPDATE ")
-                .ident(&table.name)
-                .push(" SET \"_deleted_at\" = ")
-                .param(now.into());
-            b.push(", \"_updated_at\" = ")
-                .param(now.into())
-                .push(" WHERE \"_id\" = ")
-                .param(id.into());
+            b.push("UPDATE ").ident(&table.name).push(" SET \"_deleted_at\" = ").param(now.into());
+            b.push(", \"_updated_at\" = ").param(now.into()).push(" WHERE \"_id\" = ").param(id.into());
             base_conditions(&mut b, &scope, Deleted::Hidden);
         }
         let rows = self.db.write(b.finish()).await?;
@@ -289,49 +244,28 @@ impl Store {
     }
 
     /// Undoes a soft delete. Needs the update rule.
-    pub async fn restore_record(
-        &self,
-        name: &str,
-        id: &str,
-        caller: &Caller,
-    ) -> Result<Records, ApiError> {
+    pub async fn restore_record(&self, name: &str, id: &str, caller: &Caller) -> Result<Records, ApiError> {
         let table = self.collection(name).await?;
         let scope = access::check(&rules(&table).update, caller)?;
         let mut b = SqlBuilder::new(self.db.dialect());
-        b.push("UPDATE ")
-            .ident(&table.name)
-            .push(" SET \"_deleted_at\" = NULL, \"_updated_at\" = ");
-        b.param(now_ms().into())
-            .push(" WHERE \"_id\" = ")
-            .param(id.into());
+        b.push("UPDATE ").ident(&table.name).push(" SET \"_deleted_at\" = NULL, \"_updated_at\" = ");
+        b.param(now_ms().into()).push(" WHERE \"_id\" = ").param(id.into());
         b.push(" AND \"_deleted_at\" IS NOT NULL");
         base_conditions(&mut b, &scope, Deleted::Shown);
         let out = output_columns(&table, None, Deleted::Hidden)?;
         returning(&mut b, &out);
         let rows = self.db.write(b.finish()).await?;
         if rows.rows.is_empty() {
-            return Err(ApiError::not_found(format!(
-                "no deleted record '{}' in '{name}'",
-                short(id)
-            )));
+            return Err(ApiError::not_found(format!("no deleted record '{}' in '{name}'", short(id))));
         }
         Ok(Records::new(&out, rows))
     }
 
     /// A page of records matching `query`, with the total count.
-    pub async fn list_records(
-        &self,
-        name: &str,
-        caller: &Caller,
-        query: &Query,
-    ) -> Result<ListPage, ApiError> {
+    pub async fn list_records(&self, name: &str, caller: &Caller, query: &Query) -> Result<ListPage, ApiError> {
         let table = self.collection(name).await?;
         let scope = access::check(&rules(&table).read, caller)?;
-        let deleted = if query.include_deleted {
-            Deleted::Shown
-        } else {
-            Deleted::Hidden
-        };
+        let deleted = if query.include_deleted { Deleted::Shown } else { Deleted::Hidden };
         let mut out = output_columns(&table, query.fields.as_deref(), deleted)?;
         // The cursor needs the id even when the projection leaves it out.
         let id_col = compile::column(&table, "_id")?;
@@ -344,20 +278,14 @@ impl Store {
             sort.push(SortKey::asc("_id"));
         }
         let cursor = match &query.after {
-            Some(after) => Some(
-                self.cursor_values(&table, &sort, after, &scope, deleted)
-                    .await?,
-            ),
+            Some(after) => Some(self.cursor_values(&table, &sort, after, &scope, deleted).await?),
             None => None,
         };
         let limit = query.limit();
         let dialect = self.db.dialect();
 
         let mut page = SqlBuilder::new(dialect);
-        page.push("SELECT ")
-            .ident_list(out.iter().map(|c| c.name.as_str()))
-            .push(" FROM ")
-            .ident(&table.name);
+        page.push("SELECT ").ident_list(out.iter().map(|c| c.name.as_str())).push(" FROM ").ident(&table.name);
         page.push(" WHERE 1 = 1");
         base_conditions(&mut page, &scope, deleted);
         filters(&mut page, &table, query)?;
@@ -373,67 +301,34 @@ impl Store {
         }
 
         let mut count = SqlBuilder::new(dialect);
-        count
-            .push("SELECT COUNT(*) FROM ")
-            .ident(&table.name)
-            .push(" WHERE 1 = 1");
+        count.push("SELECT COUNT(*) FROM ").ident(&table.name).push(" WHERE 1 = 1");
         base_conditions(&mut count, &scope, deleted);
         filters(&mut count, &table, query)?;
 
-        let mut results = self
-            .db
-            .read_many(vec![page.finish(), count.finish()])
-            .await?;
-        let total = results[1]
-            .rows
-            .first()
-            .and_then(|r| r[0].as_int())
-            .unwrap_or(0);
+        let mut results = self.db.read_many(vec![page.finish(), count.finish()]).await?;
+        let total = results[1].rows.first().and_then(|r| r[0].as_int()).unwrap_or(0);
         let mut rows = std::mem::take(&mut results[0]);
         let more = rows.rows.len() > limit as usize;
         rows.rows.truncate(limit as usize);
         let id_index = out.iter().position(|c| c.name == "_id").unwrap_or(0);
-        let next_cursor = if more {
-            rows.rows
-                .last()
-                .and_then(|r| r[id_index].as_text())
-                .map(str::to_owned)
-        } else {
-            None
-        };
+        let next_cursor =
+            if more { rows.rows.last().and_then(|r| r[id_index].as_text()).map(str::to_owned) } else { None };
         if !show_id {
             for row in &mut rows.rows {
                 row.pop();
             }
             out.pop();
         }
-        Ok(ListPage {
-            records: Records::new(&out, rows),
-            total,
-            page: query.page(),
-            limit,
-            next_cursor,
-        })
+        Ok(ListPage { records: Records::new(&out, rows), total, page: query.page(), limit, next_cursor })
     }
 
     /// How many records match `query`'s filters.
-    pub async fn count_records(
-        &self,
-        name: &str,
-        caller: &Caller,
-        query: &Query,
-    ) -> Result<i64, ApiError> {
+    pub async fn count_records(&self, name: &str, caller: &Caller, query: &Query) -> Result<i64, ApiError> {
         let table = self.collection(name).await?;
         let scope = access::check(&rules(&table).read, caller)?;
-        let deleted = if query.include_deleted {
-            Deleted::Shown
-        } else {
-            Deleted::Hidden
-        };
+        let deleted = if query.include_deleted { Deleted::Shown } else { Deleted::Hidden };
         let mut b = SqlBuilder::new(self.db.dialect());
-        b.push("SELECT COUNT(*) FROM ")
-            .ident(&table.name)
-            .push(" WHERE 1 = 1");
+        b.push("SELECT COUNT(*) FROM ").ident(&table.name).push(" WHERE 1 = 1");
         base_conditions(&mut b, &scope, deleted);
         filters(&mut b, &table, query)?;
         let rows = self.db.read(b.finish()).await?;
@@ -457,15 +352,13 @@ impl Store {
             }
             b.ident(&compile::column(table, &key.column)?.name);
         }
-        b.push(" FROM ")
-            .ident(&table.name)
-            .push(" WHERE \"_id\" = ")
-            .param(after.into());
+        b.push(" FROM ").ident(&table.name).push(" WHERE \"_id\" = ").param(after.into());
         base_conditions(&mut b, scope, deleted);
         let rows = self.db.read(b.finish()).await?;
-        rows.rows.into_iter().next().ok_or_else(|| {
-            ApiError::bad_request("invalid cursor: 'after' must be the id of a record in this list")
-        })
+        rows.rows
+            .into_iter()
+            .next()
+            .ok_or_else(|| ApiError::bad_request("invalid cursor: 'after' must be the id of a record in this list"))
     }
 
     /// Types the body's fields for their columns, adding missing columns when allowed.
@@ -485,17 +378,11 @@ impl Store {
             if let Some(existing) = table.column_ignoring_case(name) {
                 return Err(ApiError::bad_field(
                     name,
-                    format!(
-                        "field '{name}' clashes with the existing field '{}'",
-                        existing.name
-                    ),
+                    format!("field '{name}' clashes with the existing field '{}'", existing.name),
                 ));
             }
             if !auto_create {
-                return Err(ApiError::bad_field(
-                    name,
-                    format!("unknown field '{name}' in '{}'", table.name),
-                ));
+                return Err(ApiError::bad_field(name, format!("unknown field '{name}' in '{}'", table.name)));
             }
             missing.push((name.clone(), ColumnType::infer(value)));
         }
@@ -507,9 +394,7 @@ impl Store {
             if names::is_system_column(name) {
                 continue;
             }
-            let col = table
-                .column(name)
-                .ok_or_else(|| ApiError::bad_field(name, format!("unknown field '{name}'")))?;
+            let col = table.column(name).ok_or_else(|| ApiError::bad_field(name, format!("unknown field '{name}'")))?;
             values.push((col.name.clone(), json_to_value(col, value)?));
         }
         Ok((table, values))
@@ -523,15 +408,10 @@ impl Store {
             return not_found;
         };
         let mut b = SqlBuilder::new(self.db.dialect());
-        b.push("SELECT \"_id\" FROM ")
-            .ident(&table.name)
-            .push(" WHERE \"_id\" = ")
-            .param(id.into());
+        b.push("SELECT \"_id\" FROM ").ident(&table.name).push(" WHERE \"_id\" = ").param(id.into());
         base_conditions(&mut b, &scope, Deleted::Hidden);
         match self.db.read(b.finish()).await {
-            Ok(rows) if !rows.rows.is_empty() => {
-                ApiError::Forbidden("you may not change this record".into())
-            }
+            Ok(rows) if !rows.rows.is_empty() => ApiError::Forbidden("you may not change this record".into()),
             _ => not_found,
         }
     }
@@ -539,17 +419,11 @@ impl Store {
 
 fn rules(table: &Table) -> &Rules {
     static DEFAULT: std::sync::OnceLock<Rules> = std::sync::OnceLock::new();
-    table
-        .collection
-        .as_ref()
-        .map_or_else(|| DEFAULT.get_or_init(Rules::default), |c| &c.rules)
+    table.collection.as_ref().map_or_else(|| DEFAULT.get_or_init(Rules::default), |c| &c.rules)
 }
 
-fn body_object(
-    body: &serde_json::Value,
-) -> Result<&serde_json::Map<String, serde_json::Value>, ApiError> {
-    body.as_object()
-        .ok_or_else(|| ApiError::bad_request("the request body must be a JSON object"))
+fn body_object(body: &serde_json::Value) -> Result<&serde_json::Map<String, serde_json::Value>, ApiError> {
+    body.as_object().ok_or_else(|| ApiError::bad_request("the request body must be a JSON object"))
 }
 
 /// `AND _deleted_at IS NULL` and the owner condition of an owner-scoped rule.
@@ -571,8 +445,7 @@ fn filters(b: &mut SqlBuilder, table: &Table, query: &Query) -> Result<(), ApiEr
 }
 
 fn returning(b: &mut SqlBuilder, out: &[&Column]) {
-    b.push(" RETURNING ")
-        .ident_list(out.iter().map(|c| c.name.as_str()));
+    b.push(" RETURNING ").ident_list(out.iter().map(|c| c.name.as_str()));
 }
 
 /// The columns a read shows: the projection, or all but `_deleted_at` unless deleted
@@ -584,11 +457,7 @@ fn output_columns<'t>(
 ) -> Result<Vec<&'t Column>, ApiError> {
     match fields {
         Some(fields) => fields.iter().map(|f| compile::column(table, f)).collect(),
-        None => Ok(table
-            .columns
-            .iter()
-            .filter(|c| deleted == Deleted::Shown || c.name != "_deleted_at")
-            .collect()),
+        None => Ok(table.columns.iter().filter(|c| deleted == Deleted::Shown || c.name != "_deleted_at").collect()),
     }
 }
 
@@ -605,10 +474,7 @@ pub fn json_to_value(col: &Column, value: &serde_json::Value) -> Result<Value, A
             J::Array(_) => "an array",
             J::Object(_) => "an object",
         };
-        ApiError::bad_field(
-            &col.name,
-            format!("field '{}' expects {}, got {got}", col.name, col.ty.name()),
-        )
+        ApiError::bad_field(&col.name, format!("field '{}' expects {}, got {got}", col.name, col.ty.name()))
     };
     Ok(match (col.ty, value) {
         (_, J::Null) => Value::Null,
@@ -626,10 +492,7 @@ pub fn json_to_value(col: &Column, value: &serde_json::Value) -> Result<Value, A
 }
 
 fn record_not_found(collection: &str, id: &str) -> ApiError {
-    ApiError::not_found(format!(
-        "record '{}' not found in '{collection}'",
-        short(id)
-    ))
+    ApiError::not_found(format!("record '{}' not found in '{collection}'", short(id)))
 }
 
 fn short(id: &str) -> String {

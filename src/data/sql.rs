@@ -13,10 +13,29 @@ pub struct Stmt {
 
 impl Stmt {
     pub fn new(sql: impl Into<String>, params: Vec<Value>) -> Self {
-        Stmt {
-            sql: sql.into(),
-            params,
-        }
+        Stmt { sql: sql.into(), params }
+    }
+
+    /// A fixed statement written with `?` placeholders, spelled for `dialect` (`$1`, `$2`, …
+    /// on PostgreSQL). For trusted SQL text only: no `?` may appear inside a literal.
+    pub fn fixed(dialect: Dialect, sql: &str, params: Vec<Value>) -> Self {
+        let sql = match dialect {
+            Dialect::Sqlite => sql.to_owned(),
+            Dialect::Postgres => {
+                let mut out = String::with_capacity(sql.len() + 8);
+                let mut n = 0;
+                for ch in sql.chars() {
+                    if ch == '?' {
+                        n += 1;
+                        let _ = write!(out, "${n}");
+                    } else {
+                        out.push(ch);
+                    }
+                }
+                out
+            }
+        };
+        Stmt { sql, params }
     }
 }
 
@@ -29,11 +48,7 @@ pub struct SqlBuilder {
 
 impl SqlBuilder {
     pub fn new(dialect: Dialect) -> Self {
-        SqlBuilder {
-            dialect,
-            sql: String::with_capacity(128),
-            params: Vec::new(),
-        }
+        SqlBuilder { dialect, sql: String::with_capacity(128), params: Vec::new() }
     }
 
     pub fn dialect(&self) -> Dialect {
@@ -81,10 +96,7 @@ impl SqlBuilder {
     }
 
     pub fn finish(self) -> Stmt {
-        Stmt {
-            sql: self.sql,
-            params: self.params,
-        }
+        Stmt { sql: self.sql, params: self.params }
     }
 }
 
@@ -113,34 +125,28 @@ mod tests {
     #[test]
     fn quotes_identifiers_and_doubles_embedded_quotes() {
         assert_eq!(quote_ident("posts"), "\"posts\"");
-        assert_eq!(
-            quote_ident("a\"; drop table x; --"),
-            "\"a\"\"; drop table x; --\""
-        );
+        assert_eq!(quote_ident("a\"; drop table x; --"), "\"a\"\"; drop table x; --\"");
+    }
+
+    #[test]
+    fn fixed_statements_are_respelled_for_postgres() {
+        let stmt = Stmt::fixed(Dialect::Postgres, "UPDATE t SET a = ? WHERE b = ? AND c = ?", vec![]);
+        assert_eq!(stmt.sql, "UPDATE t SET a = $1 WHERE b = $2 AND c = $3");
+        assert_eq!(Stmt::fixed(Dialect::Sqlite, "a = ?", vec![]).sql, "a = ?");
     }
 
     #[test]
     fn placeholders_follow_the_dialect() {
         let mut sqlite = SqlBuilder::new(Dialect::Sqlite);
-        sqlite
-            .push("SELECT * FROM ")
-            .ident("t")
-            .push(" WHERE a = ")
-            .param(1.into());
+        sqlite.push("SELECT * FROM ").ident("t").push(" WHERE a = ").param(1.into());
         sqlite.push(" AND b = ").param("x".into());
         let stmt = sqlite.finish();
         assert_eq!(stmt.sql, "SELECT * FROM \"t\" WHERE a = ? AND b = ?");
         assert_eq!(stmt.params.len(), 2);
 
         let mut pg = SqlBuilder::new(Dialect::Postgres);
-        pg.push("SELECT * FROM ")
-            .ident("t")
-            .push(" WHERE a = ")
-            .param(1.into());
+        pg.push("SELECT * FROM ").ident("t").push(" WHERE a = ").param(1.into());
         pg.push(" AND b = ").param("x".into());
-        assert_eq!(
-            pg.finish().sql,
-            "SELECT * FROM \"t\" WHERE a = $1 AND b = $2"
-        );
+        assert_eq!(pg.finish().sql, "SELECT * FROM \"t\" WHERE a = $1 AND b = $2");
     }
 }

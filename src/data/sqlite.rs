@@ -36,25 +36,13 @@ impl SqlitePool {
         let (readers_tx, readers_rx) = crossbeam_channel::unbounded::<Job>();
         for i in 0..readers.max(1) {
             let conn = open_connection(path, true)?;
-            spawn_worker(
-                format!("ferrobase-sqlite-reader-{i}"),
-                conn,
-                readers_rx.clone(),
-            );
+            spawn_worker(format!("ferrobase-sqlite-reader-{i}"), conn, readers_rx.clone());
         }
-        Ok(SqlitePool {
-            inner: Arc::new(Channels {
-                readers: readers_tx,
-                writer: writer_tx,
-            }),
-        })
+        Ok(SqlitePool { inner: Arc::new(Channels { readers: readers_tx, writer: writer_tx }) })
     }
 
     pub async fn read_many(&self, stmts: Vec<Stmt>) -> Result<Vec<Rows>, DbError> {
-        run_on(&self.inner.readers, move |conn| {
-            stmts.iter().map(|s| run_stmt(conn, s)).collect()
-        })
-        .await
+        run_on(&self.inner.readers, move |conn| stmts.iter().map(|s| run_stmt(conn, s)).collect()).await
     }
 
     pub async fn write_many(&self, stmts: Vec<Stmt>) -> Result<Vec<Rows>, DbError> {
@@ -64,10 +52,7 @@ impl SqlitePool {
                 return Ok(vec![run_stmt(conn, &stmts[0])?]);
             }
             let tx = conn.transaction().map_err(map_err)?;
-            let results = stmts
-                .iter()
-                .map(|s| run_stmt(&tx, s))
-                .collect::<Result<Vec<_>, _>>()?;
+            let results = stmts.iter().map(|s| run_stmt(&tx, s)).collect::<Result<Vec<_>, _>>()?;
             tx.commit().map_err(map_err)?;
             Ok(results)
         })
@@ -92,11 +77,8 @@ async fn run_on<R: Send + 'static>(
     let job: Job = Box::new(move |conn| {
         let _ = tx.send(work(conn));
     });
-    queue
-        .send(job)
-        .map_err(|_| DbError::Other("the SQLite store is shut down".into()))?;
-    rx.await
-        .map_err(|_| DbError::Other("an SQLite worker stopped".into()))?
+    queue.send(job).map_err(|_| DbError::Other("the SQLite store is shut down".into()))?;
+    rx.await.map_err(|_| DbError::Other("an SQLite worker stopped".into()))?
 }
 
 fn spawn_worker(name: String, mut conn: Connection, jobs: Receiver<Job>) {
@@ -136,20 +118,12 @@ fn run_stmt(conn: &Connection, stmt: &Stmt) -> Result<Rows, DbError> {
     let mut prepared = conn.prepare_cached(&stmt.sql).map_err(map_err)?;
     let column_count = prepared.column_count();
     if column_count == 0 {
-        let affected = prepared
-            .execute(rusqlite::params_from_iter(stmt.params.iter()))
-            .map_err(map_err)?;
-        return Ok(Rows {
-            columns: Vec::new(),
-            rows: Vec::new(),
-            affected: affected as u64,
-        });
+        let affected = prepared.execute(rusqlite::params_from_iter(stmt.params.iter())).map_err(map_err)?;
+        return Ok(Rows { columns: Vec::new(), rows: Vec::new(), affected: affected as u64 });
     }
     let columns: Vec<String> = prepared.column_names().map(str::to_owned).collect();
     let mut rows = Vec::new();
-    let mut cursor = prepared
-        .query(rusqlite::params_from_iter(stmt.params.iter()))
-        .map_err(map_err)?;
+    let mut cursor = prepared.query(rusqlite::params_from_iter(stmt.params.iter())).map_err(map_err)?;
     while let Some(row) = cursor.next().map_err(map_err)? {
         let mut values = Vec::with_capacity(column_count);
         for i in 0..column_count {
@@ -158,16 +132,8 @@ fn run_stmt(conn: &Connection, stmt: &Stmt) -> Result<Rows, DbError> {
         rows.push(values);
     }
     drop(cursor);
-    let affected = if stmt.sql.trim_start().starts_with("SELECT") {
-        0
-    } else {
-        rows.len() as u64
-    };
-    Ok(Rows {
-        columns,
-        rows,
-        affected,
-    })
+    let affected = if stmt.sql.trim_start().starts_with("SELECT") { 0 } else { rows.len() as u64 };
+    Ok(Rows { columns, rows, affected })
 }
 
 fn from_sql(value: ValueRef<'_>) -> Value {
@@ -213,10 +179,7 @@ fn map_err(err: rusqlite::Error) -> DbError {
 fn unique_message(msg: &str) -> String {
     match msg.strip_prefix("UNIQUE constraint failed: ") {
         Some(cols) => {
-            let fields: Vec<&str> = cols
-                .split(", ")
-                .map(|c| c.rsplit('.').next().unwrap_or(c))
-                .collect();
+            let fields: Vec<&str> = cols.split(", ").map(|c| c.rsplit('.').next().unwrap_or(c)).collect();
             format!("a record with this {} already exists", fields.join(", "))
         }
         None => msg.to_owned(),

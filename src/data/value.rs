@@ -34,15 +34,35 @@ impl Value {
         }
     }
 
+    /// A boolean as either backend stores it (SQLite keeps 0/1).
+    pub fn as_bool(&self) -> bool {
+        match self {
+            Value::Bool(b) => *b,
+            Value::Int(i) => *i != 0,
+            _ => false,
+        }
+    }
+
+    /// A JSON document as either backend stores it (SQLite keeps JSON text).
+    pub fn as_json(&self) -> serde_json::Value {
+        match self {
+            Value::Json(v) => v.clone(),
+            Value::Text(s) => serde_json::from_str(s).unwrap_or_else(|_| s.clone().into()),
+            other => other.to_json(),
+        }
+    }
+
+    pub fn text(&self) -> Option<String> {
+        self.as_text().map(str::to_owned)
+    }
+
     /// The value as JSON, for values whose column type adds no meaning (system columns,
     /// internal tables).
     pub fn to_json(&self) -> serde_json::Value {
         match self {
             Value::Null => serde_json::Value::Null,
             Value::Int(i) => (*i).into(),
-            Value::Real(f) => {
-                serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, Into::into)
-            }
+            Value::Real(f) => serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, Into::into),
             Value::Bool(b) => (*b).into(),
             Value::Text(s) => s.clone().into(),
             Value::Json(v) => v.clone(),

@@ -8,68 +8,99 @@ use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
 use crate::app::AppState;
-use crate::data::access::Caller;
+use crate::data::access::{Caller, Principal};
 use crate::error::ApiError;
 use crate::util::constant_time_eq;
 
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let Some(header) = parts.headers.get(AUTHORIZATION) else {
-            if parts.headers.contains_key("x-api-key") {
-                return Err(ApiError::Unauthorized("invalid API key".into()));
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        if let Some(header) = parts.headers.get(AUTHORIZATION) {
+            let token = bearer_token(header.as_bytes())?;
+            if constant_time_eq(token.as_bytes(), state.admin_secret().as_bytes()) {
+                return Ok(Caller::Admin);
             }
-            return Ok(Caller::Anonymous);
-        };
-        let token = bearer_token(header.as_bytes())?;
-        if constant_time_eq(token.as_bytes(), state.admin_secret().as_bytes()) {
-            return Ok(Caller::Admin);
+            return state.auth().authenticate_token(token).await.map(Caller::User);
         }
-        Err(ApiError::Unauthorized("invalid or expired token".into()))
+        if let Some(key) = parts.headers.get("x-api-key") {
+            let key = key.to_str().map_err(|_| ApiError::Unauthorized("invalid API key".into()))?;
+            return state.auth().authenticate_api_key(key.trim()).await.map(Caller::User);
+        }
+        Ok(Caller::Anonymous)
+    }
+}
+
+/// A signed-in user (access token or API key); anyone else gets 401.
+pub struct User(pub Principal);
+
+impl FromRequestParts<AppState> for User {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        match Caller::from_request_parts(parts, state).await? {
+            Caller::User(principal) => Ok(User(principal)),
+            Caller::Admin => {
+                Err(ApiError::bad_request("this endpoint acts for a user; the admin secret is not a user"))
+            }
+            Caller::Anonymous => Err(ApiError::Unauthorized("authentication required".into())),
+        }
     }
 }
 
 fn bearer_token(header: &[u8]) -> Result<&str, ApiError> {
-    let text = std::str::from_utf8(header)
-        .map_err(|_| ApiError::Unauthorized("malformed Authorization header".into()))?;
+    let text =
+        std::str::from_utf8(header).map_err(|_| ApiError::Unauthorized("malformed Authorization header".into()))?;
     let token = text
         .strip_prefix("Bearer ")
         .or_else(|| text.strip_prefix("bearer "))
         .map(str::trim)
         .filter(|t| !t.is_empty())
-        .ok_or_else(|| {
-            ApiError::Unauthorized("the Authorization header must be 'Bearer <token>'".into())
-        })?;
+        .ok_or_else(|| ApiError::Unauthorized("the Authorization header must be 'Bearer <token>'".into()))?;
     Ok(token)
 }
 
-/// Admin endpoints: the caller must hold the admin secret.
+/// Admin endpoints: the caller must hold the admin secret. A signed-in user gets 403.
 pub struct Admin;
 
 impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        match parts.headers.get(AUTHORIZATION) {
-            None => Err(ApiError::Unauthorized(
-                "admin endpoints need 'Authorization: Bearer <admin secret>'".into(),
-            )),
-            Some(header) => {
-                let token = bearer_token(header.as_bytes())?;
-                if constant_time_eq(token.as_bytes(), state.admin_secret().as_bytes()) {
-                    Ok(Admin)
-                } else {
-                    Err(ApiError::Unauthorized("invalid admin secret".into()))
-                }
-            }
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let Some(header) = parts.headers.get(AUTHORIZATION) else {
+            return Err(ApiError::Unauthorized("admin endpoints need 'Authorization: Bearer <admin secret>'".into()));
+        };
+        let token = bearer_token(header.as_bytes())?;
+        if constant_time_eq(token.as_bytes(), state.admin_secret().as_bytes()) {
+            return Ok(Admin);
         }
+        match state.auth().authenticate_token(token).await {
+            Ok(_) => Err(ApiError::Forbidden("admin endpoints need the admin secret".into())),
+            Err(_) => Err(ApiError::Unauthorized("invalid admin secret".into())),
+        }
+    }
+}
+
+/// The client's user agent and address, recorded on sessions.
+pub struct ClientInfo {
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientInfo {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let user_agent = parts
+            .headers
+            .get(axum::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.chars().take(256).collect());
+        let ip = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|info| info.0.ip().to_string());
+        Ok(ClientInfo { user_agent, ip })
     }
 }
 
@@ -104,11 +135,7 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryPairs {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or("");
-        Ok(QueryPairs(
-            form_urlencoded::parse(query.as_bytes())
-                .into_owned()
-                .collect(),
-        ))
+        Ok(QueryPairs(form_urlencoded::parse(query.as_bytes()).into_owned().collect()))
     }
 }
 
@@ -122,8 +149,6 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T>
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|p| Path(p.0))
-            .map_err(|rejection| {
-                ApiError::bad_request(format!("invalid path: {}", rejection.body_text()))
-            })
+            .map_err(|rejection| ApiError::bad_request(format!("invalid path: {}", rejection.body_text())))
     }
 }

@@ -8,9 +8,7 @@ use axum::response::{IntoResponse, Response};
 use tower::ServiceBuilder;
 use tower::layer::util::{Identity, Stack};
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{
-    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
-};
+use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 
 use crate::error::ApiError;
 
@@ -28,10 +26,7 @@ static COUNTER: AtomicU64 = AtomicU64::new(1);
 impl MakeRequestId for RequestIds {
     fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        format!("{}-{n:x}", self.prefix)
-            .parse()
-            .ok()
-            .map(RequestId::new)
+        format!("{}-{n:x}", self.prefix).parse().ok().map(RequestId::new)
     }
 }
 
@@ -44,14 +39,10 @@ type Layers = Stack<
 >;
 
 pub fn layers() -> ServiceBuilder<Layers> {
-    let ids = RequestIds {
-        prefix: crate::util::random_hex(4).into(),
-    };
+    let ids = RequestIds { prefix: crate::util::random_hex(4).into() };
     ServiceBuilder::new()
         .layer(SetRequestIdLayer::new(X_REQUEST_ID.clone(), ids))
-        .layer(CatchPanicLayer::custom(
-            panic_response as fn(Box<dyn std::any::Any + Send>) -> Response,
-        ))
+        .layer(CatchPanicLayer::custom(panic_response as fn(Box<dyn std::any::Any + Send>) -> Response))
         .layer(PropagateRequestIdLayer::new(X_REQUEST_ID.clone()))
 }
 

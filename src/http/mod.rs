@@ -3,6 +3,7 @@
 //! endpoint is found by its path.
 
 pub mod admin;
+pub mod auth;
 pub mod extract;
 mod middleware;
 pub mod records;
@@ -18,17 +19,10 @@ pub fn router(state: AppState) -> Router {
     let max_body = state.config().max_body_bytes;
     Router::new()
         .nest("/api/v1/admin", admin::router(state.clone()))
-        .route(
-            "/api/v1/{collection}",
-            get(records::list).post(records::create),
-        )
+        .nest("/api/v1/auth", auth::router())
+        .route("/api/v1/{collection}", get(records::list).post(records::create))
         .route("/api/v1/{collection}/count", get(records::count))
-        .route(
-            "/api/v1/{collection}/{id}",
-            get(records::get)
-                .patch(records::update)
-                .delete(records::delete),
-        )
+        .route("/api/v1/{collection}/{id}", get(records::get).patch(records::update).delete(records::delete))
         .route("/api/v1/{collection}/{id}/restore", post(records::restore))
         .fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed)

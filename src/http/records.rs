@@ -25,9 +25,7 @@ fn collection_name(name: &str) -> ApiResult<&str> {
 
 fn include_deleted_allowed(caller: &Caller, wanted: bool) -> ApiResult<()> {
     if wanted && !caller.is_admin() {
-        return Err(ApiError::Forbidden(
-            "include_deleted needs the admin secret".into(),
-        ));
+        return Err(ApiError::Forbidden("include_deleted needs the admin secret".into()));
     }
     Ok(())
 }
@@ -40,10 +38,7 @@ pub async fn list(
 ) -> ApiResult<Response> {
     let query = parse::collection_query(&pairs)?;
     include_deleted_allowed(&caller, query.include_deleted)?;
-    let page = state
-        .store()
-        .list_records(collection_name(&collection)?, &caller, &query)
-        .await?;
+    let page = state.store().list_records(collection_name(&collection)?, &caller, &query).await?;
     Ok(Json(page).into_response())
 }
 
@@ -55,10 +50,7 @@ pub async fn count(
 ) -> ApiResult<Response> {
     let query = parse::collection_query(&pairs)?;
     include_deleted_allowed(&caller, query.include_deleted)?;
-    let count = state
-        .store()
-        .count_records(collection_name(&collection)?, &caller, &query)
-        .await?;
+    let count = state.store().count_records(collection_name(&collection)?, &caller, &query).await?;
     Ok(Json(json!({ "count": count })).into_response())
 }
 
@@ -69,10 +61,7 @@ pub async fn create(
     JsonBody(body): JsonBody<serde_json::Value>,
 ) -> ApiResult<Response> {
     let auto_create = state.settings().get_bool("auto_create_collections");
-    let records = state
-        .store()
-        .create_record(collection_name(&collection)?, &caller, &body, auto_create)
-        .await?;
+    let records = state.store().create_record(collection_name(&collection)?, &caller, &body, auto_create).await?;
     Ok((StatusCode::CREATED, Json(records.first())).into_response())
 }
 
@@ -85,13 +74,7 @@ pub async fn get(
     let fields = single_record_fields(&pairs)?;
     let records = state
         .store()
-        .get_record(
-            collection_name(&collection)?,
-            &id,
-            &caller,
-            Deleted::Hidden,
-            fields.as_deref(),
-        )
+        .get_record(collection_name(&collection)?, &id, &caller, Deleted::Hidden, fields.as_deref())
         .await?;
     Ok(Json(records.first()).into_response())
 }
@@ -103,9 +86,7 @@ pub fn single_record_fields(pairs: &[(String, String)]) -> ApiResult<Option<Vec<
         match key.as_str() {
             "fields" => fields = Some(parse::field_list(value)?),
             other => {
-                return Err(ApiError::bad_request(format!(
-                    "unknown query parameter '{other}'"
-                )));
+                return Err(ApiError::bad_request(format!("unknown query parameter '{other}'")));
             }
         }
     }
@@ -121,14 +102,7 @@ pub async fn update(
     let auto_create = state.settings().get_bool("auto_create_collections");
     let records = state
         .store()
-        .update_record(
-            collection_name(&collection)?,
-            &id,
-            &caller,
-            &body,
-            Deleted::Hidden,
-            auto_create,
-        )
+        .update_record(collection_name(&collection)?, &id, &caller, &body, Deleted::Hidden, auto_create)
         .await?;
     Ok(Json(records.first()).into_response())
 }
@@ -138,10 +112,7 @@ pub async fn delete(
     caller: Caller,
     Path((collection, id)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    state
-        .store()
-        .delete_record(collection_name(&collection)?, &id, &caller, false)
-        .await?;
+    state.store().delete_record(collection_name(&collection)?, &id, &caller, false).await?;
     Ok(Json(json!({ "deleted": true, "_id": id })).into_response())
 }
 
@@ -150,9 +121,6 @@ pub async fn restore(
     caller: Caller,
     Path((collection, id)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    let records = state
-        .store()
-        .restore_record(collection_name(&collection)?, &id, &caller)
-        .await?;
+    let records = state.store().restore_record(collection_name(&collection)?, &id, &caller).await?;
     Ok(Json(records.first()).into_response())
 }

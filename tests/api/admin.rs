@@ -6,21 +6,11 @@ use serde_json::{Value, json};
 use crate::both_backends;
 
 fn names(list: &Value) -> Vec<String> {
-    list["collections"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["name"].as_str().unwrap().to_owned())
-        .collect()
+    list["collections"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap().to_owned()).collect()
 }
 
 fn columns(schema: &Value) -> Vec<String> {
-    schema["columns"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["name"].as_str().unwrap().to_owned())
-        .collect()
+    schema["columns"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap().to_owned()).collect()
 }
 
 both_backends! {

@@ -145,12 +145,7 @@ async fn oversized_bodies(backend: Backend) {
     assert_eq!(resp.status, 413, "{}", resp.text);
     assert!(!resp.error().is_empty());
     assert_eq!(s.get("/api/v1/posts/count").await.body["count"], 0);
-    assert_eq!(
-        s.post("/api/v1/posts", json!({"title": "small"}))
-            .await
-            .status,
-        201
-    );
+    assert_eq!(s.post("/api/v1/posts", json!({"title": "small"})).await.status, 201);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

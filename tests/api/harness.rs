@@ -13,6 +13,8 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 
 pub const ADMIN_SECRET: &str = "test-admin-secret";
+/// The JWT secret of test servers, so tests can forge tokens to attack them with.
+pub const JWT_SECRET: &str = "test-jwt-secret-0123456789abcdef";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -23,6 +25,7 @@ pub enum Backend {
 /// A running server for one test. Dropping it stops the server and removes its data.
 pub struct TestServer {
     pub base: String,
+    config: Config,
     pub backend: Backend,
     pub client: reqwest::Client,
     shutdown: Option<oneshot::Sender<()>>,
@@ -51,9 +54,7 @@ impl Resp {
 
     /// The error message of an error answer; panics when the body is not `{"error": "..."}`.
     pub fn error(&self) -> &str {
-        self.body["error"]
-            .as_str()
-            .unwrap_or_else(|| panic!("not an error body: {} {}", self.status, self.text))
+        self.body["error"].as_str().unwrap_or_else(|| panic!("not an error body: {} {}", self.status, self.text))
     }
 }
 
@@ -86,14 +87,12 @@ impl TestServer {
         Self::start_with(backend, |_| {}).await
     }
 
-    pub async fn start_with(
-        backend: Backend,
-        adjust: impl FnOnce(&mut Config),
-    ) -> Option<TestServer> {
+    pub async fn start_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Option<TestServer> {
         let dir = tempfile::tempdir().expect("a temporary data dir");
         let mut config = Config::new(dir.path());
         config.addr = "127.0.0.1:0".parse().unwrap();
         config.admin_secret = Some(ADMIN_SECRET.into());
+        config.jwt_secret = Some(JWT_SECRET.into());
         config.sqlite_readers = 2;
         config.pg_pool_size = 4;
         let pg = match backend {
@@ -105,14 +104,11 @@ impl TestServer {
             }
         };
         adjust(&mut config);
-        let server = Server::start(config).await.expect("the server starts");
-        let base = format!("http://{}", server.addr());
-        let (tx, rx) = oneshot::channel::<()>();
-        tokio::spawn(server.run_until(async move {
-            let _ = rx.await;
-        }));
+        capture_logs();
+        let (base, tx) = launch(config.clone()).await;
         Some(TestServer {
             base,
+            config,
             backend,
             client: reqwest::Client::new(),
             shutdown: Some(tx),
@@ -121,18 +117,22 @@ impl TestServer {
         })
     }
 
+    /// Stops the server and starts a new one on the same data (directory or schema).
+    pub async fn restart(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let (base, tx) = launch(self.config.clone()).await;
+        self.base = base;
+        self.shutdown = Some(tx);
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
     /// Sends a request; `auth` is a bearer token (or `None`), `body` a JSON body.
-    pub async fn send(
-        &self,
-        method: Method,
-        path: &str,
-        auth: Option<&str>,
-        body: Option<Value>,
-    ) -> Resp {
+    pub async fn send(&self, method: Method, path: &str, auth: Option<&str>, body: Option<Value>) -> Resp {
         let mut req = self.client.request(method, self.url(path));
         if let Some(token) = auth {
             req = req.bearer_auth(token);
@@ -156,29 +156,44 @@ impl TestServer {
     }
 
     pub async fn admin_post(&self, path: &str, body: Value) -> Resp {
-        self.send(Method::POST, path, Some(ADMIN_SECRET), Some(body))
-            .await
+        self.send(Method::POST, path, Some(ADMIN_SECRET), Some(body)).await
     }
 
     pub async fn admin_patch(&self, path: &str, body: Value) -> Resp {
-        self.send(Method::PATCH, path, Some(ADMIN_SECRET), Some(body))
-            .await
+        self.send(Method::PATCH, path, Some(ADMIN_SECRET), Some(body)).await
+    }
+
+    /// Changes runtime settings through the admin API.
+    pub async fn set_settings(&self, settings: Value) {
+        let resp = self.admin_patch("/api/v1/admin/settings", settings).await;
+        assert_eq!(resp.status, 200, "{}", resp.text);
+    }
+
+    /// Registers a user; returns the sign-in answer (`access_token`, `refresh_token`, `user`).
+    pub async fn register(&self, email: &str, password: &str) -> Value {
+        let resp = self.post("/api/v1/auth/register", serde_json::json!({"email": email, "password": password})).await;
+        assert_eq!(resp.status, 201, "{}", resp.text);
+        resp.body
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Resp {
+        self.post("/api/v1/auth/login", serde_json::json!({"email": email, "password": password})).await
+    }
+
+    /// A request as the holder of `token`.
+    pub async fn as_user(&self, method: Method, path: &str, token: &str, body: Option<Value>) -> Resp {
+        self.send(method, path, Some(token), body).await
     }
 
     pub async fn admin_delete(&self, path: &str) -> Resp {
-        self.send(Method::DELETE, path, Some(ADMIN_SECRET), None)
-            .await
+        self.send(Method::DELETE, path, Some(ADMIN_SECRET), None).await
     }
 
     /// Creates a collection whose rules let anyone do anything, for tests about records.
     pub async fn open_collection(&self, name: &str) {
         let rules = serde_json::json!({"read": "public", "create": "public", "update": "public", "delete": "public"});
-        let resp = self
-            .admin_post(
-                "/api/v1/admin/collections",
-                serde_json::json!({"name": name, "rules": rules}),
-            )
-            .await;
+        let resp =
+            self.admin_post("/api/v1/admin/collections", serde_json::json!({"name": name, "rules": rules})).await;
         assert_eq!(resp.status, 201, "{}", resp.text);
     }
 
@@ -186,9 +201,7 @@ impl TestServer {
     pub async fn seed(&self, collection: &str, records: &[Value]) -> Vec<Value> {
         let mut out = Vec::new();
         for record in records {
-            let resp = self
-                .admin_post(&format!("/api/v1/{collection}"), record.clone())
-                .await;
+            let resp = self.admin_post(&format!("/api/v1/{collection}"), record.clone()).await;
             assert_eq!(resp.status, 201, "{}", resp.text);
             out.push(resp.body);
         }
@@ -196,21 +209,54 @@ impl TestServer {
     }
 }
 
+async fn launch(config: Config) -> (String, oneshot::Sender<()>) {
+    let server = Server::start(config).await.expect("the server starts");
+    let base = format!("http://{}", server.addr());
+    let (tx, rx) = oneshot::channel::<()>();
+    tokio::spawn(server.run_until(async move {
+        let _ = rx.await;
+    }));
+    (base, tx)
+}
+
+/// Everything the servers of this test process log, so tests can check that no secret is
+/// ever written to the log.
+pub fn captured_logs() -> String {
+    String::from_utf8_lossy(&LOGS.lock().unwrap()).into_owned()
+}
+
+static LOGS: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
+
+struct LogWriter;
+
+impl Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        LOGS.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn capture_logs() {
+    static INIT: Once = Once::new();
+    INIT.call_once(|| {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("debug,hyper=info,h2=info,tokio_postgres=info,rustls=info,reqwest=info")
+            .with_ansi(false)
+            .with_writer(|| LogWriter)
+            .try_init();
+    });
+}
+
 pub async fn read(resp: reqwest::Response) -> Resp {
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
     let text = resp.text().await.expect("the body is read");
-    let body = if text.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap_or(Value::Null)
-    };
-    Resp {
-        status,
-        headers,
-        body,
-        text,
-    }
+    let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::Null) };
+    Resp { status, headers, body, text }
 }
 
 impl Drop for TestServer {
@@ -226,18 +272,11 @@ impl Drop for PgSchema {
         let (url, schema) = (self.url.clone(), self.schema.clone());
         // The test's runtime may be shutting down: drop the schema from a thread of its own.
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             rt.block_on(async move {
-                if let Ok((client, conn)) =
-                    tokio_postgres::connect(&url, tokio_postgres::NoTls).await
-                {
+                if let Ok((client, conn)) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await {
                     tokio::spawn(conn);
-                    let _ = client
-                        .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
-                        .await;
+                    let _ = client.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).await;
                 }
             });
         })
@@ -257,14 +296,8 @@ async fn fresh_schema(url: &str) -> PgSchema {
         .unwrap_or_else(|e| panic!("cannot connect to FERROBASE_TEST_DATABASE_URL: {e}"));
     tokio::spawn(conn);
     let schema = format!("fbt_{}", uuid::Uuid::new_v4().simple());
-    client
-        .batch_execute(&format!("CREATE SCHEMA {schema}"))
-        .await
-        .expect("a test schema is created");
-    PgSchema {
-        url: url.to_owned(),
-        schema,
-    }
+    client.batch_execute(&format!("CREATE SCHEMA {schema}")).await.expect("a test schema is created");
+    PgSchema { url: url.to_owned(), schema }
 }
 
 impl PgSchema {

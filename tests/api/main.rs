@@ -1,8 +1,12 @@
 //! HTTP-level integration tests. Every test runs against SQLite and PostgreSQL.
 
 mod harness;
+mod mailbox;
 
 mod admin;
+mod auth;
+mod auth_email;
+mod auth_security;
 mod cli;
 mod errors;
 mod query;

@@ -27,13 +27,7 @@ pub fn filter(b: &mut SqlBuilder, table: &Table, filter: &Filter) -> Result<(), 
     }
 }
 
-fn join(
-    b: &mut SqlBuilder,
-    table: &Table,
-    children: &[Filter],
-    sep: &str,
-    empty: &str,
-) -> Result<(), ApiError> {
+fn join(b: &mut SqlBuilder, table: &Table, children: &[Filter], sep: &str, empty: &str) -> Result<(), ApiError> {
     if children.is_empty() {
         b.push(empty);
         return Ok(());
@@ -82,38 +76,23 @@ fn condition(b: &mut SqlBuilder, table: &Table, cond: &Condition) -> Result<(), 
             match (cond.op, dialect) {
                 (Op::Like, _) => b.ident(name).push(" LIKE ").param(pattern),
                 (_, Dialect::Postgres) => b.ident(name).push(" ILIKE ").param(pattern),
-                (_, Dialect::Sqlite) => b
-                    .push("LOWER(")
-                    .ident(name)
-                    .push(") LIKE LOWER(")
-                    .param(pattern)
-                    .push(")"),
+                (_, Dialect::Sqlite) => b.push("LOWER(").ident(name).push(") LIKE LOWER(").param(pattern).push(")"),
             };
         }
         (Op::Contains, Operand::Scalar(raw)) => {
             text_only(col, cond.op)?;
             let pattern = Value::Text(format!("%{}%", escape_like(raw)));
             match dialect {
-                Dialect::Postgres => b
-                    .ident(name)
-                    .push(" ILIKE ")
-                    .param(pattern)
-                    .push(" ESCAPE '\\'"),
-                Dialect::Sqlite => b
-                    .push("LOWER(")
-                    .ident(name)
-                    .push(") LIKE LOWER(")
-                    .param(pattern)
-                    .push(") ESCAPE '\\'"),
+                Dialect::Postgres => b.ident(name).push(" ILIKE ").param(pattern).push(" ESCAPE '\\'"),
+                Dialect::Sqlite => {
+                    b.push("LOWER(").ident(name).push(") LIKE LOWER(").param(pattern).push(") ESCAPE '\\'")
+                }
             };
         }
         (Op::StartsWith, Operand::Scalar(raw)) => {
             text_only(col, cond.op)?;
             let pattern = Value::Text(format!("{}%", escape_like(raw)));
-            b.ident(name)
-                .push(" LIKE ")
-                .param(pattern)
-                .push(" ESCAPE '\\'");
+            b.ident(name).push(" LIKE ").param(pattern).push(" ESCAPE '\\'");
         }
         (Op::In, Operand::List(values)) => {
             not_json(col, cond.op)?;
@@ -141,8 +120,7 @@ fn condition(b: &mut SqlBuilder, table: &Table, cond: &Condition) -> Result<(), 
                     col.ty.name()
                 )));
             }
-            b.ident(name)
-                .push(if *v { " IS TRUE" } else { " IS FALSE" });
+            b.ident(name).push(if *v { " IS TRUE" } else { " IS FALSE" });
         }
         (Op::Cs | Op::Cd | Op::Fts, _) => {
             return Err(ApiError::bad_request(format!(
@@ -151,10 +129,7 @@ fn condition(b: &mut SqlBuilder, table: &Table, cond: &Condition) -> Result<(), 
             )));
         }
         (op, _) => {
-            return Err(ApiError::bad_request(format!(
-                "invalid value for the '{}' operator on '{name}'",
-                op.name()
-            )));
+            return Err(ApiError::bad_request(format!("invalid value for the '{}' operator on '{name}'", op.name())));
         }
     }
     Ok(())
@@ -199,11 +174,7 @@ fn escape_like(raw: &str) -> String {
 pub fn typed(col: &Column, raw: &str) -> Result<Value, ApiError> {
     let invalid = || {
         let shown: String = raw.chars().take(64).collect();
-        ApiError::bad_request(format!(
-            "invalid {} value '{shown}' for '{}'",
-            col.ty.name(),
-            col.name
-        ))
+        ApiError::bad_request(format!("invalid {} value '{shown}' for '{}'", col.ty.name(), col.name))
     };
     Ok(match col.ty {
         ColumnType::Text => Value::Text(raw.to_owned()),
@@ -232,8 +203,7 @@ pub fn order_by(b: &mut SqlBuilder, table: &Table, sort: &[SortKey]) -> Result<(
             b.push(", ");
         }
         let col = column(table, &key.column)?;
-        b.ident(&col.name)
-            .push(if key.descending { " DESC" } else { " ASC" });
+        b.ident(&col.name).push(if key.descending { " DESC" } else { " ASC" });
         let nulls_first = key.effective_nulls_first();
         // SQLite's native order puts nulls first ascending; PostgreSQL's puts them last.
         let native_nulls_first = match b.dialect() {
@@ -241,11 +211,7 @@ pub fn order_by(b: &mut SqlBuilder, table: &Table, sort: &[SortKey]) -> Result<(
             Dialect::Postgres => key.descending,
         };
         if nulls_first != native_nulls_first {
-            b.push(if nulls_first {
-                " NULLS FIRST"
-            } else {
-                " NULLS LAST"
-            });
+            b.push(if nulls_first { " NULLS FIRST" } else { " NULLS LAST" });
         }
     }
     Ok(())
@@ -253,12 +219,7 @@ pub fn order_by(b: &mut SqlBuilder, table: &Table, sort: &[SortKey]) -> Result<(
 
 /// Appends the keyset condition "comes after the row whose sort values are `cursor`" for
 /// `sort` (whose last key must be unique, e.g. the id).
-pub fn keyset_after(
-    b: &mut SqlBuilder,
-    table: &Table,
-    sort: &[SortKey],
-    cursor: &[Value],
-) -> Result<(), ApiError> {
+pub fn keyset_after(b: &mut SqlBuilder, table: &Table, sort: &[SortKey], cursor: &[Value]) -> Result<(), ApiError> {
     b.push("(");
     for i in 0..sort.len() {
         if i > 0 {
@@ -341,8 +302,7 @@ mod tests {
         let (sql, params) = compile(Dialect::Sqlite, "score", "gte.10").unwrap();
         assert_eq!(sql, "\"score\" >= ?");
         assert_eq!(params, vec![Value::Int(10)]);
-        let (sql, params) =
-            compile(Dialect::Postgres, "or", "(score.lt.3,title.ilike.*rust*)").unwrap();
+        let (sql, params) = compile(Dialect::Postgres, "or", "(score.lt.3,title.ilike.*rust*)").unwrap();
         assert_eq!(sql, "(\"score\" < $1 OR \"title\" ILIKE $2)");
         assert_eq!(params, vec![Value::Int(3), Value::Text("%rust%".into())]);
         let (sql, _) = compile(Dialect::Sqlite, "done", "is.true").unwrap();
@@ -354,8 +314,7 @@ mod tests {
 
     #[test]
     fn hostile_values_stay_bound() {
-        let (sql, params) =
-            compile(Dialect::Sqlite, "title", "eq.'; DROP TABLE posts; --").unwrap();
+        let (sql, params) = compile(Dialect::Sqlite, "title", "eq.'; DROP TABLE posts; --").unwrap();
         assert_eq!(sql, "\"title\" = ?");
         assert_eq!(params, vec![Value::Text("'; DROP TABLE posts; --".into())]);
         let f = parse::collection_filter("title:contains:50%_off").unwrap();
@@ -390,38 +349,16 @@ mod tests {
         assert_eq!(b.finish().sql, " ORDER BY \"score\" DESC, \"title\" ASC");
         let mut b = SqlBuilder::new(Dialect::Postgres);
         order_by(&mut b, &table(), &sort).unwrap();
-        assert_eq!(
-            b.finish().sql,
-            " ORDER BY \"score\" DESC NULLS LAST, \"title\" ASC NULLS FIRST"
-        );
+        assert_eq!(b.finish().sql, " ORDER BY \"score\" DESC NULLS LAST, \"title\" ASC NULLS FIRST");
     }
 
     #[test]
     fn keyset_condition_expands_per_key() {
-        let sort = vec![
-            SortKey {
-                column: "score".into(),
-                descending: true,
-                nulls_first: None,
-            },
-            SortKey::asc("_id"),
-        ];
+        let sort = vec![SortKey { column: "score".into(), descending: true, nulls_first: None }, SortKey::asc("_id")];
         let mut b = SqlBuilder::new(Dialect::Sqlite);
-        keyset_after(
-            &mut b,
-            &table(),
-            &sort,
-            &[Value::Int(5), Value::Text("id9".into())],
-        )
-        .unwrap();
+        keyset_after(&mut b, &table(), &sort, &[Value::Int(5), Value::Text("id9".into())]).unwrap();
         let stmt = b.finish();
-        assert_eq!(
-            stmt.sql,
-            "(((\"score\" < ? OR \"score\" IS NULL)) OR (\"score\" = ? AND \"_id\" > ?))"
-        );
-        assert_eq!(
-            stmt.params,
-            vec![Value::Int(5), Value::Int(5), Value::Text("id9".into())]
-        );
+        assert_eq!(stmt.sql, "(((\"score\" < ? OR \"score\" IS NULL)) OR (\"score\" = ? AND \"_id\" > ?))");
+        assert_eq!(stmt.params, vec![Value::Int(5), Value::Int(5), Value::Text("id9".into())]);
     }
 }

@@ -90,11 +90,7 @@ pub struct SortKey {
 
 impl SortKey {
     pub fn asc(column: &str) -> Self {
-        SortKey {
-            column: column.to_owned(),
-            descending: false,
-            nulls_first: None,
-        }
+        SortKey { column: column.to_owned(), descending: false, nulls_first: None }
     }
 
     /// Whether nulls come first in this key's order.
@@ -134,7 +130,6 @@ impl Query {
     }
 
     pub fn offset(&self) -> u64 {
-        self.offset
-            .unwrap_or_else(|| u64::from(self.page() - 1) * u64::from(self.limit()))
+        self.offset.unwrap_or_else(|| u64::from(self.page() - 1) * u64::from(self.limit()))
     }
 }

@@ -7,17 +7,8 @@ use super::{Filter, MAX_LIMIT, Op, Operand, Query, SortKey};
 use crate::error::ApiError;
 
 /// Keywords of the collections surface's list parameters.
-pub const COLLECTION_KEYWORDS: &[&str] = &[
-    "limit",
-    "page",
-    "after",
-    "sort",
-    "filter",
-    "fields",
-    "expand",
-    "search",
-    "include_deleted",
-];
+pub const COLLECTION_KEYWORDS: &[&str] =
+    &["limit", "page", "after", "sort", "filter", "fields", "expand", "search", "include_deleted"];
 
 /// Parses the query string of a collections-surface list (or count) request.
 pub fn collection_query(pairs: &[(String, String)]) -> Result<Query, ApiError> {
@@ -45,9 +36,7 @@ pub fn collection_query(pairs: &[(String, String)]) -> Result<Query, ApiError> {
 pub fn limit(value: &str) -> Result<u32, ApiError> {
     match value.trim().parse::<u32>() {
         Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-        _ => Err(ApiError::bad_request(format!(
-            "limit must be a whole number from 1 to {MAX_LIMIT}"
-        ))),
+        _ => Err(ApiError::bad_request(format!("limit must be a whole number from 1 to {MAX_LIMIT}"))),
     }
 }
 
@@ -60,20 +49,14 @@ fn page(value: &str) -> Result<u32, ApiError> {
 
 fn non_empty<'a>(name: &str, value: &'a str) -> Result<&'a str, ApiError> {
     let value = value.trim();
-    if value.is_empty() {
-        Err(ApiError::bad_request(format!("{name} must not be empty")))
-    } else {
-        Ok(value)
-    }
+    if value.is_empty() { Err(ApiError::bad_request(format!("{name} must not be empty"))) } else { Ok(value) }
 }
 
 pub fn boolean(name: &str, value: &str) -> Result<bool, ApiError> {
     match value.trim() {
         "true" | "1" | "" => Ok(true),
         "false" | "0" => Ok(false),
-        _ => Err(ApiError::bad_request(format!(
-            "{name} must be true or false"
-        ))),
+        _ => Err(ApiError::bad_request(format!("{name} must be true or false"))),
     }
 }
 
@@ -81,9 +64,7 @@ pub fn boolean(name: &str, value: &str) -> Result<bool, ApiError> {
 pub fn field_list(value: &str) -> Result<Vec<String>, ApiError> {
     let fields: Vec<String> = value.split(',').map(str::trim).map(str::to_owned).collect();
     if fields.iter().any(String::is_empty) {
-        return Err(ApiError::bad_request(
-            "fields must be a comma-separated list of field names",
-        ));
+        return Err(ApiError::bad_request("fields must be a comma-separated list of field names"));
     }
     Ok(fields)
 }
@@ -101,24 +82,16 @@ pub fn collection_sort(value: &str) -> Result<Vec<SortKey>, ApiError> {
                     "asc" => (col, false),
                     "desc" => (col, true),
                     _ => {
-                        return Err(ApiError::bad_request(format!(
-                            "invalid sort direction '{dir}': use asc or desc"
-                        )));
+                        return Err(ApiError::bad_request(format!("invalid sort direction '{dir}': use asc or desc")));
                     }
                 }
             } else {
                 (part, false)
             };
             if column.is_empty() {
-                return Err(ApiError::bad_request(
-                    "sort must be a comma-separated list of field[:asc|desc]",
-                ));
+                return Err(ApiError::bad_request("sort must be a comma-separated list of field[:asc|desc]"));
             }
-            Ok(SortKey {
-                column: column.to_owned(),
-                descending,
-                nulls_first: None,
-            })
+            Ok(SortKey { column: column.to_owned(), descending, nulls_first: None })
         })
         .collect()
 }
@@ -131,7 +104,9 @@ pub fn postgrest_order(value: &str) -> Result<Vec<SortKey>, ApiError> {
             let mut pieces = part.trim().split('.');
             let column = pieces.next().unwrap_or("");
             if column.is_empty() {
-                return Err(ApiError::bad_request("order must be a comma-separated list of column[.asc|.desc][.nullsfirst|.nullslast]"));
+                return Err(ApiError::bad_request(
+                    "order must be a comma-separated list of column[.asc|.desc][.nullsfirst|.nullslast]",
+                ));
             }
             let mut key = SortKey::asc(column);
             for modifier in pieces {
@@ -154,11 +129,8 @@ pub fn collection_filter(value: &str) -> Result<Vec<Filter>, ApiError> {
         .into_iter()
         .map(|part| {
             let mut pieces = part.splitn(3, ':');
-            let (Some(column), Some(op), Some(raw)) = (pieces.next(), pieces.next(), pieces.next())
-            else {
-                return Err(ApiError::bad_request(format!(
-                    "invalid filter '{part}': use field:operator:value"
-                )));
+            let (Some(column), Some(op), Some(raw)) = (pieces.next(), pieces.next(), pieces.next()) else {
+                return Err(ApiError::bad_request(format!("invalid filter '{part}': use field:operator:value")));
             };
             let (op, negated) = operator(op)?;
             let operand = match op {
@@ -178,11 +150,7 @@ pub fn postgrest_param(key: &str, value: &str) -> Result<Filter, ApiError> {
         "or" | "and" | "not.or" | "not.and" => {
             let negated = key.starts_with("not.");
             let tree = logic_tree(key.trim_start_matches("not."), value)?;
-            return Ok(if negated {
-                Filter::Not(Box::new(tree))
-            } else {
-                tree
-            });
+            return Ok(if negated { Filter::Not(Box::new(tree)) } else { tree });
         }
         _ => {}
     }
@@ -215,9 +183,7 @@ fn postgrest_condition(column: &str, expr: &str) -> Result<Filter, ApiError> {
         None => (false, expr),
     };
     let Some((op_name, raw)) = expr.split_once('.') else {
-        return Err(ApiError::bad_request(format!(
-            "invalid filter on '{column}': use {column}=operator.value"
-        )));
+        return Err(ApiError::bad_request(format!("invalid filter on '{column}': use {column}=operator.value")));
     };
     let (op, op_negated) = operator(op_name)?;
     let operand = postgrest_operand(op, raw)?;
@@ -230,11 +196,7 @@ fn logic_tree(kind: &str, value: &str) -> Result<Filter, ApiError> {
         .trim()
         .strip_prefix('(')
         .and_then(|v| v.strip_suffix(')'))
-        .ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "{kind} must be written {kind}=(condition,condition,…)"
-            ))
-        })?;
+        .ok_or_else(|| ApiError::bad_request(format!("{kind} must be written {kind}=(condition,condition,…)")))?;
     let mut children = Vec::new();
     for part in split_top_level(inner, ',')? {
         let part = part.trim();
@@ -259,22 +221,12 @@ fn logic_tree(kind: &str, value: &str) -> Result<Filter, ApiError> {
             }
             filter
         };
-        children.push(if negated {
-            Filter::Not(Box::new(child))
-        } else {
-            child
-        });
+        children.push(if negated { Filter::Not(Box::new(child)) } else { child });
     }
     if children.is_empty() {
-        return Err(ApiError::bad_request(format!(
-            "{kind}=() needs at least one condition"
-        )));
+        return Err(ApiError::bad_request(format!("{kind}=() needs at least one condition")));
     }
-    Ok(if kind == "or" {
-        Filter::Or(children)
-    } else {
-        Filter::And(children)
-    })
+    Ok(if kind == "or" { Filter::Or(children) } else { Filter::And(children) })
 }
 
 /// An operator name → the operator and whether it is negated (`nin` is `not in`).
@@ -307,19 +259,11 @@ fn postgrest_operand(op: Op, raw: &str) -> Result<Operand, ApiError> {
     match op {
         Op::In => {
             let inner = raw.trim();
-            let inner = inner
-                .strip_prefix('(')
-                .and_then(|v| v.strip_suffix(')'))
-                .unwrap_or(inner);
+            let inner = inner.strip_prefix('(').and_then(|v| v.strip_suffix(')')).unwrap_or(inner);
             if inner.is_empty() {
                 return Ok(Operand::List(Vec::new()));
             }
-            Ok(Operand::List(
-                split_top_level(inner, ',')?
-                    .iter()
-                    .map(|v| unquote(v.trim()))
-                    .collect(),
-            ))
+            Ok(Operand::List(split_top_level(inner, ',')?.iter().map(|v| unquote(v.trim())).collect()))
         }
         _ => operand(op, &unquote(raw)),
     }
@@ -333,23 +277,13 @@ fn operand(op: Op, raw: &str) -> Result<Operand, ApiError> {
         "null" => Ok(Operand::Null),
         "true" => Ok(Operand::Bool(true)),
         "false" => Ok(Operand::Bool(false)),
-        _ => Err(ApiError::bad_request(
-            "the is operator takes null, true or false",
-        )),
+        _ => Err(ApiError::bad_request("the is operator takes null, true or false")),
     }
 }
 
 fn condition(column: &str, op: Op, value: Operand, negated: bool) -> Filter {
-    let cond = Filter::Cond(super::Condition {
-        column: column.to_owned(),
-        op,
-        value,
-    });
-    if negated {
-        Filter::Not(Box::new(cond))
-    } else {
-        cond
-    }
+    let cond = Filter::Cond(super::Condition { column: column.to_owned(), op, value });
+    if negated { Filter::Not(Box::new(cond)) } else { cond }
 }
 
 /// Splits on `sep` outside parentheses and double quotes.
@@ -372,9 +306,8 @@ fn split_top_level(s: &str, sep: char) -> Result<Vec<String>, ApiError> {
             '"' => in_quotes = !in_quotes,
             '(' if !in_quotes => depth += 1,
             ')' if !in_quotes => {
-                depth = depth
-                    .checked_sub(1)
-                    .ok_or_else(|| ApiError::bad_request("unbalanced parentheses in filter"))?;
+                depth =
+                    depth.checked_sub(1).ok_or_else(|| ApiError::bad_request("unbalanced parentheses in filter"))?;
             }
             c if c == sep && !in_quotes && depth == 0 => {
                 parts.push(std::mem::take(&mut current));
@@ -385,9 +318,7 @@ fn split_top_level(s: &str, sep: char) -> Result<Vec<String>, ApiError> {
         current.push(ch);
     }
     if in_quotes || depth != 0 {
-        return Err(ApiError::bad_request(
-            "unbalanced quotes or parentheses in filter",
-        ));
+        return Err(ApiError::bad_request("unbalanced quotes or parentheses in filter"));
     }
     parts.push(current);
     Ok(parts)
@@ -395,11 +326,7 @@ fn split_top_level(s: &str, sep: char) -> Result<Vec<String>, ApiError> {
 
 /// `"a \"b\", c"` → `a "b", c`; anything not fully quoted is returned as is.
 fn unquote(s: &str) -> String {
-    let Some(inner) = s
-        .strip_prefix('"')
-        .and_then(|v| v.strip_suffix('"'))
-        .filter(|_| s.len() >= 2)
-    else {
+    let Some(inner) = s.strip_prefix('"').and_then(|v| v.strip_suffix('"')).filter(|_| s.len() >= 2) else {
         return s.to_owned();
     };
     let mut out = String::with_capacity(inner.len());
@@ -422,17 +349,11 @@ mod tests {
     use super::*;
 
     fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-        list.iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        list.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     fn cond(column: &str, op: Op, value: Operand) -> Filter {
-        Filter::Cond(Condition {
-            column: column.into(),
-            op,
-            value,
-        })
+        Filter::Cond(Condition { column: column.into(), op, value })
     }
 
     fn scalar(v: &str) -> Operand {
@@ -453,14 +374,7 @@ mod tests {
         assert_eq!(q.offset(), 40);
         assert_eq!(
             q.sort,
-            vec![
-                SortKey {
-                    column: "score".into(),
-                    descending: true,
-                    nulls_first: None
-                },
-                SortKey::asc("title")
-            ]
+            vec![SortKey { column: "score".into(), descending: true, nulls_first: None }, SortKey::asc("title")]
         );
         assert_eq!(q.fields, Some(vec!["title".into(), "score".into()]));
         assert!(q.include_deleted);
@@ -488,9 +402,7 @@ mod tests {
 
     #[test]
     fn collection_filters() {
-        let f =
-            collection_filter("status:eq:active,score:gte:10,tag:in:a|b,title:contains:\"x, y\"")
-                .unwrap();
+        let f = collection_filter("status:eq:active,score:gte:10,tag:in:a|b,title:contains:\"x, y\"").unwrap();
         assert_eq!(
             f,
             vec![
@@ -501,77 +413,38 @@ mod tests {
             ]
         );
         let nin = collection_filter("tag:nin:a|b").unwrap();
-        assert_eq!(
-            nin,
-            vec![Filter::Not(Box::new(cond(
-                "tag",
-                Op::In,
-                Operand::List(vec!["a".into(), "b".into()])
-            )))]
-        );
+        assert_eq!(nin, vec![Filter::Not(Box::new(cond("tag", Op::In, Operand::List(vec!["a".into(), "b".into()]))))]);
         // A value may hold colons.
-        assert_eq!(
-            collection_filter("url:eq:http://x").unwrap(),
-            vec![cond("url", Op::Eq, scalar("http://x"))]
-        );
-        for bad in [
-            "status",
-            "status:eq",
-            "a:nope:1",
-            "a:eq:\"open",
-            "a:is:maybe",
-        ] {
+        assert_eq!(collection_filter("url:eq:http://x").unwrap(), vec![cond("url", Op::Eq, scalar("http://x"))]);
+        for bad in ["status", "status:eq", "a:nope:1", "a:eq:\"open", "a:is:maybe"] {
             assert!(collection_filter(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn postgrest_forms() {
-        assert_eq!(
-            postgrest_param("age", "gt.18").unwrap(),
-            cond("age", Op::Gt, scalar("18"))
-        );
-        assert_eq!(
-            postgrest_param("age.gt", "18").unwrap(),
-            cond("age", Op::Gt, scalar("18"))
-        );
-        assert_eq!(
-            postgrest_param("deleted_at.is.null", "").unwrap(),
-            cond("deleted_at", Op::Is, Operand::Null)
-        );
+        assert_eq!(postgrest_param("age", "gt.18").unwrap(), cond("age", Op::Gt, scalar("18")));
+        assert_eq!(postgrest_param("age.gt", "18").unwrap(), cond("age", Op::Gt, scalar("18")));
+        assert_eq!(postgrest_param("deleted_at.is.null", "").unwrap(), cond("deleted_at", Op::Is, Operand::Null));
         assert_eq!(
             postgrest_param("age", "not.eq.3").unwrap(),
             Filter::Not(Box::new(cond("age", Op::Eq, scalar("3"))))
         );
         assert_eq!(
             postgrest_param("status", "in.(active,\"on,hold\")").unwrap(),
-            cond(
-                "status",
-                Op::In,
-                Operand::List(vec!["active".into(), "on,hold".into()])
-            )
+            cond("status", Op::In, Operand::List(vec!["active".into(), "on,hold".into()]))
         );
         assert_eq!(
             postgrest_param("status.in", "(a,b)").unwrap(),
-            cond(
-                "status",
-                Op::In,
-                Operand::List(vec!["a".into(), "b".into()])
-            )
+            cond("status", Op::In, Operand::List(vec!["a".into(), "b".into()]))
         );
-        assert_eq!(
-            postgrest_param("name", "eq.a.b").unwrap(),
-            cond("name", Op::Eq, scalar("a.b"))
-        );
+        assert_eq!(postgrest_param("name", "eq.a.b").unwrap(), cond("name", Op::Eq, scalar("a.b")));
     }
 
     #[test]
     fn nested_logic() {
-        let f = postgrest_param(
-            "or",
-            "(age.lt.18,and(status.eq.active,not.score.is.null),not.or(a.eq.1,b.eq.2))",
-        )
-        .unwrap();
+        let f =
+            postgrest_param("or", "(age.lt.18,and(status.eq.active,not.score.is.null),not.or(a.eq.1,b.eq.2))").unwrap();
         assert_eq!(
             f,
             Filter::Or(vec![
@@ -580,10 +453,7 @@ mod tests {
                     cond("status", Op::Eq, scalar("active")),
                     Filter::Not(Box::new(cond("score", Op::Is, Operand::Null))),
                 ]),
-                Filter::Not(Box::new(Filter::Or(vec![
-                    cond("a", Op::Eq, scalar("1")),
-                    cond("b", Op::Eq, scalar("2"))
-                ]))),
+                Filter::Not(Box::new(Filter::Or(vec![cond("a", Op::Eq, scalar("1")), cond("b", Op::Eq, scalar("2"))]))),
             ])
         );
     }
@@ -610,14 +480,7 @@ mod tests {
     fn order_forms() {
         assert_eq!(
             postgrest_order("a.desc.nullslast,b").unwrap(),
-            vec![
-                SortKey {
-                    column: "a".into(),
-                    descending: true,
-                    nulls_first: Some(false)
-                },
-                SortKey::asc("b")
-            ]
+            vec![SortKey { column: "a".into(), descending: true, nulls_first: Some(false) }, SortKey::asc("b")]
         );
         assert!(postgrest_order("a.sideways").is_err());
         assert!(postgrest_order(",").is_err());

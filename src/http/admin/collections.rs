@@ -28,14 +28,8 @@ fn view(table: &Table) -> Json_ {
 }
 
 pub async fn list(_: Admin, State(state): State<AppState>) -> Response {
-    let collections: Vec<Json_> = state
-        .store()
-        .catalog
-        .list()
-        .iter()
-        .filter(|t| t.collection.is_some())
-        .map(|t| view(t))
-        .collect();
+    let collections: Vec<Json_> =
+        state.store().catalog.list().iter().filter(|t| t.collection.is_some()).map(|t| view(t)).collect();
     Json(json!({ "collections": collections })).into_response()
 }
 
@@ -50,37 +44,23 @@ pub struct CreateCollection {
     fields: serde_json::Map<String, Json_>,
 }
 
-pub async fn create(
-    _: Admin,
-    State(state): State<AppState>,
-    JsonBody(body): JsonBody<Json_>,
-) -> ApiResult<Response> {
-    let body: CreateCollection = serde_json::from_value(body)
-        .map_err(|e| ApiError::bad_request(format!("invalid collection: {e}")))?;
+pub async fn create(_: Admin, State(state): State<AppState>, JsonBody(body): JsonBody<Json_>) -> ApiResult<Response> {
+    let body: CreateCollection =
+        serde_json::from_value(body).map_err(|e| ApiError::bad_request(format!("invalid collection: {e}")))?;
     let mut rules = Rules::default();
     rules.apply(body.rules);
     let mut fields = Vec::with_capacity(body.fields.len());
     for (name, ty) in &body.fields {
         let ty = ty.as_str().and_then(ColumnType::parse).ok_or_else(|| {
-            ApiError::bad_field(
-                name,
-                format!("field '{name}': type must be text, integer, real, boolean or json"),
-            )
+            ApiError::bad_field(name, format!("field '{name}': type must be text, integer, real, boolean or json"))
         })?;
         fields.push((name.clone(), ty));
     }
-    let table = state
-        .store()
-        .create_collection(&body.name, rules, &fields)
-        .await?;
+    let table = state.store().create_collection(&body.name, rules, &fields).await?;
     Ok((StatusCode::CREATED, Json(view(&table))).into_response())
 }
 
-pub async fn get(
-    _: Admin,
-    State(state): State<AppState>,
-    Path(name): Path<String>,
-) -> ApiResult<Response> {
+pub async fn get(_: Admin, State(state): State<AppState>, Path(name): Path<String>) -> ApiResult<Response> {
     let table: Arc<Table> = state.store().collection(&name).await?;
     Ok(Json(view(&table)).into_response())
 }
@@ -97,32 +77,21 @@ pub async fn update(
     Path(name): Path<String>,
     JsonBody(body): JsonBody<Json_>,
 ) -> ApiResult<Response> {
-    let body: UpdateCollection = serde_json::from_value(body)
-        .map_err(|e| ApiError::bad_request(format!("invalid rules: {e}")))?;
+    let body: UpdateCollection =
+        serde_json::from_value(body).map_err(|e| ApiError::bad_request(format!("invalid rules: {e}")))?;
     let table = state.store().update_rules(&name, body.rules).await?;
     Ok(Json(view(&table)).into_response())
 }
 
-pub async fn drop(
-    _: Admin,
-    State(state): State<AppState>,
-    Path(name): Path<String>,
-) -> ApiResult<Response> {
+pub async fn drop(_: Admin, State(state): State<AppState>, Path(name): Path<String>) -> ApiResult<Response> {
     state.store().drop_collection(&name).await?;
     Ok(Json(json!({ "deleted": true, "name": name })).into_response())
 }
 
-pub async fn schema(
-    _: Admin,
-    State(state): State<AppState>,
-    Path(name): Path<String>,
-) -> ApiResult<Response> {
+pub async fn schema(_: Admin, State(state): State<AppState>, Path(name): Path<String>) -> ApiResult<Response> {
     let table = state.store().collection(&name).await?;
     let indexes = state.store().list_indexes(&name).await?;
-    Ok(
-        Json(json!({ "name": table.name, "columns": table.columns, "indexes": indexes }))
-            .into_response(),
-    )
+    Ok(Json(json!({ "name": table.name, "columns": table.columns, "indexes": indexes })).into_response())
 }
 
 pub async fn drop_column(

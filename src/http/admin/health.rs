@@ -13,10 +13,9 @@ pub async fn health(State(state): State<AppState>) -> Response {
     let db = state.store().db.clone();
     let backend = db.dialect().name();
     match db.read(Stmt::new("SELECT 1", vec![])).await {
-        Ok(_) => Json(
-            json!({ "status": "ok", "database": backend, "version": env!("CARGO_PKG_VERSION") }),
-        )
-        .into_response(),
+        Ok(_) => {
+            Json(json!({ "status": "ok", "database": backend, "version": env!("CARGO_PKG_VERSION") })).into_response()
+        }
         Err(err) => {
             tracing::error!(%err, "health check: database unreachable");
             (

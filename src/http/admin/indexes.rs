@@ -12,11 +12,7 @@ use crate::app::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::{Admin, JsonBody, Path};
 
-pub async fn list(
-    _: Admin,
-    State(state): State<AppState>,
-    Path(name): Path<String>,
-) -> ApiResult<Response> {
+pub async fn list(_: Admin, State(state): State<AppState>, Path(name): Path<String>) -> ApiResult<Response> {
     let indexes = state.store().list_indexes(&name).await?;
     Ok(Json(json!({ "indexes": indexes })).into_response())
 }
@@ -37,17 +33,14 @@ pub async fn create(
     Path(name): Path<String>,
     JsonBody(body): JsonBody<serde_json::Value>,
 ) -> ApiResult<Response> {
-    let body: CreateIndex = serde_json::from_value(body)
-        .map_err(|e| ApiError::bad_request(format!("invalid index: {e}")))?;
+    let body: CreateIndex =
+        serde_json::from_value(body).map_err(|e| ApiError::bad_request(format!("invalid index: {e}")))?;
     let columns = match (body.column, body.columns) {
         (Some(column), None) => vec![column],
         (None, Some(columns)) => columns,
         _ => return Err(ApiError::bad_request("give either 'column' or 'columns'")),
     };
-    let index = state
-        .store()
-        .create_index(&name, &columns, body.unique)
-        .await?;
+    let index = state.store().create_index(&name, &columns, body.unique).await?;
     Ok((StatusCode::CREATED, Json(index)).into_response())
 }
 

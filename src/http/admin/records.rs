@@ -26,10 +26,7 @@ pub async fn list(
     if !pairs.iter().any(|(k, _)| k == "include_deleted") {
         query.include_deleted = true;
     }
-    let page = state
-        .store()
-        .list_records(&name, &Caller::Admin, &query)
-        .await?;
+    let page = state.store().list_records(&name, &Caller::Admin, &query).await?;
     Ok(Json(page).into_response())
 }
 
@@ -40,10 +37,7 @@ pub async fn create(
     JsonBody(body): JsonBody<serde_json::Value>,
 ) -> ApiResult<Response> {
     let auto_create = state.settings().get_bool("auto_create_collections");
-    let records = state
-        .store()
-        .create_record(&name, &Caller::Admin, &body, auto_create)
-        .await?;
+    let records = state.store().create_record(&name, &Caller::Admin, &body, auto_create).await?;
     Ok((StatusCode::CREATED, Json(records.first())).into_response())
 }
 
@@ -54,16 +48,7 @@ pub async fn get(
     QueryPairs(pairs): QueryPairs,
 ) -> ApiResult<Response> {
     let fields = single_record_fields(&pairs)?;
-    let records = state
-        .store()
-        .get_record(
-            &name,
-            &id,
-            &Caller::Admin,
-            Deleted::Shown,
-            fields.as_deref(),
-        )
-        .await?;
+    let records = state.store().get_record(&name, &id, &Caller::Admin, Deleted::Shown, fields.as_deref()).await?;
     Ok(Json(records.first()).into_response())
 }
 
@@ -74,17 +59,7 @@ pub async fn update(
     JsonBody(body): JsonBody<serde_json::Value>,
 ) -> ApiResult<Response> {
     let auto_create = state.settings().get_bool("auto_create_collections");
-    let records = state
-        .store()
-        .update_record(
-            &name,
-            &id,
-            &Caller::Admin,
-            &body,
-            Deleted::Shown,
-            auto_create,
-        )
-        .await?;
+    let records = state.store().update_record(&name, &id, &Caller::Admin, &body, Deleted::Shown, auto_create).await?;
     Ok(Json(records.first()).into_response())
 }
 
@@ -93,9 +68,6 @@ pub async fn delete(
     State(state): State<AppState>,
     Path((name, id)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    state
-        .store()
-        .delete_record(&name, &id, &Caller::Admin, true)
-        .await?;
+    state.store().delete_record(&name, &id, &Caller::Admin, true).await?;
     Ok(Json(json!({ "deleted": true, "_id": id })).into_response())
 }

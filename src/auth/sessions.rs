@@ -1,0 +1,257 @@
+//! Sessions: an access token (JWT naming the session) plus an opaque refresh token that is
+//! rotated on every use. A rotated token presented again means it was stolen or replayed: the
+//! session is revoked. Every request's session is checked in the database, so revocation
+//! (logout, logout-all, admin, password reset) takes effect at once.
+
+use serde_json::{Value as Json, json};
+
+use super::crypto::{random_token, sha256_hex};
+use super::jwt::Claims;
+use super::{Auth, User};
+use crate::data::Value;
+use crate::data::access::Principal;
+use crate::error::ApiError;
+use crate::util::now_ms;
+
+/// The tokens a sign-in hands out.
+#[derive(Debug)]
+pub struct Tokens {
+    pub access_token: String,
+    /// `None` for impersonation tokens, which cannot be refreshed.
+    pub refresh_token: Option<String>,
+    /// Access token lifetime in seconds.
+    pub expires_in: i64,
+    pub session_id: String,
+}
+
+/// How a session is made: lifetimes come from the runtime settings.
+#[derive(Debug, Clone, Default)]
+pub struct SessionOptions {
+    pub access_ttl_secs: i64,
+    pub refresh_ttl_ms: i64,
+    /// Revoke the user's other sessions (`single_session_mode`).
+    pub single_session: bool,
+    pub impersonated: bool,
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+}
+
+impl Auth {
+    pub async fn start_session(&self, user: &User, opts: &SessionOptions) -> Result<Tokens, ApiError> {
+        let now = now_ms();
+        let session_id = uuid::Uuid::now_v7().to_string();
+        let expires_at = now + if opts.impersonated { opts.access_ttl_secs * 1000 } else { opts.refresh_ttl_ms };
+        let mut stmts = Vec::new();
+        if opts.single_session && !opts.impersonated {
+            stmts.push(self.db.stmt(
+                "UPDATE _fb_sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
+                vec![now.into(), user.id.as_str().into()],
+            ));
+        }
+        stmts.push(self.db.stmt(
+            "INSERT INTO _fb_sessions (id, user_id, impersonated, created_at, expires_at, last_used_at, user_agent, ip) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            vec![
+                session_id.as_str().into(),
+                user.id.as_str().into(),
+                opts.impersonated.into(),
+                now.into(),
+                expires_at.into(),
+                now.into(),
+                opts.user_agent.clone().into(),
+                opts.ip.clone().into(),
+            ],
+        ));
+        let refresh_token = if opts.impersonated {
+            None
+        } else {
+            let token = format!("fbr_{}", random_token(32));
+            stmts.push(self.insert_refresh(&token, &session_id, now, expires_at));
+            Some(token)
+        };
+        self.db.write_many(stmts).await?;
+        let access_token = self.sign_access(user, &session_id, opts)?;
+        Ok(Tokens { access_token, refresh_token, expires_in: opts.access_ttl_secs, session_id })
+    }
+
+    fn insert_refresh(&self, token: &str, session_id: &str, now: i64, expires_at: i64) -> crate::data::Stmt {
+        self.db.stmt(
+            "INSERT INTO _fb_refresh_tokens (token_hash, session_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+            vec![sha256_hex(token).into(), session_id.into(), now.into(), expires_at.into()],
+        )
+    }
+
+    fn sign_access(&self, user: &User, session_id: &str, opts: &SessionOptions) -> Result<String, ApiError> {
+        let now = now_ms() / 1000;
+        self.jwt.sign(&Claims {
+            sub: user.id.clone(),
+            email: user.email.clone(),
+            roles: user.roles.clone(),
+            role: "authenticated".into(),
+            sid: session_id.to_owned(),
+            iat: now,
+            exp: now + opts.access_ttl_secs,
+            imp: opts.impersonated,
+        })
+    }
+
+    /// Exchanges a refresh token for a new pair. The old token is spent; spending it again
+    /// revokes the session.
+    pub async fn refresh(&self, refresh_token: &str, opts: &SessionOptions) -> Result<(Tokens, User), ApiError> {
+        let invalid = || ApiError::Unauthorized("invalid or expired refresh token".into());
+        let now = now_ms();
+        let hash = sha256_hex(refresh_token);
+        let spent = self
+            .db
+            .write(self.db.stmt(
+                "UPDATE _fb_refresh_tokens SET used_at = ? WHERE token_hash = ? AND used_at IS NULL AND expires_at > ? \
+                 RETURNING session_id",
+                vec![now.into(), hash.as_str().into(), now.into()],
+            ))
+            .await?;
+        let Some(session_id) = spent.rows.first().and_then(|r| r[0].text()) else {
+            let known = self
+                .db
+                .read(self.db.stmt(
+                    "SELECT session_id FROM _fb_refresh_tokens WHERE token_hash = ? AND used_at IS NOT NULL",
+                    vec![hash.into()],
+                ))
+                .await?;
+            if let Some(session_id) = known.rows.first().and_then(|r| r[0].text()) {
+                tracing::warn!(session = %session_id, "a rotated refresh token was reused: revoking its session");
+                self.revoke_session(&session_id, None).await?;
+                return Err(ApiError::Unauthorized("refresh token already used: the session has been revoked".into()));
+            }
+            return Err(invalid());
+        };
+        let session = self
+            .db
+            .read(self.db.stmt(
+                "SELECT user_id FROM _fb_sessions WHERE id = ? AND revoked_at IS NULL AND expires_at > ?",
+                vec![session_id.as_str().into(), now.into()],
+            ))
+            .await?;
+        let user_id = session.rows.first().and_then(|r| r[0].text()).ok_or_else(invalid)?;
+        let user = self.user_by_id(&user_id).await?.ok_or_else(invalid)?;
+        let expires_at = now + opts.refresh_ttl_ms;
+        let token = format!("fbr_{}", random_token(32));
+        self.db
+            .write_many(vec![
+                self.insert_refresh(&token, &session_id, now, expires_at),
+                self.db.stmt(
+                    "UPDATE _fb_sessions SET expires_at = ?, last_used_at = ? WHERE id = ?",
+                    vec![expires_at.into(), now.into(), session_id.as_str().into()],
+                ),
+            ])
+            .await?;
+        let access_token = self.sign_access(&user, &session_id, opts)?;
+        let tokens = Tokens { access_token, refresh_token: Some(token), expires_in: opts.access_ttl_secs, session_id };
+        Ok((tokens, user))
+    }
+
+    /// The user behind an access token, if its signature, expiry and session all hold.
+    pub async fn authenticate_token(&self, token: &str) -> Result<Principal, ApiError> {
+        let claims = self.jwt.verify(token)?;
+        let rows = self
+            .db
+            .read(self.db.stmt(
+                "SELECT u.id, u.email, u.roles, s.impersonated FROM _fb_sessions s JOIN _fb_users u ON u.id = s.user_id \
+                 WHERE s.id = ? AND s.revoked_at IS NULL AND s.expires_at > ?",
+                vec![claims.sid.as_str().into(), now_ms().into()],
+            ))
+            .await?;
+        let row = rows.rows.first().ok_or_else(|| ApiError::Unauthorized("the session has ended".into()))?;
+        Ok(Principal {
+            id: row[0].text().unwrap_or_default(),
+            email: row[1].text().unwrap_or_default(),
+            roles: serde_json::from_value(row[2].as_json()).unwrap_or_default(),
+            session_id: Some(claims.sid),
+            api_key_id: None,
+            impersonated: row[3].as_bool(),
+        })
+    }
+
+    /// Revokes one session (of `user_id` only, when given). Returns whether one was revoked.
+    pub async fn revoke_session(&self, session_id: &str, user_id: Option<&str>) -> Result<bool, ApiError> {
+        let mut sql = String::from("UPDATE _fb_sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL");
+        let mut params: Vec<Value> = vec![now_ms().into(), session_id.into()];
+        if let Some(user_id) = user_id {
+            sql.push_str(" AND user_id = ?");
+            params.push(user_id.into());
+        }
+        Ok(self.db.write(self.db.stmt(&sql, params)).await?.affected > 0)
+    }
+
+    /// Revokes every session and API key of a user: `(sessions, api_keys)` revoked.
+    pub async fn revoke_everything(&self, user_id: &str) -> Result<(u64, u64), ApiError> {
+        let now = now_ms();
+        let results = self
+            .db
+            .write_many(vec![
+                self.db.stmt(
+                    "UPDATE _fb_sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
+                    vec![now.into(), user_id.into()],
+                ),
+                self.db.stmt(
+                    "UPDATE _fb_api_keys SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
+                    vec![now.into(), user_id.into()],
+                ),
+            ])
+            .await?;
+        Ok((results[0].affected, results[1].affected))
+    }
+
+    /// A page of sessions, newest first, of one user or of everyone.
+    pub async fn list_sessions(
+        &self,
+        user_id: Option<&str>,
+        limit: u32,
+        offset: u64,
+    ) -> Result<(Vec<Json>, i64), ApiError> {
+        let filter = if user_id.is_some() { " WHERE user_id = ?" } else { "" };
+        let base: Vec<Value> = user_id.map(|u| vec![u.into()]).unwrap_or_default();
+        let mut page_params = base.clone();
+        page_params.push(i64::from(limit).into());
+        page_params.push((offset as i64).into());
+        let results = self
+            .db
+            .read_many(vec![
+                self.db.stmt(
+                    &format!(
+                        "SELECT id, user_id, impersonated, created_at, expires_at, last_used_at, revoked_at, user_agent, ip \
+                         FROM _fb_sessions{filter} ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?"
+                    ),
+                    page_params,
+                ),
+                self.db.stmt(&format!("SELECT COUNT(*) FROM _fb_sessions{filter}"), base),
+            ])
+            .await?;
+        let now = now_ms();
+        let items = results[0]
+            .rows
+            .iter()
+            .map(|r| {
+                let active = r[6].is_null() && r[4].as_int().unwrap_or(0) > now;
+                json!({
+                    "id": r[0].to_json(), "user_id": r[1].to_json(), "impersonated": r[2].as_bool(),
+                    "created_at": r[3].to_json(), "expires_at": r[4].to_json(), "last_used_at": r[5].to_json(),
+                    "revoked_at": r[6].to_json(), "user_agent": r[7].to_json(), "ip": r[8].to_json(), "active": active,
+                })
+            })
+            .collect();
+        let total = results[1].rows.first().and_then(|r| r[0].as_int()).unwrap_or(0);
+        Ok((items, total))
+    }
+
+    /// Deletes sessions that have expired or were revoked; returns how many.
+    pub async fn purge_sessions(&self) -> Result<u64, ApiError> {
+        let rows = self
+            .db
+            .write(self.db.stmt(
+                "DELETE FROM _fb_sessions WHERE expires_at <= ? OR revoked_at IS NOT NULL",
+                vec![now_ms().into()],
+            ))
+            .await?;
+        Ok(rows.affected)
+    }
+}

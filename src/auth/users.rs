@@ -1,0 +1,264 @@
+//! User accounts in `_fb_users`.
+
+use serde_json::{Value as Json, json};
+
+use super::Auth;
+use crate::data::{DbError, Value};
+use crate::error::ApiError;
+use crate::util::now_ms;
+
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: String,
+    pub email: String,
+    pub password_hash: Option<String>,
+    pub email_verified: bool,
+    pub roles: Vec<String>,
+    pub metadata: Json,
+    /// Sealed (never in clear); set once 2FA setup has begun.
+    pub totp_secret: Option<String>,
+    pub totp_enabled: bool,
+    pub failed_logins: i64,
+    pub locked_until: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const COLUMNS: &str = "id, email, password_hash, email_verified, roles, metadata, totp_secret, totp_enabled, \
+                       failed_logins, locked_until, created_at, updated_at";
+
+impl User {
+    fn from_row(row: &[Value]) -> User {
+        User {
+            id: row[0].text().unwrap_or_default(),
+            email: row[1].text().unwrap_or_default(),
+            password_hash: row[2].text(),
+            email_verified: row[3].as_bool(),
+            roles: serde_json::from_value(row[4].as_json()).unwrap_or_default(),
+            metadata: row[5].as_json(),
+            totp_secret: row[6].text(),
+            totp_enabled: row[7].as_bool(),
+            failed_logins: row[8].as_int().unwrap_or(0),
+            locked_until: row[9].as_int(),
+            created_at: row[10].as_int().unwrap_or(0),
+            updated_at: row[11].as_int().unwrap_or(0),
+        }
+    }
+
+    /// The user as every API answer shows it: never a hash or secret.
+    pub fn view(&self) -> Json {
+        json!({
+            "id": self.id,
+            "email": self.email,
+            "email_verified": self.email_verified,
+            "roles": self.roles,
+            "metadata": self.metadata,
+            "totp_enabled": self.totp_enabled,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        })
+    }
+}
+
+/// Trims and lower-cases an email address and checks its shape.
+pub fn normalize_email(raw: &str) -> Result<String, ApiError> {
+    let email = raw.trim().to_lowercase();
+    let valid = email.len() <= 254
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
+        })
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control());
+    if valid { Ok(email) } else { Err(ApiError::bad_field("email", "a valid email address is required")) }
+}
+
+/// How a change to a user's profile is given (`PATCH /auth/user`).
+#[derive(Default)]
+pub struct UserChange {
+    pub email: Option<String>,
+    pub password_hash: Option<String>,
+    pub metadata: Option<Json>,
+}
+
+impl Auth {
+    pub async fn user_by_id(&self, id: &str) -> Result<Option<User>, ApiError> {
+        self.one_user(&format!("SELECT {COLUMNS} FROM _fb_users WHERE id = ?"), id).await
+    }
+
+    pub async fn user_by_email(&self, email: &str) -> Result<Option<User>, ApiError> {
+        self.one_user(&format!("SELECT {COLUMNS} FROM _fb_users WHERE email = ?"), email).await
+    }
+
+    async fn one_user(&self, sql: &str, key: &str) -> Result<Option<User>, ApiError> {
+        let rows = self.db.read(self.db.stmt(sql, vec![key.into()])).await?;
+        Ok(rows.rows.first().map(|r| User::from_row(r)))
+    }
+
+    /// Creates a user; 409 when the email is taken.
+    pub async fn create_user(
+        &self,
+        email: &str,
+        password_hash: Option<String>,
+        email_verified: bool,
+        metadata: Json,
+    ) -> Result<User, ApiError> {
+        let now = now_ms();
+        let id = uuid::Uuid::now_v7().to_string();
+        let sql = format!(
+            "INSERT INTO _fb_users (id, email, password_hash, email_verified, roles, metadata, totp_enabled, \
+             failed_logins, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?) RETURNING {COLUMNS}"
+        );
+        let params = vec![
+            id.into(),
+            email.into(),
+            password_hash.into(),
+            email_verified.into(),
+            Value::Json(json!([])),
+            Value::Json(metadata),
+            false.into(),
+            now.into(),
+            now.into(),
+        ];
+        let rows = self.db.write(self.db.stmt(&sql, params)).await.map_err(|err| match err {
+            DbError::UniqueViolation(_) => ApiError::Conflict("a user with this email already exists".into()),
+            other => other.into(),
+        })?;
+        rows.rows.first().map(|r| User::from_row(r)).ok_or_else(|| ApiError::internal("insert returned no user"))
+    }
+
+    /// Deletes a user; their sessions, API keys and tokens go with them.
+    pub async fn delete_user(&self, id: &str) -> Result<bool, ApiError> {
+        let rows = self.db.write(self.db.stmt("DELETE FROM _fb_users WHERE id = ?", vec![id.into()])).await?;
+        Ok(rows.affected > 0)
+    }
+
+    pub async fn update_user(&self, id: &str, change: UserChange) -> Result<User, ApiError> {
+        let mut sets = vec!["updated_at = ?"];
+        let mut params: Vec<Value> = vec![now_ms().into()];
+        if let Some(email) = change.email {
+            // A new address must be verified again.
+            sets.push("email = ?");
+            sets.push("email_verified = ?");
+            params.push(email.into());
+            params.push(false.into());
+        }
+        if let Some(hash) = change.password_hash {
+            sets.push("password_hash = ?");
+            params.push(hash.into());
+        }
+        if let Some(metadata) = change.metadata {
+            sets.push("metadata = ?");
+            params.push(Value::Json(metadata));
+        }
+        params.push(id.into());
+        let sql = format!("UPDATE _fb_users SET {} WHERE id = ? RETURNING {COLUMNS}", sets.join(", "));
+        let rows = self.db.write(self.db.stmt(&sql, params)).await.map_err(|err| match err {
+            DbError::UniqueViolation(_) => ApiError::Conflict("a user with this email already exists".into()),
+            other => other.into(),
+        })?;
+        rows.rows.first().map(|r| User::from_row(r)).ok_or_else(|| ApiError::not_found("user not found"))
+    }
+
+    pub async fn set_password(&self, id: &str, password_hash: &str) -> Result<(), ApiError> {
+        let sql = "UPDATE _fb_users SET password_hash = ?, failed_logins = 0, locked_until = NULL, updated_at = ? WHERE id = ?";
+        self.db.write(self.db.stmt(sql, vec![password_hash.into(), now_ms().into(), id.into()])).await?;
+        Ok(())
+    }
+
+    pub async fn mark_email_verified(&self, id: &str) -> Result<(), ApiError> {
+        let sql = "UPDATE _fb_users SET email_verified = ?, updated_at = ? WHERE id = ?";
+        self.db.write(self.db.stmt(sql, vec![true.into(), now_ms().into(), id.into()])).await?;
+        Ok(())
+    }
+
+    pub async fn set_roles(&self, id: &str, roles: &[String]) -> Result<Option<User>, ApiError> {
+        let sql = format!("UPDATE _fb_users SET roles = ?, updated_at = ? WHERE id = ? RETURNING {COLUMNS}");
+        let params = vec![Value::Json(json!(roles)), now_ms().into(), id.into()];
+        let rows = self.db.write(self.db.stmt(&sql, params)).await?;
+        Ok(rows.rows.first().map(|r| User::from_row(r)))
+    }
+
+    /// A page of users, newest first, optionally those whose email contains `search`.
+    pub async fn list_users(
+        &self,
+        search: Option<&str>,
+        limit: u32,
+        offset: u64,
+    ) -> Result<(Vec<User>, i64), ApiError> {
+        let pattern = search.map(|s| {
+            let escaped: String = s
+                .to_lowercase()
+                .chars()
+                .flat_map(|c| match c {
+                    '\\' | '%' | '_' => vec!['\\', c],
+                    c => vec![c],
+                })
+                .collect();
+            format!("%{escaped}%")
+        });
+        let filter = if pattern.is_some() { " WHERE email LIKE ? ESCAPE '\\'" } else { "" };
+        let mut page_params: Vec<Value> = pattern.iter().map(|p| p.clone().into()).collect();
+        let count_params = page_params.clone();
+        page_params.push(i64::from(limit).into());
+        page_params.push((offset as i64).into());
+        let results = self
+            .db
+            .read_many(vec![
+                self.db.stmt(
+                    &format!(
+                        "SELECT {COLUMNS} FROM _fb_users{filter} ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?"
+                    ),
+                    page_params,
+                ),
+                self.db.stmt(&format!("SELECT COUNT(*) FROM _fb_users{filter}"), count_params),
+            ])
+            .await?;
+        let users = results[0].rows.iter().map(|r| User::from_row(r)).collect();
+        let total = results[1].rows.first().and_then(|r| r[0].as_int()).unwrap_or(0);
+        Ok((users, total))
+    }
+
+    /// Records a failed login; locks the account once `max_attempts` is reached. Returns
+    /// the time the lock ends, when it is locked now.
+    pub async fn record_failed_login(
+        &self,
+        id: &str,
+        max_attempts: i64,
+        lock_ms: i64,
+    ) -> Result<Option<i64>, ApiError> {
+        let now = now_ms();
+        let sql = "UPDATE _fb_users SET failed_logins = failed_logins + 1 WHERE id = ? RETURNING failed_logins";
+        let rows = self.db.write(self.db.stmt(sql, vec![id.into()])).await?;
+        let failures = rows.rows.first().and_then(|r| r[0].as_int()).unwrap_or(0);
+        if max_attempts > 0 && failures >= max_attempts {
+            let until = now + lock_ms;
+            let sql = "UPDATE _fb_users SET failed_logins = 0, locked_until = ? WHERE id = ?";
+            self.db.write(self.db.stmt(sql, vec![until.into(), id.into()])).await?;
+            return Ok(Some(until));
+        }
+        Ok(None)
+    }
+
+    pub async fn clear_failed_logins(&self, user: &User) -> Result<(), ApiError> {
+        if user.failed_logins == 0 && user.locked_until.is_none() {
+            return Ok(());
+        }
+        let sql = "UPDATE _fb_users SET failed_logins = 0, locked_until = NULL WHERE id = ?";
+        self.db.write(self.db.stmt(sql, vec![user.id.as_str().into()])).await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_normalised_and_checked() {
+        assert_eq!(normalize_email("  Ada@Example.COM ").unwrap(), "ada@example.com");
+        for bad in
+            ["", "ada", "@example.com", "ada@", "ada@example", "a da@example.com", "ada@.com", "ada@example.com."]
+        {
+            assert!(normalize_email(bad).is_err(), "{bad}");
+        }
+    }
+}

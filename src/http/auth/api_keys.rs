@@ -1,0 +1,44 @@
+//! `POST /auth/api-keys`, `GET /auth/api-keys`, `DELETE /auth/api-keys/:id`.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use crate::app::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::http::extract::{JsonBody, Path, User};
+
+/// `{name, expires_at?}` (Unix milliseconds) → the key, shown this once.
+pub async fn create(
+    State(state): State<AppState>,
+    User(principal): User,
+    JsonBody(body): JsonBody<Value>,
+) -> ApiResult<Response> {
+    let name = body.get("name").and_then(Value::as_str).unwrap_or("");
+    let expires_at = match body.get("expires_at") {
+        None | Some(Value::Null) => None,
+        Some(v) => {
+            Some(v.as_i64().ok_or_else(|| ApiError::bad_field("expires_at", "expires_at must be Unix milliseconds"))?)
+        }
+    };
+    let key = state.auth().create_api_key(&principal.id, name, expires_at).await?;
+    Ok((StatusCode::CREATED, Json(key)).into_response())
+}
+
+pub async fn list(State(state): State<AppState>, User(principal): User) -> ApiResult<Response> {
+    let keys = state.auth().list_api_keys(&principal.id).await?;
+    Ok(Json(json!({ "api_keys": keys })).into_response())
+}
+
+pub async fn revoke(
+    State(state): State<AppState>,
+    User(principal): User,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    if !state.auth().revoke_api_key(&principal.id, &id).await? {
+        return Err(ApiError::not_found("API key not found"));
+    }
+    Ok(Json(json!({ "revoked": true })).into_response())
+}

@@ -1,0 +1,101 @@
+//! `POST /auth/login`, `POST /auth/signin` and `POST /auth/refresh`.
+
+use axum::Json;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::{required, session_options, sign_in, token_response};
+use crate::app::AppState;
+use crate::auth::one_time::{Holder, Purpose};
+use crate::auth::{User, password, users};
+use crate::error::{ApiError, ApiResult};
+use crate::http::extract::{ClientInfo, JsonBody};
+use crate::util::now_ms;
+
+/// Which surface asked: they phrase the 2FA challenge differently.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Surface {
+    Collections,
+    Tables,
+}
+
+pub async fn login(state: State<AppState>, client: ClientInfo, body: JsonBody<Value>) -> ApiResult<Response> {
+    password_sign_in(state, client, body, Surface::Collections).await
+}
+
+pub async fn signin(state: State<AppState>, client: ClientInfo, body: JsonBody<Value>) -> ApiResult<Response> {
+    password_sign_in(state, client, body, Surface::Tables).await
+}
+
+async fn password_sign_in(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    JsonBody(body): JsonBody<Value>,
+    surface: Surface,
+) -> ApiResult<Response> {
+    let email = users::normalize_email(required(&body, "email")?)?;
+    let pass = required(&body, "password")?;
+    let user = verify_credentials(&state, &email, pass).await?;
+    if state.settings().get_bool("require_email_verification") && !user.email_verified {
+        return Err(ApiError::Forbidden("verify your email address before signing in".into()));
+    }
+    if user.totp_enabled {
+        let holder = Holder { user_id: Some(user.id.clone()), email: None };
+        let totp_token = state.auth().issue_token(Purpose::SecondFactor, &holder).await?;
+        let challenge = match surface {
+            Surface::Collections => json!({ "totp_required": true, "totp_token": totp_token }),
+            Surface::Tables => json!({ "requires_2fa": true, "user_id": user.id, "totp_token": totp_token }),
+        };
+        return Ok(Json(challenge).into_response());
+    }
+    Ok(Json(sign_in(&state, &user, client).await?).into_response())
+}
+
+/// The user whose password this is, honouring and updating the lockout. Unknown emails and
+/// wrong passwords get the same answer, in about the same time.
+pub async fn verify_credentials(state: &AppState, email: &str, pass: &str) -> ApiResult<User> {
+    let invalid = || ApiError::Unauthorized("invalid email or password".into());
+    let user = state.auth().user_by_email(email).await?;
+    if let Some(until) = user.as_ref().and_then(|u| u.locked_until).filter(|until| *until > now_ms()) {
+        return Err(locked(until));
+    }
+    let ok = password::verify(pass, user.as_ref().and_then(|u| u.password_hash.as_deref())).await;
+    let Some(user) = user else { return Err(invalid()) };
+    if !ok {
+        record_failure(state, &user).await?;
+        return Err(invalid());
+    }
+    state.auth().clear_failed_logins(&user).await?;
+    Ok(user)
+}
+
+/// Counts a failed sign-in (password or second factor) towards the lockout.
+pub async fn record_failure(state: &AppState, user: &User) -> ApiResult<()> {
+    let settings = state.settings();
+    let max = settings.get_i64("lockout_max_attempts");
+    let lock_ms = settings.get_i64("lockout_duration_ms");
+    if let Some(until) = state.auth().record_failed_login(&user.id, max, lock_ms).await? {
+        tracing::warn!(user = %user.id, "account locked after repeated failed sign-ins");
+        return Err(locked(until));
+    }
+    Ok(())
+}
+
+fn locked(until: i64) -> ApiError {
+    let secs = ((until - now_ms()) / 1000).max(1) as u64;
+    ApiError::Locked {
+        message: format!("too many failed sign-ins: the account is locked for {secs} more seconds"),
+        retry_after_secs: secs,
+    }
+}
+
+pub async fn refresh(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    JsonBody(body): JsonBody<Value>,
+) -> ApiResult<Response> {
+    let token = required(&body, "refresh_token")?;
+    let (tokens, user) = state.auth().refresh(token, &session_options(&state, client)).await?;
+    Ok(Json(token_response(&tokens, &user)).into_response())
+}

@@ -1,0 +1,86 @@
+//! Magic links: `POST /auth/magic-link` (`/auth/magiclink`) mails a single-use 15-minute link;
+//! `POST /auth/magic-link/verify`, `POST /auth/magiclink/verify` and
+//! `GET /auth/magiclink/verify?token=` sign in with it. A link to an address without an account
+//! creates the account on verification while registration is open.
+
+use axum::Json;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::{link, required, send_in_background, sign_in};
+use crate::app::AppState;
+use crate::auth::one_time::{Holder, Purpose};
+use crate::auth::users;
+use crate::error::{ApiError, ApiResult};
+use crate::http::extract::{ClientInfo, JsonBody, QueryPairs};
+use crate::mail::Mail;
+
+/// Always the same answer, whether or not the address has an account.
+pub async fn request(State(state): State<AppState>, JsonBody(body): JsonBody<Value>) -> ApiResult<Response> {
+    let email = users::normalize_email(required(&body, "email")?)?;
+    let user = state.auth().user_by_email(&email).await?;
+    if user.is_some() || state.settings().get_bool("registration_open") {
+        let holder = Holder { user_id: user.map(|u| u.id), email: Some(email.clone()) };
+        let token = state.auth().issue_token(Purpose::MagicLink, &holder).await?;
+        let app = state.settings().get_str("app_name");
+        send_in_background(
+            &state,
+            Mail {
+                to: email,
+                subject: format!("Your {app} sign-in link"),
+                text: format!(
+                    "Sign in by opening this link:\n\n{}\n\nIt is valid for 15 minutes and works once.",
+                    link(&state, "magic-link", &token)
+                ),
+            },
+        );
+    }
+    Ok(Json(json!({ "message": "If the address can sign in, a link has been sent." })).into_response())
+}
+
+pub async fn verify_post(
+    state: State<AppState>,
+    client: ClientInfo,
+    JsonBody(body): JsonBody<Value>,
+) -> ApiResult<Response> {
+    let token = required(&body, "token")?.to_owned();
+    verify(state, client, &token).await
+}
+
+pub async fn verify_get(
+    state: State<AppState>,
+    client: ClientInfo,
+    QueryPairs(pairs): QueryPairs,
+) -> ApiResult<Response> {
+    let token = pairs
+        .into_iter()
+        .find(|(k, _)| k == "token")
+        .map(|(_, v)| v)
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| ApiError::bad_field("token", "'token' is required"))?;
+    verify(state, client, &token).await
+}
+
+async fn verify(State(state): State<AppState>, client: ClientInfo, token: &str) -> ApiResult<Response> {
+    let invalid = || ApiError::bad_field("token", "the magic link is invalid, used or expired");
+    let holder = state.auth().consume_token(Purpose::MagicLink, token).await?.ok_or_else(invalid)?;
+    let email = holder.email.ok_or_else(invalid)?;
+    let user = match state.auth().user_by_email(&email).await? {
+        Some(user) => user,
+        None if holder.user_id.is_none() && state.settings().get_bool("registration_open") => {
+            state.auth().create_user(&email, None, true, json!({})).await?
+        }
+        None => return Err(invalid()),
+    };
+    if let Some(until) = user.locked_until.filter(|until| *until > crate::util::now_ms()) {
+        let secs = ((until - crate::util::now_ms()) / 1000).max(1) as u64;
+        return Err(ApiError::Locked { message: "the account is locked".into(), retry_after_secs: secs });
+    }
+    // Opening the link proves the address.
+    if !user.email_verified {
+        state.auth().mark_email_verified(&user.id).await?;
+    }
+    let user = state.auth().user_by_id(&user.id).await?.ok_or_else(invalid)?;
+    Ok(Json(sign_in(&state, &user, client).await?).into_response())
+}

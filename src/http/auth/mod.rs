@@ -1,0 +1,120 @@
+//! `/api/v1/auth/…` for both surfaces: the collections surface's `register`, `login`, `me`,
+//! `magic-link`, … and the tables surface's `signup`, `signin`, `user`, `magiclink`, … share
+//! handlers; only the shape of a 2FA challenge differs.
+
+mod api_keys;
+mod email;
+mod login;
+mod logout;
+mod magic_link;
+mod password;
+mod profile;
+mod register;
+mod two_factor;
+
+use axum::Router;
+use axum::routing::{delete, get, post};
+use serde_json::{Value as Json, json};
+
+use crate::app::AppState;
+use crate::auth::sessions::SessionOptions;
+use crate::auth::{Tokens, User};
+use crate::error::ApiError;
+use crate::http::extract::ClientInfo;
+use crate::mail::Mail;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/register", post(register::register))
+        .route("/signup", post(register::register))
+        .route("/login", post(login::login))
+        .route("/signin", post(login::signin))
+        .route("/2fa/verify", post(two_factor::verify))
+        .route("/refresh", post(login::refresh))
+        .route("/logout", post(logout::logout))
+        .route("/signout", post(logout::logout))
+        .route("/logout-all", post(logout::logout_all))
+        .route("/me", get(profile::me).delete(profile::delete_me))
+        .route("/user", get(profile::me).patch(profile::update))
+        .route("/forgot-password", post(password::forgot))
+        .route("/reset-password", post(password::reset))
+        .route("/verify-email", post(email::verify))
+        .route("/resend-verification", post(email::resend))
+        .route("/magic-link", post(magic_link::request))
+        .route("/magiclink", post(magic_link::request))
+        .route("/magic-link/verify", post(magic_link::verify_post))
+        .route("/magiclink/verify", get(magic_link::verify_get).post(magic_link::verify_post))
+        .route("/api-keys", post(api_keys::create).get(api_keys::list))
+        .route("/api-keys/{id}", delete(api_keys::revoke))
+        .route("/2fa/setup", post(two_factor::setup))
+        .route("/2fa/enable", post(two_factor::enable))
+        .route("/2fa/disable", delete(two_factor::disable).post(two_factor::disable))
+}
+
+/// Session lifetimes and policy from the runtime settings.
+pub fn session_options(state: &AppState, client: ClientInfo) -> SessionOptions {
+    let settings = state.settings();
+    SessionOptions {
+        access_ttl_secs: settings.get_i64("access_token_ttl_seconds").max(1),
+        refresh_ttl_ms: settings.get_i64("refresh_token_ttl_days").max(1) * 24 * 3600 * 1000,
+        single_session: settings.get_bool("single_session_mode"),
+        impersonated: false,
+        user_agent: client.user_agent,
+        ip: client.ip,
+    }
+}
+
+/// `{access_token, refresh_token, expires_in, token_type, user}`: what both surfaces answer
+/// on sign-in.
+pub fn token_response(tokens: &Tokens, user: &User) -> Json {
+    json!({
+        "access_token": tokens.access_token,
+        "refresh_token": tokens.refresh_token,
+        "expires_in": tokens.expires_in,
+        "token_type": "bearer",
+        "user": user.view(),
+    })
+}
+
+/// Signs `user` in: a new session and its tokens.
+pub async fn sign_in(state: &AppState, user: &User, client: ClientInfo) -> Result<Json, ApiError> {
+    let tokens = state.auth().start_session(user, &session_options(state, client)).await?;
+    Ok(token_response(&tokens, user))
+}
+
+/// The password rules: at least `password_min_length` characters, at most 1024.
+pub fn check_password(state: &AppState, password: &str) -> Result<(), ApiError> {
+    let min = state.settings().get_i64("password_min_length").max(1) as usize;
+    let len = password.chars().count();
+    if len < min {
+        return Err(ApiError::bad_field("password", format!("the password must have at least {min} characters")));
+    }
+    if len > 1024 {
+        return Err(ApiError::bad_field("password", "the password must have at most 1024 characters"));
+    }
+    Ok(())
+}
+
+/// Sends mail without making the request wait for it: answers must not take longer when an
+/// address exists (and so mail is sent) than when it does not.
+pub fn send_in_background(state: &AppState, mail: Mail) {
+    let state = state.clone();
+    tokio::spawn(async move {
+        if let Err(err) = crate::mail::send(state.settings(), mail).await {
+            tracing::error!(%err, "sending email failed");
+        }
+    });
+}
+
+/// A link into the frontend (`app_url`) carrying a one-time token.
+pub fn link(state: &AppState, path: &str, token: &str) -> String {
+    format!("{}/{path}?token={token}", state.settings().get_str("app_url").trim_end_matches('/'))
+}
+
+/// A required string field of a JSON body.
+pub fn required<'a>(body: &'a Json, field: &str) -> Result<&'a str, ApiError> {
+    body.get(field)
+        .and_then(Json::as_str)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ApiError::bad_field(field, format!("'{field}' is required")))
+}

@@ -1,0 +1,73 @@
+//! TOTP 2FA: `POST /auth/2fa/setup`, `POST /auth/2fa/enable`, `DELETE /auth/2fa/disable`, and
+//! `POST /auth/2fa/verify`, the second step of a sign-in.
+
+use axum::Json;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::login::record_failure;
+use super::{required, sign_in};
+use crate::app::AppState;
+use crate::auth::one_time::Purpose;
+use crate::error::{ApiError, ApiResult};
+use crate::http::extract::{ClientInfo, JsonBody, User};
+
+async fn current_user(state: &AppState, id: &str) -> ApiResult<crate::auth::User> {
+    state.auth().user_by_id(id).await?.ok_or_else(|| ApiError::not_found("user not found"))
+}
+
+pub async fn setup(State(state): State<AppState>, User(principal): User) -> ApiResult<Response> {
+    let user = current_user(&state, &principal.id).await?;
+    let issuer = state.settings().get_str("app_name");
+    let setup = state.auth().totp_setup(&user, &issuer).await?;
+    Ok(Json(json!({ "secret": setup.secret, "otpauth_url": setup.otpauth_url, "uri": setup.otpauth_url }))
+        .into_response())
+}
+
+pub async fn enable(
+    State(state): State<AppState>,
+    User(principal): User,
+    JsonBody(body): JsonBody<Value>,
+) -> ApiResult<Response> {
+    let code = required(&body, "code")?;
+    let user = current_user(&state, &principal.id).await?;
+    let recovery_codes = state.auth().totp_enable(&user, code).await?;
+    Ok(Json(json!({ "enabled": true, "recovery_codes": recovery_codes })).into_response())
+}
+
+pub async fn disable(
+    State(state): State<AppState>,
+    User(principal): User,
+    JsonBody(body): JsonBody<Value>,
+) -> ApiResult<Response> {
+    let code = required(&body, "code")?;
+    let user = current_user(&state, &principal.id).await?;
+    state.auth().totp_disable(&user, code).await?;
+    Ok(Json(json!({ "enabled": false })).into_response())
+}
+
+/// `{totp_token, code}`: a TOTP code or a recovery code finishes the sign-in. Wrong codes count
+/// towards the lockout, so the code cannot be guessed.
+pub async fn verify(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    JsonBody(body): JsonBody<Value>,
+) -> ApiResult<Response> {
+    let token = required(&body, "totp_token")?;
+    let code = required(&body, "code")?;
+    let invalid_token = || ApiError::Unauthorized("the 2FA token is invalid, used or expired".into());
+    let holder = state.auth().peek_token(Purpose::SecondFactor, token).await?.ok_or_else(invalid_token)?;
+    let user = state.auth().user_by_id(holder.user_id.as_deref().unwrap_or("")).await?.ok_or_else(invalid_token)?;
+    if let Some(until) = user.locked_until.filter(|until| *until > crate::util::now_ms()) {
+        let secs = ((until - crate::util::now_ms()) / 1000).max(1) as u64;
+        return Err(ApiError::Locked { message: "the account is locked".into(), retry_after_secs: secs });
+    }
+    if !state.auth().second_factor_ok(&user, code).await? {
+        record_failure(&state, &user).await?;
+        return Err(ApiError::Unauthorized("invalid code".into()));
+    }
+    state.auth().consume_token(Purpose::SecondFactor, token).await?.ok_or_else(invalid_token)?;
+    state.auth().clear_failed_logins(&user).await?;
+    Ok(Json(sign_in(&state, &user, client).await?).into_response())
+}

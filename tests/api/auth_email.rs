@@ -1,0 +1,123 @@
+//! Email flows through a real SMTP server and a Resend-protocol server: verification,
+//! password reset, magic links. Tokens are read from the mail that arrived.
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::both_backends;
+use crate::harness::TestServer;
+use crate::mailbox::{next, resend_server, smtp_server};
+
+async fn use_smtp(s: &TestServer) -> tokio::sync::mpsc::UnboundedReceiver<crate::mailbox::Received> {
+    let (port, rx) = smtp_server().await;
+    s.set_settings(json!({
+        "email_provider": "smtp", "smtp_host": "127.0.0.1", "smtp_port": port, "smtp_tls": "none",
+        "email_from": "noreply@ferrobase.test", "app_url": "https://app.example",
+    }))
+    .await;
+    rx
+}
+
+both_backends! {
+    async fn verification_mail_over_smtp(s) {
+        let mut mail = use_smtp(&s).await;
+        let reg = s.register("v@example.com", "password1").await;
+        let message = next(&mut mail).await;
+        assert_eq!(message.to, vec!["v@example.com"]);
+        assert!(message.text.contains("https://app.example/verify-email?token="), "{}", message.text);
+        assert!(message.text.contains("noreply@ferrobase.test"));
+        let t = reg["access_token"].as_str().unwrap();
+        assert_eq!(s.post("/api/v1/auth/verify-email", json!({"token": "made-up"})).await.status, 400);
+        let verified = s.post("/api/v1/auth/verify-email", json!({"token": message.token()})).await;
+        assert_eq!(verified.status, 200, "{}", verified.text);
+        assert_eq!(s.as_user(Method::GET, "/api/v1/auth/me", t, None).await.body["email_verified"], true);
+        assert_eq!(s.post("/api/v1/auth/verify-email", json!({"token": message.token()})).await.status, 400, "single use");
+
+        // Resend: already verified → nothing sent; after an email change a new link comes.
+        let resent = s.as_user(Method::POST, "/api/v1/auth/resend-verification", t, None).await;
+        assert_eq!(resent.status, 200);
+        s.as_user(Method::PATCH, "/api/v1/auth/user", t, Some(json!({"email": "v2@example.com"}))).await;
+        assert_eq!(s.as_user(Method::POST, "/api/v1/auth/resend-verification", t, None).await.status, 200);
+        let again = next(&mut mail).await;
+        assert_eq!(again.to, vec!["v2@example.com"]);
+        assert_eq!(s.post("/api/v1/auth/verify-email", json!({"token": again.token()})).await.status, 200);
+        assert_eq!(s.post("/api/v1/auth/resend-verification", json!({})).await.status, 401);
+    }
+
+    async fn password_reset_over_smtp(s) {
+        let mut mail = use_smtp(&s).await;
+        let reg = s.register("r@example.com", "old password").await;
+        let _verification = next(&mut mail).await;
+        let old_token = reg["access_token"].as_str().unwrap().to_owned();
+        let key = s.as_user(Method::POST, "/api/v1/auth/api-keys", &old_token, Some(json!({"name": "k"}))).await.body["key"].as_str().unwrap().to_owned();
+
+        let unknown = s.post("/api/v1/auth/forgot-password", json!({"email": "nobody@example.com"})).await;
+        let known = s.post("/api/v1/auth/forgot-password", json!({"email": "R@example.com"})).await;
+        assert_eq!((unknown.status, known.status), (200, 200));
+        assert_eq!(unknown.body, known.body, "the answer does not tell whether the address exists");
+        let message = next(&mut mail).await;
+        assert_eq!(message.to, vec!["r@example.com"], "no mail for the unknown address");
+        assert!(message.text.contains("/reset-password?token="));
+        let reset_token = message.token();
+
+        assert_eq!(s.post("/api/v1/auth/reset-password", json!({"token": reset_token, "password": "short"})).await.status, 400);
+        assert_eq!(s.post("/api/v1/auth/reset-password", json!({"token": "made-up", "password": "new password"})).await.status, 400);
+        let reset = s.post("/api/v1/auth/reset-password", json!({"token": reset_token, "password": "new password"})).await;
+        assert_eq!(reset.status, 200, "{}", reset.text);
+        assert_eq!(reset.body["sessions_revoked"], 1);
+        assert_eq!(reset.body["api_keys_revoked"], 1);
+        assert_eq!(s.as_user(Method::GET, "/api/v1/auth/me", &old_token, None).await.status, 401, "old sessions end");
+        assert_eq!(s.client.get(s.url("/api/v1/auth/me")).header("x-api-key", key).send().await.unwrap().status(), 401);
+        assert_eq!(s.login("r@example.com", "old password").await.status, 401);
+        assert_eq!(s.login("r@example.com", "new password").await.status, 200);
+        let reused = s.post("/api/v1/auth/reset-password", json!({"token": reset_token, "password": "third password"})).await;
+        assert_eq!(reused.status, 400, "a used reset token is refused");
+        assert_eq!(s.login("r@example.com", "new password").await.status, 200);
+    }
+
+    async fn magic_links_over_smtp(s) {
+        let mut mail = use_smtp(&s).await;
+        s.register("m@example.com", "password1").await;
+        let _verification = next(&mut mail).await;
+        let asked = s.post("/api/v1/auth/magic-link", json!({"email": "m@example.com"})).await;
+        assert_eq!(asked.status, 200);
+        let link = next(&mut mail).await;
+        assert!(link.text.contains("/magic-link?token="));
+        let signed_in = s.post("/api/v1/auth/magic-link/verify", json!({"token": link.token()})).await;
+        assert_eq!(signed_in.status, 200, "{}", signed_in.text);
+        assert_eq!(signed_in.body["user"]["email"], "m@example.com");
+        assert_eq!(signed_in.body["user"]["email_verified"], true, "following the link proves the address");
+        assert_eq!(s.post("/api/v1/auth/magic-link/verify", json!({"token": link.token()})).await.status, 400, "single use");
+
+        // Tables surface: request with /magiclink, verify with GET ?token=.
+        s.post("/api/v1/auth/magiclink", json!({"email": "m@example.com"})).await;
+        let link = next(&mut mail).await;
+        let via_get = s.get(&format!("/api/v1/auth/magiclink/verify?token={}", link.token())).await;
+        assert_eq!(via_get.status, 200, "{}", via_get.text);
+        assert!(via_get.body["access_token"].is_string());
+        assert_eq!(s.get("/api/v1/auth/magiclink/verify").await.status, 400);
+
+        // An address without an account gets one on verification.
+        s.post("/api/v1/auth/magiclink", json!({"email": "New@Example.com"})).await;
+        let link = next(&mut mail).await;
+        assert_eq!(link.to, vec!["new@example.com"]);
+        let created = s.post("/api/v1/auth/magiclink/verify", json!({"token": link.token()})).await;
+        assert_eq!(created.status, 200, "{}", created.text);
+        assert_eq!(created.body["user"]["email"], "new@example.com");
+        assert_eq!(s.post("/api/v1/auth/magic-link", json!({"email": "bad"})).await.status, 400);
+    }
+
+    async fn resend_provider_sends_what_the_api_expects(s) {
+        let (base, mut mail) = resend_server("re_test_key").await;
+        s.set_settings(json!({"email_provider": "resend", "resend_api_url": base, "resend_api_key": "re_test_key", "email_from": "hello@ferrobase.test"})).await;
+        s.register("rs@example.com", "password1").await;
+        let message = next(&mut mail).await;
+        assert_eq!(message.to, vec!["rs@example.com"]);
+        s.post("/api/v1/auth/forgot-password", json!({"email": "rs@example.com"})).await;
+        let reset = next(&mut mail).await;
+        assert!(reset.text.contains("Reset your"));
+        let done = s.post("/api/v1/auth/reset-password", json!({"token": reset.token(), "password": "password2"})).await;
+        assert_eq!(done.status, 200, "{}", done.text);
+        assert_eq!(s.login("rs@example.com", "password2").await.status, 200);
+    }
+}
