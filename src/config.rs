@@ -23,7 +23,8 @@ pub struct Config {
     pub jwt_secret: Option<String>,
     /// Largest JSON request body accepted, in bytes (default 10 MiB).
     pub max_body_bytes: usize,
-    /// Reader connections of the SQLite store (default: twice the number of cores, at least 2).
+    /// Reader connections of the SQLite store (default: one per core, at least 2). Reads are
+    /// CPU-bound; more readers than cores only add thread switches and page caches.
     pub sqlite_readers: usize,
     /// Maximum connections of the PostgreSQL pool (default 16).
     pub pg_pool_size: usize,
@@ -40,7 +41,7 @@ impl Config {
             admin_secret: None,
             jwt_secret: None,
             max_body_bytes: 10 * 1024 * 1024,
-            sqlite_readers: (cores * 2).max(2),
+            sqlite_readers: cores.max(2),
             pg_pool_size: 16,
         }
     }

@@ -4,6 +4,12 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+
+/// mimalloc instead of the system allocator: under load the request threads and the SQLite
+/// threads allocate concurrently, and glibc's arena locks showed up as a tenth of the
+/// server's time (see docs/PERFORMANCE.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use ferrobase::{Config, Server};
 
 #[derive(Parser)]

@@ -181,6 +181,16 @@ impl Store {
                 }),
             }
         }
+        // Show the columns that were asked for, not the `_id` tiebreaker appended to them.
+        for ix in &mut indexes {
+            if !ix.unique && !ix.primary {
+                for appended in ["_deleted_at", "_id"] {
+                    if ix.columns.len() > 1 && ix.columns.last().is_some_and(|c| c == appended) {
+                        ix.columns.pop();
+                    }
+                }
+            }
+        }
         Ok(indexes)
     }
 
@@ -206,7 +216,19 @@ impl Store {
         }
         let index_name = index_name(name, &cols);
         let dialect = self.db.dialect();
-        let column_list: Vec<String> = cols
+        // A non-unique index ends with `_id`, the tiebreaker of every sorted list, so that a
+        // page sorted on the indexed columns is read in order straight off the index; the
+        // list shows the columns asked for.
+        let mut indexed: Vec<&str> = cols.clone();
+        if !unique && !indexed.contains(&"_id") {
+            indexed.push("_id");
+        }
+        // `_deleted_at` is always null in this partial index, but SQLite only counts from the
+        // index alone (a covering scan) when the column is in it.
+        if !unique && !indexed.contains(&"_deleted_at") {
+            indexed.push("_deleted_at");
+        }
+        let column_list: Vec<String> = indexed
             .iter()
             .map(|c| match dialect {
                 // Nulls first, as every sort orders them: a sorted page reads straight off the index.
@@ -228,6 +250,11 @@ impl Store {
             )),
             other => other.into(),
         })?;
+        if dialect == Dialect::Postgres {
+            // Fresh statistics, so the planner uses the new index at once rather than after
+            // autovacuum gets round to the table (or never, where it is off).
+            self.db.write(Stmt::new(format!("ANALYZE {}", quote_ident(name)), vec![])).await?;
+        }
         Ok(IndexInfo {
             name: index_name,
             columns: cols.iter().map(|c| (*c).to_owned()).collect(),

@@ -273,10 +273,7 @@ impl Store {
         if !show_id {
             out.push(id_col);
         }
-        let mut sort = query.sort.clone();
-        if !sort.iter().any(|k| k.column == "_id") {
-            sort.push(SortKey::asc("_id"));
-        }
+        let sort = with_tiebreaker(&query.sort);
         let cursor = match &query.after {
             Some(after) => Some(self.cursor_values(&table, &sort, after, &scope, deleted).await?),
             None => None,
@@ -305,7 +302,7 @@ impl Store {
         base_conditions(&mut count, &scope, deleted);
         filters(&mut count, &table, query)?;
 
-        let mut results = self.db.read_many(vec![page.finish(), count.finish()]).await?;
+        let mut results = self.db.read_many(vec![page.finish(), count.finish().cached()]).await?;
         let total = results[1].rows.first().and_then(|r| r[0].as_int()).unwrap_or(0);
         let mut rows = std::mem::take(&mut results[0]);
         let more = rows.rows.len() > limit as usize;
@@ -331,7 +328,7 @@ impl Store {
         b.push("SELECT COUNT(*) FROM ").ident(&table.name).push(" WHERE 1 = 1");
         base_conditions(&mut b, &scope, deleted);
         filters(&mut b, &table, query)?;
-        let rows = self.db.read(b.finish()).await?;
+        let rows = self.db.read(b.finish().cached()).await?;
         Ok(rows.rows.first().and_then(|r| r[0].as_int()).unwrap_or(0))
     }
 
@@ -424,6 +421,18 @@ fn rules(table: &Table) -> &Rules {
 
 fn body_object(body: &serde_json::Value) -> Result<&serde_json::Map<String, serde_json::Value>, ApiError> {
     body.as_object().ok_or_else(|| ApiError::bad_request("the request body must be a JSON object"))
+}
+
+/// The sort keys plus `_id` as the last key, so the order is total (stable pages, usable
+/// cursors). `_id` runs in the direction of the key before it: then an index on the sort
+/// columns followed by `_id` (as Ferrobase builds them) delivers the whole order.
+fn with_tiebreaker(sort: &[SortKey]) -> Vec<SortKey> {
+    let mut sort = sort.to_vec();
+    if !sort.iter().any(|k| k.column == "_id") {
+        let descending = sort.last().is_some_and(|k| k.descending);
+        sort.push(SortKey { column: "_id".into(), descending, nulls_first: None });
+    }
+    sort
 }
 
 /// `AND _deleted_at IS NULL` and the owner condition of an owner-scoped rule.

@@ -9,11 +9,20 @@ use super::{Dialect, Value};
 pub struct Stmt {
     pub sql: String,
     pub params: Vec<Value>,
+    /// The result may be reused until the database changes (see `sqlite.rs`); for reads
+    /// whose cost grows with the table, such as counts.
+    pub cacheable: bool,
 }
 
 impl Stmt {
     pub fn new(sql: impl Into<String>, params: Vec<Value>) -> Self {
-        Stmt { sql: sql.into(), params }
+        Stmt { sql: sql.into(), params, cacheable: false }
+    }
+
+    /// Marks the result as reusable until the database changes.
+    pub fn cached(mut self) -> Self {
+        self.cacheable = true;
+        self
     }
 
     /// A fixed statement written with `?` placeholders, spelled for `dialect` (`$1`, `$2`, …
@@ -35,7 +44,7 @@ impl Stmt {
                 out
             }
         };
-        Stmt { sql, params }
+        Stmt { sql, params, cacheable: false }
     }
 }
 
@@ -96,7 +105,7 @@ impl SqlBuilder {
     }
 
     pub fn finish(self) -> Stmt {
-        Stmt { sql: self.sql, params: self.params }
+        Stmt { sql: self.sql, params: self.params, cacheable: false }
     }
 }
 

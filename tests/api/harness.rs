@@ -127,6 +127,11 @@ impl TestServer {
         self.shutdown = Some(tx);
     }
 
+    /// The server's data directory (the SQLite database lives here).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

@@ -188,3 +188,62 @@ both_backends! {
         assert_eq!(raw.status(), 401);
     }
 }
+
+both_backends! {
+    async fn concurrent_writes_succeed_or_fail_alone(s) {
+        // Writes that arrive together share one SQLite commit; a failing one must undo only itself.
+        let rules = json!({"read": "public", "create": "public", "update": "public", "delete": "public"});
+        let made = s.admin_post("/api/v1/admin/collections", json!({"name": "slugs", "rules": rules, "fields": {"slug": "text", "n": "integer"}})).await;
+        assert_eq!(made.status, 201, "{}", made.text);
+        let index = s.admin_post("/api/v1/admin/collections/slugs/indexes", json!({"column": "slug", "unique": true})).await;
+        assert_eq!(index.status, 201, "{}", index.text);
+        let mut tasks = Vec::new();
+        for i in 0..60 {
+            let client = s.client.clone();
+            let url = s.url("/api/v1/slugs");
+            // 20 distinct slugs, each sent three times.
+            tasks.push(tokio::spawn(async move {
+                client.post(url).json(&json!({"slug": format!("s{}", i % 20), "n": i})).send().await.unwrap().status().as_u16()
+            }));
+        }
+        let mut statuses = Vec::new();
+        for task in tasks {
+            statuses.push(task.await.unwrap());
+        }
+        assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 20, "{statuses:?}");
+        assert_eq!(statuses.iter().filter(|s| **s == 409).count(), 40, "{statuses:?}");
+        assert_eq!(s.get("/api/v1/slugs/count").await.body["count"], 20);
+        let list = s.get("/api/v1/slugs?limit=100").await;
+        let mut slugs: Vec<String> = list.body["items"].as_array().unwrap().iter().map(|r| r["slug"].as_str().unwrap().to_owned()).collect();
+        slugs.sort();
+        slugs.dedup();
+        assert_eq!(slugs.len(), 20);
+    }
+}
+
+/// Counts are cached per SQLite reader until the database changes, by any writer: a row written
+/// by another process must show in the next count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counts_see_writes_made_outside_the_server() {
+    let s = crate::harness::TestServer::start(crate::harness::Backend::Sqlite).await.unwrap();
+    s.open_collection("ext").await;
+    s.seed("ext", &[json!({"n": 1}), json!({"n": 2})]).await;
+    for _ in 0..3 {
+        assert_eq!(s.get("/api/v1/ext/count").await.body["count"], 2);
+        assert_eq!(s.get("/api/v1/ext?n=gte.1").await.body["total"], 2);
+    }
+    let outside = rusqlite::Connection::open(s.data_dir().join("ferrobase.db")).unwrap();
+    outside
+        .execute(
+            "INSERT INTO ext (_id, _created_at, _updated_at, n) VALUES ('01900000-0000-7000-8000-000000000001', 1, 1, 3)",
+            [],
+        )
+        .unwrap();
+    drop(outside);
+    for _ in 0..3 {
+        assert_eq!(s.get("/api/v1/ext/count").await.body["count"], 3);
+        assert_eq!(s.get("/api/v1/ext?n=gte.1").await.body["total"], 3);
+    }
+    s.seed("ext", &[json!({"n": 4})]).await;
+    assert_eq!(s.get("/api/v1/ext/count").await.body["count"], 4);
+}
