@@ -119,6 +119,8 @@ impl SqlitePool {
         let (commits_tx, commits_rx) = crossbeam_channel::bounded::<()>(1);
         spawn_thread("ferrobase-sqlite-writer".into(), move || write_loop(&writer_conn, &writer_rx, &commits_tx));
         let checkpoint_conn = open_connection(path, false)?;
+        // It only copies pages from the log to the file: no need for a large cache.
+        checkpoint_conn.execute_batch("PRAGMA cache_size = -1000").map_err(map_err)?;
         spawn_thread("ferrobase-sqlite-checkpoint".into(), move || checkpoint_loop(&checkpoint_conn, &commits_rx));
 
         let (readers_tx, readers_rx) = crossbeam_channel::unbounded::<ReadJob>();

@@ -1,0 +1,18 @@
+-- GET /api/v1/bench_items/{id} with a user's access token: get_by_id plus the per-request
+-- session check.
+dofile(os.getenv("BENCH_D") .. "/common.lua")
+
+local ids = {}
+local headers
+
+function init(args)
+  seed_random()
+  for line in io.lines(os.getenv("BENCH_IDS_FILE")) do
+    if line ~= "" then ids[#ids + 1] = line end
+  end
+  headers = { ["Authorization"] = "Bearer " .. os.getenv("BENCH_TOKEN") }
+end
+
+function request()
+  return wrk.format("GET", "/api/v1/" .. COLLECTION .. "/" .. ids[math.random(#ids)], headers)
+end
