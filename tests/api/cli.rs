@@ -1,5 +1,5 @@
 //! The `ferrobase` binary: `serve` starts, generates and persists the admin secret on first
-//! start (printing it once), and exits cleanly on SIGTERM.
+//! start (printing it once), and exits cleanly on SIGTERM after finishing in-flight requests.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -36,6 +36,55 @@ fn start(data_dir: &std::path::Path, database_url: Option<&str>) -> Started {
         }
     }
     Started { child, base: base.expect("the server printed its address"), generated_secret }
+}
+
+/// Reads one HTTP/1.1 response (headers and a Content-Length body) from `stream`.
+fn read_response(stream: &mut std::net::TcpStream) -> String {
+    use std::io::Read;
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        assert_eq!(stream.read(&mut byte).unwrap(), 1, "the connection closed mid-response");
+        buf.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&buf).into_owned();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()))
+        .unwrap_or(0);
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body).unwrap();
+    head + &String::from_utf8_lossy(&body)
+}
+
+/// SIGTERM while a request is half-sent: the request is still answered, then the server exits.
+fn terminate_with_request_in_flight(mut started: Started) {
+    use std::io::Write;
+    let addr = started.base.trim_start_matches("http://").to_owned();
+    let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+    // A first request makes sure the server has accepted this connection.
+    stream.write_all(format!("GET /api/v1/admin/health HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes()).unwrap();
+    assert!(read_response(&mut stream).starts_with("HTTP/1.1 200"));
+    let body = r#"{"email": "inflight@example.com", "password": "password1"}"#;
+    // `Expect: 100-continue`: the server answers `100 Continue` once the handler starts reading
+    // the body, which proves the request is in flight before the signal is sent.
+    write!(
+        stream,
+        "POST /api/v1/auth/register HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Expect: 100-continue\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    stream.flush().unwrap();
+    let interim = read_response(&mut stream);
+    assert!(interim.starts_with("HTTP/1.1 100"), "{interim}");
+    let status = Command::new("kill").args(["-TERM", &started.child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    stream.write_all(body.as_bytes()).unwrap();
+    let response = read_response(&mut stream);
+    assert!(response.starts_with("HTTP/1.1 201"), "the in-flight request is answered: {response}");
+    let exit = started.child.wait().unwrap();
+    assert!(exit.success(), "the server exits cleanly after finishing the request: {exit:?}");
 }
 
 fn terminate(mut started: Started) {
@@ -84,7 +133,7 @@ async fn serve_generates_persists_and_stops(backend: Backend) {
     let second = start(dir.path(), url.as_deref());
     assert!(second.generated_secret.is_none(), "the secret is printed only when generated");
     assert_eq!(admin_status(&second.base, &secret).await, 200, "the persisted secret still works");
-    terminate(second);
+    terminate_with_request_in_flight(second);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
