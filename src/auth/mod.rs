@@ -12,7 +12,8 @@ pub mod sessions;
 pub mod totp;
 pub mod users;
 
-use crate::data::Db;
+use crate::data::{Db, Rows, Value};
+use crate::error::ApiError;
 
 pub use sessions::Tokens;
 pub use users::User;
@@ -33,5 +34,24 @@ impl Auth {
 
     pub fn db(&self) -> &Db {
         &self.db
+    }
+
+    /// A page of an admin listing and the total: `select` ends with `LIMIT ? OFFSET ?`, and
+    /// `select` and `count` share the filter `params` that come before.
+    async fn paged(
+        &self,
+        select: &str,
+        count: &str,
+        params: Vec<Value>,
+        limit: u32,
+        offset: u64,
+    ) -> Result<(Rows, i64), ApiError> {
+        let mut page_params = params.clone();
+        page_params.push(i64::from(limit).into());
+        page_params.push((offset as i64).into());
+        let mut results =
+            self.db.read_many(vec![self.db.stmt(select, page_params), self.db.stmt(count, params)]).await?;
+        let total = results[1].rows.first().and_then(|r| r[0].as_int()).unwrap_or(0);
+        Ok((std::mem::take(&mut results[0]), total))
     }
 }

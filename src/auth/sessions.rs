@@ -209,25 +209,15 @@ impl Auth {
         offset: u64,
     ) -> Result<(Vec<Json>, i64), ApiError> {
         let filter = if user_id.is_some() { " WHERE user_id = ?" } else { "" };
-        let base: Vec<Value> = user_id.map(|u| vec![u.into()]).unwrap_or_default();
-        let mut page_params = base.clone();
-        page_params.push(i64::from(limit).into());
-        page_params.push((offset as i64).into());
-        let results = self
-            .db
-            .read_many(vec![
-                self.db.stmt(
-                    &format!(
-                        "SELECT id, user_id, impersonated, created_at, expires_at, last_used_at, revoked_at, user_agent, ip \
-                         FROM _fb_sessions{filter} ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?"
-                    ),
-                    page_params,
-                ),
-                self.db.stmt(&format!("SELECT COUNT(*) FROM _fb_sessions{filter}"), base),
-            ])
-            .await?;
+        let params: Vec<Value> = user_id.map(|u| vec![u.into()]).unwrap_or_default();
+        let select = format!(
+            "SELECT id, user_id, impersonated, created_at, expires_at, last_used_at, revoked_at, user_agent, ip \
+             FROM _fb_sessions{filter} ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?"
+        );
+        let count = format!("SELECT COUNT(*) FROM _fb_sessions{filter}");
+        let (rows, total) = self.paged(&select, &count, params, limit, offset).await?;
         let now = now_ms();
-        let items = results[0]
+        let items = rows
             .rows
             .iter()
             .map(|r| {
@@ -239,7 +229,6 @@ impl Auth {
                 })
             })
             .collect();
-        let total = results[1].rows.first().and_then(|r| r[0].as_int()).unwrap_or(0);
         Ok((items, total))
     }
 

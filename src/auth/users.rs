@@ -196,24 +196,12 @@ impl Auth {
             format!("%{escaped}%")
         });
         let filter = if pattern.is_some() { " WHERE email LIKE ? ESCAPE '\\'" } else { "" };
-        let mut page_params: Vec<Value> = pattern.iter().map(|p| p.clone().into()).collect();
-        let count_params = page_params.clone();
-        page_params.push(i64::from(limit).into());
-        page_params.push((offset as i64).into());
-        let results = self
-            .db
-            .read_many(vec![
-                self.db.stmt(
-                    &format!(
-                        "SELECT {COLUMNS} FROM _fb_users{filter} ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?"
-                    ),
-                    page_params,
-                ),
-                self.db.stmt(&format!("SELECT COUNT(*) FROM _fb_users{filter}"), count_params),
-            ])
-            .await?;
-        let users = results[0].rows.iter().map(|r| User::from_row(r)).collect();
-        let total = results[1].rows.first().and_then(|r| r[0].as_int()).unwrap_or(0);
+        let params: Vec<Value> = pattern.into_iter().map(Into::into).collect();
+        let select =
+            format!("SELECT {COLUMNS} FROM _fb_users{filter} ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?");
+        let count = format!("SELECT COUNT(*) FROM _fb_users{filter}");
+        let (rows, total) = self.paged(&select, &count, params, limit, offset).await?;
+        let users = rows.rows.iter().map(|r| User::from_row(r)).collect();
         Ok((users, total))
     }
 

@@ -57,8 +57,8 @@ async fn password_sign_in(
 pub async fn verify_credentials(state: &AppState, email: &str, pass: &str) -> ApiResult<User> {
     let invalid = || ApiError::Unauthorized("invalid email or password".into());
     let user = state.auth().user_by_email(email).await?;
-    if let Some(until) = user.as_ref().and_then(|u| u.locked_until).filter(|until| *until > now_ms()) {
-        return Err(locked(until));
+    if let Some(user) = &user {
+        ensure_not_locked(user)?;
     }
     let ok = password::verify(pass, user.as_ref().and_then(|u| u.password_hash.as_deref())).await;
     let Some(user) = user else { return Err(invalid()) };
@@ -80,6 +80,14 @@ pub async fn record_failure(state: &AppState, user: &User) -> ApiResult<()> {
         return Err(locked(until));
     }
     Ok(())
+}
+
+/// 423 while the account is locked after failed sign-ins; every way of signing in checks it.
+pub fn ensure_not_locked(user: &User) -> ApiResult<()> {
+    match user.locked_until.filter(|until| *until > now_ms()) {
+        Some(until) => Err(locked(until)),
+        None => Ok(()),
+    }
 }
 
 fn locked(until: i64) -> ApiError {

@@ -73,10 +73,7 @@ async fn verify(State(state): State<AppState>, client: ClientInfo, token: &str) 
         }
         None => return Err(invalid()),
     };
-    if let Some(until) = user.locked_until.filter(|until| *until > crate::util::now_ms()) {
-        let secs = ((until - crate::util::now_ms()) / 1000).max(1) as u64;
-        return Err(ApiError::Locked { message: "the account is locked".into(), retry_after_secs: secs });
-    }
+    super::login::ensure_not_locked(&user)?;
     // Opening the link proves the address.
     if !user.email_verified {
         state.auth().mark_email_verified(&user.id).await?;

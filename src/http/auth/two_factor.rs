@@ -59,10 +59,7 @@ pub async fn verify(
     let invalid_token = || ApiError::Unauthorized("the 2FA token is invalid, used or expired".into());
     let holder = state.auth().peek_token(Purpose::SecondFactor, token).await?.ok_or_else(invalid_token)?;
     let user = state.auth().user_by_id(holder.user_id.as_deref().unwrap_or("")).await?.ok_or_else(invalid_token)?;
-    if let Some(until) = user.locked_until.filter(|until| *until > crate::util::now_ms()) {
-        let secs = ((until - crate::util::now_ms()) / 1000).max(1) as u64;
-        return Err(ApiError::Locked { message: "the account is locked".into(), retry_after_secs: secs });
-    }
+    super::login::ensure_not_locked(&user)?;
     if !state.auth().second_factor_ok(&user, code).await? {
         record_failure(&state, &user).await?;
         return Err(ApiError::Unauthorized("invalid code".into()));
