@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use tower::ServiceBuilder;
 use tower::layer::util::{Identity, Stack};
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{Any, CorsLayer};
 use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 
 use crate::error::ApiError;
@@ -44,6 +45,17 @@ pub fn layers() -> ServiceBuilder<Layers> {
         .layer(SetRequestIdLayer::new(X_REQUEST_ID.clone(), ids))
         .layer(CatchPanicLayer::custom(panic_response as fn(Box<dyn std::any::Any + Send>) -> Response))
         .layer(PropagateRequestIdLayer::new(X_REQUEST_ID.clone()))
+}
+
+/// Browsers on any origin may call the API: credentials travel in the `Authorization` and
+/// `X-API-Key` headers, never in cookies, so no origin gains anything by being allowed.
+pub fn cors() -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods(Any)
+        .allow_headers(Any)
+        .expose_headers([X_REQUEST_ID.clone(), axum::http::header::RETRY_AFTER])
+        .max_age(std::time::Duration::from_secs(3600))
 }
 
 fn panic_response(panic: Box<dyn std::any::Any + Send>) -> Response {

@@ -29,4 +29,5 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(state)
         .layer(middleware::layers())
+        .layer(middleware::cors())
 }

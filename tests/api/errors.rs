@@ -157,3 +157,25 @@ async fn oversized_bodies_sqlite() {
 async fn oversized_bodies_postgres() {
     oversized_bodies(Backend::Postgres).await;
 }
+
+both_backends! {
+    async fn browsers_on_other_origins_may_call_the_api(s) {
+        let preflight = s
+            .client
+            .request(Method::OPTIONS, s.url("/api/v1/posts"))
+            .header("Origin", "https://app.example")
+            .header("Access-Control-Request-Method", "POST")
+            .header("Access-Control-Request-Headers", "authorization, content-type")
+            .send()
+            .await
+            .unwrap();
+        assert!(preflight.status().is_success(), "{}", preflight.status());
+        assert_eq!(preflight.headers()["access-control-allow-origin"], "*");
+        let allowed = preflight.headers()["access-control-allow-methods"].to_str().unwrap().to_owned();
+        assert!(allowed.contains("POST") || allowed == "*", "{allowed}");
+        let resp = s.client.get(s.url("/api/v1/admin/health")).header("Origin", "https://app.example").send().await.unwrap();
+        assert_eq!(resp.headers()["access-control-allow-origin"], "*");
+        let exposed = resp.headers()["access-control-expose-headers"].to_str().unwrap().to_ascii_lowercase();
+        assert!(exposed.contains("x-request-id"), "{exposed}");
+    }
+}
