@@ -32,6 +32,9 @@ pub enum ApiError {
     TooManyRequests { retry_after_secs: u64 },
     #[error("{0}")]
     Unavailable(String),
+    /// The error of one item of a bulk or batch request, with the item's 0-based index.
+    #[error("{inner}")]
+    AtIndex { index: usize, inner: Box<ApiError> },
     /// A fault of the server. The detail is logged; the client sees a generic message.
     #[error("internal error: {0}")]
     Internal(String),
@@ -56,6 +59,7 @@ impl ApiError {
 
     pub fn status(&self) -> StatusCode {
         match self {
+            ApiError::AtIndex { inner, .. } => inner.status(),
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
@@ -79,6 +83,8 @@ impl From<DbError> for ApiError {
             DbError::ForeignKeyViolation(msg) => ApiError::Conflict(msg),
             DbError::NotNullViolation(msg) | DbError::CheckViolation(msg) => ApiError::bad_request(msg),
             DbError::InvalidValue(msg) => ApiError::bad_request(msg),
+            DbError::NoRowChanged(msg) => ApiError::NotFound(msg),
+            DbError::InStatement { index, source } => ApiError::AtIndex { index, inner: Box::new((*source).into()) },
             DbError::Other(msg) => ApiError::Internal(msg),
         }
     }
@@ -87,24 +93,36 @@ impl From<DbError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        let message = match &self {
-            ApiError::Internal(detail) => {
-                tracing::error!(%detail, "internal error");
-                "Internal server error".to_owned()
-            }
-            other => other.to_string(),
-        };
-        let body = match &self {
-            ApiError::BadRequest { field: Some(field), .. } => {
-                serde_json::json!({ "error": message, "field": field })
-            }
-            _ => serde_json::json!({ "error": message }),
-        };
+        let mut body = self.body();
+        let mut response_error = &self;
+        if let ApiError::AtIndex { index, inner } = &self {
+            body["index"] = (*index).into();
+            response_error = inner;
+        }
         let mut response = (status, axum::Json(body)).into_response();
-        if let ApiError::TooManyRequests { retry_after_secs } | ApiError::Locked { retry_after_secs, .. } = self {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+        if let ApiError::TooManyRequests { retry_after_secs } | ApiError::Locked { retry_after_secs, .. } =
+            response_error
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
         }
         response
+    }
+}
+
+impl ApiError {
+    /// `{"error": "..."}`, with `field` when one field is at fault.
+    fn body(&self) -> serde_json::Value {
+        match self {
+            ApiError::AtIndex { inner, .. } => inner.body(),
+            ApiError::Internal(detail) => {
+                tracing::error!(%detail, "internal error");
+                serde_json::json!({ "error": "Internal server error" })
+            }
+            ApiError::BadRequest { message, field: Some(field) } => {
+                serde_json::json!({ "error": message, "field": field })
+            }
+            other => serde_json::json!({ "error": other.to_string() }),
+        }
     }
 }
 

@@ -6,6 +6,7 @@
 //! records) is written once and builds SQL through [`sql::SqlBuilder`].
 
 pub mod access;
+pub mod batch;
 pub mod catalog;
 pub mod collections;
 pub mod dialect;
@@ -46,6 +47,12 @@ pub enum DbError {
     /// A bound value the database refused for its column (wrong type, out of range).
     #[error("{0}")]
     InvalidValue(String),
+    /// A statement marked `must_change` changed no row.
+    #[error("{0}")]
+    NoRowChanged(String),
+    /// Which statement of a group failed (0-based), and why.
+    #[error("{source}")]
+    InStatement { index: usize, source: Box<DbError> },
     #[error("{0}")]
     Other(String),
 }
@@ -96,11 +103,15 @@ impl Db {
 
     /// Runs one writing statement; rows come back when it has a `RETURNING` clause.
     pub async fn write(&self, stmt: Stmt) -> Result<Rows, DbError> {
-        let mut rows = self.write_many(vec![stmt]).await?;
+        let mut rows = self.write_many(vec![stmt]).await.map_err(|err| match err {
+            DbError::InStatement { source, .. } => *source,
+            other => other,
+        })?;
         Ok(rows.pop().unwrap_or_default())
     }
 
-    /// Runs writing statements in one transaction: all take effect or none does.
+    /// Runs writing statements in one transaction: all take effect or none does. A failure
+    /// is `InStatement`, naming the statement that failed.
     pub async fn write_many(&self, stmts: Vec<Stmt>) -> Result<Vec<Rows>, DbError> {
         match self {
             Db::Sqlite(pool) => pool.write_many(stmts).await,

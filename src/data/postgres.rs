@@ -41,15 +41,17 @@ impl PgPool {
         if atomic && stmts.len() > 1 {
             let tx = client.transaction().await.map_err(map_err)?;
             let mut out = Vec::with_capacity(stmts.len());
-            for stmt in &stmts {
-                out.push(run_stmt(&tx, stmt).await?);
+            for (index, stmt) in stmts.iter().enumerate() {
+                let rows = run_stmt(&tx, stmt).await.and_then(|rows| stmt.check_changed(rows));
+                out.push(rows.map_err(|e| DbError::InStatement { index, source: Box::new(e) })?);
             }
             tx.commit().await.map_err(map_err)?;
             return Ok(out);
         }
         let mut out = Vec::with_capacity(stmts.len());
-        for stmt in &stmts {
-            out.push(run_stmt(&client, stmt).await?);
+        for (index, stmt) in stmts.iter().enumerate() {
+            let rows = run_stmt(&client, stmt).await.and_then(|rows| stmt.check_changed(rows));
+            out.push(rows.map_err(|e| if atomic { DbError::InStatement { index, source: Box::new(e) } } else { e })?);
         }
         Ok(out)
     }

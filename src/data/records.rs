@@ -25,7 +25,7 @@ pub struct Records {
 }
 
 impl Records {
-    fn new(columns: &[&Column], rows: Rows) -> Self {
+    pub(super) fn new(columns: &[&Column], rows: Rows) -> Self {
         Records { columns: columns.iter().map(|c| (c.name.clone(), c.ty)).collect(), rows: rows.rows }
     }
 
@@ -136,6 +136,21 @@ impl Store {
         auto_create: bool,
     ) -> Result<Records, ApiError> {
         let fields = body_object(body)?;
+        let table = self.writable_collection(name, caller, auto_create).await?;
+        let (table, values) = self.field_values(table, fields, auto_create).await?;
+        let (stmt, out) = self.insert_stmt(&table, caller, values)?;
+        let rows = self.db.write(stmt).await?;
+        Ok(Records::new(&out, rows))
+    }
+
+    /// The collection a caller creates records in, created first when it is missing and
+    /// `auto_create` allows it (and the caller passes the default create rule).
+    pub(super) async fn writable_collection(
+        &self,
+        name: &str,
+        caller: &Caller,
+        auto_create: bool,
+    ) -> Result<Arc<Table>, ApiError> {
         let table = match self.collection(name).await {
             Ok(table) => table,
             Err(ApiError::NotFound(_)) if auto_create => {
@@ -149,8 +164,16 @@ impl Store {
             Err(err) => return Err(err),
         };
         access::check(&rules(&table).create, caller)?;
-        let (table, values) = self.field_values(table, fields, auto_create).await?;
+        Ok(table)
+    }
 
+    /// `INSERT … RETURNING` the new record, and the columns it returns.
+    pub(super) fn insert_stmt<'t>(
+        &self,
+        table: &'t Table,
+        caller: &Caller,
+        values: Vec<(String, Value)>,
+    ) -> Result<(super::Stmt, Vec<&'t Column>), ApiError> {
         let now = now_ms();
         let id = uuid::Uuid::now_v7().to_string();
         let mut columns: Vec<&str> = vec!["_id", "_created_at", "_updated_at", "_owner_id"];
@@ -163,10 +186,41 @@ impl Store {
             b.push(", ").param(value);
         }
         b.push(")");
-        let out = output_columns(&table, None, Deleted::Hidden)?;
+        let out = output_columns(table, None, Deleted::Hidden)?;
         returning(&mut b, &out);
-        let rows = self.db.write(b.finish()).await?;
-        Ok(Records::new(&out, rows))
+        Ok((b.finish(), out))
+    }
+
+    /// `UPDATE … RETURNING` the changed record, within `scope`.
+    pub(super) fn update_stmt<'t>(
+        &self,
+        table: &'t Table,
+        id: &str,
+        values: Vec<(String, Value)>,
+        scope: &Scope,
+        deleted: Deleted,
+    ) -> Result<(super::Stmt, Vec<&'t Column>), ApiError> {
+        let mut b = SqlBuilder::new(self.db.dialect());
+        b.push("UPDATE ").ident(&table.name).push(" SET \"_updated_at\" = ").param(now_ms().into());
+        for (column, value) in values {
+            b.push(", ").ident(&column).push(" = ").param(value);
+        }
+        b.push(" WHERE \"_id\" = ").param(id.into());
+        base_conditions(&mut b, scope, deleted);
+        let out = output_columns(table, None, deleted)?;
+        returning(&mut b, &out);
+        Ok((b.finish(), out))
+    }
+
+    /// The soft delete of one record within `scope` (`RETURNING "_id"`).
+    pub(super) fn soft_delete_stmt(&self, table: &Table, id: &str, scope: &Scope) -> super::Stmt {
+        let now = now_ms();
+        let mut b = SqlBuilder::new(self.db.dialect());
+        b.push("UPDATE ").ident(&table.name).push(" SET \"_deleted_at\" = ").param(now.into());
+        b.push(", \"_updated_at\" = ").param(now.into()).push(" WHERE \"_id\" = ").param(id.into());
+        base_conditions(&mut b, scope, Deleted::Hidden);
+        b.push(" RETURNING \"_id\"");
+        b.finish()
     }
 
     /// One record. 404 when it does not exist, is deleted (unless shown) or may not be read.
@@ -206,16 +260,8 @@ impl Store {
         let table = self.collection(name).await?;
         let scope = access::check(&rules(&table).update, caller)?;
         let (table, values) = self.field_values(table, fields, auto_create).await?;
-        let mut b = SqlBuilder::new(self.db.dialect());
-        b.push("UPDATE ").ident(&table.name).push(" SET \"_updated_at\" = ").param(now_ms().into());
-        for (column, value) in values {
-            b.push(", ").ident(&column).push(" = ").param(value);
-        }
-        b.push(" WHERE \"_id\" = ").param(id.into());
-        base_conditions(&mut b, &scope, deleted);
-        let out = output_columns(&table, None, deleted)?;
-        returning(&mut b, &out);
-        let rows = self.db.write(b.finish()).await?;
+        let (stmt, out) = self.update_stmt(&table, id, values, &scope, deleted)?;
+        let rows = self.db.write(stmt).await?;
         if rows.rows.is_empty() {
             return Err(self.refusal(&table, id, caller).await);
         }
@@ -226,17 +272,15 @@ impl Store {
     pub async fn delete_record(&self, name: &str, id: &str, caller: &Caller, hard: bool) -> Result<(), ApiError> {
         let table = self.collection(name).await?;
         let scope = access::check(&rules(&table).delete, caller)?;
-        let mut b = SqlBuilder::new(self.db.dialect());
-        if hard {
+        let stmt = if hard {
+            let mut b = SqlBuilder::new(self.db.dialect());
             b.push("DELETE FROM ").ident(&table.name).push(" WHERE \"_id\" = ").param(id.into());
             base_conditions(&mut b, &scope, Deleted::Shown);
+            b.finish()
         } else {
-            let now = now_ms();
-            b.push("UPDATE ").ident(&table.name).push(" SET \"_deleted_at\" = ").param(now.into());
-            b.push(", \"_updated_at\" = ").param(now.into()).push(" WHERE \"_id\" = ").param(id.into());
-            base_conditions(&mut b, &scope, Deleted::Hidden);
-        }
-        let rows = self.db.write(b.finish()).await?;
+            self.soft_delete_stmt(&table, id, &scope)
+        };
+        let rows = self.db.write(stmt).await?;
         if rows.affected == 0 {
             return Err(self.refusal(&table, id, caller).await);
         }
@@ -362,38 +406,14 @@ impl Store {
     /// System fields are ignored.
     async fn field_values(
         &self,
-        mut table: Arc<Table>,
+        table: Arc<Table>,
         fields: &serde_json::Map<String, serde_json::Value>,
         auto_create: bool,
     ) -> Result<(Arc<Table>, Vec<(String, Value)>), ApiError> {
-        let mut missing: Vec<(String, ColumnType)> = Vec::new();
-        for (name, value) in fields {
-            if names::is_system_column(name) || table.column(name).is_some() {
-                continue;
-            }
-            names::check_field_name(name)?;
-            if let Some(existing) = table.column_ignoring_case(name) {
-                return Err(ApiError::bad_field(
-                    name,
-                    format!("field '{name}' clashes with the existing field '{}'", existing.name),
-                ));
-            }
-            if !auto_create {
-                return Err(ApiError::bad_field(name, format!("unknown field '{name}' in '{}'", table.name)));
-            }
-            missing.push((name.clone(), ColumnType::infer(value)));
-        }
-        if !missing.is_empty() {
-            table = self.add_columns(&table.name, &missing).await?;
-        }
-        let mut values = Vec::with_capacity(fields.len());
-        for (name, value) in fields {
-            if names::is_system_column(name) {
-                continue;
-            }
-            let col = table.column(name).ok_or_else(|| ApiError::bad_field(name, format!("unknown field '{name}'")))?;
-            values.push((col.name.clone(), json_to_value(col, value)?));
-        }
+        let mut missing = Vec::new();
+        missing_columns(&table, fields, auto_create, &mut missing)?;
+        let table = if missing.is_empty() { table } else { self.add_columns(&table.name, &missing).await? };
+        let values = typed_fields(&table, fields)?;
         Ok((table, values))
     }
 
@@ -414,12 +434,55 @@ impl Store {
     }
 }
 
-fn rules(table: &Table) -> &Rules {
+pub(super) fn rules(table: &Table) -> &Rules {
     static DEFAULT: std::sync::OnceLock<Rules> = std::sync::OnceLock::new();
     table.collection.as_ref().map_or_else(|| DEFAULT.get_or_init(Rules::default), |c| &c.rules)
 }
 
-fn body_object(body: &serde_json::Value) -> Result<&serde_json::Map<String, serde_json::Value>, ApiError> {
+/// Adds to `missing` the fields of `fields` that `table` has no column for (typed from their
+/// values), or refuses them when `auto_create` is off.
+pub(super) fn missing_columns(
+    table: &Table,
+    fields: &serde_json::Map<String, serde_json::Value>,
+    auto_create: bool,
+    missing: &mut Vec<(String, ColumnType)>,
+) -> Result<(), ApiError> {
+    for (name, value) in fields {
+        if names::is_system_column(name) || table.column(name).is_some() || missing.iter().any(|(m, _)| m == name) {
+            continue;
+        }
+        names::check_field_name(name)?;
+        if let Some(existing) = table.column_ignoring_case(name) {
+            return Err(ApiError::bad_field(
+                name,
+                format!("field '{name}' clashes with the existing field '{}'", existing.name),
+            ));
+        }
+        if !auto_create {
+            return Err(ApiError::bad_field(name, format!("unknown field '{name}' in '{}'", table.name)));
+        }
+        missing.push((name.clone(), ColumnType::infer(value)));
+    }
+    Ok(())
+}
+
+/// The body's fields typed for their columns; system fields are ignored.
+pub(super) fn typed_fields(
+    table: &Table,
+    fields: &serde_json::Map<String, serde_json::Value>,
+) -> Result<Vec<(String, Value)>, ApiError> {
+    let mut values = Vec::with_capacity(fields.len());
+    for (name, value) in fields {
+        if names::is_system_column(name) {
+            continue;
+        }
+        let col = table.column(name).ok_or_else(|| ApiError::bad_field(name, format!("unknown field '{name}'")))?;
+        values.push((col.name.clone(), json_to_value(col, value)?));
+    }
+    Ok(values)
+}
+
+pub(super) fn body_object(body: &serde_json::Value) -> Result<&serde_json::Map<String, serde_json::Value>, ApiError> {
     body.as_object().ok_or_else(|| ApiError::bad_request("the request body must be a JSON object"))
 }
 

@@ -12,17 +12,33 @@ pub struct Stmt {
     /// The result may be reused until the database changes (see `sqlite.rs`); for reads
     /// whose cost grows with the table, such as counts.
     pub cacheable: bool,
+    /// In a group of writes, a statement that changes no row fails the whole group.
+    pub must_change: bool,
 }
 
 impl Stmt {
     pub fn new(sql: impl Into<String>, params: Vec<Value>) -> Self {
-        Stmt { sql: sql.into(), params, cacheable: false }
+        Stmt { sql: sql.into(), params, cacheable: false, must_change: false }
     }
 
     /// Marks the result as reusable until the database changes.
     pub fn cached(mut self) -> Self {
         self.cacheable = true;
         self
+    }
+
+    /// Marks a write that must change at least one row (or fail its group).
+    pub fn must_change(mut self) -> Self {
+        self.must_change = true;
+        self
+    }
+
+    /// `Ok` unless the statement had to change a row and did not.
+    pub fn check_changed(&self, rows: super::Rows) -> Result<super::Rows, super::DbError> {
+        if self.must_change && rows.affected == 0 {
+            return Err(super::DbError::NoRowChanged("no matching record".into()));
+        }
+        Ok(rows)
     }
 
     /// A fixed statement written with `?` placeholders, spelled for `dialect` (`$1`, `$2`, …
@@ -44,7 +60,7 @@ impl Stmt {
                 out
             }
         };
-        Stmt { sql, params, cacheable: false }
+        Stmt { sql, params, cacheable: false, must_change: false }
     }
 }
 
@@ -105,7 +121,7 @@ impl SqlBuilder {
     }
 
     pub fn finish(self) -> Stmt {
-        Stmt { sql: self.sql, params: self.params, cacheable: false }
+        Stmt { sql: self.sql, params: self.params, cacheable: false, must_change: false }
     }
 }
 

@@ -149,7 +149,18 @@ impl SqlitePool {
     /// Runs the statements as one unit: the writer's savepoint around the job makes them
     /// all-or-nothing.
     pub async fn write_many(&self, stmts: Vec<Stmt>) -> Result<Vec<Rows>, DbError> {
-        self.write(move |conn| stmts.iter().map(|s| run_stmt(conn, s)).collect()).await
+        self.write(move |conn| {
+            stmts
+                .iter()
+                .enumerate()
+                .map(|(index, s)| {
+                    run_stmt(conn, s)
+                        .and_then(|rows| s.check_changed(rows))
+                        .map_err(|e| DbError::InStatement { index, source: Box::new(e) })
+                })
+                .collect()
+        })
+        .await
     }
 
     pub async fn execute_script(&self, script: String) -> Result<(), DbError> {

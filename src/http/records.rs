@@ -124,3 +124,36 @@ pub async fn restore(
     let records = state.store().restore_record(collection_name(&collection)?, &id, &caller).await?;
     Ok(Json(records.first()).into_response())
 }
+
+/// `POST /:collection/bulk` with an array of up to 500 records: all are created or none.
+pub async fn bulk(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(collection): Path<String>,
+    JsonBody(body): JsonBody<serde_json::Value>,
+) -> ApiResult<Response> {
+    let records = body.as_array().ok_or_else(|| ApiError::bad_request("the body must be an array of records"))?;
+    let auto_create = state.settings().get_bool("auto_create_collections");
+    let items = state.store().bulk_create(collection_name(&collection)?, &caller, records, auto_create).await?;
+    Ok((StatusCode::CREATED, Json(json!({ "items": items, "count": items.len() }))).into_response())
+}
+
+/// `POST /:collection/batch` with `{"operations": [{op, id?, data?}]}` (up to 100), in one
+/// transaction.
+pub async fn batch(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(collection): Path<String>,
+    JsonBody(body): JsonBody<serde_json::Value>,
+) -> ApiResult<Response> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Batch {
+        operations: Vec<crate::data::batch::Operation>,
+    }
+    let batch: Batch =
+        serde_json::from_value(body).map_err(|e| ApiError::bad_request(format!("invalid batch: {e}")))?;
+    let auto_create = state.settings().get_bool("auto_create_collections");
+    let results = state.store().batch(collection_name(&collection)?, &caller, &batch.operations, auto_create).await?;
+    Ok(Json(json!({ "results": results })).into_response())
+}

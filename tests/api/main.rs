@@ -7,6 +7,7 @@ mod admin;
 mod auth;
 mod auth_email;
 mod auth_security;
+mod bulk;
 mod cli;
 mod errors;
 mod query;

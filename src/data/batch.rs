@@ -1,0 +1,152 @@
+//! Bulk create and batches of creates, updates and deletes: each request runs in one
+//! transaction, so all of it takes effect or none does. A failure names the 0-based index of
+//! the record or operation at fault.
+
+use serde::Deserialize;
+use serde_json::{Value as Json, json};
+
+use super::access::{self, Caller};
+use super::records::{Deleted, Records, body_object, missing_columns, rules, typed_fields};
+use super::{Stmt, Store};
+use crate::error::ApiError;
+
+/// The most records one bulk create takes.
+pub const MAX_BULK: usize = 500;
+/// The most operations one batch takes.
+pub const MAX_BATCH: usize = 100;
+
+/// One operation of a batch.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Operation {
+    pub op: String,
+    pub id: Option<String>,
+    pub data: Option<Json>,
+}
+
+fn at(index: usize, err: ApiError) -> ApiError {
+    match err {
+        ApiError::AtIndex { .. } => err,
+        other => ApiError::AtIndex { index, inner: Box::new(other) },
+    }
+}
+
+impl Store {
+    /// Creates every record of `bodies` or none.
+    pub async fn bulk_create(
+        &self,
+        name: &str,
+        caller: &Caller,
+        bodies: &[Json],
+        auto_create: bool,
+    ) -> Result<Vec<Json>, ApiError> {
+        if bodies.is_empty() || bodies.len() > MAX_BULK {
+            return Err(ApiError::bad_request(format!("a bulk create takes 1 to {MAX_BULK} records")));
+        }
+        let table = self.writable_collection(name, caller, auto_create).await?;
+        let mut missing = Vec::new();
+        for (i, body) in bodies.iter().enumerate() {
+            missing_columns(&table, body_object(body).map_err(|e| at(i, e))?, auto_create, &mut missing)
+                .map_err(|e| at(i, e))?;
+        }
+        let table = if missing.is_empty() { table } else { self.add_columns(&table.name, &missing).await? };
+        let mut stmts = Vec::with_capacity(bodies.len());
+        let mut out = Vec::new();
+        for (i, body) in bodies.iter().enumerate() {
+            let values = typed_fields(&table, body_object(body)?).map_err(|e| at(i, e))?;
+            let (stmt, columns) = self.insert_stmt(&table, caller, values)?;
+            stmts.push(stmt);
+            out = columns;
+        }
+        let results = self.db.write_many(stmts).await?;
+        Ok(results.into_iter().map(|rows| first_record(Records::new(&out, rows))).collect())
+    }
+
+    /// Runs create, update and delete operations in one transaction. Access rules apply to
+    /// each; an update or delete of a record that does not exist (or that the caller may not
+    /// change) fails the batch.
+    pub async fn batch(
+        &self,
+        name: &str,
+        caller: &Caller,
+        operations: &[Operation],
+        auto_create: bool,
+    ) -> Result<Vec<Json>, ApiError> {
+        if operations.is_empty() || operations.len() > MAX_BATCH {
+            return Err(ApiError::bad_request(format!("a batch takes 1 to {MAX_BATCH} operations")));
+        }
+        let creates = operations.iter().any(|o| o.op == "create");
+        let table = if creates {
+            self.writable_collection(name, caller, auto_create).await?
+        } else {
+            self.collection(name).await?
+        };
+        let mut missing = Vec::new();
+        for (i, operation) in operations.iter().enumerate() {
+            if let Some(data) = &operation.data {
+                missing_columns(&table, body_object(data).map_err(|e| at(i, e))?, auto_create, &mut missing)
+                    .map_err(|e| at(i, e))?;
+            }
+        }
+        let table = if missing.is_empty() { table } else { self.add_columns(&table.name, &missing).await? };
+
+        let mut stmts: Vec<Stmt> = Vec::with_capacity(operations.len());
+        let mut shapes = Vec::with_capacity(operations.len());
+        for (i, operation) in operations.iter().enumerate() {
+            let data = || -> Result<_, ApiError> {
+                let data = operation.data.as_ref().ok_or_else(|| ApiError::bad_field("data", "'data' is required"))?;
+                typed_fields(&table, body_object(data)?)
+            };
+            let id = || operation.id.as_deref().ok_or_else(|| ApiError::bad_field("id", "'id' is required"));
+            let (stmt, columns) = match operation.op.as_str() {
+                "create" => self.insert_stmt(&table, caller, data().map_err(|e| at(i, e))?)?,
+                "update" => {
+                    let scope = access::check(&rules(&table).update, caller).map_err(|e| at(i, e))?;
+                    let (stmt, columns) = self.update_stmt(
+                        &table,
+                        id().map_err(|e| at(i, e))?,
+                        data().map_err(|e| at(i, e))?,
+                        &scope,
+                        Deleted::Hidden,
+                    )?;
+                    (stmt.must_change(), columns)
+                }
+                "delete" => {
+                    let scope = access::check(&rules(&table).delete, caller).map_err(|e| at(i, e))?;
+                    (self.soft_delete_stmt(&table, id().map_err(|e| at(i, e))?, &scope).must_change(), Vec::new())
+                }
+                other => {
+                    return Err(at(
+                        i,
+                        ApiError::bad_field("op", format!("unknown op '{other}': use create, update or delete")),
+                    ));
+                }
+            };
+            stmts.push(stmt);
+            shapes.push(columns);
+        }
+        let results = self.db.write_many(stmts).await.map_err(|err| match err.into() {
+            ApiError::AtIndex { index, inner } => match *inner {
+                ApiError::NotFound(_) => at(index, ApiError::not_found("record not found (or not yours to change)")),
+                other => at(index, other),
+            },
+            other => other,
+        })?;
+        Ok(results
+            .into_iter()
+            .zip(shapes)
+            .zip(operations)
+            .map(|((rows, columns), operation)| {
+                if operation.op == "delete" {
+                    json!({ "_id": operation.id, "deleted": true })
+                } else {
+                    first_record(Records::new(&columns, rows))
+                }
+            })
+            .collect())
+    }
+}
+
+fn first_record(records: Records) -> Json {
+    records.first().map(|r| serde_json::to_value(r).unwrap_or(Json::Null)).unwrap_or(Json::Null)
+}
