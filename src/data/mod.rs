@@ -6,6 +6,7 @@
 //! records) is written once and builds SQL through [`sql::SqlBuilder`].
 
 pub mod access;
+pub mod aggregate;
 pub mod batch;
 pub mod catalog;
 pub mod collections;

@@ -499,7 +499,7 @@ fn with_tiebreaker(sort: &[SortKey]) -> Vec<SortKey> {
 }
 
 /// `AND _deleted_at IS NULL` and the owner condition of an owner-scoped rule.
-fn base_conditions(b: &mut SqlBuilder, scope: &Scope, deleted: Deleted) {
+pub(super) fn base_conditions(b: &mut SqlBuilder, scope: &Scope, deleted: Deleted) {
     if deleted == Deleted::Hidden {
         b.push(" AND \"_deleted_at\" IS NULL");
     }
@@ -508,7 +508,7 @@ fn base_conditions(b: &mut SqlBuilder, scope: &Scope, deleted: Deleted) {
     }
 }
 
-fn filters(b: &mut SqlBuilder, table: &Table, query: &Query) -> Result<(), ApiError> {
+pub(super) fn filters(b: &mut SqlBuilder, table: &Table, query: &Query) -> Result<(), ApiError> {
     for f in &query.filters {
         b.push(" AND ");
         compile::filter(b, table, f)?;

@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod auth;
+mod conditional;
 pub mod extract;
 mod middleware;
 pub mod records;
@@ -22,6 +23,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/v1/auth", auth::router())
         .route("/api/v1/{collection}", get(records::list).post(records::create))
         .route("/api/v1/{collection}/count", get(records::count))
+        .route("/api/v1/{collection}/aggregate", get(records::aggregate))
         .route("/api/v1/{collection}/bulk", post(records::bulk))
         .route("/api/v1/{collection}/batch", post(records::batch))
         .route("/api/v1/{collection}/{id}", get(records::get).patch(records::update).delete(records::delete))

@@ -2,13 +2,15 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use super::conditional;
 use super::extract::{JsonBody, Path, QueryPairs};
 use crate::app::AppState;
 use crate::data::access::Caller;
+use crate::data::aggregate;
 use crate::data::names::RESERVED_COLLECTIONS;
 use crate::data::query::parse;
 use crate::data::records::Deleted;
@@ -33,25 +35,65 @@ fn include_deleted_allowed(caller: &Caller, wanted: bool) -> ApiResult<()> {
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     Path(collection): Path<String>,
     QueryPairs(pairs): QueryPairs,
 ) -> ApiResult<Response> {
     let query = parse::collection_query(&pairs)?;
     include_deleted_allowed(&caller, query.include_deleted)?;
     let page = state.store().list_records(collection_name(&collection)?, &caller, &query).await?;
-    Ok(Json(page).into_response())
+    conditional::json(&headers, &page)
 }
 
 pub async fn count(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     Path(collection): Path<String>,
     QueryPairs(pairs): QueryPairs,
 ) -> ApiResult<Response> {
     let query = parse::collection_query(&pairs)?;
     include_deleted_allowed(&caller, query.include_deleted)?;
     let count = state.store().count_records(collection_name(&collection)?, &caller, &query).await?;
-    Ok(Json(json!({ "count": count })).into_response())
+    conditional::json(&headers, &json!({ "count": count }))
+}
+
+/// `GET /:collection/aggregate?op=count|sum|avg|min|max&field=…&group_by=…` plus filters →
+/// `{"result": …}` or `{"groups": [{"key", "result"}]}`.
+pub async fn aggregate(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(collection): Path<String>,
+    QueryPairs(pairs): QueryPairs,
+) -> ApiResult<Response> {
+    let take = |key: &str| pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+    let op = aggregate::Op::parse(take("op").ok_or_else(|| ApiError::bad_field("op", "'op' is required"))?)?;
+    let (field, group_by) = (take("field"), take("group_by"));
+    let rest: Vec<(String, String)> =
+        pairs.iter().filter(|(k, _)| !matches!(k.as_str(), "op" | "field" | "group_by")).cloned().collect();
+    let query = parse::collection_query(&rest)?;
+    if query.limit.is_some()
+        || query.page.is_some()
+        || query.after.is_some()
+        || query.fields.is_some()
+        || !query.sort.is_empty()
+    {
+        return Err(ApiError::bad_request("aggregate takes op, field, group_by, include_deleted and filters"));
+    }
+    include_deleted_allowed(&caller, query.include_deleted)?;
+    let answer = state.store().aggregate(collection_name(&collection)?, &caller, op, field, group_by, &query).await?;
+    match answer {
+        aggregate::Aggregate::Single(records) => {
+            // The record is `{"result": …}` already: the answer is that object.
+            let record = records.first().map(serde_json::to_value).transpose().map_err(ApiError::internal)?;
+            conditional::json(&headers, &record.unwrap_or_else(|| json!({ "result": null })))
+        }
+        aggregate::Aggregate::Groups(records) => {
+            let groups: Vec<_> = records.iter().collect();
+            conditional::json(&headers, &json!({ "groups": groups }))
+        }
+    }
 }
 
 pub async fn create(
@@ -68,6 +110,7 @@ pub async fn create(
 pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     Path((collection, id)): Path<(String, String)>,
     QueryPairs(pairs): QueryPairs,
 ) -> ApiResult<Response> {
@@ -76,7 +119,7 @@ pub async fn get(
         .store()
         .get_record(collection_name(&collection)?, &id, &caller, Deleted::Hidden, fields.as_deref())
         .await?;
-    Ok(Json(records.first()).into_response())
+    conditional::json(&headers, &records.first())
 }
 
 /// The parameters a single-record read takes: `fields` (and `expand`, not yet supported).

@@ -4,6 +4,7 @@ mod harness;
 mod mailbox;
 
 mod admin;
+mod aggregate;
 mod auth;
 mod auth_email;
 mod auth_security;

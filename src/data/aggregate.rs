@@ -1,0 +1,158 @@
+//! `count`, `sum`, `avg`, `min` and `max` over a collection's field, optionally grouped, with the
+//! same filters and read rule as a list: only records the caller may read are counted.
+
+use super::access;
+use super::catalog::{Column, ColumnType};
+use super::query::{Query, compile};
+use super::records::{Deleted, Records, base_conditions, filters, rules};
+use super::sql::SqlBuilder;
+use super::{Store, catalog};
+use crate::data::access::Caller;
+use crate::error::ApiError;
+
+/// The most groups one answer holds.
+pub const MAX_GROUPS: usize = 1000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Count,
+    Sum,
+    Avg,
+    Min,
+    Max,
+}
+
+impl Op {
+    pub fn parse(name: &str) -> Result<Op, ApiError> {
+        Ok(match name {
+            "count" => Op::Count,
+            "sum" => Op::Sum,
+            "avg" => Op::Avg,
+            "min" => Op::Min,
+            "max" => Op::Max,
+            other => {
+                let shown: String = other.chars().take(40).collect();
+                return Err(ApiError::bad_field(
+                    "op",
+                    format!("unknown aggregate '{shown}': use count, sum, avg, min or max"),
+                ));
+            }
+        })
+    }
+}
+
+/// An aggregate's answer: one value, or one per group (ordered by key).
+pub enum Aggregate {
+    Single(Records),
+    Groups(Records),
+}
+
+impl Store {
+    pub async fn aggregate(
+        &self,
+        name: &str,
+        caller: &Caller,
+        op: Op,
+        field: Option<&str>,
+        group_by: Option<&str>,
+        query: &Query,
+    ) -> Result<Aggregate, ApiError> {
+        let table = self.collection(name).await?;
+        let scope = access::check(&rules(&table).read, caller)?;
+        let field = match field {
+            Some(f) => Some(compile::column(&table, f)?),
+            None if op == Op::Count => None,
+            None => return Err(ApiError::bad_field("field", "'field' is required for this aggregate")),
+        };
+        let result_type = result_type(op, field)?;
+        let group = group_by.map(|g| compile::column(&table, g)).transpose()?;
+        if let Some(g) = group.filter(|g| g.ty == ColumnType::Json) {
+            return Err(ApiError::bad_field("group_by", format!("cannot group by the json field '{}'", g.name)));
+        }
+        let deleted = if query.include_deleted { Deleted::Shown } else { Deleted::Hidden };
+
+        let mut b = SqlBuilder::new(self.db.dialect());
+        b.push("SELECT ");
+        if let Some(g) = group {
+            b.ident(&g.name).push(" AS \"key\", ");
+        }
+        aggregate_expr(&mut b, op, field);
+        b.push(" AS \"result\" FROM ").ident(&table.name).push(" WHERE 1 = 1");
+        base_conditions(&mut b, &scope, deleted);
+        filters(&mut b, &table, query)?;
+        if let Some(g) = group {
+            b.push(" GROUP BY ").ident(&g.name).push(" ORDER BY ").ident(&g.name);
+            b.push(" LIMIT ").param(((MAX_GROUPS + 1) as i64).into());
+        }
+        let rows = self.db.read(b.finish()).await?;
+        let result_col = synthetic("result", result_type);
+        Ok(match group {
+            Some(g) => {
+                if rows.rows.len() > MAX_GROUPS {
+                    return Err(ApiError::bad_request(format!("more than {MAX_GROUPS} groups: narrow the filter")));
+                }
+                let key_col = synthetic("key", g.ty);
+                Aggregate::Groups(Records::new(&[&key_col, &result_col], rows))
+            }
+            None => Aggregate::Single(Records::new(&[&result_col], rows)),
+        })
+    }
+}
+
+/// What type the result has, or why the aggregate does not apply to the field.
+fn result_type(op: Op, field: Option<&Column>) -> Result<ColumnType, ApiError> {
+    let Some(field) = field else { return Ok(ColumnType::Integer) };
+    let numeric = matches!(field.ty, ColumnType::Integer | ColumnType::Real);
+    Ok(match op {
+        Op::Count => ColumnType::Integer,
+        Op::Sum | Op::Avg if !numeric => {
+            return Err(ApiError::bad_field(
+                "field",
+                format!(
+                    "{} needs a numeric field; '{}' is {}",
+                    if op == Op::Sum { "sum" } else { "avg" },
+                    field.name,
+                    field.ty.name()
+                ),
+            ));
+        }
+        Op::Sum => field.ty,
+        Op::Avg => ColumnType::Real,
+        Op::Min | Op::Max if field.ty == ColumnType::Json => {
+            return Err(ApiError::bad_field(
+                "field",
+                format!("min and max do not apply to the json field '{}'", field.name),
+            ));
+        }
+        Op::Min | Op::Max => field.ty,
+    })
+}
+
+/// `COUNT(*)`, `SUM(x)`, …; sums and averages are cast so both backends answer the same
+/// types (PostgreSQL would answer `numeric`).
+fn aggregate_expr(b: &mut SqlBuilder, op: Op, field: Option<&Column>) {
+    let Some(field) = field else {
+        b.push("COUNT(*)");
+        return;
+    };
+    let (open, close) = match op {
+        Op::Count => ("COUNT(", ")"),
+        Op::Sum if field.ty == ColumnType::Integer => ("CAST(SUM(", ") AS BIGINT)"),
+        Op::Sum => ("CAST(SUM(", ") AS DOUBLE PRECISION)"),
+        Op::Avg => ("CAST(AVG(", ") AS DOUBLE PRECISION)"),
+        Op::Min => ("MIN(", ")"),
+        Op::Max => ("MAX(", ")"),
+    };
+    b.push(open).ident(&field.name).push(close);
+}
+
+fn synthetic(name: &str, ty: ColumnType) -> catalog::Column {
+    catalog::Column {
+        name: name.into(),
+        ty,
+        declared: String::new(),
+        not_null: false,
+        primary_key: false,
+        system: false,
+    }
+}
