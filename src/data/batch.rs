@@ -53,7 +53,7 @@ impl Store {
         let mut stmts = Vec::with_capacity(bodies.len());
         let mut out = Vec::new();
         for (i, body) in bodies.iter().enumerate() {
-            let values = typed_fields(&table, body_object(body)?).map_err(|e| at(i, e))?;
+            let values = typed_fields(&table, body_object(body)?, true).map_err(|e| at(i, e))?;
             let (stmt, columns) = self.insert_stmt(&table, caller, values)?;
             stmts.push(stmt);
             out = columns;
@@ -93,19 +93,19 @@ impl Store {
         let mut stmts: Vec<Stmt> = Vec::with_capacity(operations.len());
         let mut shapes = Vec::with_capacity(operations.len());
         for (i, operation) in operations.iter().enumerate() {
-            let data = || -> Result<_, ApiError> {
+            let data = |creating: bool| -> Result<_, ApiError> {
                 let data = operation.data.as_ref().ok_or_else(|| ApiError::bad_field("data", "'data' is required"))?;
-                typed_fields(&table, body_object(data)?)
+                typed_fields(&table, body_object(data)?, creating)
             };
             let id = || operation.id.as_deref().ok_or_else(|| ApiError::bad_field("id", "'id' is required"));
             let (stmt, columns) = match operation.op.as_str() {
-                "create" => self.insert_stmt(&table, caller, data().map_err(|e| at(i, e))?)?,
+                "create" => self.insert_stmt(&table, caller, data(true).map_err(|e| at(i, e))?)?,
                 "update" => {
                     let scope = access::check(&rules(&table).update, caller).map_err(|e| at(i, e))?;
                     let (stmt, columns) = self.update_stmt(
                         &table,
                         id().map_err(|e| at(i, e))?,
-                        data().map_err(|e| at(i, e))?,
+                        data(false).map_err(|e| at(i, e))?,
                         &scope,
                         Deleted::Hidden,
                     )?;

@@ -88,6 +88,8 @@ pub struct Column {
 #[derive(Debug, Clone, Serialize)]
 pub struct CollectionMeta {
     pub rules: Rules,
+    /// Per-field validation rules.
+    pub field_rules: super::validation::FieldRules,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -205,7 +207,7 @@ impl Catalog {
             });
         }
         for row in &results[1].rows {
-            let [name, rules, created, updated] = &row[..] else {
+            let [name, rules, created, updated, field_rules] = &row[..] else {
                 continue;
             };
             let Some(table) = name.as_text().and_then(|n| tables.get_mut(n)) else {
@@ -216,8 +218,18 @@ impl Catalog {
                 Value::Text(s) => serde_json::from_str(s).ok(),
                 _ => None,
             };
+            let mut field_rules: super::validation::FieldRules = if field_rules.is_null() {
+                Default::default()
+            } else {
+                serde_json::from_value(field_rules.as_json()).unwrap_or_default()
+            };
+            if let Err(err) = super::validation::prepare(&mut field_rules) {
+                tracing::warn!(table = %table.name, %err, "stored field rules are invalid; ignoring them");
+                field_rules.clear();
+            }
             table.collection = Some(CollectionMeta {
                 rules: rules.unwrap_or_default(),
+                field_rules,
                 created_at: created.as_int().unwrap_or(0),
                 updated_at: updated.as_int().unwrap_or(0),
             });
@@ -261,7 +273,7 @@ fn collections_sql(dialect: Dialect, one: bool) -> String {
         (true, Dialect::Sqlite) => " WHERE name = ?",
         (true, Dialect::Postgres) => " WHERE name = $1",
     };
-    format!("SELECT name, rules, created_at, updated_at FROM _fb_collections{filter}")
+    format!("SELECT name, rules, created_at, updated_at, field_rules FROM _fb_collections{filter}")
 }
 
 #[cfg(test)]

@@ -317,3 +317,98 @@ mod tests {
         assert_ne!(long, index_name(&"t".repeat(63), &["d".repeat(63).as_str()]));
     }
 }
+
+/// What `set_field_rules` found in the existing records.
+#[derive(Debug, Serialize)]
+pub struct RulesReport {
+    /// How many live records were checked (at most [`MAX_CHECKED`]).
+    pub checked: usize,
+    /// Per field, how many of them break its rules.
+    pub violations: std::collections::BTreeMap<String, usize>,
+}
+
+/// The most existing records checked against new rules.
+pub const MAX_CHECKED: usize = 100_000;
+
+impl Store {
+    /// Replaces a collection's field rules. A field named with a `type` that does not exist
+    /// yet is added; `unique` adds a unique index. Rules that existing records break are
+    /// allowed, and the answer says how many records break each.
+    pub async fn set_field_rules(
+        &self,
+        name: &str,
+        rules: serde_json::Value,
+    ) -> Result<(Arc<Table>, RulesReport), ApiError> {
+        use super::validation::{FieldRules, check_value, prepare};
+        let table = self.collection(name).await?;
+        let mut field_rules: FieldRules =
+            serde_json::from_value(rules).map_err(|e| ApiError::bad_request(format!("invalid rules: {e}")))?;
+        prepare(&mut field_rules)?;
+        let mut new_columns = Vec::new();
+        for (field, rule) in &field_rules {
+            let declared = match &rule.ty {
+                Some(ty) => Some(ColumnType::parse(ty).ok_or_else(|| {
+                    ApiError::bad_field(field, format!("'{field}': type must be text, integer, real, boolean or json"))
+                })?),
+                None => None,
+            };
+            match (table.column(field), declared) {
+                (Some(col), Some(ty)) if col.ty != ty => {
+                    return Err(ApiError::bad_field(
+                        field,
+                        format!("'{field}' is {}, not {}", col.ty.name(), ty.name()),
+                    ));
+                }
+                (Some(_), _) => {}
+                (None, Some(ty)) => {
+                    names::check_field_name(field)?;
+                    new_columns.push((field.clone(), ty));
+                }
+                (None, None) => {
+                    return Err(ApiError::bad_field(
+                        field,
+                        format!("unknown field '{field}': give a type to create it"),
+                    ));
+                }
+            }
+        }
+        if !new_columns.is_empty() {
+            self.add_columns(name, &new_columns).await?;
+        }
+        let existing = self.list_indexes(name).await?;
+        for (field, rule) in &field_rules {
+            if rule.unique && !existing.iter().any(|ix| ix.unique && ix.columns == [field.as_str()]) {
+                self.create_index(name, std::slice::from_ref(field), true).await?;
+            }
+        }
+        let stored = serde_json::to_value(&field_rules).map_err(ApiError::internal)?;
+        let mut b = SqlBuilder::new(self.db.dialect());
+        b.push("UPDATE _fb_collections SET field_rules = ").param(Value::Json(stored));
+        b.push(", updated_at = ").param(now_ms().into()).push(" WHERE name = ").param(name.into());
+        self.db.write(b.finish()).await?;
+        let table = self.refreshed(name).await?;
+
+        // Report what the existing records break.
+        let fields: Vec<&str> = field_rules.keys().map(String::as_str).collect();
+        let mut violations = std::collections::BTreeMap::new();
+        let mut checked = 0;
+        if !fields.is_empty() {
+            let mut q = SqlBuilder::new(self.db.dialect());
+            q.push("SELECT ").ident_list(fields.iter().copied()).push(" FROM ").ident(name);
+            q.push(" WHERE \"_deleted_at\" IS NULL LIMIT ").param((MAX_CHECKED as i64).into());
+            let rows = self.db.read(q.finish()).await?;
+            let columns: Vec<&super::catalog::Column> = fields.iter().filter_map(|f| table.column(f)).collect();
+            let records = super::records::Records::new(&columns, rows);
+            checked = records.rows.len();
+            for record in records.iter() {
+                let json = serde_json::to_value(record).map_err(ApiError::internal)?;
+                for (field, rule) in &field_rules {
+                    if check_value(field, rule, &json[field.as_str()]).is_err() {
+                        *violations.entry(field.clone()).or_insert(0) += 1;
+                    }
+                }
+            }
+        }
+        Ok((table, RulesReport { checked, violations }))
+    }
+}

@@ -97,6 +97,11 @@ const MIGRATIONS: &[Migration] = &[
         CREATE INDEX _fb_recovery_codes_user_idx ON _fb_recovery_codes (user_id);
     ",
     },
+    Migration {
+        version: 3,
+        name: "field validation rules",
+        sql: "ALTER TABLE _fb_collections ADD COLUMN field_rules {json};",
+    },
 ];
 
 /// Brings the system tables up to the newest version.

@@ -18,6 +18,7 @@ pub mod query;
 pub mod records;
 pub mod sql;
 mod sqlite;
+pub mod validation;
 pub mod value;
 
 use std::path::Path;

@@ -137,7 +137,7 @@ impl Store {
     ) -> Result<Records, ApiError> {
         let fields = body_object(body)?;
         let table = self.writable_collection(name, caller, auto_create).await?;
-        let (table, values) = self.field_values(table, fields, auto_create).await?;
+        let (table, values) = self.field_values(table, fields, auto_create, true).await?;
         let (stmt, out) = self.insert_stmt(&table, caller, values)?;
         let rows = self.db.write(stmt).await?;
         Ok(Records::new(&out, rows))
@@ -259,7 +259,7 @@ impl Store {
         let fields = body_object(body)?;
         let table = self.collection(name).await?;
         let scope = access::check(&rules(&table).update, caller)?;
-        let (table, values) = self.field_values(table, fields, auto_create).await?;
+        let (table, values) = self.field_values(table, fields, auto_create, false).await?;
         let (stmt, out) = self.update_stmt(&table, id, values, &scope, deleted)?;
         let rows = self.db.write(stmt).await?;
         if rows.rows.is_empty() {
@@ -409,11 +409,12 @@ impl Store {
         table: Arc<Table>,
         fields: &serde_json::Map<String, serde_json::Value>,
         auto_create: bool,
+        creating: bool,
     ) -> Result<(Arc<Table>, Vec<(String, Value)>), ApiError> {
         let mut missing = Vec::new();
         missing_columns(&table, fields, auto_create, &mut missing)?;
         let table = if missing.is_empty() { table } else { self.add_columns(&table.name, &missing).await? };
-        let values = typed_fields(&table, fields)?;
+        let values = typed_fields(&table, fields, creating)?;
         Ok((table, values))
     }
 
@@ -470,7 +471,11 @@ pub(super) fn missing_columns(
 pub(super) fn typed_fields(
     table: &Table,
     fields: &serde_json::Map<String, serde_json::Value>,
+    creating: bool,
 ) -> Result<Vec<(String, Value)>, ApiError> {
+    if let Some(meta) = &table.collection {
+        super::validation::check(&meta.field_rules, fields, creating)?;
+    }
     let mut values = Vec::with_capacity(fields.len());
     for (name, value) in fields {
         if names::is_system_column(name) {

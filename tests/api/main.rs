@@ -13,3 +13,4 @@ mod cli;
 mod errors;
 mod query;
 mod records;
+mod validation;

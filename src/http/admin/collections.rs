@@ -21,6 +21,7 @@ fn view(table: &Table) -> Json_ {
     json!({
         "name": table.name,
         "rules": meta.map(|m| &m.rules),
+        "field_rules": meta.map(|m| &m.field_rules),
         "created_at": meta.map(|m| m.created_at),
         "updated_at": meta.map(|m| m.updated_at),
         "fields": table.columns,
@@ -101,4 +102,17 @@ pub async fn drop_column(
 ) -> ApiResult<Response> {
     let table = state.store().drop_column(&name, &column).await?;
     Ok(Json(json!({ "name": table.name, "columns": table.columns })).into_response())
+}
+
+/// `PUT /admin/collections/:name/rules`: `{field: {type?, required?, min?, max?, min_length?,
+/// max_length?, pattern?, enum?, unique?}}` → `{rules, checked, violations}`.
+pub async fn set_rules(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    JsonBody(body): JsonBody<Json_>,
+) -> ApiResult<Response> {
+    let (table, report) = state.store().set_field_rules(&name, body).await?;
+    let rules = table.collection.as_ref().map(|c| &c.field_rules);
+    Ok(Json(json!({ "rules": rules, "checked": report.checked, "violations": report.violations })).into_response())
 }

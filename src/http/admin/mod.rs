@@ -10,7 +10,7 @@ mod settings;
 mod users;
 
 use axum::Router;
-use axum::routing::{delete, get, patch, post};
+use axum::routing::{delete, get, patch, post, put};
 
 use crate::app::AppState;
 
@@ -20,6 +20,7 @@ pub fn router(_state: AppState) -> Router<AppState> {
         .route("/collections", get(collections::list).post(collections::create))
         .route("/collections/{name}", get(collections::get).patch(collections::update).delete(collections::drop))
         .route("/collections/{name}/schema", get(collections::schema))
+        .route("/collections/{name}/rules", put(collections::set_rules))
         .route("/collections/{name}/schema/{column}", delete(collections::drop_column))
         .route("/collections/{name}/records", get(records::list).post(records::create))
         .route("/collections/{name}/records/{id}", get(records::get).patch(records::update).delete(records::delete))

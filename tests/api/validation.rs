@@ -1,0 +1,86 @@
+//! Field validation rules: set through the admin API, enforced on create, update, bulk and
+//! batch, reported against existing data.
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::both_backends;
+
+both_backends! {
+    async fn rules_are_enforced_on_every_write_path(s) {
+        s.open_collection("posts").await;
+        s.seed("posts", &[json!({"title": "ab", "score": 5, "status": "draft"}), json!({"title": "fine", "score": 50, "status": "live"})]).await;
+        let set = s.send(Method::PUT, "/api/v1/admin/collections/posts/rules", Some(crate::harness::ADMIN_SECRET), Some(json!({
+            "title": {"type": "text", "required": true, "min_length": 3, "max_length": 20, "pattern": "^[a-z ]+$"},
+            "score": {"min": 0, "max": 10},
+            "status": {"enum": ["draft", "live"]},
+            "slug": {"type": "text", "unique": true},
+        }))).await;
+        assert_eq!(set.status, 200, "{}", set.text);
+        assert_eq!(set.body["checked"], 2);
+        assert_eq!(set.body["violations"], json!({"title": 1, "score": 1}), "existing data that breaks the rules is reported");
+        assert_eq!(s.admin_get("/api/v1/admin/collections/posts").await.body["field_rules"]["score"]["max"], 10.0);
+
+        let ok = s.post("/api/v1/posts", json!({"title": "hello", "score": 3, "status": "live", "slug": "hello"})).await;
+        assert_eq!(ok.status, 201, "{}", ok.text);
+        for (body, field) in [
+            (json!({"score": 1}), "title"),
+            (json!({"title": ""}), "title"),
+            (json!({"title": "ab"}), "title"),
+            (json!({"title": "Hello"}), "title"),
+            (json!({"title": "hello", "score": 11}), "score"),
+            (json!({"title": "hello", "status": "gone"}), "status"),
+        ] {
+            let resp = s.post("/api/v1/posts", body.clone()).await;
+            assert_eq!(resp.status, 400, "{body}: {}", resp.text);
+            assert_eq!(resp.body["field"], field, "{body}");
+        }
+        assert_eq!(s.post("/api/v1/posts", json!({"title": "other", "slug": "hello"})).await.status, 409, "unique");
+
+        let id = ok.body["_id"].as_str().unwrap();
+        let path = format!("/api/v1/posts/{id}");
+        assert_eq!(s.send(Method::PATCH, &path, None, Some(json!({"score": 4}))).await.status, 200, "updates check only what they change");
+        assert_eq!(s.send(Method::PATCH, &path, None, Some(json!({"title": null}))).await.status, 400);
+        assert_eq!(s.send(Method::PATCH, &path, None, Some(json!({"score": -1}))).await.status, 400);
+        assert_eq!(s.get(&path).await.body["score"], 4);
+
+        let bulk = s.post("/api/v1/posts/bulk", json!([{"title": "one"}, {"title": "x"}])).await;
+        assert_eq!(bulk.status, 400, "{}", bulk.text);
+        assert_eq!((bulk.body["index"].clone(), bulk.body["field"].clone()), (json!(1), json!("title")));
+        let batch = s.post("/api/v1/posts/batch", json!({"operations": [
+            {"op": "create", "data": {"title": "fine too"}},
+            {"op": "update", "id": id, "data": {"status": "archived"}},
+        ]})).await;
+        assert_eq!(batch.status, 400, "{}", batch.text);
+        assert_eq!(batch.body["index"], 1);
+        assert_eq!(s.get("/api/v1/posts/count").await.body["count"], 3, "nothing written by the refused bulk and batch");
+    }
+
+    async fn bad_rule_definitions_change_nothing(s) {
+        s.open_collection("posts").await;
+        s.seed("posts", &[json!({"title": "a", "n": 1})]).await;
+        for body in [
+            json!({"title": {"pattern": "(unclosed"}}),
+            json!({"title": {"min_length": 5, "max_length": 2}}),
+            json!({"n": {"min": 3, "max": 1}}),
+            json!({"missing": {"required": true}}),
+            json!({"n": {"type": "text"}}),
+            json!({"title": {"required": "yes"}}),
+            json!({"title": {"requird": true}}),
+            json!({"new": {"type": "varchar"}}),
+            json!({"bad name": {"type": "text"}}),
+            json!([1]),
+        ] {
+            let resp = s.send(Method::PUT, "/api/v1/admin/collections/posts/rules", Some(crate::harness::ADMIN_SECRET), Some(body.clone())).await;
+            assert_eq!(resp.status, 400, "{body}: {}", resp.text);
+            assert!(!resp.error().is_empty());
+        }
+        let invalid_regex = s.send(Method::PUT, "/api/v1/admin/collections/posts/rules", Some(crate::harness::ADMIN_SECRET), Some(json!({"title": {"pattern": "["}}))).await;
+        assert_eq!(invalid_regex.body["field"], "title");
+        let collection = s.admin_get("/api/v1/admin/collections/posts").await;
+        assert_eq!(collection.body["field_rules"], json!({}));
+        assert_eq!(s.post("/api/v1/posts", json!({"title": ""})).await.status, 201, "no rule took effect");
+        assert_eq!(s.send(Method::PUT, "/api/v1/admin/collections/nope/rules", Some(crate::harness::ADMIN_SECRET), Some(json!({}))).await.status, 404);
+        assert_eq!(s.send(Method::PUT, "/api/v1/admin/collections/posts/rules", None, Some(json!({}))).await.status, 401);
+    }
+}
