@@ -147,12 +147,5 @@ fn aggregate_expr(b: &mut SqlBuilder, op: Op, field: Option<&Column>) {
 }
 
 fn synthetic(name: &str, ty: ColumnType) -> catalog::Column {
-    catalog::Column {
-        name: name.into(),
-        ty,
-        declared: String::new(),
-        not_null: false,
-        primary_key: false,
-        system: false,
-    }
+    catalog::Column::new(name, ty)
 }

@@ -102,6 +102,13 @@ pub struct Table {
     pub collection: Option<CollectionMeta>,
 }
 
+impl Column {
+    /// A column with no constraints: for result columns and tests.
+    pub fn new(name: &str, ty: ColumnType) -> Self {
+        Column { name: name.into(), ty, declared: String::new(), not_null: false, primary_key: false, system: false }
+    }
+}
+
 impl Table {
     pub fn column(&self, name: &str) -> Option<&Column> {
         self.columns.iter().find(|c| c.name == name)

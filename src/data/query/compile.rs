@@ -267,14 +267,7 @@ mod tests {
     use crate::data::query::parse;
 
     fn table() -> Table {
-        let col = |name: &str, ty| Column {
-            name: name.into(),
-            ty,
-            declared: String::new(),
-            not_null: false,
-            primary_key: false,
-            system: false,
-        };
+        let col = Column::new;
         Table {
             name: "posts".into(),
             columns: vec![
