@@ -91,6 +91,8 @@ impl Store {
         let table = if missing.is_empty() { table } else { self.add_columns(&table.name, &missing).await? };
 
         let mut stmts: Vec<Stmt> = Vec::with_capacity(operations.len());
+        // The operation each statement belongs to: a delete brings its `on_delete` effects.
+        let mut op_of_stmt: Vec<usize> = Vec::with_capacity(operations.len());
         let mut shapes = Vec::with_capacity(operations.len());
         for (i, operation) in operations.iter().enumerate() {
             let data = |creating: bool| -> Result<_, ApiError> {
@@ -98,6 +100,7 @@ impl Store {
                 typed_fields(&table, body_object(data)?, creating)
             };
             let id = || operation.id.as_deref().ok_or_else(|| ApiError::bad_field("id", "'id' is required"));
+            let mut effects = Vec::new();
             let (stmt, columns) = match operation.op.as_str() {
                 "create" => self.insert_stmt(&table, caller, data(true).map_err(|e| at(i, e))?)?,
                 "update" => {
@@ -113,7 +116,10 @@ impl Store {
                 }
                 "delete" => {
                     let scope = access::check(&rules(&table).delete, caller).map_err(|e| at(i, e))?;
-                    (self.soft_delete_stmt(&table, id().map_err(|e| at(i, e))?, &scope).must_change(), Vec::new())
+                    let id = id().map_err(|e| at(i, e))?;
+                    let stmt = self.soft_delete_stmt(&table, id, &scope).must_change();
+                    effects = self.on_delete_effects(&table, id, false).await.map_err(|e| at(i, e))?;
+                    (stmt, Vec::new())
                 }
                 other => {
                     return Err(at(
@@ -123,16 +129,31 @@ impl Store {
                 }
             };
             stmts.push(stmt);
+            op_of_stmt.push(i);
+            for effect in effects {
+                stmts.push(effect);
+                op_of_stmt.push(i);
+            }
             shapes.push(columns);
         }
         let results = self.db.write_many(stmts).await.map_err(|err| match err.into() {
-            ApiError::AtIndex { index, inner } => match *inner {
-                ApiError::NotFound(_) => at(index, ApiError::not_found("record not found (or not yours to change)")),
-                other => at(index, other),
-            },
+            ApiError::AtIndex { index, inner } => {
+                let op = op_of_stmt.get(index).copied().unwrap_or(index);
+                match *inner {
+                    ApiError::NotFound(_) => at(op, ApiError::not_found("record not found (or not yours to change)")),
+                    other => at(op, other),
+                }
+            }
             other => other,
         })?;
-        Ok(results
+        // The first statement of each operation carries its result.
+        let mut primary = Vec::with_capacity(operations.len());
+        for (rows, (i, op)) in results.into_iter().zip(op_of_stmt.iter().enumerate()) {
+            if i == 0 || op_of_stmt[i - 1] != *op {
+                primary.push(rows);
+            }
+        }
+        Ok(primary
             .into_iter()
             .zip(shapes)
             .zip(operations)

@@ -102,6 +102,22 @@ const MIGRATIONS: &[Migration] = &[
         name: "field validation rules",
         sql: "ALTER TABLE _fb_collections ADD COLUMN field_rules {json};",
     },
+    Migration {
+        version: 4,
+        name: "relations",
+        sql: "
+            CREATE TABLE _fb_relations (
+                id TEXT PRIMARY KEY,
+                collection TEXT NOT NULL,
+                field TEXT NOT NULL,
+                target TEXT NOT NULL,
+                many BOOLEAN NOT NULL,
+                on_delete TEXT NOT NULL,
+                created_at {bigint} NOT NULL,
+                UNIQUE (collection, field)
+            );
+        ",
+    },
 ];
 
 /// Brings the system tables up to the newest version.

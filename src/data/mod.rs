@@ -16,6 +16,7 @@ pub mod names;
 mod postgres;
 pub mod query;
 pub mod records;
+pub mod relations;
 pub mod sql;
 mod sqlite;
 pub mod validation;

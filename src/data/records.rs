@@ -280,8 +280,13 @@ impl Store {
         } else {
             self.soft_delete_stmt(&table, id, &scope)
         };
-        let rows = self.db.write(stmt).await?;
-        if rows.affected == 0 {
+        let mut stmts = vec![stmt];
+        stmts.extend(self.on_delete_effects(&table, id, hard).await?);
+        let rows = self.db.write_many(stmts).await.map_err(|err| match err {
+            super::DbError::InStatement { source, .. } => *source,
+            other => other,
+        })?;
+        if rows[0].affected == 0 {
             return Err(self.refusal(&table, id, caller).await);
         }
         Ok(())

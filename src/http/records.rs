@@ -41,8 +41,36 @@ pub async fn list(
 ) -> ApiResult<Response> {
     let query = parse::collection_query(&pairs)?;
     include_deleted_allowed(&caller, query.include_deleted)?;
-    let page = state.store().list_records(collection_name(&collection)?, &caller, &query).await?;
-    conditional::json(&headers, &page)
+    let name = collection_name(&collection)?;
+    let page = state.store().list_records(name, &caller, &query).await?;
+    if query.expand.is_empty() {
+        return conditional::json(&headers, &page);
+    }
+    let items = with_expansions(&state, &caller, name, &page.records, &query.expand).await?;
+    let mut answer = serde_json::to_value(&page).map_err(ApiError::internal)?;
+    answer["items"] = serde_json::Value::Array(items);
+    conditional::json(&headers, &answer)
+}
+
+/// The records as JSON, each with `"expand": {field: related}` for the relations asked for.
+async fn with_expansions(
+    state: &AppState,
+    caller: &Caller,
+    collection: &str,
+    records: &crate::data::records::Records,
+    expand: &[String],
+) -> ApiResult<Vec<serde_json::Value>> {
+    let table = state.store().collection(collection).await?;
+    let expanded = state.store().expand(&table, caller, records, expand).await?;
+    records
+        .iter()
+        .zip(expanded)
+        .map(|(record, expansion)| {
+            let mut json = serde_json::to_value(record).map_err(ApiError::internal)?;
+            json["expand"] = serde_json::Value::Object(expansion);
+            Ok(json)
+        })
+        .collect()
 }
 
 pub async fn count(
@@ -114,26 +142,27 @@ pub async fn get(
     Path((collection, id)): Path<(String, String)>,
     QueryPairs(pairs): QueryPairs,
 ) -> ApiResult<Response> {
-    let fields = single_record_fields(&pairs)?;
-    let records = state
-        .store()
-        .get_record(collection_name(&collection)?, &id, &caller, Deleted::Hidden, fields.as_deref())
-        .await?;
-    conditional::json(&headers, &records.first())
+    let (fields, expand) = single_record_params(&pairs)?;
+    let name = collection_name(&collection)?;
+    let records = state.store().get_record(name, &id, &caller, Deleted::Hidden, fields.as_deref()).await?;
+    if expand.is_empty() {
+        return conditional::json(&headers, &records.first());
+    }
+    let items = with_expansions(&state, &caller, name, &records, &expand).await?;
+    conditional::json(&headers, &items.into_iter().next())
 }
 
-/// The parameters a single-record read takes: `fields` (and `expand`, not yet supported).
-pub fn single_record_fields(pairs: &[(String, String)]) -> ApiResult<Option<Vec<String>>> {
-    let mut fields = None;
+/// The parameters a single-record read takes: `fields` and `expand`.
+pub fn single_record_params(pairs: &[(String, String)]) -> ApiResult<(Option<Vec<String>>, Vec<String>)> {
+    let (mut fields, mut expand) = (None, Vec::new());
     for (key, value) in pairs {
         match key.as_str() {
             "fields" => fields = Some(parse::field_list(value)?),
-            other => {
-                return Err(ApiError::bad_request(format!("unknown query parameter '{other}'")));
-            }
+            "expand" => expand = parse::field_list(value)?,
+            other => return Err(ApiError::bad_request(format!("unknown query parameter '{other}'"))),
         }
     }
-    Ok(fields)
+    Ok((fields, expand))
 }
 
 pub async fn update(

@@ -13,4 +13,5 @@ mod cli;
 mod errors;
 mod query;
 mod records;
+mod relations;
 mod validation;

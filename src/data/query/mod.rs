@@ -118,6 +118,8 @@ pub struct Query {
     /// Projection; `None` selects every column.
     pub fields: Option<Vec<String>>,
     pub include_deleted: bool,
+    /// Relation fields whose records to inline.
+    pub expand: Vec<String>,
 }
 
 impl Query {

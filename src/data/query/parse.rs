@@ -22,7 +22,8 @@ pub fn collection_query(pairs: &[(String, String)]) -> Result<Query, ApiError> {
             "filter" => query.filters.extend(collection_filter(value)?),
             "fields" => query.fields = Some(field_list(value)?),
             "include_deleted" => query.include_deleted = boolean("include_deleted", value)?,
-            "expand" | "search" => {
+            "expand" => query.expand = field_list(value)?,
+            "search" => {
                 return Err(ApiError::bad_request(format!(
                     "the '{key}' parameter is not supported by this server yet"
                 )));
@@ -395,6 +396,7 @@ mod tests {
             ("after", ""),
             ("bogus", "value"),
             ("search", "x"),
+            ("expand", "a,,b"),
         ] {
             assert!(collection_query(&pairs(&[(k, v)])).is_err(), "{k}={v}");
         }

@@ -5,6 +5,7 @@ mod collections;
 mod health;
 mod indexes;
 mod records;
+mod relations;
 mod sessions;
 mod settings;
 mod users;
@@ -34,4 +35,6 @@ pub fn router(_state: AppState) -> Router<AppState> {
         .route("/sessions/purge", post(sessions::purge))
         .route("/sessions/{id}", delete(sessions::revoke))
         .route("/settings", get(settings::get).patch(settings::update))
+        .route("/relations", get(relations::list).post(relations::create))
+        .route("/relations/{id}", delete(relations::delete))
 }

@@ -13,7 +13,7 @@ use crate::data::query::parse;
 use crate::data::records::Deleted;
 use crate::error::ApiResult;
 use crate::http::extract::{Admin, JsonBody, Path, QueryPairs};
-use crate::http::records::single_record_fields;
+use crate::http::records::single_record_params;
 
 pub async fn list(
     _: Admin,
@@ -47,7 +47,7 @@ pub async fn get(
     Path((name, id)): Path<(String, String)>,
     QueryPairs(pairs): QueryPairs,
 ) -> ApiResult<Response> {
-    let fields = single_record_fields(&pairs)?;
+    let (fields, _expand) = single_record_params(&pairs)?;
     let records = state.store().get_record(&name, &id, &Caller::Admin, Deleted::Shown, fields.as_deref()).await?;
     Ok(Json(records.first()).into_response())
 }

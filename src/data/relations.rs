@@ -1,0 +1,314 @@
+//! Relations: field F of collection A holds the id of a record of collection B (or, `many`, a
+//! JSON array of ids). `expand=F` inlines the related records in one query per relation,
+//! honouring B's read rule; deleting a B record applies `on_delete` to the A records that
+//! point at it, in the same transaction.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value as Json};
+
+use super::access::{self, Caller, Scope};
+use super::catalog::{ColumnType, Table};
+use super::records::{Deleted, Records, base_conditions, rules};
+use super::sql::SqlBuilder;
+use super::{Dialect, Stmt, Store, Value};
+use crate::error::ApiError;
+use crate::util::now_ms;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnDelete {
+    /// Refuse to delete a record that is referenced (409).
+    Restrict,
+    /// Delete the referencing records too (one level).
+    Cascade,
+    /// Clear the reference (remove the id from a `many` array).
+    SetNull,
+}
+
+impl OnDelete {
+    fn name(self) -> &'static str {
+        match self {
+            OnDelete::Restrict => "restrict",
+            OnDelete::Cascade => "cascade",
+            OnDelete::SetNull => "set_null",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Relation {
+    pub id: String,
+    pub collection: String,
+    pub field: String,
+    pub target: String,
+    pub many: bool,
+    pub on_delete: OnDelete,
+    pub created_at: i64,
+}
+
+/// What `POST /admin/relations` takes.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewRelation {
+    pub collection: String,
+    pub field: String,
+    pub target: String,
+    #[serde(default)]
+    pub many: bool,
+    pub on_delete: Option<OnDelete>,
+}
+
+impl Store {
+    pub async fn list_relations(&self) -> Result<Vec<Relation>, ApiError> {
+        let rows = self
+            .db
+            .read(self.db.stmt(
+                "SELECT id, collection, field, target, many, on_delete, created_at FROM _fb_relations ORDER BY created_at, id",
+                vec![],
+            ))
+            .await?;
+        Ok(rows
+            .rows
+            .iter()
+            .map(|r| Relation {
+                id: r[0].text().unwrap_or_default(),
+                collection: r[1].text().unwrap_or_default(),
+                field: r[2].text().unwrap_or_default(),
+                target: r[3].text().unwrap_or_default(),
+                many: r[4].as_bool(),
+                on_delete: match r[5].as_text() {
+                    Some("cascade") => OnDelete::Cascade,
+                    Some("set_null") => OnDelete::SetNull,
+                    _ => OnDelete::Restrict,
+                },
+                created_at: r[6].as_int().unwrap_or(0),
+            })
+            .collect())
+    }
+
+    /// Declares a relation. The field is created (text, or json for `many`) when missing.
+    pub async fn create_relation(&self, new: NewRelation) -> Result<Relation, ApiError> {
+        let table = self.collection(&new.collection).await?;
+        self.collection(&new.target).await.map_err(|err| match err {
+            ApiError::NotFound(_) => {
+                ApiError::bad_field("target", format!("target collection '{}' not found", new.target))
+            }
+            other => other,
+        })?;
+        let wanted = if new.many { ColumnType::Json } else { ColumnType::Text };
+        match table.column(&new.field) {
+            Some(col) if col.system => {
+                return Err(ApiError::bad_field("field", format!("'{}' is a system field", new.field)));
+            }
+            Some(col) if col.ty != wanted => {
+                return Err(ApiError::bad_field(
+                    "field",
+                    format!(
+                        "'{}' is {}; a {} relation needs {}",
+                        new.field,
+                        col.ty.name(),
+                        if new.many { "many" } else { "single" },
+                        wanted.name()
+                    ),
+                ));
+            }
+            Some(_) => {}
+            None => {
+                super::names::check_field_name(&new.field)?;
+                self.add_columns(&new.collection, &[(new.field.clone(), wanted)]).await?;
+            }
+        }
+        let relation = Relation {
+            id: uuid::Uuid::now_v7().to_string(),
+            collection: new.collection,
+            field: new.field,
+            target: new.target,
+            many: new.many,
+            on_delete: new.on_delete.unwrap_or(OnDelete::Restrict),
+            created_at: now_ms(),
+        };
+        self.db
+            .write(self.db.stmt(
+                "INSERT INTO _fb_relations (id, collection, field, target, many, on_delete, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                vec![
+                    relation.id.as_str().into(),
+                    relation.collection.as_str().into(),
+                    relation.field.as_str().into(),
+                    relation.target.as_str().into(),
+                    relation.many.into(),
+                    relation.on_delete.name().into(),
+                    relation.created_at.into(),
+                ],
+            ))
+            .await
+            .map_err(|err| match err {
+                super::DbError::UniqueViolation(_) => {
+                    ApiError::Conflict(format!("'{}.{}' already has a relation", relation.collection, relation.field))
+                }
+                other => other.into(),
+            })?;
+        Ok(relation)
+    }
+
+    pub async fn delete_relation(&self, id: &str) -> Result<(), ApiError> {
+        let rows = self.db.write(self.db.stmt("DELETE FROM _fb_relations WHERE id = ?", vec![id.into()])).await?;
+        if rows.affected == 0 {
+            return Err(ApiError::not_found("relation not found"));
+        }
+        Ok(())
+    }
+
+    /// For each record, `{field: related record (or null) | [related records]}`. Relations whose
+    /// target the caller may not read are left out.
+    pub async fn expand(
+        &self,
+        table: &Table,
+        caller: &Caller,
+        records: &Records,
+        fields: &[String],
+    ) -> Result<Vec<Map<String, Json>>, ApiError> {
+        let mut out = vec![Map::new(); records.rows.len()];
+        if fields.is_empty() {
+            return Ok(out);
+        }
+        let relations = self.list_relations().await?;
+        for field in fields {
+            let relation =
+                relations.iter().find(|r| r.collection == table.name && &r.field == field).ok_or_else(|| {
+                    ApiError::bad_field("expand", format!("'{field}' is not a relation of '{}'", table.name))
+                })?;
+            let Some(position) = records.columns.iter().position(|(name, _)| name == field) else { continue };
+            let target = self.collection(&relation.target).await?;
+            let Ok(scope) = access::check(&rules(&target).read, caller) else { continue };
+            let ids_of = |value: &Value| -> Vec<String> {
+                match (relation.many, value) {
+                    (false, Value::Text(id)) => vec![id.clone()],
+                    (true, v) => match v.as_json() {
+                        Json::Array(items) => items.iter().filter_map(|i| i.as_str().map(str::to_owned)).collect(),
+                        _ => Vec::new(),
+                    },
+                    _ => Vec::new(),
+                }
+            };
+            let mut wanted: Vec<String> = records.rows.iter().flat_map(|row| ids_of(&row[position])).collect();
+            wanted.sort();
+            wanted.dedup();
+            let found = self.records_by_id(&target, &wanted, &scope).await?;
+            for (row, expanded) in records.rows.iter().zip(out.iter_mut()) {
+                let ids = ids_of(&row[position]);
+                let value = if relation.many {
+                    Json::Array(ids.iter().filter_map(|id| found.get(id).cloned()).collect())
+                } else {
+                    ids.first().and_then(|id| found.get(id).cloned()).unwrap_or(Json::Null)
+                };
+                expanded.insert(field.clone(), value);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Live records of `table` with these ids, within `scope`, by id (one query).
+    async fn records_by_id(
+        &self,
+        table: &Table,
+        ids: &[String],
+        scope: &Scope,
+    ) -> Result<HashMap<String, Json>, ApiError> {
+        let mut found = HashMap::new();
+        if ids.is_empty() {
+            return Ok(found);
+        }
+        let columns: Vec<_> = table.columns.iter().filter(|c| c.name != "_deleted_at").collect();
+        let mut b = SqlBuilder::new(self.db.dialect());
+        b.push("SELECT ").ident_list(columns.iter().map(|c| c.name.as_str())).push(" FROM ").ident(&table.name);
+        b.push(" WHERE \"_id\" IN (");
+        for (i, id) in ids.iter().enumerate() {
+            if i > 0 {
+                b.push(", ");
+            }
+            b.param(id.as_str().into());
+        }
+        b.push(")");
+        base_conditions(&mut b, scope, Deleted::Hidden);
+        let records = Records::new(&columns, self.db.read(b.finish()).await?);
+        for record in records.iter() {
+            let json = serde_json::to_value(record).map_err(ApiError::internal)?;
+            if let Some(id) = json["_id"].as_str() {
+                found.insert(id.to_owned(), json);
+            }
+        }
+        Ok(found)
+    }
+
+    /// The statements that apply `on_delete` when the record `id` of `table` is deleted (for
+    /// good when `hard`), or 409 when a `restrict` relation still points at it.
+    pub(super) async fn on_delete_effects(&self, table: &Table, id: &str, hard: bool) -> Result<Vec<Stmt>, ApiError> {
+        let mut stmts = Vec::new();
+        for relation in self.list_relations().await?.into_iter().filter(|r| r.target == table.name) {
+            let now = now_ms();
+            match relation.on_delete {
+                OnDelete::Restrict => {
+                    let mut b = SqlBuilder::new(self.db.dialect());
+                    b.push("SELECT 1 FROM ").ident(&relation.collection).push(" WHERE \"_deleted_at\" IS NULL AND ");
+                    refers_to(&mut b, &relation, id);
+                    b.push(" LIMIT 1");
+                    if !self.db.read(b.finish()).await?.rows.is_empty() {
+                        return Err(ApiError::Conflict(format!(
+                            "the record is referenced by '{}.{}' (on_delete: restrict)",
+                            relation.collection, relation.field
+                        )));
+                    }
+                }
+                OnDelete::Cascade => {
+                    let mut b = SqlBuilder::new(self.db.dialect());
+                    if hard {
+                        b.push("DELETE FROM ").ident(&relation.collection).push(" WHERE ");
+                    } else {
+                        b.push("UPDATE ").ident(&relation.collection).push(" SET \"_deleted_at\" = ").param(now.into());
+                        b.push(", \"_updated_at\" = ").param(now.into()).push(" WHERE \"_deleted_at\" IS NULL AND ");
+                    }
+                    refers_to(&mut b, &relation, id);
+                    stmts.push(b.finish());
+                }
+                OnDelete::SetNull => {
+                    let mut b = SqlBuilder::new(self.db.dialect());
+                    b.push("UPDATE ").ident(&relation.collection).push(" SET ").ident(&relation.field).push(" = ");
+                    match (relation.many, self.db.dialect()) {
+                        (false, _) => {
+                            b.push("NULL");
+                        }
+                        (true, Dialect::Postgres) => {
+                            b.ident(&relation.field).push(" - ").param(id.into());
+                        }
+                        (true, Dialect::Sqlite) => {
+                            b.push("(SELECT json_group_array(value) FROM json_each(").ident(&relation.field);
+                            b.push(") WHERE value <> ").param(id.into()).push(")");
+                        }
+                    }
+                    b.push(", \"_updated_at\" = ").param(now.into()).push(" WHERE ");
+                    refers_to(&mut b, &relation, id);
+                    stmts.push(b.finish());
+                }
+            }
+        }
+        Ok(stmts)
+    }
+}
+
+/// The condition "this record's relation field points at `id`".
+fn refers_to(b: &mut SqlBuilder, relation: &Relation, id: &str) {
+    match (relation.many, b.dialect()) {
+        (false, _) => {
+            b.ident(&relation.field).push(" = ").param(id.into());
+        }
+        (true, Dialect::Postgres) => {
+            b.ident(&relation.field).push(" @> jsonb_build_array(").param(id.into()).push("::text)");
+        }
+        (true, Dialect::Sqlite) => {
+            b.push("EXISTS (SELECT 1 FROM json_each(").ident(&relation.field).push(") WHERE value = ");
+            b.param(id.into()).push(")");
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! Relations: admin CRUD, expand (single and many, honouring the target's read rule) and
+//! on_delete restrict / cascade / set_null.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::both_backends;
+use crate::harness::TestServer;
+
+async fn relation(s: &TestServer, body: Value) -> Value {
+    let resp = s.admin_post("/api/v1/admin/relations", body.clone()).await;
+    assert_eq!(resp.status, 201, "{body}: {}", resp.text);
+    resp.body
+}
+
+fn id(v: &Value) -> String {
+    v["_id"].as_str().unwrap().to_owned()
+}
+
+both_backends! {
+    async fn relations_admin_and_bad_input(s) {
+        for c in ["authors", "posts"] {
+            s.open_collection(c).await;
+        }
+        s.seed("posts", &[json!({"title": "t", "views": 1})]).await;
+        let made = relation(&s, json!({"collection": "posts", "field": "author", "target": "authors"})).await;
+        assert_eq!(made["on_delete"], "restrict");
+        assert_eq!(made["many"], false);
+        let schema = s.admin_get("/api/v1/admin/collections/posts/schema").await;
+        assert!(schema.text.contains("\"author\""), "the field was created");
+        for (body, status) in [
+            (json!({"collection": "posts", "field": "author", "target": "authors"}), 409),
+            (json!({"collection": "posts", "field": "x", "target": "nope"}), 400),
+            (json!({"collection": "nope", "field": "x", "target": "authors"}), 404),
+            (json!({"collection": "posts", "field": "views", "target": "authors"}), 400),
+            (json!({"collection": "posts", "field": "_owner_id", "target": "authors"}), 400),
+            (json!({"collection": "posts", "field": "y", "target": "authors", "on_delete": "explode"}), 400),
+            (json!({"collection": "posts", "field": "y", "target": "authors", "extra": 1}), 400),
+            (json!({"collection": "posts", "target": "authors"}), 400),
+        ] {
+            let resp = s.admin_post("/api/v1/admin/relations", body.clone()).await;
+            assert_eq!(resp.status, status, "{body}: {}", resp.text);
+        }
+        assert_eq!(s.admin_get("/api/v1/admin/relations").await.body["relations"].as_array().unwrap().len(), 1);
+        let rid = made["id"].as_str().unwrap();
+        assert_eq!(s.admin_delete(&format!("/api/v1/admin/relations/{rid}")).await.status, 200);
+        assert_eq!(s.admin_delete(&format!("/api/v1/admin/relations/{rid}")).await.status, 404);
+        assert_eq!(s.get("/api/v1/admin/relations").await.status, 401);
+    }
+
+    async fn expand_inlines_related_records(s) {
+        for c in ["authors", "tags", "posts"] {
+            s.open_collection(c).await;
+        }
+        relation(&s, json!({"collection": "posts", "field": "author", "target": "authors"})).await;
+        relation(&s, json!({"collection": "posts", "field": "tags", "target": "tags", "many": true})).await;
+        let authors = s.seed("authors", &[json!({"name": "Ada"}), json!({"name": "Bob"})]).await;
+        let tags = s.seed("tags", &[json!({"label": "rust"}), json!({"label": "db"})]).await;
+        let p1 = &s.seed("posts", &[json!({"title": "one", "author": id(&authors[0]), "tags": [id(&tags[0]), id(&tags[1])]})]).await[0];
+        s.seed("posts", &[json!({"title": "two", "author": id(&authors[1]), "tags": []}), json!({"title": "three"})]).await;
+
+        let one = s.get(&format!("/api/v1/posts/{}?expand=author,tags", id(p1))).await;
+        assert_eq!(one.status, 200, "{}", one.text);
+        assert_eq!(one.body["expand"]["author"]["name"], "Ada");
+        let labels: Vec<&str> = one.body["expand"]["tags"].as_array().unwrap().iter().map(|t| t["label"].as_str().unwrap()).collect();
+        assert_eq!(labels, vec!["rust", "db"]);
+        let list = s.get("/api/v1/posts?expand=author&sort=_created_at").await;
+        assert_eq!(list.status, 200, "{}", list.text);
+        let names: Vec<Value> = list.body["items"].as_array().unwrap().iter().map(|p| p["expand"]["author"]["name"].clone()).collect();
+        assert_eq!(names, vec![json!("Ada"), json!("Bob"), Value::Null]);
+        assert_eq!(list.body["total"], 3);
+        assert!(s.get("/api/v1/posts").await.body["items"][0].get("expand").is_none());
+        assert_eq!(s.get("/api/v1/posts?expand=title").await.status, 400);
+        assert_eq!(s.get(&format!("/api/v1/posts/{}?expand=nope", id(p1))).await.status, 400);
+
+        // Records of a collection the caller may not read are left out.
+        s.admin_patch("/api/v1/admin/collections/tags", json!({"rules": {"read": "disabled"}})).await;
+        let hidden = s.get(&format!("/api/v1/posts/{}?expand=author,tags", id(p1))).await;
+        assert_eq!(hidden.status, 200);
+        assert_eq!(hidden.body["expand"]["author"]["name"], "Ada");
+        assert!(hidden.body["expand"].get("tags").is_none(), "{}", hidden.text);
+        assert_eq!(s.admin_get(&format!("/api/v1/posts/{}?expand=tags", id(p1))).await.body["expand"]["tags"].as_array().unwrap().len(), 2);
+    }
+
+    async fn on_delete_restrict_cascade_set_null(s) {
+        for c in ["authors", "threads", "editors", "tags", "posts", "comments"] {
+            s.open_collection(c).await;
+        }
+        relation(&s, json!({"collection": "posts", "field": "author", "target": "authors", "on_delete": "restrict"})).await;
+        relation(&s, json!({"collection": "comments", "field": "thread", "target": "threads", "on_delete": "cascade"})).await;
+        relation(&s, json!({"collection": "posts", "field": "editor", "target": "editors", "on_delete": "set_null"})).await;
+        relation(&s, json!({"collection": "posts", "field": "tags", "target": "tags", "many": true, "on_delete": "set_null"})).await;
+        let author = id(&s.seed("authors", &[json!({"name": "Ada"})]).await[0]);
+        let thread = id(&s.seed("threads", &[json!({"topic": "t"})]).await[0]);
+        let editor = id(&s.seed("editors", &[json!({"name": "Ed"})]).await[0]);
+        let tags: Vec<String> = s.seed("tags", &[json!({"label": "a"}), json!({"label": "b"})]).await.iter().map(id).collect();
+        let post = id(&s.seed("posts", &[json!({"title": "p", "author": author, "editor": editor, "tags": tags})]).await[0]);
+        s.seed("comments", &[json!({"text": "c1", "thread": thread}), json!({"text": "c2", "thread": thread})]).await;
+
+        let refused = s.send(Method::DELETE, &format!("/api/v1/authors/{author}"), None, None).await;
+        assert_eq!(refused.status, 409, "{}", refused.text);
+        assert_eq!(s.get(&format!("/api/v1/authors/{author}")).await.status, 200, "restrict: nothing deleted");
+        assert_eq!(s.admin_delete(&format!("/api/v1/admin/collections/authors/records/{author}")).await.status, 409);
+
+        assert_eq!(s.send(Method::DELETE, &format!("/api/v1/threads/{thread}"), None, None).await.status, 200);
+        assert_eq!(s.get("/api/v1/comments/count").await.body["count"], 0, "cascade: the comments went with the thread");
+
+        assert_eq!(s.send(Method::DELETE, &format!("/api/v1/editors/{editor}"), None, None).await.status, 200);
+        assert_eq!(s.send(Method::DELETE, &format!("/api/v1/tags/{}", tags[0]), None, None).await.status, 200);
+        let after = s.get(&format!("/api/v1/posts/{post}")).await;
+        assert!(after.body["editor"].is_null(), "set_null: {}", after.text);
+        assert_eq!(after.body["tags"], json!([tags[1]]), "set_null on many removes the id");
+
+        // Once nothing refers to the author, it can go.
+        s.send(Method::PATCH, &format!("/api/v1/posts/{post}"), None, Some(json!({"author": null}))).await;
+        assert_eq!(s.send(Method::DELETE, &format!("/api/v1/authors/{author}"), None, None).await.status, 200);
+    }
+}
+
+both_backends! {
+    async fn batch_deletes_apply_on_delete(s) {
+        for c in ["authors", "posts", "threads", "comments"] {
+            s.open_collection(c).await;
+        }
+        relation(&s, json!({"collection": "posts", "field": "author", "target": "authors", "on_delete": "restrict"})).await;
+        relation(&s, json!({"collection": "comments", "field": "thread", "target": "threads", "on_delete": "cascade"})).await;
+        let author = id(&s.seed("authors", &[json!({"name": "Ada"})]).await[0]);
+        s.seed("posts", &[json!({"title": "p", "author": author})]).await;
+        let thread = id(&s.seed("threads", &[json!({"topic": "t"})]).await[0]);
+        s.seed("comments", &[json!({"thread": thread}), json!({"thread": thread})]).await;
+
+        let restricted = s.post("/api/v1/authors/batch", json!({"operations": [
+            {"op": "create", "data": {"name": "Bob"}},
+            {"op": "delete", "id": author},
+        ]})).await;
+        assert_eq!(restricted.status, 409, "{}", restricted.text);
+        assert_eq!(restricted.body["index"], 1);
+        assert_eq!(s.get("/api/v1/authors/count").await.body["count"], 1, "nothing written");
+
+        let cascaded = s.post("/api/v1/threads/batch", json!({"operations": [
+            {"op": "create", "data": {"topic": "new"}},
+            {"op": "delete", "id": thread},
+            {"op": "create", "data": {"topic": "newer"}},
+        ]})).await;
+        assert_eq!(cascaded.status, 200, "{}", cascaded.text);
+        assert_eq!(cascaded.body["results"][1], json!({"_id": thread, "deleted": true}));
+        assert_eq!(cascaded.body["results"][2]["topic"], "newer", "results stay aligned with operations");
+        assert_eq!(s.get("/api/v1/comments/count").await.body["count"], 0);
+    }
+}
