@@ -75,10 +75,6 @@ impl Settings {
         Ok(())
     }
 
-    pub fn get(&self, key: &str) -> Option<Json> {
-        self.values.read().expect("settings lock").get(key).cloned()
-    }
-
     pub fn get_bool(&self, key: &str) -> bool {
         self.values.read().expect("settings lock").get(key).and_then(Json::as_bool).unwrap_or(false)
     }

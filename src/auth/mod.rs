@@ -32,10 +32,6 @@ impl Auth {
         Auth { db, jwt: jwt::JwtKeys::new(secret.as_bytes()), sealer: crypto::SecretBox::new(&sealing_key) }
     }
 
-    pub fn db(&self) -> &Db {
-        &self.db
-    }
-
     /// A page of an admin listing and the total: `select` ends with `LIMIT ? OFFSET ?`, and
     /// `select` and `count` share the filter `params` that come before.
     async fn paged(

@@ -39,13 +39,6 @@ impl Caller {
             _ => None,
         }
     }
-
-    pub fn principal(&self) -> Option<&Principal> {
-        match self {
-            Caller::User(p) => Some(p),
-            _ => None,
-        }
-    }
 }
 
 /// One access rule.

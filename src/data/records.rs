@@ -36,12 +36,6 @@ impl Records {
     pub fn iter(&self) -> impl Iterator<Item = RecordRef<'_>> {
         self.rows.iter().map(|values| RecordRef { columns: &self.columns, values })
     }
-
-    /// The value of `column` in the first row.
-    pub fn first_value(&self, column: &str) -> Option<&Value> {
-        let i = self.columns.iter().position(|(name, _)| name == column)?;
-        self.rows.first().map(|row| &row[i])
-    }
 }
 
 /// One record, as a JSON object.

@@ -25,11 +25,13 @@ fn collection_name(name: &str) -> ApiResult<&str> {
     Ok(name)
 }
 
-fn include_deleted_allowed(caller: &Caller, wanted: bool) -> ApiResult<()> {
-    if wanted && !caller.is_admin() {
+/// The list parameters of a read, refusing `include_deleted` to anyone but the admin.
+fn read_query(caller: &Caller, pairs: &[(String, String)]) -> ApiResult<crate::data::query::Query> {
+    let query = parse::collection_query(pairs)?;
+    if query.include_deleted && !caller.is_admin() {
         return Err(ApiError::Forbidden("include_deleted needs the admin secret".into()));
     }
-    Ok(())
+    Ok(query)
 }
 
 pub async fn list(
@@ -39,8 +41,7 @@ pub async fn list(
     Path(collection): Path<String>,
     QueryPairs(pairs): QueryPairs,
 ) -> ApiResult<Response> {
-    let query = parse::collection_query(&pairs)?;
-    include_deleted_allowed(&caller, query.include_deleted)?;
+    let query = read_query(&caller, &pairs)?;
     let name = collection_name(&collection)?;
     let page = state.store().list_records(name, &caller, &query).await?;
     if query.expand.is_empty() {
@@ -80,8 +81,7 @@ pub async fn count(
     Path(collection): Path<String>,
     QueryPairs(pairs): QueryPairs,
 ) -> ApiResult<Response> {
-    let query = parse::collection_query(&pairs)?;
-    include_deleted_allowed(&caller, query.include_deleted)?;
+    let query = read_query(&caller, &pairs)?;
     let count = state.store().count_records(collection_name(&collection)?, &caller, &query).await?;
     conditional::json(&headers, &json!({ "count": count }))
 }
@@ -100,7 +100,7 @@ pub async fn aggregate(
     let (field, group_by) = (take("field"), take("group_by"));
     let rest: Vec<(String, String)> =
         pairs.iter().filter(|(k, _)| !matches!(k.as_str(), "op" | "field" | "group_by")).cloned().collect();
-    let query = parse::collection_query(&rest)?;
+    let query = read_query(&caller, &rest)?;
     if query.limit.is_some()
         || query.page.is_some()
         || query.after.is_some()
@@ -109,7 +109,6 @@ pub async fn aggregate(
     {
         return Err(ApiError::bad_request("aggregate takes op, field, group_by, include_deleted and filters"));
     }
-    include_deleted_allowed(&caller, query.include_deleted)?;
     let answer = state.store().aggregate(collection_name(&collection)?, &caller, op, field, group_by, &query).await?;
     match answer {
         aggregate::Aggregate::Single(records) => {

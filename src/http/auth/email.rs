@@ -26,7 +26,7 @@ pub async fn verify(State(state): State<AppState>, JsonBody(body): JsonBody<Valu
 }
 
 pub async fn resend(State(state): State<AppState>, User(principal): User) -> ApiResult<Response> {
-    let user = state.auth().user_by_id(&principal.id).await?.ok_or_else(|| ApiError::not_found("user not found"))?;
+    let user = super::current_user(&state, &principal.id).await?;
     if user.email_verified {
         return Ok(Json(json!({ "message": "The email address is already verified." })).into_response());
     }

@@ -111,6 +111,11 @@ pub fn link(state: &AppState, path: &str, token: &str) -> String {
     format!("{}/{path}?token={token}", state.settings().get_str("app_url").trim_end_matches('/'))
 }
 
+/// The signed-in user's account (404 when it was deleted meanwhile).
+pub async fn current_user(state: &AppState, id: &str) -> Result<User, ApiError> {
+    state.auth().user_by_id(id).await?.ok_or_else(|| ApiError::not_found("user not found"))
+}
+
 /// A required string field of a JSON body.
 pub fn required<'a>(body: &'a Json, field: &str) -> Result<&'a str, ApiError> {
     body.get(field)

@@ -13,7 +13,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::extract::{JsonBody, User};
 
 pub async fn me(State(state): State<AppState>, User(principal): User) -> ApiResult<Response> {
-    let user = state.auth().user_by_id(&principal.id).await?.ok_or_else(|| ApiError::not_found("user not found"))?;
+    let user = super::current_user(&state, &principal.id).await?;
     Ok(Json(user.view()).into_response())
 }
 
@@ -30,7 +30,7 @@ pub async fn update(
     User(principal): User,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<Response> {
-    let user = state.auth().user_by_id(&principal.id).await?.ok_or_else(|| ApiError::not_found("user not found"))?;
+    let user = super::current_user(&state, &principal.id).await?;
     let mut change = UserChange::default();
     if let Some(email) = body.get("email") {
         let email = email.as_str().ok_or_else(|| ApiError::bad_field("email", "email must be a string"))?;

@@ -7,15 +7,11 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::login::record_failure;
-use super::{required, sign_in};
+use super::{current_user, required, sign_in};
 use crate::app::AppState;
 use crate::auth::one_time::Purpose;
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::{ClientInfo, JsonBody, User};
-
-async fn current_user(state: &AppState, id: &str) -> ApiResult<crate::auth::User> {
-    state.auth().user_by_id(id).await?.ok_or_else(|| ApiError::not_found("user not found"))
-}
 
 pub async fn setup(State(state): State<AppState>, User(principal): User) -> ApiResult<Response> {
     let user = current_user(&state, &principal.id).await?;
