@@ -4,7 +4,7 @@
 use super::access;
 use super::catalog::{Column, ColumnType};
 use super::query::{Query, compile};
-use super::records::{Deleted, Records, base_conditions, filters, rules};
+use super::records::{Deleted, Records, base_conditions, filters, from, rules};
 use super::sql::SqlBuilder;
 use super::{Store, catalog};
 use crate::data::access::Caller;
@@ -57,7 +57,7 @@ impl Store {
         group_by: Option<&str>,
         query: &Query,
     ) -> Result<Aggregate, ApiError> {
-        let table = self.collection(name).await?;
+        let table = self.searchable(self.collection(name).await?, query).await?;
         let scope = access::check(&rules(&table).read, caller)?;
         let field = match field {
             Some(f) => Some(compile::column(&table, f)?),
@@ -77,7 +77,8 @@ impl Store {
             b.ident(&g.name).push(" AS \"key\", ");
         }
         aggregate_expr(&mut b, op, field);
-        b.push(" AS \"result\" FROM ").ident(&table.name).push(" WHERE 1 = 1");
+        b.push(" AS \"result\"");
+        from(&mut b, &table, query)?;
         base_conditions(&mut b, &scope, deleted);
         filters(&mut b, &table, query)?;
         if let Some(g) = group {

@@ -90,6 +90,9 @@ pub struct CollectionMeta {
     pub rules: Rules,
     /// Per-field validation rules.
     pub field_rules: super::validation::FieldRules,
+    /// The fields the search index covers, as last built (`None`: never built).
+    #[serde(skip)]
+    pub search_index: Option<Vec<String>>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -214,7 +217,7 @@ impl Catalog {
             });
         }
         for row in &results[1].rows {
-            let [name, rules, created, updated, field_rules] = &row[..] else {
+            let [name, rules, created, updated, field_rules, search_index] = &row[..] else {
                 continue;
             };
             let Some(table) = name.as_text().and_then(|n| tables.get_mut(n)) else {
@@ -237,6 +240,7 @@ impl Catalog {
             table.collection = Some(CollectionMeta {
                 rules: rules.unwrap_or_default(),
                 field_rules,
+                search_index: serde_json::from_value(search_index.as_json()).ok(),
                 created_at: created.as_int().unwrap_or(0),
                 updated_at: updated.as_int().unwrap_or(0),
             });
@@ -280,7 +284,7 @@ fn collections_sql(dialect: Dialect, one: bool) -> String {
         (true, Dialect::Sqlite) => " WHERE name = ?",
         (true, Dialect::Postgres) => " WHERE name = $1",
     };
-    format!("SELECT name, rules, created_at, updated_at, field_rules FROM _fb_collections{filter}")
+    format!("SELECT name, rules, created_at, updated_at, field_rules, search_index FROM _fb_collections{filter}")
 }
 
 #[cfg(test)]

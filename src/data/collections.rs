@@ -9,7 +9,7 @@ use super::access::{Rules, RulesPatch};
 use super::catalog::{ColumnType, Table};
 use super::query::compile;
 use super::sql::{SqlBuilder, quote_ident};
-use super::{DbError, Dialect, Stmt, Store, Value, names};
+use super::{DbError, Dialect, Stmt, Store, Value, names, search};
 use crate::error::ApiError;
 use crate::util::now_ms;
 
@@ -62,7 +62,18 @@ impl Store {
         insert.push("INSERT INTO _fb_collections (name, rules, created_at, updated_at) VALUES (");
         insert.param(name.into()).push(", ").param(rules_value(&rules)).push(", ");
         insert.param(now.into()).push(", ").param(now.into()).push(")");
-        self.db.write_many(vec![Stmt::new(ddl, vec![]), insert.finish()]).await.map_err(|err| match err {
+        let text_fields: Vec<String> =
+            fields.iter().filter(|(_, ty)| *ty == ColumnType::Text).map(|(f, _)| f.clone()).collect();
+        let mut stmts = vec![Stmt::new(ddl, vec![]), insert.finish()];
+        stmts.extend(search::rebuild_stmts(dialect, name, &text_fields));
+        self.db.write_many(stmts).await.map_err(|err| match err {
+            DbError::InStatement { source, .. } => match *source {
+                DbError::UniqueViolation(_) => ApiError::Conflict(format!("collection '{name}' already exists")),
+                DbError::Other(msg) if msg.contains("already exists") => {
+                    ApiError::Conflict(format!("collection '{name}' already exists"))
+                }
+                other => other.into(),
+            },
             DbError::UniqueViolation(_) => ApiError::Conflict(format!("collection '{name}' already exists")),
             DbError::Other(msg) if msg.contains("already exists") => {
                 ApiError::Conflict(format!("collection '{name}' already exists"))
@@ -89,9 +100,10 @@ impl Store {
         let table = self.collection(name).await?;
         let mut delete = SqlBuilder::new(self.db.dialect());
         delete.push("DELETE FROM _fb_collections WHERE name = ").param(name.into());
-        self.db
-            .write_many(vec![Stmt::new(format!("DROP TABLE {}", quote_ident(&table.name)), vec![]), delete.finish()])
-            .await?;
+        let mut stmts = search::drop_stmts(self.db.dialect(), &table.name);
+        stmts.push(Stmt::new(format!("DROP TABLE {}", quote_ident(&table.name)), vec![]));
+        stmts.push(delete.finish());
+        self.db.write_many(stmts).await?;
         self.catalog.refresh(name).await?;
         Ok(())
     }
@@ -118,6 +130,12 @@ impl Store {
         {
             return Err(err.into());
         }
+        let fields = search::search_fields(&table);
+        let indexed = table.collection.as_ref().and_then(|c| c.search_index.as_ref());
+        if table.collection.is_some() && indexed != Some(&fields) {
+            // A new text field is searched from now on.
+            return self.rebuild_search_index(name, &fields).await;
+        }
         Ok(table)
     }
 
@@ -130,18 +148,27 @@ impl Store {
         let Some(col) = table.column(column) else {
             return Err(ApiError::not_found(format!("field '{column}' not found in '{name}'")));
         };
-        let mut stmts: Vec<Stmt> = self
-            .list_indexes(name)
-            .await?
-            .into_iter()
-            .filter(|ix| ix.columns.iter().any(|c| c == &col.name))
-            .map(|ix| Stmt::new(format!("DROP INDEX {}", quote_ident(&ix.name)), vec![]))
-            .collect();
+        // The search index goes first (SQLite's triggers name the field) and is built again
+        // over the fields that remain.
+        let dialect = self.db.dialect();
+        let mut stmts = search::drop_stmts(dialect, name);
+        stmts.extend(
+            self.list_indexes(name)
+                .await?
+                .into_iter()
+                .filter(|ix| ix.columns.iter().any(|c| c == &col.name))
+                .map(|ix| Stmt::new(format!("DROP INDEX {}", quote_ident(&ix.name)), vec![])),
+        );
         stmts.push(Stmt::new(
             format!("ALTER TABLE {} DROP COLUMN {}", quote_ident(name), quote_ident(&col.name)),
             vec![],
         ));
-        self.db.write_many(stmts).await?;
+        let remaining: Vec<String> = search::search_fields(&table).into_iter().filter(|f| f != &col.name).collect();
+        stmts.extend(search::rebuild_stmts(dialect, name, &remaining));
+        self.db.write_many(stmts).await.map_err(|err| match err {
+            DbError::InStatement { source, .. } => ApiError::from(*source),
+            other => other.into(),
+        })?;
         self.refreshed(name).await
     }
 
@@ -292,7 +319,7 @@ fn truthy(v: &Value) -> bool {
 }
 
 /// `posts_author_created_at_idx`; shortened with a hash beyond PostgreSQL's 63 bytes.
-fn index_name(table: &str, columns: &[&str]) -> String {
+pub(crate) fn index_name(table: &str, columns: &[&str]) -> String {
     let full = format!("{table}_{}_idx", columns.join("_"));
     if full.len() <= 63 {
         return full;

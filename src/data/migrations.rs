@@ -118,6 +118,11 @@ const MIGRATIONS: &[Migration] = &[
             );
         ",
     },
+    Migration {
+        version: 5,
+        name: "search index fields",
+        sql: "ALTER TABLE _fb_collections ADD COLUMN search_index {json};",
+    },
 ];
 
 /// Brings the system tables up to the newest version.

@@ -17,6 +17,7 @@ mod postgres;
 pub mod query;
 pub mod records;
 pub mod relations;
+pub mod search;
 pub mod sql;
 mod sqlite;
 pub mod validation;

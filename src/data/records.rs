@@ -12,7 +12,7 @@ use super::access::{self, Caller, Rules, Scope};
 use super::catalog::{Column, ColumnType, Table};
 use super::query::{Query, SortKey, compile};
 use super::sql::SqlBuilder;
-use super::{Rows, Store, Value, names};
+use super::{Rows, Store, Value, names, search};
 use crate::error::ApiError;
 use crate::util::now_ms;
 
@@ -306,7 +306,14 @@ impl Store {
 
     /// A page of records matching `query`, with the total count.
     pub async fn list_records(&self, name: &str, caller: &Caller, query: &Query) -> Result<ListPage, ApiError> {
-        let table = self.collection(name).await?;
+        let table = self.searchable(self.collection(name).await?, query).await?;
+        // Search results come best first unless a sort is given.
+        let ranked = query.search.as_ref().filter(|_| query.sort.is_empty());
+        if ranked.is_some() && query.after.is_some() {
+            return Err(ApiError::bad_request(
+                "'after' needs a sort when searching (ranked results are paged with 'page')",
+            ));
+        }
         let scope = access::check(&rules(&table).read, caller)?;
         let deleted = if query.include_deleted { Deleted::Shown } else { Deleted::Hidden };
         let mut out = output_columns(&table, query.fields.as_deref(), deleted)?;
@@ -325,15 +332,18 @@ impl Store {
         let dialect = self.db.dialect();
 
         let mut page = SqlBuilder::new(dialect);
-        page.push("SELECT ").ident_list(out.iter().map(|c| c.name.as_str())).push(" FROM ").ident(&table.name);
-        page.push(" WHERE 1 = 1");
+        page.push("SELECT ").ident_list(out.iter().map(|c| c.name.as_str()));
+        from(&mut page, &table, query)?;
         base_conditions(&mut page, &scope, deleted);
         filters(&mut page, &table, query)?;
         if let Some(cursor) = &cursor {
             page.push(" AND ");
             compile::keyset_after(&mut page, &table, &sort, cursor)?;
         }
-        compile::order_by(&mut page, &table, &sort)?;
+        match ranked {
+            Some(search) => search::order_by_rank(&mut page, &table, search)?,
+            None => compile::order_by(&mut page, &table, &sort)?,
+        }
         // One extra row tells whether another page follows.
         page.push(" LIMIT ").param(i64::from(limit + 1).into());
         if cursor.is_none() {
@@ -341,7 +351,8 @@ impl Store {
         }
 
         let mut count = SqlBuilder::new(dialect);
-        count.push("SELECT COUNT(*) FROM ").ident(&table.name).push(" WHERE 1 = 1");
+        count.push("SELECT COUNT(*)");
+        from(&mut count, &table, query)?;
         base_conditions(&mut count, &scope, deleted);
         filters(&mut count, &table, query)?;
 
@@ -364,15 +375,40 @@ impl Store {
 
     /// How many records match `query`'s filters.
     pub async fn count_records(&self, name: &str, caller: &Caller, query: &Query) -> Result<i64, ApiError> {
-        let table = self.collection(name).await?;
+        let table = self.searchable(self.collection(name).await?, query).await?;
         let scope = access::check(&rules(&table).read, caller)?;
         let deleted = if query.include_deleted { Deleted::Shown } else { Deleted::Hidden };
         let mut b = SqlBuilder::new(self.db.dialect());
-        b.push("SELECT COUNT(*) FROM ").ident(&table.name).push(" WHERE 1 = 1");
+        b.push("SELECT COUNT(*)");
+        from(&mut b, &table, query)?;
         base_conditions(&mut b, &scope, deleted);
         filters(&mut b, &table, query)?;
         let rows = self.db.read(b.finish().cached()).await?;
         Ok(rows.rows.first().and_then(|r| r[0].as_int()).unwrap_or(0))
+    }
+
+    /// `table`, with its search index brought up to date first when `query` searches and the
+    /// index does not cover the current text fields (a collection from before search existed,
+    /// or fields added by another instance).
+    pub(super) async fn searchable(&self, table: Arc<Table>, query: &Query) -> Result<Arc<Table>, ApiError> {
+        let Some(meta) = &table.collection else { return Ok(table) };
+        if !query.uses_search() {
+            return Ok(table);
+        }
+        let fields = search::search_fields(&table);
+        if meta.search_index.as_ref() == Some(&fields) {
+            return Ok(table);
+        }
+        self.rebuild_search_index(&table.name, &fields).await
+    }
+
+    /// Builds the search index of the collection `name` over `fields` anew.
+    pub(super) async fn rebuild_search_index(&self, name: &str, fields: &[String]) -> Result<Arc<Table>, ApiError> {
+        self.db.write_many(search::rebuild_stmts(self.db.dialect(), name, fields)).await.map_err(|err| match err {
+            super::DbError::InStatement { source, .. } => ApiError::from(*source),
+            other => other.into(),
+        })?;
+        self.catalog.refresh(name).await?.ok_or_else(|| ApiError::not_found(format!("collection '{name}' not found")))
     }
 
     /// The sort values of the cursor record, which must be visible to the caller.
@@ -512,12 +548,21 @@ pub(super) fn base_conditions(b: &mut SqlBuilder, scope: &Scope, deleted: Delete
     }
 }
 
+/// ` FROM "table"` (joined with the search matches on SQLite) ` WHERE 1 = 1`, ready for
+/// ` AND …` conditions.
+pub(super) fn from(b: &mut SqlBuilder, table: &Table, query: &Query) -> Result<(), ApiError> {
+    search::from(b, table, query.search.as_ref())?;
+    b.push(" WHERE 1 = 1");
+    Ok(())
+}
+
+/// The query's filters and search, each as ` AND …`.
 pub(super) fn filters(b: &mut SqlBuilder, table: &Table, query: &Query) -> Result<(), ApiError> {
     for f in &query.filters {
         b.push(" AND ");
         compile::filter(b, table, f)?;
     }
-    Ok(())
+    search::filter(b, table, query.search.as_ref())
 }
 
 fn returning(b: &mut SqlBuilder, out: &[&Column]) {

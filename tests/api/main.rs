@@ -14,4 +14,5 @@ mod errors;
 mod query;
 mod records;
 mod relations;
+mod search;
 mod validation;

@@ -9,7 +9,7 @@
 use super::{Condition, Filter, Op, Operand, SortKey};
 use crate::data::catalog::{Column, ColumnType, Table};
 use crate::data::sql::SqlBuilder;
-use crate::data::{Dialect, Value};
+use crate::data::{Dialect, Value, search};
 use crate::error::ApiError;
 
 /// Appends `filter` as a boolean SQL expression.
@@ -122,7 +122,16 @@ fn condition(b: &mut SqlBuilder, table: &Table, cond: &Condition) -> Result<(), 
             }
             b.ident(name).push(if *v { " IS TRUE" } else { " IS FALSE" });
         }
-        (Op::Cs | Op::Cd | Op::Fts, _) => {
+        (Op::Fts | Op::Plfts | Op::Phfts, Operand::Scalar(raw)) => {
+            text_only(col, cond.op)?;
+            let expr = match cond.op {
+                Op::Plfts => search::parse::all_words(raw)?,
+                Op::Phfts => search::parse::phrase(raw)?,
+                _ => search::parse(raw)?,
+            };
+            search::column_condition(b, table, name, &expr)?;
+        }
+        (Op::Cs | Op::Cd, _) => {
             return Err(ApiError::bad_request(format!(
                 "the '{}' operator is not supported by this server yet",
                 cond.op.name()
@@ -327,6 +336,9 @@ mod tests {
             ("done", "eq.maybe"),
             ("meta", "eq.{}"),
             ("title", "is.true"),
+            ("title", "fts.\"x"),
+            ("score", "fts.x"),
+            // SQLite searches only the indexed text fields of collections.
             ("title", "fts.x"),
         ] {
             let err = compile(Dialect::Sqlite, k, v).unwrap_err();

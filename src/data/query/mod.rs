@@ -44,8 +44,12 @@ pub enum Op {
     Cs,
     /// JSON/array "is contained by" (`<@`).
     Cd,
-    /// Full-text match.
+    /// Full-text match, in the search language (`fts`, `wfts`).
     Fts,
+    /// Full-text match of every word (`plfts`).
+    Plfts,
+    /// Full-text match of the words as one phrase (`phfts`).
+    Phfts,
 }
 
 impl Op {
@@ -66,6 +70,8 @@ impl Op {
             Op::Cs => "cs",
             Op::Cd => "cd",
             Op::Fts => "fts",
+            Op::Plfts => "plfts",
+            Op::Phfts => "phfts",
         }
     }
 }
@@ -120,9 +126,23 @@ pub struct Query {
     pub include_deleted: bool,
     /// Relation fields whose records to inline.
     pub expand: Vec<String>,
+    /// Full-text search over the text fields; ranks the results when no sort is given.
+    pub search: Option<crate::data::search::Expr>,
 }
 
 impl Query {
+    /// Whether any condition is a full-text match (which needs the search index).
+    pub fn uses_search(&self) -> bool {
+        fn any_fts(f: &Filter) -> bool {
+            match f {
+                Filter::And(c) | Filter::Or(c) => c.iter().any(any_fts),
+                Filter::Not(inner) => any_fts(inner),
+                Filter::Cond(c) => matches!(c.op, Op::Fts | Op::Plfts | Op::Phfts),
+            }
+        }
+        self.search.is_some() || self.filters.iter().any(any_fts)
+    }
+
     pub fn limit(&self) -> u32 {
         self.limit.unwrap_or(DEFAULT_LIMIT)
     }

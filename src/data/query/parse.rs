@@ -23,11 +23,7 @@ pub fn collection_query(pairs: &[(String, String)]) -> Result<Query, ApiError> {
             "fields" => query.fields = Some(field_list(value)?),
             "include_deleted" => query.include_deleted = boolean("include_deleted", value)?,
             "expand" => query.expand = field_list(value)?,
-            "search" => {
-                return Err(ApiError::bad_request(format!(
-                    "the '{key}' parameter is not supported by this server yet"
-                )));
-            }
+            "search" => query.search = Some(crate::data::search::parse(value)?),
             _ => query.filters.push(postgrest_param(key, value)?),
         }
     }
@@ -248,7 +244,14 @@ fn operator(name: &str) -> Result<(Op, bool), ApiError> {
         "startsWith" | "startswith" => (Op::StartsWith, false),
         "cs" => (Op::Cs, false),
         "cd" => (Op::Cd, false),
-        "fts" => (Op::Fts, false),
+        "fts" | "wfts" => (Op::Fts, false),
+        "plfts" => (Op::Plfts, false),
+        "phfts" => (Op::Phfts, false),
+        // PostgREST's text search configuration, `fts(english)`: searches always use the
+        // `simple` configuration, so that both backends find the same records.
+        fts if fts.ends_with(')') && fts.split_once('(').is_some_and(|(op, _)| op.ends_with("fts")) => {
+            return operator(fts.split_once('(').map_or(fts, |(op, _)| op));
+        }
         other => {
             let shown: String = other.chars().take(40).collect();
             return Err(ApiError::bad_request(format!("unknown operator '{shown}'")));
@@ -395,7 +398,8 @@ mod tests {
             ("include_deleted", "maybe"),
             ("after", ""),
             ("bogus", "value"),
-            ("search", "x"),
+            ("search", "\"x"),
+            ("search", "NOT x"),
             ("expand", "a,,b"),
         ] {
             assert!(collection_query(&pairs(&[(k, v)])).is_err(), "{k}={v}");

@@ -1,0 +1,136 @@
+//! Full-text search: the search expression language, its rendering for each backend, and the
+//! search index that backs it.
+//!
+//! One grammar serves `?search=` on the collections surface and the `fts` operators of the
+//! tables surface: words (`rust`), prefixes (`rus*`), phrases (`"web server"`), `AND`
+//! (implied between neighbours), `OR`, `NOT` / `-word`, and parentheses. The parsed tree is
+//! rendered for SQLite's FTS5 `MATCH` or PostgreSQL's `to_tsquery`; either way it travels as a
+//! bound parameter, and since terms are reduced to letters and digits before rendering, no
+//! search text can reach either engine's own query syntax.
+//!
+//! The index covers a collection's text fields (not the system fields). SQLite keeps an FTS5
+//! table `_fb_fts_<collection>` in step with the collection through triggers; PostgreSQL has a
+//! GIN expression index over `to_tsvector('simple', …)` of the same fields. Both use the
+//! `simple` configuration (no stemming, case folded), so the backends find the same records.
+
+mod index;
+pub mod parse;
+
+pub use index::{drop_stmts, rebuild_stmts, search_fields};
+pub use parse::{Expr, parse};
+
+use crate::data::Dialect;
+use crate::data::catalog::Table;
+use crate::data::sql::{SqlBuilder, quote_ident};
+use crate::error::ApiError;
+
+/// The FTS5 table that indexes `table` on SQLite.
+pub fn fts_table(table: &str) -> String {
+    format!("_fb_fts_{table}")
+}
+
+/// PostgreSQL's `to_tsvector` over the indexed fields, spelled exactly as the index is, so
+/// that the planner can use it.
+fn tsvector(b: &mut SqlBuilder, fields: &[String]) {
+    b.push("to_tsvector('simple'::regconfig, ");
+    for (i, field) in fields.iter().enumerate() {
+        if i > 0 {
+            b.push(" || ' ' || ");
+        }
+        b.push("coalesce(").ident(field).push(", '')");
+    }
+    b.push(")");
+}
+
+/// The fields searched in `table`: its indexed text fields. A table without any is a 400.
+fn fields_of(table: &Table) -> Result<Vec<String>, ApiError> {
+    let fields = search_fields(table);
+    if fields.is_empty() {
+        return Err(ApiError::bad_request(format!("'{}' has no text fields to search", table.name)));
+    }
+    Ok(fields)
+}
+
+/// How a list, count or aggregate reads `table` with a search: `FROM "t"`, joined on SQLite
+/// with the records that match (and their rank).
+pub fn from(b: &mut SqlBuilder, table: &Table, search: Option<&Expr>) -> Result<(), ApiError> {
+    b.push(" FROM ").ident(&table.name);
+    let (Some(expr), Dialect::Sqlite) = (search, b.dialect()) else {
+        return Ok(());
+    };
+    fields_of(table)?;
+    let fts = fts_table(&table.name);
+    b.push(" JOIN (SELECT rowid AS \"_fb_rowid\", rank AS \"_fb_rank\" FROM ").ident(&fts);
+    b.push(" WHERE ").ident(&fts).push(" MATCH ").param(expr.to_fts5(None).into());
+    b.push(") AS \"_fb_match\" ON \"_fb_match\".\"_fb_rowid\" = ").ident(&table.name).push(".rowid");
+    Ok(())
+}
+
+/// The search condition for PostgreSQL (` AND …`); on SQLite the join of [`from`] already
+/// keeps only matches.
+pub fn filter(b: &mut SqlBuilder, table: &Table, search: Option<&Expr>) -> Result<(), ApiError> {
+    let (Some(expr), Dialect::Postgres) = (search, b.dialect()) else {
+        return Ok(());
+    };
+    let fields = fields_of(table)?;
+    b.push(" AND ");
+    tsvector(b, &fields);
+    b.push(" @@ to_tsquery('simple'::regconfig, ").param(expr.to_tsquery().into()).push(")");
+    Ok(())
+}
+
+/// Orders by relevance, best first (then by `_id`, for a total order).
+pub fn order_by_rank(b: &mut SqlBuilder, table: &Table, expr: &Expr) -> Result<(), ApiError> {
+    match b.dialect() {
+        // FTS5's rank is bm25, where smaller is better.
+        Dialect::Sqlite => b.push(" ORDER BY \"_fb_match\".\"_fb_rank\" ASC"),
+        Dialect::Postgres => {
+            let fields = fields_of(table)?;
+            b.push(" ORDER BY ts_rank(");
+            tsvector(b, &fields);
+            b.push(", to_tsquery('simple'::regconfig, ").param(expr.to_tsquery().into()).push(")) DESC")
+        }
+    };
+    b.push(", ").ident(key_column(table)).push(" ASC");
+    Ok(())
+}
+
+/// The column that makes a ranked order total.
+fn key_column(table: &Table) -> &str {
+    if table.column("_id").is_some() {
+        return "_id";
+    }
+    table.columns.iter().find(|c| c.primary_key).or(table.columns.first()).map_or("_id", |c| c.name.as_str())
+}
+
+/// `column @@ query` for one field (the tables surface's `fts` operators).
+pub fn column_condition(b: &mut SqlBuilder, table: &Table, column: &str, expr: &Expr) -> Result<(), ApiError> {
+    match b.dialect() {
+        Dialect::Postgres => {
+            b.push("to_tsvector('simple'::regconfig, coalesce(").ident(column).push(", '')) @@ ");
+            b.push("to_tsquery('simple'::regconfig, ").param(expr.to_tsquery().into()).push(")");
+        }
+        Dialect::Sqlite => {
+            if !search_fields(table).iter().any(|f| f == column) {
+                return Err(ApiError::bad_request(format!(
+                    "'{column}' of '{}' has no full-text index: on SQLite only the text fields of collections can be searched",
+                    table.name
+                )));
+            }
+            let fts = fts_table(&table.name);
+            b.ident(&table.name).push(".rowid IN (SELECT rowid FROM ").ident(&fts).push(" WHERE ");
+            b.ident(&fts).push(" MATCH ").param(expr.to_fts5(Some(column)).into()).push(")");
+        }
+    }
+    Ok(())
+}
+
+/// Quotes a string for use inside SQL text (trusted names only: index definitions).
+fn quote_literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// `"_fb_fts_posts"`, quoted.
+fn quoted_fts(table: &str) -> String {
+    quote_ident(&fts_table(table))
+}
