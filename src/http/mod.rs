@@ -22,6 +22,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/api/v1/openapi.json", get(openapi::document))
         .route("/openapi.json", get(openapi::document))
+        .route("/docs", get(openapi::page))
+        .route("/docs/{asset}", get(openapi::asset))
         .nest("/api/v1/admin", admin::router(state.clone()))
         .nest("/api/v1/auth", auth::router())
         .route("/api/v1/{collection}", get(records::list).post(records::create))

@@ -1,8 +1,9 @@
 //! `GET /api/v1/openapi.json` and `GET /openapi.json`: an OpenAPI 3.1 document of every
 //! endpoint, generated on each request from the fixed endpoint descriptors
 //! ([`static_paths`]) and the live catalog ([`schemas`]), so a new collection, table or
-//! column shows at once.
+//! column shows at once. `/docs` serves the API explorer ([`docs`]).
 
+mod docs;
 mod operation;
 mod schemas;
 mod static_paths;
@@ -14,6 +15,7 @@ use axum::Json;
 use axum::extract::State;
 use serde_json::{Map, Value, json};
 
+pub use docs::{asset, page};
 use operation::{ERRORS, Op, schema_ref};
 
 use crate::app::AppState;

@@ -223,9 +223,13 @@ fn meta_ops() -> Vec<Op> {
             .describe("Generated from the live catalog: every collection and table has its schema and paths.")
             .ok(200, any_object())
     };
+    let html = json!({"description": "HTML", "content": {"text/html": {"schema": string()}}});
     vec![
         document("/api/v1/openapi.json"),
         document("/openapi.json"),
+        Op::new("get", "/docs", "Meta", "The API explorer (Swagger UI)").answer(200, html),
+        Op::new("get", "/docs/{asset}", "Meta", "A file of the API explorer")
+            .answer(200, json!({"description": "The file, with a long cache lifetime"})),
         Op::new("get", "/api/v1/admin/health", "Meta", "Liveness and database check").ok(
             200,
             object(
