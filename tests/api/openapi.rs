@@ -149,6 +149,8 @@ both_backends! {
         let filter_names: Vec<&str> = paths["/api/v1/tables/posts"]["get"]["parameters"].as_array().unwrap()
             .iter().filter_map(|p| p["name"].as_str()).collect();
         assert!(filter_names.contains(&"title") && filter_names.contains(&"views"), "one filter per column: {filter_names:?}");
+        let list_params = serde_json::to_string(&paths["/api/v1/posts"]["get"]["parameters"]).unwrap();
+        assert!(list_params.contains(r#""name":"title""#), "collections take column filters too: {list_params}");
 
         // The tables surface, generic paths.
         for (path, methods) in [

@@ -15,6 +15,24 @@ use crate::data::validation::FieldRule;
 /// Query keywords of the tables surface: a column of that name gets no filter parameter.
 const TABLE_KEYWORDS: &[&str] = &["select", "order", "limit", "offset", "count", "on_conflict", "columns", "or", "and"];
 
+/// Query keywords of the collections surface, likewise.
+const RECORD_KEYWORDS: &[&str] = &[
+    "limit",
+    "page",
+    "after",
+    "sort",
+    "filter",
+    "fields",
+    "expand",
+    "search",
+    "include_deleted",
+    "op",
+    "field",
+    "group_by",
+    "or",
+    "and",
+];
+
 /// Component schemas and operations for every table of the catalog. `taken` holds the
 /// component names already in use.
 pub fn from_catalog(
@@ -38,30 +56,30 @@ pub fn from_catalog(
                 tag: format!("Collection {}", table.name),
                 record: schema_ref(&name),
                 patch: schema_ref(&patch),
-                filters: Vec::new(),
+                filters: column_filters(table, RECORD_KEYWORDS),
             }));
         }
-        let filters = table
-            .columns
-            .iter()
-            .filter(|c| !TABLE_KEYWORDS.contains(&c.name.as_str()))
-            .map(|c| {
-                query(
-                    &c.name,
-                    json!({"type": "string"}),
-                    "filter: `op.value` (eq, neq, gt, gte, lt, lte, like, ilike, in, is, cs, cd, fts; `not.` negates)",
-                )
-            })
-            .collect();
         ops.extend(table_ops(&Target {
             base: format!("/api/v1/tables/{segment}"),
             tag: format!("Table {}", table.name),
             record: schema_ref(&name),
             patch: schema_ref(&patch),
-            filters,
+            filters: column_filters(table, TABLE_KEYWORDS),
         }));
     }
     (schemas, ops)
+}
+
+/// One `column=op.value` filter parameter per column, except columns named like a keyword.
+fn column_filters(table: &Table, keywords: &[&str]) -> Vec<Json> {
+    let description =
+        "filter: `op.value` (eq, neq, gt, gte, lt, lte, like, ilike, in, is, cs, cd, fts; `not.` negates)";
+    table
+        .columns
+        .iter()
+        .filter(|c| !keywords.contains(&c.name.as_str()))
+        .map(|c| query(&c.name, json!({"type": "string"}), description))
+        .collect()
 }
 
 /// The JSON Schema of a table's rows: system columns read-only, nullability from the

@@ -138,6 +138,7 @@ pub fn table_ops(t: &Target) -> Vec<Op> {
     let write_prefs = [param_ref("Prefer"), param_ref("select")];
     vec![
         Op::new("get", base, tag, "Read rows")
+            .describe("With `Accept: application/vnd.pgrst.object+json` the answer is one object instead of an array.")
             .access(Access::Optional)
             .params(["select", "order", "tableLimit", "offset", "count", "Range", "Prefer"].map(param_ref))
             .params(filters())
