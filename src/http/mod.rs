@@ -7,6 +7,7 @@ pub mod auth;
 mod conditional;
 pub mod extract;
 mod middleware;
+pub mod openapi;
 pub mod records;
 
 use axum::Router;
@@ -19,6 +20,10 @@ use crate::app::AppState;
 pub fn router(state: AppState) -> Router {
     let max_body = state.config().max_body_bytes;
     Router::new()
+        .route("/api/v1/openapi.json", get(openapi::document))
+        .route("/openapi.json", get(openapi::document))
+        .route("/docs", get(openapi::page))
+        .route("/docs/{asset}", get(openapi::asset))
         .nest("/api/v1/admin", admin::router(state.clone()))
         .nest("/api/v1/auth", auth::router())
         .route("/api/v1/{collection}", get(records::list).post(records::create))
