@@ -118,6 +118,17 @@ const MIGRATIONS: &[Migration] = &[
             );
         ",
     },
+    Migration {
+        version: 5,
+        name: "access rules of tables that are not collections",
+        sql: "
+            CREATE TABLE _fb_table_rules (
+                name TEXT PRIMARY KEY,
+                rules {json} NOT NULL,
+                updated_at {bigint} NOT NULL
+            );
+        ",
+    },
 ];
 
 /// Brings the system tables up to the newest version.
