@@ -8,6 +8,7 @@ mod conditional;
 pub mod extract;
 mod middleware;
 pub mod records;
+mod tables;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -21,6 +22,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api/v1/admin", admin::router(state.clone()))
         .nest("/api/v1/auth", auth::router())
+        .nest("/api/v1/tables", tables::router())
         .route("/api/v1/{collection}", get(records::list).post(records::create))
         .route("/api/v1/{collection}/count", get(records::count))
         .route("/api/v1/{collection}/aggregate", get(records::aggregate))

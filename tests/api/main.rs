@@ -14,4 +14,6 @@ mod errors;
 mod query;
 mod records;
 mod relations;
+mod tables_read;
+mod tables_write;
 mod validation;
