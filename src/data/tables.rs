@@ -164,7 +164,10 @@ impl Store {
         if let Some(key) = table.key_column()
             && !sort.iter().any(|k| k.column == key.name)
         {
-            sort.push(SortKey::asc(&key.name));
+            // The key runs in the direction of the key before it, as on the collections
+            // surface, so an index on the sort columns followed by the key serves the order.
+            let descending = sort.last().is_some_and(|k| k.descending);
+            sort.push(SortKey { column: key.name.clone(), descending, nulls_first: None });
         }
         if !sort.is_empty() {
             compile::order_by(&mut page, table, &sort)?;
