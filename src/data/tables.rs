@@ -251,10 +251,8 @@ impl Store {
             Some(Resolution::Merge) => Some(allowed(table, &table.access_rules().update, caller)?),
             _ => None,
         };
-        if let Some(columns) = columns {
-            for name in columns {
-                compile::column(table, name)?;
-            }
+        for name in columns.unwrap_or_default().iter().chain(on_conflict.unwrap_or_default()) {
+            compile::column(table, name)?;
         }
         let conflict: Vec<&Column> = match (resolution, on_conflict) {
             (None, _) => Vec::new(),

@@ -144,6 +144,31 @@ both_backends! {
         assert!(bad.error().contains("nope"));
     }
 
+    async fn owner_column_of_a_plain_table(s) {
+        let (pk, _) = serial(&s);
+        s.exec_sql(&format!("CREATE TABLE diary (id {pk}, entry TEXT, _owner_id TEXT)")).await;
+        let resp = s.admin_patch("/api/v1/admin/collections/diary", json!({"rules": {"read": "owner"}})).await;
+        assert_eq!(resp.status, 200, "{}", resp.text);
+        let ann = s.register("ann@example.com", "password-ann-1").await;
+        let (ann_id, ann) = (ann["user"]["id"].as_str().unwrap().to_owned(), ann["access_token"].as_str().unwrap().to_owned());
+        let bob = s.register("bob@example.com", "password-bob-1").await["access_token"].as_str().unwrap().to_owned();
+        let created = s.as_user(Method::POST, "/api/v1/tables/diary", &ann, Some(json!({"entry": "dear diary"}))).await;
+        assert_eq!(created.status, 201, "{}", created.text);
+        assert_eq!(created.body["_owner_id"], ann_id.as_str(), "inserts belong to their author");
+        let forged = s.as_user(Method::POST, "/api/v1/tables/diary", &bob, Some(json!({"entry": "x", "_owner_id": ann_id}))).await;
+        assert_eq!(forged.status, 400, "{}", forged.text);
+        assert_eq!(s.as_user(Method::GET, "/api/v1/tables/diary", &bob, None).await.body, json!([]));
+        assert_eq!(s.as_user(Method::GET, "/api/v1/tables/diary/1", &bob, None).await.status, 404);
+        assert_eq!(s.as_user(Method::PATCH, "/api/v1/tables/diary/1", &bob, Some(json!({"entry": "x"}))).await.status, 404);
+        assert_eq!(s.as_user(Method::GET, "/api/v1/tables/diary", &ann, None).await.body[0]["entry"], "dear diary");
+        let changed = s.as_user(Method::PATCH, "/api/v1/tables/diary/1", &ann, Some(json!({"entry": "changed"}))).await;
+        assert_eq!(changed.status, 200, "{}", changed.text);
+        assert_eq!(s.as_user(Method::DELETE, "/api/v1/tables/diary?id=eq.1", &bob, None).await.status, 204, "matches nothing of bob's");
+        assert_eq!(s.as_user(Method::DELETE, "/api/v1/tables/diary/1", &ann, None).await.status, 204);
+        let unknown = s.send(Method::POST, "/api/v1/tables/diary?on_conflict=nope", Some(ADMIN_SECRET), Some(json!({"entry": "x"}))).await;
+        assert_eq!(unknown.status, 400);
+    }
+
     async fn constraint_violations_on_plain_tables(s) {
         let (pk, _) = serial(&s);
         s.exec_sql(&format!(
