@@ -103,6 +103,19 @@ pub struct Table {
     pub columns: Vec<Column>,
     /// `Some` for collections made by Ferrobase; `None` for other tables.
     pub collection: Option<CollectionMeta>,
+    /// The access rules an admin set on a table that is not a collection (`_fb_table_rules`).
+    pub table_rules: Option<Rules>,
+    /// The table's single-column foreign keys.
+    pub foreign_keys: Vec<ForeignKey>,
+}
+
+/// A single-column foreign key: `column` refers to `target_column` of `target`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForeignKey {
+    pub column: String,
+    pub target: String,
+    /// `None` when the key refers to the target's primary key without naming it (SQLite).
+    pub target_column: Option<String>,
 }
 
 impl Column {
@@ -115,6 +128,30 @@ impl Column {
 impl Table {
     pub fn column(&self, name: &str) -> Option<&Column> {
         self.columns.iter().find(|c| c.name == name)
+    }
+
+    /// The access rules in force: a collection's, an admin's rules for another table, or
+    /// the defaults.
+    pub fn access_rules(&self) -> &Rules {
+        static DEFAULT: std::sync::OnceLock<Rules> = std::sync::OnceLock::new();
+        match (&self.collection, &self.table_rules) {
+            (Some(meta), _) => &meta.rules,
+            (None, Some(rules)) => rules,
+            (None, None) => DEFAULT.get_or_init(Rules::default),
+        }
+    }
+
+    /// The column a single row is addressed by: `_id` for a collection, otherwise the
+    /// primary key when it is a single column.
+    pub fn key_column(&self) -> Option<&Column> {
+        if self.collection.is_some() {
+            return self.column("_id");
+        }
+        let mut keys = self.columns.iter().filter(|c| c.primary_key);
+        match (keys.next(), keys.next()) {
+            (Some(key), None) => Some(key),
+            _ => None,
+        }
     }
 
     /// A column whose name differs from `name` only in case (SQLite would treat them as one).
@@ -187,7 +224,9 @@ impl Catalog {
             .db
             .read_many(vec![
                 Stmt::new(columns_sql(dialect, only.is_some()), filter.clone()),
-                Stmt::new(collections_sql(dialect, only.is_some()), filter),
+                Stmt::new(collections_sql(dialect, only.is_some()), filter.clone()),
+                Stmt::new(table_rules_sql(dialect, only.is_some()), filter.clone()),
+                Stmt::new(foreign_keys_sql(dialect, only.is_some()), filter),
             ])
             .await?;
         let mut tables: HashMap<String, Table> = HashMap::new();
@@ -206,6 +245,8 @@ impl Catalog {
                 name: table.to_owned(),
                 columns: Vec::new(),
                 collection: None,
+                table_rules: None,
+                foreign_keys: Vec::new(),
             });
             entry.columns.push(Column {
                 name: column.to_owned(),
@@ -248,6 +289,38 @@ impl Catalog {
                 col.system = names::is_system_column(&col.name);
             }
         }
+        for row in &results[2].rows {
+            let [name, rules] = &row[..] else { continue };
+            let Some(table) = name.as_text().and_then(|n| tables.get_mut(n)) else { continue };
+            if table.collection.is_none() {
+                table.table_rules = serde_json::from_value(rules.as_json()).ok();
+            }
+        }
+        // Multi-column keys (a second part, `seq` > 0) are left out.
+        let multi: Vec<(String, i64)> = results[3]
+            .rows
+            .iter()
+            .filter(|r| r[2].as_int().unwrap_or(0) > 0)
+            .filter_map(|r| Some((r[0].text()?, r[1].as_int()?)))
+            .collect();
+        for row in &results[3].rows {
+            let [table, id, _, column, target, target_column] = &row[..] else { continue };
+            let (Some(name), Some(column), Some(target)) = (table.as_text(), column.as_text(), target.as_text()) else {
+                continue;
+            };
+            if multi.iter().any(|(t, i)| t == name && Some(*i) == id.as_int()) {
+                continue;
+            }
+            let Some(table) = tables.get_mut(name) else { continue };
+            let key = ForeignKey {
+                column: column.to_owned(),
+                target: target.to_owned(),
+                target_column: target_column.as_text().map(str::to_owned),
+            };
+            if !table.foreign_keys.contains(&key) {
+                table.foreign_keys.push(key);
+            }
+        }
         Ok(tables)
     }
 }
@@ -285,6 +358,36 @@ fn collections_sql(dialect: Dialect, one: bool) -> String {
         (true, Dialect::Postgres) => " WHERE name = $1",
     };
     format!("SELECT name, rules, created_at, updated_at, field_rules, search_index FROM _fb_collections{filter}")
+}
+
+fn table_rules_sql(dialect: Dialect, one: bool) -> String {
+    let filter = match (one, dialect) {
+        (false, _) => "",
+        (true, Dialect::Sqlite) => " WHERE name = ?",
+        (true, Dialect::Postgres) => " WHERE name = $1",
+    };
+    format!("SELECT name, rules FROM _fb_table_rules{filter}")
+}
+
+/// Foreign keys as `(table, key id, part, column, target, target column)`.
+fn foreign_keys_sql(dialect: Dialect, one: bool) -> String {
+    match dialect {
+        Dialect::Sqlite => format!(
+            "SELECT m.name, f.id, f.seq, f.\"from\", f.\"table\", f.\"to\" FROM sqlite_master m \
+             JOIN pragma_foreign_key_list(m.name) f WHERE m.type = 'table' {} ORDER BY m.name, f.id, f.seq",
+            if one { "AND m.name = ?" } else { "" }
+        ),
+        Dialect::Postgres => format!(
+            "SELECT cl.relname::text, 0::bigint, 0::bigint, a.attname::text, cf.relname::text, af.attname::text \
+             FROM pg_constraint c JOIN pg_class cl ON cl.oid = c.conrelid \
+             JOIN pg_namespace n ON n.oid = cl.relnamespace JOIN pg_class cf ON cf.oid = c.confrelid \
+             JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1] \
+             JOIN pg_attribute af ON af.attrelid = c.confrelid AND af.attnum = c.confkey[1] \
+             WHERE c.contype = 'f' AND n.nspname = current_schema() AND array_length(c.conkey, 1) = 1 {} \
+             ORDER BY cl.relname, c.conname",
+            if one { "AND cl.relname = $1" } else { "" }
+        ),
+    }
 }
 
 #[cfg(test)]

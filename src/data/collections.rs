@@ -84,8 +84,20 @@ impl Store {
     }
 
     /// Changes some of a collection's access rules.
+    /// A table made outside Ferrobase gets its rules stored in `_fb_table_rules`.
     pub async fn update_rules(&self, name: &str, patch: RulesPatch) -> Result<Arc<Table>, ApiError> {
-        let table = self.collection(name).await?;
+        let table = match self.collection(name).await {
+            Ok(table) => table,
+            Err(ApiError::NotFound(_)) => match self.catalog.lookup(name).await? {
+                Some(table) => return self.update_table_rules(&table, patch).await,
+                None => return Err(ApiError::not_found(format!("collection or table '{name}' not found"))),
+            },
+            Err(ApiError::BadRequest { .. }) => match self.catalog.lookup(name).await? {
+                Some(table) => return self.update_table_rules(&table, patch).await,
+                None => return Err(ApiError::not_found(format!("table '{name}' not found"))),
+            },
+            Err(err) => return Err(err),
+        };
         let mut rules = table.collection.as_ref().map(|c| c.rules.clone()).unwrap_or_default();
         rules.apply(patch);
         let mut b = SqlBuilder::new(self.db.dialect());
@@ -93,6 +105,20 @@ impl Store {
         b.push(", updated_at = ").param(now_ms().into()).push(" WHERE name = ").param(name.into());
         self.db.write(b.finish()).await?;
         self.refreshed(name).await
+    }
+
+    async fn update_table_rules(&self, table: &Table, patch: RulesPatch) -> Result<Arc<Table>, ApiError> {
+        let mut rules = table.access_rules().clone();
+        rules.apply(patch);
+        let mut b = SqlBuilder::new(self.db.dialect());
+        b.push("INSERT INTO _fb_table_rules (name, rules, updated_at) VALUES (").param(table.name.as_str().into());
+        b.push(", ").param(rules_value(&rules)).push(", ").param(now_ms().into());
+        b.push(") ON CONFLICT (name) DO UPDATE SET rules = EXCLUDED.rules, updated_at = EXCLUDED.updated_at");
+        self.db.write(b.finish()).await?;
+        self.catalog
+            .refresh(&table.name)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("table '{}' not found", table.name)))
     }
 
     /// Drops a collection with all its records.

@@ -123,6 +123,17 @@ const MIGRATIONS: &[Migration] = &[
         name: "search index fields",
         sql: "ALTER TABLE _fb_collections ADD COLUMN search_index {json};",
     },
+    Migration {
+        version: 6,
+        name: "access rules of tables that are not collections",
+        sql: "
+            CREATE TABLE _fb_table_rules (
+                name TEXT PRIMARY KEY,
+                rules {json} NOT NULL,
+                updated_at {bigint} NOT NULL
+            );
+        ",
+    },
 ];
 
 /// Brings the system tables up to the newest version.

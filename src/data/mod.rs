@@ -11,6 +11,7 @@ pub mod batch;
 pub mod catalog;
 pub mod collections;
 pub mod dialect;
+mod embed;
 pub mod migrations;
 pub mod names;
 mod postgres;
@@ -20,6 +21,7 @@ pub mod relations;
 pub mod search;
 pub mod sql;
 mod sqlite;
+pub mod tables;
 pub mod validation;
 pub mod value;
 

@@ -184,6 +184,11 @@ fn map_err(err: tokio_postgres::Error) -> DbError {
         DbError::NotNullViolation(message)
     } else if *code == SqlState::CHECK_VIOLATION {
         DbError::CheckViolation(message)
+    } else if *code == SqlState::INVALID_COLUMN_REFERENCE && message.contains("ON CONFLICT") {
+        // An upsert naming columns without a unique constraint.
+        DbError::InvalidValue(format!(
+            "on_conflict must name the columns of a primary key or unique constraint ({message})"
+        ))
     } else if [
         SqlState::INVALID_TEXT_REPRESENTATION,
         SqlState::NUMERIC_VALUE_OUT_OF_RANGE,

@@ -57,7 +57,7 @@ impl Serialize for RecordRef<'_> {
 
 /// A stored value shown as its column type says (SQLite keeps booleans as 0/1 and JSON as
 /// text).
-struct Typed<'a>(ColumnType, &'a Value);
+pub(super) struct Typed<'a>(pub ColumnType, pub &'a Value);
 
 impl Serialize for Typed<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -168,6 +168,14 @@ impl Store {
         caller: &Caller,
         values: Vec<(String, Value)>,
     ) -> Result<(super::Stmt, Vec<&'t Column>), ApiError> {
+        let mut b = self.insert_values(table, caller, values);
+        let out = output_columns(table, None, Deleted::Hidden)?;
+        returning(&mut b, &out);
+        Ok((b.finish(), out))
+    }
+
+    /// `INSERT INTO … VALUES (…)` of a new record with its system fields, without `RETURNING`.
+    pub(super) fn insert_values(&self, table: &Table, caller: &Caller, values: Vec<(String, Value)>) -> SqlBuilder {
         let now = now_ms();
         let id = uuid::Uuid::now_v7().to_string();
         let mut columns: Vec<&str> = vec!["_id", "_created_at", "_updated_at", "_owner_id"];
@@ -180,9 +188,7 @@ impl Store {
             b.push(", ").param(value);
         }
         b.push(")");
-        let out = output_columns(table, None, Deleted::Hidden)?;
-        returning(&mut b, &out);
-        Ok((b.finish(), out))
+        b
     }
 
     /// `UPDATE … RETURNING` the changed record, within `scope`.
@@ -471,8 +477,7 @@ impl Store {
 }
 
 pub(super) fn rules(table: &Table) -> &Rules {
-    static DEFAULT: std::sync::OnceLock<Rules> = std::sync::OnceLock::new();
-    table.collection.as_ref().map_or_else(|| DEFAULT.get_or_init(Rules::default), |c| &c.rules)
+    table.access_rules()
 }
 
 /// Adds to `missing` the fields of `fields` that `table` has no column for (typed from their

@@ -333,6 +333,10 @@ fn map_err(err: rusqlite::Error) -> DbError {
             ffi::SQLITE_CONSTRAINT_FOREIGNKEY => DbError::ForeignKeyViolation(msg),
             ffi::SQLITE_CONSTRAINT_NOTNULL => DbError::NotNullViolation(msg),
             ffi::SQLITE_CONSTRAINT_CHECK => DbError::CheckViolation(msg),
+            // An upsert naming columns without a unique constraint.
+            _ if msg.contains("ON CONFLICT clause does not match") => DbError::InvalidValue(format!(
+                "on_conflict must name the columns of a primary key or unique constraint ({msg})"
+            )),
             _ => DbError::Other(msg),
         };
     }

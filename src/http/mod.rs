@@ -9,6 +9,7 @@ pub mod extract;
 mod middleware;
 pub mod openapi;
 pub mod records;
+mod tables;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -26,6 +27,7 @@ pub fn router(state: AppState) -> Router {
         .route("/docs/{asset}", get(openapi::asset))
         .nest("/api/v1/admin", admin::router(state.clone()))
         .nest("/api/v1/auth", auth::router())
+        .nest("/api/v1/tables", tables::router())
         .route("/api/v1/{collection}", get(records::list).post(records::create))
         .route("/api/v1/{collection}/count", get(records::count))
         .route("/api/v1/{collection}/aggregate", get(records::aggregate))

@@ -132,6 +132,50 @@ impl TestServer {
         self._dir.path()
     }
 
+    /// Runs plain SQL on the server's database behind its back, as another program would:
+    /// the SQLite file through rusqlite, or the test's PostgreSQL schema.
+    pub async fn exec_sql(&self, sql: &str) {
+        match &self._pg {
+            None => {
+                let conn =
+                    rusqlite::Connection::open(self.data_dir().join("ferrobase.db")).expect("the database opens");
+                conn.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
+                conn.execute_batch(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+            }
+            Some(pg) => {
+                let (client, conn) = tokio_postgres::connect(&pg.schema_url(), tokio_postgres::NoTls)
+                    .await
+                    .expect("PostgreSQL connects");
+                let task = tokio::spawn(conn);
+                client.batch_execute(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+                drop(client);
+                let _ = task.await;
+            }
+        }
+    }
+
+    /// Sends a request with extra headers; `auth` is a bearer token, `body` a JSON body.
+    pub async fn send_with(
+        &self,
+        method: Method,
+        path: &str,
+        auth: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> Resp {
+        let mut req = self.client.request(method, self.url(path));
+        if let Some(token) = auth {
+            req = req.bearer_auth(token);
+        }
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        read(req.send().await.expect("the request is sent")).await
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

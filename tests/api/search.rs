@@ -5,7 +5,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::harness::{ADMIN_SECRET, TestServer};
+use crate::harness::{ADMIN_SECRET, Backend, TestServer};
 
 async fn articles(s: &TestServer) {
     s.open_collection("articles").await;
@@ -215,5 +215,48 @@ both_backends! {
         let resp = s.get("/api/v1/numbers?search=one").await;
         assert_eq!(resp.status, 400);
         assert!(resp.error().contains("no text fields"), "{}", resp.text);
+    }
+
+    async fn fts_on_the_tables_surface(s) {
+        articles(&s).await;
+        let ns_of = |body: &Value| -> Vec<i64> {
+            let mut v: Vec<i64> = body.as_array().unwrap_or_else(|| panic!("not an array: {body}")).iter().map(|r| r["n"].as_i64().unwrap()).collect();
+            v.sort();
+            v
+        };
+        for (query, expected) in [
+            ("title=fts.rust", vec![1, 2]),
+            ("body=wfts.web%20-go", vec![1]),
+            ("title=plfts.rust%20web", vec![1]),
+            ("title=phfts.go%20web", vec![4]),
+            ("title=fts.rust&views=gt.10", vec![2]),
+        ] {
+            let resp = s.get(&format!("/api/v1/tables/articles?{query}")).await;
+            assert_eq!(resp.status, 200, "{query}: {}", resp.text);
+            assert_eq!(ns_of(&resp.body), expected, "{query}");
+        }
+        // The search index follows writes made through this surface too.
+        let resp = s
+            .send(Method::PATCH, "/api/v1/tables/articles?n=eq.3", None, Some(json!({"title": "Rust in the garden"})))
+            .await;
+        assert_eq!(resp.status, 204, "{}", resp.text);
+        assert_eq!(ns_of(&s.get("/api/v1/tables/articles?title=fts.rust").await.body), vec![1, 2, 3]);
+        let bad = s.get("/api/v1/tables/articles?title=fts.%22open").await;
+        assert_eq!(bad.status, 400, "{}", bad.text);
+
+        // A table made with plain SQL: PostgreSQL searches any text column; SQLite has no
+        // index for it and says so.
+        s.exec_sql("CREATE TABLE memos (id INTEGER PRIMARY KEY, body TEXT); INSERT INTO memos (id, body) VALUES (1, 'Rust memo'), (2, 'other');").await;
+        let resp = s.get("/api/v1/tables/memos?body=fts.rust").await;
+        match s.backend {
+            Backend::Postgres => {
+                assert_eq!(resp.status, 200, "{}", resp.text);
+                assert_eq!(resp.body, json!([{"id": 1, "body": "Rust memo"}]));
+            }
+            Backend::Sqlite => {
+                assert_eq!(resp.status, 400, "{}", resp.text);
+                assert!(resp.error().contains("full-text index"), "{}", resp.text);
+            }
+        }
     }
 }

@@ -131,6 +131,9 @@ fn condition(b: &mut SqlBuilder, table: &Table, cond: &Condition) -> Result<(), 
             };
             search::column_condition(b, table, name, &expr)?;
         }
+        (Op::Cs | Op::Cd, Operand::Scalar(raw)) => {
+            json_containment(b, col, cond.op == Op::Cs, raw)?;
+        }
         (Op::Cs | Op::Cd, _) => {
             return Err(ApiError::bad_request(format!(
                 "the '{}' operator is not supported by this server yet",
@@ -142,6 +145,88 @@ fn condition(b: &mut SqlBuilder, table: &Table, cond: &Condition) -> Result<(), 
         }
     }
     Ok(())
+}
+
+/// `cs` (the column contains the value) and `cd` (the column is contained by it) on a JSON
+/// column, for a JSON array or object: PostgreSQL's `@>`/`<@` on `jsonb`, and the same on
+/// SQLite through `json_each` for arrays and objects whose members are scalars (nested
+/// arrays and objects must then be equal, where PostgreSQL would recurse).
+fn json_containment(b: &mut SqlBuilder, col: &Column, contains: bool, raw: &str) -> Result<(), ApiError> {
+    let op = if contains { "cs" } else { "cd" };
+    if col.ty != ColumnType::Json {
+        return Err(ApiError::bad_request(format!(
+            "the '{op}' operator needs a json column; '{}' is {}",
+            col.name,
+            col.ty.name()
+        )));
+    }
+    let value = containment_value(raw).ok_or_else(|| {
+        let shown: String = raw.chars().take(64).collect();
+        ApiError::bad_request(format!(
+            "the '{op}' operator on '{}' takes a JSON array or object or {{a,b}}, not '{shown}'",
+            col.name
+        ))
+    })?;
+    let is_array = value.is_array();
+    match b.dialect() {
+        Dialect::Postgres => {
+            b.push("(").ident(&col.name).push("::jsonb ").push(if contains { "@>" } else { "<@" });
+            b.push(" ").param(Value::Json(value)).push("::jsonb)");
+        }
+        Dialect::Sqlite => {
+            // Every member of the smaller side has a match in the larger side.
+            let kind = if is_array { "'array'" } else { "'object'" };
+            let same_key = if is_array { "" } else { "a.key = s.key AND " };
+            b.push("(CASE WHEN json_valid(").ident(&col.name).push(") AND json_type(").ident(&col.name);
+            b.push(") = ").push(kind).push(" THEN NOT EXISTS (SELECT 1 FROM json_each(");
+            // `cs`: every member of the value is in the column; `cd`: the other way round.
+            let side = |b: &mut SqlBuilder, the_value: bool| {
+                if the_value {
+                    b.param(Value::Json(value.clone()));
+                } else {
+                    b.ident(&col.name);
+                }
+            };
+            side(b, contains);
+            b.push(") s WHERE NOT EXISTS (SELECT 1 FROM json_each(");
+            side(b, !contains);
+            b.push(") a WHERE ").push(same_key);
+            b.push(
+                "(a.type = s.type OR (a.type IN ('integer', 'real') AND s.type IN ('integer', 'real'))) \
+                 AND CASE WHEN s.type IN ('object', 'array') THEN json(a.value) = json(s.value) \
+                 ELSE a.atom IS s.atom END)) ELSE 0 END)",
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A `cs`/`cd` value: JSON (`["a",1]`, `{"k":"v"}`) or PostgreSQL's array literal `{a,b}`
+/// (as postgrest-js writes arrays); scalars are refused.
+fn containment_value(raw: &str) -> Option<serde_json::Value> {
+    match serde_json::from_str::<serde_json::Value>(raw.trim()) {
+        Ok(v @ (serde_json::Value::Array(_) | serde_json::Value::Object(_))) => return Some(v),
+        Ok(_) => return None,
+        Err(_) => {}
+    }
+    let inner = raw.trim().strip_prefix('{')?.strip_suffix('}')?;
+    if inner.trim().is_empty() {
+        return Some(serde_json::Value::Array(Vec::new()));
+    }
+    let mut items = Vec::new();
+    for item in inner.split(',') {
+        let item = item.trim();
+        let value = if let Some(text) = item.strip_prefix('"').and_then(|v| v.strip_suffix('"')) {
+            serde_json::Value::String(text.to_owned())
+        } else {
+            match serde_json::from_str::<serde_json::Value>(item) {
+                Ok(v @ (serde_json::Value::Number(_) | serde_json::Value::Bool(_) | serde_json::Value::Null)) => v,
+                _ => serde_json::Value::String(item.to_owned()),
+            }
+        };
+        items.push(value);
+    }
+    Some(serde_json::Value::Array(items))
 }
 
 fn not_json(col: &Column, op: Op) -> Result<(), ApiError> {
@@ -288,6 +373,8 @@ mod tests {
                 col("meta", ColumnType::Json),
             ],
             collection: None,
+            table_rules: None,
+            foreign_keys: Vec::new(),
         }
     }
 
@@ -343,6 +430,22 @@ mod tests {
         ] {
             let err = compile(Dialect::Sqlite, k, v).unwrap_err();
             assert_eq!(err.status(), 400, "{k}={v}");
+        }
+    }
+
+    #[test]
+    fn json_containment_binds_json() {
+        let (sql, params) = compile(Dialect::Postgres, "meta", "cs.{a,2}").unwrap();
+        assert_eq!(sql, "(\"meta\"::jsonb @> $1::jsonb)");
+        assert_eq!(params, vec![Value::Json(serde_json::json!(["a", 2]))]);
+        let (sql, params) = compile(Dialect::Postgres, "meta", "cd.{\"k\":1}").unwrap();
+        assert_eq!(sql, "(\"meta\"::jsonb <@ $1::jsonb)");
+        assert_eq!(params, vec![Value::Json(serde_json::json!({"k": 1}))]);
+        let (sql, params) = compile(Dialect::Sqlite, "meta", "cs.[\"x\"]").unwrap();
+        assert!(sql.starts_with("(CASE WHEN json_valid(\"meta\")"), "{sql}");
+        assert_eq!(params, vec![Value::Json(serde_json::json!(["x"]))]);
+        for (k, v) in [("meta", "cs.3"), ("meta", "cs.\"x\""), ("meta", "cd.{\"a\""), ("title", "cs.{a}")] {
+            assert_eq!(compile(Dialect::Sqlite, k, v).unwrap_err().status(), 400, "{k}={v}");
         }
     }
 

@@ -128,6 +128,32 @@ pub struct Query {
     pub expand: Vec<String>,
     /// Full-text search over the text fields; ranks the results when no sort is given.
     pub search: Option<crate::data::search::Expr>,
+    /// PostgREST's `select=`: columns, renamed columns and embedded relations (tables
+    /// surface); `None` selects every column.
+    pub select: Option<Vec<SelectItem>>,
+}
+
+/// One item of PostgREST's `select=` list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SelectItem {
+    /// `*`: every column.
+    Star,
+    /// `col`, or `alias:col` to rename it in the answer.
+    Column { name: String, alias: Option<String> },
+    /// `rel(…)` or `alias:rel(…)`: the related rows of another table, with their own select.
+    Embed { name: String, alias: Option<String>, select: Vec<SelectItem> },
+}
+
+/// A tables-surface request: the shared [`Query`] plus PostgREST's write keywords.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TableQuery {
+    pub query: Query,
+    /// `count=exact` (also `planned`, `estimated`): answer the total in `Content-Range`.
+    pub count: bool,
+    /// `on_conflict=a,b`: the unique columns an upsert matches on.
+    pub on_conflict: Option<Vec<String>>,
+    /// `columns=a,b`: the only body keys an insert uses.
+    pub columns: Option<Vec<String>>,
 }
 
 impl Query {

@@ -3,7 +3,7 @@
 //! `col.op=value`, `not.` and nested `or=(…)` / `and=(…)`. Anything not understood is a
 //! 400 that names it; nothing is silently dropped.
 
-use super::{Filter, MAX_LIMIT, Op, Operand, Query, SortKey};
+use super::{Filter, MAX_LIMIT, Op, Operand, Query, SelectItem, SortKey, TableQuery};
 use crate::error::ApiError;
 
 /// Keywords of the collections surface's list parameters.
@@ -28,6 +28,130 @@ pub fn collection_query(pairs: &[(String, String)]) -> Result<Query, ApiError> {
         }
     }
     Ok(query)
+}
+
+/// Keywords of the tables surface (PostgREST); every other key is a filter.
+pub const TABLE_KEYWORDS: &[&str] = &["select", "order", "limit", "offset", "count", "on_conflict", "columns"];
+
+/// The largest page the tables surface answers (also its default page size).
+pub const TABLE_MAX_LIMIT: u32 = 1000;
+
+/// Parses the query string of a tables-surface request (PostgREST dialect).
+pub fn table_query(pairs: &[(String, String)]) -> Result<TableQuery, ApiError> {
+    let mut tq = TableQuery::default();
+    for (key, value) in pairs {
+        match key.as_str() {
+            "select" => tq.query.select = Some(select_list(value)?),
+            "order" => tq.query.sort.extend(postgrest_order(value)?),
+            "limit" => {
+                tq.query.limit = Some(match value.trim().parse::<u32>() {
+                    Ok(n) if n <= TABLE_MAX_LIMIT => n,
+                    _ => {
+                        return Err(ApiError::bad_request(format!(
+                            "limit must be a whole number from 0 to {TABLE_MAX_LIMIT}"
+                        )));
+                    }
+                })
+            }
+            "offset" => {
+                tq.query.offset = Some(
+                    value
+                        .trim()
+                        .parse::<u64>()
+                        .ok()
+                        .filter(|n| *n <= i64::MAX as u64)
+                        .ok_or_else(|| ApiError::bad_request("offset must be a whole number from 0"))?,
+                )
+            }
+            "count" => tq.count = count_option(value)?,
+            "on_conflict" => tq.on_conflict = Some(column_names("on_conflict", value)?),
+            "columns" => tq.columns = Some(column_names("columns", value)?),
+            _ => tq.query.filters.push(postgrest_param(key, value)?),
+        }
+    }
+    Ok(tq)
+}
+
+/// `count=exact|planned|estimated` (all counted exactly) → whether to count.
+pub fn count_option(value: &str) -> Result<bool, ApiError> {
+    match value.trim() {
+        "exact" | "planned" | "estimated" => Ok(true),
+        other => {
+            let shown: String = other.chars().take(40).collect();
+            Err(ApiError::bad_request(format!("invalid count '{shown}': use exact, planned or estimated")))
+        }
+    }
+}
+
+/// `a,b` or `"a","b"` (as postgrest-js writes `columns=`).
+fn column_names(keyword: &str, value: &str) -> Result<Vec<String>, ApiError> {
+    let names: Vec<String> = split_top_level(value, ',')?.iter().map(|v| unquote(v.trim())).collect();
+    if names.iter().any(String::is_empty) {
+        return Err(ApiError::bad_request(format!("{keyword} must be a comma-separated list of column names")));
+    }
+    Ok(names)
+}
+
+/// The longest `select=` accepted, and how deep embeds may nest in it.
+const MAX_SELECT_LEN: usize = 8192;
+const MAX_SELECT_DEPTH: usize = 4;
+
+/// PostgREST's `select=*,alias:col,rel(*),alias:rel(a,b)`.
+pub fn select_list(value: &str) -> Result<Vec<SelectItem>, ApiError> {
+    if value.len() > MAX_SELECT_LEN {
+        return Err(ApiError::bad_request(format!("select is longer than {MAX_SELECT_LEN} characters")));
+    }
+    select_items(value, 0)
+}
+
+fn select_items(value: &str, depth: usize) -> Result<Vec<SelectItem>, ApiError> {
+    if depth > MAX_SELECT_DEPTH {
+        return Err(ApiError::bad_request(format!("select nests embeds deeper than {MAX_SELECT_DEPTH} levels")));
+    }
+    split_top_level(value, ',')?.iter().map(|part| select_item(part.trim(), depth)).collect()
+}
+
+fn select_item(part: &str, depth: usize) -> Result<SelectItem, ApiError> {
+    let shown = || part.chars().take(64).collect::<String>();
+    if part == "*" {
+        return Ok(SelectItem::Star);
+    }
+    if part.is_empty() {
+        return Err(ApiError::bad_request("select has an empty item"));
+    }
+    if part.contains("::") || part.contains("->") || part.starts_with("...") {
+        return Err(ApiError::bad_request(format!(
+            "select item '{}': casts, JSON paths and spreads are not supported",
+            shown()
+        )));
+    }
+    // The alias is what comes before a ':' outside parentheses and quotes.
+    let head_end = part.find('(').unwrap_or(part.len());
+    let (alias, rest) = match part[..head_end].find(':') {
+        Some(i) => (Some(unquote(part[..i].trim())), part[i + 1..].trim()),
+        None => (None, part),
+    };
+    if alias.as_deref() == Some("") {
+        return Err(ApiError::bad_request(format!("select item '{}' has an empty alias", shown())));
+    }
+    if let Some(open) = rest.find('(') {
+        let inner = rest[open + 1..]
+            .strip_suffix(')')
+            .ok_or_else(|| ApiError::bad_request(format!("select item '{}' must end with ')'", shown())))?;
+        let name = rest[..open].trim();
+        if name.is_empty() || name.contains('!') {
+            return Err(ApiError::bad_request(format!(
+                "select item '{}': write relation(columns); hints with '!' are not supported",
+                shown()
+            )));
+        }
+        let select = if inner.trim().is_empty() { vec![SelectItem::Star] } else { select_items(inner, depth + 1)? };
+        return Ok(SelectItem::Embed { name: unquote(name), alias, select });
+    }
+    if rest.contains(')') || rest.contains('!') || rest == "*" && alias.is_some() {
+        return Err(ApiError::bad_request(format!("invalid select item '{}'", shown())));
+    }
+    Ok(SelectItem::Column { name: unquote(rest), alias })
 }
 
 pub fn limit(value: &str) -> Result<u32, ApiError> {
@@ -479,6 +603,99 @@ mod tests {
             ("x", "'; drop table users; --"),
         ] {
             assert!(postgrest_param(k, v).is_err(), "{k}={v}");
+        }
+    }
+
+    #[test]
+    fn table_keywords_and_filters() {
+        let tq = table_query(&pairs(&[
+            ("select", "id,title"),
+            ("order", "a.desc.nullslast"),
+            ("limit", "10"),
+            ("offset", "20"),
+            ("count", "exact"),
+            ("on_conflict", "a,b"),
+            ("columns", "\"a\",\"b\""),
+            ("done", "is.true"),
+        ]))
+        .unwrap();
+        assert_eq!(tq.query.limit, Some(10));
+        assert_eq!(tq.query.offset, Some(20));
+        assert!(tq.count);
+        assert_eq!(tq.on_conflict, Some(vec!["a".into(), "b".into()]));
+        assert_eq!(tq.columns, Some(vec!["a".into(), "b".into()]));
+        assert_eq!(tq.query.filters, vec![cond("done", Op::Is, Operand::Bool(true))]);
+        assert_eq!(tq.query.sort.len(), 1);
+        for (k, v) in [
+            ("limit", "1001"),
+            ("limit", "x"),
+            ("offset", "-1"),
+            ("count", "sometimes"),
+            ("columns", "a,,b"),
+            ("on_conflict", ""),
+            ("select", "a,"),
+            ("bogus", "value"),
+            ("page", "2"),
+        ] {
+            let err = table_query(&pairs(&[(k, v)])).unwrap_err();
+            assert_eq!(err.status(), 400, "{k}={v}");
+        }
+        let err = table_query(&pairs(&[("bogus", "value")])).unwrap_err();
+        assert!(err.to_string().contains("bogus"), "{err}");
+    }
+
+    #[test]
+    fn select_lists() {
+        let col = |n: &str, a: Option<&str>| SelectItem::Column { name: n.into(), alias: a.map(Into::into) };
+        assert_eq!(
+            select_list("*,label:title,author(name),writer:authors(*),comments()").unwrap(),
+            vec![
+                SelectItem::Star,
+                col("title", Some("label")),
+                SelectItem::Embed { name: "author".into(), alias: None, select: vec![col("name", None)] },
+                SelectItem::Embed {
+                    name: "authors".into(),
+                    alias: Some("writer".into()),
+                    select: vec![SelectItem::Star]
+                },
+                SelectItem::Embed { name: "comments".into(), alias: None, select: vec![SelectItem::Star] },
+            ]
+        );
+        assert_eq!(
+            select_list("a(b(c))").unwrap(),
+            vec![SelectItem::Embed {
+                name: "a".into(),
+                alias: None,
+                select: vec![SelectItem::Embed { name: "b".into(), alias: None, select: vec![col("c", None)] }],
+            }]
+        );
+        // Quoted names are names, never SQL.
+        assert_eq!(select_list("\"x; drop table t\"").unwrap(), vec![col("x; drop table t", None)]);
+    }
+
+    #[test]
+    fn hostile_selects_are_refused_not_panicking() {
+        let deep = format!("{}x{}", "a(".repeat(50), ")".repeat(50));
+        let huge = "a,".repeat(10_000) + "a";
+        for bad in [
+            "a(",
+            "a)",
+            "a(b",
+            "(",
+            ")",
+            "a,,b",
+            ":a",
+            "a::text",
+            "a->b",
+            "...a(*)",
+            "a!inner(*)",
+            "\"a",
+            "x(y)z",
+            deep.as_str(),
+            huge.as_str(),
+            "",
+        ] {
+            assert!(select_list(bad).is_err(), "{bad:.80}");
         }
     }
 

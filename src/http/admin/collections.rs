@@ -20,7 +20,7 @@ fn view(table: &Table) -> Json_ {
     let meta = table.collection.as_ref();
     json!({
         "name": table.name,
-        "rules": meta.map(|m| &m.rules),
+        "rules": table.access_rules(),
         "field_rules": meta.map(|m| &m.field_rules),
         "created_at": meta.map(|m| m.created_at),
         "updated_at": meta.map(|m| m.updated_at),

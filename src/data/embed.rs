@@ -1,0 +1,212 @@
+//! Embedded relations of the tables surface (`select=*,author(*)`): through a relation of
+//! the collections surface (`_fb_relations`, named by its field) or through a real foreign
+//! key, named by the other table: to the table a key points at (one object) or from a table
+//! whose key points here (an array). One query per embed for the whole page, never one per
+//! row; the embedded table's read rule applies, and rows the caller may not read are left
+//! out.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde_json::Value as Json;
+
+use super::access::Caller;
+use super::catalog::Table;
+use super::query::SelectItem;
+use super::sql::SqlBuilder;
+use super::tables::{allowed, scope_conditions, select_columns};
+use super::{Store, Value};
+use crate::error::ApiError;
+
+/// How the rows of an embedded table are matched to a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Kind {
+    /// `local` holds the `remote` value of at most one target row: an object or null.
+    One,
+    /// `local` holds a JSON array of target ids (a `many` relation): an array.
+    ManyIds,
+    /// Target rows whose `remote` equals this row's `local`: an array.
+    Many,
+}
+
+pub(super) struct EmbedPlan {
+    pub answer_name: String,
+    pub target: Arc<Table>,
+    /// The column of the embedding table, and its index among the fetched columns.
+    pub local: String,
+    pub local_index: usize,
+    /// The column of the embedded table.
+    pub remote: String,
+    pub kind: Kind,
+    pub select: Vec<SelectItem>,
+}
+
+impl Store {
+    /// Resolves `name` embedded in `table`'s rows.
+    pub(super) async fn embed_plan(
+        &self,
+        table: &Table,
+        name: &str,
+        alias: Option<&str>,
+        select: &[SelectItem],
+    ) -> Result<EmbedPlan, ApiError> {
+        if select.iter().any(|i| matches!(i, SelectItem::Embed { .. })) {
+            return Err(ApiError::bad_request(format!(
+                "nested embeds are not supported: '{name}(…)' may only select columns"
+            )));
+        }
+        let shown: String = name.chars().take(64).collect();
+        let unrelated = || {
+            ApiError::bad_request(format!(
+                "'{shown}' is neither a relation of '{}' nor a table related to it by a foreign key",
+                table.name
+            ))
+        };
+        let plan = |target: Arc<Table>, local: &str, remote: &str, kind: Kind| EmbedPlan {
+            answer_name: alias.unwrap_or(name).to_owned(),
+            target,
+            local: local.to_owned(),
+            local_index: 0,
+            remote: remote.to_owned(),
+            kind,
+            select: select.to_vec(),
+        };
+        let relations = self.list_relations().await?;
+        if let Some(r) = relations.iter().find(|r| r.collection == table.name && r.field == name) {
+            let target = self.collection(&r.target).await?;
+            return Ok(plan(target, &r.field, "_id", if r.many { Kind::ManyIds } else { Kind::One }));
+        }
+        let Some(target) = self.catalog.lookup(name).await? else { return Err(unrelated()) };
+        // A foreign key of this table pointing at the target.
+        let outgoing: Vec<_> = table.foreign_keys.iter().filter(|fk| fk.target == target.name).collect();
+        if outgoing.len() > 1 {
+            return Err(ApiError::bad_request(format!(
+                "'{}' has several foreign keys to '{shown}': the embed is ambiguous",
+                table.name
+            )));
+        }
+        if let Some(fk) = outgoing.first() {
+            let remote = match &fk.target_column {
+                Some(column) => column.clone(),
+                None => target.key_column().ok_or_else(unrelated)?.name.clone(),
+            };
+            return Ok(plan(target.clone(), &fk.column, &remote, Kind::One));
+        }
+        // A foreign key of the target pointing here (one-to-many).
+        let incoming: Vec<_> = target.foreign_keys.iter().filter(|fk| fk.target == table.name).collect();
+        if incoming.len() > 1 {
+            return Err(ApiError::bad_request(format!(
+                "'{shown}' has several foreign keys to '{}': the embed is ambiguous",
+                table.name
+            )));
+        }
+        if let Some(fk) = incoming.first() {
+            let local = match &fk.target_column {
+                Some(column) => column.clone(),
+                None => table.key_column().ok_or_else(unrelated)?.name.clone(),
+            };
+            let remote = fk.column.clone();
+            return Ok(plan(target.clone(), &local, &remote, Kind::Many));
+        }
+        // A single relation of the target collection pointing here.
+        if let Some(r) = relations.iter().find(|r| r.collection == target.name && r.target == table.name && !r.many) {
+            return Ok(plan(target.clone(), "_id", &r.field.clone(), Kind::Many));
+        }
+        Err(unrelated())
+    }
+
+    /// The embedded value of every row (object, null or array), in one query.
+    pub(super) async fn embed(
+        &self,
+        _table: &Table,
+        caller: &Caller,
+        plan: &EmbedPlan,
+        rows: &[Vec<Value>],
+    ) -> Result<Vec<Json>, ApiError> {
+        let keys_of = |row: &Vec<Value>| -> Vec<Value> {
+            let value = &row[plan.local_index];
+            match plan.kind {
+                Kind::ManyIds => match value.as_json() {
+                    Json::Array(items) => {
+                        items.iter().filter_map(|i| i.as_str().map(|s| Value::Text(s.to_owned()))).collect()
+                    }
+                    _ => Vec::new(),
+                },
+                _ if value.is_null() => Vec::new(),
+                _ => vec![value.clone()],
+            }
+        };
+        let empty = || if plan.kind == Kind::One { Json::Null } else { Json::Array(Vec::new()) };
+        let target = &plan.target;
+        let Ok(scope) = allowed(target, &target.access_rules().read, caller) else {
+            return Ok(rows.iter().map(|_| empty()).collect());
+        };
+        let mut wanted: Vec<Value> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for row in rows {
+            for key in keys_of(row) {
+                if let Some(k) = key_text(&key)
+                    && seen.insert(k)
+                {
+                    wanted.push(key);
+                }
+            }
+        }
+        if wanted.is_empty() {
+            return Ok(rows.iter().map(|_| empty()).collect());
+        }
+        let (mut columns, names) = select_columns(target, Some(&plan.select))?;
+        let shown = columns.len();
+        columns.push(super::query::compile::column(target, &plan.remote)?);
+        let mut b = SqlBuilder::new(self.db.dialect());
+        b.push("SELECT ").ident_list(columns.iter().map(|c| c.name.as_str())).push(" FROM ").ident(&target.name);
+        b.push(" WHERE ").ident(&plan.remote).push(" IN (");
+        for (i, key) in wanted.into_iter().enumerate() {
+            if i > 0 {
+                b.push(", ");
+            }
+            b.param(key);
+        }
+        b.push(")");
+        scope_conditions(&mut b, target, &scope);
+        if let Some(key) = target.key_column() {
+            b.push(" ORDER BY ").ident(&key.name);
+        }
+        let found = self.db.read(b.finish()).await?;
+        let mut by_key: HashMap<String, Vec<Json>> = HashMap::new();
+        for row in &found.rows {
+            let Some(key) = key_text(&row[shown]) else { continue };
+            let mut object = serde_json::Map::new();
+            for ((name, col), value) in names.iter().zip(&columns).zip(row) {
+                let value = serde_json::to_value(super::records::Typed(col.ty, value)).map_err(ApiError::internal)?;
+                object.insert(name.clone(), value);
+            }
+            by_key.entry(key).or_default().push(Json::Object(object));
+        }
+        Ok(rows
+            .iter()
+            .map(|row| {
+                let keys = keys_of(row);
+                let mut matched =
+                    keys.iter().filter_map(key_text).flat_map(|k| by_key.get(&k).cloned().unwrap_or_default());
+                match plan.kind {
+                    Kind::One => matched.next().unwrap_or(Json::Null),
+                    Kind::ManyIds | Kind::Many => Json::Array(matched.collect()),
+                }
+            })
+            .collect())
+    }
+}
+
+/// A join key as text, so values of either backend compare alike; `None` for null.
+fn key_text(value: &Value) -> Option<String> {
+    match value {
+        Value::Null => None,
+        Value::Text(s) => Some(format!("s{s}")),
+        Value::Int(i) => Some(format!("n{i}")),
+        Value::Real(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Some(format!("n{}", *f as i64)),
+        Value::Real(f) => Some(format!("r{f}")),
+        Value::Bool(b) => Some(format!("b{b}")),
+        Value::Json(v) => Some(format!("j{v}")),
+    }
+}

@@ -1,0 +1,641 @@
+//! The tables surface's operations (PostgREST dialect) over every exposed table: Ferrobase
+//! collections and tables made with plain SQL. Requests arrive as the shared
+//! [`TableQuery`](super::query::TableQuery); filters, sort and paging compile through the one
+//! query compiler, and access goes through [`access::check`] as on the collections surface.
+//!
+//! A collection seen here keeps its behaviour: `_id` is its key, soft-deleted records are
+//! hidden, inserts set the system fields and apply the field validation rules, updates bump
+//! `_updated_at`, and deletes are the same soft delete (with the relations' `on_delete`).
+//! Another table is addressed by its single-column primary key, and its rows are deleted for
+//! good.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde::ser::{SerializeMap, SerializeSeq};
+use serde_json::{Map, Value as Json};
+
+use super::access::{self, Caller, Rule, Scope};
+use super::catalog::{Column, ColumnType, Table};
+use super::query::parse::TABLE_MAX_LIMIT;
+use super::query::{Query, SelectItem, SortKey, compile};
+use super::records::{Deleted, Typed, base_conditions, filters, json_to_value, typed_fields};
+use super::sql::SqlBuilder;
+use super::{Store, Value};
+use crate::error::ApiError;
+use crate::util::now_ms;
+
+/// How an insert treats a row whose unique key already exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolution {
+    /// `Prefer: resolution=merge-duplicates`: update the existing row.
+    Merge,
+    /// `Prefer: resolution=ignore-duplicates`: keep the existing row, skip the new one.
+    Ignore,
+}
+
+/// Rows as the tables surface answers them: the selected columns under their answer names,
+/// then the embedded relations.
+#[derive(Debug, Default)]
+pub struct TableRows {
+    names: Vec<(String, ColumnType)>,
+    rows: Vec<Vec<Value>>,
+    /// Per embed: its answer name and one value per row.
+    embeds: Vec<(String, Vec<Json>)>,
+}
+
+impl TableRows {
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Row `i` as a JSON object.
+    pub fn row(&self, i: usize) -> impl Serialize + '_ {
+        RowRef { rows: self, i }
+    }
+
+    /// The value of the answer column `name` in row `i`, as text (for `Location`).
+    pub fn text_of(&self, i: usize, name: &str) -> Option<String> {
+        let j = self.names.iter().position(|(n, _)| n == name)?;
+        match &self.rows[i][j] {
+            Value::Text(s) => Some(s.clone()),
+            Value::Int(n) => Some(n.to_string()),
+            Value::Real(f) => Some(f.to_string()),
+            Value::Bool(b) => Some(b.to_string()),
+            _ => None,
+        }
+    }
+}
+
+struct RowRef<'a> {
+    rows: &'a TableRows,
+    i: usize,
+}
+
+impl Serialize for RowRef<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let values = &self.rows.rows[self.i];
+        let mut map = s.serialize_map(Some(self.rows.names.len() + self.rows.embeds.len()))?;
+        for ((name, ty), value) in self.rows.names.iter().zip(values) {
+            map.serialize_entry(name, &Typed(*ty, value))?;
+        }
+        for (name, values) in &self.rows.embeds {
+            map.serialize_entry(name, &values[self.i])?;
+        }
+        map.end()
+    }
+}
+
+impl Serialize for TableRows {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(self.rows.len()))?;
+        for i in 0..self.rows.len() {
+            seq.serialize_element(&self.row(i))?;
+        }
+        seq.end()
+    }
+}
+
+/// The columns a request reads: the shown ones first (with their answer names), then those
+/// fetched only to join embeds; and the embeds themselves.
+pub(super) struct Projection<'t> {
+    pub columns: Vec<&'t Column>,
+    pub names: Vec<String>,
+    pub embeds: Vec<super::embed::EmbedPlan>,
+}
+
+impl Projection<'_> {
+    /// The index of `column` among the fetched columns, fetching it when needed.
+    fn fetch<'t>(columns: &mut Vec<&'t Column>, table: &'t Table, column: &str) -> Result<usize, ApiError> {
+        if let Some(i) = columns.iter().position(|c| c.name == column) {
+            return Ok(i);
+        }
+        columns.push(compile::column(table, column)?);
+        Ok(columns.len() - 1)
+    }
+}
+
+/// A page read: the rows and, when asked for, how many rows match in all.
+pub struct TablePage {
+    pub rows: TableRows,
+    pub offset: u64,
+    pub total: Option<i64>,
+}
+
+impl Store {
+    /// A table of the tables surface: a collection or a table made with plain SQL (looked up
+    /// in the database when the catalog does not know it yet), with its search index ready
+    /// when `query` searches.
+    pub async fn table(&self, name: &str, query: &Query) -> Result<Arc<Table>, ApiError> {
+        let missing = || {
+            let shown: String = name.chars().take(64).collect();
+            ApiError::not_found(format!("table '{shown}' not found"))
+        };
+        if name.is_empty() || name.len() > 128 || super::names::is_internal_table(name) {
+            return Err(missing());
+        }
+        let table = self.catalog.lookup(name).await?.ok_or_else(missing)?;
+        self.searchable(table, query).await
+    }
+
+    /// Rows of `table` matching the query (`id` narrows it to one row by key).
+    pub async fn table_select(
+        &self,
+        table: &Table,
+        caller: &Caller,
+        query: &Query,
+        id: Option<&str>,
+        count: bool,
+    ) -> Result<TablePage, ApiError> {
+        let scope = allowed(table, &table.access_rules().read, caller)?;
+        let projection = self.projection(table, query.select.as_deref()).await?;
+        let dialect = self.db.dialect();
+        let mut page = SqlBuilder::new(dialect);
+        page.push("SELECT ").ident_list(projection.columns.iter().map(|c| c.name.as_str()));
+        page.push(" FROM ").ident(&table.name).push(" WHERE 1 = 1");
+        scope_conditions(&mut page, table, &scope);
+        filters(&mut page, table, query)?;
+        if let Some(id) = id {
+            key_condition(&mut page, table, id)?;
+        }
+        let mut sort = query.sort.clone();
+        if let Some(key) = table.key_column()
+            && !sort.iter().any(|k| k.column == key.name)
+        {
+            // The key runs in the direction of the key before it, as on the collections
+            // surface, so an index on the sort columns followed by the key serves the order.
+            let descending = sort.last().is_some_and(|k| k.descending);
+            sort.push(SortKey { column: key.name.clone(), descending, nulls_first: None });
+        }
+        if !sort.is_empty() {
+            compile::order_by(&mut page, table, &sort)?;
+        }
+        let limit = query.limit.unwrap_or(TABLE_MAX_LIMIT);
+        let offset = query.offset.unwrap_or(0);
+        page.push(" LIMIT ").param(i64::from(limit).into());
+        page.push(" OFFSET ").param((offset as i64).into());
+        let mut stmts = vec![page.finish()];
+        if count {
+            let mut b = SqlBuilder::new(dialect);
+            b.push("SELECT COUNT(*) FROM ").ident(&table.name).push(" WHERE 1 = 1");
+            scope_conditions(&mut b, table, &scope);
+            filters(&mut b, table, query)?;
+            if let Some(id) = id {
+                key_condition(&mut b, table, id)?;
+            }
+            stmts.push(b.finish().cached());
+        }
+        let mut results = self.db.read_many(stmts).await?;
+        let total = results.get(1).map(|r| r.rows.first().and_then(|r| r[0].as_int()).unwrap_or(0));
+        let rows = std::mem::take(&mut results[0]).rows;
+        let rows = self.finish_rows(table, caller, &projection, rows).await?;
+        Ok(TablePage { rows, offset, total })
+    }
+
+    /// The columns and embeds a `select=` asks for (every column when `None`).
+    pub(super) async fn projection<'t>(
+        &self,
+        table: &'t Table,
+        select: Option<&[SelectItem]>,
+    ) -> Result<Projection<'t>, ApiError> {
+        let (mut fetched, names) = select_columns(table, select)?;
+        let mut embeds = Vec::new();
+        for item in select.unwrap_or_default() {
+            if let SelectItem::Embed { name, alias, select } = item {
+                embeds.push(self.embed_plan(table, name, alias.as_deref(), select).await?);
+            }
+        }
+        for plan in &mut embeds {
+            plan.local_index = Projection::fetch(&mut fetched, table, &plan.local)?;
+        }
+        Ok(Projection { columns: fetched, names, embeds })
+    }
+
+    /// Rows as fetched for `projection` → the answer, with its embeds.
+    async fn finish_rows(
+        &self,
+        table: &Table,
+        caller: &Caller,
+        projection: &Projection<'_>,
+        mut rows: Vec<Vec<Value>>,
+    ) -> Result<TableRows, ApiError> {
+        let mut embeds = Vec::with_capacity(projection.embeds.len());
+        for plan in &projection.embeds {
+            embeds.push((plan.answer_name.clone(), self.embed(table, caller, plan, &rows).await?));
+        }
+        let shown = projection.names.len();
+        for row in &mut rows {
+            row.truncate(shown);
+        }
+        let names =
+            projection.names.iter().zip(&projection.columns).map(|(name, col)| (name.clone(), col.ty)).collect();
+        Ok(TableRows { names, rows, embeds })
+    }
+
+    /// Inserts one row or several (one transaction); upserts with a `resolution`.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn table_insert(
+        &self,
+        table: &Table,
+        caller: &Caller,
+        objects: &[&Map<String, Json>],
+        columns: Option<&[String]>,
+        on_conflict: Option<&[String]>,
+        resolution: Option<Resolution>,
+        select: Option<&[SelectItem]>,
+    ) -> Result<TableRows, ApiError> {
+        access::check(&table.access_rules().create, caller)?;
+        let update_scope = match resolution {
+            Some(Resolution::Merge) => Some(allowed(table, &table.access_rules().update, caller)?),
+            _ => None,
+        };
+        for name in columns.unwrap_or_default().iter().chain(on_conflict.unwrap_or_default()) {
+            compile::column(table, name)?;
+        }
+        let conflict: Vec<&Column> = match (resolution, on_conflict) {
+            (None, _) => Vec::new(),
+            (Some(_), Some(names)) => names.iter().map(|n| compile::column(table, n)).collect::<Result<_, _>>()?,
+            (Some(_), None) => vec![table.key_column().ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "'{}' has no single-column primary key: name the upsert's columns with on_conflict",
+                    table.name
+                ))
+            })?],
+        };
+        let projection = self.projection(table, select).await?;
+        let mut stmts = Vec::with_capacity(objects.len());
+        for (index, object) in objects.iter().enumerate() {
+            let at =
+                |err: ApiError| if objects.len() > 1 { ApiError::AtIndex { index, inner: Box::new(err) } } else { err };
+            let kept: Map<String, Json>;
+            let object: &Map<String, Json> = match columns {
+                Some(columns) => {
+                    kept = object
+                        .iter()
+                        .filter(|(k, _)| columns.contains(k))
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect();
+                    &kept
+                }
+                None => object,
+            };
+            let values = self.row_values(table, caller, object, true).map_err(at)?;
+            let names: Vec<String> = values.iter().map(|(c, _)| c.clone()).collect();
+            let mut b = if table.collection.is_some() {
+                self.insert_values(table, caller, values)
+            } else {
+                plain_insert(self.db.dialect(), table, values)
+            };
+            if let Some(resolution) = resolution {
+                b.push(" ON CONFLICT (").ident_list(conflict.iter().map(|c| c.name.as_str())).push(")");
+                if table.collection.is_some() && !conflict.iter().any(|c| c.name == "_id") {
+                    // Unique indexes of collections cover live records only.
+                    b.push(" WHERE \"_deleted_at\" IS NULL");
+                }
+                let set: Vec<&String> = names
+                    .iter()
+                    .filter(|n| !conflict.iter().any(|c| &c.name == *n) && !super::names::is_system_column(n))
+                    .collect();
+                if resolution == Resolution::Ignore || (set.is_empty() && table.collection.is_none()) {
+                    b.push(" DO NOTHING");
+                } else {
+                    b.push(" DO UPDATE SET ");
+                    let mut first = true;
+                    if table.collection.is_some() {
+                        b.push("\"_updated_at\" = EXCLUDED.\"_updated_at\"");
+                        first = false;
+                    }
+                    for name in set {
+                        if !first {
+                            b.push(", ");
+                        }
+                        first = false;
+                        b.ident(name).push(" = EXCLUDED.").ident(name);
+                    }
+                    if let Some(Scope::OwnedBy(owner)) = &update_scope {
+                        b.push(" WHERE ").qualified(&table.name, "_owner_id").push(" = ").param(owner.clone().into());
+                    }
+                }
+            }
+            b.push(" RETURNING ").ident_list(projection.columns.iter().map(|c| c.name.as_str()));
+            stmts.push(b.finish());
+        }
+        let rows: Vec<Vec<Value>> = if stmts.len() == 1 {
+            self.db.write(stmts.pop().expect("one statement")).await?.rows
+        } else {
+            self.db.write_many(stmts).await?.into_iter().flat_map(|r| r.rows).collect()
+        };
+        self.finish_rows(table, caller, &projection, rows).await
+    }
+
+    /// Changes the given columns of the rows matching `query` (or the row `id`). With
+    /// `expect_one`, refuses (406) unless exactly one row matches, before changing anything.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn table_update(
+        &self,
+        table: &Table,
+        caller: &Caller,
+        query: &Query,
+        id: Option<&str>,
+        object: &Map<String, Json>,
+        replace: bool,
+        expect_one: bool,
+    ) -> Result<TableRows, ApiError> {
+        let scope = allowed(table, &table.access_rules().update, caller)?;
+        let mut values = self.row_values(table, caller, object, replace)?;
+        if replace {
+            let id = id.ok_or_else(|| ApiError::bad_request("PUT needs a row id"))?;
+            let key = table.key_column().ok_or_else(|| no_key(table))?;
+            if let Some(pos) = values.iter().position(|(c, _)| *c == key.name) {
+                if values[pos].1 != compile::typed(key, id)? {
+                    return Err(ApiError::bad_request(format!(
+                        "the body's '{}' differs from the id in the path",
+                        key.name
+                    )));
+                }
+                values.remove(pos);
+            }
+            // Columns not given become null.
+            for col in &table.columns {
+                if col.name != key.name && !col.system && !values.iter().any(|(c, _)| *c == col.name) {
+                    values.push((col.name.clone(), Value::Null));
+                }
+            }
+        }
+        if values.is_empty() && table.collection.is_none() {
+            return Err(ApiError::bad_request("the body names no column to change"));
+        }
+        if expect_one {
+            self.expect_one(table, &scope, query, id).await?;
+        }
+        let projection = self.projection(table, query.select.as_deref()).await?;
+        let mut b = SqlBuilder::new(self.db.dialect());
+        b.push("UPDATE ").ident(&table.name).push(" SET ");
+        let mut first = true;
+        if table.collection.is_some() {
+            b.push("\"_updated_at\" = ").param(now_ms().into());
+            first = false;
+        }
+        for (column, value) in values {
+            if !first {
+                b.push(", ");
+            }
+            first = false;
+            b.ident(&column).push(" = ").param(value);
+        }
+        b.push(" WHERE 1 = 1");
+        scope_conditions(&mut b, table, &scope);
+        filters(&mut b, table, query)?;
+        if let Some(id) = id {
+            key_condition(&mut b, table, id)?;
+        }
+        b.push(" RETURNING ").ident_list(projection.columns.iter().map(|c| c.name.as_str()));
+        let rows = self.db.write(b.finish()).await?.rows;
+        if rows.is_empty()
+            && let Some(id) = id
+        {
+            return Err(self.table_refusal(table, caller, id).await);
+        }
+        self.finish_rows(table, caller, &projection, rows).await
+    }
+
+    /// Deletes the rows matching `query` (or the row `id`): the soft delete of the
+    /// collections surface for a collection, for good otherwise. Answers the deleted rows.
+    pub async fn table_delete(
+        &self,
+        table: &Table,
+        caller: &Caller,
+        query: &Query,
+        id: Option<&str>,
+        expect_one: bool,
+    ) -> Result<TableRows, ApiError> {
+        let scope = allowed(table, &table.access_rules().delete, caller)?;
+        if expect_one {
+            self.expect_one(table, &scope, query, id).await?;
+        }
+        let projection = self.projection(table, query.select.as_deref()).await?;
+        let dialect = self.db.dialect();
+        let rows = if table.collection.is_some() {
+            // Read the rows, then soft-delete each with its relations' on_delete effects.
+            let mut columns = projection.columns.clone();
+            let id_index = Projection::fetch(&mut columns, table, "_id")?;
+            let mut b = SqlBuilder::new(dialect);
+            b.push("SELECT ").ident_list(columns.iter().map(|c| c.name.as_str())).push(" FROM ").ident(&table.name);
+            b.push(" WHERE 1 = 1");
+            scope_conditions(&mut b, table, &scope);
+            filters(&mut b, table, query)?;
+            if let Some(id) = id {
+                key_condition(&mut b, table, id)?;
+            }
+            let mut rows = self.db.read(b.finish()).await?.rows;
+            let mut stmts = Vec::new();
+            for row in &rows {
+                let Some(record_id) = row[id_index].as_text() else { continue };
+                stmts.push(self.soft_delete_stmt(table, record_id, &scope));
+                stmts.extend(self.on_delete_effects(table, record_id, false).await?);
+            }
+            if !stmts.is_empty() {
+                self.db.write_many(stmts).await.map_err(|err| match err {
+                    super::DbError::InStatement { source, .. } => *source,
+                    other => other,
+                })?;
+            }
+            for row in &mut rows {
+                row.truncate(projection.columns.len());
+            }
+            rows
+        } else {
+            let mut b = SqlBuilder::new(dialect);
+            b.push("DELETE FROM ").ident(&table.name).push(" WHERE 1 = 1");
+            scope_conditions(&mut b, table, &scope);
+            filters(&mut b, table, query)?;
+            if let Some(id) = id {
+                key_condition(&mut b, table, id)?;
+            }
+            b.push(" RETURNING ").ident_list(projection.columns.iter().map(|c| c.name.as_str()));
+            self.db.write(b.finish()).await?.rows
+        };
+        if rows.is_empty()
+            && let Some(id) = id
+        {
+            return Err(self.table_refusal(table, caller, id).await);
+        }
+        self.finish_rows(table, caller, &projection, rows).await
+    }
+
+    /// 406 unless exactly one row matches (for `Accept: application/vnd.pgrst.object+json`).
+    async fn expect_one(&self, table: &Table, scope: &Scope, query: &Query, id: Option<&str>) -> Result<(), ApiError> {
+        let mut b = SqlBuilder::new(self.db.dialect());
+        b.push("SELECT COUNT(*) FROM ").ident(&table.name).push(" WHERE 1 = 1");
+        scope_conditions(&mut b, table, scope);
+        filters(&mut b, table, query)?;
+        if let Some(id) = id {
+            key_condition(&mut b, table, id)?;
+        }
+        let n = self.db.read(b.finish()).await?.rows.first().and_then(|r| r[0].as_int()).unwrap_or(0);
+        if n != 1 {
+            return Err(single_refused(n as usize));
+        }
+        Ok(())
+    }
+
+    /// Why a write by id matched nothing: 403 when the caller may read the row, else 404.
+    async fn table_refusal(&self, table: &Table, caller: &Caller, id: &str) -> ApiError {
+        let not_found = ApiError::not_found(format!("no row '{}' in '{}'", short(id), table.name));
+        let Ok(scope) = allowed(table, &table.access_rules().read, caller) else { return not_found };
+        let mut b = SqlBuilder::new(self.db.dialect());
+        b.push("SELECT 1 FROM ").ident(&table.name).push(" WHERE 1 = 1");
+        scope_conditions(&mut b, table, &scope);
+        if key_condition(&mut b, table, id).is_err() {
+            return not_found;
+        }
+        match self.db.read(b.finish()).await {
+            Ok(rows) if !rows.rows.is_empty() => ApiError::Forbidden("you may not change this row".into()),
+            _ => not_found,
+        }
+    }
+
+    /// The body's columns typed for `table`. For a collection the collections surface's
+    /// rules apply (system fields ignored, validation rules checked); for another table an
+    /// `_owner_id` column is the caller's on insert and only the admin may set it.
+    fn row_values(
+        &self,
+        table: &Table,
+        caller: &Caller,
+        object: &Map<String, Json>,
+        creating: bool,
+    ) -> Result<Vec<(String, Value)>, ApiError> {
+        if table.collection.is_some() {
+            for name in object.keys() {
+                if !super::names::is_system_column(name) && table.column(name).is_none() {
+                    return Err(unknown_column(table, name));
+                }
+            }
+            return typed_fields(table, object, creating);
+        }
+        let mut values = Vec::with_capacity(object.len() + 1);
+        for (name, value) in object {
+            let col = table.column(name).ok_or_else(|| unknown_column(table, name))?;
+            if col.name == "_owner_id" && !caller.is_admin() {
+                return Err(ApiError::bad_field(name, "only the admin may set _owner_id"));
+            }
+            values.push((col.name.clone(), json_to_value(col, value)?));
+        }
+        if creating
+            && !caller.is_admin()
+            && table.column("_owner_id").is_some()
+            && let Some(user) = caller.user_id()
+        {
+            values.push(("_owner_id".into(), Value::Text(user.to_owned())));
+        }
+        Ok(values)
+    }
+}
+
+/// The columns of a `select=` (embeds aside) and their answer names; every column (but a
+/// collection's `_deleted_at`) for `*` or no select.
+pub(super) fn select_columns<'t>(
+    table: &'t Table,
+    select: Option<&[SelectItem]>,
+) -> Result<(Vec<&'t Column>, Vec<String>), ApiError> {
+    let mut columns: Vec<&Column> = Vec::new();
+    let mut names = Vec::new();
+    let all = [SelectItem::Star];
+    for item in select.unwrap_or(&all) {
+        match item {
+            SelectItem::Star => {
+                for col in table.columns.iter().filter(|c| table.collection.is_none() || c.name != "_deleted_at") {
+                    columns.push(col);
+                    names.push(col.name.clone());
+                }
+            }
+            SelectItem::Column { name, alias } => {
+                let col = compile::column(table, name)?;
+                if table.collection.is_some() && col.name == "_deleted_at" {
+                    return Err(unknown_column(table, name));
+                }
+                columns.push(col);
+                names.push(alias.clone().unwrap_or_else(|| col.name.clone()));
+            }
+            SelectItem::Embed { .. } => {}
+        }
+    }
+    Ok((columns, names))
+}
+
+/// The access check plus the rule that `owner` on a table without an `_owner_id` column
+/// admits only the admin.
+pub(super) fn allowed(table: &Table, rule: &Rule, caller: &Caller) -> Result<Scope, ApiError> {
+    let scope = access::check(rule, caller)?;
+    if matches!(scope, Scope::OwnedBy(_)) && table.column("_owner_id").is_none() {
+        return Err(ApiError::Forbidden(format!(
+            "'{}' has no _owner_id column: its 'owner' rule admits only the admin",
+            table.name
+        )));
+    }
+    Ok(scope)
+}
+
+/// Live rows (for a collection) within `scope`.
+pub(super) fn scope_conditions(b: &mut SqlBuilder, table: &Table, scope: &Scope) {
+    if table.collection.is_some() {
+        base_conditions(b, scope, Deleted::Hidden);
+    } else if let Scope::OwnedBy(owner) = scope {
+        b.push(" AND \"_owner_id\" = ").param(owner.clone().into());
+    }
+}
+
+/// ` AND key = id`, the id typed for the key column; 400 for a table without a single key.
+fn key_condition(b: &mut SqlBuilder, table: &Table, id: &str) -> Result<(), ApiError> {
+    let key = table.key_column().ok_or_else(|| no_key(table))?;
+    let value = compile::typed(key, id)?;
+    b.push(" AND ").ident(&key.name).push(" = ").param(value);
+    Ok(())
+}
+
+fn no_key(table: &Table) -> ApiError {
+    ApiError::bad_request(format!(
+        "'{}' has no single-column primary key, so its rows cannot be addressed by id: use filters",
+        table.name
+    ))
+}
+
+/// 406 for `Accept: application/vnd.pgrst.object+json` when the answer is not one row.
+pub fn single_refused(rows: usize) -> ApiError {
+    ApiError::NotAcceptable(format!(
+        "the result must be exactly one row for application/vnd.pgrst.object+json; it has {rows}"
+    ))
+}
+
+fn unknown_column(table: &Table, name: &str) -> ApiError {
+    let shown: String = name.chars().take(64).collect();
+    ApiError::bad_field(name, format!("unknown column '{shown}' in '{}'", table.name))
+}
+
+/// `INSERT INTO t (…) VALUES (…)` of a table that is not a collection (`DEFAULT VALUES` when
+/// the body names no column).
+fn plain_insert(dialect: super::Dialect, table: &Table, values: Vec<(String, Value)>) -> SqlBuilder {
+    let mut b = SqlBuilder::new(dialect);
+    b.push("INSERT INTO ").ident(&table.name);
+    if values.is_empty() {
+        b.push(" DEFAULT VALUES");
+        return b;
+    }
+    b.push(" (").ident_list(values.iter().map(|(c, _)| c.as_str())).push(") VALUES (");
+    for (i, (_, value)) in values.into_iter().enumerate() {
+        if i > 0 {
+            b.push(", ");
+        }
+        b.param(value);
+    }
+    b.push(")");
+    b
+}
+
+fn short(id: &str) -> String {
+    id.chars().take(64).collect()
+}

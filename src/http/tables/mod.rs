@@ -1,0 +1,50 @@
+//! The tables surface (PostgREST dialect): `/api/v1/tables/{table}` and
+//! `/api/v1/tables/{table}/{id}` over every exposed table, collections included. Parameters
+//! parse into the shared query AST (`data::query::parse::table_query`); the data layer
+//! (`data::tables`) runs them.
+
+mod prefer;
+mod read;
+mod write;
+
+use axum::Router;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Serialize;
+
+use crate::app::AppState;
+use crate::data::query::TableQuery;
+use crate::error::{ApiError, ApiResult};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/{table}", get(read::list).post(write::create).patch(write::update).delete(write::delete))
+        .route("/{table}/{id}", get(read::get).put(write::replace).patch(write::update_one).delete(write::delete_one))
+}
+
+/// A JSON answer.
+fn json(status: StatusCode, body: &impl Serialize) -> ApiResult<Response> {
+    let bytes = serde_json::to_vec(body).map_err(ApiError::internal)?;
+    Ok((status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], bytes).into_response())
+}
+
+/// Refuses the keywords (and filters) that do not apply to this request, naming the first.
+fn only(tq: &TableQuery, allowed: &[&str], what: &str) -> ApiResult<()> {
+    let present = [
+        ("order", !tq.query.sort.is_empty()),
+        ("limit", tq.query.limit.is_some()),
+        ("offset", tq.query.offset.is_some()),
+        ("count", tq.count),
+        ("on_conflict", tq.on_conflict.is_some()),
+        ("columns", tq.columns.is_some()),
+        ("filters", !tq.query.filters.is_empty()),
+    ];
+    for (name, here) in present {
+        if here && !allowed.contains(&name) {
+            let name = if name == "filters" { "filters (column=operator.value)" } else { name };
+            return Err(ApiError::bad_request(format!("'{name}' does not apply to {what}")));
+        }
+    }
+    Ok(())
+}

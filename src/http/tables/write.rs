@@ -1,0 +1,231 @@
+//! `POST`, `PATCH`, `DELETE` `/tables/{table}` (filters) and `PUT`, `PATCH`, `DELETE`
+//! `/tables/{table}/{id}`.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value as Json};
+
+use super::prefer::{self, Return};
+use super::{json, only};
+use crate::app::AppState;
+use crate::data::access::Caller;
+use crate::data::query::parse;
+use crate::data::tables::{TableRows, single_refused};
+use crate::error::{ApiError, ApiResult};
+use crate::http::extract::{JsonBody, Path, QueryPairs};
+
+/// One object or an array of objects (all inserted or none); upserts with
+/// `Prefer: resolution=…` and `on_conflict=`; `columns=` limits the keys used.
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    QueryPairs(pairs): QueryPairs,
+    JsonBody(body): JsonBody<Json>,
+) -> ApiResult<Response> {
+    let tq = parse::table_query(&pairs)?;
+    only(&tq, &["on_conflict", "columns", "count"], "an insert")?;
+    let prefs = prefer::prefer(&headers)?;
+    let single = !body.is_array();
+    let objects: Vec<&Map<String, Json>> = match &body {
+        Json::Object(object) => vec![object],
+        Json::Array(items) => items
+            .iter()
+            .enumerate()
+            .map(|(index, item)| {
+                item.as_object().ok_or_else(|| ApiError::AtIndex {
+                    index,
+                    inner: Box::new(ApiError::bad_request("each item must be a JSON object")),
+                })
+            })
+            .collect::<Result<_, _>>()?,
+        _ => return Err(ApiError::bad_request("the body must be a JSON object or an array of objects")),
+    };
+    let wants_object = prefer::wants_object(&headers);
+    if wants_object && objects.len() != 1 {
+        return Err(single_refused(objects.len()));
+    }
+    let table = state.store().table(&name, &tq.query).await?;
+    let rows = if objects.is_empty() {
+        TableRows::default()
+    } else {
+        state
+            .store()
+            .table_insert(
+                &table,
+                &caller,
+                &objects,
+                tq.columns.as_deref(),
+                tq.on_conflict.as_deref(),
+                prefs.resolution,
+                tq.query.select.as_deref(),
+            )
+            .await?
+    };
+    let mut response = match prefs.ret {
+        Some(Return::Minimal) => StatusCode::CREATED.into_response(),
+        Some(Return::HeadersOnly) => {
+            let mut response = StatusCode::CREATED.into_response();
+            if let Some(key) = table.key_column()
+                && rows.len() == 1
+                && let Some(value) = rows.text_of(0, &key.name)
+            {
+                let location =
+                    format!("/api/v1/tables/{}?{}=eq.{}", encode(&table.name), encode(&key.name), encode(&value));
+                if let Ok(v) = HeaderValue::from_str(&location) {
+                    response.headers_mut().insert(header::LOCATION, v);
+                }
+            }
+            response
+        }
+        Some(Return::Representation) if !wants_object => json(StatusCode::CREATED, &rows)?,
+        _ if wants_object || (single && rows.len() == 1) => json(StatusCode::CREATED, &rows.row(0))?,
+        _ => json(StatusCode::CREATED, &rows)?,
+    };
+    let headers = response.headers_mut();
+    headers.insert("content-range", HeaderValue::from_static("*/*"));
+    if let Some(resolution) = prefs.resolution {
+        let applied = match resolution {
+            crate::data::tables::Resolution::Merge => "resolution=merge-duplicates",
+            crate::data::tables::Resolution::Ignore => "resolution=ignore-duplicates",
+        };
+        headers.insert("preference-applied", HeaderValue::from_static(applied));
+    }
+    Ok(response)
+}
+
+/// `PATCH /tables/{table}?filters`: changes every matching row; refuses to run without a
+/// filter.
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    QueryPairs(pairs): QueryPairs,
+    JsonBody(body): JsonBody<Json>,
+) -> ApiResult<Response> {
+    let tq = parse::table_query(&pairs)?;
+    only(&tq, &["filters", "count"], "an update")?;
+    require_filters(&tq, "PATCH")?;
+    let object = body_object(&body)?;
+    let prefs = prefer::prefer(&headers)?;
+    let wants_object = prefer::wants_object(&headers);
+    let table = state.store().table(&name, &tq.query).await?;
+    let rows = state.store().table_update(&table, &caller, &tq.query, None, object, false, wants_object).await?;
+    many_answer(prefs.ret, wants_object, &rows)
+}
+
+/// `DELETE /tables/{table}?filters`: deletes every matching row; refuses to run without a
+/// filter.
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    QueryPairs(pairs): QueryPairs,
+) -> ApiResult<Response> {
+    let tq = parse::table_query(&pairs)?;
+    only(&tq, &["filters", "count"], "a delete")?;
+    require_filters(&tq, "DELETE")?;
+    let prefs = prefer::prefer(&headers)?;
+    let wants_object = prefer::wants_object(&headers);
+    let table = state.store().table(&name, &tq.query).await?;
+    let rows = state.store().table_delete(&table, &caller, &tq.query, None, wants_object).await?;
+    many_answer(prefs.ret, wants_object, &rows)
+}
+
+/// `PUT /tables/{table}/{id}`: replaces the row; columns not given become null.
+pub async fn replace(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path((name, id)): Path<(String, String)>,
+    QueryPairs(pairs): QueryPairs,
+    JsonBody(body): JsonBody<Json>,
+) -> ApiResult<Response> {
+    by_id_update(state, caller, headers, name, id, pairs, body, true).await
+}
+
+/// `PATCH /tables/{table}/{id}`: changes the given columns of the row.
+pub async fn update_one(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path((name, id)): Path<(String, String)>,
+    QueryPairs(pairs): QueryPairs,
+    JsonBody(body): JsonBody<Json>,
+) -> ApiResult<Response> {
+    by_id_update(state, caller, headers, name, id, pairs, body, false).await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn by_id_update(
+    state: AppState,
+    caller: Caller,
+    headers: HeaderMap,
+    name: String,
+    id: String,
+    pairs: Vec<(String, String)>,
+    body: Json,
+    replace: bool,
+) -> ApiResult<Response> {
+    let tq = parse::table_query(&pairs)?;
+    only(&tq, &[], "a write by id (only select does)")?;
+    let object = body_object(&body)?;
+    let prefs = prefer::prefer(&headers)?;
+    let table = state.store().table(&name, &tq.query).await?;
+    let rows = state.store().table_update(&table, &caller, &tq.query, Some(&id), object, replace, false).await?;
+    match prefs.ret {
+        Some(Return::Minimal | Return::HeadersOnly) => Ok(StatusCode::NO_CONTENT.into_response()),
+        _ => json(StatusCode::OK, &rows.row(0)),
+    }
+}
+
+/// `DELETE /tables/{table}/{id}` → 204 (200 with the row for `return=representation`).
+pub async fn delete_one(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path((name, id)): Path<(String, String)>,
+    QueryPairs(pairs): QueryPairs,
+) -> ApiResult<Response> {
+    let tq = parse::table_query(&pairs)?;
+    only(&tq, &[], "a delete by id (only select does)")?;
+    let prefs = prefer::prefer(&headers)?;
+    let table = state.store().table(&name, &tq.query).await?;
+    let rows = state.store().table_delete(&table, &caller, &tq.query, Some(&id), false).await?;
+    match prefs.ret {
+        Some(Return::Representation) => json(StatusCode::OK, &rows.row(0)),
+        _ => Ok(StatusCode::NO_CONTENT.into_response()),
+    }
+}
+
+fn require_filters(tq: &crate::data::query::TableQuery, method: &str) -> ApiResult<()> {
+    if tq.query.filters.is_empty() {
+        return Err(ApiError::bad_request(format!(
+            "{method} without an id needs at least one filter (column=operator.value); it would change every row"
+        )));
+    }
+    Ok(())
+}
+
+fn body_object(body: &Json) -> ApiResult<&Map<String, Json>> {
+    body.as_object().ok_or_else(|| ApiError::bad_request("the request body must be a JSON object"))
+}
+
+/// The answer of a PATCH or DELETE with filters: 204, or the rows for
+/// `return=representation` (one object for `Accept: application/vnd.pgrst.object+json`).
+fn many_answer(ret: Option<Return>, wants_object: bool, rows: &TableRows) -> ApiResult<Response> {
+    match ret {
+        Some(Return::Representation) if wants_object => json(StatusCode::OK, &rows.row(0)),
+        Some(Return::Representation) => json(StatusCode::OK, rows),
+        _ => Ok(StatusCode::NO_CONTENT.into_response()),
+    }
+}
+
+/// Percent-encodes a value for a URL query.
+fn encode(value: &str) -> String {
+    form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}

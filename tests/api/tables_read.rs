@@ -1,0 +1,314 @@
+//! The tables surface (PostgREST dialect), reads: every operator and keyword, bad input,
+//! embedding through relations and foreign keys, access, tables made with plain SQL.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::both_backends;
+use crate::harness::{ADMIN_SECRET, Backend, TestServer};
+
+/// The auto-incrementing integer key and the JSON type of the backend's plain SQL.
+pub fn serial(s: &TestServer) -> (&'static str, &'static str) {
+    match s.backend {
+        Backend::Sqlite => ("INTEGER PRIMARY KEY", "JSON"),
+        Backend::Postgres => ("SERIAL PRIMARY KEY", "JSONB"),
+    }
+}
+
+/// A table made with plain SQL behind the server's back: four todos, ids 1..4.
+pub async fn todos(s: &TestServer) {
+    let (pk, jsonb) = serial(s);
+    s.exec_sql(&format!(
+        "CREATE TABLE todos (id {pk}, title TEXT NOT NULL, done BOOLEAN, priority INTEGER, tags {jsonb}, meta JSON);
+         INSERT INTO todos (title, done, priority, tags, meta) VALUES
+           ('write code', TRUE, 1, '[\"work\",\"rust\"]', '{{\"owner\":\"ann\",\"size\":2}}'),
+           ('buy milk', FALSE, 2, '[\"home\"]', '{{\"owner\":\"bob\"}}'),
+           ('read book', FALSE, NULL, '[]', NULL),
+           ('Walk dog', TRUE, 3, '[\"home\",\"pets\"]', '{{\"owner\":\"ann\"}}');"
+    ))
+    .await;
+}
+
+pub fn ids(body: &Value) -> Vec<i64> {
+    body.as_array()
+        .unwrap_or_else(|| panic!("not an array: {body}"))
+        .iter()
+        .map(|r| r["id"].as_i64().unwrap_or_else(|| panic!("no id in {r}")))
+        .collect()
+}
+
+/// A GET with headers, anonymous.
+pub async fn get_with(s: &TestServer, path: &str, headers: &[(&str, &str)]) -> crate::harness::Resp {
+    s.send_with(Method::GET, path, None, headers, None).await
+}
+
+both_backends! {
+    async fn plain_sql_table_is_served_without_restart(s) {
+        let before = s.get("/api/v1/tables/todos").await;
+        assert_eq!(before.status, 404, "{}", before.text);
+        todos(&s).await;
+        let all = s.get("/api/v1/tables/todos").await;
+        assert_eq!(all.status, 200, "{}", all.text);
+        assert_eq!(ids(&all.body), vec![1, 2, 3, 4]);
+        assert_eq!(all.body[0], json!({"id": 1, "title": "write code", "done": true, "priority": 1,
+            "tags": ["work", "rust"], "meta": {"owner": "ann", "size": 2}}));
+        let one = s.get("/api/v1/tables/todos/2").await;
+        assert_eq!(one.status, 200, "{}", one.text);
+        assert_eq!(one.body["title"], "buy milk");
+        assert_eq!(one.body["done"], false);
+        let one = s.get("/api/v1/tables/todos/2?select=title").await;
+        assert_eq!(one.body, json!({"title": "buy milk"}));
+        assert_eq!(s.get("/api/v1/tables/todos/99").await.status, 404);
+        let bad = s.get("/api/v1/tables/todos/abc").await;
+        assert_eq!(bad.status, 400, "{}", bad.text);
+        assert_eq!(s.get("/api/v1/tables/_fb_users").await.status, 404);
+        assert_eq!(s.get("/api/v1/tables/nope").await.status, 404);
+        // A table without a single-column primary key: lists work, by-id routes refuse.
+        s.exec_sql("CREATE TABLE pairs (a INTEGER, b INTEGER, PRIMARY KEY (a, b)); INSERT INTO pairs VALUES (1, 2), (3, 4);").await;
+        let list = s.get("/api/v1/tables/pairs?a=gt.1").await;
+        assert_eq!(list.body, json!([{"a": 3, "b": 4}]));
+        let by_id = s.get("/api/v1/tables/pairs/1").await;
+        assert_eq!(by_id.status, 400);
+        assert!(by_id.error().contains("primary key"), "{}", by_id.text);
+    }
+
+    async fn every_operator(s) {
+        todos(&s).await;
+        let cases: &[(&str, &[i64])] = &[
+            ("id=eq.2", &[2]),
+            ("id=neq.2", &[1, 3, 4]),
+            ("priority=gt.1", &[2, 4]),
+            ("priority=gte.2", &[2, 4]),
+            ("priority=lt.2", &[1]),
+            ("priority=lte.2", &[1, 2]),
+            ("title=like.*o*", &[1, 3, 4]),
+            ("title=like.w*", &[1]),
+            ("title=ilike.w*", &[1, 4]),
+            ("id=in.(1,3)", &[1, 3]),
+            ("priority=is.null", &[3]),
+            ("done=is.true", &[1, 4]),
+            ("done=is.false", &[2, 3]),
+            ("done=eq.true", &[1, 4]),
+            ("priority=not.is.null", &[1, 2, 4]),
+            ("id=not.in.(1,2)", &[3, 4]),
+            ("id.gt=1&id.lt=4", &[2, 3]),
+            ("id=gt.1&id=lt.4", &[2, 3]),
+            ("priority.is.null", &[3]),
+            ("or=(id.eq.1,priority.eq.3)", &[1, 4]),
+            ("or=(id.eq.1,and(done.is.false,priority.is.null))", &[1, 3]),
+            ("not.or=(id.eq.1,id.eq.2)", &[3, 4]),
+            ("and=(done.is.true,priority.gt.1)", &[4]),
+            ("tags=cs.{home}", &[2, 4]),
+            ("tags=cs.[\"home\",\"pets\"]", &[4]),
+            ("tags=cd.{home,pets}", &[2, 3, 4]),
+            ("tags=not.cs.{home}", &[1, 3]),
+            ("meta=cs.{\"owner\":\"ann\"}", &[1, 4]),
+            ("meta=cd.{\"owner\":\"ann\",\"size\":2}", &[1, 4]),
+            ("meta=cs.{\"size\":2}", &[1]),
+        ];
+        for (query, expected) in cases {
+            let resp = s.get(&format!("/api/v1/tables/todos?{query}")).await;
+            assert_eq!(resp.status, 200, "{query}: {}", resp.text);
+            assert_eq!(ids(&resp.body), *expected, "{query}");
+        }
+    }
+
+    async fn keywords_range_and_count(s) {
+        todos(&s).await;
+        let resp = s.get("/api/v1/tables/todos?select=id,label:title&order=priority.desc.nullslast&limit=2").await;
+        assert_eq!(resp.body, json!([{"id": 4, "label": "Walk dog"}, {"id": 2, "label": "buy milk"}]));
+        assert_eq!(resp.header("content-range"), Some("0-1/*"));
+        let resp = s.get("/api/v1/tables/todos?order=priority.asc.nullsfirst").await;
+        assert_eq!(ids(&resp.body), vec![3, 1, 2, 4]);
+        let resp = s.get("/api/v1/tables/todos?order=done.desc,title").await;
+        assert_eq!(ids(&resp.body), vec![4, 1, 2, 3]);
+        let resp = s.get("/api/v1/tables/todos?limit=2&offset=1").await;
+        assert_eq!(ids(&resp.body), vec![2, 3]);
+        assert_eq!(resp.header("content-range"), Some("1-2/*"));
+        let resp = s.get("/api/v1/tables/todos?limit=2&count=exact").await;
+        assert_eq!(resp.header("content-range"), Some("0-1/4"));
+        let resp = get_with(&s, "/api/v1/tables/todos", &[("Range", "1-2"), ("Range-Unit", "items"), ("Prefer", "count=exact")]).await;
+        assert_eq!(ids(&resp.body), vec![2, 3]);
+        assert_eq!(resp.header("content-range"), Some("1-2/4"));
+        assert_eq!(resp.header("preference-applied"), Some("count=exact"));
+        let resp = s.get("/api/v1/tables/todos?id=gt.10&count=exact").await;
+        assert_eq!(resp.body, json!([]));
+        assert_eq!(resp.header("content-range"), Some("*/0"));
+        // HEAD: the headers without the body (postgrest-js `head: true`).
+        let head = s.send_with(Method::HEAD, "/api/v1/tables/todos?done=is.true", None, &[("Prefer", "count=exact")], None).await;
+        assert_eq!(head.status, 200);
+        assert_eq!(head.text, "");
+        assert_eq!(head.header("content-range"), Some("0-1/2"));
+        // One object for postgrest-js's .single(); 406 unless exactly one row.
+        let single = ("Accept", "application/vnd.pgrst.object+json");
+        let resp = get_with(&s, "/api/v1/tables/todos?id=eq.2&select=id", &[single]).await;
+        assert_eq!(resp.body, json!({"id": 2}));
+        let resp = get_with(&s, "/api/v1/tables/todos?done=is.true", &[single]).await;
+        assert_eq!(resp.status, 406, "{}", resp.text);
+        assert!(resp.error().contains("exactly one"));
+        let resp = get_with(&s, "/api/v1/tables/todos?id=eq.99", &[single]).await;
+        assert_eq!(resp.status, 406);
+    }
+
+    async fn bad_input_is_400_naming_it(s) {
+        todos(&s).await;
+        let cases: &[(&str, &str)] = &[
+            ("nope=eq.1", "nope"),
+            ("id=zz.1", "zz"),
+            ("bogus=1", "bogus"),
+            ("select=id,nope", "nope"),
+            ("order=nope.desc", "nope"),
+            ("order=id.sideways", "sideways"),
+            ("id=eq.abc", "abc"),
+            ("done=eq.maybe", "maybe"),
+            ("priority=like.1*", "like"),
+            ("tags=eq.x", "tags"),
+            ("title=cs.{a}", "cs"),
+            ("tags=cs.3", "cs"),
+            ("select=id,", "select"),
+            ("select=id,author!inner(*)", "hints"),
+            ("select=*,todos(*)", "todos"),
+            ("or=(id.eq.1", "or"),
+            ("limit=x", "limit"),
+            ("offset=-1", "offset"),
+            ("count=maybe", "count"),
+            ("on_conflict=id", "on_conflict"),
+            ("columns=id", "columns"),
+            ("id=in.(1,x)", "x"),
+        ];
+        for (query, named) in cases {
+            let resp = s.get(&format!("/api/v1/tables/todos?{query}")).await;
+            assert_eq!(resp.status, 400, "{query}: {}", resp.text);
+            assert!(resp.error().contains(named), "{query}: {}", resp.text);
+        }
+        for (headers, named) in [
+            (vec![("Range", "9-0")], "Range"),
+            (vec![("Range", "0-9"), ("Range-Unit", "bytes")], "Range-Unit"),
+            (vec![("Prefer", "count=maybe")], "preference"),
+        ] {
+            let resp = get_with(&s, "/api/v1/tables/todos", &headers).await;
+            assert_eq!(resp.status, 400, "{headers:?}: {}", resp.text);
+            assert!(resp.error().contains(named), "{}", resp.text);
+        }
+        let resp = s.get("/api/v1/tables/todos/1?id=eq.1").await;
+        assert_eq!(resp.status, 400, "{}", resp.text);
+    }
+
+    async fn embeds_through_foreign_keys_both_ways(s) {
+        let (pk, _) = serial(&s);
+        s.exec_sql(&format!(
+            "CREATE TABLE authors (id {pk}, name TEXT NOT NULL);
+             CREATE TABLE posts (id {pk}, title TEXT, author_id INTEGER REFERENCES authors(id));
+             CREATE TABLE comments (id {pk}, post_id INTEGER REFERENCES posts(id), body TEXT);
+             INSERT INTO authors (name) VALUES ('ann'), ('bob');
+             INSERT INTO posts (title, author_id) VALUES ('p1', 1), ('p2', 2), ('p3', NULL);
+             INSERT INTO comments (post_id, body) VALUES (1, 'c1'), (1, 'c2'), (2, 'c3');"
+        ))
+        .await;
+        let resp = s.get("/api/v1/tables/posts?select=title,authors(name)").await;
+        assert_eq!(resp.status, 200, "{}", resp.text);
+        assert_eq!(resp.body, json!([
+            {"title": "p1", "authors": {"name": "ann"}},
+            {"title": "p2", "authors": {"name": "bob"}},
+            {"title": "p3", "authors": null},
+        ]));
+        let resp = s.get("/api/v1/tables/posts?select=*,writer:authors(*)&id=eq.1").await;
+        assert_eq!(resp.body, json!([{"id": 1, "title": "p1", "author_id": 1, "writer": {"id": 1, "name": "ann"}}]));
+        let resp = s.get("/api/v1/tables/posts?select=id,comments(body)").await;
+        assert_eq!(resp.body, json!([
+            {"id": 1, "comments": [{"body": "c1"}, {"body": "c2"}]},
+            {"id": 2, "comments": [{"body": "c3"}]},
+            {"id": 3, "comments": []},
+        ]));
+        let resp = s.get("/api/v1/tables/authors?select=name,posts(title)&name=eq.ann").await;
+        assert_eq!(resp.body, json!([{"name": "ann", "posts": [{"title": "p1"}]}]));
+        let resp = s.get("/api/v1/tables/posts/2?select=title,authors(name)").await;
+        assert_eq!(resp.body, json!({"title": "p2", "authors": {"name": "bob"}}));
+        let nested = s.get("/api/v1/tables/posts?select=id,comments(body,posts(*))").await;
+        assert_eq!(nested.status, 400, "{}", nested.text);
+        assert!(nested.error().contains("nested"));
+        let unrelated = s.get("/api/v1/tables/comments?select=id,authors(*)").await;
+        assert_eq!(unrelated.status, 400);
+        assert!(unrelated.error().contains("authors"));
+        // The embedded table's read rule: rows the caller may not read are left out.
+        let resp = s.admin_patch("/api/v1/admin/collections/authors", json!({"rules": {"read": "authenticated"}})).await;
+        assert_eq!(resp.status, 200, "{}", resp.text);
+        assert_eq!(resp.body["rules"]["read"], "authenticated");
+        let resp = s.get("/api/v1/tables/posts?select=title,authors(name)&id=eq.1").await;
+        assert_eq!(resp.body, json!([{"title": "p1", "authors": null}]));
+        let resp = s.send(Method::GET, "/api/v1/tables/posts?select=title,authors(name)&id=eq.1", Some(ADMIN_SECRET), None).await;
+        assert_eq!(resp.body, json!([{"title": "p1", "authors": {"name": "ann"}}]));
+        assert_eq!(s.get("/api/v1/tables/authors").await.status, 401);
+    }
+
+    async fn embeds_through_relations(s) {
+        s.open_collection("people").await;
+        s.open_collection("articles").await;
+        let resp = s.admin_post("/api/v1/admin/relations", json!({"collection": "articles", "field": "author", "target": "people"})).await;
+        assert_eq!(resp.status, 201, "{}", resp.text);
+        let resp = s.admin_post("/api/v1/admin/relations", json!({"collection": "articles", "field": "editors", "target": "people", "many": true})).await;
+        assert_eq!(resp.status, 201, "{}", resp.text);
+        let people = s.seed("people", &[json!({"name": "ann"}), json!({"name": "bob"})]).await;
+        let (ann, bob) = (people[0]["_id"].as_str().unwrap(), people[1]["_id"].as_str().unwrap());
+        s.seed("articles", &[json!({"title": "a1", "author": ann, "editors": [ann, bob]}), json!({"title": "a2"})]).await;
+        let resp = s.get("/api/v1/tables/articles?select=title,author(name),editors(name)&order=title").await;
+        assert_eq!(resp.status, 200, "{}", resp.text);
+        assert_eq!(resp.body, json!([
+            {"title": "a1", "author": {"name": "ann"}, "editors": [{"name": "ann"}, {"name": "bob"}]},
+            {"title": "a2", "author": null, "editors": []},
+        ]));
+        // Reverse direction through the relation: people with their articles.
+        let resp = s.get("/api/v1/tables/people?select=name,articles(title)&order=name").await;
+        assert_eq!(resp.body, json!([{"name": "ann", "articles": [{"title": "a1"}]}, {"name": "bob", "articles": []}]));
+        // The target's read rule applies.
+        s.admin_patch("/api/v1/admin/collections/people", json!({"rules": {"read": "authenticated"}})).await;
+        let resp = s.get("/api/v1/tables/articles?select=title,author(name)&title=eq.a1").await;
+        assert_eq!(resp.body, json!([{"title": "a1", "author": null}]));
+    }
+
+    async fn access_rules_apply(s) {
+        let resp = s.admin_post("/api/v1/admin/collections", json!({"name": "notes", "rules": {"read": "owner"}})).await;
+        assert_eq!(resp.status, 201, "{}", resp.text);
+        let ann = s.register("ann@example.com", "password-ann-1").await["access_token"].as_str().unwrap().to_owned();
+        let bob = s.register("bob@example.com", "password-bob-1").await["access_token"].as_str().unwrap().to_owned();
+        let created = s.as_user(Method::POST, "/api/v1/tables/notes", &ann, Some(json!({"text": "mine"}))).await;
+        assert_eq!(created.status, 400, "no auto-created columns here: {}", created.text);
+        s.admin_post("/api/v1/admin/collections/notes/records", json!({"text": "seed"})).await;
+        let created = s.as_user(Method::POST, "/api/v1/tables/notes", &ann, Some(json!({"text": "mine"}))).await;
+        assert_eq!(created.status, 201, "{}", created.text);
+        let id = created.body["_id"].as_str().unwrap().to_owned();
+        assert!(created.body["_owner_id"].is_string());
+        assert_eq!(s.post("/api/v1/tables/notes", json!({"text": "anon"})).await.status, 401);
+        // Reads: anonymous 401, another user sees nothing of ann's (404 by id).
+        assert_eq!(s.get("/api/v1/tables/notes").await.status, 401);
+        let path = format!("/api/v1/tables/notes/{id}");
+        assert_eq!(s.as_user(Method::GET, &path, &bob, None).await.status, 404);
+        assert_eq!(s.as_user(Method::GET, "/api/v1/tables/notes", &bob, None).await.body, json!([]));
+        assert_eq!(s.as_user(Method::GET, &path, &ann, None).await.body["text"], "mine");
+        // Writes: refused to others (404: they may not even read it), allowed to the owner.
+        assert_eq!(s.as_user(Method::PATCH, &path, &bob, Some(json!({"text": "x"}))).await.status, 404);
+        assert_eq!(s.send(Method::PATCH, &path, None, Some(json!({"text": "x"}))).await.status, 401);
+        s.admin_patch("/api/v1/admin/collections/notes", json!({"rules": {"read": "public"}})).await;
+        assert_eq!(s.as_user(Method::PATCH, &path, &bob, Some(json!({"text": "x"}))).await.status, 403);
+        assert_eq!(s.as_user(Method::DELETE, &path, &bob, None).await.status, 403);
+        let changed = s.as_user(Method::PATCH, &path, &ann, Some(json!({"text": "changed"}))).await;
+        assert_eq!(changed.status, 200, "{}", changed.text);
+        assert_eq!(changed.body["text"], "changed");
+        // A plain table: read public, create authenticated, update and delete owner, which
+        // without an _owner_id column admits only the admin, until the admin sets rules.
+        todos(&s).await;
+        assert_eq!(s.post("/api/v1/tables/todos", json!({"title": "t"})).await.status, 401);
+        assert_eq!(s.as_user(Method::POST, "/api/v1/tables/todos", &bob, Some(json!({"title": "t"}))).await.status, 201);
+        let refused = s.as_user(Method::PATCH, "/api/v1/tables/todos/1", &bob, Some(json!({"done": false}))).await;
+        assert_eq!(refused.status, 403, "{}", refused.text);
+        assert_eq!(s.as_user(Method::DELETE, "/api/v1/tables/todos?id=eq.1", &bob, None).await.status, 403);
+        let resp = s.admin_patch("/api/v1/admin/collections/todos", json!({"rules": {"update": "authenticated"}})).await;
+        assert_eq!(resp.status, 200, "{}", resp.text);
+        let allowed = s.as_user(Method::PATCH, "/api/v1/tables/todos/1", &bob, Some(json!({"done": false}))).await;
+        assert_eq!(allowed.status, 200, "{}", allowed.text);
+        assert_eq!(s.admin_get("/api/v1/admin/collections/todos").await.status, 404, "still not a collection");
+        let resp = s.admin_patch("/api/v1/admin/collections/todos", json!({"rules": {"read": "disabled"}})).await;
+        assert_eq!(resp.status, 200);
+        assert_eq!(s.get("/api/v1/tables/todos").await.status, 403);
+    }
+}
