@@ -25,9 +25,10 @@ impl ColumnType {
     /// Maps a declared SQL type (as either database reports it) to a column type.
     pub fn from_declared(declared: &str) -> ColumnType {
         let d = declared.to_ascii_lowercase();
-        if d.contains("bool") {
+        // PostgreSQL arrays (`integer[]`, `text[]`) are read as JSON arrays.
+        if d.contains("bool") && !d.ends_with("[]") {
             ColumnType::Boolean
-        } else if d.contains("json") {
+        } else if d.contains("json") || d.ends_with("[]") {
             ColumnType::Json
         } else if d.contains("int") && !d.contains("interval") && !d.contains("point") {
             ColumnType::Integer
@@ -82,6 +83,11 @@ pub struct Column {
     pub not_null: bool,
     pub primary_key: bool,
     pub system: bool,
+    /// PostgreSQL stores it in a type the driver does not decode (`uuid`, `timestamptz`,
+    /// `numeric`, arrays…): it is read through a cast to its column type and written through a
+    /// cast back (see `query::compile::select_column` and `bind`).
+    #[serde(skip)]
+    pub converted: bool,
 }
 
 /// Metadata of a table that Ferrobase manages as a collection.
@@ -121,7 +127,15 @@ pub struct ForeignKey {
 impl Column {
     /// A column with no constraints: for result columns and tests.
     pub fn new(name: &str, ty: ColumnType) -> Self {
-        Column { name: name.into(), ty, declared: String::new(), not_null: false, primary_key: false, system: false }
+        Column {
+            name: name.into(),
+            ty,
+            declared: String::new(),
+            not_null: false,
+            primary_key: false,
+            system: false,
+            converted: false,
+        }
     }
 }
 
@@ -251,6 +265,7 @@ impl Catalog {
             entry.columns.push(Column {
                 name: column.to_owned(),
                 ty: ColumnType::from_declared(&declared),
+                converted: dialect == Dialect::Postgres && !decoded_natively(&declared),
                 declared,
                 not_null: truthy(not_null),
                 primary_key: truthy(pk),
@@ -323,6 +338,28 @@ impl Catalog {
         }
         Ok(tables)
     }
+}
+
+/// Whether the PostgreSQL driver decodes values of this declared type (as `format_type`
+/// spells it) into a column type as they are.
+fn decoded_natively(declared: &str) -> bool {
+    let base = declared.split('(').next().unwrap_or("").trim();
+    matches!(
+        base,
+        "text"
+            | "character varying"
+            | "character"
+            | "name"
+            | "boolean"
+            | "smallint"
+            | "integer"
+            | "bigint"
+            | "oid"
+            | "real"
+            | "double precision"
+            | "json"
+            | "jsonb"
+    )
 }
 
 fn truthy(v: &Value) -> bool {
@@ -406,10 +443,20 @@ mod tests {
             ("numeric(10,2)", ColumnType::Real),
             ("BOOLEAN", ColumnType::Boolean),
             ("JSON", ColumnType::Json),
+            ("integer[]", ColumnType::Json),
+            ("boolean[]", ColumnType::Json),
+            ("timestamp with time zone", ColumnType::Text),
+            ("uuid", ColumnType::Text),
             ("jsonb", ColumnType::Json),
             ("", ColumnType::Text),
         ] {
             assert_eq!(ColumnType::from_declared(declared), ty, "{declared}");
+        }
+        for native in ["text", "character varying(20)", "bigint", "double precision", "jsonb", "boolean"] {
+            assert!(decoded_natively(native), "{native}");
+        }
+        for converted in ["uuid", "timestamp with time zone", "numeric(10,2)", "integer[]", "date", "\"MyType\""] {
+            assert!(!decoded_natively(converted), "{converted}");
         }
     }
 

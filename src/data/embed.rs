@@ -159,13 +159,15 @@ impl Store {
         let shown = columns.len();
         columns.push(super::query::compile::column(target, &plan.remote)?);
         let mut b = SqlBuilder::new(self.db.dialect());
-        b.push("SELECT ").ident_list(columns.iter().map(|c| c.name.as_str())).push(" FROM ").ident(&target.name);
+        let remote = *columns.last().expect("the remote key was pushed");
+        b.push("SELECT ");
+        super::query::compile::select_list(&mut b, columns.iter().copied()).push(" FROM ").ident(&target.name);
         b.push(" WHERE ").ident(&plan.remote).push(" IN (");
         for (i, key) in wanted.into_iter().enumerate() {
             if i > 0 {
                 b.push(", ");
             }
-            b.param(key);
+            super::query::compile::bind(&mut b, remote, key);
         }
         b.push(")");
         scope_conditions(&mut b, target, &scope);

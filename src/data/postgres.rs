@@ -197,6 +197,9 @@ fn map_err(err: tokio_postgres::Error) -> DbError {
         SqlState::STRING_DATA_RIGHT_TRUNCATION,
     ]
     .contains(code)
+        // Class 22, data exceptions: a value the column's type cannot take (a bad date, a
+        // malformed uuid or array literal, an overflow).
+        || code.code().starts_with("22")
     {
         DbError::InvalidValue(message)
     } else {

@@ -155,7 +155,8 @@ impl Store {
         let projection = self.projection(table, query.select.as_deref()).await?;
         let dialect = self.db.dialect();
         let mut page = SqlBuilder::new(dialect);
-        page.push("SELECT ").ident_list(projection.columns.iter().map(|c| c.name.as_str()));
+        page.push("SELECT ");
+        compile::select_list(&mut page, projection.columns.iter().copied());
         page.push(" FROM ").ident(&table.name).push(" WHERE 1 = 1");
         scope_conditions(&mut page, table, &scope);
         filters(&mut page, table, query)?;
@@ -321,7 +322,8 @@ impl Store {
                     }
                 }
             }
-            b.push(" RETURNING ").ident_list(projection.columns.iter().map(|c| c.name.as_str()));
+            b.push(" RETURNING ");
+            compile::select_list(&mut b, projection.columns.iter().copied());
             stmts.push(b.finish());
         }
         let rows: Vec<Vec<Value>> = if stmts.len() == 1 {
@@ -385,7 +387,11 @@ impl Store {
                 b.push(", ");
             }
             first = false;
-            b.ident(&column).push(" = ").param(value);
+            b.ident(&column).push(" = ");
+            match table.column(&column) {
+                Some(col) => compile::bind(&mut b, col, value),
+                None => b.param(value),
+            };
         }
         b.push(" WHERE 1 = 1");
         scope_conditions(&mut b, table, &scope);
@@ -393,7 +399,8 @@ impl Store {
         if let Some(id) = id {
             key_condition(&mut b, table, id)?;
         }
-        b.push(" RETURNING ").ident_list(projection.columns.iter().map(|c| c.name.as_str()));
+        b.push(" RETURNING ");
+        compile::select_list(&mut b, projection.columns.iter().copied());
         let rows = self.db.write(b.finish()).await?.rows;
         if rows.is_empty()
             && let Some(id) = id
@@ -424,7 +431,8 @@ impl Store {
             let mut columns = projection.columns.clone();
             let id_index = Projection::fetch(&mut columns, table, "_id")?;
             let mut b = SqlBuilder::new(dialect);
-            b.push("SELECT ").ident_list(columns.iter().map(|c| c.name.as_str())).push(" FROM ").ident(&table.name);
+            b.push("SELECT ");
+            compile::select_list(&mut b, columns.iter().copied()).push(" FROM ").ident(&table.name);
             b.push(" WHERE 1 = 1");
             scope_conditions(&mut b, table, &scope);
             filters(&mut b, table, query)?;
@@ -456,7 +464,8 @@ impl Store {
             if let Some(id) = id {
                 key_condition(&mut b, table, id)?;
             }
-            b.push(" RETURNING ").ident_list(projection.columns.iter().map(|c| c.name.as_str()));
+            b.push(" RETURNING ");
+            compile::select_list(&mut b, projection.columns.iter().copied());
             self.db.write(b.finish()).await?.rows
         };
         if rows.is_empty()
@@ -593,7 +602,8 @@ pub(super) fn scope_conditions(b: &mut SqlBuilder, table: &Table, scope: &Scope)
 fn key_condition(b: &mut SqlBuilder, table: &Table, id: &str) -> Result<(), ApiError> {
     let key = table.key_column().ok_or_else(|| no_key(table))?;
     let value = compile::typed(key, id)?;
-    b.push(" AND ").ident(&key.name).push(" = ").param(value);
+    b.push(" AND ").ident(&key.name).push(" = ");
+    compile::bind(b, key, value);
     Ok(())
 }
 
@@ -626,11 +636,14 @@ fn plain_insert(dialect: super::Dialect, table: &Table, values: Vec<(String, Val
         return b;
     }
     b.push(" (").ident_list(values.iter().map(|(c, _)| c.as_str())).push(") VALUES (");
-    for (i, (_, value)) in values.into_iter().enumerate() {
+    for (i, (column, value)) in values.into_iter().enumerate() {
         if i > 0 {
             b.push(", ");
         }
-        b.param(value);
+        match table.column(&column) {
+            Some(col) => compile::bind(&mut b, col, value),
+            None => b.param(value),
+        };
     }
     b.push(")");
     b

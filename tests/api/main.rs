@@ -18,5 +18,6 @@ mod records;
 mod relations;
 mod search;
 mod tables_read;
+mod tables_types;
 mod tables_write;
 mod validation;

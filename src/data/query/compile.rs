@@ -67,15 +67,16 @@ fn condition(b: &mut SqlBuilder, table: &Table, cond: &Condition) -> Result<(), 
                 _ => " <= ",
             };
             let value = typed(col, raw)?;
-            b.ident(name).push(sql_op).param(value);
+            b.ident(name).push(sql_op);
+            bind(b, col, value);
         }
         (Op::Like | Op::Ilike, Operand::Scalar(raw)) => {
             text_only(col, cond.op)?;
             // PostgREST writes `*` for `%` so patterns survive URLs unescaped.
             let pattern = Value::Text(raw.replace('*', "%"));
             match (cond.op, dialect) {
-                (Op::Like, _) => b.ident(name).push(" LIKE ").param(pattern),
-                (_, Dialect::Postgres) => b.ident(name).push(" ILIKE ").param(pattern),
+                (Op::Like, _) => text_expr(b, col).push(" LIKE ").param(pattern),
+                (_, Dialect::Postgres) => text_expr(b, col).push(" ILIKE ").param(pattern),
                 (_, Dialect::Sqlite) => b.push("LOWER(").ident(name).push(") LIKE LOWER(").param(pattern).push(")"),
             };
         }
@@ -83,7 +84,7 @@ fn condition(b: &mut SqlBuilder, table: &Table, cond: &Condition) -> Result<(), 
             text_only(col, cond.op)?;
             let pattern = Value::Text(format!("%{}%", escape_like(raw)));
             match dialect {
-                Dialect::Postgres => b.ident(name).push(" ILIKE ").param(pattern).push(" ESCAPE '\\'"),
+                Dialect::Postgres => text_expr(b, col).push(" ILIKE ").param(pattern).push(" ESCAPE '\\'"),
                 Dialect::Sqlite => {
                     b.push("LOWER(").ident(name).push(") LIKE LOWER(").param(pattern).push(") ESCAPE '\\'")
                 }
@@ -92,7 +93,7 @@ fn condition(b: &mut SqlBuilder, table: &Table, cond: &Condition) -> Result<(), 
         (Op::StartsWith, Operand::Scalar(raw)) => {
             text_only(col, cond.op)?;
             let pattern = Value::Text(format!("{}%", escape_like(raw)));
-            b.ident(name).push(" LIKE ").param(pattern).push(" ESCAPE '\\'");
+            text_expr(b, col).push(" LIKE ").param(pattern).push(" ESCAPE '\\'");
         }
         (Op::In, Operand::List(values)) => {
             not_json(col, cond.op)?;
@@ -106,7 +107,7 @@ fn condition(b: &mut SqlBuilder, table: &Table, cond: &Condition) -> Result<(), 
                     b.push(", ");
                 }
                 let value = typed(col, raw)?;
-                b.param(value);
+                bind(b, col, value);
             }
             b.push(")");
         }
@@ -129,7 +130,7 @@ fn condition(b: &mut SqlBuilder, table: &Table, cond: &Condition) -> Result<(), 
                 Op::Phfts => search::parse::phrase(raw)?,
                 _ => search::parse(raw)?,
             };
-            search::column_condition(b, table, name, &expr)?;
+            search::column_condition(b, table, col, &expr)?;
         }
         (Op::Cs | Op::Cd, Operand::Scalar(raw)) => {
             json_containment(b, col, cond.op == Op::Cs, raw)?;
@@ -170,7 +171,13 @@ fn json_containment(b: &mut SqlBuilder, col: &Column, contains: bool, raw: &str)
     let is_array = value.is_array();
     match b.dialect() {
         Dialect::Postgres => {
-            b.push("(").ident(&col.name).push("::jsonb ").push(if contains { "@>" } else { "<@" });
+            // A PostgreSQL array is turned into JSON the same way it is read.
+            if col.converted {
+                b.push("(to_jsonb(").ident(&col.name).push(") ");
+            } else {
+                b.push("(").ident(&col.name).push("::jsonb ");
+            }
+            b.push(if contains { "@>" } else { "<@" });
             b.push(" ").param(Value::Json(value)).push("::jsonb)");
         }
         Dialect::Sqlite => {
@@ -264,6 +271,90 @@ fn escape_like(raw: &str) -> String {
     out
 }
 
+/// Appends a column of a select list or `RETURNING` clause, read as its column type: a
+/// PostgreSQL type the driver does not decode is cast (`uuid`, `timestamptz` → text,
+/// `numeric` → double precision, arrays → JSON) and keeps its name.
+pub fn select_column<'b>(b: &'b mut SqlBuilder, col: &Column) -> &'b mut SqlBuilder {
+    if !col.converted {
+        return b.ident(&col.name);
+    }
+    if col.ty == ColumnType::Json {
+        b.push("to_jsonb(").ident(&col.name).push(")");
+    } else {
+        b.push("CAST(").ident(&col.name).push(" AS ").push(Dialect::Postgres.type_name(col.ty)).push(")");
+    }
+    b.push(" AS ").ident(&col.name)
+}
+
+/// Appends the columns as a select list.
+pub fn select_list<'b, 'c>(b: &'b mut SqlBuilder, cols: impl IntoIterator<Item = &'c Column>) -> &'b mut SqlBuilder {
+    for (i, col) in cols.into_iter().enumerate() {
+        if i > 0 {
+            b.push(", ");
+        }
+        select_column(b, col);
+    }
+    b
+}
+
+/// Binds a value for `col`: as is, or on PostgreSQL cast from its column type to the
+/// column's own type where the driver cannot send it directly (`'…'::text::uuid`).
+pub fn bind<'b>(b: &'b mut SqlBuilder, col: &Column, value: Value) -> &'b mut SqlBuilder {
+    if !col.converted || value.is_null() {
+        return b.param(value);
+    }
+    let value = match value {
+        // PostgreSQL's array literal, `{a,"b c"}`, from a JSON array.
+        Value::Json(serde_json::Value::Array(items)) => Value::Text(array_literal(&items)),
+        Value::Json(other) => Value::Text(other.to_string()),
+        other => other,
+    };
+    let sent_as = match value {
+        Value::Int(_) => "BIGINT",
+        Value::Real(_) => "DOUBLE PRECISION",
+        Value::Bool(_) => "BOOLEAN",
+        _ => "TEXT",
+    };
+    // `declared` comes from PostgreSQL's own catalog (`format_type`), never from a request.
+    b.push("CAST(CAST(").param(value).push(" AS ").push(sent_as).push(") AS ").push(&col.declared).push(")")
+}
+
+/// `["a", 1, null]` → `{"a","1",NULL}`.
+fn array_literal(items: &[serde_json::Value]) -> String {
+    let mut out = String::from("{");
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        match item {
+            serde_json::Value::Null => out.push_str("NULL"),
+            serde_json::Value::String(s) => {
+                out.push('"');
+                for ch in s.chars() {
+                    if matches!(ch, '"' | '\\') {
+                        out.push('\\');
+                    }
+                    out.push(ch);
+                }
+                out.push('"');
+            }
+            serde_json::Value::Array(inner) => out.push_str(&array_literal(inner)),
+            other => {
+                out.push('"');
+                out.push_str(&other.to_string().replace('\\', "\\\\").replace('"', "\\\""));
+                out.push('"');
+            }
+        }
+    }
+    out.push('}');
+    out
+}
+
+/// The column as text, for the text operators: a converted column (`uuid`, dates) is cast.
+pub fn text_expr<'b>(b: &'b mut SqlBuilder, col: &Column) -> &'b mut SqlBuilder {
+    if col.converted { b.push("CAST(").ident(&col.name).push(" AS TEXT)") } else { b.ident(&col.name) }
+}
+
 /// A value written in a query string, typed for its column.
 pub fn typed(col: &Column, raw: &str) -> Result<Value, ApiError> {
     let invalid = || {
@@ -327,7 +418,7 @@ pub fn keyset_after(b: &mut SqlBuilder, table: &Table, sort: &[SortKey], cursor:
             }
             match &cursor[j] {
                 Value::Null => b.ident(&col.name).push(" IS NULL"),
-                value => b.ident(&col.name).push(" = ").param(value.clone()),
+                value => bind(b.ident(&col.name).push(" = "), col, value.clone()),
             };
         }
         if i > 0 {
@@ -342,9 +433,9 @@ pub fn keyset_after(b: &mut SqlBuilder, table: &Table, sort: &[SortKey], cursor:
             value => {
                 let cmp = if key.descending { " < " } else { " > " };
                 if nulls_first {
-                    b.ident(&col.name).push(cmp).param(value.clone())
+                    bind(b.ident(&col.name).push(cmp), col, value.clone())
                 } else {
-                    b.push("(").ident(&col.name).push(cmp).param(value.clone());
+                    bind(b.push("(").ident(&col.name).push(cmp), col, value.clone());
                     b.push(" OR ").ident(&col.name).push(" IS NULL)")
                 }
             }

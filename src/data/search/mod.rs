@@ -20,7 +20,7 @@ pub use index::{drop_stmts, rebuild_stmts, search_fields};
 pub use parse::{Expr, parse};
 
 use crate::data::Dialect;
-use crate::data::catalog::Table;
+use crate::data::catalog::{Column, Table};
 use crate::data::sql::{SqlBuilder, quote_ident};
 use crate::error::ApiError;
 
@@ -110,10 +110,12 @@ fn key_column(table: &Table) -> &str {
 }
 
 /// `column @@ query` for one field (the tables surface's `fts` operators).
-pub fn column_condition(b: &mut SqlBuilder, table: &Table, column: &str, expr: &Expr) -> Result<(), ApiError> {
+pub fn column_condition(b: &mut SqlBuilder, table: &Table, col: &Column, expr: &Expr) -> Result<(), ApiError> {
+    let column = col.name.as_str();
     match b.dialect() {
         Dialect::Postgres => {
-            b.push("to_tsvector('simple'::regconfig, coalesce(").ident(column).push(", '')) @@ ");
+            b.push("to_tsvector('simple'::regconfig, coalesce(");
+            crate::data::query::compile::text_expr(b, col).push(", '')) @@ ");
             b.push("to_tsquery('simple'::regconfig, ").param(expr.to_tsquery().into()).push(")");
         }
         Dialect::Sqlite => {
