@@ -62,10 +62,8 @@ impl Store {
         insert.push("INSERT INTO _fb_collections (name, rules, created_at, updated_at) VALUES (");
         insert.param(name.into()).push(", ").param(rules_value(&rules)).push(", ");
         insert.param(now.into()).push(", ").param(now.into()).push(")");
-        let text_fields: Vec<String> =
-            fields.iter().filter(|(_, ty)| *ty == ColumnType::Text).map(|(f, _)| f.clone()).collect();
-        let mut stmts = vec![Stmt::new(ddl, vec![]), insert.finish()];
-        stmts.extend(search::rebuild_stmts(dialect, name, &text_fields));
+        // The search index is built when the collection is first searched (`searchable`).
+        let stmts = vec![Stmt::new(ddl, vec![]), insert.finish()];
         self.db.write_many(stmts).await.map_err(|err| match err {
             DbError::InStatement { source, .. } => match *source {
                 DbError::UniqueViolation(_) => ApiError::Conflict(format!("collection '{name}' already exists")),
@@ -157,12 +155,11 @@ impl Store {
             return Err(err.into());
         }
         let fields = search::search_fields(&table);
-        let indexed = table.collection.as_ref().and_then(|c| c.search_index.as_ref());
-        if table.collection.is_some() && indexed != Some(&fields) {
-            // A new text field is searched from now on.
-            return self.rebuild_search_index(name, &fields).await;
+        match table.collection.as_ref().and_then(|c| c.search_index.as_ref()) {
+            // A new text field of a searched collection is searched from now on.
+            Some(indexed) if indexed != &fields => self.rebuild_search_index(name, &fields).await,
+            _ => Ok(table),
         }
-        Ok(table)
     }
 
     /// Drops a field. System fields cannot be dropped; indexes on the field go with it.
@@ -174,10 +171,11 @@ impl Store {
         let Some(col) = table.column(column) else {
             return Err(ApiError::not_found(format!("field '{column}' not found in '{name}'")));
         };
-        // The search index goes first (SQLite's triggers name the field) and is built again
-        // over the fields that remain.
+        // A search index goes first (SQLite's triggers name the field) and is built again over
+        // the fields that remain.
         let dialect = self.db.dialect();
-        let mut stmts = search::drop_stmts(dialect, name);
+        let indexed = table.collection.as_ref().is_some_and(|c| c.search_index.is_some());
+        let mut stmts = if indexed { search::drop_stmts(dialect, name) } else { Vec::new() };
         stmts.extend(
             self.list_indexes(name)
                 .await?
@@ -189,8 +187,11 @@ impl Store {
             format!("ALTER TABLE {} DROP COLUMN {}", quote_ident(name), quote_ident(&col.name)),
             vec![],
         ));
-        let remaining: Vec<String> = search::search_fields(&table).into_iter().filter(|f| f != &col.name).collect();
-        stmts.extend(search::rebuild_stmts(dialect, name, &remaining));
+        if indexed {
+            let remaining: Vec<String> =
+                search::search_fields(&table).into_iter().filter(|f| f != &col.name).collect();
+            stmts.extend(search::rebuild_stmts(dialect, name, &remaining));
+        }
         self.db.write_many(stmts).await.map_err(|err| match err {
             DbError::InStatement { source, .. } => ApiError::from(*source),
             other => other.into(),

@@ -393,9 +393,10 @@ impl Store {
         Ok(rows.rows.first().and_then(|r| r[0].as_int()).unwrap_or(0))
     }
 
-    /// `table`, with its search index brought up to date first when `query` searches and the
-    /// index does not cover the current text fields (a collection from before search existed,
-    /// or fields added by another instance).
+    /// `table`, with its search index built first when `query` searches and the index is
+    /// missing (the collection's first search) or does not cover the current text fields
+    /// (fields changed by another instance). Collections that are never searched pay nothing
+    /// for search on their writes.
     pub(super) async fn searchable(&self, table: Arc<Table>, query: &Query) -> Result<Arc<Table>, ApiError> {
         let Some(meta) = &table.collection else { return Ok(table) };
         if !query.uses_search() {
