@@ -188,8 +188,7 @@ impl Store {
             vec![],
         ));
         if indexed {
-            let remaining: Vec<String> =
-                search::search_fields(&table).into_iter().filter(|f| f != &col.name).collect();
+            let remaining: Vec<String> = search::search_fields(&table).into_iter().filter(|f| f != &col.name).collect();
             stmts.extend(search::rebuild_stmts(dialect, name, &remaining));
         }
         self.db.write_many(stmts).await.map_err(|err| match err {
