@@ -186,8 +186,10 @@ fn spawn_thread(name: String, body: impl FnOnce() + Send + 'static) {
     std::thread::Builder::new().name(name).spawn(body).expect("an SQLite worker thread starts");
 }
 
-/// The WAL size past which the writer catches the log up itself (64 MiB).
-const WAL_LIMIT_BYTES: u64 = 64 << 20;
+/// The WAL size past which the writer catches the log up itself (512 MiB). Each catch-up holds
+/// the writes queued behind it for a checkpoint's fsync; this size makes it rare (every few
+/// seconds under the heaviest write load measured).
+const WAL_LIMIT_BYTES: u64 = 512 << 20;
 
 /// The writer thread: takes every job waiting, runs them in one transaction, answers after
 /// the commit. Ends when the pool is dropped.
@@ -197,7 +199,7 @@ const WAL_LIMIT_BYTES: u64 = 64 << 20;
 /// records left 1.5 GB). When it passes [`WAL_LIMIT_BYTES`], the writer runs one passive
 /// checkpoint between two groups, when no frame can be added meanwhile: the background
 /// checkpoint has copied most of the log already, so this finishes the rest quickly, and the
-/// next transaction starts the log over (truncated to the limit by `journal_size_limit`).
+/// next transaction starts the log over (and `journal_size_limit` truncates the file to 64 MiB).
 fn write_loop(conn: &Connection, jobs: &Receiver<Box<dyn WriteJob>>, commits: &Sender<()>) {
     let wal_path = conn.path().map(|p| std::path::PathBuf::from(format!("{p}-wal")));
     while let Ok(first) = jobs.recv() {
