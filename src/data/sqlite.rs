@@ -186,22 +186,9 @@ fn spawn_thread(name: String, body: impl FnOnce() + Send + 'static) {
     std::thread::Builder::new().name(name).spawn(body).expect("an SQLite worker thread starts");
 }
 
-/// The WAL size past which the writer catches the log up itself (512 MiB). Each catch-up holds
-/// the writes queued behind it for a checkpoint's fsync; this size makes it rare (every few
-/// seconds under the heaviest write load measured).
-const WAL_LIMIT_BYTES: u64 = 512 << 20;
-
 /// The writer thread: takes every job waiting, runs them in one transaction, answers after
 /// the commit. Ends when the pool is dropped.
-///
-/// Under a steady stream of writes the background checkpoint never reaches the end of the
-/// log, so SQLite never starts the log over and it grows without bound (seeding 100,000
-/// records left 1.5 GB). When it passes [`WAL_LIMIT_BYTES`], the writer runs one passive
-/// checkpoint between two groups, when no frame can be added meanwhile: the background
-/// checkpoint has copied most of the log already, so this finishes the rest quickly, and the
-/// next transaction starts the log over (and `journal_size_limit` truncates the file to 64 MiB).
 fn write_loop(conn: &Connection, jobs: &Receiver<Box<dyn WriteJob>>, commits: &Sender<()>) {
-    let wal_path = conn.path().map(|p| std::path::PathBuf::from(format!("{p}-wal")));
     while let Ok(first) = jobs.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -216,11 +203,6 @@ fn write_loop(conn: &Connection, jobs: &Receiver<Box<dyn WriteJob>>, commits: &S
         }
         // Tell the checkpointer there is log to copy back (a full channel already says so).
         let _ = commits.try_send(());
-        if wal_path.as_ref().and_then(|p| std::fs::metadata(p).ok()).is_some_and(|m| m.len() > WAL_LIMIT_BYTES)
-            && let Err(err) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
-        {
-            tracing::warn!(%err, "WAL checkpoint by the writer failed");
-        }
     }
 }
 
@@ -289,7 +271,7 @@ fn open_connection(path: &Path, read_only: bool) -> Result<Connection, DbError> 
     } else {
         pragmas.push_str(
             " PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -16000; \
-             PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864;",
+             PRAGMA wal_autocheckpoint = 0;",
         );
     }
     conn.execute_batch(&pragmas).map_err(map_err)?;
