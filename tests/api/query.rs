@@ -22,7 +22,8 @@ async fn ten(s: &TestServer) {
     s.seed("items", &records).await;
 }
 
-fn ns(body: &Value) -> Vec<i64> {
+/// The `n` field of each item of a list answer, in order.
+pub fn ns(body: &Value) -> Vec<i64> {
     body["items"]
         .as_array()
         .unwrap_or_else(|| panic!("no items in {body}"))

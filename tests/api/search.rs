@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 
 use crate::both_backends;
 use crate::harness::{ADMIN_SECRET, Backend, TestServer};
+use crate::query::ns;
 
 async fn articles(s: &TestServer) {
     s.open_collection("articles").await;
@@ -21,15 +22,6 @@ async fn articles(s: &TestServer) {
         ],
     )
     .await;
-}
-
-fn ns(body: &Value) -> Vec<i64> {
-    body["items"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no items in {body}"))
-        .iter()
-        .map(|r| r["n"].as_i64().unwrap())
-        .collect()
 }
 
 fn sorted(mut v: Vec<i64>) -> Vec<i64> {
