@@ -251,7 +251,8 @@ impl Catalog {
             let (Some(table), Some(column)) = (table.as_text(), column.as_text()) else {
                 continue;
             };
-            if names::is_internal_table(table) {
+            // Ferrobase's own tables and columns (the search column) are never exposed.
+            if names::is_internal_table(table) || column.starts_with("_fb_") {
                 continue;
             }
             let declared = declared.as_text().unwrap_or("").to_owned();

@@ -234,6 +234,8 @@ impl Store {
                 }),
             }
         }
+        // The search index (on the hidden `_fb_search` column) is the search's own business.
+        indexes.retain(|ix| !ix.columns.iter().any(|c| c.starts_with("_fb_")));
         // Show the columns that were asked for, not the `_id` tiebreaker appended to them.
         for ix in &mut indexes {
             if !ix.unique && !ix.primary {

@@ -96,6 +96,15 @@ both_backends! {
         // Projection still works with the search join.
         let projected = s.get("/api/v1/articles?search=balcony&fields=title").await;
         assert_eq!(projected.body["items"], json!([{"title": "Gardening"}]));
+        // The index's own storage never shows: not in records, rows or the schema.
+        let record = &s.get("/api/v1/articles?search=balcony").await.body["items"][0];
+        let row = &s.get("/api/v1/tables/articles?n=eq.3").await.body[0];
+        let schema = s.admin_get("/api/v1/admin/collections/articles/schema").await.body;
+        for shown in [record.to_string(), row.to_string(), schema.to_string()] {
+            assert!(!shown.contains("_fb_"), "{shown}");
+        }
+        assert_eq!(record["title"], "Gardening");
+        assert_eq!(row["title"], "Gardening");
     }
 
     async fn the_index_follows_writes_and_new_fields(s) {

@@ -28,7 +28,11 @@ pub fn drop_stmts(dialect: Dialect, table: &str) -> Vec<Stmt> {
             }
             stmts
         }
-        Dialect::Postgres => vec![Stmt::new(format!("DROP INDEX IF EXISTS {}", quote_ident(&pg_index(table))), vec![])],
+        // The index goes with the column.
+        Dialect::Postgres => vec![Stmt::new(
+            format!("ALTER TABLE {} DROP COLUMN IF EXISTS {}", quote_ident(table), quote_ident(super::PG_COLUMN)),
+            vec![],
+        )],
     }
 }
 
@@ -40,11 +44,16 @@ pub fn rebuild_stmts(dialect: Dialect, table: &str, fields: &[String]) -> Vec<St
         match dialect {
             Dialect::Sqlite => stmts.extend(fts5_stmts(table, fields)),
             Dialect::Postgres => {
-                let mut b = SqlBuilder::new(dialect);
-                b.push("CREATE INDEX ").ident(&pg_index(table)).push(" ON ").ident(table).push(" USING GIN (");
-                super::tsvector(&mut b, fields);
-                b.push(")");
-                stmts.push(b.finish());
+                let mut column = SqlBuilder::new(dialect);
+                column.push("ALTER TABLE ").ident(table).push(" ADD COLUMN ").ident(super::PG_COLUMN);
+                column.push(" tsvector GENERATED ALWAYS AS (");
+                super::tsvector(&mut column, fields);
+                column.push(") STORED");
+                stmts.push(column.finish());
+                let mut index = SqlBuilder::new(dialect);
+                index.push("CREATE INDEX ").ident(&pg_index(table)).push(" ON ").ident(table).push(" USING GIN (");
+                index.ident(super::PG_COLUMN).push(")");
+                stmts.push(index.finish());
             }
         }
     }

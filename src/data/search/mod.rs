@@ -9,8 +9,9 @@
 //! search text can reach either engine's own query syntax.
 //!
 //! The index covers a collection's text fields (not the system fields). SQLite keeps an FTS5
-//! table `_fb_fts_<collection>` in step with the collection through triggers; PostgreSQL has a
-//! GIN expression index over `to_tsvector('simple', …)` of the same fields. Both use the
+//! table `_fb_fts_<collection>` in step with the collection through triggers; PostgreSQL keeps
+//! a stored generated column `_fb_search` of `to_tsvector('simple', …)` over the same fields,
+//! with a GIN index (stored, so ranking does not parse every match's text again). Both use the
 //! `simple` configuration (no stemming, case folded), so the backends find the same records.
 
 mod index;
@@ -29,8 +30,11 @@ pub fn fts_table(table: &str) -> String {
     format!("_fb_fts_{table}")
 }
 
-/// PostgreSQL's `to_tsvector` over the indexed fields, spelled exactly as the index is, so
-/// that the planner can use it.
+/// The stored `tsvector` column of a searched collection on PostgreSQL (hidden from the
+/// catalog, like every `_fb_` column).
+const PG_COLUMN: &str = "_fb_search";
+
+/// PostgreSQL's `to_tsvector` over the indexed fields: the stored column's definition.
 fn tsvector(b: &mut SqlBuilder, fields: &[String]) {
     b.push("to_tsvector('simple'::regconfig, ");
     for (i, field) in fields.iter().enumerate() {
@@ -72,9 +76,8 @@ pub fn filter(b: &mut SqlBuilder, table: &Table, search: Option<&Expr>) -> Resul
     let (Some(expr), Dialect::Postgres) = (search, b.dialect()) else {
         return Ok(());
     };
-    let fields = fields_of(table)?;
-    b.push(" AND ");
-    tsvector(b, &fields);
+    fields_of(table)?;
+    b.push(" AND ").ident(PG_COLUMN);
     b.push(" @@ to_tsquery('simple'::regconfig, ").param(expr.to_tsquery().into()).push(")");
     Ok(())
 }
@@ -90,9 +93,8 @@ pub fn order_by_rank(b: &mut SqlBuilder, table: &Table, expr: &Expr) -> Result<(
             b.push(" ORDER BY \"_fb_match\".\"_fb_rank\" ASC");
         }
         Dialect::Postgres => {
-            let fields = fields_of(table)?;
-            b.push(" ORDER BY ts_rank(");
-            tsvector(b, &fields);
+            fields_of(table)?;
+            b.push(" ORDER BY ts_rank(").ident(PG_COLUMN);
             b.push(", to_tsquery('simple'::regconfig, ").param(expr.to_tsquery().into()).push(")) DESC");
             // A total order, so pages do not overlap.
             b.push(", ").ident(key_column(table)).push(" ASC");
