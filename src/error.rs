@@ -26,6 +26,8 @@ pub enum ApiError {
     #[error("{0}")]
     PayloadTooLarge(String),
     #[error("{0}")]
+    UriTooLong(String),
+    #[error("{0}")]
     UnsupportedMediaType(String),
     /// The account is locked after too many failed sign-ins.
     #[error("{message}")]
@@ -70,6 +72,7 @@ impl ApiError {
             ApiError::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UriTooLong(_) => StatusCode::URI_TOO_LONG,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Locked { .. } => StatusCode::LOCKED,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -118,6 +121,8 @@ impl ApiError {
         match self {
             ApiError::AtIndex { inner, .. } => inner.body(),
             ApiError::Internal(detail) => {
+                // Bounded: a detail must never carry a whole statement or request into the log.
+                let detail: String = detail.chars().take(MAX_LOGGED_DETAIL).collect();
                 tracing::error!(%detail, "internal error");
                 serde_json::json!({ "error": "Internal server error" })
             }
@@ -130,3 +135,6 @@ impl ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// The most characters of an internal error's detail that reach the log.
+const MAX_LOGGED_DETAIL: usize = 300;

@@ -6,6 +6,7 @@
 //!   collections, the query AST and its SQL compiler, access rules, record operations.
 //! - [`settings`]: runtime settings stored in the database.
 //! - [`app`]: the shared state and the server's start-up and shutdown.
+//! - [`limits`]: every limit a request or a record is held to.
 
 pub mod app;
 pub mod auth;
@@ -13,6 +14,7 @@ pub mod config;
 pub mod data;
 pub mod error;
 pub mod http;
+pub mod limits;
 pub mod mail;
 pub mod settings;
 pub mod util;

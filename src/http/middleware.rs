@@ -12,6 +12,7 @@ use tower_http::cors::{Any, CorsLayer};
 use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 
 use crate::error::ApiError;
+use crate::limits::MAX_URL_BYTES;
 
 static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -65,6 +66,18 @@ fn panic_response(panic: Box<dyn std::any::Any + Send>) -> Response {
         .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
         .unwrap_or_else(|| "panic".into());
     ApiError::Internal(format!("handler panicked: {detail}")).into_response()
+}
+
+/// 414 for a request target longer than [`MAX_URL_BYTES`], before any handler parses it.
+pub async fn limit_url(request: Request<axum::body::Body>, next: axum::middleware::Next) -> Response {
+    let length = request.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
+    if length > MAX_URL_BYTES {
+        return ApiError::UriTooLong(format!(
+            "the request URL has {length} bytes; at most {MAX_URL_BYTES} are allowed (MAX_URL_BYTES)"
+        ))
+        .into_response();
+    }
+    next.run(request).await
 }
 
 pub async fn not_found(method: Method, uri: Uri) -> ApiError {

@@ -39,6 +39,7 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(middleware::method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(state)
+        .layer(axum::middleware::from_fn(middleware::limit_url))
         .layer(middleware::layers())
         .layer(middleware::cors())
 }

@@ -15,6 +15,42 @@ pub enum Filter {
     Cond(Condition),
 }
 
+/// A filter in PostgREST's item syntax, as it appears inside `and=(…)`: `col.op."value"`,
+/// `not.…`, `or(…)`, `and(…)`. Values are always quoted, so any text survives a round trip
+/// through [`parse`].
+impl std::fmt::Display for Filter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let group = |f: &mut std::fmt::Formatter<'_>, kind: &str, children: &[Filter]| {
+            write!(f, "{kind}(")?;
+            for (i, child) in children.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(",")?;
+                }
+                write!(f, "{child}")?;
+            }
+            f.write_str(")")
+        };
+        match self {
+            Filter::And(children) => group(f, "and", children),
+            Filter::Or(children) => group(f, "or", children),
+            Filter::Not(inner) => write!(f, "not.{inner}"),
+            Filter::Cond(c) => {
+                write!(f, "{}.{}.", c.column, c.op.name())?;
+                let quoted = |v: &str| format!("\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""));
+                match &c.value {
+                    Operand::Scalar(v) => f.write_str(&quoted(v)),
+                    Operand::List(items) => {
+                        let items: Vec<String> = items.iter().map(|v| quoted(v)).collect();
+                        write!(f, "({})", items.join(","))
+                    }
+                    Operand::Null => f.write_str("null"),
+                    Operand::Bool(b) => write!(f, "{b}"),
+                }
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Condition {
     pub column: String,
@@ -106,7 +142,7 @@ impl SortKey {
 }
 
 pub const DEFAULT_LIMIT: u32 = 50;
-pub const MAX_LIMIT: u32 = 500;
+pub const MAX_LIMIT: u32 = crate::limits::MAX_PAGE;
 
 /// A list request, whichever surface it came from.
 #[derive(Debug, Clone, Default, PartialEq)]

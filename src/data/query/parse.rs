@@ -27,6 +27,7 @@ pub fn collection_query(pairs: &[(String, String)]) -> Result<Query, ApiError> {
             _ => query.filters.push(postgrest_param(key, value)?),
         }
     }
+    check_filter_limits(&query.filters)?;
     Ok(query)
 }
 
@@ -34,7 +35,7 @@ pub fn collection_query(pairs: &[(String, String)]) -> Result<Query, ApiError> {
 pub const TABLE_KEYWORDS: &[&str] = &["select", "order", "limit", "offset", "count", "on_conflict", "columns"];
 
 /// The largest page the tables surface answers (also its default page size).
-pub const TABLE_MAX_LIMIT: u32 = 1000;
+pub const TABLE_MAX_LIMIT: u32 = crate::limits::MAX_TABLE_PAGE;
 
 /// Parses the query string of a tables-surface request (PostgREST dialect).
 pub fn table_query(pairs: &[(String, String)]) -> Result<TableQuery, ApiError> {
@@ -69,7 +70,41 @@ pub fn table_query(pairs: &[(String, String)]) -> Result<TableQuery, ApiError> {
             _ => tq.query.filters.push(postgrest_param(key, value)?),
         }
     }
+    check_filter_limits(&tq.query.filters)?;
     Ok(tq)
+}
+
+/// Refuses filters with more than [`MAX_CONDITIONS`] conditions or [`MAX_IN_VALUES`] `in`
+/// values in all: each becomes a bound parameter (twice for a counted page), and a statement
+/// has a bounded number of those.
+pub fn check_filter_limits(filters: &[Filter]) -> Result<(), ApiError> {
+    fn tally(filter: &Filter, conditions: &mut usize, values: &mut usize) {
+        match filter {
+            Filter::And(children) | Filter::Or(children) => {
+                children.iter().for_each(|c| tally(c, conditions, values));
+            }
+            Filter::Not(inner) => tally(inner, conditions, values),
+            Filter::Cond(cond) => {
+                *conditions += 1;
+                if let Operand::List(list) = &cond.value {
+                    *values += list.len();
+                }
+            }
+        }
+    }
+    let (mut conditions, mut values) = (0, 0);
+    filters.iter().for_each(|f| tally(f, &mut conditions, &mut values));
+    if conditions > MAX_CONDITIONS {
+        return Err(ApiError::bad_request(format!(
+            "the filters hold {conditions} conditions; at most {MAX_CONDITIONS} are allowed (MAX_CONDITIONS)"
+        )));
+    }
+    if values > MAX_IN_VALUES {
+        return Err(ApiError::bad_request(format!(
+            "the in lists hold {values} values; at most {MAX_IN_VALUES} are allowed (MAX_IN_VALUES)"
+        )));
+    }
+    Ok(())
 }
 
 /// `count=exact|planned|estimated` (all counted exactly) → whether to count.
@@ -92,9 +127,9 @@ fn column_names(keyword: &str, value: &str) -> Result<Vec<String>, ApiError> {
     Ok(names)
 }
 
-/// The longest `select=` accepted, and how deep embeds may nest in it.
-const MAX_SELECT_LEN: usize = 8192;
-const MAX_SELECT_DEPTH: usize = 4;
+use crate::limits::{
+    MAX_CONDITIONS, MAX_FILTER_DEPTH, MAX_IN_VALUES, MAX_SELECT_BYTES as MAX_SELECT_LEN, MAX_SELECT_DEPTH,
+};
 
 /// PostgREST's `select=*,alias:col,rel(*),alias:rel(a,b)`.
 pub fn select_list(value: &str) -> Result<Vec<SelectItem>, ApiError> {
@@ -311,43 +346,109 @@ fn postgrest_condition(column: &str, expr: &str) -> Result<Filter, ApiError> {
     Ok(condition(column, op, operand, negated ^ op_negated))
 }
 
-/// The body of `or=(…)` / `and=(…)`: conditions `col.op.value` and nested `or(…)`/`and(…)`.
+/// The body of `or=(…)` / `and=(…)`: conditions `col.op.value` and nested `or(…)`/`and(…)`,
+/// parsed in one pass over the text (no copies of the rest per level) and at most
+/// [`MAX_FILTER_DEPTH`] groups deep, so a hostile query string can neither take quadratic time
+/// nor exhaust the stack.
 fn logic_tree(kind: &str, value: &str) -> Result<Filter, ApiError> {
-    let inner = value
-        .trim()
-        .strip_prefix('(')
-        .and_then(|v| v.strip_suffix(')'))
-        .ok_or_else(|| ApiError::bad_request(format!("{kind} must be written {kind}=(condition,condition,…)")))?;
-    let mut children = Vec::new();
-    for part in split_top_level(inner, ',')? {
-        let part = part.trim();
-        let (negated, body) = match part.strip_prefix("not.") {
-            Some(rest) => (true, rest),
-            None => (false, part),
+    let value = value.trim();
+    if !value.starts_with('(') {
+        return Err(ApiError::bad_request(format!("{kind} must be written {kind}=(condition,condition,…)")));
+    }
+    let mut parser = LogicParser { text: value, pos: 0 };
+    let tree = parser.group(kind, 1)?;
+    if parser.pos != value.len() {
+        return Err(ApiError::bad_request(format!("unexpected text after the closing ')' of {kind}=(…)")));
+    }
+    Ok(tree)
+}
+
+/// A cursor over the text of an `or=(…)` / `and=(…)` value.
+struct LogicParser<'a> {
+    text: &'a str,
+    pos: usize,
+}
+
+impl LogicParser<'_> {
+    /// `(item,item,…)` at the cursor, as an `or` or `and` of its items.
+    fn group(&mut self, kind: &str, depth: usize) -> Result<Filter, ApiError> {
+        if depth > MAX_FILTER_DEPTH {
+            return Err(ApiError::bad_request(format!(
+                "filters nest or/and groups deeper than {MAX_FILTER_DEPTH} levels (MAX_FILTER_DEPTH)"
+            )));
+        }
+        self.pos += 1; // the '('
+        let mut children = Vec::new();
+        loop {
+            children.push(self.item(kind, depth)?);
+            match self.text[self.pos..].chars().next() {
+                Some(',') => self.pos += 1,
+                Some(')') => {
+                    self.pos += 1;
+                    break;
+                }
+                _ => return Err(ApiError::bad_request("unbalanced parentheses in filter")),
+            }
+        }
+        Ok(if kind == "or" { Filter::Or(children) } else { Filter::And(children) })
+    }
+
+    /// One item of a group: `[not.]or(…)`, `[not.]and(…)` or `[not.]column.op.value`.
+    fn item(&mut self, kind: &str, depth: usize) -> Result<Filter, ApiError> {
+        let rest = self.text[self.pos..].trim_start();
+        self.pos = self.text.len() - rest.len();
+        let negated = rest.starts_with("not.");
+        if negated {
+            self.pos += 4;
+        }
+        let rest = &self.text[self.pos..];
+        let nested = ["or(", "and("].into_iter().find(|p| rest.starts_with(p));
+        let filter = match nested {
+            Some(prefix) => {
+                self.pos += prefix.len() - 1;
+                self.group(&prefix[..prefix.len() - 1], depth + 1)?
+            }
+            None => {
+                let part = self.condition_text()?.trim();
+                if part.is_empty() && !negated {
+                    return Err(ApiError::bad_request(format!("{kind}=() needs at least one condition")));
+                }
+                let Some((column, expr)) = part.split_once('.') else {
+                    return Err(ApiError::bad_request(format!(
+                        "invalid condition '{}' in {kind}: use column.operator.value",
+                        part.chars().take(64).collect::<String>()
+                    )));
+                };
+                postgrest_condition(column, expr)?
+            }
         };
-        let child = if let Some(rest) = body.strip_prefix("or(") {
-            logic_tree("or", &format!("({rest}"))?
-        } else if let Some(rest) = body.strip_prefix("and(") {
-            logic_tree("and", &format!("({rest}"))?
-        } else {
-            let Some((column, expr)) = body.split_once('.') else {
-                return Err(ApiError::bad_request(format!(
-                    "invalid condition '{part}' in {kind}: use column.operator.value"
-                )));
-            };
-            let filter = postgrest_condition(column, expr)?;
-            if negated {
-                children.push(Filter::Not(Box::new(filter)));
+        Ok(if negated { Filter::Not(Box::new(filter)) } else { filter })
+    }
+
+    /// The text of one condition: up to the next `,` or `)` outside quotes and the
+    /// parentheses of its own value (`in.(a,b)`).
+    fn condition_text(&mut self) -> Result<&str, ApiError> {
+        let start = self.pos;
+        let (mut depth, mut in_quotes, mut escaped) = (0usize, false, false);
+        for (i, ch) in self.text[start..].char_indices() {
+            if escaped {
+                escaped = false;
                 continue;
             }
-            filter
-        };
-        children.push(if negated { Filter::Not(Box::new(child)) } else { child });
+            match ch {
+                '\\' if in_quotes => escaped = true,
+                '"' => in_quotes = !in_quotes,
+                ')' | ',' if !in_quotes && depth == 0 => {
+                    self.pos = start + i;
+                    return Ok(&self.text[start..start + i]);
+                }
+                '(' if !in_quotes => depth += 1,
+                ')' if !in_quotes => depth -= 1,
+                _ => {}
+            }
+        }
+        Err(ApiError::bad_request("unbalanced quotes or parentheses in filter"))
     }
-    if children.is_empty() {
-        return Err(ApiError::bad_request(format!("{kind}=() needs at least one condition")));
-    }
-    Ok(if kind == "or" { Filter::Or(children) } else { Filter::And(children) })
 }
 
 /// An operator name → the operator and whether it is negated (`nin` is `not in`).
@@ -696,6 +797,134 @@ mod tests {
             "",
         ] {
             assert!(select_list(bad).is_err(), "{bad:.80}");
+        }
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_without_overflowing_the_stack() {
+        for depth in [MAX_FILTER_DEPTH, 3_000, 200_000] {
+            let value = format!("({}a.eq.1{})", "or(".repeat(depth), ")".repeat(depth));
+            let err = postgrest_param("or", &value).unwrap_err();
+            assert!(err.to_string().contains("MAX_FILTER_DEPTH"), "{err}");
+            let unclosed = format!("({}", "and(".repeat(depth));
+            assert!(postgrest_param("and", &unclosed).is_err());
+        }
+        let deepest = MAX_FILTER_DEPTH - 1;
+        let ok = format!("({}a.eq.1{})", "or(".repeat(deepest), ")".repeat(deepest));
+        assert!(postgrest_param("or", &ok).is_ok());
+    }
+
+    #[test]
+    fn conditions_and_in_values_are_bounded_per_request() {
+        let many = (0..=MAX_CONDITIONS).map(|i| format!("a.eq.{i}")).collect::<Vec<_>>().join(",");
+        let err = collection_query(&pairs(&[("or", &format!("({many})"))])).unwrap_err();
+        assert!(err.to_string().contains("MAX_CONDITIONS"), "{err}");
+        let split: Vec<(String, String)> = (0..=MAX_CONDITIONS).map(|i| (format!("c{i}"), "eq.1".into())).collect();
+        assert!(table_query(&split).unwrap_err().to_string().contains("MAX_CONDITIONS"));
+        let values = (0..=MAX_IN_VALUES).map(|i| i.to_string()).collect::<Vec<_>>().join(",");
+        let err = table_query(&pairs(&[("a", &format!("in.({values})"))])).unwrap_err();
+        assert!(err.to_string().contains("MAX_IN_VALUES"), "{err}");
+        let fits = (0..MAX_IN_VALUES).map(|i| i.to_string()).collect::<Vec<_>>().join("|");
+        assert!(collection_query(&pairs(&[("filter", &format!("a:in:{fits}"))])).is_ok());
+    }
+
+    #[test]
+    fn trailing_text_after_a_group_is_refused() {
+        for bad in ["(a.eq.1)x", "(a.eq.1),(b.eq.2)", "(a.eq.1,)", "(,a.eq.1)", "(not.)", "(or(a.eq.1)"] {
+            assert!(postgrest_param("or", bad).is_err(), "{bad}");
+        }
+    }
+
+    mod properties {
+        use proptest::collection::vec;
+        use proptest::prelude::*;
+        use proptest::sample::select;
+
+        use super::super::super::{Condition, Filter, Op, Operand};
+        use super::super::*;
+
+        /// Pieces of filter syntax, so random text is often almost valid.
+        const FRAGMENTS: &[&str] = &[
+            "or(", "and(", "not.", "(", ")", ",", "\"", "\\", ".", "a", "title", "eq", "in", "is", "null", ".eq.",
+            ".in.(", "1", "x y", ":", "|", "*", "-", "é", "\u{0}",
+        ];
+
+        fn ops() -> impl Strategy<Value = Op> {
+            select(vec![
+                Op::Eq,
+                Op::Neq,
+                Op::Gt,
+                Op::Gte,
+                Op::Lt,
+                Op::Lte,
+                Op::Like,
+                Op::Ilike,
+                Op::In,
+                Op::Is,
+                Op::Contains,
+                Op::StartsWith,
+                Op::Cs,
+                Op::Cd,
+                Op::Fts,
+                Op::Plfts,
+                Op::Phfts,
+            ])
+        }
+
+        fn condition() -> impl Strategy<Value = Filter> {
+            let column = "[a-m][a-z0-9_]{0,6}".prop_filter("not a keyword", |c| c != "not");
+            (column, ops(), any::<String>(), vec(any::<String>(), 0..4), any::<Option<bool>>()).prop_map(
+                |(column, op, text, list, flag)| {
+                    let value = match op {
+                        Op::In => Operand::List(list),
+                        Op::Is => flag.map_or(Operand::Null, Operand::Bool),
+                        _ => Operand::Scalar(text),
+                    };
+                    Filter::Cond(Condition { column, op, value })
+                },
+            )
+        }
+
+        fn filter() -> impl Strategy<Value = Filter> {
+            condition().prop_recursive(4, 40, 4, |inner| {
+                prop_oneof![
+                    vec(inner.clone(), 1..4).prop_map(Filter::And),
+                    vec(inner.clone(), 1..4).prop_map(Filter::Or),
+                    // `not.not.` is not part of the syntax: a negation wraps no negation.
+                    inner.prop_map(|f| if matches!(f, Filter::Not(_)) { f } else { Filter::Not(Box::new(f)) }),
+                ]
+            })
+        }
+
+        proptest! {
+            #[test]
+            fn arbitrary_text_never_panics(key in any::<String>(), value in any::<String>()) {
+                let _ = postgrest_param(&key, &value);
+                let _ = postgrest_param("or", &value);
+                let _ = collection_filter(&value);
+                let _ = collection_sort(&value);
+                let _ = postgrest_order(&value);
+                let _ = select_list(&value);
+                let _ = crate::data::search::parse(&value);
+            }
+
+            #[test]
+            fn filter_like_text_never_panics(parts in vec(select(FRAGMENTS), 0..300)) {
+                let text = parts.concat();
+                let _ = postgrest_param("or", &format!("({text})"));
+                let _ = postgrest_param("and", &text);
+                let _ = postgrest_param("title", &text);
+                let _ = collection_filter(&text);
+                let _ = select_list(&text);
+                let _ = crate::data::search::parse(&text);
+            }
+
+            #[test]
+            fn printed_filters_parse_back(tree in filter()) {
+                let printed = format!("({tree})");
+                let parsed = postgrest_param("and", &printed);
+                prop_assert_eq!(parsed.ok(), Some(Filter::And(vec![tree])), "{}", printed);
+            }
         }
     }
 

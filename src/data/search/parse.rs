@@ -12,12 +12,7 @@
 
 use crate::error::ApiError;
 
-/// The longest search text accepted, in bytes.
-const MAX_LEN: usize = 1000;
-/// The most terms one search may hold.
-const MAX_TERMS: usize = 64;
-/// The deepest nesting of parentheses.
-const MAX_DEPTH: usize = 16;
+use crate::limits::{MAX_SEARCH_BYTES as MAX_LEN, MAX_SEARCH_DEPTH as MAX_DEPTH, MAX_SEARCH_TERMS as MAX_TERMS};
 
 /// A parsed search.
 #[derive(Debug, Clone, PartialEq)]
