@@ -5,15 +5,13 @@
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
 
-use super::access::{self, Caller};
-use super::records::{Deleted, Records, body_object, missing_columns, rules, typed_fields};
+use super::access::{self, Caller, Scope};
+use super::catalog::Table;
+use super::records::{Deleted, Records, body_object, check_known_fields, missing_columns, rules, typed_fields};
 use super::{Stmt, Store};
 use crate::error::ApiError;
 
-/// The most records one bulk create takes.
-pub const MAX_BULK: usize = 500;
-/// The most operations one batch takes.
-pub const MAX_BATCH: usize = 100;
+pub use crate::limits::{MAX_BATCH, MAX_BULK};
 
 /// One operation of a batch.
 #[derive(Debug, Deserialize)]
@@ -49,6 +47,12 @@ impl Store {
             missing_columns(&table, body_object(body).map_err(|e| at(i, e))?, auto_create, &mut missing)
                 .map_err(|e| at(i, e))?;
         }
+        if !missing.is_empty() {
+            // Everything that can refuse the write is checked before the schema changes.
+            for (i, body) in bodies.iter().enumerate() {
+                check_known_fields(&table, body_object(body)?, true).map_err(|e| at(i, e))?;
+            }
+        }
         let table = if missing.is_empty() { table } else { self.add_columns(&table.name, &missing).await? };
         let mut stmts = Vec::with_capacity(bodies.len());
         let mut out = Vec::new();
@@ -81,11 +85,20 @@ impl Store {
         } else {
             self.collection(name).await?
         };
+        let scopes = self.batch_scopes(&table, caller, operations).await?;
         let mut missing = Vec::new();
         for (i, operation) in operations.iter().enumerate() {
             if let Some(data) = &operation.data {
-                missing_columns(&table, body_object(data).map_err(|e| at(i, e))?, auto_create, &mut missing)
-                    .map_err(|e| at(i, e))?;
+                let data = body_object(data).map_err(|e| at(i, e))?;
+                missing_columns(&table, data, auto_create, &mut missing).map_err(|e| at(i, e))?;
+            }
+        }
+        if !missing.is_empty() {
+            // Everything that can refuse the batch is checked before the schema changes.
+            for (i, operation) in operations.iter().enumerate() {
+                if let Some(data) = &operation.data {
+                    check_known_fields(&table, body_object(data)?, operation.op == "create").map_err(|e| at(i, e))?;
+                }
             }
         }
         let table = if missing.is_empty() { table } else { self.add_columns(&table.name, &missing).await? };
@@ -104,20 +117,18 @@ impl Store {
             let (stmt, columns) = match operation.op.as_str() {
                 "create" => self.insert_stmt(&table, caller, data(true).map_err(|e| at(i, e))?)?,
                 "update" => {
-                    let scope = access::check(&rules(&table).update, caller).map_err(|e| at(i, e))?;
                     let (stmt, columns) = self.update_stmt(
                         &table,
                         id().map_err(|e| at(i, e))?,
                         data(false).map_err(|e| at(i, e))?,
-                        &scope,
+                        &scopes.update,
                         Deleted::Hidden,
                     )?;
                     (stmt.must_change(), columns)
                 }
                 "delete" => {
-                    let scope = access::check(&rules(&table).delete, caller).map_err(|e| at(i, e))?;
                     let id = id().map_err(|e| at(i, e))?;
-                    let stmt = self.soft_delete_stmt(&table, id, &scope).must_change();
+                    let stmt = self.soft_delete_stmt(&table, id, &scopes.delete).must_change();
                     effects = self.on_delete_effects(&table, id, false).await.map_err(|e| at(i, e))?;
                     (stmt, Vec::new())
                 }
@@ -165,6 +176,42 @@ impl Store {
                 }
             })
             .collect())
+    }
+}
+
+/// The scopes a batch's updates and deletes run in.
+struct BatchScopes {
+    update: Scope,
+    delete: Scope,
+}
+
+impl Store {
+    /// Checks, before anything is changed, that the caller may make every operation of the
+    /// batch and that every record it updates or deletes is there and within the caller's
+    /// scope: a refused batch adds no field and runs no `on_delete` effect.
+    async fn batch_scopes(
+        &self,
+        table: &Table,
+        caller: &Caller,
+        operations: &[Operation],
+    ) -> Result<BatchScopes, ApiError> {
+        let mut scopes = BatchScopes { update: Scope::All, delete: Scope::All };
+        for (op, rule, scope) in
+            [("update", &rules(table).update, &mut scopes.update), ("delete", &rules(table).delete, &mut scopes.delete)]
+        {
+            let first = operations.iter().position(|o| o.op == op);
+            let Some(first) = first else { continue };
+            *scope = access::check(rule, caller).map_err(|e| at(first, e))?;
+            let ids: Vec<&str> = operations.iter().filter(|o| o.op == op).filter_map(|o| o.id.as_deref()).collect();
+            let found = self.ids_in_scope(table, &ids, scope, Deleted::Hidden).await?;
+            let missing = operations
+                .iter()
+                .position(|o| o.op == op && o.id.as_deref().is_some_and(|id| !found.iter().any(|f| f == id)));
+            if let Some(i) = missing {
+                return Err(at(i, ApiError::not_found("record not found (or not yours to change)")));
+            }
+        }
+        Ok(scopes)
     }
 }
 

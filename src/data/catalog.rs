@@ -55,7 +55,8 @@ impl ColumnType {
     pub fn infer(value: &serde_json::Value) -> ColumnType {
         match value {
             serde_json::Value::String(_) => ColumnType::Text,
-            serde_json::Value::Number(n) if n.is_i64() || n.is_u64() => ColumnType::Integer,
+            // A whole number past i64 (only u64 holds it) fits no integer column.
+            serde_json::Value::Number(n) if n.is_i64() => ColumnType::Integer,
             serde_json::Value::Number(_) => ColumnType::Real,
             serde_json::Value::Bool(_) => ColumnType::Boolean,
             serde_json::Value::Null | serde_json::Value::Array(_) | serde_json::Value::Object(_) => ColumnType::Json,
@@ -99,6 +100,9 @@ pub struct CollectionMeta {
     /// The fields the search index covers, as last built (`None`: never built).
     #[serde(skip)]
     pub search_index: Option<Vec<String>>,
+    /// The fields that hold a `many` relation (a JSON array of ids), whose length is bounded.
+    #[serde(skip)]
+    pub many_relations: Vec<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -240,7 +244,8 @@ impl Catalog {
                 Stmt::new(columns_sql(dialect, only.is_some()), filter.clone()),
                 Stmt::new(collections_sql(dialect, only.is_some()), filter.clone()),
                 Stmt::new(table_rules_sql(dialect, only.is_some()), filter.clone()),
-                Stmt::new(foreign_keys_sql(dialect, only.is_some()), filter),
+                Stmt::new(foreign_keys_sql(dialect, only.is_some()), filter.clone()),
+                Stmt::new(many_relations_sql(dialect, only.is_some()), filter),
             ])
             .await?;
         let mut tables: HashMap<String, Table> = HashMap::new();
@@ -298,6 +303,7 @@ impl Catalog {
                 rules: rules.unwrap_or_default(),
                 field_rules,
                 search_index: serde_json::from_value(search_index.as_json()).ok(),
+                many_relations: Vec::new(),
                 created_at: created.as_int().unwrap_or(0),
                 updated_at: updated.as_int().unwrap_or(0),
             });
@@ -336,6 +342,14 @@ impl Catalog {
             if !table.foreign_keys.contains(&key) {
                 table.foreign_keys.push(key);
             }
+        }
+        for row in &results[4].rows {
+            let [collection, field] = &row[..] else { continue };
+            let Some(meta) = collection.as_text().and_then(|n| tables.get_mut(n)).and_then(|t| t.collection.as_mut())
+            else {
+                continue;
+            };
+            meta.many_relations.extend(field.text());
         }
         Ok(tables)
     }
@@ -405,6 +419,16 @@ fn table_rules_sql(dialect: Dialect, one: bool) -> String {
         (true, Dialect::Postgres) => " WHERE name = $1",
     };
     format!("SELECT name, rules FROM _fb_table_rules{filter}")
+}
+
+/// The `many` relations as `(collection, field)`.
+fn many_relations_sql(dialect: Dialect, one: bool) -> String {
+    let filter = match (one, dialect) {
+        (false, _) => "",
+        (true, Dialect::Sqlite) => " AND collection = ?",
+        (true, Dialect::Postgres) => " AND collection = $1",
+    };
+    format!("SELECT collection, field FROM _fb_relations WHERE many{filter}")
 }
 
 /// Foreign keys as `(table, key id, part, column, target, target column)`.

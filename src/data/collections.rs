@@ -32,6 +32,12 @@ impl Store {
         fields: &[(String, ColumnType)],
     ) -> Result<Arc<Table>, ApiError> {
         names::check_collection_name(name)?;
+        if fields.len() + names::SYSTEM_COLUMNS.len() > crate::limits::MAX_COLUMNS {
+            return Err(ApiError::bad_request(format!(
+                "a collection has at most {} fields (MAX_COLUMNS)",
+                crate::limits::MAX_COLUMNS
+            )));
+        }
         for (field, _) in fields {
             if names::is_system_column(field) {
                 return Err(ApiError::bad_field(field, format!("'{field}' is a system field and always exists")));
@@ -134,6 +140,9 @@ impl Store {
 
     /// Adds columns; a column another request added meanwhile is not an error.
     pub async fn add_columns(&self, name: &str, columns: &[(String, ColumnType)]) -> Result<Arc<Table>, ApiError> {
+        if let Some(table) = self.catalog.get(name) {
+            super::records::check_new_field_count(&table, columns.len())?;
+        }
         let dialect = self.db.dialect();
         let stmts = columns
             .iter()
@@ -401,23 +410,21 @@ impl Store {
         prepare(&mut field_rules)?;
         let mut new_columns = Vec::new();
         for (field, rule) in &field_rules {
-            let declared = match &rule.ty {
-                Some(ty) => Some(ColumnType::parse(ty).ok_or_else(|| {
-                    ApiError::bad_field(field, format!("'{field}': type must be text, integer, real, boolean or json"))
-                })?),
-                None => None,
-            };
-            match (table.column(field), declared) {
-                (Some(col), Some(ty)) if col.ty != ty => {
+            match (table.column(field), rule.rule_type()) {
+                (Some(col), Some(ty)) if !ty.fits(col.ty) => {
                     return Err(ApiError::bad_field(
                         field,
-                        format!("'{field}' is {}, not {}", col.ty.name(), ty.name()),
+                        format!(
+                            "'{field}' is {}, which cannot hold a {}",
+                            col.ty.name(),
+                            rule.ty.as_deref().unwrap_or_default()
+                        ),
                     ));
                 }
                 (Some(_), _) => {}
                 (None, Some(ty)) => {
                     names::check_field_name(field)?;
-                    new_columns.push((field.clone(), ty));
+                    new_columns.push((field.clone(), ty.column_type()));
                 }
                 (None, None) => {
                     return Err(ApiError::bad_field(

@@ -158,25 +158,33 @@ impl Store {
         let (mut columns, names) = select_columns(target, Some(&plan.select))?;
         let shown = columns.len();
         columns.push(super::query::compile::column(target, &plan.remote)?);
-        let mut b = SqlBuilder::new(self.db.dialect());
         let remote = *columns.last().expect("the remote key was pushed");
-        b.push("SELECT ");
-        super::query::compile::select_list(&mut b, columns.iter().copied()).push(" FROM ").ident(&target.name);
-        b.push(" WHERE ").ident(&plan.remote).push(" IN (");
-        for (i, key) in wanted.into_iter().enumerate() {
-            if i > 0 {
-                b.push(", ");
-            }
-            super::query::compile::bind(&mut b, remote, key);
-        }
-        b.push(")");
-        scope_conditions(&mut b, target, &scope);
-        if let Some(key) = target.key_column() {
-            b.push(" ORDER BY ").ident(&key.name);
-        }
-        let found = self.db.read(b.finish()).await?;
+        // One statement per chunk of keys, all in one hand-off: a page of `many` relations can
+        // name more keys than a statement takes parameters. A key's rows are all in its chunk.
+        let stmts = wanted
+            .chunks(super::relations::IN_CHUNK)
+            .map(|chunk| {
+                let mut b = SqlBuilder::new(self.db.dialect());
+                b.push("SELECT ");
+                super::query::compile::select_list(&mut b, columns.iter().copied()).push(" FROM ").ident(&target.name);
+                b.push(" WHERE ").ident(&plan.remote).push(" IN (");
+                for (i, key) in chunk.iter().enumerate() {
+                    if i > 0 {
+                        b.push(", ");
+                    }
+                    super::query::compile::bind(&mut b, remote, key.clone());
+                }
+                b.push(")");
+                scope_conditions(&mut b, target, &scope);
+                if let Some(key) = target.key_column() {
+                    b.push(" ORDER BY ").ident(&key.name);
+                }
+                b.finish()
+            })
+            .collect();
+        let found = self.db.read_many(stmts).await?;
         let mut by_key: HashMap<String, Vec<Json>> = HashMap::new();
-        for row in &found.rows {
+        for row in found.iter().flat_map(|rows| &rows.rows) {
             let Some(key) = key_text(&row[shown]) else { continue };
             let mut object = serde_json::Map::new();
             for ((name, col), value) in names.iter().zip(&columns).zip(row) {

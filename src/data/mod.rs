@@ -29,6 +29,7 @@ use std::path::Path;
 
 pub use dialect::Dialect;
 pub use sql::Stmt;
+pub use sqlite::Synchronous;
 pub use value::Value;
 
 /// The result rows of one statement, plus how many rows it changed.
@@ -72,8 +73,8 @@ pub enum Db {
 
 impl Db {
     /// Opens the SQLite database `ferrobase.db` inside `data_dir`.
-    pub fn open_sqlite(data_dir: &Path, readers: usize) -> Result<Db, DbError> {
-        Ok(Db::Sqlite(sqlite::SqlitePool::open(&data_dir.join("ferrobase.db"), readers)?))
+    pub fn open_sqlite(data_dir: &Path, readers: usize, sync: Synchronous) -> Result<Db, DbError> {
+        Ok(Db::Sqlite(sqlite::SqlitePool::open(&data_dir.join("ferrobase.db"), readers, sync)?))
     }
 
     /// Connects to PostgreSQL at `url` and checks that the connection works.

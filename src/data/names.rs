@@ -22,10 +22,21 @@ pub const RESERVED_COLLECTIONS: &[&str] = &[
     "tables",
 ];
 
+/// Prefixes of table names the engines keep for themselves: SQLite refuses to create a
+/// `sqlite_…` table, and PostgreSQL's own catalogs are `pg_…`.
+const ENGINE_TABLE_PREFIXES: &[&str] = &["sqlite_", "pg_"];
+
+/// Column names the engines or the search index already give a meaning: SQLite's row id
+/// aliases, FTS5's hidden `rank` column, PostgreSQL's system columns. A field of such a name
+/// would shadow the engine's column or break every search of its collection. Compared
+/// without case, as SQLite compares column names.
+pub const RESERVED_FIELDS: &[&str] =
+    &["rowid", "oid", "_rowid_", "rank", "ctid", "xmin", "xmax", "cmin", "cmax", "tableoid"];
+
 /// The system columns every collection has, in the order records show them.
 pub const SYSTEM_COLUMNS: &[&str] = &["_id", "_created_at", "_updated_at", "_owner_id", "_deleted_at"];
 
-const MAX_NAME_LEN: usize = 63;
+use crate::limits::MAX_NAME_BYTES as MAX_NAME_LEN;
 
 /// A new collection's name: lower-case ASCII letters, digits and `_`, starting with a letter,
 /// at most 63 characters, not reserved. (Lower case only, because SQLite compares table names
@@ -44,6 +55,12 @@ pub fn check_collection_name(name: &str) -> Result<(), ApiError> {
     if RESERVED_COLLECTIONS.contains(&name) {
         return Err(ApiError::bad_request(format!("'{name}' is a reserved name and cannot be a collection")));
     }
+    if let Some(prefix) = ENGINE_TABLE_PREFIXES.iter().find(|p| name.starts_with(*p)) {
+        return Err(ApiError::bad_request(format!(
+            "invalid collection name '{}': names starting with '{prefix}' belong to the database engine",
+            truncate(name)
+        )));
+    }
     Ok(())
 }
 
@@ -54,17 +71,26 @@ pub fn check_field_name(name: &str) -> Result<(), ApiError> {
         && name.len() <= MAX_NAME_LEN
         && name.starts_with(|c: char| c.is_ascii_alphabetic())
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if valid {
-        Ok(())
-    } else {
-        Err(ApiError::bad_field(
+    if !valid {
+        return Err(ApiError::bad_field(
             name,
             format!(
                 "invalid field name '{}': use letters, digits and '_', starting with a letter (at most {MAX_NAME_LEN})",
                 truncate(name)
             ),
-        ))
+        ));
     }
+    if is_reserved_field(name) {
+        return Err(ApiError::bad_field(
+            name,
+            format!("'{name}' is reserved by the database engine or the search index and cannot be a field"),
+        ));
+    }
+    Ok(())
+}
+
+pub fn is_reserved_field(name: &str) -> bool {
+    RESERVED_FIELDS.iter().any(|r| r.eq_ignore_ascii_case(name))
 }
 
 pub fn is_system_column(name: &str) -> bool {
@@ -73,7 +99,7 @@ pub fn is_system_column(name: &str) -> bool {
 
 /// Tables Ferrobase keeps for itself are never exposed.
 pub fn is_internal_table(name: &str) -> bool {
-    name.starts_with("_fb_") || name.starts_with("sqlite_")
+    name.starts_with("_fb_") || ENGINE_TABLE_PREFIXES.iter().any(|p| name.starts_with(p))
 }
 
 /// Shortens a name for an error message so a hostile megabyte-long name is not echoed back.
@@ -105,6 +131,10 @@ mod tests {
             "admin",
             "storage",
             "tables",
+            "sqlite_master",
+            "sqlite_x",
+            "pg_class",
+            "pg_x",
             &"x".repeat(64),
         ] {
             assert!(check_collection_name(bad).is_err(), "{bad}");
@@ -116,7 +146,25 @@ mod tests {
         for ok in ["title", "Title", "a1_b"] {
             assert!(check_field_name(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "_id", "_x", "1a", "a-b", "a b", "a\"b", "a;b", &"x".repeat(64)] {
+        for bad in [
+            "",
+            "_id",
+            "_x",
+            "1a",
+            "a-b",
+            "a b",
+            "a\"b",
+            "a;b",
+            "rank",
+            "RANK",
+            "rowid",
+            "RowId",
+            "oid",
+            "ctid",
+            "xmin",
+            "tableoid",
+            &"x".repeat(64),
+        ] {
             assert!(check_field_name(bad).is_err(), "{bad}");
         }
     }

@@ -14,6 +14,7 @@ use super::query::{Query, SortKey, compile};
 use super::sql::SqlBuilder;
 use super::{Rows, Store, Value, names, search};
 use crate::error::ApiError;
+use crate::limits::{MAX_COLUMNS, MAX_NEW_FIELDS_PER_WRITE, MAX_RELATION_IDS};
 use crate::util::now_ms;
 
 /// Result rows with the names and types of their columns, serialised straight to JSON
@@ -259,6 +260,11 @@ impl Store {
         let fields = body_object(body)?;
         let table = self.collection(name).await?;
         let scope = access::check(&rules(&table).update, caller)?;
+        // A write the caller may not make must not add columns: when the body brings new
+        // fields, the record must be there (and the caller's) before the schema changes.
+        if has_new_fields(&table, fields) && self.ids_in_scope(&table, &[id], &scope, deleted).await?.is_empty() {
+            return Err(self.refusal(&table, id, caller).await);
+        }
         let (table, values) = self.field_values(table, fields, auto_create, false).await?;
         let (stmt, out) = self.update_stmt(&table, id, values, &scope, deleted)?;
         let rows = self.db.write(stmt).await?;
@@ -272,6 +278,12 @@ impl Store {
     pub async fn delete_record(&self, name: &str, id: &str, caller: &Caller, hard: bool) -> Result<(), ApiError> {
         let table = self.collection(name).await?;
         let scope = access::check(&rules(&table).delete, caller)?;
+        let deleted = if hard { Deleted::Shown } else { Deleted::Hidden };
+        // The on_delete effects touch other records: they are only worked out (and a restrict
+        // relation only revealed) once the record is known to be there and the caller's.
+        if self.ids_in_scope(&table, &[id], &scope, deleted).await?.is_empty() {
+            return Err(self.refusal(&table, id, caller).await);
+        }
         let stmt = if hard {
             let mut b = SqlBuilder::new(self.db.dialect());
             b.push("DELETE FROM ").ident(&table.name).push(" WHERE \"_id\" = ").param(id.into());
@@ -280,16 +292,19 @@ impl Store {
         } else {
             self.soft_delete_stmt(&table, id, &scope)
         };
-        let mut stmts = vec![stmt];
+        // `must_change`: should the record go meanwhile, the effects are rolled back with it.
+        let mut stmts = vec![stmt.must_change()];
         stmts.extend(self.on_delete_effects(&table, id, hard).await?);
-        let rows = self.db.write_many(stmts).await.map_err(|err| match err {
-            super::DbError::InStatement { source, .. } => *source,
-            other => other,
-        })?;
-        if rows[0].affected == 0 {
-            return Err(self.refusal(&table, id, caller).await);
+        match self.db.write_many(stmts).await {
+            Ok(_) => Ok(()),
+            Err(super::DbError::InStatement { index: 0, source })
+                if matches!(*source, super::DbError::NoRowChanged(_)) =>
+            {
+                Err(self.refusal(&table, id, caller).await)
+            }
+            Err(super::DbError::InStatement { source, .. }) => Err((*source).into()),
+            Err(other) => Err(other.into()),
         }
-        Ok(())
     }
 
     /// Undoes a soft delete. Needs the update rule.
@@ -312,7 +327,7 @@ impl Store {
 
     /// A page of records matching `query`, with the total count.
     pub async fn list_records(&self, name: &str, caller: &Caller, query: &Query) -> Result<ListPage, ApiError> {
-        let table = self.searchable(self.collection(name).await?, query).await?;
+        let table = self.collection(name).await?;
         // Search results come best first unless a sort is given.
         let ranked = query.search.as_ref().filter(|_| query.sort.is_empty());
         if ranked.is_some() && query.after.is_some() {
@@ -321,6 +336,7 @@ impl Store {
             ));
         }
         let scope = access::check(&rules(&table).read, caller)?;
+        let table = self.searchable(table, query).await?;
         let deleted = if query.include_deleted { Deleted::Shown } else { Deleted::Hidden };
         let mut out = output_columns(&table, query.fields.as_deref(), deleted)?;
         // The cursor needs the id even when the projection leaves it out.
@@ -381,8 +397,9 @@ impl Store {
 
     /// How many records match `query`'s filters.
     pub async fn count_records(&self, name: &str, caller: &Caller, query: &Query) -> Result<i64, ApiError> {
-        let table = self.searchable(self.collection(name).await?, query).await?;
+        let table = self.collection(name).await?;
         let scope = access::check(&rules(&table).read, caller)?;
+        let table = self.searchable(table, query).await?;
         let deleted = if query.include_deleted { Deleted::Shown } else { Deleted::Hidden };
         let mut b = SqlBuilder::new(self.db.dialect());
         b.push("SELECT COUNT(*)");
@@ -455,7 +472,13 @@ impl Store {
     ) -> Result<(Arc<Table>, Vec<(String, Value)>), ApiError> {
         let mut missing = Vec::new();
         missing_columns(&table, fields, auto_create, &mut missing)?;
-        let table = if missing.is_empty() { table } else { self.add_columns(&table.name, &missing).await? };
+        if missing.is_empty() {
+            let values = typed_fields(&table, fields, creating)?;
+            return Ok((table, values));
+        }
+        // Everything that can refuse the write is checked before the schema changes.
+        check_known_fields(&table, fields, creating)?;
+        let table = self.add_columns(&table.name, &missing).await?;
         let values = typed_fields(&table, fields, creating)?;
         Ok((table, values))
     }
@@ -475,6 +498,38 @@ impl Store {
             _ => not_found,
         }
     }
+}
+
+impl Store {
+    /// Which of `ids` are records of `table` within `scope` (one query).
+    pub(super) async fn ids_in_scope(
+        &self,
+        table: &Table,
+        ids: &[&str],
+        scope: &Scope,
+        deleted: Deleted,
+    ) -> Result<Vec<String>, ApiError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut b = SqlBuilder::new(self.db.dialect());
+        b.push("SELECT \"_id\" FROM ").ident(&table.name).push(" WHERE \"_id\" IN (");
+        for (i, id) in ids.iter().enumerate() {
+            if i > 0 {
+                b.push(", ");
+            }
+            b.param((*id).into());
+        }
+        b.push(")");
+        base_conditions(&mut b, scope, deleted);
+        let rows = self.db.read(b.finish()).await?;
+        Ok(rows.rows.iter().filter_map(|r| r[0].text()).collect())
+    }
+}
+
+/// Whether the body names a field `table` has no column for.
+pub(super) fn has_new_fields(table: &Table, fields: &serde_json::Map<String, serde_json::Value>) -> bool {
+    fields.keys().any(|name| !names::is_system_column(name) && table.column(name).is_none())
 }
 
 pub(super) fn rules(table: &Table) -> &Rules {
@@ -504,6 +559,66 @@ pub(super) fn missing_columns(
             return Err(ApiError::bad_field(name, format!("unknown field '{name}' in '{}'", table.name)));
         }
         missing.push((name.clone(), ColumnType::infer(value)));
+        check_new_field_count(table, missing.len())?;
+    }
+    Ok(())
+}
+
+/// Refuses a write that would add more than [`MAX_NEW_FIELDS_PER_WRITE`] fields, or take
+/// `table` past [`MAX_COLUMNS`]: every new field is a schema change that holds the writer.
+pub(super) fn check_new_field_count(table: &Table, new_fields: usize) -> Result<(), ApiError> {
+    if new_fields > MAX_NEW_FIELDS_PER_WRITE {
+        return Err(ApiError::bad_request(format!(
+            "the write adds more than {MAX_NEW_FIELDS_PER_WRITE} new fields (MAX_NEW_FIELDS_PER_WRITE)"
+        )));
+    }
+    if table.columns.len() + new_fields > MAX_COLUMNS {
+        return Err(ApiError::bad_request(format!(
+            "'{}' would have more than {MAX_COLUMNS} fields (MAX_COLUMNS)",
+            table.name
+        )));
+    }
+    Ok(())
+}
+
+/// The validation rules and the types of the fields `table` already has: what can refuse
+/// a write, checked before new fields are added.
+pub(super) fn check_known_fields(
+    table: &Table,
+    fields: &serde_json::Map<String, serde_json::Value>,
+    creating: bool,
+) -> Result<(), ApiError> {
+    check_collection_rules(table, fields, creating)?;
+    for (name, value) in fields {
+        if let Some(col) = table.column(name).filter(|c| !c.system) {
+            json_to_value(col, value)?;
+        }
+    }
+    Ok(())
+}
+
+/// A collection's own rules for a write: its field validation rules, and at most
+/// [`MAX_RELATION_IDS`] ids in a `many` relation field (every reader of the record would
+/// otherwise pay for them in each expand).
+fn check_collection_rules(
+    table: &Table,
+    fields: &serde_json::Map<String, serde_json::Value>,
+    creating: bool,
+) -> Result<(), ApiError> {
+    let Some(meta) = &table.collection else { return Ok(()) };
+    super::validation::check(&meta.field_rules, fields, creating)?;
+    for field in &meta.many_relations {
+        if let Some(serde_json::Value::Array(ids)) = fields.get(field)
+            && ids.len() > MAX_RELATION_IDS
+        {
+            return Err(ApiError::bad_field(
+                field,
+                format!(
+                    "'{field}' holds {} ids; a relation holds at most {MAX_RELATION_IDS} (MAX_RELATION_IDS)",
+                    ids.len()
+                ),
+            ));
+        }
     }
     Ok(())
 }
@@ -514,9 +629,7 @@ pub(super) fn typed_fields(
     fields: &serde_json::Map<String, serde_json::Value>,
     creating: bool,
 ) -> Result<Vec<(String, Value)>, ApiError> {
-    if let Some(meta) = &table.collection {
-        super::validation::check(&meta.field_rules, fields, creating)?;
-    }
+    check_collection_rules(table, fields, creating)?;
     let mut values = Vec::with_capacity(fields.len());
     for (name, value) in fields {
         if names::is_system_column(name) {

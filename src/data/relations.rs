@@ -16,6 +16,10 @@ use super::{Dialect, Stmt, Store, Value};
 use crate::error::ApiError;
 use crate::util::now_ms;
 
+/// The most keys one `IN (…)` lookup of related records binds; more are split across
+/// statements (SQLite takes 32,766 parameters, PostgreSQL 65,535).
+pub(super) const IN_CHUNK: usize = 500;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OnDelete {
@@ -149,14 +153,20 @@ impl Store {
                 }
                 other => other.into(),
             })?;
+        // The catalog knows which fields hold `many` relations (their length is bounded).
+        self.catalog.refresh(&relation.collection).await?;
         Ok(relation)
     }
 
     pub async fn delete_relation(&self, id: &str) -> Result<(), ApiError> {
-        let rows = self.db.write(self.db.stmt("DELETE FROM _fb_relations WHERE id = ?", vec![id.into()])).await?;
-        if rows.affected == 0 {
+        let rows = self
+            .db
+            .write(self.db.stmt("DELETE FROM _fb_relations WHERE id = ? RETURNING collection", vec![id.into()]))
+            .await?;
+        let Some(collection) = rows.rows.first().and_then(|r| r[0].text()) else {
             return Err(ApiError::not_found("relation not found"));
-        }
+        };
+        self.catalog.refresh(&collection).await?;
         Ok(())
     }
 
@@ -221,22 +231,32 @@ impl Store {
             return Ok(found);
         }
         let columns: Vec<_> = table.columns.iter().filter(|c| c.name != "_deleted_at").collect();
-        let mut b = SqlBuilder::new(self.db.dialect());
-        b.push("SELECT ").ident_list(columns.iter().map(|c| c.name.as_str())).push(" FROM ").ident(&table.name);
-        b.push(" WHERE \"_id\" IN (");
-        for (i, id) in ids.iter().enumerate() {
-            if i > 0 {
-                b.push(", ");
-            }
-            b.param(id.as_str().into());
-        }
-        b.push(")");
-        base_conditions(&mut b, scope, Deleted::Hidden);
-        let records = Records::new(&columns, self.db.read(b.finish()).await?);
-        for record in records.iter() {
-            let json = serde_json::to_value(record).map_err(ApiError::internal)?;
-            if let Some(id) = json["_id"].as_str() {
-                found.insert(id.to_owned(), json);
+        // A page of `many` relations can name more ids than a statement takes parameters: one
+        // statement per chunk, all sent in one hand-off.
+        let stmts = ids
+            .chunks(IN_CHUNK)
+            .map(|chunk| {
+                let mut b = SqlBuilder::new(self.db.dialect());
+                b.push("SELECT ").ident_list(columns.iter().map(|c| c.name.as_str())).push(" FROM ");
+                b.ident(&table.name).push(" WHERE \"_id\" IN (");
+                for (i, id) in chunk.iter().enumerate() {
+                    if i > 0 {
+                        b.push(", ");
+                    }
+                    b.param(id.as_str().into());
+                }
+                b.push(")");
+                base_conditions(&mut b, scope, Deleted::Hidden);
+                b.finish()
+            })
+            .collect();
+        for rows in self.db.read_many(stmts).await? {
+            let records = Records::new(&columns, rows);
+            for record in records.iter() {
+                let json = serde_json::to_value(record).map_err(ApiError::internal)?;
+                if let Some(id) = json["_id"].as_str() {
+                    found.insert(id.to_owned(), json);
+                }
             }
         }
         Ok(found)

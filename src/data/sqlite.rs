@@ -117,20 +117,20 @@ struct Channels {
 }
 
 impl SqlitePool {
-    pub fn open(path: &Path, readers: usize) -> Result<Self, DbError> {
+    pub fn open(path: &Path, readers: usize, sync: Synchronous) -> Result<Self, DbError> {
         // The writer opens first: it creates the file and switches it to WAL mode.
-        let writer_conn = open_connection(path, false)?;
+        let writer_conn = open_connection(path, Some(sync))?;
         let (writer_tx, writer_rx) = crossbeam_channel::unbounded::<Box<dyn WriteJob>>();
         let (commits_tx, commits_rx) = crossbeam_channel::bounded::<()>(1);
         spawn_thread("ferrobase-sqlite-writer".into(), move || write_loop(&writer_conn, &writer_rx, &commits_tx));
-        let checkpoint_conn = open_connection(path, false)?;
+        let checkpoint_conn = open_connection(path, Some(sync))?;
         // It only copies pages from the log to the file: no need for a large cache.
         checkpoint_conn.execute_batch("PRAGMA cache_size = -1000").map_err(map_err)?;
         spawn_thread("ferrobase-sqlite-checkpoint".into(), move || checkpoint_loop(&checkpoint_conn, &commits_rx));
 
         let (readers_tx, readers_rx) = crossbeam_channel::unbounded::<ReadJob>();
         for i in 0..readers.max(1) {
-            let mut reader = Reader { conn: open_connection(path, true)?, cache: ResultCache::default() };
+            let mut reader = Reader { conn: open_connection(path, None)?, cache: ResultCache::default() };
             let jobs = readers_rx.clone();
             spawn_thread(format!("ferrobase-sqlite-reader-{i}"), move || {
                 // Ends when every sender is gone, i.e. when the pool is dropped.
@@ -257,7 +257,20 @@ fn exec_cached(conn: &Connection, sql: &str) -> Result<(), DbError> {
     })
 }
 
-fn open_connection(path: &Path, read_only: bool) -> Result<Connection, DbError> {
+/// How SQLite makes a commit durable (`PRAGMA synchronous`, in WAL mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Synchronous {
+    /// The WAL is synced at checkpoints, not at each commit: a crash of the process loses no
+    /// acknowledged commit; a power loss or OS crash may lose the last ones (never corrupts).
+    #[default]
+    Normal,
+    /// The WAL is synced at every commit: acknowledged commits survive a power loss too, at
+    /// the price of one fsync per commit group.
+    Full,
+}
+
+/// A connection; `sync` is `None` for a read-only one.
+fn open_connection(path: &Path, sync: Option<Synchronous>) -> Result<Connection, DbError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX
@@ -271,13 +284,15 @@ fn open_connection(path: &Path, read_only: bool) -> Result<Connection, DbError> 
         "PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA case_sensitive_like = ON; \
          PRAGMA temp_store = MEMORY;",
     );
-    if read_only {
-        pragmas.push_str(" PRAGMA query_only = ON; PRAGMA cache_size = -16000;");
-    } else {
-        pragmas.push_str(
-            " PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -16000; \
-             PRAGMA wal_autocheckpoint = 0;",
-        );
+    match sync {
+        None => pragmas.push_str(" PRAGMA query_only = ON; PRAGMA cache_size = -16000;"),
+        Some(sync) => {
+            let level = if sync == Synchronous::Full { "FULL" } else { "NORMAL" };
+            pragmas.push_str(&format!(
+                " PRAGMA journal_mode = WAL; PRAGMA synchronous = {level}; PRAGMA cache_size = -16000; \
+                 PRAGMA wal_autocheckpoint = 0;"
+            ));
+        }
     }
     conn.execute_batch(&pragmas).map_err(map_err)?;
     Ok(conn)
@@ -328,9 +343,17 @@ impl ToSql for Value {
     }
 }
 
+/// SQLite's error → a classified [`DbError`]. The message never carries the statement
+/// (rusqlite's `SqlInputError` would print it whole): errors are logged, and a statement holds
+/// the request's structure.
 fn map_err(err: rusqlite::Error) -> DbError {
-    if let rusqlite::Error::SqliteFailure(ffi_err, msg) = &err {
-        let msg = msg.clone().unwrap_or_else(|| ffi_err.to_string());
+    let failure = match &err {
+        rusqlite::Error::SqliteFailure(ffi_err, msg) => Some((ffi_err, msg.clone())),
+        rusqlite::Error::SqlInputError { error, msg, .. } => Some((error, Some(msg.clone()))),
+        _ => None,
+    };
+    if let Some((ffi_err, msg)) = failure {
+        let msg = msg.unwrap_or_else(|| ffi_err.to_string());
         return match ffi_err.extended_code {
             ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
                 DbError::UniqueViolation(unique_message(&msg))
@@ -342,6 +365,10 @@ fn map_err(err: rusqlite::Error) -> DbError {
             _ if msg.contains("ON CONFLICT clause does not match") => DbError::InvalidValue(format!(
                 "on_conflict must name the columns of a primary key or unique constraint ({msg})"
             )),
+            // SUM past the 64-bit range: the data's doing, not the server's.
+            _ if msg == "integer overflow" => {
+                DbError::InvalidValue("the result does not fit a 64-bit integer (integer overflow)".into())
+            }
             _ => DbError::Other(msg),
         };
     }

@@ -54,8 +54,17 @@ impl TableRows {
     }
 
     /// Row `i` as a JSON object.
-    pub fn row(&self, i: usize) -> impl Serialize + '_ {
+    fn row(&self, i: usize) -> impl Serialize + '_ {
         RowRef { rows: self, i }
+    }
+
+    /// The row of an answer that must be exactly one row (an object, not an array): 406
+    /// when there are none or several.
+    pub fn single(&self) -> Result<impl Serialize + '_, ApiError> {
+        if self.rows.len() != 1 {
+            return Err(single_refused(self.rows.len()));
+        }
+        Ok(self.row(0))
     }
 
     /// The value of the answer column `name` in row `i`, as text (for `Location`).
@@ -128,9 +137,9 @@ pub struct TablePage {
 
 impl Store {
     /// A table of the tables surface: a collection or a table made with plain SQL (looked up
-    /// in the database when the catalog does not know it yet), with its search index ready
-    /// when `query` searches.
-    pub async fn table(&self, name: &str, query: &Query) -> Result<Arc<Table>, ApiError> {
+    /// in the database when the catalog does not know it yet). Its search index is built by
+    /// the read or write that needs it, after the caller's access is checked.
+    pub async fn table(&self, name: &str) -> Result<Arc<Table>, ApiError> {
         let missing = || {
             let shown: String = name.chars().take(64).collect();
             ApiError::not_found(format!("table '{shown}' not found"))
@@ -138,20 +147,20 @@ impl Store {
         if name.is_empty() || name.len() > 128 || super::names::is_internal_table(name) {
             return Err(missing());
         }
-        let table = self.catalog.lookup(name).await?.ok_or_else(missing)?;
-        self.searchable(table, query).await
+        self.catalog.lookup(name).await?.ok_or_else(missing)
     }
 
     /// Rows of `table` matching the query (`id` narrows it to one row by key).
     pub async fn table_select(
         &self,
-        table: &Table,
+        table: &Arc<Table>,
         caller: &Caller,
         query: &Query,
         id: Option<&str>,
         count: bool,
     ) -> Result<TablePage, ApiError> {
         let scope = allowed(table, &table.access_rules().read, caller)?;
+        let table = &*self.searchable(table.clone(), query).await?;
         let projection = self.projection(table, query.select.as_deref()).await?;
         let dialect = self.db.dialect();
         let mut page = SqlBuilder::new(dialect);
@@ -339,7 +348,7 @@ impl Store {
     #[allow(clippy::too_many_arguments)]
     pub async fn table_update(
         &self,
-        table: &Table,
+        table: &Arc<Table>,
         caller: &Caller,
         query: &Query,
         id: Option<&str>,
@@ -348,6 +357,7 @@ impl Store {
         expect_one: bool,
     ) -> Result<TableRows, ApiError> {
         let scope = allowed(table, &table.access_rules().update, caller)?;
+        let table = &*self.searchable(table.clone(), query).await?;
         let mut values = self.row_values(table, caller, object, replace)?;
         if replace {
             let id = id.ok_or_else(|| ApiError::bad_request("PUT needs a row id"))?;
@@ -414,13 +424,14 @@ impl Store {
     /// collections surface for a collection, for good otherwise. Answers the deleted rows.
     pub async fn table_delete(
         &self,
-        table: &Table,
+        table: &Arc<Table>,
         caller: &Caller,
         query: &Query,
         id: Option<&str>,
         expect_one: bool,
     ) -> Result<TableRows, ApiError> {
         let scope = allowed(table, &table.access_rules().delete, caller)?;
+        let table = &*self.searchable(table.clone(), query).await?;
         if expect_one {
             self.expect_one(table, &scope, query, id).await?;
         }

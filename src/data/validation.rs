@@ -9,6 +9,7 @@ use regex::{Regex, RegexBuilder};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 
+use super::catalog::ColumnType;
 use crate::error::ApiError;
 
 /// The rules of one field.
@@ -36,6 +37,75 @@ pub struct FieldRule {
     pub unique: bool,
     #[serde(skip)]
     compiled: Option<Arc<Regex>>,
+    #[serde(skip)]
+    kind: Option<RuleType>,
+}
+
+impl FieldRule {
+    /// The type the rule names, once [`prepare`]d.
+    pub fn rule_type(&self) -> Option<RuleType> {
+        self.kind
+    }
+}
+
+/// What a rule's `type` names: JSON's type names as clients write them (`string`,
+/// `number`, `integer`, `boolean`, `object`, `array`) or Ferrobase's column types (`text`,
+/// `real`, `json`, …).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuleType {
+    String,
+    /// Any number: fits an integer or a real field.
+    Number,
+    Integer,
+    Real,
+    Boolean,
+    Object,
+    Array,
+    Json,
+}
+
+impl RuleType {
+    pub fn parse(name: &str) -> Option<RuleType> {
+        Some(match name.to_ascii_lowercase().as_str() {
+            "string" | "text" => RuleType::String,
+            "number" => RuleType::Number,
+            "integer" | "int" => RuleType::Integer,
+            "real" | "float" => RuleType::Real,
+            "boolean" | "bool" => RuleType::Boolean,
+            "object" => RuleType::Object,
+            "array" => RuleType::Array,
+            "json" => RuleType::Json,
+            _ => return None,
+        })
+    }
+
+    /// The type a field named with this rule type is created with.
+    pub fn column_type(self) -> ColumnType {
+        match self {
+            RuleType::String => ColumnType::Text,
+            RuleType::Integer => ColumnType::Integer,
+            RuleType::Number | RuleType::Real => ColumnType::Real,
+            RuleType::Boolean => ColumnType::Boolean,
+            RuleType::Object | RuleType::Array | RuleType::Json => ColumnType::Json,
+        }
+    }
+
+    /// Whether an existing field of type `column` can hold what this rule type names.
+    pub fn fits(self, column: ColumnType) -> bool {
+        match self {
+            RuleType::Number => matches!(column, ColumnType::Integer | ColumnType::Real),
+            other => other.column_type() == column,
+        }
+    }
+
+    /// Whether `value` has the JSON shape this type names (the column type checks the rest).
+    fn admits(self, value: &Json) -> bool {
+        match self {
+            RuleType::Object => value.is_object(),
+            RuleType::Array => value.is_array(),
+            _ => true,
+        }
+    }
 }
 
 /// Rules by field name.
@@ -44,6 +114,17 @@ pub type FieldRules = BTreeMap<String, FieldRule>;
 /// Checks the rules' own consistency and compiles their patterns.
 pub fn prepare(rules: &mut FieldRules) -> Result<(), ApiError> {
     for (field, rule) in rules.iter_mut() {
+        if let Some(name) = &rule.ty {
+            rule.kind = Some(RuleType::parse(name).ok_or_else(|| {
+                ApiError::bad_field(
+                    field,
+                    format!(
+                        "'{field}': type must be string, number, integer, boolean, object or array \
+                         (or text, real, json)"
+                    ),
+                )
+            })?);
+        }
         if let (Some(min), Some(max)) = (rule.min, rule.max)
             && min > max
         {
@@ -85,6 +166,11 @@ pub fn check_value(name: &str, rule: &FieldRule, value: &Json) -> Result<(), Str
     let empty = value.is_null() || value.as_str().is_some_and(str::is_empty);
     if empty {
         return if rule.required { Err(format!("'{name}' is required")) } else { Ok(()) };
+    }
+    if let Some(kind) = rule.kind
+        && !kind.admits(value)
+    {
+        return Err(format!("'{name}' must be {}", if kind == RuleType::Object { "an object" } else { "an array" }));
     }
     if let Some(n) = value.as_f64() {
         if rule.min.is_some_and(|min| n < min) {
@@ -169,6 +255,21 @@ mod tests {
     }
 
     #[test]
+    fn json_type_names_map_onto_column_types() {
+        assert!(RuleType::parse("number").unwrap().fits(ColumnType::Integer));
+        assert!(RuleType::parse("number").unwrap().fits(ColumnType::Real));
+        assert!(!RuleType::parse("integer").unwrap().fits(ColumnType::Real));
+        assert!(RuleType::parse("string").unwrap().fits(ColumnType::Text));
+        assert!(RuleType::parse("object").unwrap().fits(ColumnType::Json));
+        assert!(RuleType::parse("array").unwrap().fits(ColumnType::Json));
+        assert_eq!(RuleType::parse("number").unwrap().column_type(), ColumnType::Real);
+        let r = rules(json!({"tags": {"type": "array"}, "meta": {"type": "object"}}));
+        assert!(check(&r, json!({"tags": [1], "meta": {}}).as_object().unwrap(), true).is_ok());
+        assert!(check(&r, json!({"tags": {}}).as_object().unwrap(), true).is_err());
+        assert!(check(&r, json!({"meta": [1]}).as_object().unwrap(), true).is_err());
+    }
+
+    #[test]
     fn bad_rule_definitions_are_refused() {
         for bad in [
             json!({"a": {"pattern": "("}}),
@@ -178,6 +279,8 @@ mod tests {
             let mut r: FieldRules = serde_json::from_value(bad.clone()).unwrap();
             assert!(prepare(&mut r).is_err(), "{bad}");
         }
+        let mut unknown_type: FieldRules = serde_json::from_value(json!({"a": {"type": "float64"}})).unwrap();
+        assert!(prepare(&mut unknown_type).is_err());
         assert!(serde_json::from_value::<FieldRules>(json!({"a": {"requird": true}})).is_err());
         assert!(serde_json::from_value::<FieldRules>(json!({"a": {"min": "one"}})).is_err());
     }

@@ -3,16 +3,23 @@
 
 use super::{fts_table, quote_literal, quoted_fts};
 use crate::data::catalog::{ColumnType, Table};
+use crate::data::names::is_reserved_field;
 use crate::data::sql::{SqlBuilder, quote_ident};
 use crate::data::{Dialect, Stmt, Value};
 
-/// The fields a collection's search covers: its text fields, system fields left out. Tables
-/// made outside Ferrobase have no search index.
+/// The fields a collection's search covers: its text fields, system fields left out, and so
+/// are names FTS5 keeps for itself (a `rank` column made before such names were refused
+/// would break every search). Tables made outside Ferrobase have no search index.
 pub fn search_fields(table: &Table) -> Vec<String> {
     if table.collection.is_none() {
         return Vec::new();
     }
-    table.columns.iter().filter(|c| c.ty == ColumnType::Text && !c.system).map(|c| c.name.clone()).collect()
+    table
+        .columns
+        .iter()
+        .filter(|c| c.ty == ColumnType::Text && !c.system && !is_reserved_field(&c.name))
+        .map(|c| c.name.clone())
+        .collect()
 }
 
 /// Statements that remove the search index of `table`.
