@@ -63,7 +63,15 @@ pub enum StartError {
     Database(#[from] DbError),
     #[error("cannot listen on {0}: {1}")]
     Bind(SocketAddr, std::io::Error),
+    #[error(
+        "{0} must be at least {MIN_SECRET_BYTES} bytes long (it protects every account); leave it unset to have one generated"
+    )]
+    WeakSecret(&'static str),
 }
+
+/// The shortest `ADMIN_SECRET` or `JWT_SECRET` accepted: 256 bits, what HS256 needs to be as
+/// strong as its hash.
+pub const MIN_SECRET_BYTES: usize = 32;
 
 /// A started server: bound, with its state ready, not yet serving.
 pub struct Server {
@@ -73,11 +81,16 @@ pub struct Server {
 
 impl Server {
     pub async fn start(config: Config) -> Result<Server, StartError> {
+        for (name, secret) in [("ADMIN_SECRET", &config.admin_secret), ("JWT_SECRET", &config.jwt_secret)] {
+            if secret.as_ref().is_some_and(|s| s.len() < MIN_SECRET_BYTES) {
+                return Err(StartError::WeakSecret(name));
+            }
+        }
         let data_dir = config.data_dir.clone();
         std::fs::create_dir_all(&data_dir).map_err(|e| StartError::DataDir(data_dir.display().to_string(), e))?;
         let db = match &config.database_url {
             Some(url) => Db::connect_postgres(url, config.pg_pool_size).await?,
-            None => Db::open_sqlite(&data_dir, config.sqlite_readers)?,
+            None => Db::open_sqlite(&data_dir, config.sqlite_readers, config.sqlite_synchronous)?,
         };
         let store = Store::open(db.clone()).await?;
         let settings = Settings::load(db).await?;
@@ -112,9 +125,11 @@ impl Server {
     /// Serves until `shutdown` resolves, then lets in-flight requests finish.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let refresher = tokio::spawn(refresh_periodically(self.state.clone()));
+        let purger = tokio::spawn(purge_periodically(self.state.clone()));
         let router = crate::http::router(self.state.clone());
         let result = axum::serve(self.listener, router).with_graceful_shutdown(shutdown).await;
         refresher.abort();
+        purger.abort();
         result
     }
 }
@@ -130,6 +145,26 @@ async fn refresh_periodically(state: AppState) {
         }
         if let Err(err) = state.store().catalog.reload_all().await {
             tracing::warn!(%err, "refreshing the catalog failed");
+        }
+    }
+}
+
+/// How often expired sessions and spent or expired one-time tokens are deleted.
+const PURGE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Deletes what can never be used again (expired or revoked sessions with their refresh
+/// tokens, used or expired one-time tokens), so these tables do not grow without bound.
+/// Several instances may purge at once: the deletes are idempotent.
+async fn purge_periodically(state: AppState) {
+    let mut interval = tokio::time::interval(PURGE_INTERVAL);
+    loop {
+        interval.tick().await;
+        match state.auth().purge_expired().await {
+            Ok((sessions, tokens)) if sessions + tokens > 0 => {
+                tracing::info!(sessions, tokens, "purged expired sessions and one-time tokens");
+            }
+            Ok(_) => {}
+            Err(err) => tracing::warn!(%err, "purging expired sessions and tokens failed"),
         }
     }
 }

@@ -28,6 +28,10 @@ pub struct Config {
     pub sqlite_readers: usize,
     /// Maximum connections of the PostgreSQL pool (default 16).
     pub pg_pool_size: usize,
+    /// SQLite's durability (`--sqlite-synchronous`, `SQLITE_SYNCHRONOUS`; default `normal`:
+    /// a process crash loses nothing acknowledged, a power loss may lose the last commits;
+    /// `full` survives a power loss too, one fsync per commit group).
+    pub sqlite_synchronous: crate::data::Synchronous,
 }
 
 impl Config {
@@ -43,6 +47,7 @@ impl Config {
             max_body_bytes: 10 * 1024 * 1024,
             sqlite_readers: cores.max(2),
             pg_pool_size: 16,
+            sqlite_synchronous: crate::data::Synchronous::Normal,
         }
     }
 }

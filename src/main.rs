@@ -35,6 +35,10 @@ enum Command {
         /// Largest JSON request body, in bytes.
         #[arg(long, env = "FERROBASE_MAX_BODY_BYTES", default_value_t = 10 * 1024 * 1024)]
         max_body_bytes: usize,
+        /// SQLite durability: `normal` (a process crash loses nothing acknowledged; a power
+        /// loss may lose the last commits) or `full` (an fsync per commit: survives power loss).
+        #[arg(long, env = "SQLITE_SYNCHRONOUS", default_value = "normal", value_parser = ["normal", "full"])]
+        sqlite_synchronous: String,
     },
 }
 
@@ -44,13 +48,16 @@ fn main() -> std::process::ExitCode {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("the async runtime starts");
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Serve { addr, data_dir, database_url, max_body_bytes } => {
+            Command::Serve { addr, data_dir, database_url, max_body_bytes, sqlite_synchronous } => {
                 let mut config = Config::new(data_dir);
                 config.addr = addr;
                 config.database_url = database_url.filter(|url| !url.is_empty());
                 config.admin_secret = std::env::var("ADMIN_SECRET").ok().filter(|s| !s.is_empty());
                 config.jwt_secret = std::env::var("JWT_SECRET").ok().filter(|s| !s.is_empty());
                 config.max_body_bytes = max_body_bytes;
+                if sqlite_synchronous == "full" {
+                    config.sqlite_synchronous = ferrobase::data::Synchronous::Full;
+                }
                 serve(config).await
             }
         }

@@ -13,6 +13,8 @@ pub enum Purpose {
     MagicLink,
     /// Between a correct password and the TOTP code of a 2FA login.
     SecondFactor,
+    /// A new email of an account without a password, confirmed from its current address.
+    ChangeEmail,
 }
 
 impl Purpose {
@@ -22,6 +24,7 @@ impl Purpose {
             Purpose::ResetPassword => "reset_password",
             Purpose::MagicLink => "magic_link",
             Purpose::SecondFactor => "second_factor",
+            Purpose::ChangeEmail => "change_email",
         }
     }
 
@@ -32,6 +35,7 @@ impl Purpose {
             Purpose::ResetPassword => 3600 * 1000,
             Purpose::MagicLink => 15 * 60 * 1000,
             Purpose::SecondFactor => 5 * 60 * 1000,
+            Purpose::ChangeEmail => 3600 * 1000,
         }
     }
 }

@@ -13,6 +13,10 @@ use crate::data::access::Principal;
 use crate::error::ApiError;
 use crate::util::now_ms;
 
+/// How long a revoked session stays listed (`GET /admin/sessions`) before the background
+/// purge deletes it.
+const REVOKED_KEPT_MS: i64 = 24 * 3600 * 1000;
+
 /// The tokens a sign-in hands out.
 #[derive(Debug)]
 pub struct Tokens {
@@ -182,6 +186,18 @@ impl Auth {
         Ok(self.db.write(self.db.stmt(&sql, params)).await?.affected > 0)
     }
 
+    /// Revokes every session of a user but `keep` (the one that asked); returns how many.
+    pub async fn revoke_other_sessions(&self, user_id: &str, keep: Option<&str>) -> Result<u64, ApiError> {
+        let rows = self
+            .db
+            .write(self.db.stmt(
+                "UPDATE _fb_sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL AND id <> ?",
+                vec![now_ms().into(), user_id.into(), keep.unwrap_or("").into()],
+            ))
+            .await?;
+        Ok(rows.affected)
+    }
+
     /// Revokes every session and API key of a user: `(sessions, api_keys)` revoked.
     pub async fn revoke_everything(&self, user_id: &str) -> Result<(u64, u64), ApiError> {
         let now = now_ms();
@@ -230,6 +246,25 @@ impl Auth {
             })
             .collect();
         Ok((items, total))
+    }
+
+    /// The background purge: sessions that have expired or were revoked a day ago or more
+    /// (their refresh tokens go with them), and one-time tokens that are used or expired.
+    /// Returns `(sessions, tokens)` deleted.
+    pub async fn purge_expired(&self) -> Result<(u64, u64), ApiError> {
+        let now = now_ms();
+        let results = self
+            .db
+            .write_many(vec![
+                self.db.stmt(
+                    "DELETE FROM _fb_sessions WHERE expires_at <= ? OR revoked_at <= ?",
+                    vec![now.into(), (now - REVOKED_KEPT_MS).into()],
+                ),
+                self.db
+                    .stmt("DELETE FROM _fb_auth_tokens WHERE expires_at <= ? OR used_at IS NOT NULL", vec![now.into()]),
+            ])
+            .await?;
+        Ok((results[0].affected, results[1].affected))
     }
 
     /// Deletes sessions that have expired or were revoked; returns how many.

@@ -24,8 +24,10 @@ pub async fn revoke(_: Admin, State(state): State<AppState>, Path(id): Path<Stri
     Ok(Json(json!({ "revoked": true, "id": id })).into_response())
 }
 
-/// Deletes expired and revoked sessions.
+/// Deletes expired and revoked sessions now, and the used or expired one-time tokens (what
+/// the background purge deletes every ten minutes).
 pub async fn purge(_: Admin, State(state): State<AppState>) -> ApiResult<Response> {
     let purged = state.auth().purge_sessions().await?;
-    Ok(Json(json!({ "purged": purged })).into_response())
+    let (_, tokens) = state.auth().purge_expired().await?;
+    Ok(Json(json!({ "purged": purged, "tokens_purged": tokens })).into_response())
 }

@@ -40,16 +40,27 @@ async fn password_sign_in(
     if state.settings().get_bool("require_email_verification") && !user.email_verified {
         return Err(ApiError::Forbidden("verify your email address before signing in".into()));
     }
-    if user.totp_enabled {
-        let holder = Holder { user_id: Some(user.id.clone()), email: None };
-        let totp_token = state.auth().issue_token(Purpose::SecondFactor, &holder).await?;
-        let challenge = match surface {
-            Surface::Collections => json!({ "totp_required": true, "totp_token": totp_token }),
-            Surface::Tables => json!({ "requires_2fa": true, "user_id": user.id, "totp_token": totp_token }),
-        };
-        return Ok(Json(challenge).into_response());
+    Ok(Json(first_factor_passed(&state, &user, client, surface).await?).into_response())
+}
+
+/// What a sign-in answers once the first factor (a password, a magic link) is proven: the
+/// tokens, or for a user with 2FA on the challenge that `/auth/2fa/verify` completes. Every
+/// way of signing in ends here, so none skips the second factor.
+pub async fn first_factor_passed(
+    state: &AppState,
+    user: &User,
+    client: ClientInfo,
+    surface: Surface,
+) -> ApiResult<Value> {
+    if !user.totp_enabled {
+        return sign_in(state, user, client).await;
     }
-    Ok(Json(sign_in(&state, &user, client).await?).into_response())
+    let holder = Holder { user_id: Some(user.id.clone()), email: None };
+    let totp_token = state.auth().issue_token(Purpose::SecondFactor, &holder).await?;
+    Ok(match surface {
+        Surface::Collections => json!({ "totp_required": true, "totp_token": totp_token }),
+        Surface::Tables => json!({ "requires_2fa": true, "user_id": user.id, "totp_token": totp_token }),
+    })
 }
 
 /// The user whose password this is, honouring and updating the lockout. Unknown emails and

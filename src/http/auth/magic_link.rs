@@ -8,7 +8,8 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::{link, required, send_in_background, sign_in};
+use super::login::{Surface, first_factor_passed};
+use super::{link, required, send_in_background};
 use crate::app::AppState;
 use crate::auth::one_time::{Holder, Purpose};
 use crate::auth::users;
@@ -39,15 +40,27 @@ pub async fn request(State(state): State<AppState>, JsonBody(body): JsonBody<Val
     Ok(Json(json!({ "message": "If the address can sign in, a link has been sent." })).into_response())
 }
 
+/// `POST /auth/magic-link/verify` (collections surface).
 pub async fn verify_post(
     state: State<AppState>,
     client: ClientInfo,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<Response> {
     let token = required(&body, "token")?.to_owned();
-    verify(state, client, &token).await
+    verify(state, client, &token, Surface::Collections).await
 }
 
+/// `POST /auth/magiclink/verify` (tables surface).
+pub async fn verify_post_tables(
+    state: State<AppState>,
+    client: ClientInfo,
+    JsonBody(body): JsonBody<Value>,
+) -> ApiResult<Response> {
+    let token = required(&body, "token")?.to_owned();
+    verify(state, client, &token, Surface::Tables).await
+}
+
+/// `GET /auth/magiclink/verify?token=` (tables surface).
 pub async fn verify_get(
     state: State<AppState>,
     client: ClientInfo,
@@ -59,10 +72,17 @@ pub async fn verify_get(
         .map(|(_, v)| v)
         .filter(|v| !v.is_empty())
         .ok_or_else(|| ApiError::bad_field("token", "'token' is required"))?;
-    verify(state, client, &token).await
+    verify(state, client, &token, Surface::Tables).await
 }
 
-async fn verify(State(state): State<AppState>, client: ClientInfo, token: &str) -> ApiResult<Response> {
+/// Spends the link and signs in; a user with 2FA on gets the second-factor challenge, as a
+/// password sign-in does.
+async fn verify(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    token: &str,
+    surface: Surface,
+) -> ApiResult<Response> {
     let invalid = || ApiError::bad_field("token", "the magic link is invalid, used or expired");
     let holder = state.auth().consume_token(Purpose::MagicLink, token).await?.ok_or_else(invalid)?;
     let email = holder.email.ok_or_else(invalid)?;
@@ -79,5 +99,5 @@ async fn verify(State(state): State<AppState>, client: ClientInfo, token: &str) 
         state.auth().mark_email_verified(&user.id).await?;
     }
     let user = state.auth().user_by_id(&user.id).await?.ok_or_else(invalid)?;
-    Ok(Json(sign_in(&state, &user, client).await?).into_response())
+    Ok(Json(first_factor_passed(&state, &user, client, surface).await?).into_response())
 }

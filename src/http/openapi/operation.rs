@@ -187,6 +187,7 @@ fn status_text(status: u16) -> &'static str {
     match status {
         200 => "OK",
         201 => "Created",
+        202 => "Accepted",
         204 => "No content",
         206 => "Partial content",
         304 => "Not modified (the `ETag` matched `If-None-Match`)",

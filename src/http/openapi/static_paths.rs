@@ -278,11 +278,21 @@ fn auth_ops() -> Vec<Op> {
             .body(email_body.clone())
             .ok(200, message.clone())
     };
-    let magic_verify = |path: &str| {
-        Op::new("post", format!("{a}/{path}"), tag, "Sign in with a magic-link token")
-            .body(token_body.clone())
-            .ok(200, sign_in.clone())
-            .errors(&[401, 403])
+    // A user with 2FA on gets the second-factor challenge whichever way they sign in.
+    let collections_challenge =
+        object(&[("totp_required", boolean()), ("totp_token", string())], &["totp_required", "totp_token"]);
+    let tables_challenge = object(
+        &[("requires_2fa", boolean()), ("user_id", string()), ("totp_token", string())],
+        &["requires_2fa", "totp_token"],
+    );
+    let magic_verify = |method: &'static str, path: &str, challenge: &Json| {
+        let op = Op::new(method, format!("{a}/{path}"), tag, "Sign in with a magic-link token");
+        let op = if method == "get" {
+            op.params([json!({"name": "token", "in": "query", "required": true, "schema": string()})])
+        } else {
+            op.body(token_body.clone())
+        };
+        op.ok(200, json!({"oneOf": [sign_in, challenge]})).errors(&[400, 423])
     };
     let logout = |path: &str| {
         Op::new("post", format!("{a}/{path}"), tag, "End this session").access(Access::User).ok(200, revoked.clone())
@@ -291,17 +301,8 @@ fn auth_ops() -> Vec<Op> {
     vec![
         register("register"),
         register("signup"),
-        login(
-            "login",
-            object(&[("totp_required", boolean()), ("totp_token", string())], &["totp_required", "totp_token"]),
-        ),
-        login(
-            "signin",
-            object(
-                &[("requires_2fa", boolean()), ("user_id", string()), ("totp_token", string())],
-                &["requires_2fa", "totp_token"],
-            ),
-        ),
+        login("login", collections_challenge.clone()),
+        login("signin", tables_challenge.clone()),
         Op::new("post", format!("{a}/2fa/verify"), tag, "Finish a sign-in with a TOTP or recovery code")
             .body(object(&[("totp_token", string()), ("code", string())], &["totp_token", "code"]))
             .ok(200, sign_in.clone())
@@ -329,7 +330,23 @@ fn auth_ops() -> Vec<Op> {
                 &[],
             ))
             .ok(200, schema_ref("User"))
-            .errors(&[403, 409]),
+            .ok(
+                202,
+                object(
+                    &[("user", schema_ref("User")), ("email_change_pending", boolean()), ("message", string())],
+                    &["user", "email_change_pending"],
+                ),
+            )
+            .errors(&[400, 409, 423]),
+        Op::new(
+            "post",
+            format!("{a}/confirm-email-change"),
+            tag,
+            "Apply an email change confirmed from the old address",
+        )
+        .body(token_body.clone())
+        .ok(200, schema_ref("User"))
+        .errors(&[400, 409]),
         Op::new("post", format!("{a}/forgot-password"), tag, "Mail a password reset link (always 200)")
             .body(email_body.clone())
             .ok(200, message.clone()),
@@ -344,12 +361,9 @@ fn auth_ops() -> Vec<Op> {
         me("post", "resend-verification", "Mail a new verification link").ok(200, message.clone()),
         magic_request("magic-link"),
         magic_request("magiclink"),
-        magic_verify("magic-link/verify"),
-        magic_verify("magiclink/verify"),
-        Op::new("get", format!("{a}/magiclink/verify"), tag, "Sign in with a magic-link token")
-            .params([json!({"name": "token", "in": "query", "required": true, "schema": string()})])
-            .ok(200, sign_in)
-            .errors(&[401, 403]),
+        magic_verify("post", "magic-link/verify", &collections_challenge),
+        magic_verify("post", "magiclink/verify", &tables_challenge),
+        magic_verify("get", "magiclink/verify", &tables_challenge),
         me("post", "api-keys", "Create an API key (the key is shown only here)")
             .body(object(&[("name", string()), ("expires_at", integer())], &["name"]))
             .ok(201, schema_ref("ApiKey")),
@@ -459,8 +473,8 @@ fn admin_ops() -> Vec<Op> {
             .params(paging)
             .params([query("user_id", string(), "only this user's sessions")])
             .ok(200, page_of(any_object())),
-        op("post", "/api/v1/admin/sessions/purge".into(), "Delete expired and revoked sessions")
-            .ok(200, object(&[("purged", integer())], &["purged"])),
+        op("post", "/api/v1/admin/sessions/purge".into(), "Delete expired and revoked sessions and spent one-time tokens")
+            .ok(200, object(&[("purged", integer()), ("tokens_purged", integer())], &["purged", "tokens_purged"])),
         op("delete", "/api/v1/admin/sessions/{id}".into(), "Revoke a session")
             .ok(200, object(&[("revoked", boolean()), ("id", string())], &["revoked"])),
         op("get", "/api/v1/admin/settings".into(), "Runtime settings (write-only values masked)")

@@ -8,7 +8,6 @@ use super::{json, only, prefer};
 use crate::app::AppState;
 use crate::data::access::Caller;
 use crate::data::query::parse;
-use crate::data::tables::single_refused;
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::{Path, QueryPairs};
 
@@ -32,13 +31,10 @@ pub async fn list(
         tq.query.limit = limit;
     }
     let count = tq.count || prefs.count;
-    let table = state.store().table(&name, &tq.query).await?;
+    let table = state.store().table(&name).await?;
     let page = state.store().table_select(&table, &caller, &tq.query, None, count).await?;
     let mut response = if prefer::wants_object(&headers) {
-        if page.rows.len() != 1 {
-            return Err(single_refused(page.rows.len()));
-        }
-        json(StatusCode::OK, &page.rows.row(0))?
+        json(StatusCode::OK, &page.rows.single()?)?
     } else {
         json(StatusCode::OK, &page.rows)?
     };
@@ -60,11 +56,11 @@ pub async fn get(
 ) -> ApiResult<Response> {
     let tq = parse::table_query(&pairs)?;
     only(&tq, &[], "a read by id (only select does)")?;
-    let table = state.store().table(&name, &tq.query).await?;
+    let table = state.store().table(&name).await?;
     let page = state.store().table_select(&table, &caller, &tq.query, Some(&id), false).await?;
     if page.rows.is_empty() {
         let shown: String = id.chars().take(64).collect();
         return Err(ApiError::not_found(format!("no row '{shown}' in '{}'", table.name)));
     }
-    json(StatusCode::OK, &page.rows.row(0))
+    json(StatusCode::OK, &page.rows.single()?)
 }

@@ -47,7 +47,7 @@ pub async fn create(
     if wants_object && objects.len() != 1 {
         return Err(single_refused(objects.len()));
     }
-    let table = state.store().table(&name, &tq.query).await?;
+    let table = state.store().table(&name).await?;
     let rows = if objects.is_empty() {
         TableRows::default()
     } else {
@@ -81,7 +81,7 @@ pub async fn create(
             response
         }
         Some(Return::Representation) if !wants_object => json(StatusCode::CREATED, &rows)?,
-        _ if wants_object || (single && rows.len() == 1) => json(StatusCode::CREATED, &rows.row(0))?,
+        _ if wants_object || (single && rows.len() == 1) => json(StatusCode::CREATED, &rows.single()?)?,
         _ => json(StatusCode::CREATED, &rows)?,
     };
     let headers = response.headers_mut();
@@ -112,7 +112,7 @@ pub async fn update(
     let object = body_object(&body)?;
     let prefs = prefer::prefer(&headers)?;
     let wants_object = prefer::wants_object(&headers);
-    let table = state.store().table(&name, &tq.query).await?;
+    let table = state.store().table(&name).await?;
     let rows = state.store().table_update(&table, &caller, &tq.query, None, object, false, wants_object).await?;
     many_answer(prefs.ret, wants_object, &rows)
 }
@@ -131,7 +131,7 @@ pub async fn delete(
     require_filters(&tq, "DELETE")?;
     let prefs = prefer::prefer(&headers)?;
     let wants_object = prefer::wants_object(&headers);
-    let table = state.store().table(&name, &tq.query).await?;
+    let table = state.store().table(&name).await?;
     let rows = state.store().table_delete(&table, &caller, &tq.query, None, wants_object).await?;
     many_answer(prefs.ret, wants_object, &rows)
 }
@@ -175,11 +175,11 @@ async fn by_id_update(
     only(&tq, &[], "a write by id (only select does)")?;
     let object = body_object(&body)?;
     let prefs = prefer::prefer(&headers)?;
-    let table = state.store().table(&name, &tq.query).await?;
+    let table = state.store().table(&name).await?;
     let rows = state.store().table_update(&table, &caller, &tq.query, Some(&id), object, replace, false).await?;
     match prefs.ret {
         Some(Return::Minimal | Return::HeadersOnly) => Ok(StatusCode::NO_CONTENT.into_response()),
-        _ => json(StatusCode::OK, &rows.row(0)),
+        _ => json(StatusCode::OK, &rows.single()?),
     }
 }
 
@@ -194,10 +194,10 @@ pub async fn delete_one(
     let tq = parse::table_query(&pairs)?;
     only(&tq, &[], "a delete by id (only select does)")?;
     let prefs = prefer::prefer(&headers)?;
-    let table = state.store().table(&name, &tq.query).await?;
+    let table = state.store().table(&name).await?;
     let rows = state.store().table_delete(&table, &caller, &tq.query, Some(&id), false).await?;
     match prefs.ret {
-        Some(Return::Representation) => json(StatusCode::OK, &rows.row(0)),
+        Some(Return::Representation) => json(StatusCode::OK, &rows.single()?),
         _ => Ok(StatusCode::NO_CONTENT.into_response()),
     }
 }
@@ -219,7 +219,7 @@ fn body_object(body: &Json) -> ApiResult<&Map<String, Json>> {
 /// `return=representation` (one object for `Accept: application/vnd.pgrst.object+json`).
 fn many_answer(ret: Option<Return>, wants_object: bool, rows: &TableRows) -> ApiResult<Response> {
     match ret {
-        Some(Return::Representation) if wants_object => json(StatusCode::OK, &rows.row(0)),
+        Some(Return::Representation) if wants_object => json(StatusCode::OK, &rows.single()?),
         Some(Return::Representation) => json(StatusCode::OK, rows),
         _ => Ok(StatusCode::NO_CONTENT.into_response()),
     }
