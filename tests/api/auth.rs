@@ -88,9 +88,9 @@ both_backends! {
         assert_eq!(changed.status, 200, "{}", changed.text);
         assert_eq!(s.login("c@example.com", "password2").await.status, 401);
         assert_eq!(s.login("c@example.com", "newpassword").await.status, 200);
-        let taken = s.as_user(Method::PATCH, "/api/v1/auth/user", &t, Some(json!({"email": "T@example.com"}))).await;
+        let taken = s.as_user(Method::PATCH, "/api/v1/auth/user", &t, Some(json!({"email": "T@example.com", "current_password": "newpassword"}))).await;
         assert_eq!(taken.status, 409);
-        let moved = s.as_user(Method::PATCH, "/api/v1/auth/user", &t, Some(json!({"email": "c2@example.com"}))).await;
+        let moved = s.as_user(Method::PATCH, "/api/v1/auth/user", &t, Some(json!({"email": "c2@example.com", "current_password": "newpassword"}))).await;
         assert_eq!(moved.body["email"], "c2@example.com");
         assert_eq!(moved.body["email_verified"], false);
         assert_eq!(s.as_user(Method::POST, "/api/v1/auth/signout", &t, None).await.status, 200);

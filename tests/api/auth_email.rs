@@ -36,7 +36,7 @@ both_backends! {
         // Resend: already verified → nothing sent; after an email change a new link comes.
         let resent = s.as_user(Method::POST, "/api/v1/auth/resend-verification", t, None).await;
         assert_eq!(resent.status, 200);
-        s.as_user(Method::PATCH, "/api/v1/auth/user", t, Some(json!({"email": "v2@example.com"}))).await;
+        s.as_user(Method::PATCH, "/api/v1/auth/user", t, Some(json!({"email": "v2@example.com", "current_password": "password1"}))).await;
         assert_eq!(s.as_user(Method::POST, "/api/v1/auth/resend-verification", t, None).await.status, 200);
         let again = next(&mut mail).await;
         assert_eq!(again.to, vec!["v2@example.com"]);

@@ -12,9 +12,9 @@ use reqwest::Method;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
-pub const ADMIN_SECRET: &str = "test-admin-secret";
+pub const ADMIN_SECRET: &str = "test-admin-secret-0123456789abcdef";
 /// The JWT secret of test servers, so tests can forge tokens to attack them with.
-pub const JWT_SECRET: &str = "test-jwt-secret-0123456789abcdef";
+pub const JWT_SECRET: &str = "test-jwt-secret-0123456789abcdef-0123";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -150,6 +150,30 @@ impl TestServer {
                 client.batch_execute(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
                 drop(client);
                 let _ = task.await;
+            }
+        }
+    }
+
+    /// Runs a query that answers one integer on the server's database behind its back: for
+    /// what no endpoint shows (whether a search index was built, how many rows a system table
+    /// holds).
+    pub async fn sql_i64(&self, sql: &str) -> i64 {
+        match &self._pg {
+            None => {
+                let conn =
+                    rusqlite::Connection::open(self.data_dir().join("ferrobase.db")).expect("the database opens");
+                conn.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
+                conn.query_row(sql, [], |r| r.get(0)).unwrap_or_else(|e| panic!("{sql}: {e}"))
+            }
+            Some(pg) => {
+                let (client, conn) = tokio_postgres::connect(&pg.schema_url(), tokio_postgres::NoTls)
+                    .await
+                    .expect("PostgreSQL connects");
+                let task = tokio::spawn(conn);
+                let row = client.query_one(sql, &[]).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+                drop(client);
+                let _ = task.await;
+                row.get(0)
             }
         }
     }

@@ -11,6 +11,7 @@ mod auth_security;
 mod bulk;
 mod cli;
 mod errors;
+mod hardening;
 mod openapi;
 mod postgrest_js;
 mod query;

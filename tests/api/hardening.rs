@@ -1,0 +1,486 @@
+//! Hostile input, authorization edges and account-takeover paths found by review: each is a
+//! clear 4xx that changes nothing, never a 500, a crash or a change someone was refused.
+
+use ferrobase::auth::totp::code_for;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::both_backends;
+use crate::harness::{ADMIN_SECRET, Backend, TestServer};
+use crate::mailbox::{next, smtp_server};
+
+fn token(v: &Value) -> String {
+    v["access_token"].as_str().unwrap().to_owned()
+}
+
+fn id(v: &Value) -> String {
+    v["_id"].as_str().unwrap().to_owned()
+}
+
+/// The names of a collection's fields, from the admin schema.
+async fn fields(s: &TestServer, collection: &str) -> Vec<String> {
+    let schema = s.admin_get(&format!("/api/v1/admin/collections/{collection}/schema")).await;
+    assert_eq!(schema.status, 200, "{}", schema.text);
+    schema.body["columns"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap().to_owned()).collect()
+}
+
+/// `or=(or(or(…a.eq.1…)))`, `depth` groups deep.
+fn nested_or(column: &str, depth: usize) -> String {
+    format!("({}{column}.eq.1{})", "or(".repeat(depth - 1), ")".repeat(depth - 1))
+}
+
+fn secs() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+}
+
+/// Turns TOTP 2FA on for the holder of `t`.
+async fn enable_totp(s: &TestServer, t: &str) -> String {
+    let setup = s.as_user(Method::POST, "/api/v1/auth/2fa/setup", t, None).await;
+    let secret = setup.body["secret"].as_str().unwrap().to_owned();
+    // The code of the previous step: the current one stays unspent for the sign-in.
+    let code = code_for(&secret, secs() - 30).unwrap();
+    let enabled = s.as_user(Method::POST, "/api/v1/auth/2fa/enable", t, Some(json!({"code": code}))).await;
+    assert_eq!(enabled.status, 200, "{}", enabled.text);
+    secret
+}
+
+async fn use_smtp(s: &TestServer) -> tokio::sync::mpsc::UnboundedReceiver<crate::mailbox::Received> {
+    let (port, rx) = smtp_server().await;
+    s.set_settings(json!({
+        "email_provider": "smtp", "smtp_host": "127.0.0.1", "smtp_port": port, "smtp_tls": "none",
+        "email_from": "noreply@ferrobase.test", "app_url": "https://app.example",
+    }))
+    .await;
+    rx
+}
+
+both_backends! {
+    async fn deeply_nested_filters_are_refused_and_the_server_lives(s) {
+        s.open_collection("posts").await;
+        s.seed("posts", &[json!({"title": "a"})]).await;
+        // About 20 KB of query string, sent anonymously: once enough to overflow the stack.
+        for column in ["nosuch", "title"] {
+            for depth in [9, 3_000, 5_000] {
+                let value = nested_or(column, depth);
+                for path in ["/api/v1/posts", "/api/v1/posts/count", "/api/v1/tables/posts"] {
+                    let resp = s.get(&format!("{path}?or={value}")).await;
+                    assert_eq!(resp.status, 400, "{path} depth {depth}: {}", resp.text);
+                    assert!(resp.error().contains("MAX_FILTER_DEPTH"), "{}", resp.error());
+                }
+            }
+        }
+        let deepest = s.get(&format!("/api/v1/posts?or={}", nested_or("title", 8))).await;
+        assert_eq!(deepest.status, 200, "{}", deepest.text);
+        assert_eq!(deepest.body["total"], 0);
+
+        // Too many conditions, too many `in` values, too long a URL: each names its limit.
+        let many: Vec<String> = (0..101).map(|i| format!("title.eq.{i}")).collect();
+        let resp = s.get(&format!("/api/v1/tables/posts?or=({})", many.join(","))).await;
+        assert_eq!(resp.status, 400);
+        assert!(resp.error().contains("MAX_CONDITIONS"), "{}", resp.error());
+        let values: Vec<String> = (0..501).map(|i| i.to_string()).collect();
+        let resp = s.get(&format!("/api/v1/posts?filter=title:in:{}", values.join("|"))).await;
+        assert_eq!(resp.status, 400);
+        assert!(resp.error().contains("MAX_IN_VALUES"), "{}", resp.error());
+        let resp = s.get(&format!("/api/v1/posts?title=eq.{}", "x".repeat(40_000))).await;
+        assert_eq!(resp.status, 414, "{}", resp.text);
+        assert!(resp.error().contains("MAX_URL_BYTES"));
+
+        let alive = s.get("/api/v1/posts").await;
+        assert_eq!(alive.status, 200);
+        assert_eq!(alive.body["total"], 1);
+    }
+
+    async fn a_refused_delete_changes_no_related_record(s) {
+        // Default rules: anyone reads, the owner changes and deletes.
+        for c in ["authors", "posts", "notes"] {
+            s.admin_post("/api/v1/admin/collections", json!({"name": c})).await;
+        }
+        for (collection, on_delete) in [("posts", "cascade"), ("notes", "set_null")] {
+            let body = json!({"collection": collection, "field": "author", "target": "authors", "on_delete": on_delete});
+            assert_eq!(s.admin_post("/api/v1/admin/relations", body).await.status, 201);
+        }
+        let a = token(&s.register("a@example.com", "password1").await);
+        let b = token(&s.register("b@example.com", "password1").await);
+        let author = id(&s.as_user(Method::POST, "/api/v1/authors", &a, Some(json!({"name": "A"}))).await.body);
+        let post = id(&s.as_user(Method::POST, "/api/v1/posts", &a, Some(json!({"author": author}))).await.body);
+        let note = id(&s.as_user(Method::POST, "/api/v1/notes", &a, Some(json!({"author": author}))).await.body);
+
+        let refused = [
+            s.as_user(Method::DELETE, &format!("/api/v1/authors/{author}"), &b, None).await,
+            s.as_user(Method::POST, "/api/v1/authors/batch", &b, Some(json!({"operations": [{"op": "delete", "id": author}]}))).await,
+            s.as_user(Method::DELETE, &format!("/api/v1/tables/authors/{author}"), &b, None).await,
+            s.as_user(Method::DELETE, &format!("/api/v1/tables/authors?_id=eq.{author}"), &b, None).await,
+        ];
+        assert_eq!(refused[0].status, 403, "{}", refused[0].text);
+        assert_eq!(refused[1].status, 404, "{}", refused[1].text);
+        assert_eq!(refused[2].status, 403, "{}", refused[2].text);
+        assert_eq!(refused[3].status, 204, "matches none of b's rows: {}", refused[3].text);
+        // Nothing changed: the author, the cascaded post and the nulled reference are all there.
+        assert_eq!(s.get(&format!("/api/v1/authors/{author}")).await.status, 200);
+        assert_eq!(s.get(&format!("/api/v1/posts/{post}")).await.status, 200, "the cascade did not run");
+        assert_eq!(s.get(&format!("/api/v1/notes/{note}")).await.body["author"], author.as_str(), "set_null did not run");
+
+        // The owner's delete runs the effects.
+        assert_eq!(s.as_user(Method::DELETE, &format!("/api/v1/authors/{author}"), &a, None).await.status, 200);
+        assert_eq!(s.get(&format!("/api/v1/posts/{post}")).await.status, 404);
+        assert!(s.get(&format!("/api/v1/notes/{note}")).await.body["author"].is_null());
+    }
+
+    async fn a_restrict_relation_is_not_revealed_to_a_stranger(s) {
+        s.admin_post("/api/v1/admin/collections", json!({"name": "authors", "rules": {"read": "owner"}})).await;
+        s.open_collection("posts").await;
+        let rel = json!({"collection": "posts", "field": "author", "target": "authors", "on_delete": "restrict"});
+        assert_eq!(s.admin_post("/api/v1/admin/relations", rel).await.status, 201);
+        let a = token(&s.register("a@example.com", "password1").await);
+        let b = token(&s.register("b@example.com", "password1").await);
+        let author = id(&s.as_user(Method::POST, "/api/v1/authors", &a, Some(json!({"name": "A"}))).await.body);
+        s.seed("posts", &[json!({"author": author})]).await;
+        // B may not see A's author: a 404 as for a missing record, not the 409 of the restrict.
+        let resp = s.as_user(Method::DELETE, &format!("/api/v1/authors/{author}"), &b, None).await;
+        assert_eq!(resp.status, 404, "{}", resp.text);
+        let resp = s.as_user(Method::DELETE, &format!("/api/v1/authors/{author}"), &a, None).await;
+        assert_eq!(resp.status, 409, "{}", resp.text);
+    }
+
+    async fn a_magic_link_ends_in_the_second_factor(s) {
+        let mut mail = use_smtp(&s).await;
+        let reg = s.register("otp@example.com", "password1").await;
+        let _verification = next(&mut mail).await;
+        let secret = enable_totp(&s, &token(&reg)).await;
+
+        s.post("/api/v1/auth/magic-link", json!({"email": "otp@example.com"})).await;
+        let link = next(&mut mail).await;
+        let challenge = s.post("/api/v1/auth/magic-link/verify", json!({"token": link.token()})).await;
+        assert_eq!(challenge.status, 200, "{}", challenge.text);
+        assert_eq!(challenge.body["totp_required"], true, "{}", challenge.text);
+        assert!(challenge.body.get("access_token").is_none(), "no tokens before the second factor");
+        let totp_token = challenge.body["totp_token"].as_str().unwrap();
+        let wrong = s.post("/api/v1/auth/2fa/verify", json!({"totp_token": totp_token, "code": "000000"})).await;
+        assert_eq!(wrong.status, 401);
+        let code = code_for(&secret, secs()).unwrap();
+        let done = s.post("/api/v1/auth/2fa/verify", json!({"totp_token": totp_token, "code": code})).await;
+        assert_eq!(done.status, 200, "{}", done.text);
+        assert!(done.body["access_token"].is_string());
+
+        // The tables surface's spellings end in its own challenge.
+        for verify in ["post", "get"] {
+            s.post("/api/v1/auth/magiclink", json!({"email": "otp@example.com"})).await;
+            let link = next(&mut mail).await;
+            let resp = if verify == "post" {
+                s.post("/api/v1/auth/magiclink/verify", json!({"token": link.token()})).await
+            } else {
+                s.get(&format!("/api/v1/auth/magiclink/verify?token={}", link.token())).await
+            };
+            assert_eq!(resp.status, 200, "{}", resp.text);
+            assert_eq!(resp.body["requires_2fa"], true, "{verify}: {}", resp.text);
+            assert!(resp.body.get("access_token").is_none());
+        }
+    }
+
+    async fn an_access_token_alone_cannot_take_the_account(s) {
+        let mut mail = use_smtp(&s).await;
+        let first = token(&s.register("owner@example.com", "password1").await);
+        let _verification = next(&mut mail).await;
+        let second = token(&s.login("owner@example.com", "password1").await.body);
+        let patch = |t: &str, body: Value| {
+            let t = t.to_owned();
+            let s = &s;
+            async move { s.as_user(Method::PATCH, "/api/v1/auth/user", &t, Some(body)).await }
+        };
+
+        // Email changes need the current password.
+        let resp = patch(&first, json!({"email": "thief@example.com"})).await;
+        assert_eq!(resp.status, 400, "{}", resp.text);
+        assert_eq!(resp.body["field"], "current_password");
+        let resp = patch(&first, json!({"email": "thief@example.com", "current_password": "guess"})).await;
+        assert_eq!(resp.status, 400);
+        assert_eq!(s.as_user(Method::GET, "/api/v1/auth/me", &first, None).await.body["email"], "owner@example.com");
+        let resp = patch(&first, json!({"email": "new@example.com", "current_password": "password1"})).await;
+        assert_eq!(resp.status, 200, "{}", resp.text);
+        assert_eq!(resp.body["email"], "new@example.com");
+
+        // A password change ends the user's other sessions, and keeps the one that asked.
+        let resp = patch(&first, json!({"password": "password2", "current_password": "password1"})).await;
+        assert_eq!(resp.status, 200, "{}", resp.text);
+        assert_eq!(s.as_user(Method::GET, "/api/v1/auth/me", &second, None).await.status, 401);
+        assert_eq!(s.as_user(Method::GET, "/api/v1/auth/me", &first, None).await.status, 200);
+
+        // An account without a password confirms a new address from its current one.
+        s.post("/api/v1/auth/magic-link", json!({"email": "nopass@example.com"})).await;
+        let link = next(&mut mail).await;
+        let nopass = token(&s.post("/api/v1/auth/magic-link/verify", json!({"token": link.token()})).await.body);
+        let resp = patch(&nopass, json!({"email": "moved@example.com"})).await;
+        assert_eq!(resp.status, 202, "{}", resp.text);
+        assert_eq!(resp.body["email_change_pending"], true);
+        assert_eq!(resp.body["user"]["email"], "nopass@example.com", "not changed yet");
+        let confirm = next(&mut mail).await;
+        assert_eq!(confirm.to, vec!["nopass@example.com"], "the confirmation goes to the current address");
+        assert!(confirm.text.contains("/confirm-email-change?token="), "{}", confirm.text);
+        let bad = s.post("/api/v1/auth/confirm-email-change", json!({"token": "made-up"})).await;
+        assert_eq!(bad.status, 400);
+        let done = s.post("/api/v1/auth/confirm-email-change", json!({"token": confirm.token()})).await;
+        assert_eq!(done.status, 200, "{}", done.text);
+        assert_eq!(done.body["email"], "moved@example.com");
+        assert_eq!(done.body["email_verified"], false, "the new address is verified anew");
+        let again = s.post("/api/v1/auth/confirm-email-change", json!({"token": confirm.token()})).await;
+        assert_eq!(again.status, 400, "single use");
+    }
+
+    async fn refused_writes_change_no_schema(s) {
+        // Default rules: the owner updates; the create rule is then closed to anonymous callers.
+        s.admin_post("/api/v1/admin/collections", json!({"name": "posts"})).await;
+        let rules = json!({"title": {"type": "string", "required": true}});
+        assert_eq!(s.send(Method::PUT, "/api/v1/admin/collections/posts/rules", Some(ADMIN_SECRET), Some(rules)).await.status, 200);
+        let a = token(&s.register("a@example.com", "password1").await);
+        let b = token(&s.register("b@example.com", "password1").await);
+        let post = id(&s.as_user(Method::POST, "/api/v1/posts", &a, Some(json!({"title": "t"}))).await.body);
+        let before = fields(&s, "posts").await;
+        let missing = "01900000-0000-7000-8000-000000000000";
+
+        let attempts = [
+            (s.as_user(Method::PATCH, &format!("/api/v1/posts/{post}"), &b, Some(json!({"b1": 1}))).await, 403),
+            (s.as_user(Method::PATCH, &format!("/api/v1/posts/{missing}"), &a, Some(json!({"b2": 1}))).await, 404),
+            (s.as_user(Method::POST, "/api/v1/posts/batch", &b, Some(json!({"operations": [
+                {"op": "create", "data": {"title": "x", "b3": 1}},
+                {"op": "update", "id": post, "data": {"b4": 1}},
+            ]}))).await, 404),
+            (s.as_user(Method::POST, "/api/v1/posts/batch", &a, Some(json!({"operations": [
+                {"op": "update", "id": missing, "data": {"b5": 1}},
+            ]}))).await, 404),
+            (s.post("/api/v1/posts", json!({"title": "x", "b6": 1})).await, 401),
+            (s.send(Method::POST, "/api/v1/posts/bulk", None, Some(json!([{"title": "x", "b7": 1}]))).await, 401),
+            // A write that fails validation or a type check adds no field either.
+            (s.as_user(Method::POST, "/api/v1/posts", &a, Some(json!({"b8": 1}))).await, 400),
+            (s.as_user(Method::POST, "/api/v1/posts", &a, Some(json!({"title": 5, "b9": 1}))).await, 400),
+            (s.as_user(Method::POST, "/api/v1/posts/bulk", &a, Some(json!([{"title": "ok", "b10": 1}, {"b11": 1}]))).await, 400),
+            (s.as_user(Method::PATCH, &format!("/api/v1/posts/{post}"), &a, Some(json!({"title": null, "b12": 1}))).await, 400),
+        ];
+        for (i, (resp, status)) in attempts.iter().enumerate() {
+            assert_eq!(resp.status, *status, "attempt {i}: {}", resp.text);
+        }
+        assert_eq!(fields(&s, "posts").await, before, "no refused write added a field");
+        assert_eq!(s.get("/api/v1/posts/count").await.body["count"], 1);
+        // An allowed write still adds its field.
+        let ok = s.as_user(Method::PATCH, &format!("/api/v1/posts/{post}"), &a, Some(json!({"extra": 1}))).await;
+        assert_eq!(ok.status, 200, "{}", ok.text);
+        assert!(fields(&s, "posts").await.contains(&"extra".to_owned()));
+    }
+
+    async fn engine_reserved_field_names_are_refused(s) {
+        s.open_collection("posts").await;
+        s.seed("posts", &[json!({"title": "hello world"})]).await;
+        for name in ["rank", "RANK", "rowid", "oid", "_rowid_", "xmin", "ctid", "tableoid"] {
+            let resp = s.post("/api/v1/posts", json!({"title": "x", name: "y"})).await;
+            assert_eq!(resp.status, 400, "{name}: {}", resp.text);
+            if !name.starts_with('_') {
+                assert_eq!(resp.body["field"], name);
+            }
+        }
+        let rules = json!({"rank": {"type": "string"}});
+        assert_eq!(s.send(Method::PUT, "/api/v1/admin/collections/posts/rules", Some(ADMIN_SECRET), Some(rules)).await.status, 400);
+        let fields_then = fields(&s, "posts").await;
+        assert!(!fields_then.iter().any(|f| f.eq_ignore_ascii_case("rank") || f == "rowid"), "{fields_then:?}");
+        let found = s.get("/api/v1/posts?search=hello").await;
+        assert_eq!(found.status, 200, "{}", found.text);
+        assert_eq!(found.body["total"], 1);
+    }
+
+    async fn new_fields_and_columns_are_capped(s) {
+        s.open_collection("wide").await;
+        let body = |from: usize, n: usize| -> Value {
+            Value::Object((from..from + n).map(|i| (format!("f{i}"), json!(i))).collect())
+        };
+        let resp = s.post("/api/v1/wide", body(0, 51)).await;
+        assert_eq!(resp.status, 400);
+        assert!(resp.error().contains("MAX_NEW_FIELDS_PER_WRITE"), "{}", resp.error());
+        let resp = s.post("/api/v1/wide/bulk", json!([body(0, 30), body(30, 30)])).await;
+        assert_eq!(resp.status, 400);
+        assert_eq!(fields(&s, "wide").await.len(), 5, "only the system fields");
+        // Up to MAX_COLUMNS (500, system fields included), 50 new fields a write.
+        for batch in 0..9 {
+            assert_eq!(s.post("/api/v1/wide", body(batch * 50, 50)).await.status, 201);
+        }
+        assert_eq!(s.post("/api/v1/wide", body(450, 45)).await.status, 201);
+        assert_eq!(fields(&s, "wide").await.len(), 500);
+        let resp = s.post("/api/v1/wide", body(495, 1)).await;
+        assert_eq!(resp.status, 400);
+        assert!(resp.error().contains("MAX_COLUMNS"), "{}", resp.error());
+        let rules = json!({"another": {"type": "string"}});
+        assert_eq!(s.send(Method::PUT, "/api/v1/admin/collections/wide/rules", Some(ADMIN_SECRET), Some(rules)).await.status, 400);
+        assert_eq!(fields(&s, "wide").await.len(), 500);
+        assert_eq!(s.post("/api/v1/wide", body(0, 50)).await.status, 201, "existing fields are still written");
+    }
+
+    async fn many_relation_values_are_bounded_and_lookups_chunked(s) {
+        for c in ["tags", "posts"] {
+            s.open_collection(c).await;
+        }
+        let rel = json!({"collection": "posts", "field": "tags", "target": "tags", "many": true});
+        assert_eq!(s.admin_post("/api/v1/admin/relations", rel).await.status, 201);
+        let real: Vec<String> = s.seed("tags", &[json!({"name": "a"}), json!({"name": "b"})]).await.iter().map(id).collect();
+        let ids = |n: usize, seed: usize| -> Vec<String> {
+            let mut ids: Vec<String> = (0..n).map(|i| format!("01900000-0000-7000-8000-{:012}", seed * 10_000 + i)).collect();
+            ids[0] = real[0].clone();
+            ids[n - 1] = real[1].clone();
+            ids
+        };
+        let resp = s.post("/api/v1/posts", json!({"tags": ids(1001, 1)})).await;
+        assert_eq!(resp.status, 400);
+        assert_eq!(resp.body["field"], "tags");
+        assert!(resp.error().contains("MAX_RELATION_IDS"), "{}", resp.error());
+        let first = id(&s.post("/api/v1/posts", json!({"tags": []})).await.body);
+        let resp = s.send(Method::PATCH, &format!("/api/v1/posts/{first}"), None, Some(json!({"tags": ids(1001, 2)}))).await;
+        assert_eq!(resp.status, 400);
+        let resp = s.post("/api/v1/tables/posts", json!({"tags": ids(1001, 3)})).await;
+        assert_eq!(resp.status, 400, "{}", resp.text);
+
+        // At the limit, pages that hold several such records expand and embed.
+        for seed in 4..7 {
+            assert_eq!(s.post("/api/v1/posts", json!({"tags": ids(1000, seed)})).await.status, 201);
+        }
+        let page = s.get("/api/v1/posts?expand=tags&sort=_created_at").await;
+        assert_eq!(page.status, 200, "{}", page.text);
+        let expanded = page.body["items"][1]["expand"]["tags"].as_array().unwrap_or_else(|| panic!("{}", page.text));
+        assert_eq!(expanded.len(), 2, "the two tags that exist");
+        let embedded = s.get("/api/v1/tables/posts?select=_id,tags(name)&order=_created_at").await;
+        assert_eq!(embedded.status, 200, "{}", embedded.text);
+        assert_eq!(embedded.body[3]["tags"], json!([{"name": "a"}, {"name": "b"}]));
+    }
+
+    async fn the_search_index_is_not_built_for_a_refused_caller(s) {
+        s.admin_post("/api/v1/admin/collections", json!({"name": "secret", "rules": {"read": "authenticated"}})).await;
+        s.seed("secret", &[json!({"title": "hidden words"})]).await;
+        let index_built = match s.backend {
+            Backend::Sqlite => "SELECT COUNT(*) FROM sqlite_master WHERE name = '_fb_fts_secret'",
+            Backend::Postgres => "SELECT COUNT(*) FROM information_schema.columns \
+                                  WHERE table_schema = current_schema() AND table_name = 'secret' AND column_name = '_fb_search'",
+        };
+        for path in [
+            "/api/v1/secret?search=hidden",
+            "/api/v1/secret/count?search=hidden",
+            "/api/v1/secret/aggregate?op=count&search=hidden",
+            "/api/v1/tables/secret?title=fts.hidden",
+        ] {
+            let resp = s.get(path).await;
+            assert_eq!(resp.status, 401, "{path}: {}", resp.text);
+        }
+        let del = s.send(Method::DELETE, "/api/v1/tables/secret?title=fts.hidden", None, None).await;
+        assert!(del.status == 401 || del.status == 403, "{}", del.text);
+        assert_eq!(s.sql_i64(index_built).await, 0, "no index was built for refused callers");
+        let found = s.admin_get("/api/v1/secret?search=hidden").await;
+        assert_eq!(found.body["total"], 1);
+        assert_eq!(s.sql_i64(index_built).await, 1, "an allowed search builds it");
+    }
+
+    async fn bad_input_that_was_a_500_is_a_4xx(s) {
+        for name in ["sqlite_x", "sqlite_stat1", "pg_x", "pg_class"] {
+            let resp = s.admin_post("/api/v1/admin/collections", json!({"name": name})).await;
+            assert_eq!(resp.status, 400, "{name}: {}", resp.text);
+            let resp = s.admin_post(&format!("/api/v1/{name}"), json!({"a": 1})).await;
+            assert_eq!(resp.status, 400, "{name}: {}", resp.text);
+        }
+        // A sum past the 64-bit range.
+        s.open_collection("nums").await;
+        s.seed("nums", &[json!({"n": i64::MAX}), json!({"n": i64::MAX})]).await;
+        let resp = s.get("/api/v1/nums/aggregate?op=sum&field=n").await;
+        assert_eq!(resp.status, 400, "{}", resp.text);
+        assert_eq!(s.get("/api/v1/nums/aggregate?op=avg&field=n").await.status, 200);
+        // A number past i64 makes a real field, not an integer field it cannot fit.
+        let big = s.post("/api/v1/nums", json!({"huge": 18446744073709551615u64})).await;
+        assert_eq!(big.status, 201, "{}", big.text);
+
+        // A single-object upsert that answers no row is a 406, not a crash.
+        s.exec_sql("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT)").await;
+        s.exec_sql("INSERT INTO items (id, name) VALUES (1, 'one')").await;
+        let headers = [("prefer", "resolution=ignore-duplicates,return=representation"), ("accept", "application/vnd.pgrst.object+json")];
+        let resp = s.send_with(Method::POST, "/api/v1/tables/items", Some(ADMIN_SECRET), &headers, Some(json!({"id": 1, "name": "again"}))).await;
+        assert_eq!(resp.status, 406, "{}", resp.text);
+        let plain = [("prefer", "resolution=ignore-duplicates")];
+        let resp = s.send_with(Method::POST, "/api/v1/tables/items", Some(ADMIN_SECRET), &plain, Some(json!({"id": 1, "name": "again"}))).await;
+        assert_eq!(resp.status, 201, "{}", resp.text);
+        assert_eq!(s.send(Method::GET, "/api/v1/tables/items/1", Some(ADMIN_SECRET), None).await.body["name"], "one");
+    }
+
+    async fn validation_rule_types_take_json_type_names(s) {
+        s.open_collection("scores").await;
+        s.seed("scores", &[json!({"n": 1, "r": 0.5, "label": "x", "meta": {}})]).await;
+        let rules = json!({
+            "n": {"type": "number", "min": 0},
+            "r": {"type": "number", "max": 1},
+            "label": {"type": "string", "max_length": 3},
+            "meta": {"type": "object"},
+            "tags": {"type": "array"},
+            "done": {"type": "boolean"},
+            "count": {"type": "integer"},
+        });
+        let resp = s.send(Method::PUT, "/api/v1/admin/collections/scores/rules", Some(ADMIN_SECRET), Some(rules)).await;
+        assert_eq!(resp.status, 200, "{}", resp.text);
+        let types: Vec<(String, String)> = s.admin_get("/api/v1/admin/collections/scores/schema").await.body["columns"]
+            .as_array().unwrap().iter()
+            .map(|c| (c["name"].as_str().unwrap().to_owned(), c["type"].as_str().unwrap().to_owned()))
+            .collect();
+        for (field, ty) in [("tags", "json"), ("done", "boolean"), ("count", "integer"), ("n", "integer")] {
+            assert!(types.contains(&(field.to_owned(), ty.to_owned())), "{field} {ty}: {types:?}");
+        }
+        for (body, field) in [
+            (json!({"n": -1}), "n"),
+            (json!({"r": 2.0}), "r"),
+            (json!({"label": "long"}), "label"),
+            (json!({"meta": [1]}), "meta"),
+            (json!({"tags": {"a": 1}}), "tags"),
+        ] {
+            let resp = s.post("/api/v1/scores", body.clone()).await;
+            assert_eq!(resp.status, 400, "{body}: {}", resp.text);
+            assert_eq!(resp.body["field"], field);
+        }
+        assert_eq!(s.post("/api/v1/scores", json!({"n": 2, "tags": ["a"], "meta": {"k": 1}})).await.status, 201);
+        for rules in [json!({"label": {"type": "number"}}), json!({"n": {"type": "array"}}), json!({"n": {"type": "float64"}})] {
+            let resp = s.send(Method::PUT, "/api/v1/admin/collections/scores/rules", Some(ADMIN_SECRET), Some(rules.clone())).await;
+            assert_eq!(resp.status, 400, "{rules}: {}", resp.text);
+        }
+    }
+
+    async fn spent_tokens_and_expired_sessions_are_purged(s) {
+        let mut mail = use_smtp(&s).await;
+        let reg = s.register("p@example.com", "password1").await;
+        let _verification = next(&mut mail).await;
+        s.post("/api/v1/auth/magic-link", json!({"email": "p@example.com"})).await;
+        let link = next(&mut mail).await;
+        assert_eq!(s.post("/api/v1/auth/magic-link/verify", json!({"token": link.token()})).await.status, 200);
+        let tokens = "SELECT COUNT(*) FROM _fb_auth_tokens";
+        let before = s.sql_i64(tokens).await;
+        assert!(before >= 2, "the verification and the magic link");
+        s.exec_sql("UPDATE _fb_sessions SET expires_at = 1").await;
+        let purged = s.admin_post("/api/v1/admin/sessions/purge", json!({})).await;
+        assert_eq!(purged.status, 200, "{}", purged.text);
+        assert_eq!(purged.body["purged"], 2, "both sessions had expired");
+        assert_eq!(purged.body["tokens_purged"], 1, "the spent magic link; the verification link is live");
+        assert_eq!(s.sql_i64(tokens).await, before - 1);
+        assert_eq!(s.as_user(Method::GET, "/api/v1/auth/me", &token(&reg), None).await.status, 401);
+        let again = s.admin_post("/api/v1/admin/sessions/purge", json!({})).await;
+        assert_eq!((again.body["purged"].as_i64(), again.body["tokens_purged"].as_i64()), (Some(0), Some(0)));
+    }
+}
+
+/// Configured secrets shorter than 256 bits are refused at start.
+#[tokio::test]
+async fn short_secrets_are_refused_at_start() {
+    for (admin, jwt, refused) in
+        [(Some("short"), None, "ADMIN_SECRET"), (None, Some("0123456789abcdef0123456789abcde"), "JWT_SECRET")]
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = ferrobase::Config::new(dir.path());
+        config.addr = "127.0.0.1:0".parse().unwrap();
+        config.admin_secret = admin.map(str::to_owned);
+        config.jwt_secret = jwt.map(str::to_owned);
+        let err = ferrobase::Server::start(config).await.err().expect("a short secret is refused");
+        assert!(err.to_string().contains(refused), "{err}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = ferrobase::Config::new(dir.path());
+    config.addr = "127.0.0.1:0".parse().unwrap();
+    config.admin_secret = Some("a".repeat(32));
+    config.jwt_secret = Some("b".repeat(32));
+    assert!(ferrobase::Server::start(config).await.is_ok());
+}
