@@ -91,7 +91,7 @@ impl From<DbError> for ApiError {
             DbError::InvalidValue(msg) => ApiError::bad_request(msg),
             DbError::NoRowChanged(msg) => ApiError::NotFound(msg),
             DbError::InStatement { index, source } => ApiError::AtIndex { index, inner: Box::new((*source).into()) },
-            DbError::Other(msg) => ApiError::Internal(msg),
+            DbError::Other(msg) | DbError::StalePlan(msg) => ApiError::Internal(msg),
         }
     }
 }

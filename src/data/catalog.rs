@@ -205,6 +205,10 @@ impl Catalog {
         if names::is_internal_table(name) {
             return Ok(None);
         }
+        // PostgreSQL's names have at most 63 bytes (and a longer one cannot even be looked up).
+        if self.db.dialect() == Dialect::Postgres && name.len() > 63 {
+            return Ok(None);
+        }
         self.refresh(name).await
     }
 

@@ -57,11 +57,25 @@ pub enum DbError {
     /// A statement marked `must_change` changed no row.
     #[error("{0}")]
     NoRowChanged(String),
+    /// A cached prepared statement whose table changed shape (PostgreSQL); retried afresh.
+    #[error("{0}")]
+    StalePlan(String),
     /// Which statement of a group failed (0-based), and why.
     #[error("{source}")]
     InStatement { index: usize, source: Box<DbError> },
     #[error("{0}")]
     Other(String),
+}
+
+impl DbError {
+    /// Whether a prepared statement went stale under a schema change (see [`DbError::StalePlan`]).
+    pub fn is_stale_plan(&self) -> bool {
+        match self {
+            DbError::StalePlan(_) => true,
+            DbError::InStatement { source, .. } => source.is_stale_plan(),
+            _ => false,
+        }
+    }
 }
 
 /// The store: SQLite (embedded, the default) or PostgreSQL. Cheap to clone.

@@ -36,7 +36,27 @@ impl PgPool {
     }
 
     /// Runs the statements on one connection, inside a transaction when `atomic`.
+    ///
+    /// Prepared statements are cached per connection, and a cached plan goes stale when a
+    /// table changes shape (a field added, dropped or re-typed, here or by another instance):
+    /// PostgreSQL then refuses it, and the run is tried once more with every cache emptied
+    /// (nothing of the first try was committed). A schema change made here empties the
+    /// caches at once, so statements of the new shape are prepared afresh.
     pub async fn run_many(&self, stmts: Vec<Stmt>, atomic: bool) -> Result<Vec<Rows>, DbError> {
+        let result = match self.run_once(&stmts, atomic).await {
+            Err(err) if err.is_stale_plan() => {
+                self.pool.manager().statement_caches.clear();
+                self.run_once(&stmts, atomic).await
+            }
+            other => other,
+        };
+        if result.is_ok() && stmts.iter().any(|s| changes_schema(&s.sql)) {
+            self.pool.manager().statement_caches.clear();
+        }
+        result
+    }
+
+    async fn run_once(&self, stmts: &[Stmt], atomic: bool) -> Result<Vec<Rows>, DbError> {
         let mut client = self.client().await?;
         if atomic && stmts.len() > 1 {
             let tx = client.transaction().await.map_err(map_err)?;
@@ -60,8 +80,16 @@ impl PgPool {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
         tx.batch_execute(script).await.map_err(map_err)?;
-        tx.commit().await.map_err(map_err)
+        tx.commit().await.map_err(map_err)?;
+        self.pool.manager().statement_caches.clear();
+        Ok(())
     }
+}
+
+/// Whether a statement changes the shape of a table (so cached plans over it go stale).
+fn changes_schema(sql: &str) -> bool {
+    let head = sql.trim_start().get(..6).unwrap_or("");
+    ["ALTER ", "CREATE", "DROP T"].iter().any(|p| head.eq_ignore_ascii_case(p))
 }
 
 async fn run_stmt(client: &impl deadpool_postgres::GenericClient, stmt: &Stmt) -> Result<Rows, DbError> {
@@ -176,7 +204,9 @@ fn map_err(err: tokio_postgres::Error) -> DbError {
         None => db.message().to_owned(),
     };
     let code = db.code();
-    if *code == SqlState::UNIQUE_VIOLATION {
+    if *code == SqlState::FEATURE_NOT_SUPPORTED && message.contains("cached plan") {
+        DbError::StalePlan(message)
+    } else if *code == SqlState::UNIQUE_VIOLATION {
         DbError::UniqueViolation(unique_message(db.detail().unwrap_or("")).unwrap_or(message))
     } else if *code == SqlState::FOREIGN_KEY_VIOLATION {
         DbError::ForeignKeyViolation(message)

@@ -380,6 +380,12 @@ both_backends! {
             let resp = s.admin_post(&format!("/api/v1/{name}"), json!({"a": 1})).await;
             assert_eq!(resp.status, 400, "{name}: {}", resp.text);
         }
+        // A table name longer than PostgreSQL's identifiers.
+        let long = "t".repeat(100);
+        for method in [Method::GET, Method::PUT, Method::DELETE] {
+            let resp = s.send(method.clone(), &format!("/api/v1/tables/{long}/1"), None, Some(json!({}))).await;
+            assert_eq!(resp.status, 404, "{method}: {}", resp.text);
+        }
         // A sum past the 64-bit range.
         s.open_collection("nums").await;
         s.seed("nums", &[json!({"n": i64::MAX}), json!({"n": i64::MAX})]).await;
@@ -439,6 +445,25 @@ both_backends! {
             let resp = s.send(Method::PUT, "/api/v1/admin/collections/scores/rules", Some(ADMIN_SECRET), Some(rules.clone())).await;
             assert_eq!(resp.status, 400, "{rules}: {}", resp.text);
         }
+    }
+
+    async fn a_field_of_another_type_under_the_same_name_reads_and_writes(s) {
+        s.open_collection("posts").await;
+        let first = id(&s.post("/api/v1/posts", json!({"x": "text"})).await.body);
+        assert_eq!(s.get("/api/v1/posts").await.status, 200);
+        assert_eq!(s.get(&format!("/api/v1/posts/{first}")).await.status, 200);
+        // Through the API: the same statements now read an integer where text was.
+        assert_eq!(s.admin_delete("/api/v1/admin/collections/posts/schema/x").await.status, 200);
+        let second = s.post("/api/v1/posts", json!({"x": 5})).await;
+        assert_eq!(second.status, 201, "{}", second.text);
+        let list = s.get("/api/v1/posts?sort=_created_at").await;
+        assert_eq!(list.status, 200, "{}", list.text);
+        assert_eq!(list.body["items"][1]["x"], 5);
+        // Behind the server's back (another instance, a migration): the cached plans go stale.
+        s.exec_sql("ALTER TABLE posts DROP COLUMN x; ALTER TABLE posts ADD COLUMN x BIGINT").await;
+        let list = s.get("/api/v1/posts?sort=_created_at").await;
+        assert_eq!(list.status, 200, "{}", list.text);
+        assert!(list.body["items"][1]["x"].is_null());
     }
 
     async fn spent_tokens_and_expired_sessions_are_purged(s) {

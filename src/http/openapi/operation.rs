@@ -99,11 +99,16 @@ impl Op {
         self.path.split('/').filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}')).collect()
     }
 
-    /// Error statuses: 400 with input, 401/403 by access, 404 with path parameters, 413 with
-    /// a body, 500 always, plus the operation's own.
+    /// Error statuses: 400 with input (path parameters included, and the admin secret sent
+    /// where a user must act), 401/403 by access, 404 with path parameters, 413 with a body,
+    /// 414 and 500 always, plus the operation's own.
     fn error_codes(&self) -> Vec<u16> {
         let mut codes = self.errors.clone();
-        if !self.params.is_empty() || self.body.is_some() {
+        if !self.params.is_empty()
+            || self.body.is_some()
+            || !self.path_params().is_empty()
+            || self.access == Access::User
+        {
             codes.push(400);
         }
         if self.access != Access::Public {
@@ -118,7 +123,7 @@ impl Op {
         if self.body.is_some() {
             codes.push(413);
         }
-        codes.push(500);
+        codes.extend([414, 500]);
         codes.sort_unstable();
         codes.dedup();
         codes
@@ -173,8 +178,10 @@ pub const ERRORS: &[(u16, &str, &str)] = &[
     (403, "Forbidden", "Refused for these credentials"),
     (404, "NotFound", "No such route, collection, table or record"),
     (405, "MethodNotAllowed", "Wrong method for this path"),
+    (406, "NotAcceptable", "The answer cannot take the asked form (a single object of not exactly one row)"),
     (409, "Conflict", "Conflict: a duplicate on a unique index, or the thing exists already"),
     (413, "PayloadTooLarge", "The body is larger than allowed"),
+    (414, "UriTooLong", "The URL is longer than allowed (MAX_URL_BYTES)"),
     (423, "Locked", "The account is locked after failed sign-ins (see `Retry-After`)"),
     (500, "InternalError", "A fault of the server (logged)"),
 ];
@@ -265,7 +272,7 @@ mod tests {
         let names: Vec<_> = rendered["parameters"].as_array().unwrap().iter().map(|p| p["name"].clone()).collect();
         assert_eq!(names, vec![json!("collection"), json!("id")]);
         let codes: Vec<_> = rendered["responses"].as_object().unwrap().keys().cloned().collect();
-        assert_eq!(codes, vec!["200", "401", "403", "404", "500"]);
+        assert_eq!(codes, vec!["200", "400", "401", "403", "404", "414", "500"]);
         assert_eq!(rendered["security"][0], json!({}), "optional auth allows anonymous calls");
     }
 }

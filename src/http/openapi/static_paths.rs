@@ -121,11 +121,14 @@ pub fn table_ops(t: &Target) -> Vec<Op> {
         p
     };
     let rows = |status: u16| {
+        // An insert of one object answers that object.
+        let schema =
+            if status == 201 { json!({"oneOf": [array(t.record.clone()), t.record]}) } else { array(t.record.clone()) };
         json!({
             "description": if status == 201 { "Created; the rows (with `Prefer: return=representation`, the default)" } else { "The rows" },
             "headers": {"Content-Range": {"$ref": "#/components/headers/ContentRange"}},
             "content": {
-                "application/json": {"schema": array(t.record.clone())},
+                "application/json": {"schema": schema},
                 "application/vnd.pgrst.object+json": {"schema": t.record},
             },
         })
@@ -142,7 +145,8 @@ pub fn table_ops(t: &Target) -> Vec<Op> {
             .access(Access::Optional)
             .params(["select", "order", "tableLimit", "offset", "count", "Range", "Prefer"].map(param_ref))
             .params(filters())
-            .answer(200, rows(200)),
+            .answer(200, rows(200))
+            .errors(&[406]),
         Op::new("head", base, tag, "Count rows (headers only)")
             .access(Access::Optional)
             .params(["count", "Range", "Prefer"].map(param_ref))
@@ -155,7 +159,7 @@ pub fn table_ops(t: &Target) -> Vec<Op> {
             .body(json!({"oneOf": [t.record, array(t.record.clone())]}))
             .answer(201, rows(201))
             .answer(204, minimal.clone())
-            .errors(&[409]),
+            .errors(&[406, 409]),
         Op::new("patch", base, tag, "Update the rows that match the filters (a filter is required)")
             .access(Access::Optional)
             .params(write_prefs.clone())
@@ -163,13 +167,14 @@ pub fn table_ops(t: &Target) -> Vec<Op> {
             .body(t.patch.clone())
             .answer(200, rows(200))
             .answer(204, minimal.clone())
-            .errors(&[409]),
+            .errors(&[406, 409]),
         Op::new("delete", base, tag, "Delete the rows that match the filters (a filter is required)")
             .access(Access::Optional)
             .params(write_prefs.clone())
             .params(filters())
             .answer(200, rows(200))
-            .answer(204, minimal.clone()),
+            .answer(204, minimal.clone())
+            .errors(&[406]),
         Op::new("get", item.clone(), tag, "Read one row by primary key")
             .access(Access::Optional)
             .params([param_ref("select")])
@@ -264,13 +269,13 @@ fn auth_ops() -> Vec<Op> {
         Op::new("post", format!("{a}/{path}"), tag, "Create an account")
             .describe("Answers `{user, email_verification_required: true}` without tokens when email verification is required.")
             .body(credentials.clone())
-            .ok(201, json!({"oneOf": [sign_in, object(&[("user", schema_ref("User")), ("email_verification_required", boolean())], &["user"])]}))
+            .ok(201, json!({"anyOf": [sign_in, object(&[("user", schema_ref("User")), ("email_verification_required", boolean())], &["user"])]}))
             .errors(&[403, 409])
     };
     let login = |path: &str, challenge: Json| {
         Op::new("post", format!("{a}/{path}"), tag, "Sign in with email and password")
             .body(object(&[("email", string()), ("password", string())], &["email", "password"]))
-            .ok(200, json!({"oneOf": [sign_in, challenge]}))
+            .ok(200, json!({"anyOf": [sign_in, challenge]}))
             .errors(&[401, 403, 423])
     };
     let magic_request = |path: &str| {
@@ -292,7 +297,7 @@ fn auth_ops() -> Vec<Op> {
         } else {
             op.body(token_body.clone())
         };
-        op.ok(200, json!({"oneOf": [sign_in, challenge]})).errors(&[400, 423])
+        op.ok(200, json!({"anyOf": [sign_in, challenge]})).errors(&[400, 423])
     };
     let logout = |path: &str| {
         Op::new("post", format!("{a}/{path}"), tag, "End this session").access(Access::User).ok(200, revoked.clone())
@@ -590,7 +595,10 @@ pub fn schemas() -> Map<String, Json> {
         "FieldRule".into(),
         object(
             &[
-                ("type", json!({"enum": ["text", "integer", "real", "boolean", "json"]})),
+                (
+                    "type",
+                    json!({"enum": ["string", "number", "integer", "boolean", "object", "array", "text", "real", "json"]}),
+                ),
                 ("required", boolean()),
                 ("min", number()),
                 ("max", number()),
