@@ -91,7 +91,9 @@ impl Store {
         Ok(match group {
             Some(g) => {
                 if rows.rows.len() > MAX_GROUPS {
-                    return Err(ApiError::bad_request(format!("more than {MAX_GROUPS} groups: narrow the filter")));
+                    return Err(ApiError::bad_request(format!(
+                        "more than {MAX_GROUPS} groups (MAX_GROUPS): narrow the filter"
+                    )));
                 }
                 let key_col = synthetic("key", g.ty);
                 Aggregate::Groups(Records::new(&[&key_col, &result_col], rows))

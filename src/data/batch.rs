@@ -39,7 +39,7 @@ impl Store {
         auto_create: bool,
     ) -> Result<Vec<Json>, ApiError> {
         if bodies.is_empty() || bodies.len() > MAX_BULK {
-            return Err(ApiError::bad_request(format!("a bulk create takes 1 to {MAX_BULK} records")));
+            return Err(ApiError::bad_request(format!("a bulk create takes 1 to {MAX_BULK} records (MAX_BULK)")));
         }
         let table = self.writable_collection(name, caller, auto_create).await?;
         let mut missing = Vec::new();
@@ -77,7 +77,7 @@ impl Store {
         auto_create: bool,
     ) -> Result<Vec<Json>, ApiError> {
         if operations.is_empty() || operations.len() > MAX_BATCH {
-            return Err(ApiError::bad_request(format!("a batch takes 1 to {MAX_BATCH} operations")));
+            return Err(ApiError::bad_request(format!("a batch takes 1 to {MAX_BATCH} operations (MAX_BATCH)")));
         }
         let creates = operations.iter().any(|o| o.op == "create");
         let table = if creates {

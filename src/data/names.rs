@@ -48,7 +48,7 @@ pub fn check_collection_name(name: &str) -> Result<(), ApiError> {
         && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
     if !valid {
         return Err(ApiError::bad_request(format!(
-            "invalid collection name '{}': use lower-case letters, digits and '_', starting with a letter (at most {MAX_NAME_LEN})",
+            "invalid collection name '{}': use lower-case letters, digits and '_', starting with a letter (at most {MAX_NAME_LEN} bytes, MAX_NAME_BYTES)",
             truncate(name)
         )));
     }
@@ -75,7 +75,7 @@ pub fn check_field_name(name: &str) -> Result<(), ApiError> {
         return Err(ApiError::bad_field(
             name,
             format!(
-                "invalid field name '{}': use letters, digits and '_', starting with a letter (at most {MAX_NAME_LEN})",
+                "invalid field name '{}': use letters, digits and '_', starting with a letter (at most {MAX_NAME_LEN} bytes, MAX_NAME_BYTES)",
                 truncate(name)
             ),
         ));

@@ -113,7 +113,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge("the request body is too large".into())
+                ApiError::PayloadTooLarge(
+                    "the request body is larger than allowed (--max-body-bytes, FERROBASE_MAX_BODY_BYTES)".into(),
+                )
             } else {
                 ApiError::bad_request(format!("cannot read the request body: {rejection}"))
             }

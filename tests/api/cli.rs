@@ -145,3 +145,40 @@ async fn serve_generates_persists_and_stops_sqlite() {
 async fn serve_generates_persists_and_stops_postgres() {
     serve_generates_persists_and_stops(Backend::Postgres).await;
 }
+
+/// `--sqlite-synchronous full` serves; an unknown mode and a short secret stop the start with a
+/// message that says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn durability_mode_and_secret_length_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferrobase"));
+    cmd.args(["serve", "--addr", "127.0.0.1:0", "--sqlite-synchronous", "full", "--data-dir"]).arg(dir.path());
+    cmd.env_remove("ADMIN_SECRET").env_remove("JWT_SECRET").env_remove("DATABASE_URL");
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("the binary starts");
+    let lines = BufReader::new(child.stdout.take().unwrap()).lines().map(Result::unwrap);
+    let base = lines.filter_map(|l| l.strip_prefix("Ferrobase listening on ").map(str::to_owned)).next();
+    let base = base.expect("the server listens with synchronous=FULL");
+    let health = reqwest::get(format!("{base}/api/v1/admin/health")).await.unwrap();
+    assert_eq!(health.status(), 200);
+    terminate(Started { child, base, generated_secret: None });
+
+    for (env, args, says) in [
+        (("JWT_SECRET", "too-short"), vec!["--sqlite-synchronous", "normal"], "JWT_SECRET must be at least 32 bytes"),
+        (("ADMIN_SECRET", "short"), vec![], "ADMIN_SECRET must be at least 32 bytes"),
+        (("FERROBASE_LOG", "info"), vec!["--sqlite-synchronous", "sometimes"], "sometimes"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_ferrobase"))
+            .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path())
+            .args(&args)
+            .env_remove("ADMIN_SECRET")
+            .env_remove("JWT_SECRET")
+            .env(env.0, env.1)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{env:?} {args:?} must not start");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(says), "{env:?} {args:?}: {stderr}");
+    }
+}

@@ -49,7 +49,7 @@ pub fn table_query(pairs: &[(String, String)]) -> Result<TableQuery, ApiError> {
                     Ok(n) if n <= TABLE_MAX_LIMIT => n,
                     _ => {
                         return Err(ApiError::bad_request(format!(
-                            "limit must be a whole number from 0 to {TABLE_MAX_LIMIT}"
+                            "limit must be a whole number from 0 to {TABLE_MAX_LIMIT} (MAX_TABLE_PAGE)"
                         )));
                     }
                 })
@@ -134,14 +134,16 @@ use crate::limits::{
 /// PostgREST's `select=*,alias:col,rel(*),alias:rel(a,b)`.
 pub fn select_list(value: &str) -> Result<Vec<SelectItem>, ApiError> {
     if value.len() > MAX_SELECT_LEN {
-        return Err(ApiError::bad_request(format!("select is longer than {MAX_SELECT_LEN} characters")));
+        return Err(ApiError::bad_request(format!("select is longer than {MAX_SELECT_LEN} bytes (MAX_SELECT_BYTES)")));
     }
     select_items(value, 0)
 }
 
 fn select_items(value: &str, depth: usize) -> Result<Vec<SelectItem>, ApiError> {
     if depth > MAX_SELECT_DEPTH {
-        return Err(ApiError::bad_request(format!("select nests embeds deeper than {MAX_SELECT_DEPTH} levels")));
+        return Err(ApiError::bad_request(format!(
+            "select nests embeds deeper than {MAX_SELECT_DEPTH} levels (MAX_SELECT_DEPTH)"
+        )));
     }
     split_top_level(value, ',')?.iter().map(|part| select_item(part.trim(), depth)).collect()
 }
@@ -192,7 +194,7 @@ fn select_item(part: &str, depth: usize) -> Result<SelectItem, ApiError> {
 pub fn limit(value: &str) -> Result<u32, ApiError> {
     match value.trim().parse::<u32>() {
         Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-        _ => Err(ApiError::bad_request(format!("limit must be a whole number from 1 to {MAX_LIMIT}"))),
+        _ => Err(ApiError::bad_request(format!("limit must be a whole number from 1 to {MAX_LIMIT} (MAX_PAGE)"))),
     }
 }
 

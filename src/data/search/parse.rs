@@ -31,11 +31,11 @@ pub enum Expr {
 /// Parses a search text; a syntax error is a 400 that says what is wrong.
 pub fn parse(text: &str) -> Result<Expr, ApiError> {
     if text.len() > MAX_LEN {
-        return Err(invalid(&format!("it is longer than {MAX_LEN} characters")));
+        return Err(invalid(&format!("it is longer than {MAX_LEN} bytes (MAX_SEARCH_BYTES)")));
     }
     let tokens = lex(text)?;
     if tokens.iter().filter(|t| matches!(t, Token::Phrase(..))).count() > MAX_TERMS {
-        return Err(invalid(&format!("it has more than {MAX_TERMS} terms")));
+        return Err(invalid(&format!("it has more than {MAX_TERMS} terms (MAX_SEARCH_TERMS)")));
     }
     let mut parser = Parser { tokens, pos: 0, depth: 0 };
     let expr = parser.or()?;
@@ -70,7 +70,7 @@ fn one_or_all(mut terms: Vec<Expr>) -> Result<Expr, ApiError> {
     match terms.len() {
         0 => Err(invalid("it has no words")),
         1 => Ok(terms.remove(0)),
-        n if n > MAX_TERMS => Err(invalid(&format!("it has more than {MAX_TERMS} terms"))),
+        n if n > MAX_TERMS => Err(invalid(&format!("it has more than {MAX_TERMS} terms (MAX_SEARCH_TERMS)"))),
         _ => Ok(Expr::And(terms)),
     }
 }
@@ -231,7 +231,7 @@ impl Parser {
             Token::Open => {
                 self.depth += 1;
                 if self.depth > MAX_DEPTH {
-                    return Err(invalid("parentheses are nested too deeply"));
+                    return Err(invalid(&format!("parentheses are nested deeper than {MAX_DEPTH} (MAX_SEARCH_DEPTH)")));
                 }
                 let inner = self.or()?;
                 if self.peek() != Some(&Token::Close) {
