@@ -5,18 +5,7 @@ use reqwest::Method;
 use serde_json::json;
 
 use crate::both_backends;
-use crate::harness::TestServer;
-use crate::mailbox::{next, resend_server, smtp_server};
-
-async fn use_smtp(s: &TestServer) -> tokio::sync::mpsc::UnboundedReceiver<crate::mailbox::Received> {
-    let (port, rx) = smtp_server().await;
-    s.set_settings(json!({
-        "email_provider": "smtp", "smtp_host": "127.0.0.1", "smtp_port": port, "smtp_tls": "none",
-        "email_from": "noreply@ferrobase.test", "app_url": "https://app.example",
-    }))
-    .await;
-    rx
-}
+use crate::mailbox::{next, resend_server, use_smtp};
 
 both_backends! {
     async fn verification_mail_over_smtp(s) {

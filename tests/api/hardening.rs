@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::both_backends;
 use crate::harness::{ADMIN_SECRET, Backend, TestServer};
-use crate::mailbox::{next, smtp_server};
+use crate::mailbox::{next, use_smtp};
 
 fn token(v: &Value) -> String {
     v["access_token"].as_str().unwrap().to_owned()
@@ -42,16 +42,6 @@ async fn enable_totp(s: &TestServer, t: &str) -> String {
     let enabled = s.as_user(Method::POST, "/api/v1/auth/2fa/enable", t, Some(json!({"code": code}))).await;
     assert_eq!(enabled.status, 200, "{}", enabled.text);
     secret
-}
-
-async fn use_smtp(s: &TestServer) -> tokio::sync::mpsc::UnboundedReceiver<crate::mailbox::Received> {
-    let (port, rx) = smtp_server().await;
-    s.set_settings(json!({
-        "email_provider": "smtp", "smtp_host": "127.0.0.1", "smtp_port": port, "smtp_tls": "none",
-        "email_from": "noreply@ferrobase.test", "app_url": "https://app.example",
-    }))
-    .await;
-    rx
 }
 
 both_backends! {

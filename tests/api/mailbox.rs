@@ -33,6 +33,18 @@ pub async fn next(rx: &mut mpsc::UnboundedReceiver<Received>) -> Received {
         .expect("the mail server is running")
 }
 
+/// Starts an SMTP server and points `s`'s mail settings at it (links to `https://app.example`);
+/// returns the stream of received mail.
+pub async fn use_smtp(s: &crate::harness::TestServer) -> mpsc::UnboundedReceiver<Received> {
+    let (port, rx) = smtp_server().await;
+    s.set_settings(json!({
+        "email_provider": "smtp", "smtp_host": "127.0.0.1", "smtp_port": port, "smtp_tls": "none",
+        "email_from": "noreply@ferrobase.test", "app_url": "https://app.example",
+    }))
+    .await;
+    rx
+}
+
 /// An SMTP server on an ephemeral port; returns its port and the stream of received mail.
 pub async fn smtp_server() -> (u16, mpsc::UnboundedReceiver<Received>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
