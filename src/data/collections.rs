@@ -342,7 +342,7 @@ impl Store {
         Ok(())
     }
 
-    async fn refreshed(&self, name: &str) -> Result<Arc<Table>, ApiError> {
+    pub(super) async fn refreshed(&self, name: &str) -> Result<Arc<Table>, ApiError> {
         self.catalog.refresh(name).await?.ok_or_else(|| ApiError::not_found(format!("collection '{name}' not found")))
     }
 }

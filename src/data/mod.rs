@@ -12,6 +12,7 @@ pub mod catalog;
 pub mod collections;
 pub mod dialect;
 mod embed;
+pub mod feed;
 pub mod migrations;
 pub mod names;
 mod postgres;
@@ -22,8 +23,10 @@ pub mod search;
 pub mod sql;
 mod sqlite;
 pub mod tables;
+pub mod tx;
 pub mod validation;
 pub mod value;
+pub mod write;
 
 use std::path::Path;
 
@@ -155,6 +158,8 @@ impl Db {
 pub struct Store {
     pub db: Db,
     pub catalog: catalog::Catalog,
+    /// Every record written, after its commit.
+    pub feed: feed::Feed,
 }
 
 impl Store {
@@ -162,6 +167,6 @@ impl Store {
     pub async fn open(db: Db) -> Result<Store, DbError> {
         migrations::run(&db).await?;
         let catalog = catalog::Catalog::load(db.clone()).await?;
-        Ok(Store { db, catalog })
+        Ok(Store { db, catalog, feed: feed::Feed::default() })
     }
 }

@@ -31,7 +31,7 @@ impl PgPool {
         Ok(pg)
     }
 
-    async fn client(&self) -> Result<deadpool_postgres::Object, DbError> {
+    pub(super) async fn client(&self) -> Result<deadpool_postgres::Object, DbError> {
         self.pool.get().await.map_err(|e| DbError::Other(format!("PostgreSQL connection: {e}")))
     }
 
@@ -76,6 +76,11 @@ impl PgPool {
         Ok(out)
     }
 
+    /// Empties every connection's cache of prepared statements (after a schema change).
+    pub(super) fn forget_statements(&self) {
+        self.pool.manager().statement_caches.clear();
+    }
+
     pub async fn execute_script(&self, script: &str) -> Result<(), DbError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
@@ -87,12 +92,12 @@ impl PgPool {
 }
 
 /// Whether a statement changes the shape of a table (so cached plans over it go stale).
-fn changes_schema(sql: &str) -> bool {
+pub(super) fn changes_schema(sql: &str) -> bool {
     let head = sql.trim_start().get(..6).unwrap_or("");
     ["ALTER ", "CREATE", "DROP T"].iter().any(|p| head.eq_ignore_ascii_case(p))
 }
 
-async fn run_stmt(client: &impl deadpool_postgres::GenericClient, stmt: &Stmt) -> Result<Rows, DbError> {
+pub(super) async fn run_stmt(client: &impl deadpool_postgres::GenericClient, stmt: &Stmt) -> Result<Rows, DbError> {
     let prepared = client.prepare_cached(&stmt.sql).await.map_err(map_err)?;
     let params: Vec<&(dyn ToSql + Sync)> = stmt.params.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
     if prepared.columns().is_empty() {

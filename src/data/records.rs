@@ -12,7 +12,8 @@ use super::access::{self, Caller, Rules, Scope};
 use super::catalog::{Column, ColumnType, Table};
 use super::query::{Query, SortKey, compile};
 use super::sql::SqlBuilder;
-use super::{Rows, Store, Value, names, search};
+use super::write::{Mutation, WriteOptions};
+use super::{Dialect, Rows, Store, Value, names, search};
 use crate::error::ApiError;
 use crate::limits::{MAX_COLUMNS, MAX_NEW_FIELDS_PER_WRITE, MAX_RELATION_IDS};
 use crate::util::now_ms;
@@ -130,12 +131,26 @@ impl Store {
         body: &serde_json::Value,
         auto_create: bool,
     ) -> Result<Records, ApiError> {
-        let fields = body_object(body)?;
+        let fields = body_object(body)?.clone();
         let table = self.writable_collection(name, caller, auto_create).await?;
-        let (table, values) = self.field_values(table, fields, auto_create, true).await?;
-        let (stmt, out) = self.insert_stmt(&table, caller, values)?;
-        let rows = self.db.write(stmt).await?;
-        Ok(Records::new(&out, rows))
+        let options = WriteOptions { auto_create, deleted: Deleted::Hidden, indexed: false };
+        self.apply_one(table, caller, Mutation::Create { fields }, options).await
+    }
+
+    /// Runs one mutation; answers the record it leaves.
+    async fn apply_one(
+        &self,
+        table: Arc<Table>,
+        caller: &Caller,
+        mutation: Mutation,
+        options: WriteOptions,
+    ) -> Result<Records, ApiError> {
+        let written = self.apply(table, caller, vec![mutation], options).await?;
+        written
+            .into_iter()
+            .next()
+            .and_then(|w| w.record)
+            .ok_or_else(|| ApiError::internal("a write answered no record"))
     }
 
     /// The collection a caller creates records in, created first when it is missing and
@@ -160,68 +175,6 @@ impl Store {
         };
         access::check(&rules(&table).create, caller)?;
         Ok(table)
-    }
-
-    /// `INSERT … RETURNING` the new record, and the columns it returns.
-    pub(super) fn insert_stmt<'t>(
-        &self,
-        table: &'t Table,
-        caller: &Caller,
-        values: Vec<(String, Value)>,
-    ) -> Result<(super::Stmt, Vec<&'t Column>), ApiError> {
-        let mut b = self.insert_values(table, caller, values);
-        let out = output_columns(table, None, Deleted::Hidden)?;
-        returning(&mut b, &out);
-        Ok((b.finish(), out))
-    }
-
-    /// `INSERT INTO … VALUES (…)` of a new record with its system fields, without `RETURNING`.
-    pub(super) fn insert_values(&self, table: &Table, caller: &Caller, values: Vec<(String, Value)>) -> SqlBuilder {
-        let now = now_ms();
-        let id = uuid::Uuid::now_v7().to_string();
-        let mut columns: Vec<&str> = vec!["_id", "_created_at", "_updated_at", "_owner_id"];
-        columns.extend(values.iter().map(|(c, _)| c.as_str()));
-        let mut b = SqlBuilder::new(self.db.dialect());
-        b.push("INSERT INTO ").ident(&table.name).push(" (").ident_list(columns).push(") VALUES (");
-        b.param(id.into()).push(", ").param(now.into()).push(", ").param(now.into()).push(", ");
-        b.param(caller.user_id().map(str::to_owned).into());
-        for (_, value) in values {
-            b.push(", ").param(value);
-        }
-        b.push(")");
-        b
-    }
-
-    /// `UPDATE … RETURNING` the changed record, within `scope`.
-    pub(super) fn update_stmt<'t>(
-        &self,
-        table: &'t Table,
-        id: &str,
-        values: Vec<(String, Value)>,
-        scope: &Scope,
-        deleted: Deleted,
-    ) -> Result<(super::Stmt, Vec<&'t Column>), ApiError> {
-        let mut b = SqlBuilder::new(self.db.dialect());
-        b.push("UPDATE ").ident(&table.name).push(" SET \"_updated_at\" = ").param(now_ms().into());
-        for (column, value) in values {
-            b.push(", ").ident(&column).push(" = ").param(value);
-        }
-        b.push(" WHERE \"_id\" = ").param(id.into());
-        base_conditions(&mut b, scope, deleted);
-        let out = output_columns(table, None, deleted)?;
-        returning(&mut b, &out);
-        Ok((b.finish(), out))
-    }
-
-    /// The soft delete of one record within `scope` (`RETURNING "_id"`).
-    pub(super) fn soft_delete_stmt(&self, table: &Table, id: &str, scope: &Scope) -> super::Stmt {
-        let now = now_ms();
-        let mut b = SqlBuilder::new(self.db.dialect());
-        b.push("UPDATE ").ident(&table.name).push(" SET \"_deleted_at\" = ").param(now.into());
-        b.push(", \"_updated_at\" = ").param(now.into()).push(" WHERE \"_id\" = ").param(id.into());
-        base_conditions(&mut b, scope, Deleted::Hidden);
-        b.push(" RETURNING \"_id\"");
-        b.finish()
     }
 
     /// One record. 404 when it does not exist, is deleted (unless shown) or may not be read.
@@ -257,72 +210,26 @@ impl Store {
         deleted: Deleted,
         auto_create: bool,
     ) -> Result<Records, ApiError> {
-        let fields = body_object(body)?;
+        let fields = body_object(body)?.clone();
         let table = self.collection(name).await?;
-        let scope = access::check(&rules(&table).update, caller)?;
-        // A write the caller may not make must not add columns: when the body brings new
-        // fields, the record must be there (and the caller's) before the schema changes.
-        if has_new_fields(&table, fields) && self.ids_in_scope(&table, &[id], &scope, deleted).await?.is_empty() {
-            return Err(self.refusal(&table, id, caller).await);
-        }
-        let (table, values) = self.field_values(table, fields, auto_create, false).await?;
-        let (stmt, out) = self.update_stmt(&table, id, values, &scope, deleted)?;
-        let rows = self.db.write(stmt).await?;
-        if rows.rows.is_empty() {
-            return Err(self.refusal(&table, id, caller).await);
-        }
-        Ok(Records::new(&out, rows))
+        let options = WriteOptions { auto_create, deleted, indexed: false };
+        self.apply_one(table, caller, Mutation::Update { id: id.to_owned(), fields }, options).await
     }
 
     /// Soft-deletes a record (sets `_deleted_at`), or removes it for good when `hard`.
     pub async fn delete_record(&self, name: &str, id: &str, caller: &Caller, hard: bool) -> Result<(), ApiError> {
         let table = self.collection(name).await?;
-        let scope = access::check(&rules(&table).delete, caller)?;
         let deleted = if hard { Deleted::Shown } else { Deleted::Hidden };
-        // The on_delete effects touch other records: they are only worked out (and a restrict
-        // relation only revealed) once the record is known to be there and the caller's.
-        if self.ids_in_scope(&table, &[id], &scope, deleted).await?.is_empty() {
-            return Err(self.refusal(&table, id, caller).await);
-        }
-        let stmt = if hard {
-            let mut b = SqlBuilder::new(self.db.dialect());
-            b.push("DELETE FROM ").ident(&table.name).push(" WHERE \"_id\" = ").param(id.into());
-            base_conditions(&mut b, &scope, Deleted::Shown);
-            b.finish()
-        } else {
-            self.soft_delete_stmt(&table, id, &scope)
-        };
-        // `must_change`: should the record go meanwhile, the effects are rolled back with it.
-        let mut stmts = vec![stmt.must_change()];
-        stmts.extend(self.on_delete_effects(&table, id, hard).await?);
-        match self.db.write_many(stmts).await {
-            Ok(_) => Ok(()),
-            Err(super::DbError::InStatement { index: 0, source })
-                if matches!(*source, super::DbError::NoRowChanged(_)) =>
-            {
-                Err(self.refusal(&table, id, caller).await)
-            }
-            Err(super::DbError::InStatement { source, .. }) => Err((*source).into()),
-            Err(other) => Err(other.into()),
-        }
+        let options = WriteOptions { auto_create: false, deleted, indexed: false };
+        self.apply(table, caller, vec![Mutation::Delete { id: id.to_owned() }], options).await?;
+        Ok(())
     }
 
     /// Undoes a soft delete. Needs the update rule.
     pub async fn restore_record(&self, name: &str, id: &str, caller: &Caller) -> Result<Records, ApiError> {
         let table = self.collection(name).await?;
-        let scope = access::check(&rules(&table).update, caller)?;
-        let mut b = SqlBuilder::new(self.db.dialect());
-        b.push("UPDATE ").ident(&table.name).push(" SET \"_deleted_at\" = NULL, \"_updated_at\" = ");
-        b.param(now_ms().into()).push(" WHERE \"_id\" = ").param(id.into());
-        b.push(" AND \"_deleted_at\" IS NOT NULL");
-        base_conditions(&mut b, &scope, Deleted::Shown);
-        let out = output_columns(&table, None, Deleted::Hidden)?;
-        returning(&mut b, &out);
-        let rows = self.db.write(b.finish()).await?;
-        if rows.rows.is_empty() {
-            return Err(ApiError::not_found(format!("no deleted record '{}' in '{name}'", short(id))));
-        }
-        Ok(Records::new(&out, rows))
+        let options = WriteOptions { auto_create: false, deleted: Deleted::Hidden, indexed: false };
+        self.apply_one(table, caller, Mutation::Restore { id: id.to_owned() }, options).await
     }
 
     /// A page of records matching `query`, with the total count.
@@ -460,76 +367,73 @@ impl Store {
             .next()
             .ok_or_else(|| ApiError::bad_request("invalid cursor: 'after' must be the id of a record in this list"))
     }
-
-    /// Types the body's fields for their columns, adding missing columns when allowed.
-    /// System fields are ignored.
-    async fn field_values(
-        &self,
-        table: Arc<Table>,
-        fields: &serde_json::Map<String, serde_json::Value>,
-        auto_create: bool,
-        creating: bool,
-    ) -> Result<(Arc<Table>, Vec<(String, Value)>), ApiError> {
-        let mut missing = Vec::new();
-        missing_columns(&table, fields, auto_create, &mut missing)?;
-        if missing.is_empty() {
-            let values = typed_fields(&table, fields, creating)?;
-            return Ok((table, values));
-        }
-        // Everything that can refuse the write is checked before the schema changes.
-        check_known_fields(&table, fields, creating)?;
-        let table = self.add_columns(&table.name, &missing).await?;
-        let values = typed_fields(&table, fields, creating)?;
-        Ok((table, values))
-    }
-
-    /// Why a write matched no record: 403 when the caller may read it but not change it,
-    /// otherwise 404 (never revealing a record the caller may not read).
-    async fn refusal(&self, table: &Table, id: &str, caller: &Caller) -> ApiError {
-        let not_found = record_not_found(&table.name, id);
-        let Ok(scope) = access::check(&rules(table).read, caller) else {
-            return not_found;
-        };
-        let mut b = SqlBuilder::new(self.db.dialect());
-        b.push("SELECT \"_id\" FROM ").ident(&table.name).push(" WHERE \"_id\" = ").param(id.into());
-        base_conditions(&mut b, &scope, Deleted::Hidden);
-        match self.db.read(b.finish()).await {
-            Ok(rows) if !rows.rows.is_empty() => ApiError::Forbidden("you may not change this record".into()),
-            _ => not_found,
-        }
-    }
 }
 
-impl Store {
-    /// Which of `ids` are records of `table` within `scope` (one query).
-    pub(super) async fn ids_in_scope(
-        &self,
-        table: &Table,
-        ids: &[&str],
-        scope: &Scope,
-        deleted: Deleted,
-    ) -> Result<Vec<String>, ApiError> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut b = SqlBuilder::new(self.db.dialect());
-        b.push("SELECT \"_id\" FROM ").ident(&table.name).push(" WHERE \"_id\" IN (");
-        for (i, id) in ids.iter().enumerate() {
-            if i > 0 {
-                b.push(", ");
-            }
-            b.param((*id).into());
-        }
-        b.push(")");
-        base_conditions(&mut b, scope, deleted);
-        let rows = self.db.read(b.finish()).await?;
-        Ok(rows.rows.iter().filter_map(|r| r[0].text()).collect())
-    }
+/// `INSERT … RETURNING` the new record, and the columns it returns.
+pub(super) fn insert_stmt<'t>(
+    dialect: Dialect,
+    table: &'t Table,
+    caller: &Caller,
+    values: Vec<(String, Value)>,
+) -> Result<(super::Stmt, Vec<&'t Column>), ApiError> {
+    let mut b = insert_values(dialect, table, caller, values);
+    let out = output_columns(table, None, Deleted::Hidden)?;
+    returning(&mut b, &out);
+    Ok((b.finish(), out))
 }
 
-/// Whether the body names a field `table` has no column for.
-pub(super) fn has_new_fields(table: &Table, fields: &serde_json::Map<String, serde_json::Value>) -> bool {
-    fields.keys().any(|name| !names::is_system_column(name) && table.column(name).is_none())
+/// `INSERT INTO … VALUES (…)` of a new record with its system fields, without `RETURNING`.
+pub(super) fn insert_values(
+    dialect: Dialect,
+    table: &Table,
+    caller: &Caller,
+    values: Vec<(String, Value)>,
+) -> SqlBuilder {
+    let now = now_ms();
+    let id = uuid::Uuid::now_v7().to_string();
+    let mut columns: Vec<&str> = vec!["_id", "_created_at", "_updated_at", "_owner_id"];
+    columns.extend(values.iter().map(|(c, _)| c.as_str()));
+    let mut b = SqlBuilder::new(dialect);
+    b.push("INSERT INTO ").ident(&table.name).push(" (").ident_list(columns).push(") VALUES (");
+    b.param(id.into()).push(", ").param(now.into()).push(", ").param(now.into()).push(", ");
+    b.param(caller.user_id().map(str::to_owned).into());
+    for (_, value) in values {
+        b.push(", ").param(value);
+    }
+    b.push(")");
+    b
+}
+
+/// `UPDATE … RETURNING` the changed record, within `scope`.
+pub(super) fn update_stmt<'t>(
+    dialect: Dialect,
+    table: &'t Table,
+    id: &str,
+    values: Vec<(String, Value)>,
+    scope: &Scope,
+    deleted: Deleted,
+) -> Result<(super::Stmt, Vec<&'t Column>), ApiError> {
+    let mut b = SqlBuilder::new(dialect);
+    b.push("UPDATE ").ident(&table.name).push(" SET \"_updated_at\" = ").param(now_ms().into());
+    for (column, value) in values {
+        b.push(", ").ident(&column).push(" = ").param(value);
+    }
+    b.push(" WHERE \"_id\" = ").param(id.into());
+    base_conditions(&mut b, scope, deleted);
+    let out = output_columns(table, None, deleted)?;
+    returning(&mut b, &out);
+    Ok((b.finish(), out))
+}
+
+/// The soft delete of one record within `scope` (`RETURNING "_id"`).
+pub(super) fn soft_delete_stmt(dialect: Dialect, table: &Table, id: &str, scope: &Scope) -> super::Stmt {
+    let now = now_ms();
+    let mut b = SqlBuilder::new(dialect);
+    b.push("UPDATE ").ident(&table.name).push(" SET \"_deleted_at\" = ").param(now.into());
+    b.push(", \"_updated_at\" = ").param(now.into()).push(" WHERE \"_id\" = ").param(id.into());
+    base_conditions(&mut b, scope, Deleted::Hidden);
+    b.push(" RETURNING \"_id\"");
+    b.finish()
 }
 
 pub(super) fn rules(table: &Table) -> &Rules {
@@ -577,22 +481,6 @@ pub(super) fn check_new_field_count(table: &Table, new_fields: usize) -> Result<
             "'{}' would have more than {MAX_COLUMNS} fields (MAX_COLUMNS)",
             table.name
         )));
-    }
-    Ok(())
-}
-
-/// The validation rules and the types of the fields `table` already has: what can refuse
-/// a write, checked before new fields are added.
-pub(super) fn check_known_fields(
-    table: &Table,
-    fields: &serde_json::Map<String, serde_json::Value>,
-    creating: bool,
-) -> Result<(), ApiError> {
-    check_collection_rules(table, fields, creating)?;
-    for (name, value) in fields {
-        if let Some(col) = table.column(name).filter(|c| !c.system) {
-            json_to_value(col, value)?;
-        }
     }
     Ok(())
 }
@@ -684,13 +572,13 @@ pub(super) fn filters(b: &mut SqlBuilder, table: &Table, query: &Query) -> Resul
     search::filter(b, table, query.search.as_ref())
 }
 
-fn returning(b: &mut SqlBuilder, out: &[&Column]) {
+pub(super) fn returning(b: &mut SqlBuilder, out: &[&Column]) {
     b.push(" RETURNING ").ident_list(out.iter().map(|c| c.name.as_str()));
 }
 
 /// The columns a read shows: the projection, or all but `_deleted_at` unless deleted
 /// records are shown.
-fn output_columns<'t>(
+pub(super) fn output_columns<'t>(
     table: &'t Table,
     fields: Option<&[String]>,
     deleted: Deleted,
@@ -731,10 +619,10 @@ pub fn json_to_value(col: &Column, value: &serde_json::Value) -> Result<Value, A
     })
 }
 
-fn record_not_found(collection: &str, id: &str) -> ApiError {
+pub(super) fn record_not_found(collection: &str, id: &str) -> ApiError {
     ApiError::not_found(format!("record '{}' not found in '{collection}'", short(id)))
 }
 
-fn short(id: &str) -> String {
+pub(super) fn short(id: &str) -> String {
     id.chars().take(64).collect()
 }

@@ -265,56 +265,100 @@ impl Store {
     /// The statements that apply `on_delete` when the record `id` of `table` is deleted (for
     /// good when `hard`), or 409 when a `restrict` relation still points at it.
     pub(super) async fn on_delete_effects(&self, table: &Table, id: &str, hard: bool) -> Result<Vec<Stmt>, ApiError> {
+        let relations = self.list_relations().await?;
         let mut stmts = Vec::new();
-        for relation in self.list_relations().await?.into_iter().filter(|r| r.target == table.name) {
-            let now = now_ms();
-            match relation.on_delete {
-                OnDelete::Restrict => {
-                    let mut b = SqlBuilder::new(self.db.dialect());
-                    b.push("SELECT 1 FROM ").ident(&relation.collection).push(" WHERE \"_deleted_at\" IS NULL AND ");
-                    refers_to(&mut b, &relation, id);
-                    b.push(" LIMIT 1");
-                    if !self.db.read(b.finish()).await?.rows.is_empty() {
-                        return Err(ApiError::Conflict(format!(
-                            "the record is referenced by '{}.{}' (on_delete: restrict)",
-                            relation.collection, relation.field
-                        )));
+        for effect in on_delete_plan(self.db.dialect(), &relations, &table.name, id, hard, None) {
+            match effect {
+                Effect::Refuse { probe, relation } => {
+                    if !self.db.read(probe).await?.rows.is_empty() {
+                        return Err(restricted(&relation));
                     }
                 }
-                OnDelete::Cascade => {
-                    let mut b = SqlBuilder::new(self.db.dialect());
-                    if hard {
-                        b.push("DELETE FROM ").ident(&relation.collection).push(" WHERE ");
-                    } else {
-                        b.push("UPDATE ").ident(&relation.collection).push(" SET \"_deleted_at\" = ").param(now.into());
-                        b.push(", \"_updated_at\" = ").param(now.into()).push(" WHERE \"_deleted_at\" IS NULL AND ");
-                    }
-                    refers_to(&mut b, &relation, id);
-                    stmts.push(b.finish());
-                }
-                OnDelete::SetNull => {
-                    let mut b = SqlBuilder::new(self.db.dialect());
-                    b.push("UPDATE ").ident(&relation.collection).push(" SET ").ident(&relation.field).push(" = ");
-                    match (relation.many, self.db.dialect()) {
-                        (false, _) => {
-                            b.push("NULL");
-                        }
-                        (true, Dialect::Postgres) => {
-                            b.ident(&relation.field).push(" - ").param(id.into());
-                        }
-                        (true, Dialect::Sqlite) => {
-                            b.push("(SELECT json_group_array(value) FROM json_each(").ident(&relation.field);
-                            b.push(") WHERE value <> ").param(id.into()).push(")");
-                        }
-                    }
-                    b.push(", \"_updated_at\" = ").param(now.into()).push(" WHERE ");
-                    refers_to(&mut b, &relation, id);
-                    stmts.push(b.finish());
-                }
+                Effect::Write { stmt, .. } => stmts.push(stmt),
             }
         }
         Ok(stmts)
     }
+}
+
+/// One consequence of deleting a record, for one relation that points at it.
+pub(super) enum Effect {
+    /// `restrict`: the delete is refused (409) when `probe` finds a referencing record.
+    Refuse { probe: Stmt, relation: Relation },
+    /// `cascade` or `set_null`: a write of the referencing records of `relation.collection`
+    /// (`deletes` says whether they are deleted or updated).
+    Write { stmt: Stmt, relation: Relation, deletes: bool },
+}
+
+/// 409: a `restrict` relation still points at the record.
+pub(super) fn restricted(relation: &Relation) -> ApiError {
+    ApiError::Conflict(format!(
+        "the record is referenced by '{}.{}' (on_delete: restrict)",
+        relation.collection, relation.field
+    ))
+}
+
+/// The columns of a collection, by its name.
+pub(super) type ColumnsOf<'a> = dyn Fn(&str) -> Vec<String> + 'a;
+
+/// What deleting the record `id` of the collection `target` does to the records that point
+/// at it, relation by relation. `returning` asks the writes to return these columns of the
+/// records they change (for the change feed), per referencing collection.
+pub(super) fn on_delete_plan(
+    dialect: Dialect,
+    relations: &[Relation],
+    target: &str,
+    id: &str,
+    hard: bool,
+    returning: Option<&ColumnsOf<'_>>,
+) -> Vec<Effect> {
+    let now = now_ms();
+    let mut effects = Vec::new();
+    for relation in relations.iter().filter(|r| r.target == target) {
+        let mut b = SqlBuilder::new(dialect);
+        let deletes = match relation.on_delete {
+            OnDelete::Restrict => {
+                b.push("SELECT 1 FROM ").ident(&relation.collection).push(" WHERE \"_deleted_at\" IS NULL AND ");
+                refers_to(&mut b, relation, id);
+                b.push(" LIMIT 1");
+                effects.push(Effect::Refuse { probe: b.finish(), relation: relation.clone() });
+                continue;
+            }
+            OnDelete::Cascade => {
+                if hard {
+                    b.push("DELETE FROM ").ident(&relation.collection).push(" WHERE ");
+                } else {
+                    b.push("UPDATE ").ident(&relation.collection).push(" SET \"_deleted_at\" = ").param(now.into());
+                    b.push(", \"_updated_at\" = ").param(now.into()).push(" WHERE \"_deleted_at\" IS NULL AND ");
+                }
+                refers_to(&mut b, relation, id);
+                true
+            }
+            OnDelete::SetNull => {
+                b.push("UPDATE ").ident(&relation.collection).push(" SET ").ident(&relation.field).push(" = ");
+                match (relation.many, dialect) {
+                    (false, _) => {
+                        b.push("NULL");
+                    }
+                    (true, Dialect::Postgres) => {
+                        b.ident(&relation.field).push(" - ").param(id.into());
+                    }
+                    (true, Dialect::Sqlite) => {
+                        b.push("(SELECT json_group_array(value) FROM json_each(").ident(&relation.field);
+                        b.push(") WHERE value <> ").param(id.into()).push(")");
+                    }
+                }
+                b.push(", \"_updated_at\" = ").param(now.into()).push(" WHERE ");
+                refers_to(&mut b, relation, id);
+                false
+            }
+        };
+        if let Some(columns) = returning.map(|f| f(&relation.collection)).filter(|c| !c.is_empty()) {
+            b.push(" RETURNING ").ident_list(columns.iter().map(String::as_str));
+        }
+        effects.push(Effect::Write { stmt: b.finish(), relation: relation.clone(), deletes });
+    }
+    effects
 }
 
 /// The condition "this record's relation field points at `id`".

@@ -83,15 +83,16 @@ trait WriteJob: Send {
     fn finish(self: Box<Self>, failure: Option<DbError>);
 }
 
-struct Job<R, F> {
+struct Job<R, E, F> {
     work: Option<F>,
-    result: Option<Result<R, DbError>>,
-    reply: oneshot::Sender<Result<R, DbError>>,
+    result: Option<Result<R, E>>,
+    reply: oneshot::Sender<Result<R, E>>,
 }
 
-impl<R: Send, F: FnOnce(&Connection) -> Result<R, DbError> + Send> WriteJob for Job<R, F> {
+impl<R: Send, E: From<DbError> + Send, F: FnOnce(&Connection) -> Result<R, E> + Send> WriteJob for Job<R, E, F> {
     fn run(&mut self, conn: &Connection) -> bool {
-        let result = self.work.take().map_or_else(|| Err(DbError::Other("a write job ran twice".into())), |w| w(conn));
+        let result =
+            self.work.take().map_or_else(|| Err(DbError::Other("a write job ran twice".into()).into()), |w| w(conn));
         let ok = result.is_ok();
         self.result = Some(result);
         ok
@@ -99,8 +100,8 @@ impl<R: Send, F: FnOnce(&Connection) -> Result<R, DbError> + Send> WriteJob for 
 
     fn finish(self: Box<Self>, failure: Option<DbError>) {
         let result = match failure {
-            Some(err) => Err(err),
-            None => self.result.unwrap_or_else(|| Err(DbError::Other("a write job did not run".into()))),
+            Some(err) => Err(err.into()),
+            None => self.result.unwrap_or_else(|| Err(DbError::Other("a write job did not run".into()).into())),
         };
         let _ = self.reply.send(result);
     }
@@ -172,10 +173,12 @@ impl SqlitePool {
         self.write(move |conn| conn.execute_batch(&script).map_err(map_err)).await
     }
 
-    async fn write<R: Send + 'static>(
+    /// Runs `work` on the writer's connection, inside the group transaction and a savepoint
+    /// of its own: an error undoes all it did. Answers after the commit.
+    pub(super) async fn write<R: Send + 'static, E: From<DbError> + Send + 'static>(
         &self,
-        work: impl FnOnce(&Connection) -> Result<R, DbError> + Send + 'static,
-    ) -> Result<R, DbError> {
+        work: impl FnOnce(&Connection) -> Result<R, E> + Send + 'static,
+    ) -> Result<R, E> {
         let (tx, rx) = oneshot::channel();
         let job: Box<dyn WriteJob> = Box::new(Job { work: Some(work), result: None, reply: tx });
         self.inner.writer.send(job).map_err(|_| shut_down())?;
@@ -298,7 +301,7 @@ fn open_connection(path: &Path, sync: Option<Synchronous>) -> Result<Connection,
     Ok(conn)
 }
 
-fn run_stmt(conn: &Connection, stmt: &Stmt) -> Result<Rows, DbError> {
+pub(super) fn run_stmt(conn: &Connection, stmt: &Stmt) -> Result<Rows, DbError> {
     let mut prepared = conn.prepare_cached(&stmt.sql).map_err(map_err)?;
     let column_count = prepared.column_count();
     if column_count == 0 {

@@ -296,7 +296,7 @@ impl Store {
             let values = self.row_values(table, caller, object, true).map_err(at)?;
             let names: Vec<String> = values.iter().map(|(c, _)| c.clone()).collect();
             let mut b = if table.collection.is_some() {
-                self.insert_values(table, caller, values)
+                super::records::insert_values(self.db.dialect(), table, caller, values)
             } else {
                 plain_insert(self.db.dialect(), table, values)
             };
@@ -454,7 +454,7 @@ impl Store {
             let mut stmts = Vec::new();
             for row in &rows {
                 let Some(record_id) = row[id_index].as_text() else { continue };
-                stmts.push(self.soft_delete_stmt(table, record_id, &scope));
+                stmts.push(super::records::soft_delete_stmt(self.db.dialect(), table, record_id, &scope));
                 stmts.extend(self.on_delete_effects(table, record_id, false).await?);
             }
             if !stmts.is_empty() {
