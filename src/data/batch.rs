@@ -7,7 +7,7 @@ use serde_json::{Value as Json, json};
 
 use super::Store;
 use super::access::Caller;
-use super::records::{Deleted, Records, body_object};
+use super::records::{Records, body_object};
 use super::write::{Mutation, WriteOptions};
 use crate::error::ApiError;
 
@@ -44,12 +44,12 @@ impl Store {
         let mutations = bodies
             .iter()
             .enumerate()
-            .map(|(i, body)| Ok(Mutation::Create { fields: body_object(body).map_err(|e| at(i, e))?.clone() }))
+            .map(|(i, body)| Ok(Mutation::create(body_object(body).map_err(|e| at(i, e))?.clone())))
             .collect::<Result<Vec<_>, ApiError>>()?;
         let table = self.writable_collection(name, caller, auto_create).await?;
-        let options = WriteOptions { auto_create, deleted: Deleted::Hidden, indexed: true };
+        let options = WriteOptions { indexed: true, ..WriteOptions::collection(auto_create) };
         let written = self.apply(table, caller, mutations, options).await?;
-        Ok(written.into_iter().map(|w| w.record.map(first_record).unwrap_or(Json::Null)).collect())
+        Ok(written.into_iter().map(|w| first_record(w.records)).collect())
     }
 
     /// Runs create, update and delete operations in one transaction. Access rules apply to
@@ -76,14 +76,14 @@ impl Store {
         } else {
             self.collection(name).await?
         };
-        let options = WriteOptions { auto_create, deleted: Deleted::Hidden, indexed: true };
+        let options = WriteOptions { indexed: true, ..WriteOptions::collection(auto_create) };
         let written = self.apply(table, caller, mutations, options).await?;
         Ok(written
             .into_iter()
             .zip(operations)
-            .map(|(w, operation)| match w.record {
-                Some(record) => first_record(record),
-                None => json!({ "_id": operation.id, "deleted": true }),
+            .map(|(w, operation)| match operation.op.as_str() {
+                "delete" => json!({ "_id": operation.id, "deleted": true }),
+                _ => first_record(w.records),
             })
             .collect())
     }
@@ -98,9 +98,9 @@ impl Operation {
             Ok(body_object(data)?.clone())
         };
         Ok(match self.op.as_str() {
-            "create" => Mutation::Create { fields: fields()? },
-            "update" => Mutation::Update { id: id()?, fields: fields()? },
-            "delete" => Mutation::Delete { id: id()? },
+            "create" => Mutation::create(fields()?),
+            "update" => Mutation::update(&id()?, fields()?),
+            "delete" => Mutation::delete(&id()?),
             other => {
                 return Err(ApiError::bad_field("op", format!("unknown op '{other}': use create, update or delete")));
             }

@@ -133,8 +133,7 @@ impl Store {
     ) -> Result<Records, ApiError> {
         let fields = body_object(body)?.clone();
         let table = self.writable_collection(name, caller, auto_create).await?;
-        let options = WriteOptions { auto_create, deleted: Deleted::Hidden, indexed: false };
-        self.apply_one(table, caller, Mutation::Create { fields }, options).await
+        self.apply_one(table, caller, Mutation::create(fields), WriteOptions::collection(auto_create)).await
     }
 
     /// Runs one mutation; answers the record it leaves.
@@ -146,11 +145,8 @@ impl Store {
         options: WriteOptions,
     ) -> Result<Records, ApiError> {
         let written = self.apply(table, caller, vec![mutation], options).await?;
-        written
-            .into_iter()
-            .next()
-            .and_then(|w| w.record)
-            .ok_or_else(|| ApiError::internal("a write answered no record"))
+        let records = written.into_iter().next().map(|w| w.records);
+        records.filter(|r| !r.rows.is_empty()).ok_or_else(|| ApiError::internal("a write answered no record"))
     }
 
     /// The collection a caller creates records in, created first when it is missing and
@@ -212,24 +208,23 @@ impl Store {
     ) -> Result<Records, ApiError> {
         let fields = body_object(body)?.clone();
         let table = self.collection(name).await?;
-        let options = WriteOptions { auto_create, deleted, indexed: false };
-        self.apply_one(table, caller, Mutation::Update { id: id.to_owned(), fields }, options).await
+        let options = WriteOptions { deleted, ..WriteOptions::collection(auto_create) };
+        self.apply_one(table, caller, Mutation::update(id, fields), options).await
     }
 
     /// Soft-deletes a record (sets `_deleted_at`), or removes it for good when `hard`.
     pub async fn delete_record(&self, name: &str, id: &str, caller: &Caller, hard: bool) -> Result<(), ApiError> {
         let table = self.collection(name).await?;
         let deleted = if hard { Deleted::Shown } else { Deleted::Hidden };
-        let options = WriteOptions { auto_create: false, deleted, indexed: false };
-        self.apply(table, caller, vec![Mutation::Delete { id: id.to_owned() }], options).await?;
+        let options = WriteOptions { deleted, ..WriteOptions::collection(false) };
+        self.apply(table, caller, vec![Mutation::delete(id)], options).await?;
         Ok(())
     }
 
     /// Undoes a soft delete. Needs the update rule.
     pub async fn restore_record(&self, name: &str, id: &str, caller: &Caller) -> Result<Records, ApiError> {
         let table = self.collection(name).await?;
-        let options = WriteOptions { auto_create: false, deleted: Deleted::Hidden, indexed: false };
-        self.apply_one(table, caller, Mutation::Restore { id: id.to_owned() }, options).await
+        self.apply_one(table, caller, Mutation::Restore { id: id.to_owned() }, WriteOptions::collection(false)).await
     }
 
     /// A page of records matching `query`, with the total count.
@@ -369,19 +364,6 @@ impl Store {
     }
 }
 
-/// `INSERT … RETURNING` the new record, and the columns it returns.
-pub(super) fn insert_stmt<'t>(
-    dialect: Dialect,
-    table: &'t Table,
-    caller: &Caller,
-    values: Vec<(String, Value)>,
-) -> Result<(super::Stmt, Vec<&'t Column>), ApiError> {
-    let mut b = insert_values(dialect, table, caller, values);
-    let out = output_columns(table, None, Deleted::Hidden)?;
-    returning(&mut b, &out);
-    Ok((b.finish(), out))
-}
-
 /// `INSERT INTO … VALUES (…)` of a new record with its system fields, without `RETURNING`.
 pub(super) fn insert_values(
     dialect: Dialect,
@@ -402,27 +384,6 @@ pub(super) fn insert_values(
     }
     b.push(")");
     b
-}
-
-/// `UPDATE … RETURNING` the changed record, within `scope`.
-pub(super) fn update_stmt<'t>(
-    dialect: Dialect,
-    table: &'t Table,
-    id: &str,
-    values: Vec<(String, Value)>,
-    scope: &Scope,
-    deleted: Deleted,
-) -> Result<(super::Stmt, Vec<&'t Column>), ApiError> {
-    let mut b = SqlBuilder::new(dialect);
-    b.push("UPDATE ").ident(&table.name).push(" SET \"_updated_at\" = ").param(now_ms().into());
-    for (column, value) in values {
-        b.push(", ").ident(&column).push(" = ").param(value);
-    }
-    b.push(" WHERE \"_id\" = ").param(id.into());
-    base_conditions(&mut b, scope, deleted);
-    let out = output_columns(table, None, deleted)?;
-    returning(&mut b, &out);
-    Ok((b.finish(), out))
 }
 
 /// The soft delete of one record within `scope` (`RETURNING "_id"`).
@@ -570,10 +531,6 @@ pub(super) fn filters(b: &mut SqlBuilder, table: &Table, query: &Query) -> Resul
         compile::filter(b, table, f)?;
     }
     search::filter(b, table, query.search.as_ref())
-}
-
-pub(super) fn returning(b: &mut SqlBuilder, out: &[&Column]) {
-    b.push(" RETURNING ").ident_list(out.iter().map(|c| c.name.as_str()));
 }
 
 /// The columns a read shows: the projection, or all but `_deleted_at` unless deleted

@@ -3,20 +3,18 @@
 
 use std::sync::Arc;
 
-use super::{Mutation, Relation, Scopes, WriteOptions, Written};
+use super::rows::{self, key};
+use super::{Mutation, Relation, Scopes, Target, WriteOptions, Written};
 use crate::data::access::{self, Caller};
 use crate::data::catalog::{Column, ColumnType, Table};
 use crate::data::feed::{Actor, Change, ChangeOp, RecordData};
-use crate::data::records::{
-    Deleted, Records, base_conditions, insert_stmt, missing_columns, output_columns, record_not_found, returning,
-    rules, short, typed_fields, update_stmt,
-};
+use crate::data::records::{Deleted, Records, missing_columns, output_columns, rules};
 use crate::data::relations::{Effect, on_delete_plan, restricted};
-use crate::data::sql::{SqlBuilder, quote_ident};
+use crate::data::sql::quote_ident;
+use crate::data::tables::single_refused;
 use crate::data::tx::{Tx, TxWork};
-use crate::data::{DbError, Dialect, Rows, Stmt, Value, search};
+use crate::data::{DbError, Rows, Stmt, Value, search};
 use crate::error::ApiError;
-use crate::util::now_ms;
 
 /// Everything a request's writes need, checked for access already.
 #[derive(Clone)]
@@ -52,20 +50,17 @@ impl TxWork for Arc<Plan> {
     type Output = Outcome;
 
     async fn run<T: Tx>(&self, tx: &mut T) -> Result<Outcome, ApiError> {
-        let old = self.existing(tx).await?;
+        let mut old = Vec::with_capacity(self.mutations.len());
+        for (i, mutation) in self.mutations.iter().enumerate() {
+            old.push(self.existing(tx, mutation).await.map_err(|e| self.at(i, e))?);
+        }
         let (table, schema_changed) = self.add_fields(tx).await?;
         let values = self.validate(&table)?;
         let mut outcome = Outcome { schema_changed, ..Outcome::default() };
-        for (i, (mutation, values)) in self.mutations.iter().zip(values).enumerate() {
-            let old = old[i].clone();
-            let written = self.write(tx, &table, mutation, values, old).await.map_err(|e| self.at(i, e))?;
-            let (record, change) = written;
-            outcome.written.push(Written { record });
-            outcome.changes.push(change);
-            if let Mutation::Delete { id } = mutation {
-                let effects = self.effects(tx, id).await.map_err(|e| self.at(i, e))?;
-                outcome.changes.extend(effects);
-            }
+        for (i, ((mutation, values), old)) in self.mutations.iter().zip(values).zip(old).enumerate() {
+            let (records, changes) = self.write(tx, &table, mutation, values, old).await.map_err(|e| self.at(i, e))?;
+            outcome.written.push(Written { records });
+            outcome.changes.extend(changes);
         }
         Ok(outcome)
     }
@@ -81,65 +76,87 @@ impl Plan {
         }
     }
 
-    fn dialect<T: Tx>(tx: &T) -> Dialect {
-        tx.dialect()
+    /// Every column of a row read before it changes (`_deleted_at` included).
+    fn old_columns(&self) -> Result<Vec<&Column>, ApiError> {
+        output_columns(&self.table, None, Deleted::Shown)
     }
 
-    /// Step 2: each record to update, delete or restore, read within the caller's scope.
-    async fn existing<T: Tx>(&self, tx: &mut T) -> Result<Vec<Option<RecordData>>, ApiError> {
-        let columns = output_columns(&self.table, None, Deleted::Shown)?;
-        let shape = shape(&columns);
-        let mut old = Vec::with_capacity(self.mutations.len());
-        for (i, mutation) in self.mutations.iter().enumerate() {
-            let Some(id) = mutation.id() else {
-                old.push(None);
-                continue;
-            };
-            let mut b = SqlBuilder::new(Self::dialect(tx));
-            b.push("SELECT ").ident_list(columns.iter().map(|c| c.name.as_str())).push(" FROM ");
-            b.ident(&self.table.name).push(" WHERE \"_id\" = ").param(id.into());
-            match mutation {
-                Mutation::Restore { .. } => {
-                    b.push(" AND \"_deleted_at\" IS NOT NULL");
-                    base_conditions(&mut b, &self.scopes.update, Deleted::Shown);
+    /// Step 2: the rows a mutation changes (or meets, for an upsert), read within the
+    /// caller's scope. A record addressed by id must be there.
+    async fn existing<T: Tx>(&self, tx: &mut T, mutation: &Mutation) -> Result<Vec<RecordData>, ApiError> {
+        let (dialect, table) = (tx.dialect(), &*self.table);
+        let columns = self.old_columns()?;
+        let (stmt, target) = match mutation {
+            Mutation::Create { upsert: None, .. } => return Ok(Vec::new()),
+            Mutation::Create { fields, upsert: Some(upsert) } => {
+                match rows::select_conflicting(dialect, table, &columns, fields, upsert)? {
+                    Some(stmt) => (stmt, None),
+                    None => return Ok(Vec::new()),
                 }
-                Mutation::Delete { .. } => base_conditions(&mut b, &self.scopes.delete, self.options.deleted),
-                _ => base_conditions(&mut b, &self.scopes.update, self.options.deleted),
             }
-            let rows = tx.run(&b.finish()).await?;
-            match rows.rows.into_iter().next() {
-                Some(values) => old.push(Some(RecordData { columns: shape.clone(), values })),
-                None => return Err(self.at(i, self.refusal(tx, mutation, id).await)),
+            Mutation::Update { target, .. } => (
+                rows::select_targets(dialect, table, &columns, &self.scopes.update, self.options.deleted, target)?,
+                Some(target),
+            ),
+            Mutation::Delete { target } => (
+                rows::select_targets(dialect, table, &columns, &self.scopes.delete, self.options.deleted, target)?,
+                Some(target),
+            ),
+            Mutation::Restore { id } => {
+                let target = Target::Id(id.clone());
+                (rows::select_targets(dialect, table, &columns, &self.scopes.update, Deleted::Shown, &target)?, None)
             }
+        };
+        let found = tx.run(&stmt).await?.rows;
+        if let Mutation::Restore { id } = mutation {
+            let deleted = found.into_iter().find(|r| !self.value(r, "_deleted_at").is_null());
+            return match deleted {
+                Some(row) => Ok(vec![self.record(&columns, row)]),
+                None => Err(ApiError::not_found(format!("no deleted record '{}' in '{}'", short(id), table.name))),
+            };
         }
-        Ok(old)
+        match target {
+            Some(Target::Id(id)) if found.is_empty() => Err(self.refusal(tx, id).await),
+            Some(Target::Filter(_)) if self.options.single && found.len() != 1 => Err(single_refused(found.len())),
+            _ => Ok(found.into_iter().map(|row| self.record(&columns, row)).collect()),
+        }
     }
 
-    /// Why a record to change was not found: 403 when the caller may read it but not change
-    /// it, otherwise 404 (never revealing a record the caller may not read).
-    async fn refusal<T: Tx>(&self, tx: &mut T, mutation: &Mutation, id: &str) -> ApiError {
-        let name = &self.table.name;
-        if matches!(mutation, Mutation::Restore { .. }) {
-            return ApiError::not_found(format!("no deleted record '{}' in '{name}'", short(id)));
-        }
+    fn value<'r>(&self, row: &'r [Value], column: &str) -> &'r Value {
+        let columns = self.old_columns().unwrap_or_default();
+        columns.iter().position(|c| c.name == column).map_or(&Value::Null, |i| &row[i])
+    }
+
+    fn record(&self, columns: &[&Column], values: Vec<Value>) -> RecordData {
+        RecordData { columns: shape(columns), values }
+    }
+
+    /// Why a record addressed by id was not found: 403 when the caller may read it but not
+    /// change it, otherwise 404 (never revealing a record the caller may not read).
+    async fn refusal<T: Tx>(&self, tx: &mut T, id: &str) -> ApiError {
+        let table = &*self.table;
+        let not_found = ApiError::not_found(format!("record '{}' not found in '{}'", short(id), table.name));
         if self.options.indexed {
             return ApiError::not_found("record not found (or not yours to change)");
         }
-        let Ok(scope) = access::check(&rules(&self.table).read, &self.caller) else {
-            return record_not_found(name, id);
-        };
-        let mut b = SqlBuilder::new(Self::dialect(tx));
-        b.push("SELECT \"_id\" FROM ").ident(name).push(" WHERE \"_id\" = ").param(id.into());
-        base_conditions(&mut b, &scope, Deleted::Hidden);
-        match tx.run(&b.finish()).await {
-            Ok(rows) if !rows.rows.is_empty() => ApiError::Forbidden("you may not change this record".into()),
-            _ => record_not_found(name, id),
+        let Ok(scope) = access::check(&rules(table).read, &self.caller) else { return not_found };
+        let Ok(key) = key(table) else { return not_found };
+        let probe = rows::select_targets(tx.dialect(), table, &[key], &scope, Deleted::Hidden, &Target::Id(id.into()));
+        match probe {
+            Ok(stmt) => match tx.run(&stmt).await {
+                Ok(rows) if !rows.rows.is_empty() => ApiError::Forbidden("you may not change this record".into()),
+                _ => not_found,
+            },
+            Err(_) => not_found,
         }
     }
 
-    /// Step 3: the fields the writes bring that the table lacks, added as columns (and to the
-    /// search index). Answers the table as it is now.
+    /// Step 3: the fields the writes bring that a collection lacks, added as columns (and to
+    /// the search index). Answers the table as it is now.
     async fn add_fields<T: Tx>(&self, tx: &mut T) -> Result<(Arc<Table>, bool), ApiError> {
+        if self.table.collection.is_none() {
+            return Ok((self.table.clone(), false));
+        }
         let mut missing = Vec::new();
         for (i, mutation) in self.mutations.iter().enumerate() {
             if let Some(fields) = mutation.fields() {
@@ -150,7 +167,7 @@ impl Plan {
         if missing.is_empty() {
             return Ok((self.table.clone(), false));
         }
-        let dialect = Self::dialect(tx);
+        let dialect = tx.dialect();
         let mut table = (*self.table).clone();
         for (name, ty) in &missing {
             let sql = format!(
@@ -180,63 +197,142 @@ impl Plan {
         Ok((Arc::new(table), true))
     }
 
-    /// Step 4: each write's fields, checked against the collection's rules and typed for their
+    /// Step 4: each write's fields, checked against the table's rules and typed for their
     /// columns.
     fn validate(&self, table: &Table) -> Result<Vec<Vec<(String, Value)>>, ApiError> {
-        self.mutations
-            .iter()
-            .enumerate()
-            .map(|(i, mutation)| match mutation {
-                Mutation::Create { fields } => typed_fields(table, fields, true).map_err(|e| self.at(i, e)),
-                Mutation::Update { fields, .. } => typed_fields(table, fields, false).map_err(|e| self.at(i, e)),
+        let typed = |mutation: &Mutation| -> Result<Vec<(String, Value)>, ApiError> {
+            match mutation {
+                Mutation::Create { fields, .. } => rows::typed_row(table, &self.caller, fields, true),
+                Mutation::Update { target, fields, replace } => {
+                    let values = rows::typed_row(table, &self.caller, fields, false)?;
+                    let values = match (replace, target) {
+                        (true, Target::Id(id)) => rows::replacement(table, id, values)?,
+                        (true, Target::Filter(_)) => return Err(ApiError::bad_request("PUT needs a row id")),
+                        (false, _) => values,
+                    };
+                    if values.is_empty() && table.collection.is_none() {
+                        return Err(ApiError::bad_request("the body names no column to change"));
+                    }
+                    Ok(values)
+                }
                 _ => Ok(Vec::new()),
-            })
-            .collect()
+            }
+        };
+        self.mutations.iter().enumerate().map(|(i, m)| typed(m).map_err(|e| self.at(i, e))).collect()
     }
 
-    /// Step 5: one mutation's statement, the record it leaves and its change.
+    /// Step 5 (and 6): one mutation's statements, the rows it leaves and its changes.
     async fn write<T: Tx>(
         &self,
         tx: &mut T,
         table: &Table,
         mutation: &Mutation,
         values: Vec<(String, Value)>,
-        old: Option<RecordData>,
-    ) -> Result<(Option<Records>, Change), ApiError> {
-        let dialect = Self::dialect(tx);
-        let (stmt, columns, op) = match mutation {
-            Mutation::Create { .. } => {
-                let (stmt, columns) = insert_stmt(dialect, table, &self.caller, values)?;
-                (stmt, columns, ChangeOp::Create)
+        old: Vec<RecordData>,
+    ) -> Result<(Records, Vec<Change>), ApiError> {
+        let dialect = tx.dialect();
+        let columns = output_columns(table, None, self.options.deleted)?;
+        let stmt = match mutation {
+            Mutation::Create { upsert, .. } => {
+                let upsert = upsert.as_ref().map(|u| (u, &self.scopes.update));
+                rows::insert(dialect, table, &self.caller, values, upsert, &columns)?
             }
-            Mutation::Update { id, .. } => {
-                let (stmt, columns) =
-                    update_stmt(dialect, table, id, values, &self.scopes.update, self.options.deleted)?;
-                (stmt.must_change(), columns, ChangeOp::Update)
+            Mutation::Update { target, .. } => {
+                let stmt =
+                    rows::update(dialect, table, values, target, &self.scopes.update, self.options.deleted, &columns)?;
+                if matches!(target, Target::Id(_)) { stmt.must_change() } else { stmt }
             }
             Mutation::Restore { id } => {
-                let (stmt, columns) = restore_stmt(dialect, table, id, &self.scopes)?;
-                (stmt.must_change(), columns, ChangeOp::Update)
+                let restored = output_columns(table, None, Deleted::Hidden)?;
+                let rows = tx.run(&rows::restore(dialect, table, id, &self.scopes.update, &restored)).await?;
+                return Ok(self.changed(table, &restored, rows, old));
             }
-            Mutation::Delete { id } => {
-                let stmt = delete_stmt(dialect, table, id, &self.scopes, self.options.deleted);
-                tx.run(&stmt).await?;
-                let change = self.change(&table.name, ChangeOp::Delete, old.clone(), old);
-                return Ok((None, change));
-            }
+            Mutation::Delete { target } => return self.delete(tx, table, target, old).await,
         };
         let rows = tx.run(&stmt).await?;
-        let record = RecordData { columns: shape(&columns), values: rows.rows.first().cloned().unwrap_or_default() };
-        let change = self.change(&table.name, op, Some(record), old);
-        Ok((Some(Records::new(&columns, rows)), change))
+        Ok(self.changed(table, &columns, rows, old))
     }
 
-    fn change(&self, collection: &str, op: ChangeOp, record: Option<RecordData>, old: Option<RecordData>) -> Change {
-        let id = record.as_ref().or(old.as_ref()).and_then(|r| r.get("_id")).and_then(Value::text);
-        Change { collection: collection.to_owned(), op, id, record, old_record: old, actor: Actor::from(&self.caller) }
+    /// The rows a create or update returned, and their changes: an update (with the row it
+    /// replaced) where a row was there before, a create otherwise.
+    fn changed(&self, table: &Table, columns: &[&Column], rows: Rows, old: Vec<RecordData>) -> (Records, Vec<Change>) {
+        let shape = shape(columns);
+        let key = key(table).ok().map(|k| k.name.clone());
+        let changes = rows
+            .rows
+            .iter()
+            .map(|values| {
+                let record = RecordData { columns: shape.clone(), values: values.clone() };
+                let id = key.as_deref().and_then(|k| record.get(k)).and_then(key_text);
+                let before =
+                    old.iter().find(|o| key.as_deref().and_then(|k| o.get(k)).and_then(key_text) == id).cloned();
+                let op = if before.is_some() { ChangeOp::Update } else { ChangeOp::Create };
+                self.change(&table.name, op, id, Some(record), before)
+            })
+            .collect();
+        (Records::new(columns, rows), changes)
     }
 
-    /// Step 6: the `on_delete` effects of deleting record `id`, each record they write a change.
+    /// Deletes the rows `target` picked (read in step 2): one by one by key, each with its
+    /// relations' `on_delete` effects; a keyless table's rows by the filters at once.
+    async fn delete<T: Tx>(
+        &self,
+        tx: &mut T,
+        table: &Table,
+        target: &Target,
+        old: Vec<RecordData>,
+    ) -> Result<(Records, Vec<Change>), ApiError> {
+        let dialect = tx.dialect();
+        let old_columns = self.old_columns()?;
+        let Ok(key) = key(table) else {
+            let stmt = rows::delete_all(dialect, table, target, &self.scopes.delete, &old_columns)?;
+            let rows = tx.run(&stmt).await?;
+            let changes = rows
+                .rows
+                .iter()
+                .map(|values| {
+                    let record = RecordData { columns: shape(&old_columns), values: values.clone() };
+                    self.change(&table.name, ChangeOp::Delete, None, Some(record.clone()), Some(record))
+                })
+                .collect();
+            return Ok((Records::new(&old_columns, rows), changes));
+        };
+        let mut changes = Vec::with_capacity(old.len());
+        for before in &old {
+            let key_value = before.get(&key.name).cloned().unwrap_or(Value::Null);
+            let stmt =
+                rows::delete(dialect, table, &key_value, &self.scopes.delete, self.options.deleted, &old_columns)?;
+            let after = tx.run(&stmt).await?.rows.into_iter().next();
+            let record = after.map(|values| RecordData { columns: shape(&old_columns), values });
+            let id = key_text(&key_value);
+            changes.push(self.change(
+                &table.name,
+                ChangeOp::Delete,
+                id.clone(),
+                record.or(Some(before.clone())),
+                Some(before.clone()),
+            ));
+            if let (Some(id), Some(_)) = (id, &table.collection) {
+                changes.extend(self.effects(tx, &id).await?);
+            }
+        }
+        let rows = Rows { rows: old.into_iter().map(|r| r.values).collect(), ..Rows::default() };
+        Ok((Records::new(&old_columns, rows), changes))
+    }
+
+    fn change(
+        &self,
+        table: &str,
+        op: ChangeOp,
+        id: Option<String>,
+        record: Option<RecordData>,
+        old: Option<RecordData>,
+    ) -> Change {
+        Change { collection: table.to_owned(), op, id, record, old_record: old, actor: Actor::from(&self.caller) }
+    }
+
+    /// Step 6: the `on_delete` effects of deleting record `id`; each record they write is a
+    /// change.
     async fn effects<T: Tx>(&self, tx: &mut T, id: &str) -> Result<Vec<Change>, ApiError> {
         let hard = self.options.deleted == Deleted::Shown;
         let columns_of = |collection: &str| -> Vec<String> {
@@ -247,8 +343,7 @@ impl Plan {
                 .unwrap_or_default()
         };
         let mut changes = Vec::new();
-        for effect in on_delete_plan(Self::dialect(tx), &self.relations, &self.table.name, id, hard, Some(&columns_of))
-        {
+        for effect in on_delete_plan(tx.dialect(), &self.relations, &self.table.name, id, hard, Some(&columns_of)) {
             match effect {
                 Effect::Refuse { probe, relation } => {
                     if !tx.run(&probe).await?.rows.is_empty() {
@@ -260,9 +355,11 @@ impl Plan {
                     let Some(related) = self.related.iter().find(|t| t.name == relation.collection) else { continue };
                     let shape = shape(&related.columns.iter().collect::<Vec<_>>());
                     let op = if deletes { ChangeOp::Delete } else { ChangeOp::Update };
-                    changes.extend(rows_as_changes(rows, &shape, |record| {
-                        self.change(&relation.collection, op, Some(record), None)
-                    }));
+                    for values in rows.rows {
+                        let record = RecordData { columns: shape.clone(), values };
+                        let id = record.get("_id").and_then(key_text);
+                        changes.push(self.change(&relation.collection, op, id, Some(record), None));
+                    }
                 }
             }
         }
@@ -270,49 +367,25 @@ impl Plan {
     }
 }
 
-fn rows_as_changes(
-    rows: Rows,
-    shape: &Arc<[(String, ColumnType)]>,
-    change: impl Fn(RecordData) -> Change,
-) -> impl Iterator<Item = Change> {
-    let shape = shape.clone();
-    rows.rows.into_iter().map(move |values| change(RecordData { columns: shape.clone(), values }))
-}
-
 /// The names and types of `columns`, shared by every record of that shape.
 fn shape(columns: &[&Column]) -> Arc<[(String, ColumnType)]> {
     columns.iter().map(|c| (c.name.clone(), c.ty)).collect()
 }
 
-/// `UPDATE … SET "_deleted_at" = NULL … RETURNING` the restored record.
-fn restore_stmt<'t>(
-    dialect: Dialect,
-    table: &'t Table,
-    id: &str,
-    scopes: &Scopes,
-) -> Result<(Stmt, Vec<&'t Column>), ApiError> {
-    let mut b = SqlBuilder::new(dialect);
-    b.push("UPDATE ").ident(&table.name).push(" SET \"_deleted_at\" = NULL, \"_updated_at\" = ");
-    b.param(now_ms().into()).push(" WHERE \"_id\" = ").param(id.into());
-    b.push(" AND \"_deleted_at\" IS NOT NULL");
-    base_conditions(&mut b, &scopes.update, Deleted::Shown);
-    let out = output_columns(table, None, Deleted::Hidden)?;
-    returning(&mut b, &out);
-    Ok((b.finish(), out))
+/// A key as the change feed names it.
+fn key_text(value: &Value) -> Option<String> {
+    match value {
+        Value::Null => None,
+        Value::Text(s) => Some(s.clone()),
+        Value::Int(i) => Some(i.to_string()),
+        Value::Real(f) => Some(f.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Json(v) => Some(v.to_string()),
+    }
 }
 
-/// The soft delete of a record, or (the admin's record endpoints) its delete for good.
-fn delete_stmt(dialect: Dialect, table: &Table, id: &str, scopes: &Scopes, deleted: Deleted) -> Stmt {
-    let mut b = SqlBuilder::new(dialect);
-    if deleted == Deleted::Shown {
-        b.push("DELETE FROM ").ident(&table.name).push(" WHERE \"_id\" = ").param(id.into());
-    } else {
-        let now = now_ms();
-        b.push("UPDATE ").ident(&table.name).push(" SET \"_deleted_at\" = ").param(now.into());
-        b.push(", \"_updated_at\" = ").param(now.into()).push(" WHERE \"_id\" = ").param(id.into());
-    }
-    base_conditions(&mut b, &scopes.delete, deleted);
-    b.finish().must_change()
+fn short(id: &str) -> String {
+    id.chars().take(64).collect()
 }
 
 /// An `ADD COLUMN` that failed because the column exists: another request added it since the

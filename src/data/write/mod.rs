@@ -1,10 +1,12 @@
-//! The write pipeline: every write of a collection's records (create, update, delete,
-//! restore; one at a time, in bulk or in a batch; by a user or by the admin) becomes a list of
-//! [`Mutation`]s that one executor runs in one transaction, in a fixed order:
+//! The write pipeline: every write of records, whichever surface asks (the collections
+//! surface's create, update, delete, restore, bulk and batch; the admin's record endpoints;
+//! the tables surface's insert, upsert, update, replace and delete, by id or by filter), on a
+//! collection or a table made with plain SQL, becomes a list of [`Mutation`]s that one
+//! executor runs in one transaction, in a fixed order:
 //!
 //! 1. access: the collection's rule for each kind of mutation (before the transaction);
-//! 2. existence: each record to update, delete or restore is read, within the caller's scope
-//!    (the record read is the change's `old_record`);
+//! 2. existence: each record to update, delete, restore (or merge with) is read, within the
+//!    caller's scope (the record read is the change's `old_record`);
 //! 3. schema: fields the writes bring are added as columns, inside the transaction;
 //! 4. validation: field rules and types;
 //! 5. statements: the inserts, updates and deletes;
@@ -15,6 +17,7 @@
 //! changes.
 
 mod executor;
+mod rows;
 
 use std::sync::Arc;
 
@@ -22,22 +25,45 @@ use serde_json::{Map, Value as Json};
 
 use super::access::{self, Caller, Scope};
 use super::catalog::Table;
+use super::query::Query;
 use super::records::{Deleted, Records, rules};
+use super::tables::{Resolution, allowed};
 use super::{Store, relations};
 use crate::error::ApiError;
 
-/// One record write.
+/// The records an update or delete changes.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// The record (row) with this key.
+    Id(String),
+    /// Every record the filters match (the tables surface's `PATCH`/`DELETE` with filters).
+    Filter(Query),
+}
+
+/// How an insert meets a row that holds the same unique values.
+#[derive(Debug, Clone)]
+pub struct Upsert {
+    /// The unique columns the rows are matched on.
+    pub on_conflict: Vec<String>,
+    pub resolution: Resolution,
+}
+
+/// One write.
 #[derive(Debug, Clone)]
 pub enum Mutation {
+    /// A new record; with `upsert`, one holding the same unique values is merged or kept.
     Create {
         fields: Map<String, Json>,
+        upsert: Option<Upsert>,
     },
+    /// Changes the given fields; `replace` (PUT) makes every field not given null.
     Update {
-        id: String,
+        target: Target,
         fields: Map<String, Json>,
+        replace: bool,
     },
     Delete {
-        id: String,
+        target: Target,
     },
     /// Undoes a soft delete (needs the update rule).
     Restore {
@@ -46,16 +72,21 @@ pub enum Mutation {
 }
 
 impl Mutation {
-    fn id(&self) -> Option<&str> {
-        match self {
-            Mutation::Create { .. } => None,
-            Mutation::Update { id, .. } | Mutation::Delete { id } | Mutation::Restore { id } => Some(id),
-        }
+    pub fn create(fields: Map<String, Json>) -> Mutation {
+        Mutation::Create { fields, upsert: None }
+    }
+
+    pub fn update(id: &str, fields: Map<String, Json>) -> Mutation {
+        Mutation::Update { target: Target::Id(id.to_owned()), fields, replace: false }
+    }
+
+    pub fn delete(id: &str) -> Mutation {
+        Mutation::Delete { target: Target::Id(id.to_owned()) }
     }
 
     fn fields(&self) -> Option<&Map<String, Json>> {
         match self {
-            Mutation::Create { fields } | Mutation::Update { fields, .. } => Some(fields),
+            Mutation::Create { fields, .. } | Mutation::Update { fields, .. } => Some(fields),
             _ => None,
         }
     }
@@ -71,14 +102,25 @@ pub struct WriteOptions {
     pub deleted: Deleted,
     /// A bulk or batch: errors name the 0-based index of the mutation at fault.
     pub indexed: bool,
+    /// A filter must match exactly one row, or nothing is written (406; the tables surface's
+    /// `Accept: application/vnd.pgrst.object+json`).
+    pub single: bool,
 }
 
-/// What one mutation wrote: the record as it now is (`None` for a delete).
+impl WriteOptions {
+    /// One write of the collections surface.
+    pub fn collection(auto_create: bool) -> WriteOptions {
+        WriteOptions { auto_create, deleted: Deleted::Hidden, indexed: false, single: false }
+    }
+}
+
+/// What one mutation wrote: the rows as they now are (every column), or for a delete the
+/// rows as they were.
 pub struct Written {
-    pub record: Option<Records>,
+    pub records: Records,
 }
 
-/// The scopes the caller writes in, from the collection's rules.
+/// The scopes the caller writes in, from the table's rules.
 #[derive(Debug, Clone)]
 pub(in crate::data) struct Scopes {
     update: Scope,
@@ -96,7 +138,7 @@ impl Store {
         options: WriteOptions,
     ) -> Result<Vec<Written>, ApiError> {
         let scopes = check_rules(&table, caller, &mutations, options)?;
-        let deletes = mutations.iter().any(|m| matches!(m, Mutation::Delete { .. }));
+        let deletes = table.collection.is_some() && mutations.iter().any(|m| matches!(m, Mutation::Delete { .. }));
         let relations = if deletes { self.list_relations().await? } else { Vec::new() };
         let mut related = Vec::new();
         for relation in relations.iter().filter(|r| r.target == table.name) {
@@ -145,11 +187,16 @@ fn check_rules(
     if let Some(i) = first(|m| matches!(m, Mutation::Create { .. })) {
         access::check(&rules.create, caller).map_err(|e| at(i, e))?;
     }
-    if let Some(i) = first(|m| matches!(m, Mutation::Update { .. } | Mutation::Restore { .. })) {
-        scopes.update = access::check(&rules.update, caller).map_err(|e| at(i, e))?;
+    let changes_rows = |m: &Mutation| match m {
+        Mutation::Update { .. } | Mutation::Restore { .. } => true,
+        Mutation::Create { upsert: Some(u), .. } => u.resolution == Resolution::Merge,
+        _ => false,
+    };
+    if let Some(i) = first(changes_rows) {
+        scopes.update = allowed(table, &rules.update, caller).map_err(|e| at(i, e))?;
     }
     if let Some(i) = first(|m| matches!(m, Mutation::Delete { .. })) {
-        scopes.delete = access::check(&rules.delete, caller).map_err(|e| at(i, e))?;
+        scopes.delete = allowed(table, &rules.delete, caller).map_err(|e| at(i, e))?;
     }
     Ok(scopes)
 }
