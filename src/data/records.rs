@@ -386,17 +386,6 @@ pub(super) fn insert_values(
     b
 }
 
-/// The soft delete of one record within `scope` (`RETURNING "_id"`).
-pub(super) fn soft_delete_stmt(dialect: Dialect, table: &Table, id: &str, scope: &Scope) -> super::Stmt {
-    let now = now_ms();
-    let mut b = SqlBuilder::new(dialect);
-    b.push("UPDATE ").ident(&table.name).push(" SET \"_deleted_at\" = ").param(now.into());
-    b.push(", \"_updated_at\" = ").param(now.into()).push(" WHERE \"_id\" = ").param(id.into());
-    base_conditions(&mut b, scope, Deleted::Hidden);
-    b.push(" RETURNING \"_id\"");
-    b.finish()
-}
-
 pub(super) fn rules(table: &Table) -> &Rules {
     table.access_rules()
 }

@@ -261,24 +261,6 @@ impl Store {
         }
         Ok(found)
     }
-
-    /// The statements that apply `on_delete` when the record `id` of `table` is deleted (for
-    /// good when `hard`), or 409 when a `restrict` relation still points at it.
-    pub(super) async fn on_delete_effects(&self, table: &Table, id: &str, hard: bool) -> Result<Vec<Stmt>, ApiError> {
-        let relations = self.list_relations().await?;
-        let mut stmts = Vec::new();
-        for effect in on_delete_plan(self.db.dialect(), &relations, &table.name, id, hard, None) {
-            match effect {
-                Effect::Refuse { probe, relation } => {
-                    if !self.db.read(probe).await?.rows.is_empty() {
-                        return Err(restricted(&relation));
-                    }
-                }
-                Effect::Write { stmt, .. } => stmts.push(stmt),
-            }
-        }
-        Ok(stmts)
-    }
 }
 
 /// One consequence of deleting a record, for one relation that points at it.

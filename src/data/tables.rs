@@ -19,11 +19,11 @@ use super::access::{self, Caller, Rule, Scope};
 use super::catalog::{Column, ColumnType, Table};
 use super::query::parse::TABLE_MAX_LIMIT;
 use super::query::{Query, SelectItem, SortKey, compile};
-use super::records::{Deleted, Typed, base_conditions, filters, json_to_value, typed_fields};
+use super::records::{Deleted, Typed, base_conditions, filters};
 use super::sql::SqlBuilder;
+use super::write::{Mutation, Upsert, WriteOptions};
 use super::{Store, Value};
 use crate::error::ApiError;
-use crate::util::now_ms;
 
 /// How an insert treats a row whose unique key already exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -246,314 +246,79 @@ impl Store {
         Ok(TableRows { names, rows, embeds })
     }
 
-    /// Inserts one row or several (one transaction); upserts with a `resolution`.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn table_insert(
+    /// Runs the tables surface's writes through the write pipeline and answers the rows as
+    /// `select=` shows them (the rows deleted, for a delete). `single`: a filter must match
+    /// exactly one row (406 otherwise, and nothing is written).
+    pub async fn table_write(
         &self,
-        table: &Table,
+        table: &Arc<Table>,
         caller: &Caller,
-        objects: &[&Map<String, Json>],
-        columns: Option<&[String]>,
-        on_conflict: Option<&[String]>,
-        resolution: Option<Resolution>,
-        select: Option<&[SelectItem]>,
+        query: &Query,
+        mutations: Vec<Mutation>,
+        single: bool,
     ) -> Result<TableRows, ApiError> {
-        access::check(&table.access_rules().create, caller)?;
-        let update_scope = match resolution {
-            Some(Resolution::Merge) => Some(allowed(table, &table.access_rules().update, caller)?),
-            _ => None,
+        let table = if query.uses_search() {
+            // The search index is built only for a caller the rules let write.
+            super::write::check_access(table, caller, &mutations)?;
+            self.searchable(table.clone(), query).await?
+        } else {
+            table.clone()
         };
-        for name in columns.unwrap_or_default().iter().chain(on_conflict.unwrap_or_default()) {
-            compile::column(table, name)?;
+        let projection = self.projection(&table, query.select.as_deref()).await?;
+        let options = WriteOptions { indexed: mutations.len() > 1, single, ..WriteOptions::collection(false) };
+        let written = self.apply(table.clone(), caller, mutations, options).await?;
+        let mut rows = Vec::new();
+        for w in written {
+            let positions: Vec<Option<usize>> = projection
+                .columns
+                .iter()
+                .map(|c| w.records.columns.iter().position(|(name, _)| *name == c.name))
+                .collect();
+            for row in w.records.rows {
+                rows.push(positions.iter().map(|p| p.map_or(Value::Null, |i| row[i].clone())).collect());
+            }
         }
-        let conflict: Vec<&Column> = match (resolution, on_conflict) {
-            (None, _) => Vec::new(),
-            (Some(_), Some(names)) => names.iter().map(|n| compile::column(table, n)).collect::<Result<_, _>>()?,
-            (Some(_), None) => vec![table.key_column().ok_or_else(|| {
+        self.finish_rows(&table, caller, &projection, rows).await
+    }
+}
+
+/// An insert's rows as mutations: `columns=` keeps only the keys it names, and with a
+/// `resolution` each becomes an upsert on `on_conflict` (the primary key by default).
+pub fn insert_mutations(
+    table: &Table,
+    objects: &[&Map<String, Json>],
+    columns: Option<&[String]>,
+    on_conflict: Option<&[String]>,
+    resolution: Option<Resolution>,
+) -> Result<Vec<Mutation>, ApiError> {
+    for name in columns.unwrap_or_default().iter().chain(on_conflict.unwrap_or_default()) {
+        compile::column(table, name)?;
+    }
+    let upsert = match (resolution, on_conflict) {
+        (None, _) => None,
+        (Some(resolution), Some(names)) => Some(Upsert { on_conflict: names.to_vec(), resolution }),
+        (Some(resolution), None) => {
+            let key = table.key_column().ok_or_else(|| {
                 ApiError::bad_request(format!(
                     "'{}' has no single-column primary key: name the upsert's columns with on_conflict",
                     table.name
                 ))
-            })?],
-        };
-        let projection = self.projection(table, select).await?;
-        let mut stmts = Vec::with_capacity(objects.len());
-        for (index, object) in objects.iter().enumerate() {
-            let at =
-                |err: ApiError| if objects.len() > 1 { ApiError::AtIndex { index, inner: Box::new(err) } } else { err };
-            let kept: Map<String, Json>;
-            let object: &Map<String, Json> = match columns {
+            })?;
+            Some(Upsert { on_conflict: vec![key.name.clone()], resolution })
+        }
+    };
+    Ok(objects
+        .iter()
+        .map(|object| {
+            let fields = match columns {
                 Some(columns) => {
-                    kept = object
-                        .iter()
-                        .filter(|(k, _)| columns.contains(k))
-                        .map(|(k, v)| (k.clone(), v.clone()))
-                        .collect();
-                    &kept
+                    object.iter().filter(|(k, _)| columns.contains(k)).map(|(k, v)| (k.clone(), v.clone())).collect()
                 }
-                None => object,
+                None => (*object).clone(),
             };
-            let values = self.row_values(table, caller, object, true).map_err(at)?;
-            let names: Vec<String> = values.iter().map(|(c, _)| c.clone()).collect();
-            let mut b = if table.collection.is_some() {
-                super::records::insert_values(self.db.dialect(), table, caller, values)
-            } else {
-                plain_insert(self.db.dialect(), table, values)
-            };
-            if let Some(resolution) = resolution {
-                b.push(" ON CONFLICT (").ident_list(conflict.iter().map(|c| c.name.as_str())).push(")");
-                if table.collection.is_some() && !conflict.iter().any(|c| c.name == "_id") {
-                    // Unique indexes of collections cover live records only.
-                    b.push(" WHERE \"_deleted_at\" IS NULL");
-                }
-                let set: Vec<&String> = names
-                    .iter()
-                    .filter(|n| !conflict.iter().any(|c| &c.name == *n) && !super::names::is_system_column(n))
-                    .collect();
-                if resolution == Resolution::Ignore || (set.is_empty() && table.collection.is_none()) {
-                    b.push(" DO NOTHING");
-                } else {
-                    b.push(" DO UPDATE SET ");
-                    let mut first = true;
-                    if table.collection.is_some() {
-                        b.push("\"_updated_at\" = EXCLUDED.\"_updated_at\"");
-                        first = false;
-                    }
-                    for name in set {
-                        if !first {
-                            b.push(", ");
-                        }
-                        first = false;
-                        b.ident(name).push(" = EXCLUDED.").ident(name);
-                    }
-                    if let Some(Scope::OwnedBy(owner)) = &update_scope {
-                        b.push(" WHERE ").qualified(&table.name, "_owner_id").push(" = ").param(owner.clone().into());
-                    }
-                }
-            }
-            b.push(" RETURNING ");
-            compile::select_list(&mut b, projection.columns.iter().copied());
-            stmts.push(b.finish());
-        }
-        let rows: Vec<Vec<Value>> = if stmts.len() == 1 {
-            self.db.write(stmts.pop().expect("one statement")).await?.rows
-        } else {
-            self.db.write_many(stmts).await?.into_iter().flat_map(|r| r.rows).collect()
-        };
-        self.finish_rows(table, caller, &projection, rows).await
-    }
-
-    /// Changes the given columns of the rows matching `query` (or the row `id`). With
-    /// `expect_one`, refuses (406) unless exactly one row matches, before changing anything.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn table_update(
-        &self,
-        table: &Arc<Table>,
-        caller: &Caller,
-        query: &Query,
-        id: Option<&str>,
-        object: &Map<String, Json>,
-        replace: bool,
-        expect_one: bool,
-    ) -> Result<TableRows, ApiError> {
-        let scope = allowed(table, &table.access_rules().update, caller)?;
-        let table = &*self.searchable(table.clone(), query).await?;
-        let mut values = self.row_values(table, caller, object, replace)?;
-        if replace {
-            let id = id.ok_or_else(|| ApiError::bad_request("PUT needs a row id"))?;
-            let key = table.key_column().ok_or_else(|| no_key(table))?;
-            if let Some(pos) = values.iter().position(|(c, _)| *c == key.name) {
-                if values[pos].1 != compile::typed(key, id)? {
-                    return Err(ApiError::bad_request(format!(
-                        "the body's '{}' differs from the id in the path",
-                        key.name
-                    )));
-                }
-                values.remove(pos);
-            }
-            // Columns not given become null.
-            for col in &table.columns {
-                if col.name != key.name && !col.system && !values.iter().any(|(c, _)| *c == col.name) {
-                    values.push((col.name.clone(), Value::Null));
-                }
-            }
-        }
-        if values.is_empty() && table.collection.is_none() {
-            return Err(ApiError::bad_request("the body names no column to change"));
-        }
-        if expect_one {
-            self.expect_one(table, &scope, query, id).await?;
-        }
-        let projection = self.projection(table, query.select.as_deref()).await?;
-        let mut b = SqlBuilder::new(self.db.dialect());
-        b.push("UPDATE ").ident(&table.name).push(" SET ");
-        let mut first = true;
-        if table.collection.is_some() {
-            b.push("\"_updated_at\" = ").param(now_ms().into());
-            first = false;
-        }
-        for (column, value) in values {
-            if !first {
-                b.push(", ");
-            }
-            first = false;
-            b.ident(&column).push(" = ");
-            match table.column(&column) {
-                Some(col) => compile::bind(&mut b, col, value),
-                None => b.param(value),
-            };
-        }
-        b.push(" WHERE 1 = 1");
-        scope_conditions(&mut b, table, &scope);
-        filters(&mut b, table, query)?;
-        if let Some(id) = id {
-            key_condition(&mut b, table, id)?;
-        }
-        b.push(" RETURNING ");
-        compile::select_list(&mut b, projection.columns.iter().copied());
-        let rows = self.db.write(b.finish()).await?.rows;
-        if rows.is_empty()
-            && let Some(id) = id
-        {
-            return Err(self.table_refusal(table, caller, id).await);
-        }
-        self.finish_rows(table, caller, &projection, rows).await
-    }
-
-    /// Deletes the rows matching `query` (or the row `id`): the soft delete of the
-    /// collections surface for a collection, for good otherwise. Answers the deleted rows.
-    pub async fn table_delete(
-        &self,
-        table: &Arc<Table>,
-        caller: &Caller,
-        query: &Query,
-        id: Option<&str>,
-        expect_one: bool,
-    ) -> Result<TableRows, ApiError> {
-        let scope = allowed(table, &table.access_rules().delete, caller)?;
-        let table = &*self.searchable(table.clone(), query).await?;
-        if expect_one {
-            self.expect_one(table, &scope, query, id).await?;
-        }
-        let projection = self.projection(table, query.select.as_deref()).await?;
-        let dialect = self.db.dialect();
-        let rows = if table.collection.is_some() {
-            // Read the rows, then soft-delete each with its relations' on_delete effects.
-            let mut columns = projection.columns.clone();
-            let id_index = Projection::fetch(&mut columns, table, "_id")?;
-            let mut b = SqlBuilder::new(dialect);
-            b.push("SELECT ");
-            compile::select_list(&mut b, columns.iter().copied()).push(" FROM ").ident(&table.name);
-            b.push(" WHERE 1 = 1");
-            scope_conditions(&mut b, table, &scope);
-            filters(&mut b, table, query)?;
-            if let Some(id) = id {
-                key_condition(&mut b, table, id)?;
-            }
-            let mut rows = self.db.read(b.finish()).await?.rows;
-            let mut stmts = Vec::new();
-            for row in &rows {
-                let Some(record_id) = row[id_index].as_text() else { continue };
-                stmts.push(super::records::soft_delete_stmt(self.db.dialect(), table, record_id, &scope));
-                stmts.extend(self.on_delete_effects(table, record_id, false).await?);
-            }
-            if !stmts.is_empty() {
-                self.db.write_many(stmts).await.map_err(|err| match err {
-                    super::DbError::InStatement { source, .. } => *source,
-                    other => other,
-                })?;
-            }
-            for row in &mut rows {
-                row.truncate(projection.columns.len());
-            }
-            rows
-        } else {
-            let mut b = SqlBuilder::new(dialect);
-            b.push("DELETE FROM ").ident(&table.name).push(" WHERE 1 = 1");
-            scope_conditions(&mut b, table, &scope);
-            filters(&mut b, table, query)?;
-            if let Some(id) = id {
-                key_condition(&mut b, table, id)?;
-            }
-            b.push(" RETURNING ");
-            compile::select_list(&mut b, projection.columns.iter().copied());
-            self.db.write(b.finish()).await?.rows
-        };
-        if rows.is_empty()
-            && let Some(id) = id
-        {
-            return Err(self.table_refusal(table, caller, id).await);
-        }
-        self.finish_rows(table, caller, &projection, rows).await
-    }
-
-    /// 406 unless exactly one row matches (for `Accept: application/vnd.pgrst.object+json`).
-    async fn expect_one(&self, table: &Table, scope: &Scope, query: &Query, id: Option<&str>) -> Result<(), ApiError> {
-        let mut b = SqlBuilder::new(self.db.dialect());
-        b.push("SELECT COUNT(*) FROM ").ident(&table.name).push(" WHERE 1 = 1");
-        scope_conditions(&mut b, table, scope);
-        filters(&mut b, table, query)?;
-        if let Some(id) = id {
-            key_condition(&mut b, table, id)?;
-        }
-        let n = self.db.read(b.finish()).await?.rows.first().and_then(|r| r[0].as_int()).unwrap_or(0);
-        if n != 1 {
-            return Err(single_refused(n as usize));
-        }
-        Ok(())
-    }
-
-    /// Why a write by id matched nothing: 403 when the caller may read the row, else 404.
-    async fn table_refusal(&self, table: &Table, caller: &Caller, id: &str) -> ApiError {
-        let not_found = ApiError::not_found(format!("no row '{}' in '{}'", short(id), table.name));
-        let Ok(scope) = allowed(table, &table.access_rules().read, caller) else { return not_found };
-        let mut b = SqlBuilder::new(self.db.dialect());
-        b.push("SELECT 1 FROM ").ident(&table.name).push(" WHERE 1 = 1");
-        scope_conditions(&mut b, table, &scope);
-        if key_condition(&mut b, table, id).is_err() {
-            return not_found;
-        }
-        match self.db.read(b.finish()).await {
-            Ok(rows) if !rows.rows.is_empty() => ApiError::Forbidden("you may not change this row".into()),
-            _ => not_found,
-        }
-    }
-
-    /// The body's columns typed for `table`. For a collection the collections surface's
-    /// rules apply (system fields ignored, validation rules checked); for another table an
-    /// `_owner_id` column is the caller's on insert and only the admin may set it.
-    fn row_values(
-        &self,
-        table: &Table,
-        caller: &Caller,
-        object: &Map<String, Json>,
-        creating: bool,
-    ) -> Result<Vec<(String, Value)>, ApiError> {
-        if table.collection.is_some() {
-            for name in object.keys() {
-                if !super::names::is_system_column(name) && table.column(name).is_none() {
-                    return Err(unknown_column(table, name));
-                }
-            }
-            return typed_fields(table, object, creating);
-        }
-        let mut values = Vec::with_capacity(object.len() + 1);
-        for (name, value) in object {
-            let col = table.column(name).ok_or_else(|| unknown_column(table, name))?;
-            if col.name == "_owner_id" && !caller.is_admin() {
-                return Err(ApiError::bad_field(name, "only the admin may set _owner_id"));
-            }
-            values.push((col.name.clone(), json_to_value(col, value)?));
-        }
-        if creating
-            && !caller.is_admin()
-            && table.column("_owner_id").is_some()
-            && let Some(user) = caller.user_id()
-        {
-            values.push(("_owner_id".into(), Value::Text(user.to_owned())));
-        }
-        Ok(values)
-    }
+            Mutation::Create { fields, upsert: upsert.clone() }
+        })
+        .collect())
 }
 
 /// The columns of a `select=` (embeds aside) and their answer names; every column (but a
@@ -610,7 +375,7 @@ pub(super) fn scope_conditions(b: &mut SqlBuilder, table: &Table, scope: &Scope)
 }
 
 /// ` AND key = id`, the id typed for the key column; 400 for a table without a single key.
-fn key_condition(b: &mut SqlBuilder, table: &Table, id: &str) -> Result<(), ApiError> {
+pub(super) fn key_condition(b: &mut SqlBuilder, table: &Table, id: &str) -> Result<(), ApiError> {
     let key = table.key_column().ok_or_else(|| no_key(table))?;
     let value = compile::typed(key, id)?;
     b.push(" AND ").ident(&key.name).push(" = ");
@@ -618,11 +383,16 @@ fn key_condition(b: &mut SqlBuilder, table: &Table, id: &str) -> Result<(), ApiE
     Ok(())
 }
 
-fn no_key(table: &Table) -> ApiError {
+pub(super) fn no_key(table: &Table) -> ApiError {
     ApiError::bad_request(format!(
         "'{}' has no single-column primary key, so its rows cannot be addressed by id: use filters",
         table.name
     ))
+}
+
+pub(super) fn unknown_column(table: &Table, name: &str) -> ApiError {
+    let shown: String = name.chars().take(64).collect();
+    ApiError::bad_field(name, format!("unknown column '{shown}' in '{}'", table.name))
 }
 
 /// 406 for `Accept: application/vnd.pgrst.object+json` when the answer is not one row.
@@ -630,36 +400,4 @@ pub fn single_refused(rows: usize) -> ApiError {
     ApiError::NotAcceptable(format!(
         "the result must be exactly one row for application/vnd.pgrst.object+json; it has {rows}"
     ))
-}
-
-fn unknown_column(table: &Table, name: &str) -> ApiError {
-    let shown: String = name.chars().take(64).collect();
-    ApiError::bad_field(name, format!("unknown column '{shown}' in '{}'", table.name))
-}
-
-/// `INSERT INTO t (…) VALUES (…)` of a table that is not a collection (`DEFAULT VALUES` when
-/// the body names no column).
-fn plain_insert(dialect: super::Dialect, table: &Table, values: Vec<(String, Value)>) -> SqlBuilder {
-    let mut b = SqlBuilder::new(dialect);
-    b.push("INSERT INTO ").ident(&table.name);
-    if values.is_empty() {
-        b.push(" DEFAULT VALUES");
-        return b;
-    }
-    b.push(" (").ident_list(values.iter().map(|(c, _)| c.as_str())).push(") VALUES (");
-    for (i, (column, value)) in values.into_iter().enumerate() {
-        if i > 0 {
-            b.push(", ");
-        }
-        match table.column(&column) {
-            Some(col) => compile::bind(&mut b, col, value),
-            None => b.param(value),
-        };
-    }
-    b.push(")");
-    b
-}
-
-fn short(id: &str) -> String {
-    id.chars().take(64).collect()
 }

@@ -171,6 +171,12 @@ impl Store {
     }
 }
 
+/// Whether `caller` may make every kind of mutation of `mutations` (what [`Store::apply`]
+/// checks first), for work that must not start otherwise.
+pub(super) fn check_access(table: &Table, caller: &Caller, mutations: &[Mutation]) -> Result<(), ApiError> {
+    check_rules(table, caller, mutations, WriteOptions::collection(false)).map(|_| ())
+}
+
 /// Step 1: the rule of each kind of mutation the request holds, checked once.
 fn check_rules(
     table: &Table,

@@ -11,7 +11,7 @@ use crate::data::catalog::{Column, Table};
 use crate::data::query::compile;
 use crate::data::records::{Deleted, base_conditions, filters, insert_values, json_to_value, typed_fields};
 use crate::data::sql::SqlBuilder;
-use crate::data::tables::Resolution;
+use crate::data::tables::{Resolution, key_condition, no_key, unknown_column};
 use crate::data::{Dialect, Stmt, Value, names};
 use crate::error::ApiError;
 use crate::util::now_ms;
@@ -19,12 +19,7 @@ use crate::util::now_ms;
 /// The column rows are addressed by: `_id` of a collection, the single-column primary key of
 /// another table.
 pub(super) fn key(table: &Table) -> Result<&Column, ApiError> {
-    table.key_column().ok_or_else(|| {
-        ApiError::bad_request(format!(
-            "'{}' has no single-column primary key, so its rows cannot be addressed by id: use filters",
-            table.name
-        ))
-    })
+    table.key_column().ok_or_else(|| no_key(table))
 }
 
 /// ` AND …`: the rows within `scope` (live ones only, for a collection, unless `deleted`
@@ -40,13 +35,7 @@ pub(super) fn within(b: &mut SqlBuilder, table: &Table, scope: &Scope, deleted: 
 /// ` AND …` narrowing to the rows `target` picks.
 pub(super) fn targeted(b: &mut SqlBuilder, table: &Table, target: &Target) -> Result<(), ApiError> {
     match target {
-        Target::Id(id) => {
-            let key = key(table)?;
-            let value = compile::typed(key, id)?;
-            b.push(" AND ").ident(&key.name).push(" = ");
-            compile::bind(b, key, value);
-            Ok(())
-        }
+        Target::Id(id) => key_condition(b, table, id),
         Target::Filter(query) => filters(b, table, query),
     }
 }
@@ -146,11 +135,6 @@ pub(super) fn replacement(
         }
     }
     Ok(values)
-}
-
-pub(super) fn unknown_column(table: &Table, name: &str) -> ApiError {
-    let shown: String = name.chars().take(64).collect();
-    ApiError::bad_field(name, format!("unknown column '{shown}' in '{}'", table.name))
 }
 
 /// `INSERT … [ON CONFLICT …] RETURNING <columns>`. An upsert updates the row it meets (within

@@ -11,7 +11,8 @@ use super::{json, only};
 use crate::app::AppState;
 use crate::data::access::Caller;
 use crate::data::query::parse;
-use crate::data::tables::{TableRows, single_refused};
+use crate::data::tables::{TableRows, insert_mutations, single_refused};
+use crate::data::write::{Mutation, Target};
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::{JsonBody, Path, QueryPairs};
 
@@ -48,21 +49,12 @@ pub async fn create(
         return Err(single_refused(objects.len()));
     }
     let table = state.store().table(&name).await?;
-    let rows = if objects.is_empty() {
+    let mutations =
+        insert_mutations(&table, &objects, tq.columns.as_deref(), tq.on_conflict.as_deref(), prefs.resolution)?;
+    let rows = if mutations.is_empty() {
         TableRows::default()
     } else {
-        state
-            .store()
-            .table_insert(
-                &table,
-                &caller,
-                &objects,
-                tq.columns.as_deref(),
-                tq.on_conflict.as_deref(),
-                prefs.resolution,
-                tq.query.select.as_deref(),
-            )
-            .await?
+        state.store().table_write(&table, &caller, &tq.query, mutations, false).await?
     };
     let mut response = match prefs.ret {
         Some(Return::Minimal) => StatusCode::CREATED.into_response(),
@@ -113,7 +105,8 @@ pub async fn update(
     let prefs = prefer::prefer(&headers)?;
     let wants_object = prefer::wants_object(&headers);
     let table = state.store().table(&name).await?;
-    let rows = state.store().table_update(&table, &caller, &tq.query, None, object, false, wants_object).await?;
+    let update = Mutation::Update { target: Target::Filter(tq.query.clone()), fields: object.clone(), replace: false };
+    let rows = state.store().table_write(&table, &caller, &tq.query, vec![update], wants_object).await?;
     many_answer(prefs.ret, wants_object, &rows)
 }
 
@@ -132,7 +125,8 @@ pub async fn delete(
     let prefs = prefer::prefer(&headers)?;
     let wants_object = prefer::wants_object(&headers);
     let table = state.store().table(&name).await?;
-    let rows = state.store().table_delete(&table, &caller, &tq.query, None, wants_object).await?;
+    let delete = Mutation::Delete { target: Target::Filter(tq.query.clone()) };
+    let rows = state.store().table_write(&table, &caller, &tq.query, vec![delete], wants_object).await?;
     many_answer(prefs.ret, wants_object, &rows)
 }
 
@@ -141,11 +135,11 @@ pub async fn replace(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    Path((name, id)): Path<(String, String)>,
+    Path(row): Path<(String, String)>,
     QueryPairs(pairs): QueryPairs,
     JsonBody(body): JsonBody<Json>,
 ) -> ApiResult<Response> {
-    by_id_update(state, caller, headers, name, id, pairs, body, true).await
+    by_id_update(state, ByIdWrite { caller, headers, row, pairs, body }, true).await
 }
 
 /// `PATCH /tables/{table}/{id}`: changes the given columns of the row.
@@ -153,30 +147,32 @@ pub async fn update_one(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    Path((name, id)): Path<(String, String)>,
+    Path(row): Path<(String, String)>,
     QueryPairs(pairs): QueryPairs,
     JsonBody(body): JsonBody<Json>,
 ) -> ApiResult<Response> {
-    by_id_update(state, caller, headers, name, id, pairs, body, false).await
+    by_id_update(state, ByIdWrite { caller, headers, row, pairs, body }, false).await
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn by_id_update(
-    state: AppState,
+/// A write of one row by id, as it arrived.
+struct ByIdWrite {
     caller: Caller,
     headers: HeaderMap,
-    name: String,
-    id: String,
+    /// The table and the row's id.
+    row: (String, String),
     pairs: Vec<(String, String)>,
     body: Json,
-    replace: bool,
-) -> ApiResult<Response> {
+}
+
+async fn by_id_update(state: AppState, request: ByIdWrite, replace: bool) -> ApiResult<Response> {
+    let ByIdWrite { caller, headers, row: (name, id), pairs, body } = request;
     let tq = parse::table_query(&pairs)?;
     only(&tq, &[], "a write by id (only select does)")?;
     let object = body_object(&body)?;
     let prefs = prefer::prefer(&headers)?;
     let table = state.store().table(&name).await?;
-    let rows = state.store().table_update(&table, &caller, &tq.query, Some(&id), object, replace, false).await?;
+    let update = Mutation::Update { target: Target::Id(id), fields: object.clone(), replace };
+    let rows = state.store().table_write(&table, &caller, &tq.query, vec![update], false).await?;
     match prefs.ret {
         Some(Return::Minimal | Return::HeadersOnly) => Ok(StatusCode::NO_CONTENT.into_response()),
         _ => json(StatusCode::OK, &rows.single()?),
@@ -195,7 +191,8 @@ pub async fn delete_one(
     only(&tq, &[], "a delete by id (only select does)")?;
     let prefs = prefer::prefer(&headers)?;
     let table = state.store().table(&name).await?;
-    let rows = state.store().table_delete(&table, &caller, &tq.query, Some(&id), false).await?;
+    let delete = Mutation::Delete { target: Target::Id(id) };
+    let rows = state.store().table_write(&table, &caller, &tq.query, vec![delete], false).await?;
     match prefs.ret {
         Some(Return::Representation) => json(StatusCode::OK, &rows.single()?),
         _ => Ok(StatusCode::NO_CONTENT.into_response()),
