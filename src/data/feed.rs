@@ -22,7 +22,7 @@ use super::records::Typed;
 /// How many events a consumer may fall behind before it is told it lagged.
 pub const CAPACITY: usize = 4096;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ChangeOp {
     Create,

@@ -29,6 +29,8 @@ pub struct TestServer {
     pub backend: Backend,
     pub client: reqwest::Client,
     shutdown: Option<oneshot::Sender<()>>,
+    /// The running server's state: for what no endpoint shows yet (the change feed).
+    state: ferrobase::AppState,
     _dir: tempfile::TempDir,
     _pg: Option<PgSchema>,
 }
@@ -105,13 +107,14 @@ impl TestServer {
         };
         adjust(&mut config);
         capture_logs();
-        let (base, tx) = launch(config.clone()).await;
+        let (base, tx, state) = launch(config.clone()).await;
         Some(TestServer {
             base,
             config,
             backend,
             client: reqwest::Client::new(),
             shutdown: Some(tx),
+            state,
             _dir: dir,
             _pg: pg,
         })
@@ -122,8 +125,9 @@ impl TestServer {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        let (base, tx) = launch(self.config.clone()).await;
+        let (base, tx, state) = launch(self.config.clone()).await;
         self.base = base;
+        self.state = state;
         self.shutdown = Some(tx);
     }
 
@@ -176,6 +180,11 @@ impl TestServer {
                 row.get(0)
             }
         }
+    }
+
+    /// A consumer of the server's change feed: every record written from now on.
+    pub fn changes(&self) -> tokio::sync::broadcast::Receiver<std::sync::Arc<ferrobase::data::feed::ChangeEvent>> {
+        self.state.store().feed.subscribe()
     }
 
     /// Sends a request with extra headers; `auth` is a bearer token, `body` a JSON body.
@@ -282,14 +291,15 @@ impl TestServer {
     }
 }
 
-async fn launch(config: Config) -> (String, oneshot::Sender<()>) {
+async fn launch(config: Config) -> (String, oneshot::Sender<()>, ferrobase::AppState) {
     let server = Server::start(config).await.expect("the server starts");
     let base = format!("http://{}", server.addr());
+    let state = server.state().clone();
     let (tx, rx) = oneshot::channel::<()>();
     tokio::spawn(server.run_until(async move {
         let _ = rx.await;
     }));
-    (base, tx)
+    (base, tx, state)
 }
 
 /// Everything the servers of this test process log, so tests can check that no secret is

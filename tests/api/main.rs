@@ -12,6 +12,7 @@ mod authorization;
 mod bulk;
 mod cli;
 mod errors;
+mod feed;
 mod fuzz;
 mod hardening;
 mod openapi;
