@@ -5,12 +5,14 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::data::DbError;
+use crate::data::query::ParseError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    /// Bad input; `field` names the offending field when there is one.
+    /// Bad input; `field` names the offending field when there is one, `code` what kind of
+    /// bad input it is (see [`ApiError::code`]) when that is known.
     #[error("{message}")]
-    BadRequest { message: String, field: Option<String> },
+    BadRequest { message: String, field: Option<String>, code: Option<&'static str> },
     #[error("{0}")]
     Unauthorized(String),
     #[error("{0}")]
@@ -46,11 +48,16 @@ pub enum ApiError {
 
 impl ApiError {
     pub fn bad_request(message: impl Into<String>) -> Self {
-        ApiError::BadRequest { message: message.into(), field: None }
+        ApiError::BadRequest { message: message.into(), field: None, code: None }
     }
 
     pub fn bad_field(field: &str, message: impl Into<String>) -> Self {
-        ApiError::BadRequest { message: message.into(), field: Some(field.to_owned()) }
+        ApiError::BadRequest { message: message.into(), field: Some(field.to_owned()), code: None }
+    }
+
+    /// Bad input of a known kind (an SQLSTATE or PostgREST code, see [`ApiError::code`]).
+    pub fn bad_input(code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::BadRequest { message: message.into(), field: None, code: Some(code) }
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {
@@ -59,6 +66,25 @@ impl ApiError {
 
     pub fn internal(detail: impl std::fmt::Display) -> Self {
         ApiError::Internal(detail.to_string())
+    }
+
+    /// The kind of error, as [`codes`] names them.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::AtIndex { inner, .. } => inner.code(),
+            ApiError::BadRequest { code, .. } => code.unwrap_or(codes::PARSE),
+            ApiError::Unauthorized(_) | ApiError::Forbidden(_) => codes::PRIVILEGE,
+            ApiError::NotFound(_) => codes::NOT_FOUND,
+            ApiError::MethodNotAllowed(_) => codes::METHOD,
+            ApiError::NotAcceptable(_) => codes::SINGULAR,
+            ApiError::Conflict(_) => codes::UNIQUE,
+            ApiError::PayloadTooLarge(_) | ApiError::UriTooLong(_) => codes::LIMIT,
+            ApiError::UnsupportedMediaType(_) => codes::MEDIA_TYPE,
+            ApiError::Locked { .. } => codes::LOCKED,
+            ApiError::TooManyRequests { .. } => codes::RATE_LIMITED,
+            ApiError::Unavailable(_) => codes::UNAVAILABLE,
+            ApiError::Internal(_) => codes::INTERNAL,
+        }
     }
 
     pub fn status(&self) -> StatusCode {
@@ -82,13 +108,57 @@ impl ApiError {
     }
 }
 
+/// The `code` of an error answer: an SQLSTATE where one fits, else PostgREST's own `PGRST…`
+/// code, as PostgREST's clients (postgrest-js, postgrest-py) read them.
+pub mod codes {
+    /// A query string the parsers cannot read.
+    pub const PARSE: &str = "PGRST100";
+    /// A request body that is not the JSON expected.
+    pub const BODY: &str = "PGRST102";
+    /// A column a query names does not exist.
+    pub const UNDEFINED_COLUMN: &str = "42703";
+    /// A body names a column the table does not have.
+    pub const UNKNOWN_BODY_COLUMN: &str = "PGRST204";
+    /// No such table (or collection, or record).
+    pub const NOT_FOUND: &str = "42P01";
+    /// Refused by the access rules or missing credentials.
+    pub const PRIVILEGE: &str = "42501";
+    pub const UNIQUE: &str = "23505";
+    pub const NOT_NULL: &str = "23502";
+    pub const CHECK: &str = "23514";
+    /// A value its column cannot take.
+    pub const INVALID_VALUE: &str = "22P02";
+    /// One object was asked for, and the answer is not one row.
+    pub const SINGULAR: &str = "PGRST116";
+    pub const METHOD: &str = "PGRST117";
+    pub const MEDIA_TYPE: &str = "PGRST107";
+    /// A named limit (URL, body, nesting, sizes) was crossed.
+    pub const LIMIT: &str = "54000";
+    pub const LOCKED: &str = "55P03";
+    pub const RATE_LIMITED: &str = "53400";
+    pub const UNAVAILABLE: &str = "57P03";
+    pub const INTERNAL: &str = "XX000";
+}
+
+/// The `code` of an error answer, carried on the response for the layers that show it (the
+/// tables surface answers PostgREST's error fields).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErrorCode(pub &'static str);
+
+impl From<ParseError> for ApiError {
+    fn from(err: ParseError) -> Self {
+        ApiError::BadRequest { message: err.message, field: err.field, code: Some(codes::PARSE) }
+    }
+}
+
 impl From<DbError> for ApiError {
     fn from(err: DbError) -> Self {
         match err {
             DbError::UniqueViolation(msg) => ApiError::Conflict(msg),
             DbError::ForeignKeyViolation(msg) => ApiError::Conflict(msg),
-            DbError::NotNullViolation(msg) | DbError::CheckViolation(msg) => ApiError::bad_request(msg),
-            DbError::InvalidValue(msg) => ApiError::bad_request(msg),
+            DbError::NotNullViolation(msg) => ApiError::bad_input(codes::NOT_NULL, msg),
+            DbError::CheckViolation(msg) => ApiError::bad_input(codes::CHECK, msg),
+            DbError::InvalidValue(msg) => ApiError::bad_input(codes::INVALID_VALUE, msg),
             DbError::NoRowChanged(msg) => ApiError::NotFound(msg),
             DbError::InStatement { index, source } => ApiError::AtIndex { index, inner: Box::new((*source).into()) },
             DbError::Other(msg) | DbError::StalePlan(msg) => ApiError::Internal(msg),
@@ -106,6 +176,7 @@ impl IntoResponse for ApiError {
             response_error = inner;
         }
         let mut response = (status, axum::Json(body)).into_response();
+        response.extensions_mut().insert(ErrorCode(self.code()));
         if let ApiError::TooManyRequests { retry_after_secs } | ApiError::Locked { retry_after_secs, .. } =
             response_error
         {
@@ -126,7 +197,7 @@ impl ApiError {
                 tracing::error!(%detail, "internal error");
                 serde_json::json!({ "error": "Internal server error" })
             }
-            ApiError::BadRequest { message, field: Some(field) } => {
+            ApiError::BadRequest { message, field: Some(field), .. } => {
                 serde_json::json!({ "error": message, "field": field })
             }
             other => serde_json::json!({ "error": other.to_string() }),

@@ -102,6 +102,31 @@ pub fn is_internal_table(name: &str) -> bool {
     name.starts_with("_fb_") || ENGINE_TABLE_PREFIXES.iter().any(|p| name.starts_with(p))
 }
 
+/// The English plural of a table's name, as the tables surface's reference spells its
+/// endpoints: `post` → `posts`, `category` → `categories`, `box` → `boxes`.
+pub fn plural(name: &str) -> String {
+    if let Some(stem) = name.strip_suffix('y')
+        && stem.ends_with(|c: char| c.is_ascii_alphabetic() && !"aeiouAEIOU".contains(c))
+    {
+        return format!("{stem}ies");
+    }
+    if ["s", "x", "z", "ch", "sh"].iter().any(|end| name.ends_with(end)) {
+        return format!("{name}es");
+    }
+    format!("{name}s")
+}
+
+/// The names whose plural is `name`.
+pub fn singulars(name: &str) -> Vec<String> {
+    let mut found: Vec<String> = [("ies", "y"), ("es", ""), ("s", "")]
+        .iter()
+        .filter_map(|(end, with)| name.strip_suffix(end).map(|stem| format!("{stem}{with}")))
+        .filter(|candidate| !candidate.is_empty() && plural(candidate) == name)
+        .collect();
+    found.dedup();
+    found
+}
+
 /// Shortens a name for an error message so a hostile megabyte-long name is not echoed back.
 fn truncate(name: &str) -> String {
     if name.chars().count() <= 80 { name.to_owned() } else { name.chars().take(80).collect::<String>() + "…" }
@@ -139,6 +164,26 @@ mod tests {
         ] {
             assert!(check_collection_name(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn plurals_and_back() {
+        for (one, many) in [
+            ("post", "posts"),
+            ("category", "categories"),
+            ("box", "boxes"),
+            ("day", "days"),
+            ("status", "statuses"),
+            ("match", "matches"),
+            ("wish", "wishes"),
+            ("quiz", "quizes"),
+        ] {
+            assert_eq!(plural(one), many);
+            assert!(singulars(many).contains(&one.to_owned()), "{many} → {:?}", singulars(many));
+        }
+        assert!(singulars("news").iter().all(|s| plural(s) == "news"));
+        assert!(singulars("s").is_empty());
+        assert!(singulars("data").is_empty());
     }
 
     #[test]

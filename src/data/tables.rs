@@ -139,6 +139,10 @@ impl Store {
     /// A table of the tables surface: a collection or a table made with plain SQL (looked up
     /// in the database when the catalog does not know it yet). Its search index is built by
     /// the read or write that needs it, after the caller's access is checked.
+    ///
+    /// Endpoints are pluralised as the tables reference promises: when no table is named
+    /// `name`, the one table whose English plural `name` is answers (`/tables/posts` reaches a
+    /// table `post`). A table's own name always wins, so no name is ambiguous.
     pub async fn table(&self, name: &str) -> Result<Arc<Table>, ApiError> {
         let missing = || {
             let shown: String = name.chars().take(64).collect();
@@ -147,7 +151,26 @@ impl Store {
         if name.is_empty() || name.len() > 128 || super::names::is_internal_table(name) {
             return Err(missing());
         }
-        self.catalog.lookup(name).await?.ok_or_else(missing)
+        if let Some(table) = self.catalog.lookup(name).await? {
+            return Ok(table);
+        }
+        let mut found = Vec::new();
+        for singular in super::names::singulars(name) {
+            if super::names::is_internal_table(&singular) {
+                continue;
+            }
+            if let Some(table) = self.catalog.lookup(&singular).await? {
+                found.push(table);
+            }
+        }
+        match found.len() {
+            0 => Err(missing()),
+            1 => Ok(found.remove(0)),
+            _ => Err(ApiError::bad_request(format!(
+                "'{name}' is the plural of several tables ({}): use the table's own name",
+                found.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ")
+            ))),
+        }
     }
 
     /// Rows of `table` matching the query (`id` narrows it to one row by key).
@@ -392,7 +415,11 @@ pub(super) fn no_key(table: &Table) -> ApiError {
 
 pub(super) fn unknown_column(table: &Table, name: &str) -> ApiError {
     let shown: String = name.chars().take(64).collect();
-    ApiError::bad_field(name, format!("unknown column '{shown}' in '{}'", table.name))
+    ApiError::BadRequest {
+        message: format!("unknown column '{shown}' in '{}'", table.name),
+        field: Some(name.to_owned()),
+        code: Some(crate::error::codes::UNKNOWN_BODY_COLUMN),
+    }
 }
 
 /// 406 for `Accept: application/vnd.pgrst.object+json` when the answer is not one row.

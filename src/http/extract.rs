@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 
 use crate::app::AppState;
 use crate::data::access::{Caller, Principal};
-use crate::error::ApiError;
+use crate::error::{ApiError, codes};
 use crate::util::constant_time_eq;
 
 impl FromRequestParts<AppState> for Caller {
@@ -117,15 +117,15 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
                     "the request body is larger than allowed (--max-body-bytes, FERROBASE_MAX_BODY_BYTES)".into(),
                 )
             } else {
-                ApiError::bad_request(format!("cannot read the request body: {rejection}"))
+                ApiError::bad_input(codes::BODY, format!("cannot read the request body: {rejection}"))
             }
         })?;
         if bytes.is_empty() {
-            return Err(ApiError::bad_request("the request body must be JSON"));
+            return Err(ApiError::bad_input(codes::BODY, "the request body must be JSON"));
         }
         serde_json::from_slice(&bytes)
             .map(JsonBody)
-            .map_err(|err| ApiError::bad_request(format!("invalid JSON body: {err}")))
+            .map_err(|err| ApiError::bad_input(codes::BODY, format!("invalid JSON body: {err}")))
     }
 }
 

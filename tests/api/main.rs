@@ -17,6 +17,7 @@ mod fuzz;
 mod hardening;
 mod openapi;
 mod postgrest_js;
+mod postgrest_py;
 mod query;
 mod records;
 mod relations;

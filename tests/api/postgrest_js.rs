@@ -38,7 +38,9 @@ both_backends! {
         s.exec_sql(&format!(
             "CREATE TABLE authors (id {pk}, name TEXT NOT NULL);
              CREATE TABLE books (id {pk}, title TEXT NOT NULL UNIQUE, author_id INTEGER REFERENCES authors(id),
-                                 pages INTEGER, tags {jsonb});"
+                                 pages INTEGER, tags {jsonb});
+             CREATE TABLE author (id {pk}, name TEXT NOT NULL);
+             INSERT INTO author (name) VALUES ('ann');"
         ))
         .await;
         let url = s.url("/api/v1/tables");

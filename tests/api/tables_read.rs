@@ -311,4 +311,59 @@ both_backends! {
         assert_eq!(resp.status, 200);
         assert_eq!(s.get("/api/v1/tables/todos").await.status, 403);
     }
+
+    async fn plural_endpoints_reach_singular_tables(s) {
+        let (pk, _) = serial(&s);
+        s.exec_sql(&format!(
+            "CREATE TABLE category (id {pk}, name TEXT);
+             CREATE TABLE box (id {pk}, name TEXT);
+             CREATE TABLE item (id {pk}, name TEXT);
+             CREATE TABLE items (id {pk}, name TEXT);
+             INSERT INTO category (name) VALUES ('c');
+             INSERT INTO box (name) VALUES ('b');
+             INSERT INTO item (name) VALUES ('singular');
+             INSERT INTO items (name) VALUES ('plural');"
+        ))
+        .await;
+        for (path, name) in [
+            ("/api/v1/tables/categories", "c"),
+            ("/api/v1/tables/category", "c"),
+            ("/api/v1/tables/boxes", "b"),
+            ("/api/v1/tables/items", "plural"),
+            ("/api/v1/tables/item", "singular"),
+        ] {
+            let resp = s.admin_get(path).await;
+            assert_eq!(resp.status, 200, "{path}: {}", resp.text);
+            assert_eq!(resp.body[0]["name"], name, "{path}");
+        }
+        let made = s.admin_post("/api/v1/tables/boxes", json!({"name": "b2"})).await;
+        assert_eq!(made.status, 201, "{}", made.text);
+        assert_eq!(s.admin_get("/api/v1/tables/box?name=eq.b2").await.body[0]["name"], "b2");
+        assert_eq!(s.admin_get("/api/v1/tables/boxs").await.status, 404);
+        let doc = s.get("/api/v1/openapi.json").await.body;
+        for path in ["/api/v1/tables/category", "/api/v1/tables/categories", "/api/v1/tables/boxes", "/api/v1/tables/items"] {
+            assert!(doc["paths"][path]["get"].is_object(), "{path} is in the OpenAPI document");
+        }
+    }
+
+    async fn table_errors_carry_postgrest_fields(s) {
+        todos(&s).await;
+        let resp = s.admin_get("/api/v1/tables/todos?nosuch=eq.1").await;
+        assert_eq!(resp.status, 400);
+        assert_eq!(resp.body["message"], resp.body["error"]);
+        assert_eq!(resp.body["code"], "42703");
+        assert!(resp.body.get("details").is_some() && resp.body["hint"].is_null(), "{}", resp.text);
+        let resp = s.admin_post("/api/v1/tables/todos", json!({"nosuch": 1})).await;
+        assert_eq!((resp.body["code"].as_str(), resp.body["details"].as_str()), (Some("PGRST204"), Some("field 'nosuch'")));
+        let resp = s.admin_get("/api/v1/tables/todos?or=(a.eq.1").await;
+        assert_eq!(resp.body["code"], "PGRST100");
+        let resp = s.get("/api/v1/tables/nosuch").await;
+        assert_eq!((resp.status, resp.body["code"].as_str()), (404, Some("42P01")));
+        let resp = s.admin_post("/api/v1/tables/todos", json!([{"title": "ok"}, {"title": 5}])).await;
+        assert_eq!(resp.body["details"], "item 1, field 'title'", "{}", resp.text);
+        assert_eq!(resp.body["index"], 1);
+        // The collections surface keeps its own contract: {"error"} (and field, index) only.
+        let resp = s.admin_get("/api/v1/todos").await;
+        assert!(resp.body.get("message").is_none() && resp.body.get("code").is_none(), "{}", resp.text);
+    }
 }

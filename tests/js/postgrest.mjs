@@ -131,13 +131,39 @@ assert.deepEqual(r.data, [
   { name: 'bob', books: [] },
 ]);
 
-// Errors are {"error": "..."} with the right status.
+// Errors carry PostgREST's fields (what the client shows) beside Ferrobase's `error`.
 r = await db.from('books').select('nope');
 assert.equal(r.status, 400);
 assert.match(r.error.error, /nope/);
+assert.equal(r.error.message, "unknown column 'nope' in 'books'");
+assert.equal(r.error.code, '42703');
+assert.ok('details' in r.error && 'hint' in r.error);
+r = await db.from('books').select('*').eq('nosuch', 1);
+assert.equal(r.error.code, '42703');
+r = await db.from('books').insert({ title: 'c', nosuch: 1 });
+assert.equal(r.status, 400);
+assert.equal(r.error.code, 'PGRST204');
+assert.match(r.error.details, /nosuch/);
 r = await anon.from('books').insert({ title: 'anonymous' });
 assert.equal(r.status, 401);
+assert.equal(r.error.code, '42501');
 r = await db.from('books').insert({ title: 'b' });
 assert.equal(r.status, 409);
+assert.equal(r.error.code, '23505');
+assert.match(r.error.message, /already exists/);
+r = await db.from('books').select('title').eq('title', 'zzz').single();
+assert.equal(r.status, 406);
+assert.equal(r.error.code, 'PGRST116');
+r = await db.from('nosuchtable').select();
+assert.equal(r.status, 404);
+assert.equal(r.error.code, '42P01');
+assert.match(r.error.message, /nosuchtable/);
+
+// Endpoints are pluralised: `author` (a table of that name) is reached as `authors` too, but a
+// table's own name always wins (`books` is the table `books`).
+r = ok(await db.from('author').select('name').order('name'), 'singular table by its own name');
+assert.deepEqual(r.data.map((a) => a.name), ['ann']);
+r = ok(await db.from('authors').select('name').order('name'), 'the exact name wins');
+assert.deepEqual(r.data.map((a) => a.name), ['ann', 'bob']);
 
 console.log('postgrest-js: every check passed');

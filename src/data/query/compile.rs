@@ -47,7 +47,10 @@ fn join(b: &mut SqlBuilder, table: &Table, children: &[Filter], sep: &str, empty
 pub fn column<'t>(table: &'t Table, name: &str) -> Result<&'t Column, ApiError> {
     table.column(name).ok_or_else(|| {
         let shown: String = name.chars().take(64).collect();
-        ApiError::bad_request(format!("unknown column '{shown}' in '{}'", table.name))
+        ApiError::bad_input(
+            crate::error::codes::UNDEFINED_COLUMN,
+            format!("unknown column '{shown}' in '{}'", table.name),
+        )
     })
 }
 

@@ -5,6 +5,26 @@
 pub mod compile;
 pub mod parse;
 
+/// A request parameter the parsers cannot read: what is wrong and, when one field is at
+/// fault, which. It knows nothing of HTTP: the edge turns it into a 400 (see `ApiError`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ParseError {
+    pub message: String,
+    pub field: Option<String>,
+}
+
+impl ParseError {
+    pub fn new(message: impl Into<String>) -> Self {
+        ParseError { message: message.into(), field: None }
+    }
+
+    /// An error of the parameter (or field) `field`.
+    pub fn at(field: &str, message: impl Into<String>) -> Self {
+        ParseError { message: message.into(), field: Some(field.to_owned()) }
+    }
+}
+
 /// A filter tree. Conditions carry their value as written; it is typed against the column
 /// when compiled.
 #[derive(Debug, Clone, PartialEq)]

@@ -3,15 +3,14 @@
 //! `col.op=value`, `not.` and nested `or=(…)` / `and=(…)`. Anything not understood is a
 //! 400 that names it; nothing is silently dropped.
 
-use super::{Filter, MAX_LIMIT, Op, Operand, Query, SelectItem, SortKey, TableQuery};
-use crate::error::ApiError;
+use super::{Filter, MAX_LIMIT, Op, Operand, ParseError, Query, SelectItem, SortKey, TableQuery};
 
 /// Keywords of the collections surface's list parameters.
 pub const COLLECTION_KEYWORDS: &[&str] =
     &["limit", "page", "after", "sort", "filter", "fields", "expand", "search", "include_deleted"];
 
 /// Parses the query string of a collections-surface list (or count) request.
-pub fn collection_query(pairs: &[(String, String)]) -> Result<Query, ApiError> {
+pub fn collection_query(pairs: &[(String, String)]) -> Result<Query, ParseError> {
     let mut query = Query::default();
     for (key, value) in pairs {
         match key.as_str() {
@@ -38,7 +37,7 @@ pub const TABLE_KEYWORDS: &[&str] = &["select", "order", "limit", "offset", "cou
 pub const TABLE_MAX_LIMIT: u32 = crate::limits::MAX_TABLE_PAGE;
 
 /// Parses the query string of a tables-surface request (PostgREST dialect).
-pub fn table_query(pairs: &[(String, String)]) -> Result<TableQuery, ApiError> {
+pub fn table_query(pairs: &[(String, String)]) -> Result<TableQuery, ParseError> {
     let mut tq = TableQuery::default();
     for (key, value) in pairs {
         match key.as_str() {
@@ -48,7 +47,7 @@ pub fn table_query(pairs: &[(String, String)]) -> Result<TableQuery, ApiError> {
                 tq.query.limit = Some(match value.trim().parse::<u32>() {
                     Ok(n) if n <= TABLE_MAX_LIMIT => n,
                     _ => {
-                        return Err(ApiError::bad_request(format!(
+                        return Err(ParseError::new(format!(
                             "limit must be a whole number from 0 to {TABLE_MAX_LIMIT} (MAX_TABLE_PAGE)"
                         )));
                     }
@@ -61,7 +60,7 @@ pub fn table_query(pairs: &[(String, String)]) -> Result<TableQuery, ApiError> {
                         .parse::<u64>()
                         .ok()
                         .filter(|n| *n <= i64::MAX as u64)
-                        .ok_or_else(|| ApiError::bad_request("offset must be a whole number from 0"))?,
+                        .ok_or_else(|| ParseError::new("offset must be a whole number from 0"))?,
                 )
             }
             "count" => tq.count = count_option(value)?,
@@ -77,7 +76,7 @@ pub fn table_query(pairs: &[(String, String)]) -> Result<TableQuery, ApiError> {
 /// Refuses filters with more than [`MAX_CONDITIONS`] conditions or [`MAX_IN_VALUES`] `in`
 /// values in all: each becomes a bound parameter (twice for a counted page), and a statement
 /// has a bounded number of those.
-pub fn check_filter_limits(filters: &[Filter]) -> Result<(), ApiError> {
+pub fn check_filter_limits(filters: &[Filter]) -> Result<(), ParseError> {
     fn tally(filter: &Filter, conditions: &mut usize, values: &mut usize) {
         match filter {
             Filter::And(children) | Filter::Or(children) => {
@@ -95,12 +94,12 @@ pub fn check_filter_limits(filters: &[Filter]) -> Result<(), ApiError> {
     let (mut conditions, mut values) = (0, 0);
     filters.iter().for_each(|f| tally(f, &mut conditions, &mut values));
     if conditions > MAX_CONDITIONS {
-        return Err(ApiError::bad_request(format!(
+        return Err(ParseError::new(format!(
             "the filters hold {conditions} conditions; at most {MAX_CONDITIONS} are allowed (MAX_CONDITIONS)"
         )));
     }
     if values > MAX_IN_VALUES {
-        return Err(ApiError::bad_request(format!(
+        return Err(ParseError::new(format!(
             "the in lists hold {values} values; at most {MAX_IN_VALUES} are allowed (MAX_IN_VALUES)"
         )));
     }
@@ -108,21 +107,21 @@ pub fn check_filter_limits(filters: &[Filter]) -> Result<(), ApiError> {
 }
 
 /// `count=exact|planned|estimated` (all counted exactly) → whether to count.
-pub fn count_option(value: &str) -> Result<bool, ApiError> {
+pub fn count_option(value: &str) -> Result<bool, ParseError> {
     match value.trim() {
         "exact" | "planned" | "estimated" => Ok(true),
         other => {
             let shown: String = other.chars().take(40).collect();
-            Err(ApiError::bad_request(format!("invalid count '{shown}': use exact, planned or estimated")))
+            Err(ParseError::new(format!("invalid count '{shown}': use exact, planned or estimated")))
         }
     }
 }
 
 /// `a,b` or `"a","b"` (as postgrest-js writes `columns=`).
-fn column_names(keyword: &str, value: &str) -> Result<Vec<String>, ApiError> {
+fn column_names(keyword: &str, value: &str) -> Result<Vec<String>, ParseError> {
     let names: Vec<String> = split_top_level(value, ',')?.iter().map(|v| unquote(v.trim())).collect();
     if names.iter().any(String::is_empty) {
-        return Err(ApiError::bad_request(format!("{keyword} must be a comma-separated list of column names")));
+        return Err(ParseError::new(format!("{keyword} must be a comma-separated list of column names")));
     }
     Ok(names)
 }
@@ -132,32 +131,32 @@ use crate::limits::{
 };
 
 /// PostgREST's `select=*,alias:col,rel(*),alias:rel(a,b)`.
-pub fn select_list(value: &str) -> Result<Vec<SelectItem>, ApiError> {
+pub fn select_list(value: &str) -> Result<Vec<SelectItem>, ParseError> {
     if value.len() > MAX_SELECT_LEN {
-        return Err(ApiError::bad_request(format!("select is longer than {MAX_SELECT_LEN} bytes (MAX_SELECT_BYTES)")));
+        return Err(ParseError::new(format!("select is longer than {MAX_SELECT_LEN} bytes (MAX_SELECT_BYTES)")));
     }
     select_items(value, 0)
 }
 
-fn select_items(value: &str, depth: usize) -> Result<Vec<SelectItem>, ApiError> {
+fn select_items(value: &str, depth: usize) -> Result<Vec<SelectItem>, ParseError> {
     if depth > MAX_SELECT_DEPTH {
-        return Err(ApiError::bad_request(format!(
+        return Err(ParseError::new(format!(
             "select nests embeds deeper than {MAX_SELECT_DEPTH} levels (MAX_SELECT_DEPTH)"
         )));
     }
     split_top_level(value, ',')?.iter().map(|part| select_item(part.trim(), depth)).collect()
 }
 
-fn select_item(part: &str, depth: usize) -> Result<SelectItem, ApiError> {
+fn select_item(part: &str, depth: usize) -> Result<SelectItem, ParseError> {
     let shown = || part.chars().take(64).collect::<String>();
     if part == "*" {
         return Ok(SelectItem::Star);
     }
     if part.is_empty() {
-        return Err(ApiError::bad_request("select has an empty item"));
+        return Err(ParseError::new("select has an empty item"));
     }
     if part.contains("::") || part.contains("->") || part.starts_with("...") {
-        return Err(ApiError::bad_request(format!(
+        return Err(ParseError::new(format!(
             "select item '{}': casts, JSON paths and spreads are not supported",
             shown()
         )));
@@ -169,15 +168,15 @@ fn select_item(part: &str, depth: usize) -> Result<SelectItem, ApiError> {
         None => (None, part),
     };
     if alias.as_deref() == Some("") {
-        return Err(ApiError::bad_request(format!("select item '{}' has an empty alias", shown())));
+        return Err(ParseError::new(format!("select item '{}' has an empty alias", shown())));
     }
     if let Some(open) = rest.find('(') {
         let inner = rest[open + 1..]
             .strip_suffix(')')
-            .ok_or_else(|| ApiError::bad_request(format!("select item '{}' must end with ')'", shown())))?;
+            .ok_or_else(|| ParseError::new(format!("select item '{}' must end with ')'", shown())))?;
         let name = rest[..open].trim();
         if name.is_empty() || name.contains('!') {
-            return Err(ApiError::bad_request(format!(
+            return Err(ParseError::new(format!(
                 "select item '{}': write relation(columns); hints with '!' are not supported",
                 shown()
             )));
@@ -186,49 +185,49 @@ fn select_item(part: &str, depth: usize) -> Result<SelectItem, ApiError> {
         return Ok(SelectItem::Embed { name: unquote(name), alias, select });
     }
     if rest.contains(')') || rest.contains('!') || rest == "*" && alias.is_some() {
-        return Err(ApiError::bad_request(format!("invalid select item '{}'", shown())));
+        return Err(ParseError::new(format!("invalid select item '{}'", shown())));
     }
     Ok(SelectItem::Column { name: unquote(rest), alias })
 }
 
-pub fn limit(value: &str) -> Result<u32, ApiError> {
+pub fn limit(value: &str) -> Result<u32, ParseError> {
     match value.trim().parse::<u32>() {
         Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-        _ => Err(ApiError::bad_request(format!("limit must be a whole number from 1 to {MAX_LIMIT} (MAX_PAGE)"))),
+        _ => Err(ParseError::new(format!("limit must be a whole number from 1 to {MAX_LIMIT} (MAX_PAGE)"))),
     }
 }
 
-fn page(value: &str) -> Result<u32, ApiError> {
+fn page(value: &str) -> Result<u32, ParseError> {
     match value.trim().parse::<u32>() {
         Ok(n) if n >= 1 => Ok(n),
-        _ => Err(ApiError::bad_request("page must be a whole number from 1")),
+        _ => Err(ParseError::new("page must be a whole number from 1")),
     }
 }
 
-fn non_empty<'a>(name: &str, value: &'a str) -> Result<&'a str, ApiError> {
+fn non_empty<'a>(name: &str, value: &'a str) -> Result<&'a str, ParseError> {
     let value = value.trim();
-    if value.is_empty() { Err(ApiError::bad_request(format!("{name} must not be empty"))) } else { Ok(value) }
+    if value.is_empty() { Err(ParseError::new(format!("{name} must not be empty"))) } else { Ok(value) }
 }
 
-pub fn boolean(name: &str, value: &str) -> Result<bool, ApiError> {
+pub fn boolean(name: &str, value: &str) -> Result<bool, ParseError> {
     match value.trim() {
         "true" | "1" | "" => Ok(true),
         "false" | "0" => Ok(false),
-        _ => Err(ApiError::bad_request(format!("{name} must be true or false"))),
+        _ => Err(ParseError::new(format!("{name} must be true or false"))),
     }
 }
 
 /// `fields=a,b,c`.
-pub fn field_list(value: &str) -> Result<Vec<String>, ApiError> {
+pub fn field_list(value: &str) -> Result<Vec<String>, ParseError> {
     let fields: Vec<String> = value.split(',').map(str::trim).map(str::to_owned).collect();
     if fields.iter().any(String::is_empty) {
-        return Err(ApiError::bad_request("fields must be a comma-separated list of field names"));
+        return Err(ParseError::new("fields must be a comma-separated list of field names"));
     }
     Ok(fields)
 }
 
 /// `sort=field:asc,-other,third:desc`.
-pub fn collection_sort(value: &str) -> Result<Vec<SortKey>, ApiError> {
+pub fn collection_sort(value: &str) -> Result<Vec<SortKey>, ParseError> {
     value
         .split(',')
         .map(|part| {
@@ -240,14 +239,14 @@ pub fn collection_sort(value: &str) -> Result<Vec<SortKey>, ApiError> {
                     "asc" => (col, false),
                     "desc" => (col, true),
                     _ => {
-                        return Err(ApiError::bad_request(format!("invalid sort direction '{dir}': use asc or desc")));
+                        return Err(ParseError::new(format!("invalid sort direction '{dir}': use asc or desc")));
                     }
                 }
             } else {
                 (part, false)
             };
             if column.is_empty() {
-                return Err(ApiError::bad_request("sort must be a comma-separated list of field[:asc|desc]"));
+                return Err(ParseError::new("sort must be a comma-separated list of field[:asc|desc]"));
             }
             Ok(SortKey { column: column.to_owned(), descending, nulls_first: None })
         })
@@ -255,14 +254,14 @@ pub fn collection_sort(value: &str) -> Result<Vec<SortKey>, ApiError> {
 }
 
 /// PostgREST's `order=col.desc.nullslast,col2`.
-pub fn postgrest_order(value: &str) -> Result<Vec<SortKey>, ApiError> {
+pub fn postgrest_order(value: &str) -> Result<Vec<SortKey>, ParseError> {
     value
         .split(',')
         .map(|part| {
             let mut pieces = part.trim().split('.');
             let column = pieces.next().unwrap_or("");
             if column.is_empty() {
-                return Err(ApiError::bad_request(
+                return Err(ParseError::new(
                     "order must be a comma-separated list of column[.asc|.desc][.nullsfirst|.nullslast]",
                 ));
             }
@@ -273,7 +272,7 @@ pub fn postgrest_order(value: &str) -> Result<Vec<SortKey>, ApiError> {
                     "desc" => key.descending = true,
                     "nullsfirst" => key.nulls_first = Some(true),
                     "nullslast" => key.nulls_first = Some(false),
-                    other => return Err(ApiError::bad_request(format!("invalid order modifier '{other}'"))),
+                    other => return Err(ParseError::new(format!("invalid order modifier '{other}'"))),
                 }
             }
             Ok(key)
@@ -282,13 +281,13 @@ pub fn postgrest_order(value: &str) -> Result<Vec<SortKey>, ApiError> {
 }
 
 /// `filter=field:op:value,field2:op:value2` (values may be double-quoted to hold `,`).
-pub fn collection_filter(value: &str) -> Result<Vec<Filter>, ApiError> {
+pub fn collection_filter(value: &str) -> Result<Vec<Filter>, ParseError> {
     split_top_level(value, ',')?
         .into_iter()
         .map(|part| {
             let mut pieces = part.splitn(3, ':');
             let (Some(column), Some(op), Some(raw)) = (pieces.next(), pieces.next(), pieces.next()) else {
-                return Err(ApiError::bad_request(format!("invalid filter '{part}': use field:operator:value")));
+                return Err(ParseError::new(format!("invalid filter '{part}': use field:operator:value")));
             };
             let (op, negated) = operator(op)?;
             let operand = match op {
@@ -303,7 +302,7 @@ pub fn collection_filter(value: &str) -> Result<Vec<Filter>, ApiError> {
 /// One PostgREST-style query parameter that is not a keyword: `col=op.value`,
 /// `col=not.op.value`, `col.op=value`, `col.is.null` (with no value), `or=(…)`, `and=(…)`,
 /// `not.or=(…)`.
-pub fn postgrest_param(key: &str, value: &str) -> Result<Filter, ApiError> {
+pub fn postgrest_param(key: &str, value: &str) -> Result<Filter, ParseError> {
     match key {
         "or" | "and" | "not.or" | "not.and" => {
             let negated = key.starts_with("not.");
@@ -326,22 +325,23 @@ pub fn postgrest_param(key: &str, value: &str) -> Result<Filter, ApiError> {
         let operand = postgrest_operand(op, &raw)?;
         return Ok(condition(column, op, operand, negated ^ op_negated));
     }
-    postgrest_condition(key, value).map_err(|err| match err {
-        ApiError::BadRequest { .. } if !value.contains('.') => ApiError::bad_request(format!(
-            "unknown query parameter '{key}' (filters are written column=operator.value)"
-        )),
-        other => other,
+    postgrest_condition(key, value).map_err(|err| {
+        if value.contains('.') {
+            err
+        } else {
+            ParseError::new(format!("unknown query parameter '{key}' (filters are written column=operator.value)"))
+        }
     })
 }
 
 /// `op.value` or `not.op.value` applied to `column`.
-fn postgrest_condition(column: &str, expr: &str) -> Result<Filter, ApiError> {
+fn postgrest_condition(column: &str, expr: &str) -> Result<Filter, ParseError> {
     let (negated, expr) = match expr.strip_prefix("not.") {
         Some(rest) => (true, rest),
         None => (false, expr),
     };
     let Some((op_name, raw)) = expr.split_once('.') else {
-        return Err(ApiError::bad_request(format!("invalid filter on '{column}': use {column}=operator.value")));
+        return Err(ParseError::new(format!("invalid filter on '{column}': use {column}=operator.value")));
     };
     let (op, op_negated) = operator(op_name)?;
     let operand = postgrest_operand(op, raw)?;
@@ -352,15 +352,15 @@ fn postgrest_condition(column: &str, expr: &str) -> Result<Filter, ApiError> {
 /// parsed in one pass over the text (no copies of the rest per level) and at most
 /// [`MAX_FILTER_DEPTH`] groups deep, so a hostile query string can neither take quadratic time
 /// nor exhaust the stack.
-fn logic_tree(kind: &str, value: &str) -> Result<Filter, ApiError> {
+fn logic_tree(kind: &str, value: &str) -> Result<Filter, ParseError> {
     let value = value.trim();
     if !value.starts_with('(') {
-        return Err(ApiError::bad_request(format!("{kind} must be written {kind}=(condition,condition,…)")));
+        return Err(ParseError::new(format!("{kind} must be written {kind}=(condition,condition,…)")));
     }
     let mut parser = LogicParser { text: value, pos: 0 };
     let tree = parser.group(kind, 1)?;
     if parser.pos != value.len() {
-        return Err(ApiError::bad_request(format!("unexpected text after the closing ')' of {kind}=(…)")));
+        return Err(ParseError::new(format!("unexpected text after the closing ')' of {kind}=(…)")));
     }
     Ok(tree)
 }
@@ -373,9 +373,9 @@ struct LogicParser<'a> {
 
 impl LogicParser<'_> {
     /// `(item,item,…)` at the cursor, as an `or` or `and` of its items.
-    fn group(&mut self, kind: &str, depth: usize) -> Result<Filter, ApiError> {
+    fn group(&mut self, kind: &str, depth: usize) -> Result<Filter, ParseError> {
         if depth > MAX_FILTER_DEPTH {
-            return Err(ApiError::bad_request(format!(
+            return Err(ParseError::new(format!(
                 "filters nest or/and groups deeper than {MAX_FILTER_DEPTH} levels (MAX_FILTER_DEPTH)"
             )));
         }
@@ -389,14 +389,14 @@ impl LogicParser<'_> {
                     self.pos += 1;
                     break;
                 }
-                _ => return Err(ApiError::bad_request("unbalanced parentheses in filter")),
+                _ => return Err(ParseError::new("unbalanced parentheses in filter")),
             }
         }
         Ok(if kind == "or" { Filter::Or(children) } else { Filter::And(children) })
     }
 
     /// One item of a group: `[not.]or(…)`, `[not.]and(…)` or `[not.]column.op.value`.
-    fn item(&mut self, kind: &str, depth: usize) -> Result<Filter, ApiError> {
+    fn item(&mut self, kind: &str, depth: usize) -> Result<Filter, ParseError> {
         let rest = self.text[self.pos..].trim_start();
         self.pos = self.text.len() - rest.len();
         let negated = rest.starts_with("not.");
@@ -413,10 +413,10 @@ impl LogicParser<'_> {
             None => {
                 let part = self.condition_text()?.trim();
                 if part.is_empty() && !negated {
-                    return Err(ApiError::bad_request(format!("{kind}=() needs at least one condition")));
+                    return Err(ParseError::new(format!("{kind}=() needs at least one condition")));
                 }
                 let Some((column, expr)) = part.split_once('.') else {
-                    return Err(ApiError::bad_request(format!(
+                    return Err(ParseError::new(format!(
                         "invalid condition '{}' in {kind}: use column.operator.value",
                         part.chars().take(64).collect::<String>()
                     )));
@@ -429,7 +429,7 @@ impl LogicParser<'_> {
 
     /// The text of one condition: up to the next `,` or `)` outside quotes and the
     /// parentheses of its own value (`in.(a,b)`).
-    fn condition_text(&mut self) -> Result<&str, ApiError> {
+    fn condition_text(&mut self) -> Result<&str, ParseError> {
         let start = self.pos;
         let (mut depth, mut in_quotes, mut escaped) = (0usize, false, false);
         for (i, ch) in self.text[start..].char_indices() {
@@ -449,12 +449,12 @@ impl LogicParser<'_> {
                 _ => {}
             }
         }
-        Err(ApiError::bad_request("unbalanced quotes or parentheses in filter"))
+        Err(ParseError::new("unbalanced quotes or parentheses in filter"))
     }
 }
 
 /// An operator name → the operator and whether it is negated (`nin` is `not in`).
-fn operator(name: &str) -> Result<(Op, bool), ApiError> {
+fn operator(name: &str) -> Result<(Op, bool), ParseError> {
     Ok(match name {
         "eq" => (Op::Eq, false),
         "neq" | "ne" => (Op::Neq, false),
@@ -481,12 +481,12 @@ fn operator(name: &str) -> Result<(Op, bool), ApiError> {
         }
         other => {
             let shown: String = other.chars().take(40).collect();
-            return Err(ApiError::bad_request(format!("unknown operator '{shown}'")));
+            return Err(ParseError::new(format!("unknown operator '{shown}'")));
         }
     })
 }
 
-fn postgrest_operand(op: Op, raw: &str) -> Result<Operand, ApiError> {
+fn postgrest_operand(op: Op, raw: &str) -> Result<Operand, ParseError> {
     match op {
         Op::In => {
             let inner = raw.trim();
@@ -500,7 +500,7 @@ fn postgrest_operand(op: Op, raw: &str) -> Result<Operand, ApiError> {
     }
 }
 
-fn operand(op: Op, raw: &str) -> Result<Operand, ApiError> {
+fn operand(op: Op, raw: &str) -> Result<Operand, ParseError> {
     if op != Op::Is {
         return Ok(Operand::Scalar(raw.to_owned()));
     }
@@ -508,7 +508,7 @@ fn operand(op: Op, raw: &str) -> Result<Operand, ApiError> {
         "null" => Ok(Operand::Null),
         "true" => Ok(Operand::Bool(true)),
         "false" => Ok(Operand::Bool(false)),
-        _ => Err(ApiError::bad_request("the is operator takes null, true or false")),
+        _ => Err(ParseError::new("the is operator takes null, true or false")),
     }
 }
 
@@ -518,7 +518,7 @@ fn condition(column: &str, op: Op, value: Operand, negated: bool) -> Filter {
 }
 
 /// Splits on `sep` outside parentheses and double quotes.
-fn split_top_level(s: &str, sep: char) -> Result<Vec<String>, ApiError> {
+fn split_top_level(s: &str, sep: char) -> Result<Vec<String>, ParseError> {
     let mut parts = Vec::new();
     let mut current = String::new();
     let (mut depth, mut in_quotes, mut escaped) = (0usize, false, false);
@@ -537,8 +537,7 @@ fn split_top_level(s: &str, sep: char) -> Result<Vec<String>, ApiError> {
             '"' => in_quotes = !in_quotes,
             '(' if !in_quotes => depth += 1,
             ')' if !in_quotes => {
-                depth =
-                    depth.checked_sub(1).ok_or_else(|| ApiError::bad_request("unbalanced parentheses in filter"))?;
+                depth = depth.checked_sub(1).ok_or_else(|| ParseError::new("unbalanced parentheses in filter"))?;
             }
             c if c == sep && !in_quotes && depth == 0 => {
                 parts.push(std::mem::take(&mut current));
@@ -549,7 +548,7 @@ fn split_top_level(s: &str, sep: char) -> Result<Vec<String>, ApiError> {
         current.push(ch);
     }
     if in_quotes || depth != 0 {
-        return Err(ApiError::bad_request("unbalanced quotes or parentheses in filter"));
+        return Err(ParseError::new("unbalanced quotes or parentheses in filter"));
     }
     parts.push(current);
     Ok(parts)
@@ -740,8 +739,7 @@ mod tests {
             ("bogus", "value"),
             ("page", "2"),
         ] {
-            let err = table_query(&pairs(&[(k, v)])).unwrap_err();
-            assert_eq!(err.status(), 400, "{k}={v}");
+            assert!(table_query(&pairs(&[(k, v)])).is_err(), "{k}={v}");
         }
         let err = table_query(&pairs(&[("bogus", "value")])).unwrap_err();
         assert!(err.to_string().contains("bogus"), "{err}");

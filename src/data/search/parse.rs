@@ -10,7 +10,7 @@
 //! and `a -b` are fine, a lone `NOT b` or `a OR NOT b` is a 400 (neither engine can answer it
 //! from its index).
 
-use crate::error::ApiError;
+use crate::data::query::ParseError;
 
 use crate::limits::{MAX_SEARCH_BYTES as MAX_LEN, MAX_SEARCH_DEPTH as MAX_DEPTH, MAX_SEARCH_TERMS as MAX_TERMS};
 
@@ -29,7 +29,7 @@ pub enum Expr {
 }
 
 /// Parses a search text; a syntax error is a 400 that says what is wrong.
-pub fn parse(text: &str) -> Result<Expr, ApiError> {
+pub fn parse(text: &str) -> Result<Expr, ParseError> {
     if text.len() > MAX_LEN {
         return Err(invalid(&format!("it is longer than {MAX_LEN} bytes (MAX_SEARCH_BYTES)")));
     }
@@ -47,7 +47,7 @@ pub fn parse(text: &str) -> Result<Expr, ApiError> {
 }
 
 /// Words of a plain-text search (`plfts`): every word must appear.
-pub fn all_words(text: &str) -> Result<Expr, ApiError> {
+pub fn all_words(text: &str) -> Result<Expr, ParseError> {
     let words: Vec<Expr> = text
         .split_whitespace()
         .map(tokens_of)
@@ -58,7 +58,7 @@ pub fn all_words(text: &str) -> Result<Expr, ApiError> {
 }
 
 /// The whole text as one phrase (`phfts`).
-pub fn phrase(text: &str) -> Result<Expr, ApiError> {
+pub fn phrase(text: &str) -> Result<Expr, ParseError> {
     let tokens = tokens_of(text);
     if tokens.is_empty() {
         return Err(invalid("it has no words"));
@@ -66,7 +66,7 @@ pub fn phrase(text: &str) -> Result<Expr, ApiError> {
     Ok(Expr::Phrase { tokens, prefix: false })
 }
 
-fn one_or_all(mut terms: Vec<Expr>) -> Result<Expr, ApiError> {
+fn one_or_all(mut terms: Vec<Expr>) -> Result<Expr, ParseError> {
     match terms.len() {
         0 => Err(invalid("it has no words")),
         1 => Ok(terms.remove(0)),
@@ -75,8 +75,8 @@ fn one_or_all(mut terms: Vec<Expr>) -> Result<Expr, ApiError> {
     }
 }
 
-fn invalid(why: &str) -> ApiError {
-    ApiError::bad_field("search", format!("invalid search: {why}"))
+fn invalid(why: &str) -> ParseError {
+    ParseError::at("search", format!("invalid search: {why}"))
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -107,7 +107,7 @@ fn tokens_of(text: &str) -> Vec<String> {
     text.split(|c: char| !c.is_alphanumeric()).filter(|t| !t.is_empty()).map(str::to_lowercase).collect()
 }
 
-fn lex(text: &str) -> Result<Vec<Token>, ApiError> {
+fn lex(text: &str) -> Result<Vec<Token>, ParseError> {
     let mut tokens = Vec::new();
     let mut chars = text.char_indices().peekable();
     while let Some(&(start, ch)) = chars.peek() {
@@ -196,7 +196,7 @@ impl Parser {
         self.tokens.get(self.pos)
     }
 
-    fn or(&mut self) -> Result<Expr, ApiError> {
+    fn or(&mut self) -> Result<Expr, ParseError> {
         let mut terms = vec![self.and()?];
         while self.peek() == Some(&Token::Or) {
             self.pos += 1;
@@ -205,7 +205,7 @@ impl Parser {
         Ok(if terms.len() == 1 { terms.remove(0) } else { Expr::Or(terms) })
     }
 
-    fn and(&mut self) -> Result<Expr, ApiError> {
+    fn and(&mut self) -> Result<Expr, ParseError> {
         let mut terms = vec![self.unary()?];
         loop {
             match self.peek() {
@@ -220,7 +220,7 @@ impl Parser {
         Ok(if terms.len() == 1 { terms.remove(0) } else { Expr::And(terms) })
     }
 
-    fn unary(&mut self) -> Result<Expr, ApiError> {
+    fn unary(&mut self) -> Result<Expr, ParseError> {
         let Some(token) = self.tokens.get(self.pos).cloned() else {
             return Err(invalid(if self.tokens.is_empty() { "it has no words" } else { "it ends too early" }));
         };
@@ -248,7 +248,7 @@ impl Parser {
 
 /// Refuses negations that exclude from nothing: a `NOT` must sit in an `AND` beside at least
 /// one term that is not negated.
-fn check_negations(expr: &Expr, inside_and: bool) -> Result<(), ApiError> {
+fn check_negations(expr: &Expr, inside_and: bool) -> Result<(), ParseError> {
     let lone = || invalid("NOT must exclude from something: write 'a NOT b' or 'a -b'");
     match expr {
         Expr::Phrase { .. } => Ok(()),
@@ -413,7 +413,7 @@ mod tests {
     }
 
     #[test]
-    fn syntax_errors_are_400() {
+    fn syntax_errors_name_the_search() {
         for bad in [
             "",
             "   ",
@@ -434,7 +434,7 @@ mod tests {
             &"x".repeat(2000),
         ] {
             let err = parse(bad).unwrap_err();
-            assert_eq!(err.status(), 400, "{bad:?}");
+            assert_eq!(err.field.as_deref(), Some("search"), "{bad:?}");
         }
     }
 

@@ -59,13 +59,22 @@ pub fn from_catalog(
                 filters: column_filters(table, RECORD_KEYWORDS),
             }));
         }
-        ops.extend(table_ops(&Target {
-            base: format!("/api/v1/tables/{segment}"),
-            tag: format!("Table {}", table.name),
-            record: schema_ref(&name),
-            patch: schema_ref(&patch),
-            filters: column_filters(table, TABLE_KEYWORDS),
-        }));
+        // A table whose name reads as singular is reachable by its plural too, unless another
+        // table holds that name.
+        let plural = crate::data::names::plural(&table.name);
+        let mut segments = vec![segment];
+        if crate::data::names::singulars(&table.name).is_empty() && !tables.iter().any(|t| t.name == plural) {
+            segments.push(path_segment(&plural));
+        }
+        for segment in segments {
+            ops.extend(table_ops(&Target {
+                base: format!("/api/v1/tables/{segment}"),
+                tag: format!("Table {}", table.name),
+                record: schema_ref(&name),
+                patch: schema_ref(&patch),
+                filters: column_filters(table, TABLE_KEYWORDS),
+            }));
+        }
     }
     (schemas, ops)
 }

@@ -3,6 +3,7 @@
 //! parse into the shared query AST (`data::query::parse::table_query`); the data layer
 //! (`data::tables`) runs them.
 
+mod errors;
 mod prefer;
 mod read;
 mod write;
@@ -21,6 +22,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/{table}", get(read::list).post(write::create).patch(write::update).delete(write::delete))
         .route("/{table}/{id}", get(read::get).put(write::replace).patch(write::update_one).delete(write::delete_one))
+        .layer(axum::middleware::map_response(errors::postgrest_fields))
 }
 
 /// A JSON answer.
