@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::catalog::Table;
 use crate::error::ApiError;
 
 /// Who is making a request.
@@ -121,6 +122,20 @@ pub fn check(rule: &Rule, caller: &Caller) -> Result<Scope, ApiError> {
             }
         }
     }
+}
+
+/// The access check for a table: [`check`], plus the rule that `owner` on a table without an
+/// `_owner_id` column (one made with plain SQL) admits only the admin. What every read and
+/// write asks.
+pub fn scope(table: &Table, rule: &Rule, caller: &Caller) -> Result<Scope, ApiError> {
+    let scope = check(rule, caller)?;
+    if matches!(scope, Scope::OwnedBy(_)) && table.column("_owner_id").is_none() {
+        return Err(ApiError::Forbidden(format!(
+            "'{}' has no _owner_id column: its 'owner' rule admits only the admin",
+            table.name
+        )));
+    }
+    Ok(scope)
 }
 
 impl Serialize for Rule {

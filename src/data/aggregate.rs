@@ -4,7 +4,8 @@
 use super::access;
 use super::catalog::{Column, ColumnType};
 use super::query::{Query, compile};
-use super::records::{Deleted, Records, base_conditions, filters, from, rules};
+use super::read::ReadPlan;
+use super::records::{Deleted, Records, rules};
 use super::sql::SqlBuilder;
 use super::{Store, catalog};
 use crate::data::access::Caller;
@@ -57,7 +58,7 @@ impl Store {
         query: &Query,
     ) -> Result<Aggregate, ApiError> {
         let table = self.collection(name).await?;
-        let scope = access::check(&rules(&table).read, caller)?;
+        let scope = access::scope(&table, &rules(&table).read, caller)?;
         // The search index is built only for a caller who may read.
         let table = self.searchable(table, query).await?;
         let field = match field {
@@ -72,16 +73,15 @@ impl Store {
         }
         let deleted = if query.include_deleted { Deleted::Shown } else { Deleted::Hidden };
 
-        let mut b = SqlBuilder::new(self.db.dialect());
-        b.push("SELECT ");
+        let plan = ReadPlan { query, ..ReadPlan::of(&table, scope, deleted, Vec::new()) };
+        let mut head = SqlBuilder::new(self.db.dialect());
+        head.push("SELECT ");
         if let Some(g) = group {
-            b.ident(&g.name).push(" AS \"key\", ");
+            head.ident(&g.name).push(" AS \"key\", ");
         }
-        aggregate_expr(&mut b, op, field);
-        b.push(" AS \"result\"");
-        from(&mut b, &table, query)?;
-        base_conditions(&mut b, &scope, deleted);
-        filters(&mut b, &table, query)?;
+        aggregate_expr(&mut head, op, field);
+        head.push(" AS \"result\"");
+        let mut b = plan.conditions(self.db.dialect())?.with_prefix(head.text());
         if let Some(g) = group {
             b.push(" GROUP BY ").ident(&g.name).push(" ORDER BY ").ident(&g.name);
             b.push(" LIMIT ").param(((MAX_GROUPS + 1) as i64).into());

@@ -10,11 +10,11 @@ use std::sync::Arc;
 
 use serde_json::Value as Json;
 
+use super::access;
 use super::access::Caller;
 use super::catalog::Table;
 use super::query::SelectItem;
-use super::sql::SqlBuilder;
-use super::tables::{allowed, scope_conditions, select_columns};
+use super::tables::select_columns;
 use super::{Store, Value};
 use crate::error::ApiError;
 
@@ -138,7 +138,7 @@ impl Store {
         };
         let empty = || if plan.kind == Kind::One { Json::Null } else { Json::Array(Vec::new()) };
         let target = &plan.target;
-        let Ok(scope) = allowed(target, &target.access_rules().read, caller) else {
+        let Ok(scope) = access::scope(target, &target.access_rules().read, caller) else {
             return Ok(rows.iter().map(|_| empty()).collect());
         };
         let mut wanted: Vec<Value> = Vec::new();
@@ -159,32 +159,9 @@ impl Store {
         let shown = columns.len();
         columns.push(super::query::compile::column(target, &plan.remote)?);
         let remote = *columns.last().expect("the remote key was pushed");
-        // One statement per chunk of keys, all in one hand-off: a page of `many` relations can
-        // name more keys than a statement takes parameters. A key's rows are all in its chunk.
-        let stmts = wanted
-            .chunks(super::relations::IN_CHUNK)
-            .map(|chunk| {
-                let mut b = SqlBuilder::new(self.db.dialect());
-                b.push("SELECT ");
-                super::query::compile::select_list(&mut b, columns.iter().copied()).push(" FROM ").ident(&target.name);
-                b.push(" WHERE ").ident(&plan.remote).push(" IN (");
-                for (i, key) in chunk.iter().enumerate() {
-                    if i > 0 {
-                        b.push(", ");
-                    }
-                    super::query::compile::bind(&mut b, remote, key.clone());
-                }
-                b.push(")");
-                scope_conditions(&mut b, target, &scope);
-                if let Some(key) = target.key_column() {
-                    b.push(" ORDER BY ").ident(&key.name);
-                }
-                b.finish()
-            })
-            .collect();
-        let found = self.db.read_many(stmts).await?;
+        let found = self.related_rows(target, &scope, &columns, (remote, &wanted)).await?;
         let mut by_key: HashMap<String, Vec<Json>> = HashMap::new();
-        for row in found.iter().flat_map(|rows| &rows.rows) {
+        for row in &found {
             let Some(key) = key_text(&row[shown]) else { continue };
             let mut object = serde_json::Map::new();
             for ((name, col), value) in names.iter().zip(&columns).zip(row) {

@@ -17,6 +17,7 @@ pub mod migrations;
 pub mod names;
 mod postgres;
 pub mod query;
+pub mod read;
 pub mod records;
 pub mod relations;
 pub mod search;

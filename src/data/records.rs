@@ -8,9 +8,10 @@ use serde::Serialize;
 use serde::ser::{SerializeMap, SerializeSeq, SerializeStruct};
 use serde_json::value::RawValue;
 
-use super::access::{self, Caller, Rules, Scope};
+use super::access::{self, Caller, Rules};
 use super::catalog::{Column, ColumnType, Table};
 use super::query::{Query, SortKey, compile};
+use super::read::{Order, Paging, Read, ReadPlan, with_tiebreaker};
 use super::sql::SqlBuilder;
 use super::write::{Mutation, WriteOptions};
 use super::{Dialect, Rows, Store, Value, names, search};
@@ -105,12 +106,7 @@ impl Serialize for ListPage {
     }
 }
 
-/// Whether a read shows soft-deleted records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Deleted {
-    Hidden,
-    Shown,
-}
+pub use super::read::Deleted;
 
 impl Store {
     /// The collection `name`: 400 for a name that can never be one, 404 when it does not exist.
@@ -183,17 +179,15 @@ impl Store {
         fields: Option<&[String]>,
     ) -> Result<Records, ApiError> {
         let table = self.collection(name).await?;
-        let scope = access::check(&rules(&table).read, caller)?;
+        let scope = access::scope(&table, &rules(&table).read, caller)?;
         let out = output_columns(&table, fields, deleted)?;
-        let mut b = SqlBuilder::new(self.db.dialect());
-        b.push("SELECT ").ident_list(out.iter().map(|c| c.name.as_str())).push(" FROM ").ident(&table.name);
-        b.push(" WHERE \"_id\" = ").param(id.into());
-        base_conditions(&mut b, &scope, deleted);
-        let rows = self.db.read(b.finish()).await?;
-        if rows.rows.is_empty() {
+        let mut plan = ReadPlan::of(&table, scope, deleted, out.clone());
+        plan.key = Some(id);
+        let read = self.read(&plan).await?;
+        if read.rows.rows.is_empty() {
             return Err(record_not_found(name, id));
         }
-        Ok(Records::new(&out, rows))
+        Ok(Records::new(&out, read.rows))
     }
 
     /// Changes the given fields of a record.
@@ -237,52 +231,30 @@ impl Store {
                 "'after' needs a sort when searching (ranked results are paged with 'page')",
             ));
         }
-        let scope = access::check(&rules(&table).read, caller)?;
+        let scope = access::scope(&table, &rules(&table).read, caller)?;
         let table = self.searchable(table, query).await?;
         let deleted = if query.include_deleted { Deleted::Shown } else { Deleted::Hidden };
         let mut out = output_columns(&table, query.fields.as_deref(), deleted)?;
         // The cursor needs the id even when the projection leaves it out.
-        let id_col = compile::column(&table, "_id")?;
         let show_id = out.iter().any(|c| c.name == "_id");
         if !show_id {
-            out.push(id_col);
+            out.push(compile::column(&table, "_id")?);
         }
-        let sort = with_tiebreaker(&query.sort);
-        let cursor = match &query.after {
-            Some(after) => Some(self.cursor_values(&table, &sort, after, &scope, deleted).await?),
-            None => None,
-        };
+        let sort = with_tiebreaker(&table, &query.sort);
         let limit = query.limit();
-        let dialect = self.db.dialect();
-
-        let mut page = SqlBuilder::new(dialect);
-        page.push("SELECT ").ident_list(out.iter().map(|c| c.name.as_str()));
-        from(&mut page, &table, query)?;
-        base_conditions(&mut page, &scope, deleted);
-        filters(&mut page, &table, query)?;
-        if let Some(cursor) = &cursor {
-            page.push(" AND ");
-            compile::keyset_after(&mut page, &table, &sort, cursor)?;
-        }
-        match ranked {
-            Some(search) => search::order_by_rank(&mut page, &table, search)?,
-            None => compile::order_by(&mut page, &table, &sort)?,
-        }
+        let mut plan = ReadPlan::of(&table, scope, deleted, out.clone());
+        plan.query = query;
+        plan.count = true;
         // One extra row tells whether another page follows.
-        page.push(" LIMIT ").param(i64::from(limit + 1).into());
-        if cursor.is_none() {
-            page.push(" OFFSET ").param((query.offset() as i64).into());
-        }
-
-        let mut count = SqlBuilder::new(dialect);
-        count.push("SELECT COUNT(*)");
-        from(&mut count, &table, query)?;
-        base_conditions(&mut count, &scope, deleted);
-        filters(&mut count, &table, query)?;
-
-        let mut results = self.db.read_many(vec![page.finish(), count.finish().cached()]).await?;
-        let total = results[1].rows.first().and_then(|r| r[0].as_int()).unwrap_or(0);
-        let mut rows = std::mem::take(&mut results[0]);
+        plan.paging = match &query.after {
+            Some(after) => Paging::After { limit: limit + 1, cursor: self.cursor_values(&plan, &sort, after).await? },
+            None => Paging::Offset { limit: limit + 1, offset: query.offset() },
+        };
+        plan.order = match ranked {
+            Some(search) => Order::Rank(search),
+            None => Order::Keys(sort),
+        };
+        let Read { mut rows, total } = self.read(&plan).await?;
         let more = rows.rows.len() > limit as usize;
         rows.rows.truncate(limit as usize);
         let id_index = out.iter().position(|c| c.name == "_id").unwrap_or(0);
@@ -294,22 +266,21 @@ impl Store {
             }
             out.pop();
         }
+        let total = total.unwrap_or(0);
         Ok(ListPage { records: Records::new(&out, rows), total, page: query.page(), limit, next_cursor })
     }
 
     /// How many records match `query`'s filters.
     pub async fn count_records(&self, name: &str, caller: &Caller, query: &Query) -> Result<i64, ApiError> {
         let table = self.collection(name).await?;
-        let scope = access::check(&rules(&table).read, caller)?;
+        let scope = access::scope(&table, &rules(&table).read, caller)?;
         let table = self.searchable(table, query).await?;
         let deleted = if query.include_deleted { Deleted::Shown } else { Deleted::Hidden };
-        let mut b = SqlBuilder::new(self.db.dialect());
-        b.push("SELECT COUNT(*)");
-        from(&mut b, &table, query)?;
-        base_conditions(&mut b, &scope, deleted);
-        filters(&mut b, &table, query)?;
-        let rows = self.db.read(b.finish().cached()).await?;
-        Ok(rows.rows.first().and_then(|r| r[0].as_int()).unwrap_or(0))
+        let mut plan = ReadPlan::of(&table, scope, deleted, Vec::new());
+        plan.query = query;
+        plan.count = true;
+        plan.paging = Paging::CountOnly;
+        Ok(self.read(&plan).await?.total.unwrap_or(0))
     }
 
     /// `table`, with its search index built first when `query` searches and the index is
@@ -337,27 +308,14 @@ impl Store {
         self.catalog.refresh(name).await?.ok_or_else(|| ApiError::not_found(format!("collection '{name}' not found")))
     }
 
-    /// The sort values of the cursor record, which must be visible to the caller.
-    async fn cursor_values(
-        &self,
-        table: &Table,
-        sort: &[SortKey],
-        after: &str,
-        scope: &Scope,
-        deleted: Deleted,
-    ) -> Result<Vec<Value>, ApiError> {
-        let mut b = SqlBuilder::new(self.db.dialect());
-        b.push("SELECT ");
-        for (i, key) in sort.iter().enumerate() {
-            if i > 0 {
-                b.push(", ");
-            }
-            b.ident(&compile::column(table, &key.column)?.name);
-        }
-        b.push(" FROM ").ident(&table.name).push(" WHERE \"_id\" = ").param(after.into());
-        base_conditions(&mut b, scope, deleted);
-        let rows = self.db.read(b.finish()).await?;
-        rows.rows
+    /// The sort values of the cursor record, which must be visible within `list`'s scope.
+    async fn cursor_values(&self, list: &ReadPlan<'_>, sort: &[SortKey], after: &str) -> Result<Vec<Value>, ApiError> {
+        let columns = sort.iter().map(|k| compile::column(list.table, &k.column)).collect::<Result<Vec<_>, _>>()?;
+        let mut plan = ReadPlan::of(list.table, list.scope.clone(), list.deleted, columns);
+        plan.key = Some(after);
+        let read = self.read(&plan).await?;
+        read.rows
+            .rows
             .into_iter()
             .next()
             .ok_or_else(|| ApiError::bad_request("invalid cursor: 'after' must be the id of a record in this list"))
@@ -481,36 +439,6 @@ pub(super) fn typed_fields(
 
 pub(super) fn body_object(body: &serde_json::Value) -> Result<&serde_json::Map<String, serde_json::Value>, ApiError> {
     body.as_object().ok_or_else(|| ApiError::bad_request("the request body must be a JSON object"))
-}
-
-/// The sort keys plus `_id` as the last key, so the order is total (stable pages, usable
-/// cursors). `_id` runs in the direction of the key before it: then an index on the sort
-/// columns followed by `_id` (as Ferrobase builds them) delivers the whole order.
-fn with_tiebreaker(sort: &[SortKey]) -> Vec<SortKey> {
-    let mut sort = sort.to_vec();
-    if !sort.iter().any(|k| k.column == "_id") {
-        let descending = sort.last().is_some_and(|k| k.descending);
-        sort.push(SortKey { column: "_id".into(), descending, nulls_first: None });
-    }
-    sort
-}
-
-/// `AND _deleted_at IS NULL` and the owner condition of an owner-scoped rule.
-pub(super) fn base_conditions(b: &mut SqlBuilder, scope: &Scope, deleted: Deleted) {
-    if deleted == Deleted::Hidden {
-        b.push(" AND \"_deleted_at\" IS NULL");
-    }
-    if let Scope::OwnedBy(owner) = scope {
-        b.push(" AND \"_owner_id\" = ").param(owner.clone().into());
-    }
-}
-
-/// ` FROM "table"` (joined with the search matches on SQLite) ` WHERE 1 = 1`, ready for
-/// ` AND …` conditions.
-pub(super) fn from(b: &mut SqlBuilder, table: &Table, query: &Query) -> Result<(), ApiError> {
-    search::from(b, table, query.search.as_ref())?;
-    b.push(" WHERE 1 = 1");
-    Ok(())
 }
 
 /// The query's filters and search, each as ` AND …`.

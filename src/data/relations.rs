@@ -10,15 +10,11 @@ use serde_json::{Map, Value as Json};
 
 use super::access::{self, Caller, Scope};
 use super::catalog::{ColumnType, Table};
-use super::records::{Deleted, Records, base_conditions, rules};
+use super::records::{Records, rules};
 use super::sql::SqlBuilder;
-use super::{Dialect, Stmt, Store, Value};
+use super::{Dialect, Rows, Stmt, Store, Value};
 use crate::error::ApiError;
 use crate::util::now_ms;
-
-/// The most keys one `IN (…)` lookup of related records binds; more are split across
-/// statements (SQLite takes 32,766 parameters, PostgreSQL 65,535).
-pub(super) const IN_CHUNK: usize = 500;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -191,7 +187,7 @@ impl Store {
                 })?;
             let Some(position) = records.columns.iter().position(|(name, _)| name == field) else { continue };
             let target = self.collection(&relation.target).await?;
-            let Ok(scope) = access::check(&rules(&target).read, caller) else { continue };
+            let Ok(scope) = access::scope(&target, &rules(&target).read, caller) else { continue };
             let ids_of = |value: &Value| -> Vec<String> {
                 match (relation.many, value) {
                     (false, Value::Text(id)) => vec![id.clone()],
@@ -219,7 +215,7 @@ impl Store {
         Ok(out)
     }
 
-    /// Live records of `table` with these ids, within `scope`, by id (one query).
+    /// Live records of `table` with these ids, within `scope`, by id.
     async fn records_by_id(
         &self,
         table: &Table,
@@ -231,32 +227,14 @@ impl Store {
             return Ok(found);
         }
         let columns: Vec<_> = table.columns.iter().filter(|c| c.name != "_deleted_at").collect();
-        // A page of `many` relations can name more ids than a statement takes parameters: one
-        // statement per chunk, all sent in one hand-off.
-        let stmts = ids
-            .chunks(IN_CHUNK)
-            .map(|chunk| {
-                let mut b = SqlBuilder::new(self.db.dialect());
-                b.push("SELECT ").ident_list(columns.iter().map(|c| c.name.as_str())).push(" FROM ");
-                b.ident(&table.name).push(" WHERE \"_id\" IN (");
-                for (i, id) in chunk.iter().enumerate() {
-                    if i > 0 {
-                        b.push(", ");
-                    }
-                    b.param(id.as_str().into());
-                }
-                b.push(")");
-                base_conditions(&mut b, scope, Deleted::Hidden);
-                b.finish()
-            })
-            .collect();
-        for rows in self.db.read_many(stmts).await? {
-            let records = Records::new(&columns, rows);
-            for record in records.iter() {
-                let json = serde_json::to_value(record).map_err(ApiError::internal)?;
-                if let Some(id) = json["_id"].as_str() {
-                    found.insert(id.to_owned(), json);
-                }
+        let id_column = crate::data::query::compile::column(table, "_id")?;
+        let keys: Vec<Value> = ids.iter().map(|id| Value::Text(id.clone())).collect();
+        let rows = self.related_rows(table, scope, &columns, (id_column, &keys)).await?;
+        let records = Records::new(&columns, Rows { rows, ..Rows::default() });
+        for record in records.iter() {
+            let json = serde_json::to_value(record).map_err(ApiError::internal)?;
+            if let Some(id) = json["_id"].as_str() {
+                found.insert(id.to_owned(), json);
             }
         }
         Ok(found)

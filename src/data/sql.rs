@@ -120,6 +120,21 @@ impl SqlBuilder {
         self
     }
 
+    /// The SQL written so far (for a part that binds nothing, to put before another).
+    pub fn text(&self) -> &str {
+        debug_assert!(self.params.is_empty(), "a prefix must bind nothing");
+        &self.sql
+    }
+
+    /// A copy of this builder with `prefix` (SQL that binds nothing) in front: the same
+    /// conditions serve a page and its count, placeholders numbered alike.
+    pub fn with_prefix(&self, prefix: &str) -> SqlBuilder {
+        let mut sql = String::with_capacity(prefix.len() + self.sql.len() + 64);
+        sql.push_str(prefix);
+        sql.push_str(&self.sql);
+        SqlBuilder { dialect: self.dialect, sql, params: self.params.clone() }
+    }
+
     pub fn finish(self) -> Stmt {
         Stmt { sql: self.sql, params: self.params, cacheable: false, must_change: false }
     }

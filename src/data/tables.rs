@@ -15,11 +15,12 @@ use serde::Serialize;
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde_json::{Map, Value as Json};
 
-use super::access::{self, Caller, Rule, Scope};
+use super::access::{self, Caller};
 use super::catalog::{Column, ColumnType, Table};
 use super::query::parse::TABLE_MAX_LIMIT;
-use super::query::{Query, SelectItem, SortKey, compile};
-use super::records::{Deleted, Typed, base_conditions, filters};
+use super::query::{Query, SelectItem, compile};
+use super::read::{Deleted, Order, Paging, ReadPlan, with_tiebreaker};
+use super::records::Typed;
 use super::sql::SqlBuilder;
 use super::write::{Mutation, Upsert, WriteOptions};
 use super::{Store, Value};
@@ -182,51 +183,19 @@ impl Store {
         id: Option<&str>,
         count: bool,
     ) -> Result<TablePage, ApiError> {
-        let scope = allowed(table, &table.access_rules().read, caller)?;
+        let scope = access::scope(table, &table.access_rules().read, caller)?;
         let table = &*self.searchable(table.clone(), query).await?;
         let projection = self.projection(table, query.select.as_deref()).await?;
-        let dialect = self.db.dialect();
-        let mut page = SqlBuilder::new(dialect);
-        page.push("SELECT ");
-        compile::select_list(&mut page, projection.columns.iter().copied());
-        page.push(" FROM ").ident(&table.name).push(" WHERE 1 = 1");
-        scope_conditions(&mut page, table, &scope);
-        filters(&mut page, table, query)?;
-        if let Some(id) = id {
-            key_condition(&mut page, table, id)?;
-        }
-        let mut sort = query.sort.clone();
-        if let Some(key) = table.key_column()
-            && !sort.iter().any(|k| k.column == key.name)
-        {
-            // The key runs in the direction of the key before it, as on the collections
-            // surface, so an index on the sort columns followed by the key serves the order.
-            let descending = sort.last().is_some_and(|k| k.descending);
-            sort.push(SortKey { column: key.name.clone(), descending, nulls_first: None });
-        }
-        if !sort.is_empty() {
-            compile::order_by(&mut page, table, &sort)?;
-        }
-        let limit = query.limit.unwrap_or(TABLE_MAX_LIMIT);
         let offset = query.offset.unwrap_or(0);
-        page.push(" LIMIT ").param(i64::from(limit).into());
-        page.push(" OFFSET ").param((offset as i64).into());
-        let mut stmts = vec![page.finish()];
-        if count {
-            let mut b = SqlBuilder::new(dialect);
-            b.push("SELECT COUNT(*) FROM ").ident(&table.name).push(" WHERE 1 = 1");
-            scope_conditions(&mut b, table, &scope);
-            filters(&mut b, table, query)?;
-            if let Some(id) = id {
-                key_condition(&mut b, table, id)?;
-            }
-            stmts.push(b.finish().cached());
-        }
-        let mut results = self.db.read_many(stmts).await?;
-        let total = results.get(1).map(|r| r.rows.first().and_then(|r| r[0].as_int()).unwrap_or(0));
-        let rows = std::mem::take(&mut results[0]).rows;
-        let rows = self.finish_rows(table, caller, &projection, rows).await?;
-        Ok(TablePage { rows, offset, total })
+        let mut plan = ReadPlan::of(table, scope, Deleted::Hidden, projection.columns.clone());
+        plan.query = query;
+        plan.key = id;
+        plan.order = Order::Keys(with_tiebreaker(table, &query.sort));
+        plan.paging = Paging::Offset { limit: query.limit.unwrap_or(TABLE_MAX_LIMIT), offset };
+        plan.count = count;
+        let read = self.read(&plan).await?;
+        let rows = self.finish_rows(table, caller, &projection, read.rows.rows).await?;
+        Ok(TablePage { rows, offset, total: read.total })
     }
 
     /// The columns and embeds a `select=` asks for (every column when `None`).
@@ -373,28 +342,6 @@ pub(super) fn select_columns<'t>(
         }
     }
     Ok((columns, names))
-}
-
-/// The access check plus the rule that `owner` on a table without an `_owner_id` column
-/// admits only the admin.
-pub(super) fn allowed(table: &Table, rule: &Rule, caller: &Caller) -> Result<Scope, ApiError> {
-    let scope = access::check(rule, caller)?;
-    if matches!(scope, Scope::OwnedBy(_)) && table.column("_owner_id").is_none() {
-        return Err(ApiError::Forbidden(format!(
-            "'{}' has no _owner_id column: its 'owner' rule admits only the admin",
-            table.name
-        )));
-    }
-    Ok(scope)
-}
-
-/// Live rows (for a collection) within `scope`.
-pub(super) fn scope_conditions(b: &mut SqlBuilder, table: &Table, scope: &Scope) {
-    if table.collection.is_some() {
-        base_conditions(b, scope, Deleted::Hidden);
-    } else if let Scope::OwnedBy(owner) = scope {
-        b.push(" AND \"_owner_id\" = ").param(owner.clone().into());
-    }
 }
 
 /// ` AND key = id`, the id typed for the key column; 400 for a table without a single key.

@@ -139,7 +139,7 @@ impl Plan {
         if self.options.indexed {
             return ApiError::not_found("record not found (or not yours to change)");
         }
-        let Ok(scope) = access::check(&rules(table).read, &self.caller) else { return not_found };
+        let Ok(scope) = access::scope(table, &rules(table).read, &self.caller) else { return not_found };
         let Ok(key) = key(table) else { return not_found };
         let probe = rows::select_targets(tx.dialect(), table, &[key], &scope, Deleted::Hidden, &Target::Id(id.into()));
         match probe {

@@ -27,7 +27,7 @@ use super::access::{self, Caller, Scope};
 use super::catalog::Table;
 use super::query::Query;
 use super::records::{Deleted, Records, rules};
-use super::tables::{Resolution, allowed};
+use super::tables::Resolution;
 use super::{Store, relations};
 use crate::error::ApiError;
 
@@ -191,7 +191,7 @@ fn check_rules(
     };
     let mut scopes = Scopes { update: Scope::All, delete: Scope::All };
     if let Some(i) = first(|m| matches!(m, Mutation::Create { .. })) {
-        access::check(&rules.create, caller).map_err(|e| at(i, e))?;
+        access::scope(table, &rules.create, caller).map_err(|e| at(i, e))?;
     }
     let changes_rows = |m: &Mutation| match m {
         Mutation::Update { .. } | Mutation::Restore { .. } => true,
@@ -199,10 +199,10 @@ fn check_rules(
         _ => false,
     };
     if let Some(i) = first(changes_rows) {
-        scopes.update = allowed(table, &rules.update, caller).map_err(|e| at(i, e))?;
+        scopes.update = access::scope(table, &rules.update, caller).map_err(|e| at(i, e))?;
     }
     if let Some(i) = first(|m| matches!(m, Mutation::Delete { .. })) {
-        scopes.delete = allowed(table, &rules.delete, caller).map_err(|e| at(i, e))?;
+        scopes.delete = access::scope(table, &rules.delete, caller).map_err(|e| at(i, e))?;
     }
     Ok(scopes)
 }

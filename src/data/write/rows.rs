@@ -9,7 +9,8 @@ use super::{Target, Upsert};
 use crate::data::access::{Caller, Scope};
 use crate::data::catalog::{Column, Table};
 use crate::data::query::compile;
-use crate::data::records::{Deleted, base_conditions, filters, insert_values, json_to_value, typed_fields};
+use crate::data::read::{Deleted, within};
+use crate::data::records::{filters, insert_values, json_to_value, typed_fields};
 use crate::data::sql::SqlBuilder;
 use crate::data::tables::{Resolution, key_condition, no_key, unknown_column};
 use crate::data::{Dialect, Stmt, Value, names};
@@ -20,16 +21,6 @@ use crate::util::now_ms;
 /// another table.
 pub(super) fn key(table: &Table) -> Result<&Column, ApiError> {
     table.key_column().ok_or_else(|| no_key(table))
-}
-
-/// ` AND …`: the rows within `scope` (live ones only, for a collection, unless `deleted`
-/// shows them).
-pub(super) fn within(b: &mut SqlBuilder, table: &Table, scope: &Scope, deleted: Deleted) {
-    if table.collection.is_some() {
-        base_conditions(b, scope, deleted);
-    } else if let Scope::OwnedBy(owner) = scope {
-        b.push(" AND \"_owner_id\" = ").param(owner.clone().into());
-    }
 }
 
 /// ` AND …` narrowing to the rows `target` picks.
@@ -316,7 +307,7 @@ pub(super) fn restore(dialect: Dialect, table: &Table, id: &str, scope: &Scope, 
     b.push("UPDATE ").ident(&table.name).push(" SET \"_deleted_at\" = NULL, \"_updated_at\" = ");
     b.param(now_ms().into()).push(" WHERE \"_id\" = ").param(id.into());
     b.push(" AND \"_deleted_at\" IS NOT NULL");
-    base_conditions(&mut b, scope, Deleted::Shown);
+    within(&mut b, table, scope, Deleted::Shown);
     b.push(" RETURNING ");
     compile::select_list(&mut b, columns.iter().copied());
     b.finish().must_change()
