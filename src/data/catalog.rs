@@ -8,7 +8,7 @@ use std::sync::{Arc, RwLock};
 use serde::Serialize;
 
 use super::access::Rules;
-use super::{Db, DbError, Dialect, Stmt, Value, names};
+use super::{Db, DbError, Dialect, Rows, Stmt, Value, names};
 
 /// The column types Ferrobase distinguishes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -252,69 +252,8 @@ impl Catalog {
                 Stmt::new(many_relations_sql(dialect, only.is_some()), filter),
             ])
             .await?;
-        let mut tables: HashMap<String, Table> = HashMap::new();
-        for row in &results[0].rows {
-            let [table, column, declared, not_null, pk] = &row[..] else {
-                continue;
-            };
-            let (Some(table), Some(column)) = (table.as_text(), column.as_text()) else {
-                continue;
-            };
-            // Ferrobase's own tables and columns (the search column) are never exposed.
-            if names::is_internal_table(table) || column.starts_with("_fb_") {
-                continue;
-            }
-            let declared = declared.as_text().unwrap_or("").to_owned();
-            let entry = tables.entry(table.to_owned()).or_insert_with(|| Table {
-                name: table.to_owned(),
-                columns: Vec::new(),
-                collection: None,
-                table_rules: None,
-                foreign_keys: Vec::new(),
-            });
-            entry.columns.push(Column {
-                name: column.to_owned(),
-                ty: ColumnType::from_declared(&declared),
-                converted: dialect == Dialect::Postgres && !decoded_natively(&declared),
-                declared,
-                not_null: truthy(not_null),
-                primary_key: truthy(pk),
-                system: false,
-            });
-        }
-        for row in &results[1].rows {
-            let [name, rules, created, updated, field_rules, search_index] = &row[..] else {
-                continue;
-            };
-            let Some(table) = name.as_text().and_then(|n| tables.get_mut(n)) else {
-                continue;
-            };
-            let rules = match rules {
-                Value::Json(v) => serde_json::from_value(v.clone()).ok(),
-                Value::Text(s) => serde_json::from_str(s).ok(),
-                _ => None,
-            };
-            let mut field_rules: super::validation::FieldRules = if field_rules.is_null() {
-                Default::default()
-            } else {
-                serde_json::from_value(field_rules.as_json()).unwrap_or_default()
-            };
-            if let Err(err) = super::validation::prepare(&mut field_rules) {
-                tracing::warn!(table = %table.name, %err, "stored field rules are invalid; ignoring them");
-                field_rules.clear();
-            }
-            table.collection = Some(CollectionMeta {
-                rules: rules.unwrap_or_default(),
-                field_rules,
-                search_index: serde_json::from_value(search_index.as_json()).ok(),
-                many_relations: Vec::new(),
-                created_at: created.as_int().unwrap_or(0),
-                updated_at: updated.as_int().unwrap_or(0),
-            });
-            for col in &mut table.columns {
-                col.system = names::is_system_column(&col.name);
-            }
-        }
+        let mut tables = tables_of(dialect, &results[0]);
+        add_collections(&mut tables, &results[1]);
         for row in &results[2].rows {
             let [name, rules] = &row[..] else { continue };
             let Some(table) = name.as_text().and_then(|n| tables.get_mut(n)) else { continue };
@@ -322,31 +261,7 @@ impl Catalog {
                 table.table_rules = serde_json::from_value(rules.as_json()).ok();
             }
         }
-        // Multi-column keys (a second part, `seq` > 0) are left out.
-        let multi: Vec<(String, i64)> = results[3]
-            .rows
-            .iter()
-            .filter(|r| r[2].as_int().unwrap_or(0) > 0)
-            .filter_map(|r| Some((r[0].text()?, r[1].as_int()?)))
-            .collect();
-        for row in &results[3].rows {
-            let [table, id, _, column, target, target_column] = &row[..] else { continue };
-            let (Some(name), Some(column), Some(target)) = (table.as_text(), column.as_text(), target.as_text()) else {
-                continue;
-            };
-            if multi.iter().any(|(t, i)| t == name && Some(*i) == id.as_int()) {
-                continue;
-            }
-            let Some(table) = tables.get_mut(name) else { continue };
-            let key = ForeignKey {
-                column: column.to_owned(),
-                target: target.to_owned(),
-                target_column: target_column.as_text().map(str::to_owned),
-            };
-            if !table.foreign_keys.contains(&key) {
-                table.foreign_keys.push(key);
-            }
-        }
+        add_foreign_keys(&mut tables, &results[3]);
         for row in &results[4].rows {
             let [collection, field] = &row[..] else { continue };
             let Some(meta) = collection.as_text().and_then(|n| tables.get_mut(n)).and_then(|t| t.collection.as_mut())
@@ -356,6 +271,107 @@ impl Catalog {
             meta.many_relations.extend(field.text());
         }
         Ok(tables)
+    }
+}
+
+/// The tables and their columns, from `(table, column, declared type, not null, key)` rows.
+/// Ferrobase's own tables and columns (the search column) are never exposed.
+fn tables_of(dialect: Dialect, columns: &Rows) -> HashMap<String, Table> {
+    let mut tables: HashMap<String, Table> = HashMap::new();
+    for row in &columns.rows {
+        let [table, column, declared, not_null, pk] = &row[..] else {
+            continue;
+        };
+        let (Some(table), Some(column)) = (table.as_text(), column.as_text()) else {
+            continue;
+        };
+        if names::is_internal_table(table) || column.starts_with("_fb_") {
+            continue;
+        }
+        let declared = declared.as_text().unwrap_or("").to_owned();
+        let entry = tables.entry(table.to_owned()).or_insert_with(|| Table {
+            name: table.to_owned(),
+            columns: Vec::new(),
+            collection: None,
+            table_rules: None,
+            foreign_keys: Vec::new(),
+        });
+        entry.columns.push(Column {
+            name: column.to_owned(),
+            ty: ColumnType::from_declared(&declared),
+            converted: dialect == Dialect::Postgres && !decoded_natively(&declared),
+            declared,
+            not_null: truthy(not_null),
+            primary_key: truthy(pk),
+            system: false,
+        });
+    }
+    tables
+}
+
+/// Marks the tables that are collections, with their rules, field rules and search index.
+fn add_collections(tables: &mut HashMap<String, Table>, collections: &Rows) {
+    for row in &collections.rows {
+        let [name, rules, created, updated, field_rules, search_index] = &row[..] else {
+            continue;
+        };
+        let Some(table) = name.as_text().and_then(|n| tables.get_mut(n)) else {
+            continue;
+        };
+        let rules = match rules {
+            Value::Json(v) => serde_json::from_value(v.clone()).ok(),
+            Value::Text(s) => serde_json::from_str(s).ok(),
+            _ => None,
+        };
+        let mut field_rules: super::validation::FieldRules = if field_rules.is_null() {
+            Default::default()
+        } else {
+            serde_json::from_value(field_rules.as_json()).unwrap_or_default()
+        };
+        if let Err(err) = super::validation::prepare(&mut field_rules) {
+            tracing::warn!(table = %table.name, %err, "stored field rules are invalid; ignoring them");
+            field_rules.clear();
+        }
+        table.collection = Some(CollectionMeta {
+            rules: rules.unwrap_or_default(),
+            field_rules,
+            search_index: serde_json::from_value(search_index.as_json()).ok(),
+            many_relations: Vec::new(),
+            created_at: created.as_int().unwrap_or(0),
+            updated_at: updated.as_int().unwrap_or(0),
+        });
+        for col in &mut table.columns {
+            col.system = names::is_system_column(&col.name);
+        }
+    }
+}
+
+/// The single-column foreign keys, from `(table, key id, part, column, target, target
+/// column)` rows; multi-column keys (a second part, `seq` > 0) are left out.
+fn add_foreign_keys(tables: &mut HashMap<String, Table>, keys: &Rows) {
+    let multi: Vec<(String, i64)> = keys
+        .rows
+        .iter()
+        .filter(|r| r[2].as_int().unwrap_or(0) > 0)
+        .filter_map(|r| Some((r[0].text()?, r[1].as_int()?)))
+        .collect();
+    for row in &keys.rows {
+        let [table, id, _, column, target, target_column] = &row[..] else { continue };
+        let (Some(name), Some(column), Some(target)) = (table.as_text(), column.as_text(), target.as_text()) else {
+            continue;
+        };
+        if multi.iter().any(|(t, i)| t == name && Some(*i) == id.as_int()) {
+            continue;
+        }
+        let Some(table) = tables.get_mut(name) else { continue };
+        let key = ForeignKey {
+            column: column.to_owned(),
+            target: target.to_owned(),
+            target_column: target_column.as_text().map(str::to_owned),
+        };
+        if !table.foreign_keys.contains(&key) {
+            table.foreign_keys.push(key);
+        }
     }
 }
 

@@ -57,7 +57,6 @@ pub fn column<'t>(table: &'t Table, name: &str) -> Result<&'t Column, ApiError> 
 fn condition(b: &mut SqlBuilder, table: &Table, cond: &Condition) -> Result<(), ApiError> {
     let col = column(table, &cond.column)?;
     let name = col.name.as_str();
-    let dialect = b.dialect();
     match (cond.op, &cond.value) {
         (Op::Eq | Op::Neq | Op::Gt | Op::Gte | Op::Lt | Op::Lte, Operand::Scalar(raw)) => {
             not_json(col, cond.op)?;
@@ -73,47 +72,10 @@ fn condition(b: &mut SqlBuilder, table: &Table, cond: &Condition) -> Result<(), 
             b.ident(name).push(sql_op);
             bind(b, col, value);
         }
-        (Op::Like | Op::Ilike, Operand::Scalar(raw)) => {
-            text_only(col, cond.op)?;
-            // PostgREST writes `*` for `%` so patterns survive URLs unescaped.
-            let pattern = Value::Text(raw.replace('*', "%"));
-            match (cond.op, dialect) {
-                (Op::Like, _) => text_expr(b, col).push(" LIKE ").param(pattern),
-                (_, Dialect::Postgres) => text_expr(b, col).push(" ILIKE ").param(pattern),
-                (_, Dialect::Sqlite) => b.push("LOWER(").ident(name).push(") LIKE LOWER(").param(pattern).push(")"),
-            };
+        (Op::Like | Op::Ilike | Op::Contains | Op::StartsWith, Operand::Scalar(raw)) => {
+            pattern_condition(b, col, cond.op, raw)?;
         }
-        (Op::Contains, Operand::Scalar(raw)) => {
-            text_only(col, cond.op)?;
-            let pattern = Value::Text(format!("%{}%", escape_like(raw)));
-            match dialect {
-                Dialect::Postgres => text_expr(b, col).push(" ILIKE ").param(pattern).push(" ESCAPE '\\'"),
-                Dialect::Sqlite => {
-                    b.push("LOWER(").ident(name).push(") LIKE LOWER(").param(pattern).push(") ESCAPE '\\'")
-                }
-            };
-        }
-        (Op::StartsWith, Operand::Scalar(raw)) => {
-            text_only(col, cond.op)?;
-            let pattern = Value::Text(format!("{}%", escape_like(raw)));
-            text_expr(b, col).push(" LIKE ").param(pattern).push(" ESCAPE '\\'");
-        }
-        (Op::In, Operand::List(values)) => {
-            not_json(col, cond.op)?;
-            if values.is_empty() {
-                b.push("1 = 0");
-                return Ok(());
-            }
-            b.ident(name).push(" IN (");
-            for (i, raw) in values.iter().enumerate() {
-                if i > 0 {
-                    b.push(", ");
-                }
-                let value = typed(col, raw)?;
-                bind(b, col, value);
-            }
-            b.push(")");
-        }
+        (Op::In, Operand::List(values)) => in_condition(b, col, values)?,
         (Op::Is, Operand::Null) => {
             b.ident(name).push(" IS NULL");
         }
@@ -148,6 +110,57 @@ fn condition(b: &mut SqlBuilder, table: &Table, cond: &Condition) -> Result<(), 
             return Err(ApiError::bad_request(format!("invalid value for the '{}' operator on '{name}'", op.name())));
         }
     }
+    Ok(())
+}
+
+/// The text patterns: `like` and `ilike` (PostgREST writes `*` for `%`, so patterns survive
+/// URLs unescaped), `contains` (case-insensitive substring) and `startsWith` (prefix), the
+/// last two with the value's own `%` and `_` escaped.
+fn pattern_condition(b: &mut SqlBuilder, col: &Column, op: Op, raw: &str) -> Result<(), ApiError> {
+    text_only(col, op)?;
+    let (name, dialect) = (col.name.as_str(), b.dialect());
+    match op {
+        Op::Like | Op::Ilike => {
+            let pattern = Value::Text(raw.replace('*', "%"));
+            match (op, dialect) {
+                (Op::Like, _) => text_expr(b, col).push(" LIKE ").param(pattern),
+                (_, Dialect::Postgres) => text_expr(b, col).push(" ILIKE ").param(pattern),
+                (_, Dialect::Sqlite) => b.push("LOWER(").ident(name).push(") LIKE LOWER(").param(pattern).push(")"),
+            };
+        }
+        Op::Contains => {
+            let pattern = Value::Text(format!("%{}%", escape_like(raw)));
+            match dialect {
+                Dialect::Postgres => text_expr(b, col).push(" ILIKE ").param(pattern).push(" ESCAPE '\\'"),
+                Dialect::Sqlite => {
+                    b.push("LOWER(").ident(name).push(") LIKE LOWER(").param(pattern).push(") ESCAPE '\\'")
+                }
+            };
+        }
+        _ => {
+            let pattern = Value::Text(format!("{}%", escape_like(raw)));
+            text_expr(b, col).push(" LIKE ").param(pattern).push(" ESCAPE '\\'");
+        }
+    }
+    Ok(())
+}
+
+/// `col IN (…)`, each value typed for the column; an empty list matches nothing.
+fn in_condition(b: &mut SqlBuilder, col: &Column, values: &[String]) -> Result<(), ApiError> {
+    not_json(col, Op::In)?;
+    if values.is_empty() {
+        b.push("1 = 0");
+        return Ok(());
+    }
+    b.ident(&col.name).push(" IN (");
+    for (i, raw) in values.iter().enumerate() {
+        if i > 0 {
+            b.push(", ");
+        }
+        let value = typed(col, raw)?;
+        bind(b, col, value);
+    }
+    b.push(")");
     Ok(())
 }
 
