@@ -9,32 +9,24 @@ pub mod extract;
 mod middleware;
 pub mod openapi;
 pub mod records;
-mod tables;
+pub(crate) mod tables;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
 
 use crate::app::AppState;
 
-/// The whole API, with its middleware.
+/// The whole API, with its middleware. Every route comes from the endpoint descriptors that
+/// the OpenAPI document is built from ([`openapi::endpoints`]): an endpoint is declared once.
 pub fn router(state: AppState) -> Router {
     let max_body = state.config().max_body_bytes;
-    Router::new()
-        .route("/api/v1/openapi.json", get(openapi::document))
-        .route("/openapi.json", get(openapi::document))
-        .route("/docs", get(openapi::page))
-        .route("/docs/{asset}", get(openapi::asset))
-        .nest("/api/v1/admin", admin::router(state.clone()))
-        .nest("/api/v1/auth", auth::router())
-        .nest("/api/v1/tables", tables::router())
-        .route("/api/v1/{collection}", get(records::list).post(records::create))
-        .route("/api/v1/{collection}/count", get(records::count))
-        .route("/api/v1/{collection}/aggregate", get(records::aggregate))
-        .route("/api/v1/{collection}/bulk", post(records::bulk))
-        .route("/api/v1/{collection}/batch", post(records::batch))
-        .route("/api/v1/{collection}/{id}", get(records::get).patch(records::update).delete(records::delete))
-        .route("/api/v1/{collection}/{id}/restore", post(records::restore))
+    let mut router = Router::new();
+    for op in openapi::endpoints() {
+        if let Some((path, handler)) = op.route() {
+            router = router.route(path, handler);
+        }
+    }
+    router
         .fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
@@ -42,4 +34,10 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(middleware::limit_url))
         .layer(middleware::layers())
         .layer(middleware::cors())
+}
+
+/// Every route the server serves, as `(method, path template)`: what the OpenAPI document
+/// lists.
+pub fn routes() -> Vec<(&'static str, String)> {
+    openapi::endpoints().iter().filter(|op| op.route().is_some()).map(|op| (op.method, op.path.clone())).collect()
 }

@@ -2,18 +2,16 @@
 //! `magic-link`, … and the tables surface's `signup`, `signin`, `user`, `magiclink`, … share
 //! handlers; only the shape of a 2FA challenge differs.
 
-mod api_keys;
-mod email;
-mod login;
-mod logout;
-mod magic_link;
-mod password;
-mod profile;
-mod register;
-mod two_factor;
+pub(crate) mod api_keys;
+pub(crate) mod email;
+pub(crate) mod login;
+pub(crate) mod logout;
+pub(crate) mod magic_link;
+pub(crate) mod password;
+pub(crate) mod profile;
+pub(crate) mod register;
+pub(crate) mod two_factor;
 
-use axum::Router;
-use axum::routing::{delete, get, post};
 use serde_json::{Value as Json, json};
 
 use crate::app::AppState;
@@ -22,35 +20,6 @@ use crate::auth::{Tokens, User};
 use crate::error::ApiError;
 use crate::http::extract::ClientInfo;
 use crate::mail::Mail;
-
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/register", post(register::register))
-        .route("/signup", post(register::register))
-        .route("/login", post(login::login))
-        .route("/signin", post(login::signin))
-        .route("/2fa/verify", post(two_factor::verify))
-        .route("/refresh", post(login::refresh))
-        .route("/logout", post(logout::logout))
-        .route("/signout", post(logout::logout))
-        .route("/logout-all", post(logout::logout_all))
-        .route("/me", get(profile::me).delete(profile::delete_me))
-        .route("/user", get(profile::me).patch(profile::update))
-        .route("/confirm-email-change", post(profile::confirm_email_change))
-        .route("/forgot-password", post(password::forgot))
-        .route("/reset-password", post(password::reset))
-        .route("/verify-email", post(email::verify))
-        .route("/resend-verification", post(email::resend))
-        .route("/magic-link", post(magic_link::request))
-        .route("/magiclink", post(magic_link::request))
-        .route("/magic-link/verify", post(magic_link::verify_post))
-        .route("/magiclink/verify", get(magic_link::verify_get).post(magic_link::verify_post_tables))
-        .route("/api-keys", post(api_keys::create).get(api_keys::list))
-        .route("/api-keys/{id}", delete(api_keys::revoke))
-        .route("/2fa/setup", post(two_factor::setup))
-        .route("/2fa/enable", post(two_factor::enable))
-        .route("/2fa/disable", delete(two_factor::disable).post(two_factor::disable))
-}
 
 /// Session lifetimes and policy from the runtime settings.
 pub fn session_options(state: &AppState, client: ClientInfo) -> SessionOptions {

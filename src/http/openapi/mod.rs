@@ -16,7 +16,9 @@ use axum::extract::State;
 use serde_json::{Map, Value, json};
 
 pub use docs::{asset, page};
-use operation::{ERRORS, Op, schema_ref};
+pub use operation::Op;
+use operation::{ERRORS, schema_ref};
+pub use static_paths::endpoints;
 
 use crate::app::AppState;
 use crate::data::catalog::Table;

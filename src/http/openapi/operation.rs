@@ -2,7 +2,11 @@
 //! written with. An `Op` renders itself as an OpenAPI operation object: its path parameters
 //! come from the path template, its error answers from what it takes and who may call it.
 
+use axum::handler::Handler;
+use axum::routing::{MethodFilter, MethodRouter};
 use serde_json::{Map, Value as Json, json};
+
+use crate::app::AppState;
 
 /// Who may call an operation, and so which security requirements it carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,7 +21,18 @@ pub enum Access {
     Admin,
 }
 
-/// One endpoint: method, path, what it takes and what it answers.
+/// The handler that serves an endpoint (what the router is built from).
+#[derive(Clone)]
+pub struct Served(pub MethodRouter<AppState>);
+
+impl std::fmt::Debug for Served {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("handler")
+    }
+}
+
+/// One endpoint: method, path, the handler that serves it, what it takes and what it answers.
+/// The router and the OpenAPI document are both built from these.
 #[derive(Debug, Clone)]
 pub struct Op {
     pub method: &'static str,
@@ -30,6 +45,7 @@ pub struct Op {
     body: Option<Json>,
     answers: Vec<(u16, Json)>,
     errors: Vec<u16>,
+    handler: Option<Served>,
 }
 
 impl Op {
@@ -45,7 +61,38 @@ impl Op {
             body: None,
             answers: Vec::new(),
             errors: Vec::new(),
+            handler: None,
         }
+    }
+
+    /// The handler that serves this endpoint, on its method.
+    pub fn handler<H, T>(mut self, handler: H) -> Op
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        let filter = match self.method {
+            "get" => MethodFilter::GET,
+            "post" => MethodFilter::POST,
+            "put" => MethodFilter::PUT,
+            "patch" => MethodFilter::PATCH,
+            "delete" => MethodFilter::DELETE,
+            "head" => MethodFilter::HEAD,
+            other => panic!("no handler method for '{other}'"),
+        };
+        self.handler = Some(Served(axum::routing::on(filter, handler)));
+        self
+    }
+
+    /// Wraps the handler (a layer that only this endpoint's answers go through).
+    pub fn wrap(mut self, wrap: impl FnOnce(MethodRouter<AppState>) -> MethodRouter<AppState>) -> Op {
+        self.handler = self.handler.map(|Served(h)| Served(wrap(h)));
+        self
+    }
+
+    /// The path and handler to route, for an endpoint that has one.
+    pub fn route(&self) -> Option<(&str, MethodRouter<AppState>)> {
+        self.handler.as_ref().map(|Served(h)| (self.path.as_str(), h.clone()))
     }
 
     pub fn tag(&self) -> &str {

@@ -4,6 +4,8 @@
 
 use serde_json::{Map, Value as Json, json};
 
+use crate::http::tables::postgrest_fields;
+
 use super::operation::{
     Access, Op, any_object, array, boolean, header, integer, number, object, param_ref, query, schema_ref, string,
 };
@@ -43,21 +45,25 @@ pub fn record_ops(t: &Target) -> Vec<Op> {
     let not_modified = json!({"description": "Not modified: the `ETag` matched `If-None-Match`"});
     vec![
         Op::new("get", base, tag, "List records")
+            .handler(crate::http::records::list)
             .access(Access::Optional)
             .params(["limit", "page", "after", "sort", "fields", "expand", "include_deleted"].map(param_ref))
             .params(list_filters())
             .ok(200, page)
             .answer(304, not_modified.clone()),
         Op::new("post", base, tag, "Create a record")
+            .handler(crate::http::records::create)
             .access(Access::Optional)
             .body(t.record.clone())
             .ok(201, t.record.clone())
             .errors(&[409]),
         Op::new("get", format!("{base}/count"), tag, "Count records")
+            .handler(crate::http::records::count)
             .access(Access::Optional)
             .params(list_filters())
             .ok(200, object(&[("count", integer())], &["count"])),
         Op::new("get", format!("{base}/aggregate"), tag, "Aggregate records")
+            .handler(crate::http::records::aggregate)
             .access(Access::Optional)
             .params([
                 json!({"name": "op", "in": "query", "required": true, "schema": {"enum": ["count", "sum", "avg", "min", "max"]}}),
@@ -73,11 +79,13 @@ pub fn record_ops(t: &Target) -> Vec<Op> {
                 ]}),
             ),
         Op::new("post", format!("{base}/bulk"), tag, "Create 1–500 records, all or none")
+            .handler(crate::http::records::bulk)
             .access(Access::Optional)
             .body(json!({"type": "array", "items": t.record, "minItems": 1, "maxItems": 500}))
             .ok(201, object(&[("items", array(t.record.clone())), ("count", integer())], &["items", "count"]))
             .errors(&[409]),
         Op::new("post", format!("{base}/batch"), tag, "Run 1–100 creates, updates and deletes in one transaction")
+            .handler(crate::http::records::batch)
             .access(Access::Optional)
             .body(object(
                 &[(
@@ -92,20 +100,24 @@ pub fn record_ops(t: &Target) -> Vec<Op> {
             .ok(200, object(&[("results", array(json!({})))], &["results"]))
             .errors(&[409]),
         Op::new("get", item.clone(), tag, "Get a record")
+            .handler(crate::http::records::get)
             .access(Access::Optional)
             .params([param_ref("fields"), param_ref("expand")])
             .ok(200, t.record.clone())
             .answer(304, not_modified),
         Op::new("patch", item.clone(), tag, "Update the given fields of a record")
+            .handler(crate::http::records::update)
             .access(Access::Optional)
             .body(t.patch.clone())
             .ok(200, t.record.clone())
             .errors(&[409]),
-        Op::new("delete", item.clone(), tag, "Soft-delete a record").access(Access::Optional).ok(
+        Op::new("delete", item.clone(), tag, "Soft-delete a record")
+            .handler(crate::http::records::delete).access(Access::Optional).ok(
             200,
             object(&[("deleted", boolean()), ("_id", string())], &["deleted", "_id"]),
         ),
         Op::new("post", format!("{item}/restore"), tag, "Restore a soft-deleted record")
+            .handler(crate::http::records::restore)
             .access(Access::Optional)
             .ok(200, t.record.clone()),
     ]
@@ -139,8 +151,9 @@ pub fn table_ops(t: &Target) -> Vec<Op> {
     });
     let minimal = json!({"description": "Done; nothing returned (`Prefer: return=minimal`)"});
     let write_prefs = [param_ref("Prefer"), param_ref("select")];
-    vec![
+    let ops = vec![
         Op::new("get", base, tag, "Read rows")
+            .handler(crate::http::tables::read::list)
             .describe("With `Accept: application/vnd.pgrst.object+json` the answer is one object instead of an array.")
             .access(Access::Optional)
             .params(["select", "order", "tableLimit", "offset", "count", "Range", "Prefer"].map(param_ref))
@@ -153,6 +166,7 @@ pub fn table_ops(t: &Target) -> Vec<Op> {
             .params(filters())
             .answer(200, json!({"description": "Headers only", "headers": {"Content-Range": {"$ref": "#/components/headers/ContentRange"}}})),
         Op::new("post", base, tag, "Insert or upsert one row or an array of rows (all or none)")
+            .handler(crate::http::tables::write::create)
             .access(Access::Optional)
             .params(["columns", "on_conflict"].map(param_ref))
             .params(write_prefs.clone())
@@ -161,6 +175,7 @@ pub fn table_ops(t: &Target) -> Vec<Op> {
             .answer(204, minimal.clone())
             .errors(&[406, 409]),
         Op::new("patch", base, tag, "Update the rows that match the filters (a filter is required)")
+            .handler(crate::http::tables::write::update)
             .access(Access::Optional)
             .params(write_prefs.clone())
             .params(filters())
@@ -169,6 +184,7 @@ pub fn table_ops(t: &Target) -> Vec<Op> {
             .answer(204, minimal.clone())
             .errors(&[406, 409]),
         Op::new("delete", base, tag, "Delete the rows that match the filters (a filter is required)")
+            .handler(crate::http::tables::write::delete)
             .access(Access::Optional)
             .params(write_prefs.clone())
             .params(filters())
@@ -176,10 +192,12 @@ pub fn table_ops(t: &Target) -> Vec<Op> {
             .answer(204, minimal.clone())
             .errors(&[406]),
         Op::new("get", item.clone(), tag, "Read one row by primary key")
+            .handler(crate::http::tables::read::get)
             .access(Access::Optional)
             .params([param_ref("select")])
             .answer(200, one.clone()),
         Op::new("put", item.clone(), tag, "Replace one row")
+            .handler(crate::http::tables::write::replace)
             .access(Access::Optional)
             .params(write_prefs.clone())
             .body(t.record.clone())
@@ -187,6 +205,7 @@ pub fn table_ops(t: &Target) -> Vec<Op> {
             .answer(204, minimal.clone())
             .errors(&[409]),
         Op::new("patch", item.clone(), tag, "Update one row")
+            .handler(crate::http::tables::write::update_one)
             .access(Access::Optional)
             .params(write_prefs.clone())
             .body(t.patch.clone())
@@ -194,11 +213,14 @@ pub fn table_ops(t: &Target) -> Vec<Op> {
             .answer(204, minimal.clone())
             .errors(&[409]),
         Op::new("delete", item, tag, "Delete one row")
+            .handler(crate::http::tables::write::delete_one)
             .access(Access::Optional)
             .params(write_prefs)
             .answer(200, one)
             .answer(204, minimal),
-    ]
+    ];
+    // Errors of the tables surface carry PostgREST's fields.
+    ops.into_iter().map(|op| op.wrap(|h| h.layer(axum::middleware::map_response(postgrest_fields)))).collect()
 }
 
 /// Every endpoint that does not depend on the catalog.
@@ -226,6 +248,7 @@ pub fn endpoints() -> Vec<Op> {
 fn meta_ops() -> Vec<Op> {
     let document = |path: &'static str| {
         Op::new("get", path, "Meta", "This OpenAPI document")
+            .handler(super::document)
             .describe("Generated from the live catalog: every collection and table has its schema and paths.")
             .ok(200, any_object())
     };
@@ -233,16 +256,23 @@ fn meta_ops() -> Vec<Op> {
     vec![
         document("/api/v1/openapi.json"),
         document("/openapi.json"),
-        Op::new("get", "/docs", "Meta", "The API explorer (Swagger UI)").answer(200, html),
+        Op::new("get", "/docs", "Meta", "The API explorer (Swagger UI)").handler(super::page).answer(200, html),
         Op::new("get", "/docs/{asset}", "Meta", "A file of the API explorer")
+            .handler(super::asset)
             .answer(200, json!({"description": "The file, with a long cache lifetime"})),
-        Op::new("get", "/api/v1/admin/health", "Meta", "Liveness and database check").ok(
-            200,
-            object(
-                &[("status", string()), ("database", json!({"enum": ["sqlite", "postgres"]})), ("version", string())],
-                &["status"],
+        Op::new("get", "/api/v1/admin/health", "Meta", "Liveness and database check")
+            .handler(crate::http::admin::health::health)
+            .ok(
+                200,
+                object(
+                    &[
+                        ("status", string()),
+                        ("database", json!({"enum": ["sqlite", "postgres"]})),
+                        ("version", string()),
+                    ],
+                    &["status"],
+                ),
             ),
-        ),
     ]
 }
 
@@ -304,27 +334,33 @@ fn auth_ops() -> Vec<Op> {
     };
     let me = |method, path: &str, summary| Op::new(method, format!("{a}/{path}"), tag, summary).access(Access::User);
     vec![
-        register("register"),
-        register("signup"),
-        login("login", collections_challenge.clone()),
-        login("signin", tables_challenge.clone()),
+        register("register").handler(crate::http::auth::register::register),
+        register("signup").handler(crate::http::auth::register::register),
+        login("login", collections_challenge.clone()).handler(crate::http::auth::login::login),
+        login("signin", tables_challenge.clone()).handler(crate::http::auth::login::signin),
         Op::new("post", format!("{a}/2fa/verify"), tag, "Finish a sign-in with a TOTP or recovery code")
+            .handler(crate::http::auth::two_factor::verify)
             .body(object(&[("totp_token", string()), ("code", string())], &["totp_token", "code"]))
             .ok(200, sign_in.clone())
             .errors(&[401, 423]),
         Op::new("post", format!("{a}/refresh"), tag, "Exchange a refresh token for a new pair")
+            .handler(crate::http::auth::login::refresh)
             .body(object(&[("refresh_token", string())], &["refresh_token"]))
             .ok(200, sign_in.clone())
             .errors(&[401]),
-        logout("logout"),
-        logout("signout"),
+        logout("logout").handler(crate::http::auth::logout::logout),
+        logout("signout").handler(crate::http::auth::logout::logout),
         Op::new("post", format!("{a}/logout-all"), tag, "End every session and revoke every API key")
+            .handler(crate::http::auth::logout::logout_all)
             .access(Access::User)
             .ok(200, revoked.clone()),
-        me("get", "me", "The current user").ok(200, schema_ref("User")),
-        me("delete", "me", "Delete the account").ok(200, object(&[("deleted", boolean())], &["deleted"])),
-        me("get", "user", "The current user").ok(200, schema_ref("User")),
+        me("get", "me", "The current user").handler(crate::http::auth::profile::me).ok(200, schema_ref("User")),
+        me("delete", "me", "Delete the account")
+            .handler(crate::http::auth::profile::delete_me)
+            .ok(200, object(&[("deleted", boolean())], &["deleted"])),
+        me("get", "user", "The current user").handler(crate::http::auth::profile::me).ok(200, schema_ref("User")),
         me("patch", "user", "Change email, password or metadata")
+            .handler(crate::http::auth::profile::update)
             .body(object(
                 &[
                     ("email", string()),
@@ -349,42 +385,60 @@ fn auth_ops() -> Vec<Op> {
             tag,
             "Apply an email change confirmed from the old address",
         )
+        .handler(crate::http::auth::profile::confirm_email_change)
         .body(token_body.clone())
         .ok(200, schema_ref("User"))
         .errors(&[400, 409]),
         Op::new("post", format!("{a}/forgot-password"), tag, "Mail a password reset link (always 200)")
+            .handler(crate::http::auth::password::forgot)
             .body(email_body.clone())
             .ok(200, message.clone()),
         Op::new("post", format!("{a}/reset-password"), tag, "Set a new password with a reset token")
+            .handler(crate::http::auth::password::reset)
             .body(object(&[("token", string()), ("password", string())], &["token", "password"]))
             .ok(200, revoked)
             .errors(&[401]),
         Op::new("post", format!("{a}/verify-email"), tag, "Verify the email address with a token")
+            .handler(crate::http::auth::email::verify)
             .body(token_body.clone())
             .ok(200, object(&[("success", boolean()), ("email_verified", boolean())], &[]))
             .errors(&[401]),
-        me("post", "resend-verification", "Mail a new verification link").ok(200, message.clone()),
-        magic_request("magic-link"),
-        magic_request("magiclink"),
-        magic_verify("post", "magic-link/verify", &collections_challenge),
-        magic_verify("post", "magiclink/verify", &tables_challenge),
-        magic_verify("get", "magiclink/verify", &tables_challenge),
+        me("post", "resend-verification", "Mail a new verification link")
+            .handler(crate::http::auth::email::resend)
+            .ok(200, message.clone()),
+        magic_request("magic-link").handler(crate::http::auth::magic_link::request),
+        magic_request("magiclink").handler(crate::http::auth::magic_link::request),
+        magic_verify("post", "magic-link/verify", &collections_challenge)
+            .handler(crate::http::auth::magic_link::verify_post),
+        magic_verify("post", "magiclink/verify", &tables_challenge)
+            .handler(crate::http::auth::magic_link::verify_post_tables),
+        magic_verify("get", "magiclink/verify", &tables_challenge).handler(crate::http::auth::magic_link::verify_get),
         me("post", "api-keys", "Create an API key (the key is shown only here)")
+            .handler(crate::http::auth::api_keys::create)
             .body(object(&[("name", string()), ("expires_at", integer())], &["name"]))
             .ok(201, schema_ref("ApiKey")),
         me("get", "api-keys", "List API keys")
+            .handler(crate::http::auth::api_keys::list)
             .ok(200, object(&[("api_keys", array(schema_ref("ApiKey")))], &["api_keys"])),
-        me("delete", "api-keys/{id}", "Revoke an API key").ok(200, object(&[("revoked", boolean())], &["revoked"])),
+        me("delete", "api-keys/{id}", "Revoke an API key")
+            .handler(crate::http::auth::api_keys::revoke)
+            .ok(200, object(&[("revoked", boolean())], &["revoked"])),
         me("post", "2fa/setup", "Generate a TOTP secret")
+            .handler(crate::http::auth::two_factor::setup)
             .ok(200, object(&[("secret", string()), ("otpauth_url", string())], &["secret", "otpauth_url"])),
-        me("post", "2fa/enable", "Enable 2FA with a TOTP code").body(code_body.clone()).ok(
-            200,
-            object(&[("enabled", boolean()), ("recovery_codes", array(string()))], &["enabled", "recovery_codes"]),
-        ),
+        me("post", "2fa/enable", "Enable 2FA with a TOTP code")
+            .handler(crate::http::auth::two_factor::enable)
+            .body(code_body.clone())
+            .ok(
+                200,
+                object(&[("enabled", boolean()), ("recovery_codes", array(string()))], &["enabled", "recovery_codes"]),
+            ),
         me("delete", "2fa/disable", "Disable 2FA with a TOTP or recovery code")
+            .handler(crate::http::auth::two_factor::disable)
             .body(code_body.clone())
             .ok(200, object(&[("enabled", boolean())], &["enabled"])),
         me("post", "2fa/disable", "Disable 2FA with a TOTP or recovery code")
+            .handler(crate::http::auth::two_factor::disable)
             .body(code_body)
             .ok(200, object(&[("enabled", boolean())], &["enabled"])),
     ]
@@ -416,23 +470,31 @@ fn admin_ops() -> Vec<Op> {
         &["name", "columns"],
     );
     vec![
-        op("get", c.into(), "List collections").ok(200, object(&[("collections", array(collection.clone()))], &["collections"])),
+        op("get", c.into(), "List collections")
+            .handler(crate::http::admin::collections::list).ok(200, object(&[("collections", array(collection.clone()))], &["collections"])),
         op("post", c.into(), "Create a collection")
+            .handler(crate::http::admin::collections::create)
             .body(object(
                 &[("name", string()), ("rules", rules.clone()), ("fields", json!({"type": "object", "additionalProperties": {"enum": ["text", "integer", "real", "boolean", "json"]}}))],
                 &["name"],
             ))
             .ok(201, collection.clone())
             .errors(&[409]),
-        op("get", format!("{c}/{{name}}"), "Get a collection").ok(200, collection.clone()),
+        op("get", format!("{c}/{{name}}"), "Get a collection")
+            .handler(crate::http::admin::collections::get).ok(200, collection.clone()),
         op("patch", format!("{c}/{{name}}"), "Change a collection's access rules")
+            .handler(crate::http::admin::collections::update)
             .body(object(&[("rules", rules)], &["rules"]))
             .ok(200, collection),
         op("delete", format!("{c}/{{name}}"), "Drop a collection and all its records")
+            .handler(crate::http::admin::collections::drop)
             .ok(200, object(&[("deleted", boolean()), ("name", string())], &["deleted"])),
-        op("get", format!("{c}/{{name}}/schema"), "The collection's columns and indexes").ok(200, schema.clone()),
-        op("delete", format!("{c}/{{name}}/schema/{{column}}"), "Drop a field (and its indexes)").ok(200, schema),
+        op("get", format!("{c}/{{name}}/schema"), "The collection's columns and indexes")
+            .handler(crate::http::admin::collections::schema).ok(200, schema.clone()),
+        op("delete", format!("{c}/{{name}}/schema/{{column}}"), "Drop a field (and its indexes)")
+            .handler(crate::http::admin::collections::drop_column).ok(200, schema),
         op("put", format!("{c}/{{name}}/rules"), "Replace the field validation rules")
+            .handler(crate::http::admin::collections::set_rules)
             .body(json!({"type": "object", "additionalProperties": schema_ref("FieldRule")}))
             .ok(
                 200,
@@ -446,28 +508,40 @@ fn admin_ops() -> Vec<Op> {
                 ),
             ),
         op("get", format!("{c}/{{name}}/records"), "List records, deleted ones included")
+            .handler(crate::http::admin::records::list)
             .params(["limit", "page", "after", "sort", "fields", "expand", "include_deleted", "filter", "search", "columnFilters"].map(param_ref))
             .ok(200, page_of(schema_ref("Record"))),
-        op("post", format!("{c}/{{name}}/records"), "Create a record").body(any_object()).ok(201, schema_ref("Record")).errors(&[409]),
-        op("get", format!("{c}/{{name}}/records/{{id}}"), "Get any record, deleted or not").ok(200, schema_ref("Record")),
-        op("patch", format!("{c}/{{name}}/records/{{id}}"), "Update any record").body(any_object()).ok(200, schema_ref("Record")).errors(&[409]),
+        op("post", format!("{c}/{{name}}/records"), "Create a record")
+            .handler(crate::http::admin::records::create).body(any_object()).ok(201, schema_ref("Record")).errors(&[409]),
+        op("get", format!("{c}/{{name}}/records/{{id}}"), "Get any record, deleted or not")
+            .handler(crate::http::admin::records::get).ok(200, schema_ref("Record")),
+        op("patch", format!("{c}/{{name}}/records/{{id}}"), "Update any record")
+            .handler(crate::http::admin::records::update).body(any_object()).ok(200, schema_ref("Record")).errors(&[409]),
         op("delete", format!("{c}/{{name}}/records/{{id}}"), "Delete a record for real")
+            .handler(crate::http::admin::records::delete)
             .ok(200, object(&[("deleted", boolean()), ("_id", string())], &["deleted"])),
-        op("get", format!("{c}/{{name}}/indexes"), "List indexes").ok(200, object(&[("indexes", array(schema_ref("Index")))], &["indexes"])),
+        op("get", format!("{c}/{{name}}/indexes"), "List indexes")
+            .handler(crate::http::admin::indexes::list).ok(200, object(&[("indexes", array(schema_ref("Index")))], &["indexes"])),
         op("post", format!("{c}/{{name}}/indexes"), "Create an index")
+            .handler(crate::http::admin::indexes::create)
             .body(object(&[("column", string()), ("columns", array(string())), ("unique", boolean())], &[]))
             .ok(201, any_object())
             .errors(&[409]),
-        op("delete", format!("{c}/{{name}}/indexes/{{column}}"), "Drop the index on a column (or by index name)").ok(200, deleted.clone()),
+        op("delete", format!("{c}/{{name}}/indexes/{{column}}"), "Drop the index on a column (or by index name)")
+            .handler(crate::http::admin::indexes::drop).ok(200, deleted.clone()),
         op("get", "/api/v1/admin/users".into(), "List users")
+            .handler(crate::http::admin::users::list)
             .params(paging.clone())
             .params([query("search", string(), "email contains")])
             .ok(200, page_of(schema_ref("User"))),
-        op("delete", "/api/v1/admin/users/{id}".into(), "Delete a user").ok(200, deleted.clone()),
+        op("delete", "/api/v1/admin/users/{id}".into(), "Delete a user")
+            .handler(crate::http::admin::users::delete).ok(200, deleted.clone()),
         op("patch", "/api/v1/admin/users/{id}/roles".into(), "Set a user's roles")
+            .handler(crate::http::admin::users::set_roles)
             .body(object(&[("roles", array(string()))], &["roles"]))
             .ok(200, schema_ref("User")),
-        op("post", "/api/v1/admin/users/{id}/impersonate".into(), "Issue a 15-minute token acting as the user").ok(
+        op("post", "/api/v1/admin/users/{id}/impersonate".into(), "Issue a 15-minute token acting as the user")
+            .handler(crate::http::admin::users::impersonate).ok(
             200,
             object(
                 &[("access_token", string()), ("expires_in", integer()), ("impersonated", boolean()), ("user", schema_ref("User"))],
@@ -475,21 +549,28 @@ fn admin_ops() -> Vec<Op> {
             ),
         ),
         op("get", "/api/v1/admin/sessions".into(), "List sessions")
+            .handler(crate::http::admin::sessions::list)
             .params(paging)
             .params([query("user_id", string(), "only this user's sessions")])
             .ok(200, page_of(any_object())),
         op("post", "/api/v1/admin/sessions/purge".into(), "Delete expired and revoked sessions and spent one-time tokens")
+            .handler(crate::http::admin::sessions::purge)
             .ok(200, object(&[("purged", integer()), ("tokens_purged", integer())], &["purged", "tokens_purged"])),
         op("delete", "/api/v1/admin/sessions/{id}".into(), "Revoke a session")
+            .handler(crate::http::admin::sessions::revoke)
             .ok(200, object(&[("revoked", boolean()), ("id", string())], &["revoked"])),
         op("get", "/api/v1/admin/settings".into(), "Runtime settings (write-only values masked)")
+            .handler(crate::http::admin::settings::get)
             .ok(200, object(&[("settings", any_object())], &["settings"])),
         op("patch", "/api/v1/admin/settings".into(), "Change runtime settings (all or nothing)")
+            .handler(crate::http::admin::settings::update)
             .body(any_object())
             .ok(200, object(&[("settings", any_object())], &["settings"])),
         op("get", "/api/v1/admin/relations".into(), "List relations")
+            .handler(crate::http::admin::relations::list)
             .ok(200, object(&[("relations", array(schema_ref("Relation")))], &["relations"])),
         op("post", "/api/v1/admin/relations".into(), "Create a relation (the field is created when missing)")
+            .handler(crate::http::admin::relations::create)
             .body(object(
                 &[
                     ("collection", string()),
@@ -503,6 +584,7 @@ fn admin_ops() -> Vec<Op> {
             .ok(201, schema_ref("Relation"))
             .errors(&[409]),
         op("delete", "/api/v1/admin/relations/{id}".into(), "Forget a relation (the field and its values stay)")
+            .handler(crate::http::admin::relations::delete)
             .ok(200, object(&[("deleted", boolean()), ("id", string())], &["deleted"])),
     ]
 }

@@ -4,26 +4,17 @@
 //! (`data::tables`) runs them.
 
 mod errors;
+pub(crate) use errors::postgrest_fields;
 mod prefer;
-mod read;
-mod write;
+pub(crate) mod read;
+pub(crate) mod write;
 
-use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use serde::Serialize;
 
-use crate::app::AppState;
 use crate::data::query::TableQuery;
 use crate::error::{ApiError, ApiResult};
-
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/{table}", get(read::list).post(write::create).patch(write::update).delete(write::delete))
-        .route("/{table}/{id}", get(read::get).put(write::replace).patch(write::update_one).delete(write::delete_one))
-        .layer(axum::middleware::map_response(errors::postgrest_fields))
-}
 
 /// A JSON answer.
 fn json(status: StatusCode, body: &impl Serialize) -> ApiResult<Response> {
