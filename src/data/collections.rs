@@ -133,6 +133,10 @@ impl Store {
         let mut stmts = search::drop_stmts(self.db.dialect(), &table.name);
         stmts.push(Stmt::new(format!("DROP TABLE {}", quote_ident(&table.name)), vec![]));
         stmts.push(delete.finish());
+        if self.db.dialect() == Dialect::Postgres {
+            // Counts kept of the dropped table must not pass for those of a new one of its name.
+            stmts.push(super::read::counts::bump_stmt(&table.name));
+        }
         self.db.write_many(stmts).await?;
         self.catalog.refresh(name).await?;
         Ok(())

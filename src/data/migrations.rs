@@ -134,6 +134,16 @@ const MIGRATIONS: &[Migration] = &[
             );
         ",
     },
+    Migration {
+        version: 7,
+        name: "table versions (counted in each write transaction, for cached counts)",
+        sql: "
+            CREATE TABLE _fb_table_versions (
+                name TEXT PRIMARY KEY,
+                version {bigint} NOT NULL
+            );
+        ",
+    },
 ];
 
 /// Brings the system tables up to the newest version.

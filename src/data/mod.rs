@@ -161,6 +161,8 @@ pub struct Store {
     pub catalog: catalog::Catalog,
     /// Every record written, after its commit.
     pub feed: feed::Feed,
+    /// Counts of collections, kept while their tables are unchanged (PostgreSQL).
+    pub counts: read::counts::CountCache,
 }
 
 impl Store {
@@ -168,6 +170,6 @@ impl Store {
     pub async fn open(db: Db) -> Result<Store, DbError> {
         migrations::run(&db).await?;
         let catalog = catalog::Catalog::load(db.clone()).await?;
-        Ok(Store { db, catalog, feed: feed::Feed::default() })
+        Ok(Store { db, catalog, feed: feed::Feed::default(), counts: Default::default() })
     }
 }

@@ -9,6 +9,7 @@
 //! table here (its key is `_id`, soft-deleted records hidden unless shown, an owner column),
 //! never a second pipeline.
 
+pub mod counts;
 mod related;
 
 use super::access::Scope;
@@ -170,19 +171,53 @@ impl<'t> ReadPlan<'t> {
 }
 
 impl Store {
-    /// Runs a read plan: its page and its count in one hand-off.
+    /// Runs a read plan: its page and its count in one hand-off (on PostgreSQL, the count of
+    /// a collection comes from the [count cache](counts) while the table is unchanged).
     pub async fn read(&self, plan: &ReadPlan<'_>) -> Result<Read, ApiError> {
         let compiled = plan.compile(self.db.dialect())?;
+        let Some(count) = compiled.count else {
+            let rows = match compiled.page {
+                Some(page) => self.db.read(page).await?,
+                None => Rows::default(),
+            };
+            return Ok(Read { rows, total: None });
+        };
+        if self.db.dialect() == Dialect::Postgres && plan.table.collection.is_some() {
+            return self.read_with_cached_count(&plan.table.name, compiled.page, count).await;
+        }
         let has_page = compiled.page.is_some();
-        let stmts: Vec<Stmt> = compiled.page.into_iter().chain(compiled.count).collect();
-        let mut results = self.db.read_many(stmts).await?;
-        let total = plan.count.then(|| {
-            let counted = results.pop().unwrap_or_default();
-            counted.rows.first().and_then(|r| r[0].as_int()).unwrap_or(0)
-        });
+        let mut results = self.db.read_many(compiled.page.into_iter().chain([count]).collect()).await?;
+        let total = first_int(&results.pop().unwrap_or_default());
         let rows = if has_page { results.pop().unwrap_or_default() } else { Rows::default() };
-        Ok(Read { rows, total })
+        Ok(Read { rows, total: Some(total) })
     }
+
+    /// The page, the table's version, and the count unless one is kept for that version.
+    async fn read_with_cached_count(&self, table: &str, page: Option<Stmt>, count: Stmt) -> Result<Read, ApiError> {
+        let has_page = page.is_some();
+        // A count never kept goes with the first hand-off; a kept one is checked first.
+        let send_count = !self.counts.knows(&count);
+        let mut stmts: Vec<Stmt> = page.into_iter().collect();
+        stmts.push(counts::version_stmt(table));
+        if send_count {
+            stmts.push(count.clone());
+        }
+        let mut results = self.db.read_many(stmts).await?;
+        let counted = if send_count { Some(first_int(&results.pop().unwrap_or_default())) } else { None };
+        let version = first_int(&results.pop().unwrap_or_default());
+        let rows = if has_page { results.pop().unwrap_or_default() } else { Rows::default() };
+        let total = match (counted, self.counts.get(&count, version)) {
+            (Some(total), _) | (None, Some(total)) => total,
+            (None, None) => first_int(&self.db.read(count.clone()).await?),
+        };
+        self.counts.put(&count, version, total);
+        Ok(Read { rows, total: Some(total) })
+    }
+}
+
+/// The integer in the first column of the first row (a count), 0 when there is none.
+fn first_int(rows: &Rows) -> i64 {
+    rows.rows.first().and_then(|r| r[0].as_int()).unwrap_or(0)
 }
 
 /// ` AND …`: the rows within `scope`. A collection hides soft-deleted records unless

@@ -13,7 +13,8 @@ use crate::data::relations::{Effect, on_delete_plan, restricted};
 use crate::data::sql::quote_ident;
 use crate::data::tables::single_refused;
 use crate::data::tx::{Tx, TxWork};
-use crate::data::{DbError, Rows, Stmt, Value, search};
+use crate::data::read::counts;
+use crate::data::{DbError, Dialect, Rows, Stmt, Value, search};
 use crate::error::ApiError;
 
 /// Everything a request's writes need, checked for access already.
@@ -61,6 +62,11 @@ impl TxWork for Arc<Plan> {
             let (records, changes) = self.write(tx, &table, mutation, values, old).await.map_err(|e| self.at(i, e))?;
             outcome.written.push(Written { records });
             outcome.changes.extend(changes);
+        }
+        if tx.dialect() == Dialect::Postgres {
+            for name in changed_tables(&outcome.changes) {
+                tx.run(&counts::bump_stmt(name)).await?;
+            }
         }
         Ok(outcome)
     }
@@ -365,6 +371,14 @@ impl Plan {
         }
         Ok(changes)
     }
+}
+
+/// The tables the changes touch, each once.
+fn changed_tables(changes: &[Change]) -> Vec<&str> {
+    let mut names: Vec<&str> = changes.iter().map(|c| c.collection.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    names
 }
 
 /// The names and types of `columns`, shared by every record of that shape.
