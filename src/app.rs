@@ -126,10 +126,18 @@ impl Server {
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let refresher = tokio::spawn(refresh_periodically(self.state.clone()));
         let purger = tokio::spawn(purge_periodically(self.state.clone()));
+        // On PostgreSQL, the changes other instances write reach this one's feed.
+        let listener = self.state.config().database_url.clone().map(|url| {
+            let state = self.state.clone();
+            tokio::spawn(async move { state.store().listen_for_changes(&url).await })
+        });
         let router = crate::http::router(self.state.clone());
         let result = axum::serve(self.listener, router).with_graceful_shutdown(shutdown).await;
         refresher.abort();
         purger.abort();
+        if let Some(listener) = listener {
+            listener.abort();
+        }
         result
     }
 }

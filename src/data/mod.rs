@@ -13,6 +13,7 @@ pub mod collections;
 pub mod dialect;
 mod embed;
 pub mod feed;
+mod feed_pg;
 pub mod migrations;
 pub mod names;
 mod postgres;
@@ -163,6 +164,10 @@ pub struct Store {
     pub feed: feed::Feed,
     /// Counts of collections, kept while their tables are unchanged (PostgreSQL).
     pub counts: read::counts::CountCache,
+    /// This instance's name among those sharing a PostgreSQL database (random per start).
+    pub instance: String,
+    /// The notification channel of the instances that share this database and schema.
+    pub channel: String,
 }
 
 impl Store {
@@ -170,6 +175,14 @@ impl Store {
     pub async fn open(db: Db) -> Result<Store, DbError> {
         migrations::run(&db).await?;
         let catalog = catalog::Catalog::load(db.clone()).await?;
-        Ok(Store { db, catalog, feed: feed::Feed::default(), counts: Default::default() })
+        let channel = feed_pg::channel(&db).await?;
+        Ok(Store {
+            db,
+            catalog,
+            feed: feed::Feed::default(),
+            counts: Default::default(),
+            instance: uuid::Uuid::new_v4().simple().to_string(),
+            channel,
+        })
     }
 }

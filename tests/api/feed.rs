@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use tokio::sync::broadcast::Receiver;
 
 use crate::both_backends;
-use crate::harness::{ADMIN_SECRET, TestServer};
+use crate::harness::{ADMIN_SECRET, Backend, TestServer, read};
 
 /// The events published since the last call. Writes publish before they answer, so every
 /// event of a finished request is already there.
@@ -163,4 +163,64 @@ both_backends! {
         let first = seqs("b")[0];
         assert_eq!(seqs("b"), (first..first + 3).collect::<Vec<_>>());
     }
+}
+
+/// The next event of `rx`, waiting at most 20 s for it.
+async fn next_event(rx: &mut Receiver<Arc<ChangeEvent>>) -> Arc<ChangeEvent> {
+    tokio::time::timeout(std::time::Duration::from_secs(20), rx.recv())
+        .await
+        .expect("the event arrives within 20 s")
+        .expect("the feed is open")
+}
+
+/// Two instances on one PostgreSQL database: the changes one writes reach the other's feed
+/// (a record too large for a notification by id), and each one's counts follow the other's
+/// writes at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_on_one_postgres_database_share_changes_and_counts() {
+    let Some(s) = TestServer::start(Backend::Postgres).await else { return };
+    let other = s.another_instance().await;
+    s.open_collection("posts").await;
+    s.seed("posts", &[json!({"title": "a0"})]).await;
+    let mut heard = s.changes();
+    let count = "/api/v1/posts?filter=title:startsWith:b";
+    let first = s.get(count).await;
+    assert_eq!(first.body["total"], 0, "{}", first.text);
+    assert_eq!(s.get("/api/v1/posts/count").await.body["count"], 1);
+
+    let sent = s.client.post(other.url("/api/v1/posts")).json(&json!({"title": "by b"})).send().await.unwrap();
+    let created = read(sent).await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    assert_eq!(s.get(count).await.body["total"], 1, "the other instance's write shows in this one's counts at once");
+    assert_eq!(s.get("/api/v1/posts/count").await.body["count"], 2);
+    let event = next_event(&mut heard).await;
+    assert_eq!((event.collection.as_str(), event.op), ("posts", ChangeOp::Create));
+    assert_eq!(event.id.as_deref(), created.body["_id"].as_str());
+    assert_eq!(field(&event.record, "title"), "by b");
+
+    let big = "b".repeat(10_000);
+    let id = id(&created.body);
+    let path = other.url(&format!("/api/v1/posts/{id}"));
+    let updated = read(s.client.patch(path).json(&json!({"title": big})).send().await.unwrap()).await;
+    assert_eq!(updated.status, 200, "{}", updated.text);
+    let event = next_event(&mut heard).await;
+    assert_eq!(event.op, ChangeOp::Update);
+    assert_eq!(field(&event.record, "title"), big.as_str(), "read by id: too large for a notification");
+
+    let deleted = read(s.client.delete(other.url(&format!("/api/v1/posts/{id}"))).send().await.unwrap()).await;
+    assert_eq!(deleted.status, 200);
+    assert_eq!(s.get(count).await.body["total"], 0);
+    assert_eq!(next_event(&mut heard).await.op, ChangeOp::Delete);
+    // This instance's own writes are published once, not again when their notification comes
+    // back; the other instance hears them.
+    let mut own = s.changes();
+    let mut other_heard = other.changes();
+    let by_a = s.post("/api/v1/posts", json!({"title": "by a"})).await;
+    assert_eq!(next_event(&mut own).await.op, ChangeOp::Create);
+    let event = next_event(&mut other_heard).await;
+    assert_eq!(event.id.as_deref(), by_a.body["_id"].as_str());
+    assert_eq!(serde_json::to_value(&event.actor).unwrap(), json!({"kind": "anonymous"}));
+    let again = s.post("/api/v1/posts", json!({"title": "marker"})).await;
+    let marker = next_event(&mut own).await;
+    assert_eq!(marker.id.as_deref(), again.body["_id"].as_str(), "no second event for the first write");
 }

@@ -35,6 +35,23 @@ pub struct TestServer {
     _pg: Option<PgSchema>,
 }
 
+/// Another server on a test server's database; stops when dropped.
+pub struct Instance {
+    pub base: String,
+    state: ferrobase::AppState,
+    _shutdown: oneshot::Sender<()>,
+}
+
+impl Instance {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn changes(&self) -> tokio::sync::broadcast::Receiver<std::sync::Arc<ferrobase::data::feed::ChangeEvent>> {
+        self.state.store().feed.subscribe()
+    }
+}
+
 pub struct PgSchema {
     url: String,
     schema: String,
@@ -180,6 +197,13 @@ impl TestServer {
                 row.get(0)
             }
         }
+    }
+
+    /// A second server on the same database (SQLite data dir or PostgreSQL schema), as a
+    /// second instance behind a load balancer would be.
+    pub async fn another_instance(&self) -> Instance {
+        let (base, shutdown, state) = launch(self.config.clone()).await;
+        Instance { base, state, _shutdown: shutdown }
     }
 
     /// A consumer of the server's change feed: every record written from now on.

@@ -8,12 +8,13 @@ use super::{Mutation, Relation, Scopes, Target, WriteOptions, Written};
 use crate::data::access::{self, Caller};
 use crate::data::catalog::{Column, ColumnType, Table};
 use crate::data::feed::{Actor, Change, ChangeOp, RecordData};
+use crate::data::feed_pg;
+use crate::data::read::counts;
 use crate::data::records::{Deleted, Records, missing_columns, output_columns, rules};
 use crate::data::relations::{Effect, on_delete_plan, restricted};
 use crate::data::sql::quote_ident;
 use crate::data::tables::single_refused;
 use crate::data::tx::{Tx, TxWork};
-use crate::data::read::counts;
 use crate::data::{DbError, Dialect, Rows, Stmt, Value, search};
 use crate::error::ApiError;
 
@@ -29,6 +30,10 @@ pub(in crate::data) struct Plan {
     pub relations: Vec<Relation>,
     /// The collections whose records point at `table`, for the changes their effects make.
     pub related: Vec<Arc<Table>>,
+    /// This instance's name, sent with the changes to the others, and the channel they
+    /// listen on (PostgreSQL).
+    pub instance: String,
+    pub channel: String,
 }
 
 /// What the transaction did.
@@ -66,6 +71,10 @@ impl TxWork for Arc<Plan> {
         if tx.dialect() == Dialect::Postgres {
             for name in changed_tables(&outcome.changes) {
                 tx.run(&counts::bump_stmt(name)).await?;
+            }
+            // Other instances hear of the changes at the commit (and of none on a rollback).
+            if let Some(notify) = feed_pg::notify_stmt(&self.channel, &self.instance, &outcome.changes) {
+                tx.run(&notify).await?;
             }
         }
         Ok(outcome)

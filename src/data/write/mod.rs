@@ -154,6 +154,8 @@ impl Store {
             scopes,
             relations,
             related,
+            instance: self.instance.clone(),
+            channel: self.channel.clone(),
         });
         let outcome = match self.db.transaction(plan.clone()).await {
             // Another request added a field this one adds: plan again with the new columns.
