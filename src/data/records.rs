@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde::ser::{SerializeMap, SerializeSeq, SerializeStruct};
 use serde_json::value::RawValue;
 
-use super::access::{self, Caller, Rules};
+use super::access::{self, Caller, Rules, Scope};
 use super::catalog::{Column, ColumnType, Table};
 use super::query::{Query, SortKey, compile};
 use super::read::{Order, Paging, Read, ReadPlan, with_tiebreaker};
@@ -223,37 +223,10 @@ impl Store {
 
     /// A page of records matching `query`, with the total count.
     pub async fn list_records(&self, name: &str, caller: &Caller, query: &Query) -> Result<ListPage, ApiError> {
-        let table = self.collection(name).await?;
-        // Search results come best first unless a sort is given.
-        let ranked = query.search.as_ref().filter(|_| query.sort.is_empty());
-        if ranked.is_some() && query.after.is_some() {
-            return Err(ApiError::bad_request(
-                "'after' needs a sort when searching (ranked results are paged with 'page')",
-            ));
-        }
-        let scope = access::scope(&table, &rules(&table).read, caller)?;
-        let table = self.searchable(table, query).await?;
-        let deleted = if query.include_deleted { Deleted::Shown } else { Deleted::Hidden };
-        let mut out = output_columns(&table, query.fields.as_deref(), deleted)?;
-        // The cursor needs the id even when the projection leaves it out.
-        let show_id = out.iter().any(|c| c.name == "_id");
-        if !show_id {
-            out.push(compile::column(&table, "_id")?);
-        }
-        let sort = with_tiebreaker(&table, &query.sort);
+        let (table, scope, deleted) = self.list_target(name, caller, query).await?;
+        let (mut out, show_id) = list_columns(&table, query, deleted)?;
+        let plan = self.list_plan(&table, scope, deleted, query, out.clone()).await?;
         let limit = query.limit();
-        let mut plan = ReadPlan::of(&table, scope, deleted, out.clone());
-        plan.query = query;
-        plan.count = true;
-        // One extra row tells whether another page follows.
-        plan.paging = match &query.after {
-            Some(after) => Paging::After { limit: limit + 1, cursor: self.cursor_values(&plan, &sort, after).await? },
-            None => Paging::Offset { limit: limit + 1, offset: query.offset() },
-        };
-        plan.order = match ranked {
-            Some(search) => Order::Rank(search),
-            None => Order::Keys(sort),
-        };
         let Read { mut rows, total } = self.read(&plan).await?;
         let more = rows.rows.len() > limit as usize;
         rows.rows.truncate(limit as usize);
@@ -268,6 +241,62 @@ impl Store {
         }
         let total = total.unwrap_or(0);
         Ok(ListPage { records: Records::new(&out, rows), total, page: query.page(), limit, next_cursor })
+    }
+
+    /// The plan the database chooses for a list page (`EXPLAIN`), line by line: to check that
+    /// the common list shapes are served by an index.
+    pub async fn explain_list(&self, name: &str, caller: &Caller, query: &Query) -> Result<Vec<String>, ApiError> {
+        let (table, scope, deleted) = self.list_target(name, caller, query).await?;
+        let (out, _) = list_columns(&table, query, deleted)?;
+        let plan = self.list_plan(&table, scope, deleted, query, out).await?;
+        self.explain(&plan).await
+    }
+
+    /// The collection a list reads, the caller's scope in it and whether deleted records show;
+    /// its search index is built first when the list searches.
+    async fn list_target(
+        &self,
+        name: &str,
+        caller: &Caller,
+        query: &Query,
+    ) -> Result<(Arc<Table>, Scope, Deleted), ApiError> {
+        let table = self.collection(name).await?;
+        // Search results come best first unless a sort is given.
+        if query.search.is_some() && query.sort.is_empty() && query.after.is_some() {
+            return Err(ApiError::bad_request(
+                "'after' needs a sort when searching (ranked results are paged with 'page')",
+            ));
+        }
+        let scope = access::scope(&table, &rules(&table).read, caller)?;
+        let table = self.searchable(table, query).await?;
+        let deleted = if query.include_deleted { Deleted::Shown } else { Deleted::Hidden };
+        Ok((table, scope, deleted))
+    }
+
+    /// A list page's plan: sorted with the tiebreaker (or by rank when searching), one row
+    /// more than the page to tell whether another follows, counted.
+    async fn list_plan<'t>(
+        &self,
+        table: &'t Table,
+        scope: Scope,
+        deleted: Deleted,
+        query: &'t Query,
+        columns: Vec<&'t Column>,
+    ) -> Result<ReadPlan<'t>, ApiError> {
+        let sort = with_tiebreaker(table, &query.sort);
+        let limit = query.limit();
+        let mut plan = ReadPlan::of(table, scope, deleted, columns);
+        plan.query = query;
+        plan.count = true;
+        plan.paging = match &query.after {
+            Some(after) => Paging::After { limit: limit + 1, cursor: self.cursor_values(&plan, &sort, after).await? },
+            None => Paging::Offset { limit: limit + 1, offset: query.offset() },
+        };
+        plan.order = match query.search.as_ref().filter(|_| query.sort.is_empty()) {
+            Some(search) => Order::Rank(search),
+            None => Order::Keys(sort),
+        };
+        Ok(plan)
     }
 
     /// How many records match `query`'s filters.
@@ -342,6 +371,17 @@ pub(super) fn insert_values(
     }
     b.push(")");
     b
+}
+
+/// The columns a list reads: the projection, plus `_id` (which the cursor needs) when the
+/// projection leaves it out; and whether it is shown.
+fn list_columns<'t>(table: &'t Table, query: &Query, deleted: Deleted) -> Result<(Vec<&'t Column>, bool), ApiError> {
+    let mut out = output_columns(table, query.fields.as_deref(), deleted)?;
+    let show_id = out.iter().any(|c| c.name == "_id");
+    if !show_id {
+        out.push(compile::column(table, "_id")?);
+    }
+    Ok((out, show_id))
 }
 
 pub(super) fn rules(table: &Table) -> &Rules {

@@ -206,6 +206,11 @@ impl TestServer {
         Instance { base, state, _shutdown: shutdown }
     }
 
+    /// The running server's store: for what no endpoint shows (query plans).
+    pub fn store(&self) -> &ferrobase::data::Store {
+        self.state.store()
+    }
+
     /// A consumer of the server's change feed: every record written from now on.
     pub fn changes(&self) -> tokio::sync::broadcast::Receiver<std::sync::Arc<ferrobase::data::feed::ChangeEvent>> {
         self.state.store().feed.subscribe()

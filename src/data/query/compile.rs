@@ -405,6 +405,12 @@ pub fn order_by(b: &mut SqlBuilder, table: &Table, sort: &[SortKey]) -> Result<(
         }
         let col = column(table, &key.column)?;
         b.ident(&col.name).push(if key.descending { " DESC" } else { " ASC" });
+        if i == 0 && (col.not_null || col.primary_key) {
+            // No null to place: the engine's own order, which a primary key's index (built
+            // with the defaults) serves. Later keys keep the placement of the indexes
+            // Ferrobase builds (nulls first), so that those serve the whole order.
+            continue;
+        }
         let nulls_first = key.effective_nulls_first();
         // SQLite's native order puts nulls first ascending; PostgreSQL's puts them last.
         let native_nulls_first = match b.dialect() {

@@ -215,6 +215,26 @@ impl Store {
     }
 }
 
+impl Store {
+    /// The plan the database chooses for a plan's page, line by line (`EXPLAIN QUERY PLAN` on
+    /// SQLite, `EXPLAIN` on PostgreSQL).
+    pub async fn explain(&self, plan: &ReadPlan<'_>) -> Result<Vec<String>, ApiError> {
+        let Some(mut page) = plan.compile(self.db.dialect())?.page else { return Ok(Vec::new()) };
+        let (prefix, column) = match self.db.dialect() {
+            Dialect::Sqlite => ("EXPLAIN QUERY PLAN ", 3),
+            Dialect::Postgres => ("EXPLAIN ", 0),
+        };
+        page.sql.insert_str(0, prefix);
+        // An SQLite connection notices a schema change (a new index) when a statement opens a
+        // transaction, which EXPLAIN does not: a read of the table first, on the same connection.
+        let mut touch = SqlBuilder::new(self.db.dialect());
+        touch.push("SELECT 1 FROM ").ident(&plan.table.name).push(" LIMIT 1");
+        let mut results = self.db.read_many(vec![touch.finish(), page]).await?;
+        let rows = results.pop().unwrap_or_default();
+        Ok(rows.rows.iter().filter_map(|r| r.get(column).and_then(Value::text)).collect())
+    }
+}
+
 /// The integer in the first column of the first row (a count), 0 when there is none.
 fn first_int(rows: &Rows) -> i64 {
     rows.rows.first().and_then(|r| r[0].as_int()).unwrap_or(0)
