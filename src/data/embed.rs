@@ -14,6 +14,7 @@ use super::access;
 use super::access::Caller;
 use super::catalog::Table;
 use super::query::SelectItem;
+use super::read::RelatedOrder;
 use super::tables::select_columns;
 use super::{Store, Value};
 use crate::error::ApiError;
@@ -159,7 +160,7 @@ impl Store {
         let shown = columns.len();
         columns.push(super::query::compile::column(target, &plan.remote)?);
         let remote = *columns.last().expect("the remote key was pushed");
-        let found = self.related_rows(target, &scope, &columns, (remote, &wanted)).await?;
+        let found = self.related_rows(target, &scope, &columns, (remote, &wanted), RelatedOrder::ByKey).await?;
         let mut by_key: HashMap<String, Vec<Json>> = HashMap::new();
         for row in &found {
             let Some(key) = key_text(&row[shown]) else { continue };

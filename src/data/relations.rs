@@ -10,6 +10,7 @@ use serde_json::{Map, Value as Json};
 
 use super::access::{self, Caller, Scope};
 use super::catalog::{ColumnType, Table};
+use super::read::RelatedOrder;
 use super::records::{Records, rules};
 use super::sql::SqlBuilder;
 use super::{Dialect, Rows, Stmt, Store, Value};
@@ -229,7 +230,7 @@ impl Store {
         let columns: Vec<_> = table.columns.iter().filter(|c| c.name != "_deleted_at").collect();
         let id_column = crate::data::query::compile::column(table, "_id")?;
         let keys: Vec<Value> = ids.iter().map(|id| Value::Text(id.clone())).collect();
-        let rows = self.related_rows(table, scope, &columns, (id_column, &keys)).await?;
+        let rows = self.related_rows(table, scope, &columns, (id_column, &keys), RelatedOrder::Any).await?;
         let records = Records::new(&columns, Rows { rows, ..Rows::default() });
         for record in records.iter() {
             let json = serde_json::to_value(record).map_err(ApiError::internal)?;

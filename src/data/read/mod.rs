@@ -21,7 +21,7 @@ use super::tables::key_condition;
 use super::{Dialect, Rows, Stmt, Store, Value};
 use crate::error::ApiError;
 
-pub use related::RelatedRows;
+pub use related::{RelatedOrder, RelatedRows};
 
 /// Whether a read shows soft-deleted records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

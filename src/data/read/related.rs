@@ -16,22 +16,31 @@ pub const IN_CHUNK: usize = 500;
 /// The rows found, each with the fetched columns in order.
 pub type RelatedRows = Vec<Vec<Value>>;
 
+/// Whether the related rows of one key must come in the table's key order (an embedded array
+/// shows them in that order) or may come in any (expand looks each up by id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RelatedOrder {
+    ByKey,
+    Any,
+}
+
 impl Store {
     /// The live rows of `table` within `scope` whose `column` holds one of `keys`, with
-    /// `columns`, ordered by the table's key.
+    /// `columns`, in the table's key order when asked.
     pub async fn related_rows(
         &self,
         table: &Table,
         scope: &Scope,
         columns: &[&Column],
         (column, keys): (&Column, &[Value]),
+        order: RelatedOrder,
     ) -> Result<RelatedRows, ApiError> {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let order = match table.key_column() {
-            Some(key) => Order::Keys(vec![SortKey::asc(&key.name)]),
-            None => Order::Unordered,
+        let order = match (order, table.key_column()) {
+            (RelatedOrder::ByKey, Some(key)) => Order::Keys(vec![SortKey::asc(&key.name)]),
+            _ => Order::Unordered,
         };
         let dialect = self.db.dialect();
         let stmts = keys
