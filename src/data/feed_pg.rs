@@ -52,11 +52,16 @@ struct Payload {
     n: usize,
 }
 
-/// `SELECT pg_notify(…)` of every change of one transaction, in one statement.
-pub fn notify_stmt(channel: &str, instance: &str, changes: &[Change]) -> Option<Stmt> {
+/// The closing statement of a write transaction on PostgreSQL, one round trip: bump the
+/// versions of the tables it changed (their kept counts no longer hold) and `pg_notify` each
+/// change to the other instances.
+pub fn after_write_stmt(channel: &str, instance: &str, changes: &[Change]) -> Option<Stmt> {
     if changes.is_empty() {
         return None;
     }
+    let mut tables: Vec<&str> = changes.iter().map(|c| c.collection.as_str()).collect();
+    tables.sort_unstable();
+    tables.dedup();
     let payloads: Vec<Json> = changes
         .iter()
         .enumerate()
@@ -80,11 +85,15 @@ pub fn notify_stmt(channel: &str, instance: &str, changes: &[Change]) -> Option<
             Json::String(text)
         })
         .collect();
-    Some(Stmt::new(
-        // pg_notify answers void, which no driver decodes: count the notifications instead.
-        "SELECT COUNT(*) FROM (SELECT pg_notify($1, p) FROM jsonb_array_elements_text($2) AS p) AS sent",
-        vec![channel.into(), Value::Json(Json::Array(payloads))],
-    ))
+    // A data-changing CTE runs whether or not it is read; pg_notify answers void, which no
+    // driver decodes: the statement counts the notifications instead.
+    let sql = format!(
+        "WITH bumped AS ({}) SELECT COUNT(*) FROM \
+         (SELECT pg_notify($2, p) FROM jsonb_array_elements_text($3) AS p) AS sent",
+        super::read::counts::bump_all_sql()
+    );
+    let tables = Json::Array(tables.into_iter().map(|t| Json::String(t.to_owned())).collect());
+    Some(Stmt::new(sql, vec![Value::Json(tables), channel.into(), Value::Json(Json::Array(payloads))]))
 }
 
 impl Store {

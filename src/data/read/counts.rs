@@ -65,10 +65,14 @@ pub fn version_stmt(table: &str) -> Stmt {
 
 /// The statement that bumps a table's version inside a write transaction.
 pub fn bump_stmt(table: &str) -> Stmt {
-    Stmt::fixed(
-        Dialect::Postgres,
-        "INSERT INTO _fb_table_versions (name, version) VALUES (?, 1) \
-         ON CONFLICT (name) DO UPDATE SET version = _fb_table_versions.version + 1",
-        vec![table.into()],
-    )
+    Stmt::fixed(Dialect::Postgres, &format!("{BUMP} VALUES (?, 1) {ON_CONFLICT}"), vec![table.into()])
 }
+
+/// The SQL that bumps the versions of the tables named in the JSON array `$1` (a part of the
+/// write transaction's closing statement).
+pub fn bump_all_sql() -> String {
+    format!("{BUMP} SELECT name, 1 FROM jsonb_array_elements_text($1) AS name {ON_CONFLICT}")
+}
+
+const BUMP: &str = "INSERT INTO _fb_table_versions (name, version)";
+const ON_CONFLICT: &str = "ON CONFLICT (name) DO UPDATE SET version = _fb_table_versions.version + 1";

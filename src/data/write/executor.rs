@@ -9,7 +9,6 @@ use crate::data::access::{self, Caller};
 use crate::data::catalog::{Column, ColumnType, Table};
 use crate::data::feed::{Actor, Change, ChangeOp, RecordData};
 use crate::data::feed_pg;
-use crate::data::read::counts;
 use crate::data::records::{Deleted, Records, missing_columns, output_columns, rules};
 use crate::data::relations::{Effect, on_delete_plan, restricted};
 use crate::data::sql::quote_ident;
@@ -68,14 +67,12 @@ impl TxWork for Arc<Plan> {
             outcome.written.push(Written { records });
             outcome.changes.extend(changes);
         }
-        if tx.dialect() == Dialect::Postgres {
-            for name in changed_tables(&outcome.changes) {
-                tx.run(&counts::bump_stmt(name)).await?;
-            }
-            // Other instances hear of the changes at the commit (and of none on a rollback).
-            if let Some(notify) = feed_pg::notify_stmt(&self.channel, &self.instance, &outcome.changes) {
-                tx.run(&notify).await?;
-            }
+        // PostgreSQL: kept counts of the changed tables stop holding, and other instances hear
+        // of the changes at the commit (and of none on a rollback).
+        if tx.dialect() == Dialect::Postgres
+            && let Some(stmt) = feed_pg::after_write_stmt(&self.channel, &self.instance, &outcome.changes)
+        {
+            tx.run(&stmt).await?;
         }
         Ok(outcome)
     }
@@ -380,14 +377,6 @@ impl Plan {
         }
         Ok(changes)
     }
-}
-
-/// The tables the changes touch, each once.
-fn changed_tables(changes: &[Change]) -> Vec<&str> {
-    let mut names: Vec<&str> = changes.iter().map(|c| c.collection.as_str()).collect();
-    names.sort_unstable();
-    names.dedup();
-    names
 }
 
 /// The names and types of `columns`, shared by every record of that shape.
