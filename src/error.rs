@@ -4,9 +4,6 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::data::DbError;
-use crate::data::query::ParseError;
-
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// Bad input; `field` names the offending field when there is one, `code` what kind of
@@ -144,27 +141,6 @@ pub mod codes {
 /// tables surface answers PostgREST's error fields).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ErrorCode(pub &'static str);
-
-impl From<ParseError> for ApiError {
-    fn from(err: ParseError) -> Self {
-        ApiError::BadRequest { message: err.message, field: err.field, code: Some(codes::PARSE) }
-    }
-}
-
-impl From<DbError> for ApiError {
-    fn from(err: DbError) -> Self {
-        match err {
-            DbError::UniqueViolation(msg) => ApiError::Conflict(msg),
-            DbError::ForeignKeyViolation(msg) => ApiError::Conflict(msg),
-            DbError::NotNullViolation(msg) => ApiError::bad_input(codes::NOT_NULL, msg),
-            DbError::CheckViolation(msg) => ApiError::bad_input(codes::CHECK, msg),
-            DbError::InvalidValue(msg) => ApiError::bad_input(codes::INVALID_VALUE, msg),
-            DbError::NoRowChanged(msg) => ApiError::NotFound(msg),
-            DbError::InStatement { index, source } => ApiError::AtIndex { index, inner: Box::new((*source).into()) },
-            DbError::Other(msg) | DbError::StalePlan(msg) => ApiError::Internal(msg),
-        }
-    }
-}
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {

@@ -33,6 +33,8 @@ pub mod write;
 use std::path::Path;
 
 pub use dialect::Dialect;
+
+use crate::error::ApiError;
 pub use sql::Stmt;
 pub use sqlite::Synchronous;
 pub use value::Value;
@@ -70,6 +72,23 @@ pub enum DbError {
     InStatement { index: usize, source: Box<DbError> },
     #[error("{0}")]
     Other(String),
+}
+
+/// Database failures as answers: constraint violations and refused values are the client's
+/// (409, 400), anything else is the server's (500, logged).
+impl From<DbError> for ApiError {
+    fn from(err: DbError) -> Self {
+        match err {
+            DbError::UniqueViolation(msg) => ApiError::Conflict(msg),
+            DbError::ForeignKeyViolation(msg) => ApiError::Conflict(msg),
+            DbError::NotNullViolation(msg) => ApiError::bad_input(crate::error::codes::NOT_NULL, msg),
+            DbError::CheckViolation(msg) => ApiError::bad_input(crate::error::codes::CHECK, msg),
+            DbError::InvalidValue(msg) => ApiError::bad_input(crate::error::codes::INVALID_VALUE, msg),
+            DbError::NoRowChanged(msg) => ApiError::NotFound(msg),
+            DbError::InStatement { index, source } => ApiError::AtIndex { index, inner: Box::new((*source).into()) },
+            DbError::Other(msg) | DbError::StalePlan(msg) => ApiError::Internal(msg),
+        }
+    }
 }
 
 impl DbError {

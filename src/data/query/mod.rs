@@ -14,6 +14,17 @@ pub struct ParseError {
     pub field: Option<String>,
 }
 
+/// At the HTTP edge, a 400 naming the parameter (`PGRST100` for PostgREST's clients).
+impl From<ParseError> for crate::error::ApiError {
+    fn from(err: ParseError) -> Self {
+        crate::error::ApiError::BadRequest {
+            message: err.message,
+            field: err.field,
+            code: Some(crate::error::codes::PARSE),
+        }
+    }
+}
+
 impl ParseError {
     pub fn new(message: impl Into<String>) -> Self {
         ParseError { message: message.into(), field: None }
