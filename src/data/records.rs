@@ -481,15 +481,6 @@ pub(super) fn body_object(body: &serde_json::Value) -> Result<&serde_json::Map<S
     body.as_object().ok_or_else(|| ApiError::bad_request("the request body must be a JSON object"))
 }
 
-/// The query's filters and search, each as ` AND …`.
-pub(super) fn filters(b: &mut SqlBuilder, table: &Table, query: &Query) -> Result<(), ApiError> {
-    for f in &query.filters {
-        b.push(" AND ");
-        compile::filter(b, table, f)?;
-    }
-    search::filter(b, table, query.search.as_ref())
-}
-
 /// The columns a read shows: the projection, or all but `_deleted_at` unless deleted
 /// records are shown.
 pub(super) fn output_columns<'t>(

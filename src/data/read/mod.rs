@@ -112,11 +112,7 @@ impl<'t> ReadPlan<'t> {
         search::from(&mut b, table, query.search.as_ref())?;
         b.push(" WHERE 1 = 1");
         within(&mut b, table, &self.scope, self.deleted);
-        for filter in &query.filters {
-            b.push(" AND ");
-            compile::filter(&mut b, table, filter)?;
-        }
-        search::filter(&mut b, table, query.search.as_ref())?;
+        filters(&mut b, table, query)?;
         if let Some(key) = self.key {
             key_condition(&mut b, table, key)?;
         }
@@ -249,6 +245,16 @@ pub fn within(b: &mut SqlBuilder, table: &Table, scope: &Scope, deleted: Deleted
     if let Scope::OwnedBy(owner) = scope {
         b.push(" AND \"_owner_id\" = ").param(owner.clone().into());
     }
+}
+
+/// The query's filters and search (on PostgreSQL; SQLite's search is a join in `FROM`), each
+/// as ` AND …`.
+pub fn filters(b: &mut SqlBuilder, table: &Table, query: &Query) -> Result<(), ApiError> {
+    for filter in &query.filters {
+        b.push(" AND ");
+        compile::filter(b, table, filter)?;
+    }
+    search::filter(b, table, query.search.as_ref())
 }
 
 /// The sort keys plus the table's key as the last key, so the order is total (stable pages,

@@ -9,7 +9,7 @@ use crate::data::access::{self, Caller};
 use crate::data::catalog::{Column, ColumnType, Table};
 use crate::data::feed::{Actor, Change, ChangeOp, RecordData};
 use crate::data::feed_pg;
-use crate::data::records::{Deleted, Records, missing_columns, output_columns, rules};
+use crate::data::records::{Deleted, Records, missing_columns, output_columns, record_not_found, rules, short};
 use crate::data::relations::{Effect, on_delete_plan, restricted};
 use crate::data::sql::quote_ident;
 use crate::data::tables::single_refused;
@@ -121,9 +121,12 @@ impl Plan {
         };
         let found = tx.run(&stmt).await?.rows;
         if let Mutation::Restore { id } = mutation {
-            let deleted = found.into_iter().find(|r| !self.value(r, "_deleted_at").is_null());
+            let deleted = found
+                .into_iter()
+                .map(|row| self.record(&columns, row))
+                .find(|r| r.get("_deleted_at").is_some_and(|v| !v.is_null()));
             return match deleted {
-                Some(row) => Ok(vec![self.record(&columns, row)]),
+                Some(record) => Ok(vec![record]),
                 None => Err(ApiError::not_found(format!("no deleted record '{}' in '{}'", short(id), table.name))),
             };
         }
@@ -134,11 +137,6 @@ impl Plan {
         }
     }
 
-    fn value<'r>(&self, row: &'r [Value], column: &str) -> &'r Value {
-        let columns = self.old_columns().unwrap_or_default();
-        columns.iter().position(|c| c.name == column).map_or(&Value::Null, |i| &row[i])
-    }
-
     fn record(&self, columns: &[&Column], values: Vec<Value>) -> RecordData {
         RecordData { columns: shape(columns), values }
     }
@@ -147,7 +145,7 @@ impl Plan {
     /// change it, otherwise 404 (never revealing a record the caller may not read).
     async fn refusal<T: Tx>(&self, tx: &mut T, id: &str) -> ApiError {
         let table = &*self.table;
-        let not_found = ApiError::not_found(format!("record '{}' not found in '{}'", short(id), table.name));
+        let not_found = record_not_found(&table.name, id);
         if self.options.indexed {
             return ApiError::not_found("record not found (or not yours to change)");
         }
@@ -394,10 +392,6 @@ fn key_text(value: &Value) -> Option<String> {
         Value::Bool(b) => Some(b.to_string()),
         Value::Json(v) => Some(v.to_string()),
     }
-}
-
-fn short(id: &str) -> String {
-    id.chars().take(64).collect()
 }
 
 /// An `ADD COLUMN` that failed because the column exists: another request added it since the
