@@ -11,6 +11,9 @@ use tokio::net::TcpListener;
 use crate::auth::Auth;
 use crate::config::Config;
 use crate::data::{Db, DbError, Store};
+use crate::files::Files;
+use crate::files::blobs::{BlobError, Blobs};
+use crate::files::signing::Signer;
 use crate::settings::{self, Settings};
 
 /// State shared by every request. Cheap to clone.
@@ -23,6 +26,7 @@ struct Inner {
     config: Config,
     store: Store,
     auth: Auth,
+    files: Files,
     settings: Settings,
     admin_secret: String,
     generated_admin_secret: bool,
@@ -35,6 +39,10 @@ impl AppState {
 
     pub fn auth(&self) -> &Auth {
         &self.inner.auth
+    }
+
+    pub fn files(&self) -> &Files {
+        &self.inner.files
     }
 
     pub fn settings(&self) -> &Settings {
@@ -61,6 +69,8 @@ pub enum StartError {
     DataDir(String, std::io::Error),
     #[error("database: {0}")]
     Database(#[from] DbError),
+    #[error("file storage: {0}")]
+    Blobs(#[from] BlobError),
     #[error("cannot listen on {0}: {1}")]
     Bind(SocketAddr, std::io::Error),
     #[error(
@@ -108,9 +118,11 @@ impl Server {
             }
         };
         let auth = Auth::new(store.db.clone(), &jwt_secret);
+        let files = open_files(&config, &store, &jwt_secret)?;
         let listener = TcpListener::bind(config.addr).await.map_err(|e| StartError::Bind(config.addr, e))?;
-        let state =
-            AppState { inner: Arc::new(Inner { config, store, auth, settings, admin_secret, generated_admin_secret }) };
+        let state = AppState {
+            inner: Arc::new(Inner { config, store, auth, files, settings, admin_secret, generated_admin_secret }),
+        };
         Ok(Server { state, listener })
     }
 
@@ -126,6 +138,10 @@ impl Server {
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let refresher = tokio::spawn(refresh_periodically(self.state.clone()));
         let purger = tokio::spawn(purge_periodically(self.state.clone()));
+        let sweeper = {
+            let state = self.state.clone();
+            tokio::spawn(async move { state.files().run_sweeper(state.store()).await })
+        };
         // On PostgreSQL, the changes other instances write reach this one's feed.
         let listener = self.state.config().database_url.clone().map(|url| {
             let state = self.state.clone();
@@ -135,11 +151,25 @@ impl Server {
         let result = axum::serve(self.listener, router).with_graceful_shutdown(shutdown).await;
         refresher.abort();
         purger.abort();
+        sweeper.abort();
         if let Some(listener) = listener {
             listener.abort();
         }
         result
     }
+}
+
+/// The file store: blobs on local disk under the data dir, or in S3 when configured; signed
+/// URLs keyed from the JWT secret, which all instances of a deployment share.
+fn open_files(config: &Config, store: &Store, jwt_secret: &str) -> Result<Files, StartError> {
+    let blobs = match &config.s3 {
+        Some(s3) => Blobs::s3(s3)?,
+        None => {
+            let fsync = config.sqlite_synchronous == crate::data::Synchronous::Full;
+            Blobs::local(&config.data_dir.join("storage"), fsync)?
+        }
+    };
+    Ok(Files::new(store.db.clone(), blobs, Signer::new(jwt_secret.as_bytes()), config.max_upload_bytes))
 }
 
 /// Keeps settings and the catalog in step with changes made by other instances.

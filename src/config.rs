@@ -32,6 +32,49 @@ pub struct Config {
     /// a process crash loses nothing acknowledged, a power loss may lose the last commits;
     /// `full` survives a power loss too, one fsync per commit group).
     pub sqlite_synchronous: crate::data::Synchronous,
+    /// The largest upload to a bucket without its own `max_size_bytes`, in bytes
+    /// (`--max-upload-bytes`, `MAX_UPLOAD_BYTES`; default 5 GiB).
+    pub max_upload_bytes: u64,
+    /// Where file contents go: `None` keeps them under `<data_dir>/storage`; `Some` puts them
+    /// in an S3-compatible bucket (the `S3_*` variables).
+    pub s3: Option<S3Config>,
+}
+
+/// An S3-compatible object store for file contents. Instances sharing a PostgreSQL database
+/// must share it too.
+#[derive(Debug, Clone, Default)]
+pub struct S3Config {
+    /// `S3_ENDPOINT`, e.g. `http://127.0.0.1:9000`; unset means AWS itself.
+    pub endpoint: Option<String>,
+    /// `S3_BUCKET`: the one bucket every Ferrobase bucket's files are kept in.
+    pub bucket: String,
+    /// `S3_REGION` (default `us-east-1`).
+    pub region: String,
+    /// `S3_ACCESS_KEY_ID` and `S3_SECRET_ACCESS_KEY`.
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    /// `S3_PATH_STYLE=true`: `endpoint/bucket/key` URLs instead of `bucket.endpoint/key`, as
+    /// MinIO and most self-hosted stores need (default `true` when an endpoint is set).
+    pub path_style: bool,
+}
+
+impl S3Config {
+    /// The S3 settings of the environment, when `S3_BUCKET` is set.
+    pub fn from_env() -> Option<S3Config> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let bucket = var("S3_BUCKET")?;
+        let endpoint = var("S3_ENDPOINT");
+        let path_style =
+            var("S3_PATH_STYLE").map_or(endpoint.is_some(), |v| matches!(v.as_str(), "1" | "true" | "yes"));
+        Some(S3Config {
+            bucket,
+            region: var("S3_REGION").unwrap_or_else(|| "us-east-1".into()),
+            access_key_id: var("S3_ACCESS_KEY_ID").unwrap_or_default(),
+            secret_access_key: var("S3_SECRET_ACCESS_KEY").unwrap_or_default(),
+            endpoint,
+            path_style,
+        })
+    }
 }
 
 impl Config {
@@ -48,6 +91,8 @@ impl Config {
             sqlite_readers: cores.max(2),
             pg_pool_size: 16,
             sqlite_synchronous: crate::data::Synchronous::Normal,
+            max_upload_bytes: crate::limits::DEFAULT_MAX_UPLOAD_BYTES,
+            s3: None,
         }
     }
 }

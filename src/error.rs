@@ -28,6 +28,9 @@ pub enum ApiError {
     UriTooLong(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// A `Range` that the file's size cannot satisfy.
+    #[error("{0}")]
+    RangeNotSatisfiable(String),
     /// The account is locked after too many failed sign-ins.
     #[error("{message}")]
     Locked { message: String, retry_after_secs: u64 },
@@ -75,7 +78,7 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => codes::METHOD,
             ApiError::NotAcceptable(_) => codes::SINGULAR,
             ApiError::Conflict(_) => codes::UNIQUE,
-            ApiError::PayloadTooLarge(_) | ApiError::UriTooLong(_) => codes::LIMIT,
+            ApiError::PayloadTooLarge(_) | ApiError::UriTooLong(_) | ApiError::RangeNotSatisfiable(_) => codes::LIMIT,
             ApiError::UnsupportedMediaType(_) => codes::MEDIA_TYPE,
             ApiError::Locked { .. } => codes::LOCKED,
             ApiError::TooManyRequests { .. } => codes::RATE_LIMITED,
@@ -97,6 +100,7 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UriTooLong(_) => StatusCode::URI_TOO_LONG,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
             ApiError::Locked { .. } => StatusCode::LOCKED,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

@@ -4,6 +4,8 @@
 //! - [`http`]: routers and extractors only; every endpoint group has its own file.
 //! - [`data`]: the store (SQLite or PostgreSQL behind one executor API), the catalog of
 //!   collections, the query AST and its SQL compiler, access rules, record operations.
+//! - [`files`]: file storage: buckets, file metadata, blob backends (local disk or S3),
+//!   streaming uploads, signed URLs.
 //! - [`settings`]: runtime settings stored in the database.
 //! - [`app`]: the shared state and the server's start-up and shutdown.
 //! - [`limits`]: every limit a request or a record is held to.
@@ -13,6 +15,7 @@ pub mod auth;
 pub mod config;
 pub mod data;
 pub mod error;
+pub mod files;
 pub mod http;
 pub mod limits;
 pub mod mail;

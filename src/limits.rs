@@ -46,3 +46,19 @@ pub const MAX_GROUPS: usize = 1000;
 
 /// The longest collection or field name.
 pub const MAX_NAME_BYTES: usize = 63;
+
+/// The longest object key of the storage API, in bytes.
+pub const MAX_KEY_BYTES: usize = 1024;
+
+/// The longest original filename kept with a file, in bytes.
+pub const MAX_FILENAME_BYTES: usize = 255;
+
+/// The largest upload to a bucket without its own `max_size_bytes` (server-wide ceiling,
+/// `--max-upload-bytes`, `MAX_UPLOAD_BYTES`): the default of [`crate::config::Config`].
+pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 5 * 1024 * 1024 * 1024;
+
+/// The longest life of a signed URL, in seconds (7 days).
+pub const MAX_SIGNED_URL_SECONDS: i64 = 7 * 24 * 3600;
+
+/// The most types a bucket's `allowed_mime_types` may list.
+pub const MAX_ALLOWED_MIME_TYPES: usize = 100;

@@ -39,6 +39,9 @@ enum Command {
         /// loss may lose the last commits) or `full` (an fsync per commit: survives power loss).
         #[arg(long, env = "SQLITE_SYNCHRONOUS", default_value = "normal", value_parser = ["normal", "full"])]
         sqlite_synchronous: String,
+        /// Largest upload to a bucket without its own limit, in bytes.
+        #[arg(long, env = "MAX_UPLOAD_BYTES", default_value_t = ferrobase::limits::DEFAULT_MAX_UPLOAD_BYTES)]
+        max_upload_bytes: u64,
     },
 }
 
@@ -48,13 +51,15 @@ fn main() -> std::process::ExitCode {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("the async runtime starts");
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Serve { addr, data_dir, database_url, max_body_bytes, sqlite_synchronous } => {
+            Command::Serve { addr, data_dir, database_url, max_body_bytes, sqlite_synchronous, max_upload_bytes } => {
                 let mut config = Config::new(data_dir);
                 config.addr = addr;
                 config.database_url = database_url.filter(|url| !url.is_empty());
                 config.admin_secret = std::env::var("ADMIN_SECRET").ok().filter(|s| !s.is_empty());
                 config.jwt_secret = std::env::var("JWT_SECRET").ok().filter(|s| !s.is_empty());
                 config.max_body_bytes = max_body_bytes;
+                config.max_upload_bytes = max_upload_bytes;
+                config.s3 = ferrobase::config::S3Config::from_env();
                 if sqlite_synchronous == "full" {
                     config.sqlite_synchronous = ferrobase::data::Synchronous::Full;
                 }

@@ -7,7 +7,8 @@ use super::{Db, DbError, Dialect, Stmt};
 struct Migration {
     version: i64,
     name: &'static str,
-    /// SQL for both dialects; `{json}` and `{bigint}` are replaced per dialect.
+    /// SQL for both dialects; `{json}`, `{bigint}` and `{bytewise}` (a text column compared
+    /// byte by byte, as prefix ranges need) are replaced per dialect.
     sql: &'static str,
 }
 
@@ -144,6 +145,49 @@ const MIGRATIONS: &[Migration] = &[
             );
         ",
     },
+    Migration {
+        version: 8,
+        name: "storage: buckets, files, blobs to delete, spent signed uploads",
+        sql: "
+            CREATE TABLE _fb_buckets (
+                name TEXT PRIMARY KEY,
+                is_public BOOLEAN NOT NULL,
+                allowed_mime_types {json} NOT NULL,
+                max_size_bytes {bigint},
+                created_at {bigint} NOT NULL,
+                updated_at {bigint} NOT NULL
+            );
+            INSERT INTO _fb_buckets (name, is_public, allowed_mime_types, max_size_bytes, created_at, updated_at)
+                VALUES ('default', FALSE, '[]', NULL, 0, 0);
+            CREATE TABLE _fb_files (
+                id TEXT PRIMARY KEY,
+                bucket TEXT NOT NULL,
+                key TEXT {bytewise} NOT NULL,
+                filename TEXT NOT NULL,
+                mime_type TEXT NOT NULL,
+                size {bigint} NOT NULL,
+                etag TEXT NOT NULL,
+                is_public BOOLEAN,
+                owner_id TEXT,
+                collection TEXT,
+                record_id TEXT,
+                blob TEXT NOT NULL,
+                created_at {bigint} NOT NULL,
+                updated_at {bigint} NOT NULL,
+                UNIQUE (bucket, key)
+            );
+            CREATE INDEX _fb_files_owner ON _fb_files (owner_id, created_at);
+            CREATE INDEX _fb_files_record ON _fb_files (collection, record_id);
+            CREATE TABLE _fb_blob_trash (
+                blob TEXT PRIMARY KEY,
+                not_before {bigint} NOT NULL
+            );
+            CREATE TABLE _fb_signed_uses (
+                nonce TEXT PRIMARY KEY,
+                expires_at {bigint} NOT NULL
+            );
+        ",
+    },
 ];
 
 /// Brings the system tables up to the newest version.
@@ -167,7 +211,8 @@ pub async fn run(db: &Db) -> Result<(), DbError> {
         let body = migration
             .sql
             .replace("{json}", if dialect == Dialect::Postgres { "JSONB" } else { "TEXT" })
-            .replace("{bigint}", "BIGINT");
+            .replace("{bigint}", "BIGINT")
+            .replace("{bytewise}", if dialect == Dialect::Postgres { "COLLATE \"C\"" } else { "" });
         // A concurrent start-up may have applied it while we waited for the lock.
         script.push_str(&guarded(dialect, migration.version, &body));
         script.push_str(&format!(

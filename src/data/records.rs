@@ -190,6 +190,20 @@ impl Store {
         Ok(Records::new(&out, read.rows))
     }
 
+    /// `Ok` when record `id` of `name` is within what `caller` may update (what attaching a
+    /// file to it needs); 404 when it is not.
+    pub async fn check_may_update(&self, name: &str, id: &str, caller: &Caller) -> Result<(), ApiError> {
+        let table = self.collection(name).await?;
+        let scope = access::scope(&table, &rules(&table).update, caller)?;
+        let key = output_columns(&table, Some(&["_id".to_owned()]), Deleted::Hidden)?;
+        let mut plan = ReadPlan::of(&table, scope, Deleted::Hidden, key);
+        plan.key = Some(id);
+        if self.read(&plan).await?.rows.rows.is_empty() {
+            return Err(record_not_found(name, id));
+        }
+        Ok(())
+    }
+
     /// Changes the given fields of a record.
     pub async fn update_record(
         &self,

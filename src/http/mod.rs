@@ -9,6 +9,7 @@ pub mod extract;
 mod middleware;
 pub mod openapi;
 pub mod records;
+pub(crate) mod storage;
 pub(crate) mod tables;
 
 use axum::Router;

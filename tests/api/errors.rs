@@ -59,7 +59,8 @@ both_backends! {
             (Method::POST, "/api/v1/_fb_settings", 400),
             (Method::GET, "/api/v1/Posts", 400),
             (Method::POST, "/api/v1/tables", 404),
-            (Method::POST, "/api/v1/storage", 404),
+            // `GET /storage` lists the caller's files; nothing else is done there.
+            (Method::POST, "/api/v1/storage", 405),
             (Method::POST, "/api/v1/auth", 404),
             (Method::GET, "/api/v1/unknown", 404),
             (Method::GET, "/api/v1/unknown/count", 404),

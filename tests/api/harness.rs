@@ -447,3 +447,122 @@ macro_rules! both_backends {
         )*
     };
 }
+
+/// The S3-protocol server that the storage tests run against: one `moto_server` (PyPI
+/// `moto[server]`) per test process, started on first use on a free port. It stops when
+/// the test process exits: its wrapper waits for its stdin, a pipe from this process, to
+/// close.
+pub fn s3_endpoint() -> String {
+    static ENDPOINT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ENDPOINT.get_or_init(start_moto).clone()
+}
+
+fn start_moto() -> String {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let wrapper = "import subprocess, sys\n\
+        server = subprocess.Popen(['moto_server', '-H', '127.0.0.1', '-p', sys.argv[1]])\n\
+        sys.stdin.read()\n\
+        server.terminate()\n";
+    let mut child = Command::new("python3")
+        .args(["-c", wrapper, &port.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 starts moto_server (pip install 'moto[server]')");
+    // Ready once it says where it runs; the rest of its log is drained and dropped.
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    for line in lines.by_ref() {
+        let line = line.expect("moto_server's log is read");
+        if line.contains("Running on") {
+            break;
+        }
+        assert!(!line.contains("Error") && !line.contains("No module"), "moto_server failed: {line}");
+    }
+    std::thread::spawn(move || lines.for_each(drop));
+    // Kept open for the life of the process: closing it stops the server.
+    std::mem::forget(child.stdin.take());
+    std::mem::forget(child);
+    format!("http://127.0.0.1:{port}")
+}
+
+/// Settings for a fresh bucket of the S3 test server.
+pub async fn fresh_s3() -> ferrobase::config::S3Config {
+    let endpoint = s3_endpoint();
+    let bucket = format!("fbt-{}", uuid::Uuid::new_v4().simple());
+    let resp = reqwest::Client::new().put(format!("{endpoint}/{bucket}")).send().await.expect("moto answers");
+    assert!(resp.status().is_success(), "creating the S3 bucket: {}", resp.status());
+    ferrobase::config::S3Config {
+        endpoint: Some(endpoint),
+        bucket,
+        region: "us-east-1".into(),
+        access_key_id: "test".into(),
+        secret_access_key: "test".into(),
+        path_style: true,
+    }
+}
+
+impl TestServer {
+    /// The file store's blobs: how many there are (on disk, staging files included).
+    pub async fn blob_count(&self) -> u64 {
+        if self.config.s3.is_some() {
+            return self.state.files().blobs.usage().await.expect("the blob store lists").0;
+        }
+        fn files_under(dir: &std::path::Path) -> u64 {
+            let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+            entries.flatten().map(|e| if e.path().is_dir() { files_under(&e.path()) } else { 1 }).sum()
+        }
+        files_under(&self.config.data_dir.join("storage"))
+    }
+
+    /// Runs the file store's sweeper once, as its background task would.
+    pub async fn sweep(&self) {
+        self.state.files().sweep().await.expect("the sweeper runs");
+    }
+}
+
+/// Writes each storage test once and runs it on both metadata backends and both blob
+/// stores (local disk and S3).
+#[macro_export]
+macro_rules! all_stores {
+    ($(async fn $name:ident($srv:ident) $body:block)*) => {
+        $(
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+                use $crate::harness::{Backend, TestServer, fresh_s3};
+
+                async fn run($srv: TestServer) $body
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite_local() {
+                    run(TestServer::start(Backend::Sqlite).await.expect("SQLite always starts")).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres_local() {
+                    if let Some(server) = TestServer::start(Backend::Postgres).await {
+                        run(server).await;
+                    }
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite_s3() {
+                    let s3 = fresh_s3().await;
+                    let server = TestServer::start_with(Backend::Sqlite, |c| c.s3 = Some(s3)).await;
+                    run(server.expect("SQLite always starts")).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres_s3() {
+                    let s3 = fresh_s3().await;
+                    if let Some(server) = TestServer::start_with(Backend::Postgres, |c| c.s3 = Some(s3)).await {
+                        run(server).await;
+                    }
+                }
+            }
+        )*
+    };
+}

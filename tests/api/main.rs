@@ -23,6 +23,7 @@ mod query;
 mod records;
 mod relations;
 mod search;
+mod storage;
 mod tables_read;
 mod tables_types;
 mod tables_write;

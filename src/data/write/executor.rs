@@ -353,6 +353,9 @@ impl Plan {
                 .unwrap_or_default()
         };
         let mut changes = Vec::new();
+        if hard {
+            drop_files(tx, &self.table.name, id).await?;
+        }
         for effect in on_delete_plan(tx.dialect(), &self.relations, &self.table.name, id, hard, Some(&columns_of)) {
             match effect {
                 Effect::Refuse { probe, relation } => {
@@ -368,6 +371,9 @@ impl Plan {
                     for values in rows.rows {
                         let record = RecordData { columns: shape.clone(), values };
                         let id = record.get("_id").and_then(key_text);
+                        if let (true, true, Some(id)) = (hard, deletes, &id) {
+                            drop_files(tx, &relation.collection, id).await?;
+                        }
                         changes.push(self.change(&relation.collection, op, id, Some(record), None));
                     }
                 }
@@ -375,6 +381,20 @@ impl Plan {
         }
         Ok(changes)
     }
+}
+
+/// A record deleted for good takes its files along: their rows go, and their blobs go to the
+/// trash that the file store's sweeper empties after the commit.
+async fn drop_files<T: Tx>(tx: &mut T, collection: &str, id: &str) -> Result<(), ApiError> {
+    let dialect = tx.dialect();
+    let params = vec![Value::from(collection), Value::from(id)];
+    let dropped =
+        Stmt::fixed(dialect, "DELETE FROM _fb_files WHERE collection = ? AND record_id = ? RETURNING blob", params);
+    for blob in tx.run(&dropped).await?.rows {
+        let trash = "INSERT INTO _fb_blob_trash (blob, not_before) VALUES (?, 0) ON CONFLICT (blob) DO NOTHING";
+        tx.run(&Stmt::fixed(dialect, trash, blob)).await?;
+    }
+    Ok(())
 }
 
 /// The names and types of `columns`, shared by every record of that shape.

@@ -7,6 +7,7 @@ mod docs;
 mod operation;
 mod schemas;
 mod static_paths;
+mod storage_paths;
 
 use std::collections::HashSet;
 use std::sync::Arc;

@@ -46,6 +46,8 @@ pub struct Op {
     answers: Vec<(u16, Json)>,
     errors: Vec<u16>,
     handler: Option<Served>,
+    /// The router's path when it differs from the documented one (a `{*key}` wildcard).
+    routed_at: Option<String>,
 }
 
 impl Op {
@@ -62,6 +64,7 @@ impl Op {
             answers: Vec::new(),
             errors: Vec::new(),
             handler: None,
+            routed_at: None,
         }
     }
 
@@ -90,9 +93,17 @@ impl Op {
         self
     }
 
+    /// Routes the handler on `path` (for instance with a `{*key}` wildcard, which OpenAPI
+    /// cannot spell) while the document shows [`Op::path`].
+    pub fn routed_at(mut self, path: &str) -> Op {
+        self.routed_at = Some(path.to_owned());
+        self
+    }
+
     /// The path and handler to route, for an endpoint that has one.
     pub fn route(&self) -> Option<(&str, MethodRouter<AppState>)> {
-        self.handler.as_ref().map(|Served(h)| (self.path.as_str(), h.clone()))
+        let path = self.routed_at.as_deref().unwrap_or(&self.path);
+        self.handler.as_ref().map(|Served(h)| (path, h.clone()))
     }
 
     pub fn tag(&self) -> &str {
@@ -118,6 +129,12 @@ impl Op {
     /// A required JSON request body with this schema.
     pub fn body(mut self, schema: Json) -> Op {
         self.body = Some(json!({"required": true, "content": {"application/json": {"schema": schema}}}));
+        self
+    }
+
+    /// A request body given as a full OpenAPI request body object (uploads).
+    pub fn request_body(mut self, body: Json) -> Op {
+        self.body = Some(body);
         self
     }
 
@@ -229,6 +246,8 @@ pub const ERRORS: &[(u16, &str, &str)] = &[
     (409, "Conflict", "Conflict: a duplicate on a unique index, or the thing exists already"),
     (413, "PayloadTooLarge", "The body is larger than allowed"),
     (414, "UriTooLong", "The URL is longer than allowed (MAX_URL_BYTES)"),
+    (415, "UnsupportedMediaType", "The file's type is not accepted, or its content is not what it claims"),
+    (416, "RangeNotSatisfiable", "The `Range` lies outside the file (`Content-Range` gives its size)"),
     (423, "Locked", "The account is locked after failed sign-ins (see `Retry-After`)"),
     (500, "InternalError", "A fault of the server (logged)"),
 ];

@@ -228,6 +228,7 @@ pub fn endpoints() -> Vec<Op> {
     let mut ops = meta_ops();
     ops.extend(auth_ops());
     ops.extend(admin_ops());
+    ops.extend(super::storage_paths::storage_ops());
     ops.extend(record_ops(&Target {
         base: "/api/v1/{collection}".into(),
         tag: "Records".into(),
@@ -593,6 +594,9 @@ fn admin_ops() -> Vec<Op> {
 pub fn schemas() -> Map<String, Json> {
     let nullable = |ty: &str| json!({"type": [ty, "null"]});
     let mut s = Map::new();
+    for (name, schema) in super::storage_paths::schemas() {
+        s.insert(name.into(), schema);
+    }
     s.insert(
         "Error".into(),
         object(

@@ -1,0 +1,181 @@
+//! Where file contents live: a directory under the data dir, or an S3-compatible bucket,
+//! both behind `object_store`'s one interface. Blobs are named by id (never by key), spread
+//! over 256 directories or prefixes by the id's last two hex digits.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
+use object_store::aws::AmazonS3Builder;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
+
+use crate::config::S3Config;
+
+/// A blob store failure; the detail is for the log.
+#[derive(Debug, thiserror::Error)]
+#[error("blob store: {0}")]
+pub struct BlobError(String);
+
+impl BlobError {
+    pub fn from_message(message: &str) -> BlobError {
+        BlobError(message.to_owned())
+    }
+}
+
+impl From<object_store::Error> for BlobError {
+    fn from(err: object_store::Error) -> Self {
+        BlobError(err.to_string())
+    }
+}
+
+/// Local part size: small enough to keep memory flat, large enough for few system calls.
+const LOCAL_CHUNK: usize = 1024 * 1024;
+/// S3 part size: above S3's 5 MiB minimum; 10,000 parts make an 80 GiB ceiling.
+const S3_CHUNK: usize = 8 * 1024 * 1024;
+/// Parts in flight per upload (S3): the memory an upload holds is about this many parts.
+const PARTS_IN_FLIGHT: usize = 2;
+
+#[derive(Clone)]
+pub struct Blobs {
+    store: Arc<dyn ObjectStore>,
+    chunk: usize,
+    /// `local:<dir>` or `s3:<bucket>`, for the log and health answers.
+    pub description: String,
+}
+
+impl Blobs {
+    /// Blobs under `dir` (created if missing). `fsync` makes each finished upload durable
+    /// before it is acknowledged.
+    pub fn local(dir: &std::path::Path, fsync: bool) -> Result<Blobs, BlobError> {
+        std::fs::create_dir_all(dir).map_err(|e| BlobError(format!("{}: {e}", dir.display())))?;
+        let store = LocalFileSystem::new_with_prefix(dir)?.with_automatic_cleanup(true).with_fsync(fsync);
+        Ok(Blobs { store: Arc::new(store), chunk: LOCAL_CHUNK, description: format!("local:{}", dir.display()) })
+    }
+
+    pub fn s3(config: &S3Config) -> Result<Blobs, BlobError> {
+        let mut builder = AmazonS3Builder::new()
+            .with_bucket_name(&config.bucket)
+            .with_region(&config.region)
+            .with_access_key_id(&config.access_key_id)
+            .with_secret_access_key(&config.secret_access_key)
+            .with_virtual_hosted_style_request(!config.path_style);
+        if let Some(endpoint) = &config.endpoint {
+            builder = builder.with_endpoint(endpoint).with_allow_http(endpoint.starts_with("http://"));
+        }
+        Ok(Blobs { store: Arc::new(builder.build()?), chunk: S3_CHUNK, description: format!("s3:{}", config.bucket) })
+    }
+
+    fn path(blob: &str) -> Path {
+        let fan = blob.get(blob.len().saturating_sub(2)..).unwrap_or("00");
+        Path::from(format!("blobs/{fan}/{blob}"))
+    }
+
+    /// A writer for a new blob. Nothing is visible under `blob` until [`BlobWriter::finish`].
+    pub fn writer(&self, blob: &str) -> BlobWriter {
+        BlobWriter {
+            store: self.store.clone(),
+            path: Self::path(blob),
+            chunk: self.chunk,
+            pending: Vec::new(),
+            pending_len: 0,
+            multipart: None,
+        }
+    }
+
+    /// The blob's bytes, or the bytes of `range`, as a stream.
+    pub async fn read(
+        &self,
+        blob: &str,
+        range: Option<Range<u64>>,
+    ) -> Result<BoxStream<'static, Result<Bytes, BlobError>>, BlobError> {
+        let options = GetOptions::new().with_range(range.map(GetRange::Bounded));
+        let result = self.store.get_opts(&Self::path(blob), options).await?;
+        Ok(result.into_stream().map(|chunk| chunk.map_err(BlobError::from)).boxed())
+    }
+
+    /// Deletes a blob; one already gone counts as deleted.
+    pub async fn delete(&self, blob: &str) -> Result<(), BlobError> {
+        match self.store.delete(&Self::path(blob)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// How many blobs there are and their bytes in all (a full listing: for stats and checks).
+    pub async fn usage(&self) -> Result<(u64, u64), BlobError> {
+        let mut listing = self.store.list(Some(&Path::from("blobs")));
+        let (mut count, mut bytes) = (0, 0);
+        while let Some(meta) = listing.next().await {
+            count += 1;
+            bytes += meta?.size;
+        }
+        Ok((count, bytes))
+    }
+
+    /// Whether the store answers: a metadata read of a blob that does not exist.
+    pub async fn probe(&self) -> Result<(), BlobError> {
+        match self.store.head(&Path::from("health/probe")).await {
+            Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(err) => Err(err.into()),
+        }
+    }
+}
+
+/// Writes one blob from a sequence of chunks: small blobs in one `put`, larger ones as a
+/// multipart upload with a bounded number of parts in flight, so that memory stays flat
+/// whatever the size. Dropped unfinished, the partial blob is discarded (local: the staging
+/// file is removed; S3: the unfinished upload never becomes an object).
+pub struct BlobWriter {
+    store: Arc<dyn ObjectStore>,
+    path: Path,
+    chunk: usize,
+    pending: Vec<Bytes>,
+    pending_len: usize,
+    multipart: Option<WriteMultipart>,
+}
+
+impl BlobWriter {
+    pub async fn write(&mut self, bytes: Bytes) -> Result<(), BlobError> {
+        if let Some(upload) = &mut self.multipart {
+            upload.wait_for_capacity(PARTS_IN_FLIGHT).await?;
+            upload.put(bytes);
+            return Ok(());
+        }
+        self.pending_len += bytes.len();
+        self.pending.push(bytes);
+        if self.pending_len >= self.chunk {
+            let mut upload =
+                WriteMultipart::new_with_chunk_size(self.store.put_multipart(&self.path).await?, self.chunk);
+            for part in self.pending.drain(..) {
+                upload.put(part);
+            }
+            self.pending_len = 0;
+            self.multipart = Some(upload);
+        }
+        Ok(())
+    }
+
+    /// Makes the blob visible, complete.
+    pub async fn finish(self) -> Result<(), BlobError> {
+        match self.multipart {
+            Some(upload) => upload.finish().await.map(|_| ()).map_err(Into::into),
+            None => {
+                let payload: PutPayload = self.pending.into_iter().collect();
+                self.store.put(&self.path, payload).await.map(|_| ()).map_err(Into::into)
+            }
+        }
+    }
+
+    /// Discards what was written.
+    pub async fn abort(self) {
+        if let Some(upload) = self.multipart
+            && let Err(err) = upload.abort().await
+        {
+            tracing::warn!(%err, "aborting an unfinished upload failed");
+        }
+    }
+}

@@ -1,0 +1,223 @@
+//! Buckets: a name, whether their files are public, which content types they take and how
+//! large a file may be. The private `default` bucket always exists.
+
+use serde::Deserialize;
+use serde_json::{Value as Json, json};
+
+use super::{Files, names, sniff};
+use crate::data::{DbError, Value};
+use crate::error::ApiError;
+use crate::limits::MAX_ALLOWED_MIME_TYPES;
+use crate::util::now_ms;
+
+/// The bucket that uploads go to when they name none; it can be changed but not deleted.
+pub const DEFAULT_BUCKET: &str = "default";
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bucket {
+    pub name: String,
+    pub is_public: bool,
+    /// Patterns such as `image/*`; empty admits every type.
+    pub allowed_mime_types: Vec<String>,
+    pub max_size_bytes: Option<u64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl Bucket {
+    /// The bucket as the API shows it (`public` and `file_size_limit` for Supabase-style
+    /// clients as well).
+    pub fn to_json(&self) -> Json {
+        json!({
+            "name": self.name,
+            "id": self.name,
+            "is_public": self.is_public,
+            "public": self.is_public,
+            "allowed_mime_types": self.allowed_mime_types,
+            "max_size_bytes": self.max_size_bytes,
+            "file_size_limit": self.max_size_bytes,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        })
+    }
+
+    fn from_row(row: Vec<Value>) -> Bucket {
+        let mut row = row.into_iter();
+        let mut next = || row.next().unwrap_or(Value::Null);
+        Bucket {
+            name: next().text().unwrap_or_default(),
+            is_public: next().as_bool(),
+            allowed_mime_types: serde_json::from_value(next().as_json()).unwrap_or_default(),
+            max_size_bytes: next().as_int().and_then(|n| u64::try_from(n).ok()),
+            created_at: next().as_int().unwrap_or(0),
+            updated_at: next().as_int().unwrap_or(0),
+        }
+    }
+}
+
+const COLUMNS: &str = "name, is_public, allowed_mime_types, max_size_bytes, created_at, updated_at";
+
+/// The settings a bucket is created or changed with; absent fields keep their value (or
+/// default, on creation). `public` and `file_size_limit` are accepted as aliases.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BucketSettings {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default, alias = "public")]
+    pub is_public: Option<bool>,
+    #[serde(default)]
+    pub allowed_mime_types: Option<Vec<String>>,
+    /// `Some(None)` clears the limit.
+    #[serde(default, alias = "file_size_limit", deserialize_with = "nullable")]
+    pub max_size_bytes: Option<Option<u64>>,
+}
+
+fn nullable<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<u64>>, D::Error> {
+    Option::<u64>::deserialize(d).map(Some)
+}
+
+impl BucketSettings {
+    fn check(&self) -> Result<(), ApiError> {
+        if let Some(types) = &self.allowed_mime_types {
+            if types.len() > MAX_ALLOWED_MIME_TYPES {
+                return Err(ApiError::bad_field(
+                    "allowed_mime_types",
+                    format!("at most {MAX_ALLOWED_MIME_TYPES} types (MAX_ALLOWED_MIME_TYPES)"),
+                ));
+            }
+            if let Some(bad) = types.iter().find(|t| !sniff::is_valid_pattern(t)) {
+                return Err(ApiError::bad_field(
+                    "allowed_mime_types",
+                    format!(
+                        "'{}' is not a content type pattern such as image/png or image/*",
+                        names::truncate(bad, 80)
+                    ),
+                ));
+            }
+        }
+        if let Some(Some(size)) = self.max_size_bytes
+            && (size == 0 || i64::try_from(size).is_err())
+        {
+            return Err(ApiError::bad_field("max_size_bytes", "max_size_bytes must be a positive number of bytes"));
+        }
+        Ok(())
+    }
+}
+
+impl Files {
+    pub async fn list_buckets(&self) -> Result<Vec<Bucket>, ApiError> {
+        let sql = format!("SELECT {COLUMNS} FROM _fb_buckets ORDER BY name");
+        let rows = self.db.read(self.db.stmt(&sql, vec![])).await?;
+        Ok(rows.rows.into_iter().map(Bucket::from_row).collect())
+    }
+
+    pub async fn bucket(&self, name: &str) -> Result<Option<Bucket>, ApiError> {
+        let sql = format!("SELECT {COLUMNS} FROM _fb_buckets WHERE name = ?");
+        let rows = self.db.read(self.db.stmt(&sql, vec![name.into()]).cached()).await?;
+        Ok(rows.rows.into_iter().next().map(Bucket::from_row))
+    }
+
+    /// The bucket, or 404.
+    pub async fn existing_bucket(&self, name: &str) -> Result<Bucket, ApiError> {
+        self.bucket(name).await?.ok_or_else(|| bucket_not_found(name))
+    }
+
+    /// The bucket an upload goes to: it exists, or `auto_create` makes a private one.
+    pub async fn bucket_for_upload(&self, name: &str, auto_create: bool) -> Result<Bucket, ApiError> {
+        if let Some(bucket) = self.bucket(name).await? {
+            return Ok(bucket);
+        }
+        if !auto_create {
+            return Err(ApiError::NotFound(format!(
+                "bucket '{name}' not found (the setting auto_create_buckets creates buckets on first upload)"
+            )));
+        }
+        names::check_bucket_name(name)?;
+        match self.create_bucket(name, BucketSettings::default()).await {
+            Ok(bucket) => Ok(bucket),
+            // Another upload created it meanwhile.
+            Err(ApiError::Conflict(_)) => self.existing_bucket(name).await,
+            Err(err) => Err(err),
+        }
+    }
+
+    pub async fn create_bucket(&self, name: &str, settings: BucketSettings) -> Result<Bucket, ApiError> {
+        names::check_bucket_name(name)?;
+        settings.check()?;
+        let now = now_ms();
+        let types = settings.allowed_mime_types.unwrap_or_default();
+        let max = settings.max_size_bytes.flatten().map_or(Value::Null, |n| Value::Int(n as i64));
+        let sql = format!("INSERT INTO _fb_buckets ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)");
+        let params = vec![
+            name.into(),
+            settings.is_public.unwrap_or(false).into(),
+            Value::Json(json!(types)),
+            max,
+            now.into(),
+            now.into(),
+        ];
+        match self.db.write(self.db.stmt(&sql, params)).await {
+            Ok(_) => self.existing_bucket(name).await,
+            Err(DbError::UniqueViolation(_)) => Err(ApiError::Conflict(format!("bucket '{name}' already exists"))),
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    pub async fn update_bucket(&self, name: &str, settings: BucketSettings) -> Result<Bucket, ApiError> {
+        settings.check()?;
+        if settings.name.as_deref().is_some_and(|new| new != name) {
+            return Err(ApiError::bad_field("name", "a bucket cannot be renamed"));
+        }
+        let current = self.existing_bucket(name).await?;
+        let types = settings.allowed_mime_types.unwrap_or(current.allowed_mime_types);
+        let max = settings.max_size_bytes.unwrap_or(current.max_size_bytes);
+        let sql = "UPDATE _fb_buckets SET is_public = ?, allowed_mime_types = ?, max_size_bytes = ?, updated_at = ? WHERE name = ?";
+        let params = vec![
+            settings.is_public.unwrap_or(current.is_public).into(),
+            Value::Json(json!(types)),
+            max.map_or(Value::Null, |n| Value::Int(n as i64)),
+            now_ms().into(),
+            name.into(),
+        ];
+        self.db.write(self.db.stmt(sql, params)).await?;
+        self.existing_bucket(name).await
+    }
+
+    /// Deletes a bucket. One with files needs `force`, which deletes the files too; the
+    /// `default` bucket is never deleted.
+    pub async fn delete_bucket(&self, name: &str, force: bool) -> Result<u64, ApiError> {
+        if name == DEFAULT_BUCKET {
+            return Err(ApiError::bad_request("the default bucket cannot be deleted"));
+        }
+        self.existing_bucket(name).await?;
+        let files = self.count_in_bucket(name).await?;
+        if files > 0 && !force {
+            return Err(ApiError::Conflict(format!(
+                "bucket '{name}' holds {files} file(s); delete them first or pass ?force=true"
+            )));
+        }
+        let now = now_ms();
+        let stmts = vec![
+            self.db.stmt(
+                "INSERT INTO _fb_blob_trash (blob, not_before) SELECT blob, ? FROM _fb_files WHERE bucket = ?",
+                vec![now.into(), name.into()],
+            ),
+            self.db.stmt("DELETE FROM _fb_files WHERE bucket = ?", vec![name.into()]),
+            self.db.stmt("DELETE FROM _fb_buckets WHERE name = ?", vec![name.into()]).must_change(),
+        ];
+        self.db.write_many(stmts).await?;
+        self.sweep_soon();
+        Ok(files)
+    }
+
+    async fn count_in_bucket(&self, name: &str) -> Result<u64, ApiError> {
+        let rows =
+            self.db.read(self.db.stmt("SELECT COUNT(*) FROM _fb_files WHERE bucket = ?", vec![name.into()])).await?;
+        Ok(rows.rows.first().and_then(|r| r[0].as_int()).unwrap_or(0) as u64)
+    }
+}
+
+pub fn bucket_not_found(name: &str) -> ApiError {
+    ApiError::NotFound(format!("bucket '{}' not found", names::truncate(name, 80)))
+}

@@ -1,0 +1,223 @@
+//! File metadata: one `_fb_files` row per stored file, naming its bucket and key, what it
+//! is, who owns it, the record it belongs to and the blob that holds its bytes. The blob id
+//! is never the key: replacing a file writes a new blob and swaps the row in one statement
+//! group, so a reader sees the old file or the new one, never half of either.
+
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use serde_json::{Value as Json, json};
+
+use super::Files;
+use crate::data::{Stmt, Value};
+use crate::error::ApiError;
+
+/// One stored file, with whether it is public (its own flag, else its bucket's).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileRecord {
+    pub id: String,
+    pub bucket: String,
+    pub key: String,
+    pub filename: String,
+    pub mime_type: String,
+    pub size: u64,
+    /// Hex SHA-256 of the content: the `ETag`.
+    pub sha256: String,
+    pub is_public: bool,
+    pub owner_id: Option<String>,
+    pub collection: Option<String>,
+    pub record_id: Option<String>,
+    pub blob: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// The columns read for a [`FileRecord`], in its field order (`f` the file, `b` its bucket).
+const COLUMNS: &str = "f.id, f.bucket, f.key, f.filename, f.mime_type, f.size, f.etag, \
+    COALESCE(f.is_public, b.is_public), f.owner_id, f.collection, f.record_id, f.blob, f.created_at, f.updated_at";
+const FROM: &str = "FROM _fb_files f JOIN _fb_buckets b ON b.name = f.bucket";
+
+/// Characters escaped in a URL path segment.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
+impl FileRecord {
+    fn from_row(row: Vec<Value>) -> FileRecord {
+        let mut row = row.into_iter();
+        let mut next = || row.next().unwrap_or(Value::Null);
+        FileRecord {
+            id: next().text().unwrap_or_default(),
+            bucket: next().text().unwrap_or_default(),
+            key: next().text().unwrap_or_default(),
+            filename: next().text().unwrap_or_default(),
+            mime_type: next().text().unwrap_or_default(),
+            size: next().as_int().unwrap_or(0).max(0) as u64,
+            sha256: next().text().unwrap_or_default(),
+            is_public: next().as_bool(),
+            owner_id: next().text(),
+            collection: next().text(),
+            record_id: next().text(),
+            blob: next().text().unwrap_or_default(),
+            created_at: next().as_int().unwrap_or(0),
+            updated_at: next().as_int().unwrap_or(0),
+        }
+    }
+
+    /// The strong `ETag`, quoted.
+    pub fn etag(&self) -> String {
+        format!("\"{}\"", self.sha256)
+    }
+
+    /// Where the collections surface serves it: `/api/v1/storage/{id}/{filename}`.
+    pub fn url(&self) -> String {
+        format!("/api/v1/storage/{}/{}", self.id, utf8_percent_encode(&self.filename, SEGMENT))
+    }
+
+    /// Where the tables surface serves it: `/api/v1/storage/{bucket}/{key}`.
+    pub fn object_path(&self) -> String {
+        object_path(&self.bucket, &self.key)
+    }
+
+    /// The file as the API shows it.
+    pub fn to_json(&self) -> Json {
+        json!({
+            "id": self.id,
+            "filename": self.filename,
+            "name": self.key,
+            "mime_type": self.mime_type,
+            "size": self.size,
+            "bucket": self.bucket,
+            "key": self.key,
+            "url": self.url(),
+            "path": self.object_path(),
+            "is_public": self.is_public,
+            "etag": self.etag(),
+            "owner_id": self.owner_id,
+            "collection": self.collection,
+            "record_id": self.record_id,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        })
+    }
+}
+
+/// `/api/v1/storage/{bucket}/{key}`, each key segment percent-encoded.
+pub fn object_path(bucket: &str, key: &str) -> String {
+    let key: Vec<String> = key.split('/').map(|s| utf8_percent_encode(s, SEGMENT).to_string()).collect();
+    format!("/api/v1/storage/{bucket}/{}", key.join("/"))
+}
+
+/// Which files of a bucket a listing shows.
+#[derive(Debug, Clone)]
+pub enum Visible {
+    /// Every file (the admin).
+    All,
+    /// Public files and those this user owns.
+    PublicOrOwnedBy(String),
+    /// Public files only (anonymous callers).
+    Public,
+}
+
+/// A page of files, and how many there are in all.
+pub struct FilePage {
+    pub items: Vec<FileRecord>,
+    pub total: i64,
+}
+
+impl Files {
+    pub async fn file(&self, id: &str) -> Result<Option<FileRecord>, ApiError> {
+        self.one(format!("SELECT {COLUMNS} {FROM} WHERE f.id = ?"), vec![id.into()]).await
+    }
+
+    pub async fn file_at(&self, bucket: &str, key: &str) -> Result<Option<FileRecord>, ApiError> {
+        self.one(format!("SELECT {COLUMNS} {FROM} WHERE f.bucket = ? AND f.key = ?"), vec![bucket.into(), key.into()])
+            .await
+    }
+
+    async fn one(&self, sql: String, params: Vec<Value>) -> Result<Option<FileRecord>, ApiError> {
+        let rows = self.db.read(self.db.stmt(&sql, params).cached()).await?;
+        Ok(rows.rows.into_iter().next().map(FileRecord::from_row))
+    }
+
+    /// Files newest first: one owner's (`Some`) or everyone's, optionally of one bucket.
+    pub async fn list_files(
+        &self,
+        owner: Option<&str>,
+        bucket: Option<&str>,
+        limit: u32,
+        offset: u64,
+    ) -> Result<FilePage, ApiError> {
+        let mut conditions = Vec::new();
+        let mut params: Vec<Value> = Vec::new();
+        if let Some(owner) = owner {
+            conditions.push("f.owner_id = ?");
+            params.push(owner.into());
+        }
+        if let Some(bucket) = bucket {
+            conditions.push("f.bucket = ?");
+            params.push(bucket.into());
+        }
+        let filter = if conditions.is_empty() { String::new() } else { format!("WHERE {}", conditions.join(" AND ")) };
+        let page = format!("SELECT {COLUMNS} {FROM} {filter} ORDER BY f.created_at DESC, f.id DESC LIMIT ? OFFSET ?");
+        let count = format!("SELECT COUNT(*) {FROM} {filter}");
+        let mut page_params = params.clone();
+        page_params.extend([Value::Int(limit.into()), Value::Int(offset as i64)]);
+        let mut results =
+            self.db.read_many(vec![self.db.stmt(&page, page_params), self.db.stmt(&count, params)]).await?;
+        let total = results.pop().and_then(|r| r.rows.first().and_then(|row| row[0].as_int())).unwrap_or(0);
+        let items = results.pop().map(|r| r.rows.into_iter().map(FileRecord::from_row).collect()).unwrap_or_default();
+        Ok(FilePage { items, total })
+    }
+
+    /// The files of a bucket whose keys start with `prefix`, in key order.
+    pub async fn list_bucket(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        visible: &Visible,
+        limit: u32,
+        offset: u64,
+    ) -> Result<Vec<FileRecord>, ApiError> {
+        let mut sql = format!("SELECT {COLUMNS} {FROM} WHERE f.bucket = ?");
+        let mut params: Vec<Value> = vec![bucket.into()];
+        if !prefix.is_empty() {
+            // A range on the (bucket, key) index; keys compare byte by byte on both backends.
+            sql.push_str(" AND f.key >= ? AND f.key < ?");
+            params.extend([prefix.into(), format!("{prefix}\u{10FFFF}").into()]);
+        }
+        match visible {
+            Visible::All => {}
+            Visible::PublicOrOwnedBy(user) => {
+                sql.push_str(" AND (f.owner_id = ? OR COALESCE(f.is_public, b.is_public))");
+                params.push(user.as_str().into());
+            }
+            Visible::Public => sql.push_str(" AND COALESCE(f.is_public, b.is_public)"),
+        }
+        sql.push_str(" ORDER BY f.key LIMIT ? OFFSET ?");
+        params.extend([Value::Int(limit.into()), Value::Int(offset as i64)]);
+        let rows = self.db.read(self.db.stmt(&sql, params)).await?;
+        Ok(rows.rows.into_iter().map(FileRecord::from_row).collect())
+    }
+
+    /// Deletes a file's row and then its blob (the blob waits in the trash until it is gone,
+    /// so a failure here is retried by the sweeper rather than leaking it).
+    pub async fn delete_file(&self, file: &FileRecord) -> Result<(), ApiError> {
+        let stmts = vec![
+            trash_stmt(self, "id = ?", vec![file.id.as_str().into()]),
+            self.db.stmt("DELETE FROM _fb_files WHERE id = ?", vec![file.id.as_str().into()]).must_change(),
+        ];
+        self.db.write_many(stmts).await.map_err(|_| ApiError::NotFound(format!("file '{}' not found", file.id)))?;
+        self.sweep_soon();
+        Ok(())
+    }
+}
+
+/// Moves the blobs of the files matching `condition` into the trash (to delete now).
+pub(super) fn trash_stmt(files: &Files, condition: &str, params: Vec<Value>) -> Stmt {
+    let mut all = vec![Value::Int(0)];
+    all.extend(params);
+    files.db.stmt(
+        &format!(
+            "INSERT INTO _fb_blob_trash (blob, not_before) SELECT blob, ? FROM _fb_files WHERE {condition} \
+             ON CONFLICT (blob) DO NOTHING"
+        ),
+        all,
+    )
+}

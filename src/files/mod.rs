@@ -1,0 +1,135 @@
+//! File storage, shared by both API surfaces: buckets ([`buckets`]), file metadata
+//! ([`meta`]), the blob store (local disk or S3, [`blobs`]), streaming uploads ([`upload`],
+//! [`ingest`]), content types ([`sniff`]), names and keys ([`names`]) and signed URLs
+//! ([`signing`]). A file uploaded through `/storage/upload` is the same row and blob that
+//! `/storage/{bucket}/{key}` serves.
+//!
+//! Blobs that are no longer referenced (a file deleted or replaced, a bucket or record
+//! deleted) are first recorded in `_fb_blob_trash` in the same transaction that drops their
+//! row, then deleted by the sweeper; so a crash between the two leaks nothing.
+
+pub mod blobs;
+pub mod buckets;
+mod ingest;
+pub mod meta;
+pub mod names;
+pub mod signing;
+pub mod sniff;
+pub mod upload;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use crate::data::access::Caller;
+use crate::data::read::Deleted;
+use crate::data::{Db, Store};
+use crate::error::ApiError;
+use crate::util::now_ms;
+use blobs::Blobs;
+use meta::FileRecord;
+use signing::Signer;
+
+/// How often the sweeper looks at the trash when nothing pokes it.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+/// Blobs deleted per sweeper pass.
+const SWEEP_BATCH: i64 = 200;
+
+pub struct Files {
+    db: Db,
+    pub blobs: Blobs,
+    pub signer: Signer,
+    /// The largest upload to a bucket without its own limit.
+    pub max_upload_bytes: u64,
+    sweep: Arc<Notify>,
+}
+
+impl Files {
+    pub fn new(db: Db, blobs: Blobs, signer: Signer, max_upload_bytes: u64) -> Files {
+        Files { db, blobs, signer, max_upload_bytes, sweep: Arc::new(Notify::new()) }
+    }
+
+    /// Asks the sweeper to run now.
+    pub fn sweep_soon(&self) {
+        self.sweep.notify_one();
+    }
+
+    /// Deletes the blobs in the trash that are due, and spent nonces that have expired.
+    /// Returns how many blobs went.
+    pub async fn sweep(&self) -> Result<usize, ApiError> {
+        let now = now_ms();
+        let due = self
+            .db
+            .read(self.db.stmt(
+                "SELECT blob FROM _fb_blob_trash WHERE not_before <= ? ORDER BY not_before LIMIT ?",
+                vec![now.into(), SWEEP_BATCH.into()],
+            ))
+            .await?;
+        let mut deleted = 0;
+        for row in due.rows {
+            let Some(blob) = row[0].as_text() else { continue };
+            match self.blobs.delete(blob).await {
+                Ok(()) => {
+                    self.db.write(self.db.stmt("DELETE FROM _fb_blob_trash WHERE blob = ?", vec![blob.into()])).await?;
+                    deleted += 1;
+                }
+                Err(err) => tracing::warn!(%err, %blob, "deleting a trashed blob failed; retried later"),
+            }
+        }
+        self.db.write(self.db.stmt("DELETE FROM _fb_signed_uses WHERE expires_at < ?", vec![now.into()])).await?;
+        Ok(deleted)
+    }
+
+    /// Runs the sweeper until the task is dropped: every [`SWEEP_INTERVAL`], and at once when
+    /// poked ([`Files::sweep_soon`]) or when a record is deleted for good (its files go).
+    pub async fn run_sweeper(&self, store: &Store) {
+        let mut changes = store.feed.subscribe();
+        loop {
+            tokio::select! {
+                _ = self.sweep.notified() => {}
+                _ = tokio::time::sleep(SWEEP_INTERVAL) => {}
+                change = changes.recv() => {
+                    if !matches!(change, Ok(ref event) if event.op == crate::data::feed::ChangeOp::Delete) {
+                        continue;
+                    }
+                }
+            }
+            match self.sweep().await {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(blobs = n, "swept deleted files' blobs"),
+                Err(err) => tracing::warn!(%err, "sweeping deleted files failed"),
+            }
+        }
+    }
+
+    /// `Ok` when `caller` may download `file`: it is public, or the caller is the admin, its
+    /// owner, or a reader of the record it belongs to. 401 for anonymous callers, else 403.
+    pub async fn may_read(&self, store: &Store, file: &FileRecord, caller: &Caller) -> Result<(), ApiError> {
+        if file.is_public || self.may_change(file, caller).is_ok() {
+            return Ok(());
+        }
+        if let (Some(collection), Some(record)) = (&file.collection, &file.record_id)
+            && store.get_record(collection, record, caller, Deleted::Hidden, Some(&["_id".to_owned()])).await.is_ok()
+        {
+            return Ok(());
+        }
+        Err(refused(caller))
+    }
+
+    /// `Ok` when `caller` may delete or replace `file`: its owner or the admin.
+    pub fn may_change(&self, file: &FileRecord, caller: &Caller) -> Result<(), ApiError> {
+        match caller {
+            Caller::Admin => Ok(()),
+            Caller::User(p) if file.owner_id.as_deref() == Some(p.id.as_str()) => Ok(()),
+            other => Err(refused(other)),
+        }
+    }
+}
+
+fn refused(caller: &Caller) -> ApiError {
+    match caller {
+        Caller::Anonymous => ApiError::Unauthorized("authentication required for this private file".into()),
+        _ => ApiError::Forbidden("this file is private".into()),
+    }
+}

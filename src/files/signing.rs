@@ -1,0 +1,153 @@
+//! Signed URLs: a grant (what may be done, to which object, until when, within which limits)
+//! carried in a `token` query parameter as `base64url(JSON).base64url(HMAC-SHA256)`. The key
+//! is derived from the JWT secret, which every instance of one deployment shares. A grant
+//! to upload also carries a nonce, spent on first use, so that it works once.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+
+use crate::auth::crypto::hmac_sha256;
+use crate::error::ApiError;
+use crate::util::constant_time_eq;
+
+/// What a signed URL allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Action {
+    /// Download (and `HEAD`) one object.
+    #[serde(rename = "GET")]
+    Download,
+    /// Upload one file, once.
+    #[serde(rename = "POST")]
+    Upload,
+}
+
+/// The signed content of a URL.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grant {
+    #[serde(rename = "m")]
+    pub action: Action,
+    #[serde(rename = "b")]
+    pub bucket: String,
+    /// The object (download), or the key the upload must take (when the signer fixed one).
+    #[serde(rename = "k", default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// Expiry, in Unix seconds.
+    #[serde(rename = "x")]
+    pub expires: i64,
+    /// Upload: whose file it will be, the single-use nonce and the limits signed with it.
+    #[serde(rename = "o", default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    #[serde(rename = "n", default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
+    #[serde(rename = "s", default, skip_serializing_if = "Option::is_none")]
+    pub max_size: Option<u64>,
+    #[serde(rename = "t", default, skip_serializing_if = "Option::is_none")]
+    pub mime_type: Option<String>,
+    #[serde(rename = "p", default, skip_serializing_if = "Option::is_none")]
+    pub is_public: Option<bool>,
+    #[serde(rename = "c", default, skip_serializing_if = "Option::is_none")]
+    pub collection: Option<String>,
+    #[serde(rename = "r", default, skip_serializing_if = "Option::is_none")]
+    pub record_id: Option<String>,
+}
+
+impl Grant {
+    /// A download grant for one object.
+    pub fn download(bucket: &str, key: &str, expires: i64) -> Grant {
+        Grant {
+            action: Action::Download,
+            bucket: bucket.to_owned(),
+            key: Some(key.to_owned()),
+            expires,
+            owner: None,
+            nonce: None,
+            max_size: None,
+            mime_type: None,
+            is_public: None,
+            collection: None,
+            record_id: None,
+        }
+    }
+}
+
+/// Signs and checks grants.
+#[derive(Clone)]
+pub struct Signer {
+    key: Vec<u8>,
+}
+
+impl Signer {
+    /// A signer whose key is derived from `secret` (the JWT secret) for this purpose only.
+    pub fn new(secret: &[u8]) -> Signer {
+        Signer { key: hmac_sha256(secret, b"ferrobase storage signed urls v1") }
+    }
+
+    pub fn sign(&self, grant: &Grant) -> String {
+        let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(grant).expect("a grant serialises"));
+        let signature = URL_SAFE_NO_PAD.encode(hmac_sha256(&self.key, payload.as_bytes()));
+        format!("{payload}.{signature}")
+    }
+
+    /// The grant of a token that this server signed, for `action`, not expired at `now`
+    /// (Unix seconds). Anything else is a 403.
+    pub fn verify(&self, token: &str, action: Action, now: i64) -> Result<Grant, ApiError> {
+        let invalid = || ApiError::Forbidden("invalid signature".into());
+        let (payload, signature) = token.split_once('.').ok_or_else(invalid)?;
+        let expected = URL_SAFE_NO_PAD.encode(hmac_sha256(&self.key, payload.as_bytes()));
+        if !constant_time_eq(expected.as_bytes(), signature.as_bytes()) {
+            return Err(invalid());
+        }
+        let bytes = URL_SAFE_NO_PAD.decode(payload).map_err(|_| invalid())?;
+        let grant: Grant = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
+        if grant.action != action {
+            return Err(ApiError::Forbidden("this signed URL does not allow this method".into()));
+        }
+        if grant.expires < now {
+            return Err(ApiError::Forbidden("the signed URL has expired".into()));
+        }
+        Ok(grant)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn signer() -> Signer {
+        Signer::new(b"a secret of at least thirty-two bytes!!")
+    }
+
+    #[test]
+    fn a_signed_grant_verifies_until_it_expires() {
+        let grant = Grant::download("photos", "a/b.png", 1_000);
+        let token = signer().sign(&grant);
+        assert_eq!(signer().verify(&token, Action::Download, 999).unwrap(), grant);
+        assert_eq!(signer().verify(&token, Action::Download, 1_000).unwrap(), grant);
+        assert!(
+            matches!(signer().verify(&token, Action::Download, 1_001), Err(ApiError::Forbidden(m)) if m.contains("expired"))
+        );
+        assert!(signer().verify(&token, Action::Upload, 999).is_err(), "a download grant is no upload grant");
+        assert!(
+            Signer::new(b"another secret of thirty-two bytes or more").verify(&token, Action::Download, 0).is_err()
+        );
+    }
+
+    #[test]
+    fn a_changed_payload_or_signature_is_refused() {
+        let token = signer().sign(&Grant::download("photos", "a.png", 1_000));
+        let (payload, signature) = token.split_once('.').unwrap();
+        let forged = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&Grant::download("photos", "b.png", 1_000)).unwrap());
+        for bad in [format!("{forged}.{signature}"), format!("{payload}.{forged}"), payload.to_owned(), String::new()] {
+            assert!(signer().verify(&bad, Action::Download, 0).is_err(), "{bad} accepted");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_tokens_never_verify(token in "\\PC{0,200}") {
+            prop_assert!(signer().verify(&token, Action::Download, 0).is_err());
+        }
+    }
+}

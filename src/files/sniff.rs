@@ -1,0 +1,151 @@
+//! Content types: what a file declares, whether a bucket allows it, and whether its first
+//! bytes agree. The check is deliberately one-sided: bytes no signature recognises are taken
+//! at their word, but bytes that are recognisably something else (a PNG that is really a
+//! JPEG, an "image" that is an HTML page) are refused, since a browser would render the
+//! latter as a page on this server's origin.
+
+/// How many leading bytes the sniffer looks at.
+pub const HEAD_BYTES: usize = 4096;
+
+const OCTET_STREAM: &str = "application/octet-stream";
+
+/// The type a file is stored and served with: the declared one, lowercased and without
+/// parameters; when none (or `application/octet-stream`) was declared, the one the filename's
+/// extension suggests; else `application/octet-stream`.
+pub fn declared_type(declared: Option<&str>, filename: &str) -> String {
+    let declared = declared.map(essence).filter(|d| !d.is_empty() && d != OCTET_STREAM && is_plausible(d));
+    declared.unwrap_or_else(|| {
+        mime_guess::from_path(filename)
+            .first()
+            .map(|m| m.essence_str().to_owned())
+            .unwrap_or_else(|| OCTET_STREAM.into())
+    })
+}
+
+/// `type/subtype` of a Content-Type value, lowercased.
+fn essence(value: &str) -> String {
+    value.split(';').next().unwrap_or("").trim().to_ascii_lowercase()
+}
+
+/// A `type/subtype` made of token characters, short enough to store.
+fn is_plausible(mime: &str) -> bool {
+    let token = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$&^_.+-".contains(&b));
+    mime.len() <= 127 && mime.split_once('/').is_some_and(|(t, s)| token(t) && token(s))
+}
+
+/// Whether `patterns` (a bucket's `allowed_mime_types`) admit `mime`. An empty list admits
+/// everything; `image/*` admits every image; `*/*` or `*` everything.
+pub fn allowed(patterns: &[String], mime: &str) -> bool {
+    patterns.is_empty()
+        || patterns.iter().any(|p| {
+            let p = p.trim().to_ascii_lowercase();
+            p == "*"
+                || p == "*/*"
+                || p == mime
+                || p.strip_suffix("/*").is_some_and(|top| mime.split('/').next() == Some(top))
+        })
+}
+
+/// Whether `pattern` may be listed in `allowed_mime_types`: `type/subtype`, `type/*` or `*/*`.
+pub fn is_valid_pattern(pattern: &str) -> bool {
+    let p = pattern.trim().to_ascii_lowercase();
+    p == "*"
+        || p == "*/*"
+        || is_plausible(&p)
+        || p.strip_suffix("/*").is_some_and(|top| is_plausible(&format!("{top}/x")))
+}
+
+/// Checks the first bytes of a file against its type: `Err` with the reason when they are
+/// recognisably something else.
+pub fn check_content(mime: &str, head: &[u8]) -> Result<(), String> {
+    if is_markup(head) && !markup_types().contains(&mime) {
+        return Err(format!("the content is HTML or XML markup, not {mime}"));
+    }
+    if mime == OCTET_STREAM {
+        return Ok(());
+    }
+    match infer::get(head) {
+        Some(kind) if !same_type(kind.mime_type(), mime) => {
+            Err(format!("the content is {}, not {mime}", kind.mime_type()))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Types under which markup is what the file says it is.
+fn markup_types() -> &'static [&'static str] {
+    &["text/html", "application/xhtml+xml", "image/svg+xml", "application/xml", "text/xml", "text/plain"]
+}
+
+/// Whether the bytes open like an HTML or XML document (after a BOM and white space).
+fn is_markup(head: &[u8]) -> bool {
+    let head = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
+    let start = head.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(head.len());
+    let text = &head[start..head.len().min(start + 64)];
+    let lower = text.to_ascii_lowercase();
+    ["<!doctype html", "<html", "<head", "<body", "<script", "<iframe", "<svg", "<?xml", "<!--"]
+        .iter()
+        .any(|opening| lower.starts_with(opening.as_bytes()))
+}
+
+/// The sniffed type and the declared one name the same format (allowing for the aliases
+/// and for formats that are ZIP archives inside).
+fn same_type(sniffed: &str, declared: &str) -> bool {
+    let alias = |m: &str| match m {
+        "image/jpg" | "image/pjpeg" => "image/jpeg".to_owned(),
+        "audio/mp3" => "audio/mpeg".to_owned(),
+        "image/x-png" => "image/png".to_owned(),
+        "application/x-zip-compressed" => "application/zip".to_owned(),
+        other => other.to_owned(),
+    };
+    let zip_based = ["openxmlformats", "opendocument", "epub", "java-archive", "android.package", "vnd.apple"];
+    alias(sniffed) == alias(declared)
+        || (sniffed == "application/zip" && zip_based.iter().any(|z| declared.contains(z)))
+        || (sniffed.starts_with("application/vnd.openxmlformats") && declared == "application/zip")
+        || (sniffed == "text/xml" || sniffed == "application/xml") && markup_types().contains(&declared)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
+    const JPEG: &[u8] = b"\xFF\xD8\xFF\xE0\0\x10JFIF\0\x01";
+
+    #[test]
+    fn declared_types_fall_back_to_the_extension() {
+        assert_eq!(declared_type(Some("image/PNG; charset=x"), "a.bin"), "image/png");
+        assert_eq!(declared_type(None, "photo.jpg"), "image/jpeg");
+        assert_eq!(declared_type(Some("application/octet-stream"), "notes.txt"), "text/plain");
+        assert_eq!(declared_type(Some("not a type"), "x"), OCTET_STREAM);
+        assert_eq!(declared_type(None, "noext"), OCTET_STREAM);
+    }
+
+    #[test]
+    fn wildcards_admit_a_whole_family() {
+        let patterns = vec!["image/*".to_owned(), "application/pdf".to_owned()];
+        assert!(allowed(&patterns, "image/png"));
+        assert!(allowed(&patterns, "application/pdf"));
+        assert!(!allowed(&patterns, "text/html"));
+        assert!(!allowed(&patterns, "imagex/png"));
+        assert!(allowed(&[], "text/html"));
+        assert!(allowed(&["*/*".to_owned()], "text/html"));
+        assert!(is_valid_pattern("image/*") && is_valid_pattern("text/plain") && !is_valid_pattern("image"));
+    }
+
+    #[test]
+    fn content_that_lies_about_its_type_is_refused() {
+        assert!(check_content("image/png", PNG).is_ok());
+        assert!(check_content("image/png", JPEG).is_err());
+        assert!(check_content("image/jpg", JPEG).is_ok());
+        assert!(check_content("image/png", b"  <!DOCTYPE html><script>alert(1)</script>").is_err());
+        assert!(check_content("image/png", b"\xEF\xBB\xBF<html>").is_err());
+        assert!(check_content("application/octet-stream", b"<svg onload=alert(1)>").is_err());
+        assert!(check_content("text/html", b"<html></html>").is_ok());
+        assert!(check_content("image/svg+xml", b"<?xml version=\"1.0\"?><svg/>").is_ok());
+        // Bytes no signature knows are taken at their word.
+        assert!(check_content("image/png", b"fake png bytes").is_ok());
+        assert!(check_content("text/plain", b"hello").is_ok());
+        assert!(check_content("application/octet-stream", PNG).is_ok());
+    }
+}

@@ -1,0 +1,275 @@
+//! One upload, whichever endpoint it came through: limits and types checked before a byte
+//! is stored, the content streamed into a new blob, then the metadata row written in one
+//! statement group (replacing an older file at the same key, spending a signed URL's nonce).
+//! A refusal or a failure at any step leaves no row and no blob.
+
+use std::future::Future;
+
+use bytes::Bytes;
+
+use super::blobs::BlobError;
+use super::buckets::Bucket;
+use super::ingest::{Ingest, IngestError, Stored};
+use super::meta::{FileRecord, trash_stmt};
+use super::{Files, sniff};
+use crate::data::{DbError, Value};
+use crate::error::ApiError;
+use crate::util::now_ms;
+
+/// Where an upload's bytes come from (a multipart field, a request body), chunk by chunk.
+/// An error means the client's stream broke off.
+pub trait ByteSource: Send {
+    fn next_chunk(&mut self) -> impl Future<Output = Result<Option<Bytes>, ApiError>> + Send;
+}
+
+/// Everything about a new file except its bytes.
+#[derive(Debug, Clone, Default)]
+pub struct NewFile {
+    pub bucket: Option<Bucket>,
+    /// The key; `None` gives `{id}/{filename}`.
+    pub key: Option<String>,
+    /// The original filename, already cleaned ([`super::names::clean_filename`]).
+    pub filename: String,
+    /// The Content-Type the client declared.
+    pub declared_type: Option<String>,
+    /// `None` takes the bucket's.
+    pub is_public: Option<bool>,
+    pub owner_id: Option<String>,
+    pub collection: Option<String>,
+    pub record_id: Option<String>,
+    /// The id of the file this one replaces at the same key, if any.
+    pub replaces: Option<String>,
+    /// The `Content-Length` the client announced, when it did.
+    pub declared_length: Option<u64>,
+    /// A signed upload's own limits, and its nonce with its expiry (ms).
+    pub max_size: Option<u64>,
+    pub mime_pattern: Option<String>,
+    pub nonce: Option<(String, i64)>,
+}
+
+/// A file whose bytes are stored in a blob that no row names yet: [`Files::attach`] gives it
+/// its row (after the final checks) or deletes it, and so does [`Files::discard`].
+#[must_use = "a received blob must be attached or discarded"]
+pub struct Received {
+    id: String,
+    stored: Stored,
+    mime: String,
+    head: Vec<u8>,
+}
+
+impl NewFile {
+    fn bucket(&self) -> Result<&Bucket, ApiError> {
+        self.bucket.as_ref().ok_or_else(|| ApiError::Internal("an upload without a bucket".into()))
+    }
+
+    /// The most bytes this file may have: the bucket's, the signed URL's and the server's
+    /// limits, whichever is least.
+    fn limit(&self, server_max: u64) -> u64 {
+        let bucket_max = self.bucket.as_ref().and_then(|b| b.max_size_bytes);
+        [bucket_max, self.max_size, Some(server_max)].into_iter().flatten().min().unwrap_or(0)
+    }
+
+    fn mime(&self) -> String {
+        sniff::declared_type(self.declared_type.as_deref(), &self.filename)
+    }
+
+    /// Everything that can be checked without the bytes, and then the first bytes.
+    fn check(&self, server_max: u64, mime: &str, size: Option<u64>, head: Option<&[u8]>) -> Result<(), ApiError> {
+        let limit = self.limit(server_max);
+        if size.or(self.declared_length).is_some_and(|n| n > limit) {
+            return Err(too_large(limit));
+        }
+        check_type(self.bucket()?, self.mime_pattern.as_deref(), mime)?;
+        match head {
+            Some(head) => sniff::check_content(mime, head).map_err(ApiError::UnsupportedMediaType),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Files {
+    /// Stores a file. 413 past the size limit, 415 for a type the bucket (or the signed URL)
+    /// does not take or content that is not what it claims, 409 when the key is taken.
+    pub async fn upload<S: ByteSource>(&self, new: NewFile, source: &mut S) -> Result<FileRecord, ApiError> {
+        let received = self.receive(&new, true, source).await?;
+        self.attach(received, new).await
+    }
+
+    /// Streams a file's bytes into a new blob. With `bucket_known`, `new`'s bucket and limits
+    /// are final and checked before a byte is stored (and the size as it streams); without,
+    /// only the server's and the signed URL's limits apply until [`Files::attach`].
+    pub async fn receive<S: ByteSource>(
+        &self,
+        new: &NewFile,
+        bucket_known: bool,
+        source: &mut S,
+    ) -> Result<Received, ApiError> {
+        let mime = new.mime();
+        let limit = if bucket_known {
+            new.check(self.max_upload_bytes, &mime, None, None)?;
+            new.limit(self.max_upload_bytes)
+        } else {
+            new.max_size.unwrap_or(u64::MAX).min(self.max_upload_bytes)
+        };
+        let (head, ended) = read_head(source, limit).await?;
+        let joined: Vec<u8> = head.iter().flat_map(|chunk| chunk.iter().copied()).take(sniff::HEAD_BYTES).collect();
+        if bucket_known {
+            new.check(self.max_upload_bytes, &mime, None, Some(&joined))?;
+        }
+        let id = uuid::Uuid::now_v7().to_string();
+        let stored = self.store_blob(&id, limit, head, ended, source).await?;
+        Ok(Received { id, stored, mime, head: joined })
+    }
+
+    /// Gives a received blob its row, after checking it against `new`'s bucket and limits;
+    /// on any refusal the blob is deleted.
+    pub async fn attach(&self, received: Received, new: NewFile) -> Result<FileRecord, ApiError> {
+        let checked =
+            new.check(self.max_upload_bytes, &received.mime, Some(received.stored.size), Some(&received.head));
+        let committed = match checked {
+            Ok(()) => self.commit(&new, &received).await,
+            Err(err) => Err(err),
+        };
+        if let Err(err) = committed {
+            self.discard(received).await;
+            return Err(err);
+        }
+        self.file(&received.id).await?.ok_or_else(|| ApiError::Internal("a stored file's row vanished".into()))
+    }
+
+    /// Deletes a received blob that will not be attached.
+    pub async fn discard(&self, received: Received) {
+        if let Err(err) = self.blobs.delete(&received.id).await {
+            tracing::warn!(%err, blob = %received.id, "deleting the blob of a refused upload failed");
+        }
+    }
+
+    async fn store_blob<S: ByteSource>(
+        &self,
+        id: &str,
+        limit: u64,
+        head: Vec<Bytes>,
+        ended: bool,
+        source: &mut S,
+    ) -> Result<Stored, ApiError> {
+        let mut ingest = Ingest::start(&self.blobs, id, limit);
+        for chunk in head {
+            ingest.push(chunk).await.map_err(ingest_error)?;
+        }
+        if !ended {
+            while let Some(chunk) = source.next_chunk().await? {
+                ingest.push(chunk).await.map_err(ingest_error)?;
+            }
+        }
+        ingest.finish().await.map_err(ingest_error)
+    }
+
+    /// The metadata row, in one statement group with the replaced file's removal and the
+    /// nonce's spending.
+    async fn commit(&self, new: &NewFile, received: &Received) -> Result<(), ApiError> {
+        let bucket = new.bucket()?;
+        let id = received.id.as_str();
+        let key = new.key.clone().unwrap_or_else(|| format!("{id}/{}", new.filename));
+        let now = now_ms();
+        let mut stmts = Vec::new();
+        if let Some(old) = &new.replaces {
+            stmts.push(trash_stmt(self, "id = ?", vec![old.as_str().into()]));
+            stmts.push(self.db.stmt("DELETE FROM _fb_files WHERE id = ?", vec![old.as_str().into()]));
+        }
+        let insert_at = stmts.len();
+        stmts.push(self.db.stmt(
+            "INSERT INTO _fb_files (id, bucket, key, filename, mime_type, size, etag, is_public, owner_id, \
+             collection, record_id, blob, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            vec![
+                id.into(),
+                bucket.name.as_str().into(),
+                key.as_str().into(),
+                new.filename.as_str().into(),
+                received.mime.as_str().into(),
+                Value::Int(received.stored.size as i64),
+                received.stored.sha256.as_str().into(),
+                new.is_public.map_or(Value::Null, Value::Bool),
+                opt(&new.owner_id),
+                opt(&new.collection),
+                opt(&new.record_id),
+                id.into(),
+                now.into(),
+                now.into(),
+            ],
+        ));
+        if let Some((nonce, expires_at)) = &new.nonce {
+            stmts.push(self.db.stmt(
+                "INSERT INTO _fb_signed_uses (nonce, expires_at) VALUES (?, ?)",
+                vec![nonce.as_str().into(), (*expires_at).into()],
+            ));
+        }
+        let result = self.db.write_many(stmts).await;
+        if new.replaces.is_some() {
+            self.sweep_soon();
+        }
+        match result {
+            Ok(_) => Ok(()),
+            Err(DbError::InStatement { index, source }) if matches!(*source, DbError::UniqueViolation(_)) => {
+                Err(if index == insert_at {
+                    ApiError::Conflict(format!("a file already exists at '{}/{key}'", bucket.name))
+                } else {
+                    ApiError::Forbidden("this signed upload URL has already been used".into())
+                })
+            }
+            Err(err) => Err(err.into()),
+        }
+    }
+}
+
+fn opt(value: &Option<String>) -> Value {
+    value.as_deref().map_or(Value::Null, Value::from)
+}
+
+/// The first chunks, up to what the sniffer reads; and whether the source ended within them.
+async fn read_head<S: ByteSource>(source: &mut S, limit: u64) -> Result<(Vec<Bytes>, bool), ApiError> {
+    let mut head = Vec::new();
+    let mut len = 0usize;
+    while len < sniff::HEAD_BYTES {
+        let Some(chunk) = source.next_chunk().await? else {
+            return Ok((head, true));
+        };
+        len += chunk.len();
+        if len as u64 > limit {
+            return Err(too_large(limit));
+        }
+        head.push(chunk);
+    }
+    Ok((head, false))
+}
+
+/// 415 unless the bucket's and the signed URL's patterns admit `mime`.
+fn check_type(bucket: &Bucket, signed_pattern: Option<&str>, mime: &str) -> Result<(), ApiError> {
+    if !sniff::allowed(&bucket.allowed_mime_types, mime) {
+        return Err(ApiError::UnsupportedMediaType(format!(
+            "bucket '{}' does not accept {mime} (allowed: {})",
+            bucket.name,
+            bucket.allowed_mime_types.join(", ")
+        )));
+    }
+    if let Some(pattern) = signed_pattern
+        && !sniff::allowed(&[pattern.to_owned()], mime)
+    {
+        return Err(ApiError::UnsupportedMediaType(format!("this signed URL only accepts {pattern}, not {mime}")));
+    }
+    Ok(())
+}
+
+fn too_large(limit: u64) -> ApiError {
+    ApiError::PayloadTooLarge(format!("the file is larger than the limit of {limit} bytes"))
+}
+
+fn ingest_error(err: IngestError) -> ApiError {
+    match err {
+        IngestError::TooLarge { limit } => too_large(limit),
+        IngestError::Blob(err) => blob_error(err),
+    }
+}
+
+pub(super) fn blob_error(err: BlobError) -> ApiError {
+    ApiError::Internal(err.to_string())
+}

@@ -1,0 +1,290 @@
+//! The storage endpoints of both surfaces and the admin's, declared once for the router and
+//! the document. Uploads take their bodies unbounded by the JSON body limit: each bucket's
+//! `max_size_bytes` (and the server's `MAX_UPLOAD_BYTES`) bound them while they stream.
+
+use axum::extract::DefaultBodyLimit;
+use serde_json::{Value as Json, json};
+
+use super::operation::{Access, Op, any_object, array, boolean, header, integer, object, query, schema_ref, string};
+use crate::http::storage::{buckets, files, objects, signed};
+
+fn file() -> Json {
+    schema_ref("File")
+}
+
+fn bucket() -> Json {
+    schema_ref("Bucket")
+}
+
+fn bytes_answer(description: &str) -> Json {
+    json!({
+        "description": description,
+        "headers": {
+            "ETag": {"schema": {"type": "string"}},
+            "Content-Disposition": {"schema": {"type": "string"}},
+            "Accept-Ranges": {"schema": {"type": "string"}},
+        },
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    })
+}
+
+fn upload_form() -> Json {
+    json!({"required": true, "content": {"multipart/form-data": {"schema": object(
+        &[
+            ("file", json!({"type": "string", "format": "binary"})),
+            ("bucket", json!({"type": "string", "default": "default"})),
+            ("is_public", boolean()),
+            ("collection", string()),
+            ("record_id", string()),
+        ],
+        &["file"],
+    )}}})
+}
+
+fn download_params() -> Vec<Json> {
+    vec![
+        query("token", string(), "a signed URL's token: no credentials needed"),
+        query("download", boolean(), "`Content-Disposition: attachment` instead of `inline`"),
+        header("Range", string(), "one byte range, `bytes=first-last`, `bytes=first-` or `bytes=-count`"),
+        header("If-None-Match", string(), "an ETag: 304 when it still matches"),
+    ]
+}
+
+/// Every storage endpoint.
+pub fn storage_ops() -> Vec<Op> {
+    let mut ops = file_ops();
+    ops.extend(object_ops());
+    ops.extend(bucket_ops());
+    ops
+}
+
+fn unbounded(op: Op) -> Op {
+    op.wrap(|handler| handler.layer(DefaultBodyLimit::disable()))
+}
+
+fn file_ops() -> Vec<Op> {
+    let s = "/api/v1/storage";
+    let page = object(
+        &[("items", array(file())), ("total", integer()), ("page", integer()), ("limit", integer())],
+        &["items", "total", "page", "limit"],
+    );
+    let paging = [query("page", integer(), "1-based page"), query("limit", integer(), "page size (1–500)")];
+    let deleted = object(&[("deleted", boolean()), ("id", string())], &["deleted", "id"]);
+    vec![
+        unbounded(
+            Op::new("post", format!("{s}/upload"), "Storage", "Upload a file (multipart form)")
+                .handler(files::upload)
+                .access(Access::User)
+                .describe("The file's owner is the caller. With `?token=` from `POST /storage/sign`, no credentials are needed. A file with `collection` and `record_id` belongs to that record (the caller must be allowed to update it): its readers may read the file, and deleting the record for good deletes it.")
+                .params([query("token", string(), "a signed upload URL's token")])
+                .request_body(upload_form())
+                .ok(201, file())
+                .errors(&[404, 409, 413, 415]),
+        ),
+        Op::new("get", s, "Storage", "The caller's files, newest first")
+            .handler(files::list_mine)
+            .access(Access::User)
+            .params(paging.clone())
+            .ok(200, page.clone()),
+        Op::new("post", format!("{s}/sign"), "Storage", "A signed upload URL")
+            .handler(signed::sign_upload)
+            .access(Access::User)
+            .describe("A URL that lets a client without credentials upload one file, once, before `expires_in` seconds pass, into `bucket` and within `max_size_bytes` and `mime_type` (a pattern such as `image/*`).")
+            .body(object(
+                &[
+                    ("bucket", string()),
+                    ("key", string()),
+                    ("mime_type", string()),
+                    ("max_size_bytes", integer()),
+                    ("expires_in", integer()),
+                    ("is_public", boolean()),
+                    ("collection", string()),
+                    ("record_id", string()),
+                ],
+                &[],
+            ))
+            .ok(200, object(&[("url", string()), ("method", string()), ("expires_in", integer()), ("expires_at", integer())], &["url", "expires_in"])),
+        Op::new("get", format!("{s}/{{id}}"), "Storage", "Download a file by id, or list a bucket")
+            .handler(files::get_one)
+            .access(Access::Optional)
+            .describe("When `id` is a file id (a UUID), the file's bytes: public files to anyone, private ones to their owner, the admin and the readers of the record they belong to. Any other name is a bucket (tables surface): its files in key order, those the caller may see, filtered by `prefix`, paged by `limit` and `offset`.")
+            .params(download_params())
+            .params([
+                query("prefix", string(), "bucket listing: keys starting with this"),
+                query("limit", integer(), "bucket listing: at most this many (1–1000, default 100)"),
+                query("offset", integer(), "bucket listing: skip this many"),
+            ])
+            .answer(200, bytes_answer("The file (or, for a bucket, a JSON array of files)"))
+            .answer(206, bytes_answer("The asked range of the file"))
+            .answer(304, json!({"description": "Not modified"}))
+            .errors(&[416]),
+        Op::new("delete", format!("{s}/{{id}}"), "Storage", "Delete a file by id")
+            .handler(files::delete)
+            .access(Access::User)
+            .ok(200, deleted.clone()),
+        Op::new("get", "/api/v1/admin/storage", "Admin", "Every file, newest first")
+            .handler(files::admin_list)
+            .access(Access::Admin)
+            .params(paging)
+            .params([query("bucket", string(), "only this bucket's files")])
+            .ok(200, page),
+        unbounded(
+            Op::new("post", "/api/v1/admin/storage/upload", "Admin", "Upload a file without an owner")
+                .handler(files::admin_upload)
+                .access(Access::Admin)
+                .request_body(upload_form())
+                .ok(201, file())
+                .errors(&[404, 409, 413, 415]),
+        ),
+        Op::new("delete", "/api/v1/admin/storage/{id}", "Admin", "Delete any file")
+            .handler(files::admin_delete)
+            .access(Access::Admin)
+            .ok(200, deleted),
+    ]
+}
+
+fn object_ops() -> Vec<Op> {
+    let path = "/api/v1/storage/{bucket}/{key}";
+    let routed = "/api/v1/storage/{bucket}/{*key}";
+    let raw = json!({"required": true, "content": {
+        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+        "multipart/form-data": {"schema": any_object()},
+    }});
+    vec![
+        unbounded(
+            Op::new("post", path, "Storage", "Upload a file to a key")
+                .handler(objects::post)
+                .routed_at(routed)
+                .access(Access::User)
+                .describe("The body is the file (its `Content-Type` declared) or a multipart form whose first file part is. Keys may contain `/`. An existing key is replaced only with `x-upsert: true`, and only by its owner or the admin. With `?token=` from a signed upload URL, no credentials are needed.")
+                .params([
+                    header("x-upsert", string(), "`true` replaces an existing file"),
+                    query("token", string(), "a signed upload URL's token"),
+                ])
+                .request_body(raw)
+                .ok(201, file())
+                .errors(&[404, 409, 413, 415]),
+        ),
+        Op::new("get", path, "Storage", "Download a file by bucket and key")
+            .handler(files::get_two)
+            .routed_at(routed)
+            .access(Access::Optional)
+            .describe("Also `GET /storage/{id}/{filename}` on the collections surface (the filename only names the download). Public files to anyone; private ones to their owner, the admin, readers of their record, or with a signed URL's `token`.")
+            .params(download_params())
+            .answer(200, bytes_answer("The file"))
+            .answer(206, bytes_answer("The asked range of the file"))
+            .answer(304, json!({"description": "Not modified"}))
+            .errors(&[416]),
+        Op::new("head", path, "Storage", "A file's headers, without its bytes")
+            .handler(files::head_two)
+            .routed_at(routed)
+            .access(Access::Optional)
+            .params(download_params())
+            .answer(200, json!({"description": "The headers a GET would send"})),
+        Op::new("delete", path, "Storage", "Delete a file by bucket and key")
+            .handler(objects::delete)
+            .routed_at(routed)
+            .access(Access::User)
+            .ok(200, object(&[("deleted", boolean()), ("id", string())], &["deleted"])),
+        // Served by the upload route above, whose last key segment `signed-url` selects this.
+        Op::new("post", format!("{path}/signed-url"), "Storage", "A signed download URL")
+            .access(Access::Optional)
+            .describe("For whoever may read the file: a URL that downloads it without credentials until it expires (at most 7 days, MAX_SIGNED_URL_SECONDS).")
+            .body(object(&[("expires_in", integer())], &[]))
+            .ok(200, object(&[("signed_url", string()), ("expires_in", integer())], &["signed_url", "expires_in"])),
+    ]
+}
+
+fn bucket_ops() -> Vec<Op> {
+    let settings = object(
+        &[
+            ("name", string()),
+            ("is_public", boolean()),
+            ("allowed_mime_types", array(string())),
+            ("max_size_bytes", json!({"type": ["integer", "null"]})),
+        ],
+        &[],
+    );
+    let deleted = object(&[("deleted", boolean()), ("name", string()), ("files_deleted", integer())], &["deleted"]);
+    let force = [query("force", boolean(), "delete a bucket that still holds files, with its files")];
+    let admin = |method, path: &str, summary| Op::new(method, path, "Admin", summary).access(Access::Admin);
+    vec![
+        Op::new("get", "/api/v1/storage/buckets", "Storage", "List buckets")
+            .handler(buckets::list)
+            .access(Access::User)
+            .ok(200, array(bucket())),
+        Op::new("post", "/api/v1/storage/buckets/{bucket}", "Storage", "Create a bucket")
+            .handler(buckets::create)
+            .access(Access::Admin)
+            .request_body(json!({"required": false, "content": {"application/json": {"schema": settings.clone()}}}))
+            .ok(201, bucket())
+            .errors(&[409]),
+        Op::new("delete", "/api/v1/storage/buckets/{bucket}", "Storage", "Delete a bucket")
+            .handler(buckets::delete)
+            .access(Access::Admin)
+            .params(force.clone())
+            .ok(200, deleted.clone())
+            .errors(&[409]),
+        admin("get", "/api/v1/admin/buckets", "List buckets")
+            .handler(buckets::admin_list)
+            .ok(200, object(&[("buckets", array(bucket()))], &["buckets"])),
+        admin("post", "/api/v1/admin/buckets", "Create a bucket")
+            .handler(buckets::admin_create)
+            .body(settings.clone())
+            .ok(201, bucket())
+            .errors(&[409]),
+        admin("patch", "/api/v1/admin/buckets/{name}", "Change a bucket's settings")
+            .handler(buckets::admin_update)
+            .body(settings)
+            .ok(200, bucket()),
+        admin("delete", "/api/v1/admin/buckets/{name}", "Delete a bucket")
+            .handler(buckets::delete)
+            .params(force)
+            .ok(200, deleted)
+            .errors(&[409]),
+    ]
+}
+
+/// The `File` and `Bucket` schemas.
+pub fn schemas() -> Vec<(&'static str, Json)> {
+    let nullable = |ty: &str| json!({"type": [ty, "null"]});
+    vec![
+        (
+            "File",
+            object(
+                &[
+                    ("id", string()),
+                    ("filename", string()),
+                    ("mime_type", string()),
+                    ("size", integer()),
+                    ("bucket", string()),
+                    ("key", string()),
+                    ("url", string()),
+                    ("path", string()),
+                    ("is_public", boolean()),
+                    ("etag", string()),
+                    ("owner_id", nullable("string")),
+                    ("collection", nullable("string")),
+                    ("record_id", nullable("string")),
+                    ("created_at", integer()),
+                    ("updated_at", integer()),
+                ],
+                &["id", "filename", "mime_type", "size", "bucket", "url", "is_public"],
+            ),
+        ),
+        (
+            "Bucket",
+            object(
+                &[
+                    ("name", string()),
+                    ("is_public", boolean()),
+                    ("allowed_mime_types", array(string())),
+                    ("max_size_bytes", nullable("integer")),
+                    ("created_at", integer()),
+                    ("updated_at", integer()),
+                ],
+                &["name", "is_public", "allowed_mime_types"],
+            ),
+        ),
+    ]
+}

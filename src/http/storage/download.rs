@@ -1,0 +1,210 @@
+//! Serving a file's bytes: `ETag` and `If-None-Match` (304), one `Range` (206, or 416 when
+//! it cannot be satisfied; `If-Range` honoured), `HEAD` with the same headers and no body,
+//! and a `Content-Disposition` carrying the original filename. Bytes stream from the blob
+//! store as they are read; nothing holds the whole file.
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+
+use crate::app::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::files::meta::FileRecord;
+
+/// How a file is answered.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Serve {
+    /// `HEAD`: headers only.
+    pub head: bool,
+    /// `?download`: `Content-Disposition: attachment` instead of `inline`.
+    pub attachment: bool,
+}
+
+/// The byte range a request asked for, resolved against the file's size.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Wanted {
+    Whole,
+    /// Inclusive first and last byte.
+    Part(u64, u64),
+    Unsatisfiable,
+}
+
+/// Reads a `Range` header. Only single `bytes=` ranges are served as such; anything else
+/// (several ranges, other units, nonsense) gets the whole file, as RFC 9110 allows.
+pub fn wanted(range: Option<&str>, size: u64) -> Wanted {
+    let Some(spec) = range.and_then(|r| r.trim().strip_prefix("bytes=")) else {
+        return Wanted::Whole;
+    };
+    if spec.contains(',') {
+        return Wanted::Whole;
+    }
+    let Some((first, last)) = spec.split_once('-') else {
+        return Wanted::Whole;
+    };
+    let (first, last) = (first.trim(), last.trim());
+    let number = |s: &str| s.parse::<u64>().ok();
+    match (first.is_empty(), last.is_empty()) {
+        // bytes=-N: the last N bytes.
+        (true, false) => match number(last) {
+            Some(0) => Wanted::Unsatisfiable,
+            Some(n) if size > 0 => Wanted::Part(size.saturating_sub(n), size - 1),
+            Some(_) => Wanted::Unsatisfiable,
+            None => Wanted::Whole,
+        },
+        // bytes=N-: from N to the end.
+        (false, true) => match number(first) {
+            Some(start) if start < size => Wanted::Part(start, size - 1),
+            Some(_) => Wanted::Unsatisfiable,
+            None => Wanted::Whole,
+        },
+        (false, false) => match (number(first), number(last)) {
+            (Some(start), Some(end)) if start <= end && start < size => Wanted::Part(start, end.min(size - 1)),
+            (Some(start), Some(end)) if start <= end => Wanted::Unsatisfiable,
+            _ => Wanted::Whole,
+        },
+        (true, true) => Wanted::Whole,
+    }
+}
+
+/// Whether an `If-None-Match` list names `etag` (weak comparison, `*` matching anything).
+fn none_match(header: Option<&str>, etag: &str) -> bool {
+    let bare = etag.trim_start_matches("W/");
+    header.is_some_and(|h| h.split(',').map(str::trim).any(|tag| tag == "*" || tag.trim_start_matches("W/") == bare))
+}
+
+pub async fn serve(state: &AppState, file: &FileRecord, headers: &HeaderMap, how: Serve) -> ApiResult<Response> {
+    let etag = file.etag();
+    let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    if none_match(text(header::IF_NONE_MATCH), &etag) {
+        let mut response = StatusCode::NOT_MODIFIED.into_response();
+        set(&mut response, header::ETAG, &etag);
+        return Ok(response);
+    }
+    let range_applies = text(header::IF_RANGE).is_none_or(|tag| tag.trim() == etag);
+    let wanted = if range_applies { wanted(text(header::RANGE), file.size) } else { Wanted::Whole };
+    let (status, range) = match wanted {
+        Wanted::Whole => (StatusCode::OK, None),
+        Wanted::Part(first, last) => (StatusCode::PARTIAL_CONTENT, Some((first, last))),
+        Wanted::Unsatisfiable => {
+            let mut response =
+                ApiError::RangeNotSatisfiable(format!("the file has {} bytes", file.size)).into_response();
+            set(&mut response, header::CONTENT_RANGE, &format!("bytes */{}", file.size));
+            return Ok(response);
+        }
+    };
+    let length = range.map_or(file.size, |(first, last)| last - first + 1);
+    let body = if how.head || length == 0 {
+        Body::empty()
+    } else {
+        let blob_range = range.map(|(first, last)| first..last + 1);
+        let stream = state.files().blobs.read(&file.blob, blob_range).await.map_err(|err| {
+            tracing::error!(%err, file = %file.id, "reading a file's blob failed");
+            ApiError::Internal(err.to_string())
+        })?;
+        Body::from_stream(stream)
+    };
+    let mut response = (status, body).into_response();
+    set(&mut response, header::CONTENT_TYPE, &file.mime_type);
+    set(&mut response, header::CONTENT_LENGTH, &length.to_string());
+    set(&mut response, header::ETAG, &etag);
+    set(&mut response, header::ACCEPT_RANGES, "bytes");
+    set(&mut response, header::LAST_MODIFIED, &httpdate::fmt_http_date(modified(file)));
+    set(&mut response, header::CONTENT_DISPOSITION, &disposition(&file.filename, how.attachment || is_markup(file)));
+    set(&mut response, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(
+        &mut response,
+        header::CACHE_CONTROL,
+        if file.is_public { "public, max-age=3600" } else { "private, no-cache" },
+    );
+    // Markup served from this origin must not run as a page of it.
+    set(&mut response, header::CONTENT_SECURITY_POLICY, "sandbox");
+    if let Some((first, last)) = range {
+        set(&mut response, header::CONTENT_RANGE, &format!("bytes {first}-{last}/{}", file.size));
+    }
+    Ok(response)
+}
+
+fn set(response: &mut Response, name: header::HeaderName, value: &str) {
+    if let Ok(value) = HeaderValue::from_str(value) {
+        response.headers_mut().insert(name, value);
+    }
+}
+
+fn modified(file: &FileRecord) -> std::time::SystemTime {
+    std::time::UNIX_EPOCH + std::time::Duration::from_millis(file.updated_at.max(0) as u64)
+}
+
+/// Types a browser would run as a document: always downloaded, never shown inline.
+fn is_markup(file: &FileRecord) -> bool {
+    matches!(
+        file.mime_type.as_str(),
+        "text/html" | "application/xhtml+xml" | "image/svg+xml" | "text/xml" | "application/xml"
+    )
+}
+
+/// `inline` or `attachment`, with the filename as ASCII (`filename=`) and as UTF-8
+/// (`filename*=`, RFC 6266), so no quote or byte of it can break out of the header.
+pub fn disposition(filename: &str, attachment: bool) -> String {
+    let ascii: String = filename
+        .chars()
+        .map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' { c } else { '_' })
+        .collect();
+    let kind = if attachment { "attachment" } else { "inline" };
+    format!("{kind}; filename=\"{ascii}\"; filename*=UTF-8''{}", utf8_percent_encode(filename, NON_ALPHANUMERIC))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn ranges_resolve_against_the_size() {
+        assert_eq!(wanted(None, 10), Wanted::Whole);
+        assert_eq!(wanted(Some("bytes=0-3"), 10), Wanted::Part(0, 3));
+        assert_eq!(wanted(Some("bytes=5-"), 10), Wanted::Part(5, 9));
+        assert_eq!(wanted(Some("bytes=-4"), 10), Wanted::Part(6, 9));
+        assert_eq!(wanted(Some("bytes=-40"), 10), Wanted::Part(0, 9));
+        assert_eq!(wanted(Some("bytes=8-100"), 10), Wanted::Part(8, 9));
+        assert_eq!(wanted(Some("bytes=10-"), 10), Wanted::Unsatisfiable);
+        assert_eq!(wanted(Some("bytes=20-30"), 10), Wanted::Unsatisfiable);
+        assert_eq!(wanted(Some("bytes=-0"), 10), Wanted::Unsatisfiable);
+        assert_eq!(wanted(Some("bytes=0-"), 0), Wanted::Unsatisfiable);
+        for ignored in ["bytes=0-1,3-4", "items=0-1", "bytes=a-b", "bytes=5-2", "bytes=-", "bytes"] {
+            assert_eq!(wanted(Some(ignored), 10), Wanted::Whole, "{ignored}");
+        }
+    }
+
+    #[test]
+    fn etags_match_weakly_and_in_lists() {
+        assert!(none_match(Some("\"abc\""), "\"abc\""));
+        assert!(none_match(Some("W/\"abc\""), "\"abc\""));
+        assert!(none_match(Some("\"x\", \"abc\""), "\"abc\""));
+        assert!(none_match(Some("*"), "\"abc\""));
+        assert!(!none_match(Some("\"abd\""), "\"abc\""));
+        assert!(!none_match(None, "\"abc\""));
+    }
+
+    #[test]
+    fn dispositions_cannot_break_out_of_the_header() {
+        let d = disposition("a\"b\r\nSet-Cookie: x;é.png", false);
+        assert!(d.starts_with("inline; filename=\"a_b__Set-Cookie: x;_.png\"; filename*=UTF-8''"));
+        assert!(HeaderValue::from_str(&d).is_ok());
+        assert!(disposition("x.html", true).starts_with("attachment;"));
+    }
+
+    proptest! {
+        #[test]
+        fn a_served_part_lies_within_the_file(range in "\\PC{0,30}", size in 0u64..1000) {
+            if let Wanted::Part(first, last) = wanted(Some(&range), size) {
+                prop_assert!(first <= last && last < size);
+            }
+        }
+
+        #[test]
+        fn every_filename_makes_a_valid_header(name in "\\PC{0,100}") {
+            prop_assert!(HeaderValue::from_str(&disposition(&name, false)).is_ok());
+        }
+    }
+}

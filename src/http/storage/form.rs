@@ -1,0 +1,186 @@
+//! The multipart form of `POST /storage/upload` (and of the admin's upload): `file`, plus
+//! `bucket`, `is_public`, `collection` and `record_id`. The text fields may come before or
+//! after the file: when the bucket is known before the file starts, its limits apply while
+//! the bytes stream; either way every check is made again on the whole before the file gets
+//! its row, and a refused file's blob is deleted.
+
+use axum::extract::Multipart;
+use axum::extract::multipart::{Field, MultipartError};
+
+use super::FieldSource;
+use crate::app::AppState;
+use crate::data::access::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::files::buckets::DEFAULT_BUCKET;
+use crate::files::meta::FileRecord;
+use crate::files::names::clean_filename;
+use crate::files::signing::Grant;
+use crate::files::upload::{NewFile, Received};
+
+/// The longest text field of an upload form, in bytes.
+const MAX_FIELD_BYTES: usize = 4096;
+
+/// Who uploads: the caller, whose the file will be, and the signed URL it came with.
+pub struct Uploader {
+    pub caller: Caller,
+    pub owner: Option<String>,
+    pub grant: Option<Grant>,
+}
+
+/// The form's text fields.
+#[derive(Debug, Default)]
+struct Fields {
+    bucket: Option<String>,
+    is_public: Option<bool>,
+    collection: Option<String>,
+    record_id: Option<String>,
+}
+
+impl Fields {
+    fn set(&mut self, name: &str, value: String) -> ApiResult<()> {
+        let value = Some(value.trim().to_owned()).filter(|v| !v.is_empty());
+        match name {
+            "bucket" => self.bucket = value,
+            "collection" => self.collection = value,
+            "record_id" => self.record_id = value,
+            _ => self.is_public = value.map(|v| super::flag("is_public", &v)).transpose()?,
+        }
+        Ok(())
+    }
+}
+
+/// Reads the form and stores its file: 201's file, or the first refusal.
+pub async fn receive_form(state: &AppState, uploader: &Uploader, mut multipart: Multipart) -> ApiResult<FileRecord> {
+    let mut fields = Fields::default();
+    let mut file: Option<(Received, NewFile)> = None;
+    if let Err(err) = read_parts(state, uploader, &mut multipart, &mut fields, &mut file).await {
+        if let Some((received, _)) = file {
+            state.files().discard(received).await;
+        }
+        return Err(err);
+    }
+    let Some((received, mut new)) = file else {
+        return Err(ApiError::bad_field("file", "the form has no 'file' part"));
+    };
+    match settle(state, uploader, &fields, &mut new).await {
+        Ok(()) => state.files().attach(received, new).await,
+        Err(err) => {
+            state.files().discard(received).await;
+            Err(err)
+        }
+    }
+}
+
+async fn read_parts(
+    state: &AppState,
+    uploader: &Uploader,
+    multipart: &mut Multipart,
+    fields: &mut Fields,
+    file: &mut Option<(Received, NewFile)>,
+) -> ApiResult<()> {
+    while let Some(field) = multipart.next_field().await.map_err(form_error)? {
+        let name = field.name().unwrap_or_default().to_owned();
+        match name.as_str() {
+            "file" => {
+                if file.is_some() {
+                    return Err(ApiError::bad_field("file", "one file per upload"));
+                }
+                let mut new = NewFile {
+                    filename: clean_filename(field.file_name().unwrap_or("file")),
+                    declared_type: field.content_type().map(str::to_owned),
+                    ..NewFile::default()
+                };
+                // The limits of the bucket apply while streaming when it is known by now.
+                let bucket_known = fields.bucket.is_some() || uploader.grant.is_some();
+                if bucket_known {
+                    settle(state, uploader, fields, &mut new).await?;
+                }
+                let received = state.files().receive(&new, bucket_known, &mut FieldSource(field)).await?;
+                *file = Some((received, new));
+            }
+            "bucket" | "is_public" | "collection" | "record_id" => fields.set(&name, read_text(field).await?)?,
+            other => {
+                return Err(ApiError::bad_field(
+                    other,
+                    format!(
+                        "unknown form field '{}' (an upload takes file, bucket, is_public, collection and record_id)",
+                        crate::files::names::truncate(other, 64)
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Completes `new` from the form (or the signed URL): its bucket (created when missing and
+/// `auto_create_buckets` is on), visibility, owner and record, checking that the uploader
+/// may attach files to that record.
+async fn settle(state: &AppState, uploader: &Uploader, fields: &Fields, new: &mut NewFile) -> ApiResult<()> {
+    let grant = uploader.grant.as_ref();
+    let bucket = match grant {
+        Some(grant) => signed_value("bucket", fields.bucket.as_deref(), Some(&grant.bucket))?.unwrap_or_default(),
+        None => fields.bucket.clone().unwrap_or_else(|| DEFAULT_BUCKET.to_owned()),
+    };
+    let auto_create = state.settings().get_bool("auto_create_buckets");
+    new.bucket = Some(state.files().bucket_for_upload(&bucket, auto_create).await?);
+    new.owner_id = uploader.owner.clone();
+    match grant {
+        Some(grant) => {
+            new.collection = signed_value("collection", fields.collection.as_deref(), grant.collection.as_ref())?;
+            new.record_id = signed_value("record_id", fields.record_id.as_deref(), grant.record_id.as_ref())?;
+            new.is_public = grant.is_public.or(fields.is_public);
+            new.key = grant.key.clone();
+            new.max_size = grant.max_size;
+            new.mime_pattern = grant.mime_type.clone();
+            new.nonce = grant.nonce.clone().map(|nonce| (nonce, grant.expires.saturating_mul(1000)));
+        }
+        None => {
+            new.collection = fields.collection.clone();
+            new.record_id = fields.record_id.clone();
+            new.is_public = fields.is_public;
+            check_record(state, &uploader.caller, new).await?;
+        }
+    }
+    Ok(())
+}
+
+/// A field of a signed upload: what was signed, which the form may repeat but not change.
+fn signed_value(field: &str, sent: Option<&str>, signed: Option<&String>) -> ApiResult<Option<String>> {
+    match (sent, signed) {
+        (Some(sent), Some(signed)) if sent != signed => {
+            Err(ApiError::Forbidden(format!("this signed URL was signed for another {field}")))
+        }
+        (Some(_), None) => Err(ApiError::Forbidden(format!("this signed URL was signed without a {field}"))),
+        _ => Ok(signed.cloned()),
+    }
+}
+
+/// A file that belongs to a record needs both names, and a caller who may update that
+/// record (its collection's update rule).
+pub async fn check_record(state: &AppState, caller: &Caller, new: &NewFile) -> ApiResult<()> {
+    match (&new.collection, &new.record_id) {
+        (None, None) => Ok(()),
+        (Some(collection), Some(record)) => state.store().check_may_update(collection, record, caller).await,
+        _ => Err(ApiError::bad_field("record_id", "collection and record_id go together")),
+    }
+}
+
+async fn read_text(mut field: Field<'_>) -> ApiResult<String> {
+    let name = field.name().unwrap_or_default().to_owned();
+    let mut bytes = Vec::new();
+    while let Some(chunk) = field.chunk().await.map_err(form_error)? {
+        bytes.extend_from_slice(&chunk);
+        if bytes.len() > MAX_FIELD_BYTES {
+            return Err(ApiError::bad_field(
+                &name,
+                format!("form field '{name}' is longer than {MAX_FIELD_BYTES} bytes"),
+            ));
+        }
+    }
+    String::from_utf8(bytes).map_err(|_| ApiError::bad_field(&name, format!("form field '{name}' is not UTF-8")))
+}
+
+pub fn form_error(err: MultipartError) -> ApiError {
+    ApiError::bad_request(format!("invalid multipart form: {}", err.body_text()))
+}

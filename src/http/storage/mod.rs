@@ -1,0 +1,81 @@
+//! `/api/v1/storage`: both surfaces' file endpoints over one file store
+//! ([`crate::files`]). The collections surface names files by id (`/storage/{id}`), the
+//! tables surface by bucket and key (`/storage/{bucket}/{key}`); a file id is a UUID and a
+//! bucket name never is, which is how `/storage/{x}` tells them apart.
+
+pub(crate) mod buckets;
+pub(crate) mod download;
+pub(crate) mod files;
+pub(crate) mod form;
+pub(crate) mod objects;
+pub(crate) mod signed;
+
+use axum::body::{Body, BodyDataStream, Bytes};
+use axum::extract::multipart::Field;
+use axum::http::HeaderMap;
+use futures_util::StreamExt;
+
+use crate::data::access::Caller;
+use crate::error::ApiError;
+use crate::files::upload::ByteSource;
+
+/// The bytes of one multipart field.
+pub struct FieldSource<'a>(pub Field<'a>);
+
+impl ByteSource for FieldSource<'_> {
+    async fn next_chunk(&mut self) -> Result<Option<Bytes>, ApiError> {
+        self.0.chunk().await.map_err(|err| cut_off(&err.body_text()))
+    }
+}
+
+/// The bytes of a whole request body.
+pub struct BodySource(pub BodyDataStream);
+
+impl BodySource {
+    pub fn new(body: Body) -> BodySource {
+        BodySource(body.into_data_stream())
+    }
+}
+
+impl ByteSource for BodySource {
+    async fn next_chunk(&mut self) -> Result<Option<Bytes>, ApiError> {
+        match self.0.next().await {
+            None => Ok(None),
+            Some(Ok(bytes)) => Ok(Some(bytes)),
+            Some(Err(err)) => Err(cut_off(&err.to_string())),
+        }
+    }
+}
+
+fn cut_off(why: &str) -> ApiError {
+    ApiError::bad_request(format!("the upload was cut off: {why}"))
+}
+
+/// The `Content-Length` a request announced.
+pub fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers.get(axum::http::header::CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
+}
+
+/// `true`/`1`/`yes` or `false`/`0`/`no` (any case); anything else is a 400 naming `field`.
+pub fn flag(field: &str, value: &str) -> Result<bool, ApiError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" | "" => Ok(false),
+        _ => Err(ApiError::bad_field(field, format!("{field} must be true or false"))),
+    }
+}
+
+/// Whose a new file is: the signed-in user's; nobody's for the admin; anonymous callers need
+/// a signed URL instead.
+pub fn owner_of_upload(caller: &Caller) -> Result<Option<String>, ApiError> {
+    match caller {
+        Caller::User(principal) => Ok(Some(principal.id.clone())),
+        Caller::Admin => Ok(None),
+        Caller::Anonymous => Err(ApiError::Unauthorized("authentication required (or a signed upload URL)".into())),
+    }
+}
+
+/// The `token` query parameter of a signed URL, if any.
+pub fn token(pairs: &[(String, String)]) -> Option<&str> {
+    pairs.iter().find(|(k, _)| k == "token").map(|(_, v)| v.as_str())
+}

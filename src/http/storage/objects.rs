@@ -1,0 +1,204 @@
+//! The tables surface's objects: `GET /storage/{bucket}` (list by `prefix`, `limit`,
+//! `offset`), `POST`/`GET`/`HEAD`/`DELETE /storage/{bucket}/{key}` (keys may hold `/`), and
+//! `POST /storage/{bucket}/{key}/signed-url`. An upload is the raw request body (its
+//! `Content-Type` declared) or a multipart form's first file; an existing key is replaced
+//! only with `x-upsert: true` and only by its owner or the admin.
+
+use axum::Json;
+use axum::extract::{FromRequest, Multipart, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value as Json_, json};
+
+use super::download::{self, Serve};
+use super::files::{file_not_found, wants_download};
+use super::form::form_error;
+use super::{BodySource, FieldSource, declared_length, signed};
+use crate::app::AppState;
+use crate::data::access::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::files::buckets::bucket_not_found;
+use crate::files::meta::{FileRecord, Visible};
+use crate::files::names::{SIGNED_URL_SEGMENT, check_key, clean_filename};
+use crate::files::signing::Action;
+use crate::files::upload::NewFile;
+use crate::http::extract::{Path, QueryPairs};
+
+/// The largest page of a bucket listing, and the default.
+const MAX_LIST: u32 = 1000;
+const DEFAULT_LIST: u32 = 100;
+
+/// `GET /storage/{bucket}`: the files the caller may see, in key order.
+pub async fn list(state: &AppState, caller: &Caller, bucket: &str, pairs: &[(String, String)]) -> ApiResult<Response> {
+    let (mut prefix, mut limit, mut offset) = (String::new(), DEFAULT_LIST, 0u64);
+    for (key, value) in pairs {
+        match key.as_str() {
+            "prefix" => prefix = value.clone(),
+            "limit" => {
+                limit = value.parse().ok().filter(|n| (1..=MAX_LIST).contains(n)).ok_or_else(|| {
+                    ApiError::bad_field("limit", format!("limit must be a whole number from 1 to {MAX_LIST}"))
+                })?
+            }
+            "offset" => {
+                offset = value.parse().map_err(|_| ApiError::bad_field("offset", "offset must be a whole number"))?
+            }
+            other => return Err(ApiError::bad_request(format!("unknown query parameter '{other}'"))),
+        }
+    }
+    state.files().existing_bucket(bucket).await?;
+    let visible = match caller {
+        Caller::Admin => Visible::All,
+        Caller::User(principal) => Visible::PublicOrOwnedBy(principal.id.clone()),
+        Caller::Anonymous => Visible::Public,
+    };
+    let files = state.files().list_bucket(bucket, &prefix, &visible, limit, offset).await?;
+    Ok(Json(files.iter().map(FileRecord::to_json).collect::<Vec<_>>()).into_response())
+}
+
+/// `GET`/`HEAD /storage/{bucket}/{key}`: public files to anyone, private ones to their
+/// readers or with a signed URL (`?token=`).
+pub async fn download(
+    state: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    bucket: &str,
+    key: &str,
+    pairs: &[(String, String)],
+    head: bool,
+) -> ApiResult<Response> {
+    let file = existing(state, bucket, key).await?;
+    match super::token(pairs) {
+        Some(token) => {
+            let grant = state.files().signer.verify(token, Action::Download, signed::now_secs())?;
+            if grant.bucket != bucket || grant.key.as_deref() != Some(key) {
+                return Err(ApiError::Forbidden("this signed URL was signed for another object".into()));
+            }
+        }
+        None => state.files().may_read(state.store(), &file, caller).await?,
+    }
+    download::serve(state, &file, headers, Serve { head, attachment: wants_download(pairs) }).await
+}
+
+async fn existing(state: &AppState, bucket: &str, key: &str) -> ApiResult<FileRecord> {
+    if state.files().bucket(bucket).await?.is_none() {
+        return Err(bucket_not_found(bucket));
+    }
+    state.files().file_at(bucket, key).await?.ok_or_else(|| file_not_found(&format!("{bucket}/{key}")))
+}
+
+/// `POST /storage/{bucket}/{key}` (an upload) or `POST /storage/{bucket}/{key}/signed-url`,
+/// or a signed upload of a file id's path.
+pub async fn post(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((bucket, rest)): Path<(String, String)>,
+    QueryPairs(pairs): QueryPairs,
+    request: Request,
+) -> ApiResult<Response> {
+    if let Some(key) = rest.strip_suffix(SIGNED_URL_SEGMENT).and_then(|k| k.strip_suffix('/')) {
+        return signed::sign_download(&state, &caller, &bucket, key, request).await;
+    }
+    upload(&state, caller, &bucket, &rest, &pairs, request).await
+}
+
+async fn upload(
+    state: &AppState,
+    caller: Caller,
+    bucket: &str,
+    key: &str,
+    pairs: &[(String, String)],
+    request: Request,
+) -> ApiResult<Response> {
+    check_key(key)?;
+    let upsert = request.headers().get("x-upsert").is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"))
+        || pairs.iter().any(|(k, v)| k == "upsert" && v == "true");
+    let (owner, grant) = match super::token(pairs) {
+        Some(token) => {
+            let grant = state.files().signer.verify(token, Action::Upload, signed::now_secs())?;
+            if grant.bucket != bucket || grant.key.as_deref().is_some_and(|k| k != key) {
+                return Err(ApiError::Forbidden("this signed URL was signed for another object".into()));
+            }
+            (grant.owner.clone(), Some(grant))
+        }
+        None => (super::owner_of_upload(&caller)?, None),
+    };
+    let auto_create = state.settings().get_bool("auto_create_buckets");
+    let bucket = state.files().bucket_for_upload(bucket, auto_create).await?;
+    let replaces = match state.files().file_at(&bucket.name, key).await? {
+        None => None,
+        Some(_) if !upsert => {
+            return Err(ApiError::Conflict(format!(
+                "a file already exists at '{}/{key}' (send x-upsert: true to replace it)",
+                bucket.name
+            )));
+        }
+        Some(existing) => {
+            let acting = if grant.is_some() { owner_caller(&owner) } else { caller.clone() };
+            state.files().may_change(&existing, &acting)?;
+            Some(existing.id)
+        }
+    };
+    let mut new = NewFile {
+        bucket: Some(bucket),
+        key: Some(key.to_owned()),
+        filename: clean_filename(key),
+        owner_id: owner,
+        replaces,
+        ..NewFile::default()
+    };
+    if let Some(grant) = &grant {
+        new.max_size = grant.max_size;
+        new.mime_pattern = grant.mime_type.clone();
+        new.is_public = grant.is_public;
+        new.nonce = grant.nonce.clone().map(|nonce| (nonce, grant.expires.saturating_mul(1000)));
+    }
+    let file = upload_body(state, new, request).await?;
+    let mut answer = file.to_json();
+    answer["Key"] = Json_::String(format!("{}/{}", file.bucket, file.key));
+    answer["Id"] = Json_::String(file.id.clone());
+    Ok((StatusCode::CREATED, Json(answer)).into_response())
+}
+
+/// The caller that a signed upload acts as: its signer.
+fn owner_caller(owner: &Option<String>) -> Caller {
+    match owner {
+        Some(id) => Caller::User(crate::data::access::Principal { id: id.clone(), ..Default::default() }),
+        None => Caller::Admin,
+    }
+}
+
+/// Streams the body (raw, or a multipart form's first file) into the file store.
+async fn upload_body(state: &AppState, mut new: NewFile, request: Request) -> ApiResult<FileRecord> {
+    let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    if content_type.as_deref().is_some_and(|t| t.to_ascii_lowercase().starts_with("multipart/form-data")) {
+        let mut multipart =
+            Multipart::from_request(request, state).await.map_err(|e| ApiError::bad_request(e.body_text()))?;
+        while let Some(field) = multipart.next_field().await.map_err(form_error)? {
+            // Text fields beside the file (cacheControl, metadata) are not kept.
+            if field.file_name().is_none() && field.name() != Some("file") {
+                continue;
+            }
+            if let Some(name) = field.file_name() {
+                new.filename = clean_filename(name);
+            }
+            new.declared_type = field.content_type().map(str::to_owned);
+            return state.files().upload(new, &mut FieldSource(field)).await;
+        }
+        return Err(ApiError::bad_field("file", "the form has no file part"));
+    }
+    new.declared_type = content_type;
+    new.declared_length = declared_length(request.headers());
+    state.files().upload(new, &mut BodySource::new(request.into_body())).await
+}
+
+/// `DELETE /storage/{bucket}/{key}`: the owner's or the admin's.
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((bucket, key)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let file = existing(&state, &bucket, &key).await?;
+    state.files().may_change(&file, &caller)?;
+    state.files().delete_file(&file).await?;
+    Ok(Json(json!({"deleted": true, "id": file.id, "bucket": file.bucket, "key": file.key})).into_response())
+}

@@ -1,0 +1,502 @@
+//! File storage through the HTTP API, on both metadata backends and both blob stores (local
+//! disk and a real S3-protocol server): both surfaces, buckets, limits, types, signed URLs,
+//! files of records, and uploads that fail half way.
+
+use reqwest::Method;
+use reqwest::multipart::{Form, Part};
+use serde_json::{Value, json};
+
+use crate::all_stores;
+use crate::harness::{ADMIN_SECRET, JWT_SECRET, Resp, TestServer, read};
+
+const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
+
+/// A multipart upload to `path` (`/api/v1/storage/upload` unless a signed URL's path).
+async fn upload(
+    s: &TestServer,
+    path: &str,
+    auth: Option<&str>,
+    fields: &[(&str, &str)],
+    file: (&str, &str, Vec<u8>),
+) -> Resp {
+    let mut form = Form::new();
+    for (name, value) in fields {
+        form = form.text(name.to_string(), value.to_string());
+    }
+    let (filename, mime, bytes) = file;
+    form = form.part("file", Part::bytes(bytes).file_name(filename.to_owned()).mime_str(mime).unwrap());
+    let mut req = s.client.post(s.url(path)).multipart(form);
+    if let Some(token) = auth {
+        req = req.bearer_auth(token);
+    }
+    read(req.send().await.unwrap()).await
+}
+
+/// A raw-body upload to `/api/v1/storage/{bucket}/{key}`.
+async fn put(
+    s: &TestServer,
+    target: &str,
+    auth: Option<&str>,
+    mime: &str,
+    bytes: Vec<u8>,
+    headers: &[(&str, &str)],
+) -> Resp {
+    let mut req = s.client.post(s.url(&format!("/api/v1/storage/{target}"))).header("content-type", mime).body(bytes);
+    if let Some(token) = auth {
+        req = req.bearer_auth(token);
+    }
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
+    read(req.send().await.unwrap()).await
+}
+
+/// A download: status, headers and the bytes.
+async fn fetch(
+    s: &TestServer,
+    method: Method,
+    path: &str,
+    auth: Option<&str>,
+    headers: &[(&str, &str)],
+) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
+    let mut req = s.client.request(method, s.url(path));
+    if let Some(token) = auth {
+        req = req.bearer_auth(token);
+    }
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
+    let resp = req.send().await.unwrap();
+    let (status, headers) = (resp.status().as_u16(), resp.headers().clone());
+    (status, headers, resp.bytes().await.unwrap().to_vec())
+}
+
+fn header<'h>(headers: &'h reqwest::header::HeaderMap, name: &str) -> &'h str {
+    headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+}
+
+async fn user(s: &TestServer, email: &str) -> (String, String) {
+    let body = s.register(email, "password-123").await;
+    (body["access_token"].as_str().unwrap().to_owned(), body["user"]["id"].as_str().unwrap().to_owned())
+}
+
+async fn public_bucket(s: &TestServer, name: &str, extra: Value) {
+    let mut body = json!({"name": name, "is_public": true});
+    body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    let resp = s.admin_post("/api/v1/admin/buckets", body).await;
+    assert_eq!(resp.status, 201, "{}", resp.text);
+}
+
+all_stores! {
+    async fn a_file_uploaded_by_id_is_served_with_http_semantics(s) {
+        let (alice, alice_id) = user(&s, "alice@example.com").await;
+        let (bob, _) = user(&s, "bob@example.com").await;
+        let content = b"hello, file storage".to_vec();
+        let up = upload(&s, "/api/v1/storage/upload", Some(&alice), &[], ("hello \"world\" é.txt", "text/plain", content.clone())).await;
+        assert_eq!(up.status, 201, "{}", up.text);
+        let file = up.body.clone();
+        assert_eq!(file["filename"], "hello \"world\" é.txt");
+        assert_eq!(file["mime_type"], "text/plain");
+        assert_eq!(file["size"], content.len());
+        assert_eq!(file["bucket"], "default");
+        assert_eq!(file["is_public"], false, "the default bucket is private");
+        assert_eq!(file["owner_id"], alice_id.as_str());
+        let id = file["id"].as_str().unwrap();
+        let url = file["url"].as_str().unwrap();
+        assert!(url.starts_with(&format!("/api/v1/storage/{id}/")), "{url}");
+
+        for path in [format!("/api/v1/storage/{id}"), url.to_owned()] {
+            let (status, headers, bytes) = fetch(&s, Method::GET, &path, Some(&alice), &[]).await;
+            assert_eq!(status, 200, "{path}");
+            assert_eq!(bytes, content);
+            assert_eq!(header(&headers, "content-type"), "text/plain");
+            assert_eq!(header(&headers, "content-length"), content.len().to_string());
+            assert_eq!(header(&headers, "etag"), file["etag"].as_str().unwrap());
+            let disposition = header(&headers, "content-disposition");
+            assert!(disposition.starts_with("inline; filename=\"hello _world_ _.txt\""), "{disposition}");
+            assert!(disposition.contains("filename*=UTF-8''hello%20%22world%22%20%C3%A9%2Etxt"), "{disposition}");
+            assert_eq!(header(&headers, "x-content-type-options"), "nosniff");
+        }
+        // Private: the owner and the admin read it; others do not.
+        assert_eq!(fetch(&s, Method::GET, url, None, &[]).await.0, 401);
+        assert_eq!(fetch(&s, Method::GET, url, Some(&bob), &[]).await.0, 403);
+        assert_eq!(fetch(&s, Method::GET, url, Some(ADMIN_SECRET), &[]).await.0, 200);
+
+        // Conditional and partial reads.
+        let etag = file["etag"].as_str().unwrap();
+        let (status, headers, bytes) = fetch(&s, Method::GET, url, Some(&alice), &[("if-none-match", etag)]).await;
+        assert_eq!((status, bytes.len()), (304, 0));
+        assert_eq!(header(&headers, "etag"), etag);
+        let (status, headers, bytes) = fetch(&s, Method::GET, url, Some(&alice), &[("range", "bytes=0-4")]).await;
+        assert_eq!((status, bytes.as_slice()), (206, &b"hello"[..]));
+        assert_eq!(header(&headers, "content-range"), format!("bytes 0-4/{}", content.len()));
+        let (status, _, bytes) = fetch(&s, Method::GET, url, Some(&alice), &[("range", "bytes=-7")]).await;
+        assert_eq!((status, bytes.as_slice()), (206, &b"storage"[..]));
+        let (status, headers, _) = fetch(&s, Method::GET, url, Some(&alice), &[("range", "bytes=500-")]).await;
+        assert_eq!(status, 416);
+        assert_eq!(header(&headers, "content-range"), format!("bytes */{}", content.len()));
+        let (status, _, bytes) = fetch(&s, Method::GET, url, Some(&alice), &[("range", "bytes=0-4"), ("if-range", "\"other\"")]).await;
+        assert_eq!((status, bytes.len()), (200, content.len()), "a stale If-Range gets the whole file");
+        let (status, headers, bytes) = fetch(&s, Method::HEAD, url, Some(&alice), &[]).await;
+        assert_eq!((status, bytes.len()), (200, 0));
+        assert_eq!(header(&headers, "content-length"), content.len().to_string());
+        assert_eq!(header(&headers, "etag"), etag);
+        let (_, headers, _) = fetch(&s, Method::GET, &format!("{url}?download=1"), Some(&alice), &[]).await;
+        assert!(header(&headers, "content-disposition").starts_with("attachment;"));
+
+        // The owner's list.
+        let mine = s.as_user(Method::GET, "/api/v1/storage", &alice, None).await;
+        assert_eq!(mine.status, 200);
+        assert_eq!(mine.body["total"], 1);
+        assert_eq!(mine.body["items"][0]["id"], id);
+        assert_eq!(s.as_user(Method::GET, "/api/v1/storage", &bob, None).await.body["total"], 0);
+        assert_eq!(s.get("/api/v1/storage").await.status, 401);
+
+        // Delete: not by another user; by the owner; then it is gone, blob and all.
+        assert_eq!(s.blob_count().await, 1);
+        assert_eq!(s.as_user(Method::DELETE, &format!("/api/v1/storage/{id}"), &bob, None).await.status, 403);
+        let deleted = s.as_user(Method::DELETE, &format!("/api/v1/storage/{id}"), &alice, None).await;
+        assert_eq!(deleted.status, 200, "{}", deleted.text);
+        assert_eq!(fetch(&s, Method::GET, url, Some(&alice), &[]).await.0, 404);
+        s.sweep().await;
+        assert_eq!(s.blob_count().await, 0);
+        assert_eq!(s.as_user(Method::DELETE, &format!("/api/v1/storage/{id}"), &alice, None).await.status, 404);
+    }
+
+    async fn both_surfaces_serve_the_same_files(s) {
+        let (alice, _) = user(&s, "alice@example.com").await;
+        public_bucket(&s, "photos", json!({})).await;
+        let by_form = upload(&s, "/api/v1/storage/upload", Some(&alice), &[("bucket", "photos")], ("cat.png", "image/png", PNG.to_vec())).await;
+        assert_eq!(by_form.status, 201, "{}", by_form.text);
+        assert_eq!(by_form.body["is_public"], true, "a public bucket's files are public");
+        let key = by_form.body["key"].as_str().unwrap().to_owned();
+
+        // The tables surface lists and serves it by key, to anyone (public).
+        let listing = s.get("/api/v1/storage/photos").await;
+        assert_eq!(listing.status, 200, "{}", listing.text);
+        assert_eq!(listing.body.as_array().unwrap().len(), 1);
+        assert_eq!(listing.body[0]["key"], key.as_str());
+        let (status, headers, bytes) = fetch(&s, Method::GET, &format!("/api/v1/storage/photos/{key}"), None, &[]).await;
+        assert_eq!((status, bytes.as_slice()), (200, PNG));
+        assert_eq!(header(&headers, "etag"), by_form.body["etag"].as_str().unwrap());
+
+        // A raw upload to a nested key is served by id on the collections surface.
+        let by_key = put(&s, "photos/2024/trips/beach.png", Some(&alice), "image/png", PNG.to_vec(), &[]).await;
+        assert_eq!(by_key.status, 201, "{}", by_key.text);
+        assert_eq!(by_key.body["key"], "2024/trips/beach.png");
+        assert_eq!(by_key.body["filename"], "beach.png");
+        let id = by_key.body["id"].as_str().unwrap();
+        let (status, _, bytes) = fetch(&s, Method::GET, &format!("/api/v1/storage/{id}"), None, &[]).await;
+        assert_eq!((status, bytes.as_slice()), (200, PNG));
+        let (status, headers, bytes) = fetch(&s, Method::HEAD, "/api/v1/storage/photos/2024/trips/beach.png", None, &[]).await;
+        assert_eq!((status, bytes.len()), (200, 0));
+        assert_eq!(header(&headers, "content-type"), "image/png");
+        assert_eq!(header(&headers, "content-length"), PNG.len().to_string());
+
+        // Prefix, limit and offset.
+        put(&s, "photos/2024/trips/dune.png", Some(&alice), "image/png", PNG.to_vec(), &[]).await;
+        put(&s, "photos/2025/snow.png", Some(&alice), "image/png", PNG.to_vec(), &[]).await;
+        let keys = |r: &Resp| r.body.as_array().unwrap().iter().map(|f| f["key"].as_str().unwrap().to_owned()).collect::<Vec<_>>();
+        assert_eq!(keys(&s.get("/api/v1/storage/photos?prefix=2024/").await), ["2024/trips/beach.png", "2024/trips/dune.png"]);
+        assert_eq!(keys(&s.get("/api/v1/storage/photos?prefix=2024/&limit=1&offset=1").await), ["2024/trips/dune.png"]);
+        assert_eq!(s.get("/api/v1/storage/photos?limit=0").await.status, 400);
+        assert_eq!(s.get("/api/v1/storage/photos?nope=1").await.status, 400);
+        assert_eq!(s.get("/api/v1/storage/nosuchbucket").await.status, 404);
+
+        // Replacing a key takes x-upsert, and only its owner (or the admin) may.
+        let again = put(&s, "photos/2025/snow.png", Some(&alice), "image/png", PNG.to_vec(), &[]).await;
+        assert_eq!(again.status, 409, "{}", again.text);
+        let (bob, _) = user(&s, "bob@example.com").await;
+        let stolen = put(&s, "photos/2025/snow.png", Some(&bob), "image/png", PNG.to_vec(), &[("x-upsert", "true")]).await;
+        assert_eq!(stolen.status, 403, "{}", stolen.text);
+        let mut bigger = PNG.to_vec();
+        bigger.extend_from_slice(&[0; 100]);
+        let replaced = put(&s, "photos/2025/snow.png", Some(&alice), "image/png", bigger.clone(), &[("x-upsert", "true")]).await;
+        assert_eq!(replaced.status, 201, "{}", replaced.text);
+        let (_, _, bytes) = fetch(&s, Method::GET, "/api/v1/storage/photos/2025/snow.png", None, &[]).await;
+        assert_eq!(bytes, bigger);
+        s.sweep().await;
+        assert_eq!(s.blob_count().await, 4, "the replaced blob is gone");
+
+        // Delete by key: not by another user; by the owner.
+        assert_eq!(s.as_user(Method::DELETE, "/api/v1/storage/photos/2025/snow.png", &bob, None).await.status, 403);
+        assert_eq!(s.as_user(Method::DELETE, "/api/v1/storage/photos/2025/snow.png", &alice, None).await.status, 200);
+        assert_eq!(s.get("/api/v1/storage/photos/2025/snow.png").await.status, 404);
+        assert_eq!(s.as_user(Method::DELETE, "/api/v1/storage/photos/2025/snow.png", &alice, None).await.status, 404);
+    }
+
+    async fn buckets_hold_their_limits_and_types(s) {
+        let (alice, _) = user(&s, "alice@example.com").await;
+        public_bucket(&s, "avatars", json!({"allowed_mime_types": ["image/*"], "max_size_bytes": 1000})).await;
+        let refused = [
+            // A type the bucket does not take.
+            upload(&s, "/api/v1/storage/upload", Some(&alice), &[("bucket", "avatars")], ("notes.txt", "text/plain", b"hi".to_vec())).await,
+            // An HTML page that calls itself a PNG.
+            upload(&s, "/api/v1/storage/upload", Some(&alice), &[("bucket", "avatars")], ("x.png", "image/png", b"<!DOCTYPE html><script>alert(1)</script>".to_vec())).await,
+            put(&s, "avatars/x.png", Some(&alice), "image/png", b"<html><body>hi</body></html>".to_vec(), &[]).await,
+            // A JPEG that calls itself a PNG.
+            put(&s, "avatars/y.png", Some(&alice), "image/png", b"\xFF\xD8\xFF\xE0\0\x10JFIF\0\x01".to_vec(), &[]).await,
+        ];
+        for resp in &refused {
+            assert_eq!(resp.status, 415, "{}", resp.text);
+            assert!(!resp.error().is_empty());
+        }
+        let mut big = PNG.to_vec();
+        big.resize(1001, 0);
+        // Announced too large: refused before a byte is read.
+        let too_big = put(&s, "avatars/big.png", Some(&alice), "image/png", big.clone(), &[]).await;
+        assert_eq!(too_big.status, 413, "{}", too_big.text);
+        // Found too large while streaming (the form gives no length of its own).
+        let too_big = upload(&s, "/api/v1/storage/upload", Some(&alice), &[("bucket", "avatars")], ("big.png", "image/png", big.clone())).await;
+        assert_eq!(too_big.status, 413, "{}", too_big.text);
+        // The bucket named after the file: checked on the whole.
+        let mut form = Form::new().part("file", Part::bytes(big.clone()).file_name("big.png").mime_str("image/png").unwrap());
+        form = form.text("bucket", "avatars");
+        let late = read(s.client.post(s.url("/api/v1/storage/upload")).bearer_auth(&alice).multipart(form).send().await.unwrap()).await;
+        assert_eq!(late.status, 413, "{}", late.text);
+        big.truncate(1000);
+        assert_eq!(put(&s, "avatars/ok.png", Some(&alice), "image/png", big, &[]).await.status, 201);
+        // Nothing of the refused uploads is left: one row, one blob.
+        let all = s.admin_get("/api/v1/admin/storage").await;
+        assert_eq!(all.body["total"], 1, "{}", all.text);
+        assert_eq!(s.blob_count().await, 1);
+        // A changed limit applies at once.
+        let patched = s.admin_patch("/api/v1/admin/buckets/avatars", json!({"max_size_bytes": null, "allowed_mime_types": []})).await;
+        assert_eq!(patched.status, 200, "{}", patched.text);
+        assert_eq!(patched.body["max_size_bytes"], Value::Null);
+        assert_eq!(put(&s, "avatars/notes.txt", Some(&alice), "text/plain", b"any".to_vec(), &[]).await.status, 201);
+    }
+
+    async fn missing_buckets_are_created_only_when_the_setting_says(s) {
+        let (alice, _) = user(&s, "alice@example.com").await;
+        let missing = upload(&s, "/api/v1/storage/upload", Some(&alice), &[("bucket", "later")], ("a.txt", "text/plain", b"a".to_vec())).await;
+        assert_eq!(missing.status, 404, "{}", missing.text);
+        assert_eq!(put(&s, "later/a.txt", Some(&alice), "text/plain", b"a".to_vec(), &[]).await.status, 404);
+        s.set_settings(json!({"auto_create_buckets": true})).await;
+        let created = upload(&s, "/api/v1/storage/upload", Some(&alice), &[("bucket", "later")], ("a.txt", "text/plain", b"a".to_vec())).await;
+        assert_eq!(created.status, 201, "{}", created.text);
+        assert_eq!(created.body["is_public"], false, "a created bucket is private");
+        assert_eq!(put(&s, "sooner/a.txt", Some(&alice), "text/plain", b"a".to_vec(), &[]).await.status, 201);
+        let names: Vec<Value> = s.admin_get("/api/v1/admin/buckets").await.body["buckets"].as_array().unwrap().iter().map(|b| b["name"].clone()).collect();
+        assert_eq!(names, [json!("default"), json!("later"), json!("sooner")]);
+        // Names that could be read as something else are never buckets.
+        for bad in ["Upper", "0191c2f0-7c4e-7b7a-9d3a-0a1b2c3d4e5f"] {
+            let resp = upload(&s, "/api/v1/storage/upload", Some(&alice), &[("bucket", bad)], ("a.txt", "text/plain", b"a".to_vec())).await;
+            assert_eq!(resp.status, 400, "{bad}: {}", resp.text);
+        }
+    }
+
+    async fn buckets_are_managed_by_the_admin_on_both_surfaces(s) {
+        let (alice, _) = user(&s, "alice@example.com").await;
+        let listed = s.admin_get("/api/v1/admin/buckets").await;
+        assert_eq!(listed.body["buckets"][0]["name"], "default");
+        assert_eq!(listed.body["buckets"][0]["is_public"], false);
+        assert_eq!(s.admin_post("/api/v1/admin/buckets", json!({"name": "docs"})).await.status, 201);
+        assert_eq!(s.admin_post("/api/v1/admin/buckets", json!({"name": "docs"})).await.status, 409);
+        for bad in [json!({"name": "buckets"}), json!({"name": "a/b"}), json!({}), json!({"name": "x", "allowed_mime_types": ["nope"]}), json!({"name": "x", "max_size_bytes": 0}), json!({"name": "x", "colour": "red"})] {
+            let resp = s.admin_post("/api/v1/admin/buckets", bad.clone()).await;
+            assert_eq!(resp.status, 400, "{bad}: {}", resp.text);
+        }
+        assert_eq!(s.as_user(Method::POST, "/api/v1/admin/buckets", &alice, Some(json!({"name": "mine"}))).await.status, 403);
+        // The tables surface's bucket endpoints.
+        let created = s.send(Method::POST, "/api/v1/storage/buckets/media", Some(ADMIN_SECRET), Some(json!({"public": true, "file_size_limit": 5000}))).await;
+        assert_eq!(created.status, 201, "{}", created.text);
+        assert_eq!((created.body["is_public"].clone(), created.body["max_size_bytes"].clone()), (json!(true), json!(5000)));
+        assert_eq!(s.as_user(Method::POST, "/api/v1/storage/buckets/other", &alice, None).await.status, 403);
+        let buckets = s.as_user(Method::GET, "/api/v1/storage/buckets", &alice, None).await;
+        assert_eq!(buckets.status, 200);
+        assert_eq!(buckets.body.as_array().unwrap().len(), 3);
+        assert_eq!(s.get("/api/v1/storage/buckets").await.status, 401);
+
+        // A bucket with files is deleted only with force, and its files go with it.
+        assert_eq!(put(&s, "media/a.txt", Some(&alice), "text/plain", b"a".to_vec(), &[]).await.status, 201);
+        let refused = s.admin_delete("/api/v1/admin/buckets/media").await;
+        assert_eq!(refused.status, 409, "{}", refused.text);
+        assert_eq!(s.get("/api/v1/storage/media/a.txt").await.status, 200);
+        let forced = s.send(Method::DELETE, "/api/v1/storage/buckets/media?force=true", Some(ADMIN_SECRET), None).await;
+        assert_eq!(forced.status, 200, "{}", forced.text);
+        assert_eq!(forced.body["files_deleted"], 1);
+        assert_eq!(s.get("/api/v1/storage/media/a.txt").await.status, 404);
+        s.sweep().await;
+        assert_eq!(s.blob_count().await, 0);
+        assert_eq!(s.admin_delete("/api/v1/admin/buckets/docs").await.status, 200);
+        assert_eq!(s.admin_delete("/api/v1/admin/buckets/docs").await.status, 404);
+        assert_eq!(s.admin_delete("/api/v1/admin/buckets/default").await.status, 400);
+    }
+
+    async fn keys_that_could_escape_are_refused(s) {
+        let (alice, _) = user(&s, "alice@example.com").await;
+        public_bucket(&s, "b", json!({})).await;
+        let long = "k".repeat(1025);
+        for key in ["a%2F..%2Fb", "..%2Fx", "a%5Cb", "a%00b", "%2Fetc%2Fpasswd", "a%2F%2Fb", long.as_str()] {
+            let resp = put(&s, &format!("b/{key}"), Some(&alice), "text/plain", b"x".to_vec(), &[]).await;
+            assert_eq!(resp.status, 400, "{key}: {}", resp.text);
+            assert!(resp.error().contains("key"), "{}", resp.error());
+        }
+        assert_eq!(s.blob_count().await, 0);
+        assert_eq!(s.admin_get("/api/v1/admin/storage").await.body["total"], 0);
+    }
+
+    async fn signed_download_urls_work_once_signed_and_only_as_signed(s) {
+        let (alice, _) = user(&s, "alice@example.com").await;
+        let (bob, _) = user(&s, "bob@example.com").await;
+        assert_eq!(put(&s, "default/private/report.txt", Some(&alice), "text/plain", b"secret".to_vec(), &[]).await.status, 201);
+        assert_eq!(s.get("/api/v1/storage/default/private/report.txt").await.status, 401);
+        let signed = s.as_user(Method::POST, "/api/v1/storage/default/private/report.txt/signed-url", &alice, Some(json!({"expires_in": 60}))).await;
+        assert_eq!(signed.status, 200, "{}", signed.text);
+        assert_eq!(signed.body["expires_in"], 60);
+        let url = signed.body["signed_url"].as_str().unwrap().to_owned();
+        let (status, _, bytes) = fetch(&s, Method::GET, &url, None, &[]).await;
+        assert_eq!((status, bytes.as_slice()), (200, &b"secret"[..]));
+        assert_eq!(fetch(&s, Method::HEAD, &url, None, &[]).await.0, 200);
+
+        // A changed signature, a token of another object, an expired token: 403.
+        let tampered = format!("{}{}", &url[..url.len() - 1], if url.ends_with('A') { 'B' } else { 'A' });
+        assert_eq!(fetch(&s, Method::GET, &tampered, None, &[]).await.0, 403);
+        assert_eq!(put(&s, "default/other.txt", Some(&alice), "text/plain", b"other".to_vec(), &[]).await.status, 201);
+        let token = url.split("token=").nth(1).unwrap();
+        assert_eq!(fetch(&s, Method::GET, &format!("/api/v1/storage/default/other.txt?token={token}"), None, &[]).await.0, 403);
+        let signer = ferrobase::files::signing::Signer::new(JWT_SECRET.as_bytes());
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+        let expired = signer.sign(&ferrobase::files::signing::Grant::download("default", "private/report.txt", now - 1));
+        let resp = s.get(&format!("/api/v1/storage/default/private/report.txt?token={expired}")).await;
+        assert_eq!(resp.status, 403);
+        assert!(resp.error().contains("expired"), "{}", resp.error());
+        let forged = ferrobase::files::signing::Signer::new(b"not the server's secret at all, but long").sign(
+            &ferrobase::files::signing::Grant::download("default", "private/report.txt", now + 60),
+        );
+        assert_eq!(s.get(&format!("/api/v1/storage/default/private/report.txt?token={forged}")).await.status, 403);
+
+        // Only a reader may sign; lifetimes are bounded.
+        assert_eq!(s.as_user(Method::POST, "/api/v1/storage/default/private/report.txt/signed-url", &bob, Some(json!({}))).await.status, 403);
+        for bad in [json!({"expires_in": 0}), json!({"expires_in": 604801}), json!({"expires_in": "soon"})] {
+            let resp = s.as_user(Method::POST, "/api/v1/storage/default/private/report.txt/signed-url", &alice, Some(bad.clone())).await;
+            assert_eq!(resp.status, 400, "{bad}: {}", resp.text);
+        }
+        assert_eq!(s.as_user(Method::POST, "/api/v1/storage/default/nothing.txt/signed-url", &alice, Some(json!({}))).await.status, 404);
+    }
+
+    async fn signed_upload_urls_upload_once_within_their_limits(s) {
+        let (alice, alice_id) = user(&s, "alice@example.com").await;
+        let signed = s.as_user(Method::POST, "/api/v1/storage/sign", &alice, Some(json!({"max_size_bytes": 100, "mime_type": "text/*", "expires_in": 600}))).await;
+        assert_eq!(signed.status, 200, "{}", signed.text);
+        let url = signed.body["url"].as_str().unwrap().to_owned();
+        assert!(url.starts_with("/api/v1/storage/upload?token="), "{url}");
+        // Refusals do not spend it.
+        assert_eq!(upload(&s, &url, None, &[], ("big.txt", "text/plain", vec![b'a'; 101])).await.status, 413);
+        assert_eq!(upload(&s, &url, None, &[], ("x.png", "image/png", PNG.to_vec())).await.status, 415);
+        assert_eq!(upload(&s, &url, None, &[("bucket", "elsewhere")], ("a.txt", "text/plain", b"a".to_vec())).await.status, 403);
+        let used = upload(&s, &url, None, &[], ("note.txt", "text/plain", b"from a client without a token".to_vec())).await;
+        assert_eq!(used.status, 201, "{}", used.text);
+        assert_eq!(used.body["owner_id"], alice_id.as_str(), "the file is the signer's");
+        let again = upload(&s, &url, None, &[], ("note2.txt", "text/plain", b"again".to_vec())).await;
+        assert_eq!(again.status, 403, "{}", again.text);
+        assert_eq!(s.admin_get("/api/v1/admin/storage").await.body["total"], 1);
+        assert_eq!(s.blob_count().await, 1);
+        let tampered = format!("{}x", url);
+        assert_eq!(upload(&s, &tampered, None, &[], ("a.txt", "text/plain", b"a".to_vec())).await.status, 403);
+        // A key fixed at signing: the upload goes to that key on the tables surface.
+        let keyed = s.as_user(Method::POST, "/api/v1/storage/sign", &alice, Some(json!({"key": "inbox/one.txt"}))).await;
+        let keyed_url = keyed.body["url"].as_str().unwrap();
+        let resp = s.client.post(s.url(keyed_url)).header("content-type", "text/plain").body("keyed").send().await.unwrap();
+        assert_eq!(resp.status(), 201);
+        assert_eq!(fetch(&s, Method::GET, "/api/v1/storage/default/inbox/one.txt", Some(&alice), &[]).await.2, b"keyed");
+        // Signing needs a user and an existing bucket.
+        assert_eq!(s.post("/api/v1/storage/sign", json!({})).await.status, 401);
+        assert_eq!(s.as_user(Method::POST, "/api/v1/storage/sign", &alice, Some(json!({"bucket": "nope"}))).await.status, 404);
+        assert_eq!(s.as_user(Method::POST, "/api/v1/storage/sign", &alice, Some(json!({"expires_in": -1}))).await.status, 400);
+    }
+
+    async fn a_records_files_follow_the_records_rules(s) {
+        let created = s.admin_post("/api/v1/admin/collections", json!({"name": "notes", "rules": {"read": {"role": "reviewer"}, "create": "authenticated", "update": "owner", "delete": "owner"}})).await;
+        assert_eq!(created.status, 201, "{}", created.text);
+        let (alice, _) = user(&s, "alice@example.com").await;
+        let (bob, _) = user(&s, "bob@example.com").await;
+        let (_, rita_id) = user(&s, "rita@example.com").await;
+        assert_eq!(s.admin_patch(&format!("/api/v1/admin/users/{rita_id}/roles"), json!({"roles": ["reviewer"]})).await.status, 200);
+        let rita = s.login("rita@example.com", "password-123").await.body["access_token"].as_str().unwrap().to_owned();
+        let note = s.as_user(Method::POST, "/api/v1/notes", &alice, Some(json!({"title": "mine"}))).await;
+        assert_eq!(note.status, 201, "{}", note.text);
+        let note_id = note.body["_id"].as_str().unwrap().to_owned();
+
+        // Only who may update the record attaches files to it.
+        let fields = [("collection", "notes"), ("record_id", note_id.as_str())];
+        let refused = upload(&s, "/api/v1/storage/upload", Some(&bob), &fields, ("x.txt", "text/plain", b"x".to_vec())).await;
+        assert_eq!(refused.status, 404, "{}", refused.text);
+        assert_eq!(upload(&s, "/api/v1/storage/upload", Some(&alice), &[("collection", "notes")], ("x.txt", "text/plain", b"x".to_vec())).await.status, 400);
+        let attached = upload(&s, "/api/v1/storage/upload", Some(&alice), &fields, ("scan.txt", "text/plain", b"scan".to_vec())).await;
+        assert_eq!(attached.status, 201, "{}", attached.text);
+        assert_eq!(attached.body["record_id"], note_id.as_str());
+        let url = attached.body["url"].as_str().unwrap().to_owned();
+
+        // A reader of the record reads the file; others do not.
+        assert_eq!(fetch(&s, Method::GET, &url, Some(&rita), &[]).await.0, 200);
+        assert_eq!(fetch(&s, Method::GET, &url, Some(&bob), &[]).await.0, 403);
+        assert_eq!(fetch(&s, Method::GET, &url, None, &[]).await.0, 401);
+
+        // A soft delete keeps the file; deleting the record for good deletes it.
+        assert_eq!(s.as_user(Method::DELETE, &format!("/api/v1/notes/{note_id}"), &alice, None).await.status, 200);
+        assert_eq!(fetch(&s, Method::GET, &url, Some(&alice), &[]).await.0, 200);
+        assert_eq!(s.admin_delete(&format!("/api/v1/admin/collections/notes/records/{note_id}")).await.status, 200);
+        assert_eq!(fetch(&s, Method::GET, &url, Some(ADMIN_SECRET), &[]).await.0, 404);
+        s.sweep().await;
+        assert_eq!(s.blob_count().await, 0);
+    }
+
+    async fn an_upload_cut_off_half_way_leaves_nothing(s) {
+        use tokio::io::AsyncWriteExt;
+        let (alice, _) = user(&s, "alice@example.com").await;
+        let addr = s.base.trim_start_matches("http://").to_owned();
+        // A raw upload that announces 4 MiB and stops after 3.
+        let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let head = format!(
+            "POST /api/v1/storage/default/cut.bin HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {alice}\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
+            4 * 1024 * 1024
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let chunk = vec![7u8; 64 * 1024];
+        for _ in 0..48 {
+            stream.write_all(&chunk).await.unwrap();
+        }
+        stream.flush().await.unwrap();
+        drop(stream);
+        // The server notices, aborts the blob and writes no row; wait for it, bounded.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while s.blob_count().await > 0 {
+            assert!(std::time::Instant::now() < deadline, "a partial blob was left behind");
+            tokio::task::yield_now().await;
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert_eq!(s.admin_get("/api/v1/admin/storage").await.body["total"], 0);
+        assert_eq!(s.get("/api/v1/storage/default/cut.bin").await.status, 404);
+        // The server is fine and the key is free.
+        let ok = put(&s, "default/cut.bin", Some(&alice), "application/octet-stream", vec![1; 10], &[]).await;
+        assert_eq!(ok.status, 201, "{}", ok.text);
+    }
+
+    async fn the_admin_lists_uploads_and_deletes_any_file(s) {
+        let (alice, _) = user(&s, "alice@example.com").await;
+        upload(&s, "/api/v1/storage/upload", Some(&alice), &[], ("a.txt", "text/plain", b"a".to_vec())).await;
+        let mut form = Form::new().part("file", Part::bytes(b"ownerless".to_vec()).file_name("o.txt").mime_str("text/plain").unwrap());
+        form = form.text("is_public", "true");
+        let admin_up = read(s.client.post(s.url("/api/v1/admin/storage/upload")).bearer_auth(ADMIN_SECRET).multipart(form).send().await.unwrap()).await;
+        assert_eq!(admin_up.status, 201, "{}", admin_up.text);
+        assert_eq!(admin_up.body["owner_id"], Value::Null);
+        assert_eq!(admin_up.body["is_public"], true);
+        let all = s.admin_get("/api/v1/admin/storage?limit=1").await;
+        assert_eq!((all.body["total"].clone(), all.body["items"].as_array().unwrap().len()), (json!(2), 1));
+        assert_eq!(s.as_user(Method::GET, "/api/v1/admin/storage", &alice, None).await.status, 403);
+        let id = admin_up.body["id"].as_str().unwrap();
+        assert_eq!(fetch(&s, Method::GET, &format!("/api/v1/storage/{id}"), None, &[]).await.0, 200);
+        assert_eq!(s.admin_delete(&format!("/api/v1/admin/storage/{id}")).await.status, 200);
+        assert_eq!(s.admin_delete(&format!("/api/v1/admin/storage/{id}")).await.status, 404);
+        // Bad forms are 400s that store nothing.
+        let no_file = read(s.client.post(s.url("/api/v1/storage/upload")).bearer_auth(&alice).multipart(Form::new().text("bucket", "default")).send().await.unwrap()).await;
+        assert_eq!(no_file.status, 400, "{}", no_file.text);
+        let unknown = upload(&s, "/api/v1/storage/upload", Some(&alice), &[("colour", "red")], ("a.txt", "text/plain", b"a".to_vec())).await;
+        assert_eq!(unknown.status, 400, "{}", unknown.text);
+        let not_form = s.as_user(Method::POST, "/api/v1/storage/upload", &alice, Some(json!({"file": "x"}))).await;
+        assert!(not_form.status == 400 || not_form.status == 415, "{}", not_form.text);
+        assert_eq!(s.admin_get("/api/v1/admin/storage").await.body["total"], 1);
+    }
+}
