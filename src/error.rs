@@ -28,6 +28,9 @@ pub enum ApiError {
     UriTooLong(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// A precondition of the protocol is not met (tus: an unsupported `Tus-Resumable`).
+    #[error("{0}")]
+    PreconditionFailed(String),
     /// A `Range` that the file's size cannot satisfy.
     #[error("{0}")]
     RangeNotSatisfiable(String),
@@ -80,6 +83,7 @@ impl ApiError {
             ApiError::Conflict(_) => codes::UNIQUE,
             ApiError::PayloadTooLarge(_) | ApiError::UriTooLong(_) | ApiError::RangeNotSatisfiable(_) => codes::LIMIT,
             ApiError::UnsupportedMediaType(_) => codes::MEDIA_TYPE,
+            ApiError::PreconditionFailed(_) => codes::PARSE,
             ApiError::Locked { .. } => codes::LOCKED,
             ApiError::TooManyRequests { .. } => codes::RATE_LIMITED,
             ApiError::Unavailable(_) => codes::UNAVAILABLE,
@@ -101,6 +105,7 @@ impl ApiError {
             ApiError::UriTooLong(_) => StatusCode::URI_TOO_LONG,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
+            ApiError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             ApiError::Locked { .. } => StatusCode::LOCKED,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

@@ -147,7 +147,7 @@ const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 8,
-        name: "storage: buckets, files, blobs to delete, spent signed uploads",
+        name: "storage: buckets, files, blobs to delete, spent signed uploads, resumable uploads",
         sql: "
             CREATE TABLE _fb_buckets (
                 name TEXT PRIMARY KEY,
@@ -185,6 +185,30 @@ const MIGRATIONS: &[Migration] = &[
             CREATE TABLE _fb_signed_uses (
                 nonce TEXT PRIMARY KEY,
                 expires_at {bigint} NOT NULL
+            );
+            CREATE TABLE _fb_uploads (
+                id TEXT PRIMARY KEY,
+                owner_id TEXT,
+                bucket TEXT NOT NULL,
+                key TEXT,
+                filename TEXT NOT NULL,
+                mime_type TEXT,
+                is_public BOOLEAN,
+                collection TEXT,
+                record_id TEXT,
+                length {bigint} NOT NULL,
+                received {bigint} NOT NULL,
+                metadata TEXT NOT NULL,
+                file_id TEXT,
+                expires_at {bigint} NOT NULL,
+                created_at {bigint} NOT NULL
+            );
+            CREATE TABLE _fb_upload_chunks (
+                upload_id TEXT NOT NULL,
+                start {bigint} NOT NULL,
+                size {bigint} NOT NULL,
+                blob TEXT NOT NULL,
+                PRIMARY KEY (upload_id, start)
             );
         ",
     },

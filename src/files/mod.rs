@@ -13,6 +13,7 @@ pub mod buckets;
 mod ingest;
 pub mod meta;
 pub mod names;
+pub mod resumable;
 pub mod signing;
 pub mod sniff;
 pub mod upload;
@@ -43,11 +44,12 @@ pub struct Files {
     /// The largest upload to a bucket without its own limit.
     pub max_upload_bytes: u64,
     sweep: Arc<Notify>,
+    upload_locks: resumable::UploadLocks,
 }
 
 impl Files {
     pub fn new(db: Db, blobs: Blobs, signer: Signer, max_upload_bytes: u64) -> Files {
-        Files { db, blobs, signer, max_upload_bytes, sweep: Arc::new(Notify::new()) }
+        Files { db, blobs, signer, max_upload_bytes, sweep: Arc::new(Notify::new()), upload_locks: Default::default() }
     }
 
     /// Asks the sweeper to run now.
@@ -55,10 +57,12 @@ impl Files {
         self.sweep.notify_one();
     }
 
-    /// Deletes the blobs in the trash that are due, and spent nonces that have expired.
+    /// Deletes the blobs in the trash that are due (expired resumable uploads' chunks
+    /// included), and spent nonces that have expired.
     /// Returns how many blobs went.
     pub async fn sweep(&self) -> Result<usize, ApiError> {
         let now = now_ms();
+        self.expire_uploads(now).await?;
         let due = self
             .db
             .read(self.db.stmt(

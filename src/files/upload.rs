@@ -45,6 +45,8 @@ pub struct NewFile {
     pub max_size: Option<u64>,
     pub mime_pattern: Option<String>,
     pub nonce: Option<(String, i64)>,
+    /// The resumable upload this file completes (its chunks are retired with the row).
+    pub completes_upload: Option<String>,
 }
 
 /// A file whose bytes are stored in a blob that no row names yet: [`Files::attach`] gives it
@@ -69,12 +71,18 @@ impl NewFile {
         [bucket_max, self.max_size, Some(server_max)].into_iter().flatten().min().unwrap_or(0)
     }
 
-    fn mime(&self) -> String {
+    pub(super) fn mime(&self) -> String {
         sniff::declared_type(self.declared_type.as_deref(), &self.filename)
     }
 
     /// Everything that can be checked without the bytes, and then the first bytes.
-    fn check(&self, server_max: u64, mime: &str, size: Option<u64>, head: Option<&[u8]>) -> Result<(), ApiError> {
+    pub(super) fn check(
+        &self,
+        server_max: u64,
+        mime: &str,
+        size: Option<u64>,
+        head: Option<&[u8]>,
+    ) -> Result<(), ApiError> {
         let limit = self.limit(server_max);
         if size.or(self.declared_length).is_some_and(|n| n > limit) {
             return Err(too_large(limit));
@@ -203,8 +211,11 @@ impl Files {
                 vec![nonce.as_str().into(), (*expires_at).into()],
             ));
         }
+        if let Some(upload) = &new.completes_upload {
+            stmts.extend(super::resumable::completion_stmts(self, upload, id));
+        }
         let result = self.db.write_many(stmts).await;
-        if new.replaces.is_some() {
+        if new.replaces.is_some() || new.completes_upload.is_some() {
             self.sweep_soon();
         }
         match result {

@@ -55,8 +55,25 @@ pub fn cors() -> CorsLayer {
         .allow_origin(Any)
         .allow_methods(Any)
         .allow_headers(Any)
-        .expose_headers([X_REQUEST_ID.clone(), axum::http::header::RETRY_AFTER])
+        .expose_headers(exposed_headers())
         .max_age(std::time::Duration::from_secs(3600))
+}
+
+/// Headers a browser app may read: ids, limits, file and range answers, and the tus protocol's.
+fn exposed_headers() -> Vec<HeaderName> {
+    use axum::http::header;
+    let mut names = vec![
+        X_REQUEST_ID.clone(),
+        header::RETRY_AFTER,
+        header::ETAG,
+        header::CONTENT_RANGE,
+        header::CONTENT_DISPOSITION,
+        header::LOCATION,
+    ];
+    for name in crate::http::storage::resumable::EXPOSED_HEADERS {
+        names.push(HeaderName::from_static(name));
+    }
+    names
 }
 
 fn panic_response(panic: Box<dyn std::any::Any + Send>) -> Response {

@@ -27,14 +27,23 @@ pub fn router(state: AppState) -> Router {
             router = router.route(path, handler);
         }
     }
-    router
+    let plain = router
         .fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(state)
         .layer(axum::middleware::from_fn(middleware::limit_url))
-        .layer(middleware::layers())
-        .layer(middleware::cors())
+        .layer(middleware::layers());
+    let with_cors = plain.clone().layer(middleware::cors());
+    // CORS answers every OPTIONS request as a browser's preflight; one without an `Origin`
+    // is not from a browser and reaches its route instead (tus discovery).
+    Router::new().fallback_service(tower::service_fn(move |request: axum::extract::Request| {
+        use tower::ServiceExt;
+        let no_origin_options = request.method() == axum::http::Method::OPTIONS
+            && !request.headers().contains_key(axum::http::header::ORIGIN);
+        let service = if no_origin_options { plain.clone() } else { with_cors.clone() };
+        service.oneshot(request)
+    }))
 }
 
 /// Every route the server serves, as `(method, path template)`: what the OpenAPI document

@@ -462,7 +462,7 @@ fn start_moto() -> String {
     use std::process::{Command, Stdio};
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let wrapper = "import subprocess, sys\n\
-        server = subprocess.Popen(['moto_server', '-H', '127.0.0.1', '-p', sys.argv[1]])\n\
+        server = subprocess.Popen([sys.executable, '-m', 'moto.server', '-H', '127.0.0.1', '-p', sys.argv[1]])\n\
         sys.stdin.read()\n\
         server.terminate()\n";
     let mut child = Command::new("python3")

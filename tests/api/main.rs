@@ -24,6 +24,7 @@ mod records;
 mod relations;
 mod search;
 mod storage;
+mod storage_resumable;
 mod tables_read;
 mod tables_types;
 mod tables_write;

@@ -9,29 +9,29 @@ use crate::both_backends;
 use crate::harness::ADMIN_SECRET;
 use crate::tables_read::serial;
 
-fn js_dir() -> PathBuf {
+pub fn js_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/js")
 }
 
-/// Whether node and the installed client are there; skipping is loud, and a failure in CI.
-fn node_ready() -> bool {
+/// Whether node and the installed `package` are there; skipping is loud, and a failure in CI.
+pub fn node_ready(package: &str) -> bool {
     let node = std::process::Command::new("node").arg("--version").output().is_ok_and(|o| o.status.success());
-    let client = js_dir().join("node_modules/@supabase/postgrest-js/package.json").exists();
+    let client = js_dir().join(format!("node_modules/{package}/package.json")).exists();
     if node && client {
         return true;
     }
     let why =
         if node { "tests/js/node_modules is missing (run `npm ci` in tests/js)" } else { "node is not installed" };
     if std::env::var_os("CI").is_some() {
-        panic!("CI is set but {why}: the postgrest-js test cannot be skipped in CI");
+        panic!("CI is set but {why}: the {package} test cannot be skipped in CI");
     }
-    let _ = writeln!(std::io::stderr(), "\n*** SKIPPING the postgrest-js test: {why} ***\n");
+    let _ = writeln!(std::io::stderr(), "\n*** SKIPPING the {package} test: {why} ***\n");
     false
 }
 
 both_backends! {
     async fn unmodified_postgrest_js_client(s) {
-        if !node_ready() {
+        if !node_ready("@supabase/postgrest-js") {
             return;
         }
         let (pk, jsonb) = serial(&s);

@@ -6,7 +6,7 @@ use axum::extract::DefaultBodyLimit;
 use serde_json::{Value as Json, json};
 
 use super::operation::{Access, Op, any_object, array, boolean, header, integer, object, query, schema_ref, string};
-use crate::http::storage::{buckets, files, objects, signed};
+use crate::http::storage::{buckets, files, objects, resumable, signed};
 
 fn file() -> Json {
     schema_ref("File")
@@ -55,6 +55,7 @@ pub fn storage_ops() -> Vec<Op> {
     let mut ops = file_ops();
     ops.extend(object_ops());
     ops.extend(bucket_ops());
+    ops.extend(resumable_ops());
     ops
 }
 
@@ -242,6 +243,51 @@ fn bucket_ops() -> Vec<Op> {
             .params(force)
             .ok(200, deleted)
             .errors(&[409]),
+    ]
+}
+
+fn resumable_ops() -> Vec<Op> {
+    let base = "/api/v1/storage/resumable";
+    let item = format!("{base}/{{id}}");
+    let version = header("Tus-Resumable", json!({"const": "1.0.0"}), "the protocol version: 1.0.0");
+    let no_content = |text: &str| json!({"description": text});
+    vec![
+        Op::new("options", base, "Storage", "The resumable upload protocol spoken (tus 1.0)")
+            .handler(resumable::options)
+            .answer(204, no_content("`Tus-Version`, `Tus-Extension` (creation, expiration, termination), `Tus-Max-Size`")),
+        Op::new("post", base, "Storage", "Start a resumable upload (tus creation)")
+            .handler(resumable::create)
+            .access(Access::User)
+            .describe("`Upload-Length` is the file's size; `Upload-Metadata` carries `filename`, `filetype`, `bucket`, `key`, `is_public`, `collection`, `record_id` (base64 values). The bucket's limits and types are checked now; an unfinished upload expires after 24 hours (`Upload-Expires`).")
+            .params([
+                version.clone(),
+                header("Upload-Length", integer(), "the file's size in bytes"),
+                header("Upload-Metadata", string(), "comma-separated `key base64(value)` pairs"),
+            ])
+            .answer(201, no_content("Created: `Location` is the upload's URL"))
+            .errors(&[404, 412, 413, 415]),
+        Op::new("head", item.clone(), "Storage", "How many bytes a resumable upload holds")
+            .handler(resumable::head)
+            .access(Access::User)
+            .params([version.clone()])
+            .answer(200, no_content("`Upload-Offset`, `Upload-Length`, `Upload-Expires`"))
+            .errors(&[412]),
+        unbounded(
+            Op::new("patch", item.clone(), "Storage", "Append to a resumable upload")
+                .handler(resumable::patch)
+                .access(Access::User)
+                .describe("The body (`Content-Type: application/offset+octet-stream`) is appended at `Upload-Offset`, which must be the upload's offset (else 409). Bytes that arrive before a connection breaks are kept. The last byte makes the file, checked like any upload; the answer then names it in `Ferrobase-File-Id` and `Ferrobase-File-Url`.")
+                .params([version.clone(), header("Upload-Offset", integer(), "where the body goes")])
+                .request_body(json!({"required": true, "content": {"application/offset+octet-stream": {"schema": {"type": "string", "format": "binary"}}}}))
+                .answer(204, no_content("Appended: `Upload-Offset` is the new offset"))
+                .errors(&[409, 412, 413, 415]),
+        ),
+        Op::new("delete", item, "Storage", "Abandon a resumable upload (tus termination)")
+            .handler(resumable::delete)
+            .access(Access::User)
+            .params([version])
+            .answer(204, no_content("Deleted, with what it received"))
+            .errors(&[412]),
     ]
 }
 

@@ -1,0 +1,245 @@
+//! `/api/v1/storage/resumable`: the tus 1.0 protocol (core, creation, expiration,
+//! termination) over [`crate::files::resumable`], authorised like `POST /storage/upload`.
+//! `Upload-Metadata` carries the form's fields: `filename`, `filetype`, `bucket`, `key`,
+//! `is_public`, `collection`, `record_id`. Once complete, answers name the file in
+//! `Ferrobase-File-Id` and `Ferrobase-File-Url`.
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+
+use super::BodySource;
+use super::form::check_record;
+use crate::app::AppState;
+use crate::data::access::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::files::buckets::DEFAULT_BUCKET;
+use crate::files::names::{check_key, clean_filename};
+use crate::files::resumable::{Appended, Resumable, metadata_type};
+use crate::files::upload::NewFile;
+use crate::http::extract::Path;
+
+const TUS_VERSION: &str = "1.0.0";
+const TUS_EXTENSIONS: &str = "creation,expiration,termination";
+/// The longest `Upload-Metadata` header, in bytes.
+const MAX_METADATA_BYTES: usize = 4096;
+
+/// The protocol's headers, for CORS to let browsers read them.
+pub const EXPOSED_HEADERS: &[&str] = &[
+    "upload-offset",
+    "upload-length",
+    "upload-metadata",
+    "upload-expires",
+    "tus-resumable",
+    "tus-version",
+    "tus-extension",
+    "tus-max-size",
+    "ferrobase-file-id",
+    "ferrobase-file-url",
+];
+
+/// `OPTIONS`: what this server speaks.
+pub async fn options(State(state): State<AppState>) -> Response {
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    set(&mut response, "tus-resumable", TUS_VERSION);
+    set(&mut response, "tus-version", TUS_VERSION);
+    set(&mut response, "tus-extension", TUS_EXTENSIONS);
+    set(&mut response, "tus-max-size", &state.files().max_upload_bytes.to_string());
+    response
+}
+
+/// `POST`: a new upload of `Upload-Length` bytes → 201 with its `Location`.
+pub async fn create(State(state): State<AppState>, caller: Caller, headers: HeaderMap) -> ApiResult<Response> {
+    check_version(&headers)?;
+    let owner = super::owner_of_upload(&caller)?;
+    if headers.contains_key("upload-defer-length") {
+        return Err(ApiError::bad_request("Upload-Defer-Length is not supported: send Upload-Length"));
+    }
+    let length = number(&headers, "upload-length")?;
+    let raw = text(&headers, "upload-metadata").unwrap_or_default();
+    let (mut new, bucket) = new_file(&raw)?;
+    new.owner_id = owner;
+    let auto_create = state.settings().get_bool("auto_create_buckets");
+    let bucket = bucket.unwrap_or_else(|| DEFAULT_BUCKET.to_owned());
+    new.bucket = Some(state.files().bucket_for_upload(&bucket, auto_create).await?);
+    check_record(&state, &caller, &new).await?;
+    let upload = state.files().create_resumable(&new, length, &raw).await?;
+    // An empty file is complete at once.
+    let mut response = if length == 0 {
+        finish(&state, &upload, Body::empty(), 0).await?
+    } else {
+        let mut response = StatusCode::CREATED.into_response();
+        upload_headers(&mut response, &upload);
+        response
+    };
+    *response.status_mut() = StatusCode::CREATED;
+    set(&mut response, "location", &format!("/api/v1/storage/resumable/{}", upload.id));
+    Ok(response)
+}
+
+/// `HEAD`: how many bytes the upload holds.
+pub async fn head(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    check_version(&headers)?;
+    let _lock = state.files().lock_upload(&id).await;
+    let upload = owned(&state, &caller, &id).await?;
+    let mut response = StatusCode::OK.into_response();
+    upload_headers(&mut response, &upload);
+    set(&mut response, "cache-control", "no-store");
+    if !upload.metadata.is_empty() {
+        set(&mut response, "upload-metadata", &upload.metadata);
+    }
+    if let Some(file) = &upload.file_id {
+        set(&mut response, "ferrobase-file-id", file);
+    }
+    Ok(response)
+}
+
+/// `PATCH`: appends the body at `Upload-Offset` → 204 with the new offset.
+pub async fn patch(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Body,
+) -> ApiResult<Response> {
+    check_version(&headers)?;
+    let content_type = text(&headers, "content-type").unwrap_or_default();
+    if !content_type.eq_ignore_ascii_case("application/offset+octet-stream") {
+        return Err(ApiError::UnsupportedMediaType(
+            "a PATCH carries Content-Type: application/offset+octet-stream".into(),
+        ));
+    }
+    let offset = number(&headers, "upload-offset")?;
+    let upload = owned(&state, &caller, &id).await?;
+    finish(&state, &upload, body, offset).await
+}
+
+/// Appends on a task of its own, so that a connection that breaks (and drops this request)
+/// still records the bytes that arrived before the lock is let go.
+async fn finish(state: &AppState, upload: &Resumable, body: Body, offset: u64) -> ApiResult<Response> {
+    let (task_state, id) = (state.clone(), upload.id.clone());
+    let appended = tokio::spawn(async move {
+        let files = task_state.files();
+        let _lock = files.lock_upload(&id).await;
+        let upload = files.resumable(&id).await?.ok_or_else(|| upload_not_found(&id))?;
+        files.append(&upload, offset, &mut BodySource::new(body)).await.map(|appended| (upload, appended))
+    })
+    .await
+    .map_err(|err| ApiError::Internal(format!("the append task failed: {err}")))?;
+    let (upload, appended) = appended?;
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    upload_headers(&mut response, &upload);
+    match appended {
+        Appended::Partial(offset) => set(&mut response, "upload-offset", &offset.to_string()),
+        Appended::Complete(file) => {
+            set(&mut response, "upload-offset", &upload.length.to_string());
+            set(&mut response, "ferrobase-file-id", &file.id);
+            set(&mut response, "ferrobase-file-url", &file.url());
+        }
+    }
+    Ok(response)
+}
+
+/// `DELETE`: ends the upload and discards what it received.
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    check_version(&headers)?;
+    let _lock = state.files().lock_upload(&id).await;
+    let upload = owned(&state, &caller, &id).await?;
+    state.files().terminate(&upload).await?;
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    set(&mut response, "tus-resumable", TUS_VERSION);
+    Ok(response)
+}
+
+/// The upload, for its owner or the admin.
+async fn owned(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Resumable> {
+    let upload = state.files().resumable(id).await?.ok_or_else(|| upload_not_found(id))?;
+    match caller {
+        Caller::Admin => Ok(upload),
+        Caller::User(p) if upload.owner_id.as_deref() == Some(p.id.as_str()) => Ok(upload),
+        Caller::User(_) => Err(ApiError::Forbidden("this upload is another user's".into())),
+        Caller::Anonymous => Err(ApiError::Unauthorized("authentication required".into())),
+    }
+}
+
+fn upload_not_found(id: &str) -> ApiError {
+    ApiError::NotFound(format!("upload '{}' not found (or expired)", crate::files::names::truncate(id, 64)))
+}
+
+/// The file's fields from `Upload-Metadata` (`key base64(value)` pairs, comma-separated), and
+/// the bucket it names.
+fn new_file(raw: &str) -> ApiResult<(NewFile, Option<String>)> {
+    if raw.len() > MAX_METADATA_BYTES {
+        return Err(ApiError::bad_request(format!("Upload-Metadata is longer than {MAX_METADATA_BYTES} bytes")));
+    }
+    let mut new = NewFile { filename: "file".into(), ..NewFile::default() };
+    let mut bucket = None;
+    for pair in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (key, encoded) = pair.split_once(' ').unwrap_or((pair, ""));
+        let value =
+            STANDARD.decode(encoded.trim()).ok().and_then(|bytes| String::from_utf8(bytes).ok()).ok_or_else(|| {
+                ApiError::bad_request(format!("Upload-Metadata: the value of '{key}' is not base64 of UTF-8"))
+            })?;
+        match key {
+            "filename" | "name" => new.filename = clean_filename(&value),
+            "filetype" | "type" | "contentType" => new.declared_type = metadata_type(&value),
+            "bucket" => bucket = Some(value),
+            "key" => {
+                check_key(&value)?;
+                new.key = Some(value);
+            }
+            "is_public" => new.is_public = Some(super::flag("is_public", &value)?),
+            "collection" => new.collection = Some(value),
+            "record_id" => new.record_id = Some(value),
+            // Clients add their own (tus-js-client: relativePath…); they are kept for HEAD only.
+            _ => {}
+        }
+    }
+    Ok((new, bucket))
+}
+
+fn check_version(headers: &HeaderMap) -> ApiResult<()> {
+    match text(headers, "tus-resumable") {
+        Some(version) if version == TUS_VERSION => Ok(()),
+        _ => Err(ApiError::PreconditionFailed(format!(
+            "send Tus-Resumable: {TUS_VERSION} (the only version spoken here)"
+        ))),
+    }
+}
+
+fn text(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers.get(name).and_then(|v| v.to_str().ok()).map(|v| v.trim().to_owned())
+}
+
+fn number(headers: &HeaderMap, name: &str) -> ApiResult<u64> {
+    text(headers, name)
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| ApiError::bad_request(format!("{name} must be a whole number of bytes")))
+}
+
+fn upload_headers(response: &mut Response, upload: &Resumable) {
+    set(response, "tus-resumable", TUS_VERSION);
+    set(response, "upload-offset", &upload.received.to_string());
+    set(response, "upload-length", &upload.length.to_string());
+    let expires = std::time::UNIX_EPOCH + std::time::Duration::from_millis(upload.expires_at.max(0) as u64);
+    set(response, "upload-expires", &httpdate::fmt_http_date(expires));
+}
+
+fn set(response: &mut Response, name: &'static str, value: &str) {
+    if let Ok(value) = HeaderValue::from_str(value) {
+        response.headers_mut().insert(header::HeaderName::from_static(name), value);
+    }
+}

@@ -1,0 +1,157 @@
+//! Resumable uploads (tus 1.0) on both metadata backends and both blob stores: the protocol
+//! spoken by hand, bad input included, and the unmodified `tus-js-client` resuming an upload
+//! whose connection was cut (`tests/js/tus_resume.mjs`).
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::all_stores;
+use crate::harness::{ADMIN_SECRET, TestServer, read};
+use crate::postgrest_js::{js_dir, node_ready};
+
+const BASE: &str = "/api/v1/storage/resumable";
+
+fn b64(text: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(text)
+}
+
+/// A tus request: `Tus-Resumable: 1.0.0` and these headers, as `token`'s holder.
+async fn tus(
+    s: &TestServer,
+    method: Method,
+    path: &str,
+    token: &str,
+    headers: &[(&str, String)],
+    body: Vec<u8>,
+) -> crate::harness::Resp {
+    let mut req = s.client.request(method, s.url(path)).bearer_auth(token).header("tus-resumable", "1.0.0");
+    for (name, value) in headers {
+        req = req.header(*name, value);
+    }
+    read(req.body(body).send().await.unwrap()).await
+}
+
+async fn create(s: &TestServer, token: &str, length: usize, metadata: &str) -> crate::harness::Resp {
+    tus(
+        s,
+        Method::POST,
+        BASE,
+        token,
+        &[("upload-length", length.to_string()), ("upload-metadata", metadata.to_owned())],
+        vec![],
+    )
+    .await
+}
+
+fn patch_headers(offset: usize) -> Vec<(&'static str, String)> {
+    vec![("upload-offset", offset.to_string()), ("content-type", "application/offset+octet-stream".into())]
+}
+
+all_stores! {
+    async fn the_tus_protocol_by_hand(s) {
+        let alice = s.register("alice@example.com", "password-123").await["access_token"].as_str().unwrap().to_owned();
+        let bob = s.register("bob@example.com", "password-123").await["access_token"].as_str().unwrap().to_owned();
+        let options = s.send(Method::OPTIONS, BASE, None, None).await;
+        assert_eq!(options.status, 204);
+        assert_eq!(options.header("tus-version"), Some("1.0.0"));
+        assert_eq!(options.header("tus-extension"), Some("creation,expiration,termination"));
+
+        let metadata = format!("filename {},filetype {},relativePath {}", b64("notes.txt"), b64("text/plain"), b64("x"));
+        let created = create(&s, &alice, 11, &metadata).await;
+        assert_eq!(created.status, 201, "{}", created.text);
+        let location = created.header("location").unwrap().to_owned();
+        assert!(location.starts_with(&format!("{BASE}/")), "{location}");
+        assert!(created.header("upload-expires").is_some_and(|d| d.ends_with("GMT")));
+        assert_eq!(created.header("upload-offset"), Some("0"));
+
+        // Two appends, the second one completing the file.
+        let first = tus(&s, Method::PATCH, &location, &alice, &patch_headers(0), b"hello ".to_vec()).await;
+        assert_eq!(first.status, 204, "{}", first.text);
+        assert_eq!(first.header("upload-offset"), Some("6"));
+        let wrong = tus(&s, Method::PATCH, &location, &alice, &patch_headers(2), b"xx".to_vec()).await;
+        assert_eq!(wrong.status, 409, "{}", wrong.text);
+        let head = tus(&s, Method::HEAD, &location, &alice, &[], vec![]).await;
+        assert_eq!((head.status, head.header("upload-offset"), head.header("upload-length")), (200, Some("6"), Some("11")));
+        assert_eq!(head.header("upload-metadata"), Some(metadata.as_str()));
+        assert_eq!(head.header("cache-control"), Some("no-store"));
+        assert_eq!(tus(&s, Method::HEAD, &location, &bob, &[], vec![]).await.status, 403);
+        let last = tus(&s, Method::PATCH, &location, &alice, &patch_headers(6), b"world".to_vec()).await;
+        assert_eq!(last.status, 204, "{}", last.text);
+        assert_eq!(last.header("upload-offset"), Some("11"));
+        let url = last.header("ferrobase-file-url").unwrap().to_owned();
+        let file = s.as_user(Method::GET, &url, &alice, None).await;
+        assert_eq!((file.status, file.text.as_str()), (200, "hello world"));
+        assert_eq!(file.header("content-type"), Some("text/plain"));
+        // The chunks are gone; the file's blob stays.
+        s.sweep().await;
+        assert_eq!(s.blob_count().await, 1);
+
+        // Bad input.
+        let no_version = s.client.post(s.url(BASE)).bearer_auth(&alice).header("upload-length", "5").send().await.unwrap();
+        assert_eq!(no_version.status(), 412);
+        assert_eq!(create(&s, &alice, 5, "filename !!!").await.status, 400);
+        assert_eq!(tus(&s, Method::POST, BASE, &alice, &[], vec![]).await.status, 400, "Upload-Length is required");
+        assert_eq!(s.send(Method::POST, BASE, None, None).await.status, 412);
+        let anonymous = s.client.post(s.url(BASE)).header("tus-resumable", "1.0.0").header("upload-length", "5").send().await.unwrap();
+        assert_eq!(anonymous.status(), 401);
+        let missing = create(&s, &alice, 5, &format!("bucket {}", b64("nope"))).await;
+        assert_eq!(missing.status, 404, "{}", missing.text);
+        let second = create(&s, &alice, 4, "").await.header("location").unwrap().to_owned();
+        let not_octets = tus(&s, Method::PATCH, &second, &alice, &[("upload-offset", "0".into()), ("content-type", "text/plain".into())], b"abcd".to_vec()).await;
+        assert_eq!(not_octets.status, 415);
+        let past_end = tus(&s, Method::PATCH, &second, &alice, &patch_headers(0), b"abcdef".to_vec()).await;
+        assert_eq!(past_end.status, 413, "{}", past_end.text);
+        assert_eq!(tus(&s, Method::PATCH, &second, &bob, &patch_headers(0), b"ab".to_vec()).await.status, 403);
+        // Termination.
+        assert_eq!(tus(&s, Method::PATCH, &second, &alice, &patch_headers(0), b"ab".to_vec()).await.status, 204);
+        assert_eq!(tus(&s, Method::DELETE, &second, &alice, &[], vec![]).await.status, 204);
+        assert_eq!(tus(&s, Method::HEAD, &second, &alice, &[], vec![]).await.status, 404);
+        s.sweep().await;
+        assert_eq!(s.blob_count().await, 1, "a terminated upload's chunks are deleted");
+    }
+
+    async fn resumable_uploads_keep_the_buckets_rules(s) {
+        let alice = s.register("alice@example.com", "password-123").await["access_token"].as_str().unwrap().to_owned();
+        let created = s.admin_post("/api/v1/admin/buckets", json!({"name": "pics", "allowed_mime_types": ["image/*"], "max_size_bytes": 100})).await;
+        assert_eq!(created.status, 201);
+        let pics = |t: &str| format!("bucket {},filetype {},filename {}", b64("pics"), b64(t), b64("a.png"));
+        assert_eq!(create(&s, &alice, 101, &pics("image/png")).await.status, 413);
+        assert_eq!(create(&s, &alice, 10, &pics("text/plain")).await.status, 415);
+        // Declared a PNG, sent as HTML: refused when complete, and the upload ends.
+        let lie = create(&s, &alice, 20, &pics("image/png")).await.header("location").unwrap().to_owned();
+        let refused = tus(&s, Method::PATCH, &lie, &alice, &patch_headers(0), b"<html>not a png</html"[..20].to_vec()).await;
+        assert_eq!(refused.status, 415, "{}", refused.text);
+        assert_eq!(tus(&s, Method::HEAD, &lie, &alice, &[], vec![]).await.status, 404);
+        s.sweep().await;
+        assert_eq!(s.blob_count().await, 0);
+        assert_eq!(s.admin_get("/api/v1/admin/storage").await.body["total"], 0);
+        // An empty file is complete on creation.
+        let empty = create(&s, &alice, 0, &format!("filename {}", b64("empty.txt"))).await;
+        assert_eq!(empty.status, 201, "{}", empty.text);
+        assert!(empty.header("ferrobase-file-id").is_some());
+        assert_eq!(s.send(Method::GET, "/api/v1/admin/storage", Some(ADMIN_SECRET), None).await.body["total"], 1);
+    }
+
+    async fn tus_js_client_resumes_a_cut_upload(s) {
+        if !node_ready("tus-js-client") {
+            return;
+        }
+        let token = s.register("alice@example.com", "password-123").await["access_token"].as_str().unwrap().to_owned();
+        let base = s.base.clone();
+        let output = tokio::task::spawn_blocking(move || {
+            std::process::Command::new("node").arg("tus_resume.mjs").arg(base).arg(token).current_dir(js_dir()).output().expect("node runs")
+        })
+        .await
+        .unwrap();
+        assert!(
+            output.status.success(),
+            "tus_resume.mjs failed ({}):\n--- stdout\n{}\n--- stderr\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        s.sweep().await;
+        assert_eq!(s.blob_count().await, 1, "only the finished file's blob is left");
+    }
+}
