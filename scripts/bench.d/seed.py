@@ -1,5 +1,9 @@
 #!/usr/bin/env python3
-"""Seed the bench collection and write the ids of the created records, one per line.
+"""Seed the bench collection (or a bucket) and write the ids created, one per line.
+
+With --bucket, each item is a small file uploaded to /api/v1/storage/{bucket}/{key} with the
+admin secret (--token), its key `k/{n % 100:02d}/{n:06d}.txt`: 100 prefixes for the listing
+scenario.
 
 Standard library only. Each worker thread keeps one keep-alive HTTP/1.1 connection and posts
 its share of the records. The threads are spread over a few processes because one Python
@@ -40,16 +44,23 @@ class Failure(Exception):
     pass
 
 
+def item(args, n, rng):
+    """The request that creates item n: (path, body, headers, the answer's id field)."""
+    if args.bucket:
+        headers = {"Content-Type": "text/plain", "Authorization": f"Bearer {args.token}"}
+        return f"/api/v1/storage/{args.bucket}/k/{n % 100:02d}/{n:06d}.txt", f"object {n}\n", headers, "id"
+    headers = {"Content-Type": "application/json"}
+    return f"/api/v1/{args.collection}", json.dumps(record(n, rng)), headers, "_id"
+
+
 def worker(args, numbers, ids, errors):
     rng = random.Random(numbers.start)
     conn = http.client.HTTPConnection(args.host, args.port, timeout=args.timeout)
-    path = f"/api/v1/{args.collection}"
-    headers = {"Content-Type": "application/json"}
     try:
         for n in numbers:
             if errors:  # another worker failed: stop early
                 return
-            body = json.dumps(record(n, rng))
+            path, body, headers, id_field = item(args, n, rng)
             try:
                 conn.request("POST", path, body=body, headers=headers)
                 resp = conn.getresponse()
@@ -61,7 +72,7 @@ def worker(args, numbers, ids, errors):
                     f"POST {path} (record {n}) -> {resp.status}: {data[:500]!r}\n"
                     f"  request body: {body}"
                 )
-            ids.append(json.loads(data)["_id"])
+            ids.append(json.loads(data)[id_field])
     except Failure as exc:
         errors.append(str(exc))
     except Exception as exc:  # a bug here must not look like a finished seeding
@@ -94,6 +105,8 @@ def main():
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--collection", default="bench_items")
+    p.add_argument("--bucket", help="upload small files to this bucket instead of records")
+    p.add_argument("--token", help="bearer token for --bucket (the admin secret)")
     p.add_argument("--rows", type=int, required=True)
     p.add_argument("--processes", type=int, default=2)
     p.add_argument("--workers", type=int, default=4, help="threads (connections) per process")
