@@ -27,9 +27,13 @@ struct Inner {
     store: Store,
     auth: Auth,
     files: Files,
+    limiter: crate::ratelimit::RateLimiter,
     settings: Settings,
     admin_secret: String,
     generated_admin_secret: bool,
+    started_at: std::time::Instant,
+    /// Requests this server has answered (all routes), for the stats.
+    requests_served: std::sync::atomic::AtomicU64,
 }
 
 impl AppState {
@@ -45,6 +49,10 @@ impl AppState {
         &self.inner.files
     }
 
+    pub fn limiter(&self) -> &crate::ratelimit::RateLimiter {
+        &self.inner.limiter
+    }
+
     pub fn settings(&self) -> &Settings {
         &self.inner.settings
     }
@@ -55,6 +63,15 @@ impl AppState {
 
     pub fn admin_secret(&self) -> &str {
         &self.inner.admin_secret
+    }
+
+    /// How long this server has been up.
+    pub fn uptime(&self) -> std::time::Duration {
+        self.inner.started_at.elapsed()
+    }
+
+    pub fn requests_served(&self) -> &std::sync::atomic::AtomicU64 {
+        &self.inner.requests_served
     }
 
     /// The admin secret when this start generated it (to be shown once).
@@ -69,6 +86,8 @@ pub enum StartError {
     DataDir(String, std::io::Error),
     #[error("database: {0}")]
     Database(#[from] DbError),
+    #[error("rate limits: {0}")]
+    Limiter(String),
     #[error("file storage: {0}")]
     Blobs(#[from] BlobError),
     #[error("cannot listen on {0}: {1}")]
@@ -119,9 +138,24 @@ impl Server {
         };
         let auth = Auth::new(store.db.clone(), &jwt_secret);
         let files = open_files(&config, &store, &jwt_secret)?;
+        let namespace = deployment_namespace(&config, &store, &jwt_secret).await?;
+        let limiter = crate::ratelimit::RateLimiter::new(config.redis_url.as_deref(), &namespace)
+            .await
+            .map_err(StartError::Limiter)?;
         let listener = TcpListener::bind(config.addr).await.map_err(|e| StartError::Bind(config.addr, e))?;
         let state = AppState {
-            inner: Arc::new(Inner { config, store, auth, files, settings, admin_secret, generated_admin_secret }),
+            inner: Arc::new(Inner {
+                config,
+                store,
+                auth,
+                files,
+                limiter,
+                settings,
+                admin_secret,
+                generated_admin_secret,
+                started_at: std::time::Instant::now(),
+                requests_served: Default::default(),
+            }),
         };
         Ok(Server { state, listener })
     }
@@ -148,7 +182,8 @@ impl Server {
             tokio::spawn(async move { state.store().listen_for_changes(&url).await })
         });
         let router = crate::http::router(self.state.clone());
-        let result = axum::serve(self.listener, router).with_graceful_shutdown(shutdown).await;
+        let service = router.into_make_service_with_connect_info::<SocketAddr>();
+        let result = axum::serve(self.listener, service).with_graceful_shutdown(shutdown).await;
         refresher.abort();
         purger.abort();
         sweeper.abort();
@@ -170,6 +205,20 @@ fn open_files(config: &Config, store: &Store, jwt_secret: &str) -> Result<Files,
         }
     };
     Ok(Files::new(store.db.clone(), blobs, Signer::new(jwt_secret.as_bytes()), config.max_upload_bytes))
+}
+
+/// A name that every instance of one deployment shares and no other deployment has: from
+/// the JWT secret and the database (PostgreSQL's database and schema, or SQLite's data dir),
+/// hashed. Shared services (Redis) keep deployments apart by it.
+async fn deployment_namespace(config: &Config, store: &Store, jwt_secret: &str) -> Result<String, StartError> {
+    let database = match &config.database_url {
+        Some(_) => store.database_identity().await?,
+        None => {
+            std::fs::canonicalize(&config.data_dir).unwrap_or_else(|_| config.data_dir.clone()).display().to_string()
+        }
+    };
+    let hash = crate::auth::crypto::sha256_hex(&format!("{jwt_secret}|{database}"));
+    Ok(hash[..16].to_owned())
 }
 
 /// Keeps settings and the catalog in step with changes made by other instances.

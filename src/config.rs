@@ -38,6 +38,9 @@ pub struct Config {
     /// Where file contents go: `None` keeps them under `<data_dir>/storage`; `Some` puts them
     /// in an S3-compatible bucket (the `S3_*` variables).
     pub s3: Option<S3Config>,
+    /// Redis for counters that instances share (rate limits); `None` counts per instance
+    /// (`REDIS_URL`).
+    pub redis_url: Option<String>,
 }
 
 /// An S3-compatible object store for file contents. Instances sharing a PostgreSQL database
@@ -93,6 +96,7 @@ impl Config {
             sqlite_synchronous: crate::data::Synchronous::Normal,
             max_upload_bytes: crate::limits::DEFAULT_MAX_UPLOAD_BYTES,
             s3: None,
+            redis_url: None,
         }
     }
 }

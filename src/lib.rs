@@ -6,6 +6,7 @@
 //!   collections, the query AST and its SQL compiler, access rules, record operations.
 //! - [`files`]: file storage: buckets, file metadata, blob backends (local disk or S3),
 //!   streaming uploads, signed URLs.
+//! - [`metrics`]: the Prometheus recorder and the per-request measurements.
 //! - [`settings`]: runtime settings stored in the database.
 //! - [`app`]: the shared state and the server's start-up and shutdown.
 //! - [`limits`]: every limit a request or a record is held to.
@@ -19,6 +20,9 @@ pub mod files;
 pub mod http;
 pub mod limits;
 pub mod mail;
+pub mod metrics;
+pub mod net;
+pub mod ratelimit;
 pub mod settings;
 pub mod util;
 

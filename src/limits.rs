@@ -62,3 +62,8 @@ pub const MAX_SIGNED_URL_SECONDS: i64 = 7 * 24 * 3600;
 
 /// The most types a bucket's `allowed_mime_types` may list.
 pub const MAX_ALLOWED_MIME_TYPES: usize = 100;
+
+/// The longest text field of an upload form, and the longest `Upload-Metadata` of a
+/// resumable upload, in bytes.
+pub const MAX_FORM_FIELD_BYTES: usize = 4096;
+pub const MAX_UPLOAD_METADATA_BYTES: usize = 4096;

@@ -60,6 +60,7 @@ fn main() -> std::process::ExitCode {
                 config.max_body_bytes = max_body_bytes;
                 config.max_upload_bytes = max_upload_bytes;
                 config.s3 = ferrobase::config::S3Config::from_env();
+                config.redis_url = std::env::var("REDIS_URL").ok().filter(|url| !url.is_empty());
                 if sqlite_synchronous == "full" {
                     config.sqlite_synchronous = ferrobase::data::Synchronous::Full;
                 }

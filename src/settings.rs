@@ -1,49 +1,122 @@
 //! Runtime settings: typed values stored in `_fb_settings`, read through this one module.
 //! Values are cached; the cache is re-read from the database periodically (so a change made
 //! by another instance takes effect within [`REFRESH_INTERVAL`]) and at once on the instance
-//! that made the change.
+//! that made the change. Every change is recorded in `_fb_settings_audit`, secrets masked.
 
 use std::collections::HashMap;
 use std::sync::RwLock;
 use std::time::Duration;
 
-use serde_json::{Value as Json, json};
+use serde_json::{Map, Value as Json, json};
 
-use crate::data::{Db, DbError, Stmt};
+use crate::data::{Db, DbError, Stmt, Value};
+use crate::error::ApiError;
 
 /// How often every instance re-reads the settings.
 pub const REFRESH_INTERVAL: Duration = Duration::from_secs(30);
 
-/// Every known setting and its default.
-pub fn defaults() -> Vec<(&'static str, Json)> {
+/// How a secret setting is shown: set or not, never its value.
+pub const MASK: &str = "********";
+
+/// The values a setting takes.
+#[derive(Debug, Clone, Copy)]
+pub enum Kind {
+    Bool,
+    /// A whole number within these bounds.
+    Int(i64, i64),
+    Text,
+    /// One of these words.
+    OneOf(&'static [&'static str]),
+    /// Comma-separated IP addresses and CIDR ranges.
+    Networks,
+}
+
+/// One known setting.
+#[derive(Debug, Clone)]
+pub struct Setting {
+    pub key: &'static str,
+    pub default: Json,
+    pub kind: Kind,
+    /// Write-only: shown and exported masked, recorded masked in the audit log.
+    pub secret: bool,
+}
+
+const DAY_MS: i64 = 24 * 3600 * 1000;
+
+fn setting(key: &'static str, default: Json, kind: Kind) -> Setting {
+    Setting { key, default, kind, secret: false }
+}
+
+/// Every known setting: its default and the values it takes.
+pub fn registry() -> Vec<Setting> {
+    use Kind::*;
     vec![
-        ("auto_create_collections", json!(true)),
-        ("auto_create_buckets", json!(false)),
-        ("maintenance_mode", json!(false)),
-        ("registration_open", json!(true)),
-        ("single_session_mode", json!(false)),
-        ("lockout_max_attempts", json!(10)),
-        ("lockout_duration_ms", json!(900_000)),
-        ("access_token_ttl_seconds", json!(900)),
-        ("refresh_token_ttl_days", json!(30)),
-        ("password_min_length", json!(8)),
-        ("require_email_verification", json!(false)),
-        ("email_provider", json!("console")),
-        ("email_from", json!("noreply@localhost")),
-        ("app_name", json!("Ferrobase")),
-        ("app_url", json!("http://localhost:8080")),
-        ("smtp_host", json!("")),
-        ("smtp_port", json!(587)),
-        ("smtp_username", json!("")),
-        ("smtp_password", json!("")),
-        ("smtp_tls", json!("starttls")),
-        ("resend_api_key", json!("")),
-        ("resend_api_url", json!("https://api.resend.com")),
+        setting("auto_create_collections", json!(true), Bool),
+        setting("auto_create_buckets", json!(false), Bool),
+        setting("maintenance_mode", json!(false), Bool),
+        setting("registration_open", json!(true), Bool),
+        setting("single_session_mode", json!(false), Bool),
+        setting("lockout_max_attempts", json!(10), Int(1, 1_000_000)),
+        setting("lockout_duration_ms", json!(900_000), Int(0, 365 * DAY_MS)),
+        setting("access_token_ttl_seconds", json!(900), Int(1, 365 * 24 * 3600)),
+        setting("refresh_token_ttl_days", json!(30), Int(1, 3650)),
+        setting("password_min_length", json!(8), Int(1, 1024)),
+        setting("require_email_verification", json!(false), Bool),
+        setting("email_provider", json!("console"), OneOf(&["console", "smtp", "resend"])),
+        setting("email_from", json!("noreply@localhost"), Text),
+        setting("app_name", json!("Ferrobase"), Text),
+        setting("app_url", json!("http://localhost:8080"), Text),
+        setting("smtp_host", json!(""), Text),
+        setting("smtp_port", json!(587), Int(1, 65_535)),
+        setting("smtp_username", json!(""), Text),
+        Setting { secret: true, ..setting("smtp_password", json!(""), Text) },
+        setting("smtp_tls", json!("starttls"), OneOf(&["tls", "starttls", "none"])),
+        Setting { secret: true, ..setting("resend_api_key", json!(""), Text) },
+        setting("resend_api_url", json!("https://api.resend.com"), Text),
+        Setting { secret: true, ..setting("metrics_token", json!(""), Text) },
+        setting("rate_limit_public_reads", json!(200), Int(0, 1_000_000)),
+        setting("rate_limit_auth", json!(10), Int(0, 1_000_000)),
+        setting("rate_limit_crud", json!(500), Int(0, 1_000_000)),
+        setting("rate_limit_admin", json!(50), Int(0, 1_000_000)),
+        setting("rate_limit_uploads", json!(20), Int(0, 1_000_000)),
+        setting("trusted_proxies", json!(""), Networks),
     ]
 }
 
-/// Settings whose values are never shown back (only whether they are set).
-pub const WRITE_ONLY: &[&str] = &["smtp_password", "resend_api_key"];
+/// Every known setting and its default.
+pub fn defaults() -> Vec<(&'static str, Json)> {
+    registry().into_iter().map(|s| (s.key, s.default)).collect()
+}
+
+impl Setting {
+    /// `value` when this setting takes it; else the reason, naming the setting.
+    fn check(&self, value: &Json) -> Result<(), String> {
+        let key = self.key;
+        match (self.kind, value) {
+            (Kind::Bool, Json::Bool(_)) | (Kind::Text, Json::String(_)) => Ok(()),
+            (Kind::Bool, _) => Err(format!("setting '{key}' is true or false")),
+            (Kind::Text, _) => Err(format!("setting '{key}' is a string")),
+            (Kind::Int(min, max), value) => match value.as_i64() {
+                Some(n) if (min..=max).contains(&n) => Ok(()),
+                _ => Err(format!("setting '{key}' is a whole number from {min} to {max}")),
+            },
+            (Kind::OneOf(words), Json::String(word)) if words.contains(&word.as_str()) => Ok(()),
+            (Kind::OneOf(words), _) => Err(format!("setting '{key}' is one of {}", words.join(", "))),
+            (Kind::Networks, Json::String(list)) => {
+                crate::net::parse_proxies(list).map(|_| ()).map_err(|why| format!("setting '{key}': {why}"))
+            }
+            (Kind::Networks, _) => Err(format!("setting '{key}' is a string of IPs and CIDR ranges, comma-separated")),
+        }
+    }
+
+    /// The value as the API shows it.
+    fn shown(&self, value: Json) -> Json {
+        if !self.secret {
+            return value;
+        }
+        json!(if value.as_str().is_some_and(|s| !s.is_empty()) { MASK } else { "" })
+    }
+}
 
 pub struct Settings {
     db: Db,
@@ -66,7 +139,7 @@ impl Settings {
                 continue;
             };
             let parsed = match value {
-                crate::data::Value::Text(text) => serde_json::from_str(text).unwrap_or(Json::Null),
+                Value::Text(text) => serde_json::from_str(text).unwrap_or(Json::Null),
                 other => other.to_json(),
             };
             values.insert(key.to_owned(), parsed);
@@ -75,59 +148,137 @@ impl Settings {
         Ok(())
     }
 
+    fn value(&self, key: &str) -> Option<Json> {
+        self.values.read().expect("settings lock").get(key).cloned()
+    }
+
     pub fn get_bool(&self, key: &str) -> bool {
-        self.values.read().expect("settings lock").get(key).and_then(Json::as_bool).unwrap_or(false)
+        self.value(key).and_then(|v| v.as_bool()).unwrap_or(false)
     }
 
     pub fn get_str(&self, key: &str) -> String {
-        self.values.read().expect("settings lock").get(key).and_then(Json::as_str).unwrap_or("").to_owned()
+        self.value(key).and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
     }
 
-    /// Every setting, write-only ones masked: what the admin API shows.
-    pub fn snapshot(&self) -> serde_json::Map<String, Json> {
-        let values = self.values.read().expect("settings lock");
-        defaults()
+    pub fn get_i64(&self, key: &str) -> i64 {
+        self.value(key).and_then(|v| v.as_i64()).unwrap_or(0)
+    }
+
+    /// Every setting, secrets masked: what the admin API shows and exports.
+    pub fn snapshot(&self) -> Map<String, Json> {
+        registry()
             .into_iter()
-            .map(|(key, default)| {
-                let value = values.get(key).cloned().unwrap_or(default);
-                let shown = if WRITE_ONLY.contains(&key) {
-                    json!(if value.as_str().is_some_and(|s| !s.is_empty()) { "********" } else { "" })
-                } else {
-                    value
-                };
-                (key.to_owned(), shown)
+            .map(|s| {
+                let value = self.value(s.key).unwrap_or_else(|| s.default.clone());
+                (s.key.to_owned(), s.shown(value))
             })
             .collect()
     }
 
-    /// Validates and stores several settings at once, then reloads. Every key must be known
-    /// and every value of its default's JSON type.
-    pub async fn update(&self, changes: &serde_json::Map<String, Json>) -> Result<(), crate::error::ApiError> {
-        use crate::error::ApiError;
-        let known = defaults();
+    /// Validates and stores several settings at once, records each change in the audit log
+    /// (as `actor`), then reloads. Every key must be known and every value one its setting
+    /// takes; one bad pair refuses them all. A secret given as [`MASK`] keeps its value (so an
+    /// export imports back without erasing credentials). Returns the keys that changed.
+    pub async fn update(&self, changes: &Map<String, Json>, actor: &str) -> Result<Vec<String>, ApiError> {
+        let known = registry();
         let mut stmts = Vec::new();
+        let mut changed = Vec::new();
+        let now = crate::util::now_ms();
         for (key, value) in changes {
-            let Some((_, default)) = known.iter().find(|(k, _)| k == key) else {
+            let Some(setting) = known.iter().find(|s| s.key == key) else {
                 return Err(ApiError::bad_field(key, format!("unknown setting '{key}'")));
             };
-            let same_type =
-                matches!((default, value), (Json::Bool(_), Json::Bool(_)) | (Json::String(_), Json::String(_)))
-                    || (default.is_number() && value.as_i64().is_some_and(|n| n >= 0));
-            if !same_type {
-                return Err(ApiError::bad_field(key, format!("setting '{key}' must be of the same type as {default}")));
+            setting.check(value).map_err(|why| ApiError::bad_field(key, why))?;
+            let old = self.value(key).unwrap_or_else(|| setting.default.clone());
+            if (setting.secret && value.as_str() == Some(MASK)) || &old == value {
+                continue;
             }
             stmts.push(self.db.stmt(
                 "INSERT INTO _fb_settings (key, value, updated_at) VALUES (?, ?, ?) \
                  ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-                vec![key.as_str().into(), crate::data::Value::Json(value.clone()), crate::util::now_ms().into()],
+                vec![key.as_str().into(), Value::Json(value.clone()), now.into()],
             ));
+            stmts.push(self.db.stmt(
+                "INSERT INTO _fb_settings_audit (id, changed_at, actor, key, old_value, new_value) VALUES (?, ?, ?, ?, ?, ?)",
+                vec![
+                    uuid::Uuid::now_v7().to_string().into(),
+                    now.into(),
+                    actor.into(),
+                    key.as_str().into(),
+                    Value::Json(setting.shown(old)),
+                    Value::Json(setting.shown(value.clone())),
+                ],
+            ));
+            changed.push(key.clone());
         }
-        self.db.write_many(stmts).await?;
+        if !stmts.is_empty() {
+            self.db.write_many(stmts).await?;
+        }
         self.refresh().await?;
-        Ok(())
+        Ok(changed)
     }
 
-    pub fn get_i64(&self, key: &str) -> i64 {
-        self.values.read().expect("settings lock").get(key).and_then(Json::as_i64).unwrap_or(0)
+    /// The audit log, newest first, and how many entries there are.
+    pub async fn audit(&self, limit: u32, offset: u64) -> Result<(Vec<Json>, i64), ApiError> {
+        let page = self.db.stmt(
+            "SELECT id, changed_at, actor, key, old_value, new_value FROM _fb_settings_audit \
+             ORDER BY changed_at DESC, id DESC LIMIT ? OFFSET ?",
+            vec![Value::Int(limit.into()), Value::Int(offset as i64)],
+        );
+        let count = self.db.stmt("SELECT COUNT(*) FROM _fb_settings_audit", vec![]);
+        let mut results = self.db.read_many(vec![page, count]).await?;
+        let total = results.pop().and_then(|r| r.rows.first().and_then(|row| row[0].as_int())).unwrap_or(0);
+        let items = results
+            .pop()
+            .map(|r| r.rows)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|row| {
+                json!({
+                    "id": row[0].to_json(),
+                    "changed_at": row[1].to_json(),
+                    "actor": row[2].to_json(),
+                    "key": row[3].to_json(),
+                    "old_value": row[4].as_json(),
+                    "new_value": row[5].as_json(),
+                })
+            })
+            .collect();
+        Ok((items, total))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn find(key: &str) -> Setting {
+        registry().into_iter().find(|s| s.key == key).unwrap()
+    }
+
+    #[test]
+    fn every_default_is_a_value_its_setting_takes() {
+        for s in registry() {
+            assert!(s.check(&s.default).is_ok(), "{}", s.key);
+        }
+    }
+
+    #[test]
+    fn values_are_checked_by_kind_and_bounds() {
+        assert!(find("registration_open").check(&json!("yes")).is_err());
+        assert!(find("smtp_port").check(&json!(0)).is_err());
+        assert!(find("smtp_port").check(&json!(65_536)).is_err());
+        assert!(find("smtp_port").check(&json!(25.5)).is_err());
+        assert!(find("smtp_port").check(&json!(25)).is_ok());
+        assert!(find("email_provider").check(&json!("carrier-pigeon")).is_err());
+        assert!(find("email_provider").check(&json!("smtp")).is_ok());
+        assert!(find("app_name").check(&json!(1)).is_err());
+    }
+
+    #[test]
+    fn secrets_are_shown_masked() {
+        assert_eq!(find("smtp_password").shown(json!("hunter2")), json!(MASK));
+        assert_eq!(find("smtp_password").shown(json!("")), json!(""));
+        assert_eq!(find("app_name").shown(json!("x")), json!("x"));
     }
 }

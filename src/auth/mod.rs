@@ -32,6 +32,12 @@ impl Auth {
         Auth { db, jwt: jwt::JwtKeys::new(secret.as_bytes()), sealer: crypto::SecretBox::new(&sealing_key) }
     }
 
+    /// The user a valid access token names, checked by signature and expiry only (no
+    /// database read): what the rate limiter keys a user's budget by.
+    pub fn token_subject(&self, token: &str) -> Option<String> {
+        self.jwt.verify(token).ok().map(|claims| claims.sub)
+    }
+
     /// A page of an admin listing and the total: `select` ends with `LIMIT ? OFFSET ?`, and
     /// `select` and `count` share the filter `params` that come before.
     async fn paged(

@@ -212,6 +212,21 @@ const MIGRATIONS: &[Migration] = &[
             );
         ",
     },
+    Migration {
+        version: 9,
+        name: "settings audit log",
+        sql: "
+            CREATE TABLE _fb_settings_audit (
+                id TEXT PRIMARY KEY,
+                changed_at {bigint} NOT NULL,
+                actor TEXT NOT NULL,
+                key TEXT NOT NULL,
+                old_value {json},
+                new_value {json}
+            );
+            CREATE INDEX _fb_settings_audit_changed ON _fb_settings_audit (changed_at);
+        ",
+    },
 ];
 
 /// Brings the system tables up to the newest version.

@@ -24,6 +24,7 @@ pub mod relations;
 pub mod search;
 pub mod sql;
 mod sqlite;
+pub mod stats;
 pub mod tables;
 pub mod tx;
 pub mod validation;
@@ -118,6 +119,22 @@ impl Db {
     /// Connects to PostgreSQL at `url` and checks that the connection works.
     pub async fn connect_postgres(url: &str, pool_size: usize) -> Result<Db, DbError> {
         Ok(Db::Postgres(postgres::PgPool::connect(url, pool_size).await?))
+    }
+
+    /// Gauges of the connections, by state: `size` and `waiting` (PostgreSQL: pool size,
+    /// callers waiting for a connection, and `idle`; SQLite: threads, and jobs queued for the
+    /// readers and the writer as `waiting` and `waiting_write`).
+    pub fn connection_gauges(&self) -> Vec<(&'static str, f64)> {
+        match self {
+            Db::Postgres(pool) => {
+                let (size, idle, waiting) = pool.connections();
+                vec![("size", size as f64), ("idle", idle as f64), ("waiting", waiting as f64)]
+            }
+            Db::Sqlite(pool) => {
+                let (size, reads, writes) = pool.connections();
+                vec![("size", size as f64), ("waiting", reads as f64), ("waiting_write", writes as f64)]
+            }
+        }
     }
 
     pub fn dialect(&self) -> Dialect {

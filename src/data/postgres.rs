@@ -32,7 +32,16 @@ impl PgPool {
     }
 
     pub(super) async fn client(&self) -> Result<deadpool_postgres::Object, DbError> {
-        self.pool.get().await.map_err(|e| DbError::Other(format!("PostgreSQL connection: {e}")))
+        let started = std::time::Instant::now();
+        let client = self.pool.get().await.map_err(|e| DbError::Other(format!("PostgreSQL connection: {e}")));
+        metrics::histogram!("ferrobase_db_pool_wait_seconds").record(started.elapsed().as_secs_f64());
+        client
+    }
+
+    /// The pool's connections: (in all, idle, callers waiting for one).
+    pub fn connections(&self) -> (usize, usize, usize) {
+        let status = self.pool.status();
+        (status.size, status.available, status.waiting)
     }
 
     /// Runs the statements on one connection, inside a transaction when `atomic`.

@@ -115,6 +115,7 @@ pub struct SqlitePool {
 struct Channels {
     readers: Sender<ReadJob>,
     writer: Sender<Box<dyn WriteJob>>,
+    reader_count: usize,
 }
 
 impl SqlitePool {
@@ -140,16 +141,25 @@ impl SqlitePool {
                 }
             });
         }
-        Ok(SqlitePool { inner: Arc::new(Channels { readers: readers_tx, writer: writer_tx }) })
+        let reader_count = readers.max(1);
+        Ok(SqlitePool { inner: Arc::new(Channels { readers: readers_tx, writer: writer_tx, reader_count }) })
     }
 
     pub async fn read_many(&self, stmts: Vec<Stmt>) -> Result<Vec<Rows>, DbError> {
         let (tx, rx) = oneshot::channel();
+        let queued = std::time::Instant::now();
         let job: ReadJob = Box::new(move |reader| {
+            metrics::histogram!("ferrobase_db_pool_wait_seconds").record(queued.elapsed().as_secs_f64());
             let _ = tx.send(stmts.iter().map(|s| reader.run(s)).collect());
         });
         self.inner.readers.send(job).map_err(|_| shut_down())?;
         rx.await.map_err(|_| DbError::Other("an SQLite reader stopped".into()))?
+    }
+
+    /// The connections: (readers and the writer, jobs queued for a reader, jobs queued for the
+    /// writer).
+    pub fn connections(&self) -> (usize, usize, usize) {
+        (self.inner.reader_count + 1, self.inner.readers.len(), self.inner.writer.len())
     }
 
     /// Runs the statements as one unit: the writer's savepoint around the job makes them

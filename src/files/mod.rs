@@ -107,6 +107,21 @@ impl Files {
         }
     }
 
+    /// How many buckets and files there are, and the files' bytes.
+    pub async fn usage(&self) -> Result<(i64, i64, i64), ApiError> {
+        let rows = self
+            .db
+            .read_many(vec![
+                self.db.stmt("SELECT COUNT(*) FROM _fb_buckets", vec![]),
+                self.db.stmt("SELECT COUNT(*), CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM _fb_files", vec![]),
+            ])
+            .await?;
+        let buckets = rows[0].rows.first().and_then(|r| r[0].as_int()).unwrap_or(0);
+        let files = rows[1].rows.first().map(|r| (r[0].as_int().unwrap_or(0), r[1].as_int().unwrap_or(0)));
+        let (files, bytes) = files.unwrap_or((0, 0));
+        Ok((buckets, files, bytes))
+    }
+
     /// `Ok` when `caller` may download `file`: it is public, or the caller is the admin, its
     /// owner, or a reader of the record it belongs to. 401 for anonymous callers, else 403.
     pub async fn may_read(&self, store: &Store, file: &FileRecord, caller: &Caller) -> Result<(), ApiError> {

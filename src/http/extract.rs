@@ -87,19 +87,16 @@ pub struct ClientInfo {
     pub ip: Option<String>,
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientInfo {
+impl FromRequestParts<AppState> for ClientInfo {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let user_agent = parts
             .headers
             .get(axum::http::header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(|s| s.chars().take(256).collect());
-        let ip = parts
-            .extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map(|info| info.0.ip().to_string());
+        let ip = super::client_ip::of_parts(state, parts).map(|ip| ip.to_string());
         Ok(ClientInfo { user_agent, ip })
     }
 }

@@ -85,6 +85,38 @@ fn panic_response(panic: Box<dyn std::any::Any + Send>) -> Response {
     ApiError::Internal(format!("handler panicked: {detail}")).into_response()
 }
 
+/// How long clients are told to wait while the server is in maintenance mode.
+const MAINTENANCE_RETRY_SECS: u32 = 60;
+
+/// The setting `maintenance_mode`: 503 with `Retry-After` for every request but the admin's
+/// (the admin API, or any path with the admin secret), health checks and metrics.
+pub async fn maintenance(
+    axum::extract::State(state): axum::extract::State<crate::app::AppState>,
+    request: Request<axum::body::Body>,
+    next: axum::middleware::Next,
+) -> Response {
+    if !state.settings().get_bool("maintenance_mode") || exempt_from_maintenance(&request, &state) {
+        return next.run(request).await;
+    }
+    let mut response =
+        ApiError::Unavailable("the service is in maintenance mode; try again later".into()).into_response();
+    response.headers_mut().insert(axum::http::header::RETRY_AFTER, MAINTENANCE_RETRY_SECS.into());
+    response
+}
+
+fn exempt_from_maintenance(request: &Request<axum::body::Body>, state: &crate::app::AppState) -> bool {
+    let path = request.uri().path();
+    if path.starts_with("/api/v1/admin/") || path == "/metrics" {
+        return true;
+    }
+    let bearer = request
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    bearer.is_some_and(|token| crate::util::constant_time_eq(token.trim().as_bytes(), state.admin_secret().as_bytes()))
+}
+
 /// 414 for a request target longer than [`MAX_URL_BYTES`], before any handler parses it.
 pub async fn limit_url(request: Request<axum::body::Body>, next: axum::middleware::Next) -> Response {
     let length = request.uri().path_and_query().map_or(0, |pq| pq.as_str().len());

@@ -4,10 +4,13 @@
 
 pub mod admin;
 pub mod auth;
+pub(crate) mod client_ip;
 mod conditional;
 pub mod extract;
+mod metrics;
 mod middleware;
 pub mod openapi;
+mod ratelimit;
 pub mod records;
 pub(crate) mod storage;
 pub(crate) mod tables;
@@ -21,6 +24,7 @@ use crate::app::AppState;
 /// the OpenAPI document is built from ([`openapi::endpoints`]): an endpoint is declared once.
 pub fn router(state: AppState) -> Router {
     let max_body = state.config().max_body_bytes;
+    crate::metrics::handle();
     let mut router = Router::new();
     for op in openapi::endpoints() {
         if let Some((path, handler)) = op.route() {
@@ -31,6 +35,9 @@ pub fn router(state: AppState) -> Router {
         .fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), ratelimit::limit))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::maintenance))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::metrics::track))
         .with_state(state)
         .layer(axum::middleware::from_fn(middleware::limit_url))
         .layer(middleware::layers());

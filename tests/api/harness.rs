@@ -16,6 +16,15 @@ pub const ADMIN_SECRET: &str = "test-admin-secret-0123456789abcdef";
 /// The JWT secret of test servers, so tests can forge tokens to attack them with.
 pub const JWT_SECRET: &str = "test-jwt-secret-0123456789abcdef-0123";
 
+/// Every rate limit off (`0`): what test servers start with.
+pub const RATE_LIMITS_OFF: [(&str, i64); 5] = [
+    ("rate_limit_public_reads", 0),
+    ("rate_limit_auth", 0),
+    ("rate_limit_crud", 0),
+    ("rate_limit_admin", 0),
+    ("rate_limit_uploads", 0),
+];
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
@@ -125,7 +134,7 @@ impl TestServer {
         adjust(&mut config);
         capture_logs();
         let (base, tx, state) = launch(config.clone()).await;
-        Some(TestServer {
+        let server = TestServer {
             base,
             config,
             backend,
@@ -134,7 +143,12 @@ impl TestServer {
             state,
             _dir: dir,
             _pg: pg,
-        })
+        };
+        // Tests make requests faster than the default limits allow; those about rate limits
+        // set their own.
+        let off = RATE_LIMITS_OFF.iter().map(|(key, value)| ((*key).to_owned(), (*value).into())).collect();
+        server.set_settings(Value::Object(off)).await;
+        Some(server)
     }
 
     /// Stops the server and starts a new one on the same data (directory or schema).
@@ -449,43 +463,70 @@ macro_rules! both_backends {
 }
 
 /// The S3-protocol server that the storage tests run against: one `moto_server` (PyPI
-/// `moto[server]`) per test process, started on first use on a free port. It stops when
-/// the test process exits: its wrapper waits for its stdin, a pipe from this process, to
-/// close.
+/// `moto[server]`) per test process, started on first use on a free port.
 pub fn s3_endpoint() -> String {
     static ENDPOINT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    ENDPOINT.get_or_init(start_moto).clone()
+    ENDPOINT
+        .get_or_init(|| {
+            let port = free_port();
+            let argv = ["python3", "-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()].map(str::to_owned);
+            spawn_for_process(&argv, "Running on");
+            format!("http://127.0.0.1:{port}")
+        })
+        .clone()
 }
 
-fn start_moto() -> String {
+/// The Redis server that the shared rate-limit tests run against (`redis-server`, Debian's
+/// `redis-server` package), one per test process, started on first use on a free port.
+pub fn redis_url() -> String {
+    static URL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    URL.get_or_init(|| {
+        let port = free_port();
+        let argv =
+            ["redis-server", "--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+                .map(str::to_owned);
+        spawn_for_process(&argv, "Ready to accept connections");
+        format!("redis://127.0.0.1:{port}")
+    })
+    .clone()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Starts `argv` for the life of the test process and returns once its output shows `ready`.
+/// A small Python wrapper runs it and stops it when its stdin, a pipe from this process,
+/// closes: when the test process exits, however it exits.
+fn spawn_for_process(argv: &[String], ready: &str) {
     use std::io::BufRead;
     use std::process::{Command, Stdio};
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let wrapper = "import subprocess, sys\n\
-        server = subprocess.Popen([sys.executable, '-m', 'moto.server', '-H', '127.0.0.1', '-p', sys.argv[1]])\n\
+        server = subprocess.Popen(sys.argv[1:], stdout=sys.stderr)\n\
         sys.stdin.read()\n\
         server.terminate()\n";
     let mut child = Command::new("python3")
-        .args(["-c", wrapper, &port.to_string()])
+        .args(["-c", wrapper])
+        .args(argv)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("python3 starts moto_server (pip install 'moto[server]')");
-    // Ready once it says where it runs; the rest of its log is drained and dropped.
+        .unwrap_or_else(|e| panic!("starting {argv:?}: {e}"));
+    // The rest of its log is drained and dropped.
     let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
-    for line in lines.by_ref() {
-        let line = line.expect("moto_server's log is read");
-        if line.contains("Running on") {
-            break;
+    let mut seen = Vec::new();
+    loop {
+        match lines.next() {
+            Some(Ok(line)) if line.contains(ready) => break,
+            Some(Ok(line)) => seen.push(line),
+            _ => panic!("{argv:?} stopped before it was ready:\n{}", seen.join("\n")),
         }
-        assert!(!line.contains("Error") && !line.contains("No module"), "moto_server failed: {line}");
     }
     std::thread::spawn(move || lines.for_each(drop));
     // Kept open for the life of the process: closing it stops the server.
     std::mem::forget(child.stdin.take());
     std::mem::forget(child);
-    format!("http://127.0.0.1:{port}")
 }
 
 /// Settings for a fresh bucket of the S3 test server.

@@ -16,6 +16,7 @@ mod feed;
 mod fuzz;
 mod hardening;
 mod openapi;
+mod operations;
 mod plans;
 mod postgrest_js;
 mod postgrest_py;

@@ -111,6 +111,36 @@ all_stores! {
         assert_eq!(s.blob_count().await, 1, "a terminated upload's chunks are deleted");
     }
 
+    async fn a_cut_append_keeps_what_arrived(s) {
+        use tokio::io::AsyncWriteExt;
+        let alice = s.register("alice@example.com", "password-123").await["access_token"].as_str().unwrap().to_owned();
+        let location = create(&s, &alice, 1_000_000, &format!("filename {}", b64("big.bin"))).await.header("location").unwrap().to_owned();
+        // A PATCH that announces the whole file and stops after 300,000 bytes: the connection
+        // is closed in order (FIN), so every byte sent reaches the server.
+        let addr = s.base.trim_start_matches("http://").to_owned();
+        let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let head = format!(
+            "PATCH {location} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {alice}\r\nTus-Resumable: 1.0.0\r\n\
+             Upload-Offset: 0\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: 1000000\r\n\r\n"
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        stream.write_all(&vec![b'a'; 300_000]).await.unwrap();
+        stream.shutdown().await.unwrap();
+        // The server records what it got, then answers the broken request on the half of the
+        // connection that is still open.
+        let mut answer = String::new();
+        tokio::io::AsyncReadExt::read_to_string(&mut stream, &mut answer).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+        let head = tus(&s, Method::HEAD, &location, &alice, &[], vec![]).await;
+        assert_eq!(head.header("upload-offset"), Some("300000"), "{head:?}");
+        let rest = tus(&s, Method::PATCH, &location, &alice, &patch_headers(300_000), vec![b'b'; 700_000]).await;
+        assert_eq!(rest.status, 204, "{}", rest.text);
+        let url = rest.header("ferrobase-file-url").unwrap().to_owned();
+        let file = s.client.get(s.url(&url)).bearer_auth(&alice).send().await.unwrap().bytes().await.unwrap();
+        assert_eq!(file.len(), 1_000_000);
+        assert!(file[..300_000].iter().all(|b| *b == b'a') && file[300_000..].iter().all(|b| *b == b'b'));
+    }
+
     async fn resumable_uploads_keep_the_buckets_rules(s) {
         let alice = s.register("alice@example.com", "password-123").await["access_token"].as_str().unwrap().to_owned();
         let created = s.admin_post("/api/v1/admin/buckets", json!({"name": "pics", "allowed_mime_types": ["image/*"], "max_size_bytes": 100})).await;

@@ -1,4 +1,5 @@
-//! `GET /api/v1/admin/health`: public liveness and database check.
+//! `GET /api/v1/admin/health`: public; checks the database and the file store, 503 when
+//! either is down.
 
 use axum::Json;
 use axum::extract::State;
@@ -12,17 +13,27 @@ use crate::data::Stmt;
 pub async fn health(State(state): State<AppState>) -> Response {
     let db = state.store().db.clone();
     let backend = db.dialect().name();
-    match db.read(Stmt::new("SELECT 1", vec![])).await {
-        Ok(_) => {
-            Json(json!({ "status": "ok", "database": backend, "version": env!("CARGO_PKG_VERSION") })).into_response()
-        }
-        Err(err) => {
-            tracing::error!(%err, "health check: database unreachable");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({ "status": "unavailable", "database": backend, "error": "database unreachable" })),
-            )
-                .into_response()
-        }
+    let (database, storage) = tokio::join!(db.read(Stmt::new("SELECT 1", vec![])), state.files().blobs.probe());
+    if let Err(err) = &database {
+        tracing::error!(%err, "health check: database unreachable");
     }
+    if let Err(err) = &storage {
+        tracing::error!(%err, "health check: file store unreachable");
+    }
+    let status = |ok: bool| if ok { "ok" } else { "unavailable" };
+    let healthy = database.is_ok() && storage.is_ok();
+    let body = json!({
+        "status": status(healthy),
+        "database": backend,
+        "checks": {"database": status(database.is_ok()), "storage": status(storage.is_ok())},
+        // The kind only: the path or bucket is no business of a public endpoint.
+        "storage": state.files().blobs.description.split(':').next(),
+        "version": env!("CARGO_PKG_VERSION"),
+    });
+    if healthy {
+        return (StatusCode::OK, Json(body)).into_response();
+    }
+    let mut body = body;
+    body["error"] = json!("the database or the file store is unavailable");
+    (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
 }

@@ -8,4 +8,5 @@ pub(crate) mod records;
 pub(crate) mod relations;
 pub(crate) mod sessions;
 pub(crate) mod settings;
+pub(crate) mod stats;
 pub(crate) mod users;

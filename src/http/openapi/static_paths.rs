@@ -254,6 +254,16 @@ fn meta_ops() -> Vec<Op> {
             .ok(200, any_object())
     };
     let html = json!({"description": "HTML", "content": {"text/html": {"schema": string()}}});
+    let health = object(
+        &[
+            ("status", json!({"enum": ["ok", "unavailable"]})),
+            ("database", json!({"enum": ["sqlite", "postgres"]})),
+            ("checks", object(&[("database", string()), ("storage", string())], &[])),
+            ("storage", json!({"enum": ["local", "s3"]})),
+            ("version", string()),
+        ],
+        &["status"],
+    );
     vec![
         document("/api/v1/openapi.json"),
         document("/openapi.json"),
@@ -261,19 +271,14 @@ fn meta_ops() -> Vec<Op> {
         Op::new("get", "/docs/{asset}", "Meta", "A file of the API explorer")
             .handler(super::asset)
             .answer(200, json!({"description": "The file, with a long cache lifetime"})),
-        Op::new("get", "/api/v1/admin/health", "Meta", "Liveness and database check")
+        Op::new("get", "/metrics", "Meta", "Prometheus metrics (text format)")
+            .handler(crate::http::metrics::metrics)
+            .describe("Requests by route template and status, latency histograms, requests in flight, database connections and waits, the SQLite write-ahead log's size, live sessions, stored files and bytes. With the setting `metrics_token`, send `Authorization: Bearer <token>`.")
+            .answer(200, json!({"description": "Prometheus text format 0.0.4", "content": {"text/plain": {"schema": string()}}}))
+            .errors(&[401]),
+        Op::new("get", "/api/v1/admin/health", "Meta", "Liveness, database and file store check")
             .handler(crate::http::admin::health::health)
-            .ok(
-                200,
-                object(
-                    &[
-                        ("status", string()),
-                        ("database", json!({"enum": ["sqlite", "postgres"]})),
-                        ("version", string()),
-                    ],
-                    &["status"],
-                ),
-            ),
+            .ok(200, health),
     ]
 }
 
@@ -567,6 +572,55 @@ fn admin_ops() -> Vec<Op> {
             .handler(crate::http::admin::settings::update)
             .body(any_object())
             .ok(200, object(&[("settings", any_object())], &["settings"])),
+        op("get", "/api/v1/admin/stats".into(), "What the server holds and how long it has served")
+            .handler(crate::http::admin::stats::stats)
+            .ok(
+                200,
+                object(
+                    &[
+                        ("users", integer()),
+                        ("sessions_active", integer()),
+                        ("collections", integer()),
+                        ("records", integer()),
+                        ("buckets", integer()),
+                        ("files", integer()),
+                        ("file_bytes", integer()),
+                        ("database", string()),
+                        ("database_bytes", integer()),
+                        ("uptime_seconds", integer()),
+                        ("requests", integer()),
+                        ("version", string()),
+                    ],
+                    &["users", "records", "files", "uptime_seconds"],
+                ),
+            ),
+        op("get", "/api/v1/admin/settings/audit".into(), "Changes to the settings, newest first (secrets masked)")
+            .handler(crate::http::admin::settings::audit)
+            .params([query("limit", integer(), "1–500, default 50"), query("offset", integer(), "skip this many")])
+            .ok(
+                200,
+                object(
+                    &[
+                        ("items", array(object(&[("id", string()), ("changed_at", integer()), ("actor", string()), ("key", string()), ("old_value", json!({})), ("new_value", json!({}))], &["key", "changed_at"]))),
+                        ("total", integer()),
+                        ("limit", integer()),
+                        ("offset", integer()),
+                    ],
+                    &["items", "total"],
+                ),
+            ),
+        op("get", "/api/v1/admin/settings/export".into(), "Every setting as a JSON file (secrets masked)")
+            .handler(crate::http::admin::settings::export)
+            .ok(200, object(&[("settings", any_object()), ("exported_at", integer())], &["settings"])),
+        op("post", "/api/v1/admin/settings/import".into(), "Import settings: an export or an object of settings, all or nothing")
+            .handler(crate::http::admin::settings::import)
+            .describe("Masked secrets (`********`) keep the stored value, so an export imports back without erasing credentials.")
+            .body(any_object())
+            .ok(200, object(&[("imported", array(string())), ("settings", any_object())], &["imported", "settings"])),
+        op("post", "/api/v1/admin/settings/test-email".into(), "Send a test email through the configured provider")
+            .handler(crate::http::admin::settings::test_email)
+            .body(object(&[("to", string())], &["to"]))
+            .ok(200, object(&[("sent", boolean()), ("provider", string()), ("to", string()), ("error", string())], &["sent", "provider"])),
         op("get", "/api/v1/admin/relations".into(), "List relations")
             .handler(crate::http::admin::relations::list)
             .ok(200, object(&[("relations", array(schema_ref("Relation")))], &["relations"])),

@@ -17,8 +17,7 @@ use crate::files::names::clean_filename;
 use crate::files::signing::Grant;
 use crate::files::upload::{NewFile, Received};
 
-/// The longest text field of an upload form, in bytes.
-const MAX_FIELD_BYTES: usize = 4096;
+use crate::limits::MAX_FORM_FIELD_BYTES;
 
 /// Who uploads: the caller, whose the file will be, and the signed URL it came with.
 pub struct Uploader {
@@ -171,10 +170,10 @@ async fn read_text(mut field: Field<'_>) -> ApiResult<String> {
     let mut bytes = Vec::new();
     while let Some(chunk) = field.chunk().await.map_err(form_error)? {
         bytes.extend_from_slice(&chunk);
-        if bytes.len() > MAX_FIELD_BYTES {
+        if bytes.len() > MAX_FORM_FIELD_BYTES {
             return Err(ApiError::bad_field(
                 &name,
-                format!("form field '{name}' is longer than {MAX_FIELD_BYTES} bytes"),
+                format!("form field '{name}' is longer than {MAX_FORM_FIELD_BYTES} bytes (MAX_FORM_FIELD_BYTES)"),
             ));
         }
     }

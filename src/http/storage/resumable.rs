@@ -24,8 +24,7 @@ use crate::http::extract::Path;
 
 const TUS_VERSION: &str = "1.0.0";
 const TUS_EXTENSIONS: &str = "creation,expiration,termination";
-/// The longest `Upload-Metadata` header, in bytes.
-const MAX_METADATA_BYTES: usize = 4096;
+use crate::limits::MAX_UPLOAD_METADATA_BYTES;
 
 /// The protocol's headers, for CORS to let browsers read them.
 pub const EXPOSED_HEADERS: &[&str] = &[
@@ -182,8 +181,10 @@ fn upload_not_found(id: &str) -> ApiError {
 /// The file's fields from `Upload-Metadata` (`key base64(value)` pairs, comma-separated), and
 /// the bucket it names.
 fn new_file(raw: &str) -> ApiResult<(NewFile, Option<String>)> {
-    if raw.len() > MAX_METADATA_BYTES {
-        return Err(ApiError::bad_request(format!("Upload-Metadata is longer than {MAX_METADATA_BYTES} bytes")));
+    if raw.len() > MAX_UPLOAD_METADATA_BYTES {
+        return Err(ApiError::bad_request(format!(
+            "Upload-Metadata is longer than {MAX_UPLOAD_METADATA_BYTES} bytes (MAX_UPLOAD_METADATA_BYTES)"
+        )));
     }
     let mut new = NewFile { filename: "file".into(), ..NewFile::default() };
     let mut bucket = None;

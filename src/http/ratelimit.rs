@@ -1,0 +1,106 @@
+//! The rate-limit middleware: sorts each request into a class of the contract's table and a
+//! caller, counts it ([`crate::ratelimit`]), and answers 429 with `Retry-After` past the
+//! class's setting. Every counted answer carries `X-RateLimit-Limit`, `-Remaining` and
+//! `-Reset` (seconds until the budget starts over). Health checks and metrics are not counted.
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::ratelimit::{Class, Verdict};
+use crate::util::constant_time_eq;
+
+pub async fn limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let Some((class, caller)) = classify(&state, &request) else {
+        return next.run(request).await;
+    };
+    let limit = state.settings().get_i64(class.setting());
+    if limit <= 0 {
+        return next.run(request).await;
+    }
+    let verdict = state.limiter().hit(class, &caller, limit as u64).await;
+    if !verdict.allowed {
+        metrics::counter!("ferrobase_rate_limited_total", "class" => class.name()).increment(1);
+        let mut response = ApiError::TooManyRequests { retry_after_secs: verdict.retry_after_secs }.into_response();
+        budget_headers(&mut response, &verdict);
+        return response;
+    }
+    let mut response = next.run(request).await;
+    budget_headers(&mut response, &verdict);
+    response
+}
+
+/// The class of a request and whose budget it spends.
+fn classify(state: &AppState, request: &Request) -> Option<(Class, String)> {
+    let path = request.uri().path();
+    if path == "/api/v1/admin/health" || path == "/metrics" {
+        return None;
+    }
+    let ip = || {
+        super::client_ip::of(state, request.extensions(), request.headers())
+            .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
+    };
+    let bearer = request
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let admin = bearer.is_some_and(|token| constant_time_eq(token.as_bytes(), state.admin_secret().as_bytes()));
+    if admin || path.starts_with("/api/v1/admin/") {
+        return Some((Class::Admin, ip()));
+    }
+    // A user is told apart by a valid token's subject (no database read here) or by the API
+    // key's hash; anything else counts as anonymous.
+    let user = bearer.and_then(|token| state.auth().token_subject(token)).or_else(|| {
+        let key = request.headers().get("x-api-key")?.to_str().ok()?;
+        Some(format!("key:{}", &crate::auth::crypto::sha256_hex(key.trim())[..24]))
+    });
+    if is_upload(request.method(), path) {
+        return Some((Class::Uploads, user.unwrap_or_else(ip)));
+    }
+    match user {
+        Some(user) => Some((Class::Crud, user)),
+        None if path.starts_with("/api/v1/auth/") => Some((Class::Auth, ip())),
+        None => Some((Class::PublicReads, ip())),
+    }
+}
+
+/// `POST /storage/upload`, `POST /storage/{bucket}/{key}` and the start of a resumable upload.
+fn is_upload(method: &Method, path: &str) -> bool {
+    let Some(rest) = path.strip_prefix("/api/v1/storage/") else {
+        return false;
+    };
+    method == Method::POST
+        && (rest == "upload"
+            || rest == "resumable"
+            || (rest.contains('/') && !rest.starts_with("buckets/") && !rest.ends_with("/signed-url")))
+}
+
+fn budget_headers(response: &mut Response, verdict: &Verdict) {
+    let headers = response.headers_mut();
+    headers.insert("x-ratelimit-limit", HeaderValue::from(verdict.limit));
+    headers.insert("x-ratelimit-remaining", HeaderValue::from(verdict.remaining));
+    headers.insert("x-ratelimit-reset", HeaderValue::from(verdict.reset_secs));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uploads_are_the_storage_writes_of_files() {
+        for path in ["/api/v1/storage/upload", "/api/v1/storage/resumable", "/api/v1/storage/photos/a/b.png"] {
+            assert!(is_upload(&Method::POST, path), "{path}");
+        }
+        for path in
+            ["/api/v1/storage/sign", "/api/v1/storage/buckets/x", "/api/v1/storage/b/k/signed-url", "/api/v1/posts"]
+        {
+            assert!(!is_upload(&Method::POST, path), "{path}");
+        }
+        assert!(!is_upload(&Method::GET, "/api/v1/storage/photos/a.png"));
+    }
+}

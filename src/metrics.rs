@@ -1,0 +1,95 @@
+//! Prometheus metrics through the `metrics` facade: any module records its own series with
+//! the `metrics` macros (`counter!`, `gauge!`, `histogram!`) and they appear in `GET /metrics`
+//! without the exporter knowing of them. This module installs the process's recorder, names
+//! the series it describes, and measures every request ([`track`]).
+
+use std::sync::OnceLock;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::app::AppState;
+
+/// Latency buckets, in seconds: 1 ms to 10 s.
+const LATENCY_BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// The process's recorder, installed on first use; every server in the process shares it.
+pub fn handle() -> &'static PrometheusHandle {
+    HANDLE.get_or_init(|| {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
+            .expect("latency buckets are not empty")
+            .build_recorder();
+        let handle = recorder.handle();
+        // Only fails when another recorder was installed first (an embedding program's): ours
+        // then renders nothing, which is that program's choice.
+        if metrics::set_global_recorder(recorder).is_err() {
+            tracing::warn!("another metrics recorder is installed; /metrics will be empty");
+        }
+        describe();
+        handle
+    })
+}
+
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram};
+    describe_counter!("ferrobase_http_requests_total", "HTTP requests answered, by method, route template and status");
+    describe_histogram!(
+        "ferrobase_http_request_duration_seconds",
+        metrics::Unit::Seconds,
+        "Time to the response's headers, by method and route template"
+    );
+    describe_gauge!("ferrobase_http_requests_in_flight", "HTTP requests being handled");
+    describe_histogram!(
+        "ferrobase_db_pool_wait_seconds",
+        metrics::Unit::Seconds,
+        "Time a database call waited for a connection (PostgreSQL) or a reader thread (SQLite)"
+    );
+    describe_gauge!("ferrobase_db_connections", "Database connections by state: size, idle, waiting");
+    describe_gauge!("ferrobase_sqlite_wal_bytes", "Size of SQLite's write-ahead log");
+    describe_gauge!("ferrobase_database_bytes", "Size of the database");
+    describe_gauge!("ferrobase_sessions_active", "Sessions neither expired nor revoked");
+    describe_gauge!("ferrobase_storage_files", "Stored files");
+    describe_gauge!("ferrobase_storage_bytes", "Bytes of the stored files");
+    describe_gauge!("ferrobase_uptime_seconds", "Seconds since this server started");
+}
+
+/// Counts and times one request under its route template (`/api/v1/{collection}/{id}`, never
+/// the concrete path, so the series stay few), and keeps the in-flight gauge.
+pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let route =
+        request.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = request.method().as_str().to_owned();
+    state.requests_served().fetch_add(1, Ordering::Relaxed);
+    let _in_flight = InFlight::enter();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::histogram!("ferrobase_http_request_duration_seconds", "method" => method.clone(), "route" => route.clone())
+        .record(started.elapsed().as_secs_f64());
+    metrics::counter!("ferrobase_http_requests_total", "method" => method, "route" => route, "status" => status)
+        .increment(1);
+    response
+}
+
+/// The in-flight gauge, decremented however the request ends (a panic included).
+struct InFlight;
+
+impl InFlight {
+    fn enter() -> InFlight {
+        metrics::gauge!("ferrobase_http_requests_in_flight").increment(1.0);
+        InFlight
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        metrics::gauge!("ferrobase_http_requests_in_flight").decrement(1.0);
+    }
+}
