@@ -183,7 +183,14 @@ impl Server {
         });
         let router = crate::http::router(self.state.clone());
         let service = router.into_make_service_with_connect_info::<SocketAddr>();
-        let result = axum::serve(self.listener, service).with_graceful_shutdown(shutdown).await;
+        // Streamed answers (file downloads) are written as headers, then body chunks: without
+        // TCP_NODELAY each would wait for the client's delayed ACK (40 ms on Linux).
+        let sockets = axum::serve::ListenerExt::tap_io(self.listener, |tcp| {
+            if let Err(err) = tcp.set_nodelay(true) {
+                tracing::debug!(%err, "TCP_NODELAY could not be set");
+            }
+        });
+        let result = axum::serve(sockets, service).with_graceful_shutdown(shutdown).await;
         refresher.abort();
         purger.abort();
         sweeper.abort();

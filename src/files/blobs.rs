@@ -11,7 +11,7 @@ use futures_util::stream::BoxStream;
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
-use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
+use object_store::{GetOptions, GetRange, GetResultPayload, ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
 
 use crate::config::S3Config;
 
@@ -36,6 +36,8 @@ impl From<object_store::Error> for BlobError {
 const LOCAL_CHUNK: usize = 1024 * 1024;
 /// S3 part size: above S3's 5 MiB minimum; 10,000 parts make an 80 GiB ceiling.
 const S3_CHUNK: usize = 8 * 1024 * 1024;
+/// Bytes read from a local file at a time when serving it.
+const READ_CHUNK: usize = 1024 * 1024;
 /// Parts in flight per upload (S3): the memory an upload holds is about this many parts.
 const PARTS_IN_FLIGHT: usize = 2;
 
@@ -94,7 +96,11 @@ impl Blobs {
     ) -> Result<BoxStream<'static, Result<Bytes, BlobError>>, BlobError> {
         let options = GetOptions::new().with_range(range.map(GetRange::Bounded));
         let result = self.store.get_opts(&Self::path(blob), options).await?;
-        Ok(result.into_stream().map(|chunk| chunk.map_err(BlobError::from)).boxed())
+        match result.payload {
+            // object_store reads a local file 8 KiB at a time, each on the blocking pool.
+            GetResultPayload::File(file, _) => Ok(file_chunks(file, result.range)),
+            GetResultPayload::Stream(stream) => Ok(stream.map(|chunk| chunk.map_err(BlobError::from)).boxed()),
+        }
     }
 
     /// Deletes a blob; one already gone counts as deleted.
@@ -123,6 +129,35 @@ impl Blobs {
             Err(err) => Err(err.into()),
         }
     }
+}
+
+/// Bytes of a local file read in chunks of [`READ_CHUNK`], each on the blocking pool.
+fn file_chunks(file: std::fs::File, range: Range<u64>) -> BoxStream<'static, Result<Bytes, BlobError>> {
+    futures_util::stream::try_unfold((file, range), |(mut file, range)| async move {
+        if range.start >= range.end {
+            return Ok(None);
+        }
+        let want = (range.end - range.start).min(READ_CHUNK as u64) as usize;
+        let start = range.start;
+        let (file, bytes) = tokio::task::spawn_blocking(move || {
+            use std::io::{Read, Seek, SeekFrom};
+            file.seek(SeekFrom::Start(start))?;
+            let mut buffer = Vec::with_capacity(want);
+            (&mut file).take(want as u64).read_to_end(&mut buffer)?;
+            if buffer.len() < want {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "the file is shorter than its size",
+                ));
+            }
+            Ok::<_, std::io::Error>((file, Bytes::from(buffer)))
+        })
+        .await
+        .map_err(|e| BlobError(format!("reading a file: {e}")))?
+        .map_err(|e| BlobError(format!("reading a file: {e}")))?;
+        Ok(Some((bytes, (file, start + want as u64..range.end))))
+    })
+    .boxed()
 }
 
 /// Writes one blob from a sequence of chunks: small blobs in one `put`, larger ones as a
