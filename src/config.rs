@@ -41,6 +41,8 @@ pub struct Config {
     /// Redis for counters that instances share (rate limits); `None` counts per instance
     /// (`REDIS_URL`).
     pub redis_url: Option<String>,
+    /// One structured log line per request (`--log-format json` turns it on).
+    pub access_log: bool,
 }
 
 /// An S3-compatible object store for file contents. Instances sharing a PostgreSQL database
@@ -97,6 +99,7 @@ impl Config {
             max_upload_bytes: crate::limits::DEFAULT_MAX_UPLOAD_BYTES,
             s3: None,
             redis_url: None,
+            access_log: false,
         }
     }
 }

@@ -39,6 +39,10 @@ enum Command {
         /// loss may lose the last commits) or `full` (an fsync per commit: survives power loss).
         #[arg(long, env = "SQLITE_SYNCHRONOUS", default_value = "normal", value_parser = ["normal", "full"])]
         sqlite_synchronous: String,
+        /// Log format: `text` (for people) or `json` (one object per line, with an access log
+        /// line per request).
+        #[arg(long, env = "LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+        log_format: String,
         /// Largest upload to a bucket without its own limit, in bytes.
         #[arg(long, env = "MAX_UPLOAD_BYTES", default_value_t = ferrobase::limits::DEFAULT_MAX_UPLOAD_BYTES)]
         max_upload_bytes: u64,
@@ -47,11 +51,20 @@ enum Command {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    let Command::Serve { log_format, .. } = &cli.command;
+    init_tracing(log_format == "json");
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("the async runtime starts");
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Serve { addr, data_dir, database_url, max_body_bytes, sqlite_synchronous, max_upload_bytes } => {
+            Command::Serve {
+                addr,
+                data_dir,
+                database_url,
+                max_body_bytes,
+                sqlite_synchronous,
+                max_upload_bytes,
+                log_format,
+            } => {
                 let mut config = Config::new(data_dir);
                 config.addr = addr;
                 config.database_url = database_url.filter(|url| !url.is_empty());
@@ -61,6 +74,7 @@ fn main() -> std::process::ExitCode {
                 config.max_upload_bytes = max_upload_bytes;
                 config.s3 = ferrobase::config::S3Config::from_env();
                 config.redis_url = std::env::var("REDIS_URL").ok().filter(|url| !url.is_empty());
+                config.access_log = log_format == "json";
                 if sqlite_synchronous == "full" {
                     config.sqlite_synchronous = ferrobase::data::Synchronous::Full;
                 }
@@ -111,8 +125,12 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: finishing in-flight requests");
 }
 
-fn init_tracing() {
+fn init_tracing(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("FERROBASE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+    if json {
+        tracing_subscriber::fmt().json().flatten_event(true).with_env_filter(filter).init();
+    } else {
+        tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+    }
 }

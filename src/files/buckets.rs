@@ -197,12 +197,8 @@ impl Files {
                 "bucket '{name}' holds {files} file(s); delete them first or pass ?force=true"
             )));
         }
-        let now = now_ms();
         let stmts = vec![
-            self.db.stmt(
-                "INSERT INTO _fb_blob_trash (blob, not_before) SELECT blob, ? FROM _fb_files WHERE bucket = ?",
-                vec![now.into(), name.into()],
-            ),
+            super::meta::trash_stmt(self, "bucket = ?", vec![name.into()]),
             self.db.stmt("DELETE FROM _fb_files WHERE bucket = ?", vec![name.into()]),
             self.db.stmt("DELETE FROM _fb_buckets WHERE name = ?", vec![name.into()]).must_change(),
         ];

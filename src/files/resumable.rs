@@ -273,15 +273,8 @@ impl Files {
     /// Ends an upload: its chunks go to the trash, its row goes.
     pub async fn terminate(&self, upload: &Resumable) -> Result<(), ApiError> {
         let id: Value = upload.id.as_str().into();
-        let stmts = vec![
-            self.db.stmt(
-                "INSERT INTO _fb_blob_trash (blob, not_before) SELECT blob, 0 FROM _fb_upload_chunks WHERE upload_id = ? \
-                 ON CONFLICT (blob) DO NOTHING",
-                vec![id.clone()],
-            ),
-            self.db.stmt("DELETE FROM _fb_upload_chunks WHERE upload_id = ?", vec![id.clone()]),
-            self.db.stmt("DELETE FROM _fb_uploads WHERE id = ?", vec![id]),
-        ];
+        let mut stmts = retire_chunks(self, &upload.id);
+        stmts.push(self.db.stmt("DELETE FROM _fb_uploads WHERE id = ?", vec![id]));
         self.db.write_many(stmts).await?;
         self.sweep_soon();
         Ok(())
@@ -309,6 +302,14 @@ impl Files {
 /// The statements that, with a completed upload's file row, retire the upload: its chunks go
 /// to the trash and it records the file it became.
 pub(super) fn completion_stmts(files: &Files, upload_id: &str, file_id: &str) -> Vec<crate::data::Stmt> {
+    let mut stmts = retire_chunks(files, upload_id);
+    stmts
+        .push(files.db.stmt("UPDATE _fb_uploads SET file_id = ? WHERE id = ?", vec![file_id.into(), upload_id.into()]));
+    stmts
+}
+
+/// An upload's chunks into the trash, and their rows out.
+fn retire_chunks(files: &Files, upload_id: &str) -> Vec<crate::data::Stmt> {
     vec![
         files.db.stmt(
             "INSERT INTO _fb_blob_trash (blob, not_before) SELECT blob, 0 FROM _fb_upload_chunks WHERE upload_id = ? \
@@ -316,7 +317,6 @@ pub(super) fn completion_stmts(files: &Files, upload_id: &str, file_id: &str) ->
             vec![upload_id.into()],
         ),
         files.db.stmt("DELETE FROM _fb_upload_chunks WHERE upload_id = ?", vec![upload_id.into()]),
-        files.db.stmt("UPDATE _fb_uploads SET file_id = ? WHERE id = ?", vec![file_id.into(), upload_id.into()]),
     ]
 }
 

@@ -2,6 +2,7 @@
 //! data layer, and shape the answer; they never build SQL. One file per endpoint group, so an
 //! endpoint is found by its path.
 
+mod access_log;
 pub mod admin;
 pub mod auth;
 pub(crate) mod client_ip;
@@ -38,6 +39,7 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(state.clone(), ratelimit::limit))
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::maintenance))
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::metrics::track))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), access_log::log))
         .with_state(state)
         .layer(axum::middleware::from_fn(middleware::limit_url))
         .layer(middleware::layers());

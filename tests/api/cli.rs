@@ -182,3 +182,116 @@ async fn durability_mode_and_secret_length_at_start() {
         assert!(stderr.contains(says), "{env:?} {args:?}: {stderr}");
     }
 }
+
+/// `--log-format json`: every log line is a JSON object, each request has an access line
+/// (method, route template, status, duration, request id, user), and no secret that the
+/// requests carried appears anywhere in the log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_access_logs_carry_no_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("server.log");
+    let admin = "json-log-admin-secret-0123456789abcdef";
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferrobase"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--log-format", "json", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .env_remove("DATABASE_URL")
+        .env_remove("FERROBASE_ADDR")
+        .env_remove("DATA_DIR")
+        .env("ADMIN_SECRET", admin)
+        .stdout(Stdio::from(std::fs::File::create(&log_path).unwrap()))
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Started once the listening line is written; bounded.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let base = loop {
+        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+        if let Some(line) = log.lines().find_map(|l| l.strip_prefix("Ferrobase listening on ")) {
+            break line.trim().to_owned();
+        }
+        assert!(std::time::Instant::now() < deadline, "the server did not start: {log}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    let client = reqwest::Client::new();
+    let password = "a-password-that-must-never-be-logged";
+    let registered: serde_json::Value = client
+        .post(format!("{base}/api/v1/auth/register"))
+        .json(&serde_json::json!({"email": "log@example.com", "password": password}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = registered["access_token"].as_str().unwrap().to_owned();
+    let refresh = registered["refresh_token"].as_str().unwrap().to_owned();
+    let user_id = registered["user"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(client.get(format!("{base}/api/v1/auth/me")).bearer_auth(&token).send().await.unwrap().status(), 200);
+    let key: serde_json::Value = client
+        .post(format!("{base}/api/v1/auth/api-keys"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"name": "logs"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let api_key = key["key"].as_str().unwrap().to_owned();
+    assert_eq!(
+        client.get(format!("{base}/api/v1/auth/me")).header("x-api-key", &api_key).send().await.unwrap().status(),
+        200
+    );
+    let refreshed = client
+        .post(format!("{base}/api/v1/auth/refresh"))
+        .json(&serde_json::json!({"refresh_token": refresh}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refreshed.status(), 200);
+    let uploaded = client
+        .post(format!("{base}/api/v1/storage/default/secret.txt"))
+        .bearer_auth(&token)
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(uploaded.status(), 201);
+    let signed: serde_json::Value = client
+        .post(format!("{base}/api/v1/storage/default/secret.txt/signed-url"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let signed_url = signed["signed_url"].as_str().unwrap().to_owned();
+    assert_eq!(client.get(format!("{base}{signed_url}")).send().await.unwrap().status(), 200);
+    assert_eq!(client.get(format!("{base}/api/v1/admin/stats")).bearer_auth(admin).send().await.unwrap().status(), 200);
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    assert!(child.wait().unwrap().success());
+
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    let signature = signed_url.split("token=").nth(1).unwrap();
+    for secret in [password, token.as_str(), refresh.as_str(), api_key.as_str(), admin, signature] {
+        assert!(!log.contains(secret), "the log holds a secret ({}…):\n{log}", &secret[..8]);
+    }
+    let entries: Vec<serde_json::Value> = log
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let access: Vec<&serde_json::Value> = entries.iter().filter(|e| e["target"] == "ferrobase::access").collect();
+    let me = access
+        .iter()
+        .find(|e| e["route"] == "/api/v1/auth/me" && e["user_id"] == user_id.as_str())
+        .expect("an access line for /auth/me");
+    assert_eq!((me["method"].clone(), me["status"].clone()), (serde_json::json!("GET"), serde_json::json!(200)));
+    assert!(me["duration_ms"].as_f64().is_some() && !me["request_id"].as_str().unwrap().is_empty());
+    assert!(access.iter().any(|e| e["route"] == "/api/v1/admin/stats" && e["user_id"] == "admin"));
+    assert!(access.iter().any(|e| e["route"] == "/api/v1/storage/{bucket}/{*key}" && e["status"] == 201));
+    assert!(access.len() >= 9, "{} access lines", access.len());
+}
