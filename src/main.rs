@@ -47,12 +47,34 @@ enum Command {
         #[arg(long, env = "MAX_UPLOAD_BYTES", default_value_t = ferrobase::limits::DEFAULT_MAX_UPLOAD_BYTES)]
         max_upload_bytes: u64,
     },
+    /// Write a consistent backup to a file: SQLite's database file (while a server runs on
+    /// it, too) or `pg_dump`'s custom format of the deployment's schema.
+    Backup {
+        #[arg(long, env = "DATA_DIR", default_value = "./ferrobase_data")]
+        data_dir: PathBuf,
+        #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+        database_url: Option<String>,
+        /// Where to write the backup.
+        #[arg(long)]
+        output: PathBuf,
+    },
+    /// Restore a backup made by `ferrobase backup` or `POST /api/v1/admin/backup`. SQLite:
+    /// stop the server first (the current database is kept as `ferrobase.db.before-restore`).
+    Restore {
+        #[arg(long, env = "DATA_DIR", default_value = "./ferrobase_data")]
+        data_dir: PathBuf,
+        #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+        database_url: Option<String>,
+        /// The backup file.
+        #[arg(long)]
+        input: PathBuf,
+    },
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let Command::Serve { log_format, .. } = &cli.command;
-    init_tracing(log_format == "json");
+    let json_logs = matches!(&cli.command, Command::Serve { log_format, .. } if log_format == "json");
+    init_tracing(json_logs);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("the async runtime starts");
     let result = runtime.block_on(async move {
         match cli.command {
@@ -79,6 +101,18 @@ fn main() -> std::process::ExitCode {
                     config.sqlite_synchronous = ferrobase::data::Synchronous::Full;
                 }
                 serve(config).await
+            }
+            Command::Backup { data_dir, database_url, output } => {
+                let url = database_url.filter(|u| !u.is_empty());
+                let size = ferrobase::data::backup::backup_to_file(&data_dir, url.as_deref(), &output).await?;
+                println!("backup written to {} ({size} bytes)", output.display());
+                Ok(())
+            }
+            Command::Restore { data_dir, database_url, input } => {
+                let url = database_url.filter(|u| !u.is_empty());
+                let done = ferrobase::data::backup::restore(&data_dir, url.as_deref(), &input).await?;
+                println!("{done}");
+                Ok(())
             }
         }
     });

@@ -3,11 +3,14 @@
 //! without the exporter knowing of them. This module installs the process's recorder, names
 //! the series it describes, and measures every request ([`track`]).
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::OnceLock;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -78,19 +81,48 @@ fn describe() {
 /// Counts and times one request under its route template (`/api/v1/{collection}/{id}`, never
 /// the concrete path, so the series stay few), and keeps the in-flight gauge.
 pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let route =
-        request.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = request.method().as_str().to_owned();
+    let route = request.extensions().get::<MatchedPath>().cloned();
+    let method = request.method().clone();
     state.requests_served().fetch_add(1, Ordering::Relaxed);
     let _in_flight = InFlight::enter();
     let started = Instant::now();
     let response = next.run(request).await;
-    let status = response.status().as_u16().to_string();
-    metrics::histogram!("ferrobase_http_request_duration_seconds", "method" => method.clone(), "route" => route.clone())
-        .record(started.elapsed().as_secs_f64());
-    metrics::counter!("ferrobase_http_requests_total", "method" => method, "route" => route, "status" => status)
-        .increment(1);
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+    let (requests, latency) = series(route, &method, response.status().as_u16());
+    latency.record(started.elapsed().as_secs_f64());
+    requests.increment(1);
     response
+}
+
+type Series = (metrics::Counter, metrics::Histogram);
+/// A route's series, by method and status.
+type RouteSeries = HashMap<(Method, u16), Series>;
+
+thread_local! {
+    /// Each thread's handles of the request series it has seen, by route, then method and
+    /// status: the registry's lookup (labels built, hashed, a lock taken) happens once per
+    /// series and thread, not per request.
+    static SERIES: RefCell<HashMap<Box<str>, RouteSeries>> = RefCell::new(HashMap::new());
+}
+
+fn series(route: &str, method: &Method, status: u16) -> Series {
+    SERIES.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if let Some(found) = cache.get(route).and_then(|by_status| by_status.get(&(method.clone(), status))) {
+            return found.clone();
+        }
+        let labels = [("method", method.as_str().to_owned()), ("route", route.to_owned())];
+        let counter = metrics::counter!(
+            "ferrobase_http_requests_total",
+            "method" => labels[0].1.clone(),
+            "route" => labels[1].1.clone(),
+            "status" => status.to_string()
+        );
+        let histogram = metrics::histogram!("ferrobase_http_request_duration_seconds", &labels);
+        let found = (counter, histogram);
+        cache.entry(route.into()).or_default().insert((method.clone(), status), found.clone());
+        found
+    })
 }
 
 /// The in-flight gauge, decremented however the request ends (a panic included).

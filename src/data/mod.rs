@@ -7,6 +7,7 @@
 
 pub mod access;
 pub mod aggregate;
+pub mod backup;
 pub mod batch;
 pub mod catalog;
 pub mod collections;

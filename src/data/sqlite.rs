@@ -156,6 +156,25 @@ impl SqlitePool {
         rx.await.map_err(|_| DbError::Other("an SQLite reader stopped".into()))?
     }
 
+    /// A consistent copy of the database at `path` (`VACUUM INTO`), made on a reader: it reads
+    /// one snapshot while the writer goes on writing.
+    pub async fn vacuum_into(&self, path: &Path) -> Result<(), DbError> {
+        let (tx, rx) = oneshot::channel();
+        let target = path.to_string_lossy().into_owned();
+        let job: ReadJob = Box::new(move |reader| {
+            // Readers are query-only; VACUUM INTO only reads this database, but SQLite asks
+            // for a connection that may write (the new file), so the flag is lifted meanwhile.
+            let conn = &reader.conn;
+            let result = conn
+                .execute_batch("PRAGMA query_only = OFF")
+                .and_then(|()| conn.execute("VACUUM INTO ?1", [target]).map(|_| ()));
+            let restored = conn.execute_batch("PRAGMA query_only = ON");
+            let _ = tx.send(result.and(restored).map_err(map_err));
+        });
+        self.inner.readers.send(job).map_err(|_| shut_down())?;
+        rx.await.map_err(|_| DbError::Other("an SQLite reader stopped".into()))?
+    }
+
     /// The connections: (readers and the writer, jobs queued for a reader, jobs queued for the
     /// writer).
     pub fn connections(&self) -> (usize, usize, usize) {

@@ -132,7 +132,7 @@ impl Blobs {
 }
 
 /// Bytes of a local file read in chunks of [`READ_CHUNK`], each on the blocking pool.
-fn file_chunks(file: std::fs::File, range: Range<u64>) -> BoxStream<'static, Result<Bytes, BlobError>> {
+pub fn file_chunks(file: std::fs::File, range: Range<u64>) -> BoxStream<'static, Result<Bytes, BlobError>> {
     futures_util::stream::try_unfold((file, range), |(mut file, range)| async move {
         if range.start >= range.end {
             return Ok(None);

@@ -14,13 +14,16 @@ use crate::ratelimit::{Class, Verdict};
 use crate::util::constant_time_eq;
 
 pub async fn limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let Some((class, caller)) = classify(&state, &request) else {
+    // The class first, from the path and headers alone: when its limit is off (or the path is
+    // not counted), nothing else is looked at.
+    let Some(class) = class_of(&state, &request) else {
         return next.run(request).await;
     };
     let limit = state.settings().get_i64(class.setting());
     if limit <= 0 {
         return next.run(request).await;
     }
+    let caller = caller_of(&state, &request, class);
     let verdict = state.limiter().hit(class, &caller, limit as u64).await;
     if !verdict.allowed {
         metrics::counter!("ferrobase_rate_limited_total", "class" => class.name()).increment(1);
@@ -33,40 +36,56 @@ pub async fn limit(State(state): State<AppState>, request: Request, next: Next) 
     response
 }
 
-/// The class of a request and whose budget it spends.
-fn classify(state: &AppState, request: &Request) -> Option<(Class, String)> {
-    let path = request.uri().path();
-    if path == "/api/v1/admin/health" || path == "/metrics" {
-        return None;
-    }
-    let ip = || {
-        super::client_ip::of(state, request.extensions(), request.headers())
-            .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
-    };
-    let bearer = request
+fn bearer(request: &Request) -> Option<&str> {
+    request
         .headers()
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    let admin = bearer.is_some_and(|token| constant_time_eq(token.as_bytes(), state.admin_secret().as_bytes()));
-    if admin || path.starts_with("/api/v1/admin/") {
-        return Some((Class::Admin, ip()));
-    }
-    // A user is told apart by a valid token's subject (no database read here) or by the API
-    // key's hash; anything else counts as anonymous.
-    let user = bearer.and_then(|token| state.auth().token_subject(token)).or_else(|| {
+        .map(str::trim)
+}
+
+fn is_admin(state: &AppState, request: &Request) -> bool {
+    bearer(request).is_some_and(|token| constant_time_eq(token.as_bytes(), state.admin_secret().as_bytes()))
+}
+
+/// A user is told apart by a valid token's subject (no database read here) or by the API
+/// key's hash.
+fn user_of(state: &AppState, request: &Request) -> Option<String> {
+    bearer(request).and_then(|token| state.auth().token_subject(token)).or_else(|| {
         let key = request.headers().get("x-api-key")?.to_str().ok()?;
         Some(format!("key:{}", &crate::auth::crypto::sha256_hex(key.trim())[..24]))
-    });
+    })
+}
+
+/// The class of a request; `None` for what is never counted (health checks, metrics).
+fn class_of(state: &AppState, request: &Request) -> Option<Class> {
+    let path = request.uri().path();
+    if path == "/api/v1/admin/health" || path == "/metrics" {
+        return None;
+    }
+    if path.starts_with("/api/v1/admin/") || is_admin(state, request) {
+        return Some(Class::Admin);
+    }
     if is_upload(request.method(), path) {
-        return Some((Class::Uploads, user.unwrap_or_else(ip)));
+        return Some(Class::Uploads);
     }
-    match user {
-        Some(user) => Some((Class::Crud, user)),
-        None if path.starts_with("/api/v1/auth/") => Some((Class::Auth, ip())),
-        None => Some((Class::PublicReads, ip())),
-    }
+    let signed_in = bearer(request).is_some() || request.headers().contains_key("x-api-key");
+    Some(match (signed_in, path.starts_with("/api/v1/auth/")) {
+        (true, _) => Class::Crud,
+        (false, true) => Class::Auth,
+        (false, false) => Class::PublicReads,
+    })
+}
+
+/// Whose budget a request of `class` spends: the user's for CRUD and uploads (an invalid
+/// token counts against its IP), the client IP's otherwise.
+fn caller_of(state: &AppState, request: &Request, class: Class) -> String {
+    let user = matches!(class, Class::Crud | Class::Uploads).then(|| user_of(state, request)).flatten();
+    user.unwrap_or_else(|| {
+        super::client_ip::of(state, request.extensions(), request.headers())
+            .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
+    })
 }
 
 /// `POST /storage/upload`, `POST /storage/{bucket}/{key}` and the start of a resumable upload.

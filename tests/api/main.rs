@@ -9,6 +9,7 @@ mod auth;
 mod auth_email;
 mod auth_security;
 mod authorization;
+mod backup;
 mod bulk;
 mod cli;
 mod errors;

@@ -1,6 +1,7 @@
 //! The admin API under `/api/v1/admin`. Everything but `health` needs the admin secret,
 //! which the [`Admin`](super::extract::Admin) extractor checks in each handler.
 
+pub(crate) mod backup;
 pub(crate) mod collections;
 pub(crate) mod health;
 pub(crate) mod indexes;

@@ -572,6 +572,10 @@ fn admin_ops() -> Vec<Op> {
             .handler(crate::http::admin::settings::update)
             .body(any_object())
             .ok(200, object(&[("settings", any_object())], &["settings"])),
+        op("post", "/api/v1/admin/backup".into(), "A consistent backup, streamed as a download")
+            .handler(crate::http::admin::backup::backup)
+            .describe("SQLite: a `.db` file (`VACUUM INTO`, taken while writes go on). PostgreSQL: `pg_dump`'s custom format of this deployment's schema. `ferrobase restore` (or `pg_restore`) takes it back.")
+            .answer(200, json!({"description": "The backup file", "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}})),
         op("get", "/api/v1/admin/stats".into(), "What the server holds and how long it has served")
             .handler(crate::http::admin::stats::stats)
             .ok(

@@ -1,0 +1,133 @@
+//! Backups taken while writes run: `POST /admin/backup` streams a consistent snapshot, and
+//! `ferrobase restore` puts it back into a database that opens and holds every write
+//! acknowledged before the backup began. SQLite, and PostgreSQL through pg_dump/pg_restore.
+
+use std::sync::{Arc, Mutex};
+
+use serde_json::json;
+
+use crate::harness::{ADMIN_SECRET, Backend, TestServer, pg_url};
+
+/// Writes records until told to stop; returns the ids acknowledged so far through `acked`.
+fn start_writer(
+    s: &TestServer,
+    acked: Arc<Mutex<Vec<String>>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> tokio::task::JoinHandle<()> {
+    let (client, url) = (s.client.clone(), s.url("/api/v1/notes"));
+    tokio::spawn(async move {
+        let mut n = 0;
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            n += 1;
+            let resp = client.post(&url).bearer_auth(ADMIN_SECRET).json(&json!({"n": n})).send().await.unwrap();
+            assert_eq!(resp.status(), 201);
+            let body: serde_json::Value = resp.json().await.unwrap();
+            acked.lock().unwrap().push(body["_id"].as_str().unwrap().to_owned());
+        }
+    })
+}
+
+/// Takes a backup while the writer runs; returns it and the ids acknowledged before it began.
+async fn backup_under_writes(s: &TestServer) -> (Vec<u8>, Vec<String>) {
+    s.open_collection("notes").await;
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = start_writer(s, acked.clone(), stop.clone());
+    // Some writes first, acknowledged before the backup starts.
+    while acked.lock().unwrap().len() < 30 {
+        tokio::task::yield_now().await;
+    }
+    let before: Vec<String> = acked.lock().unwrap().clone();
+    let resp = s.client.post(s.url("/api/v1/admin/backup")).bearer_auth(ADMIN_SECRET).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers()["content-disposition"].to_str().unwrap().starts_with("attachment;"));
+    let bytes = resp.bytes().await.unwrap().to_vec();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writer.await.unwrap();
+    assert!(acked.lock().unwrap().len() > before.len(), "writes went on during the backup");
+    (bytes, before)
+}
+
+fn restore(args: &[&str], input: &std::path::Path) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ferrobase"))
+        .arg("restore")
+        .args(args)
+        .arg("--input")
+        .arg(input)
+        .env_remove("DATABASE_URL")
+        .env_remove("DATA_DIR")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "restore failed: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+async fn assert_holds(restored: &TestServer, ids: &[String]) {
+    for id in ids {
+        let resp = restored.send(reqwest::Method::GET, &format!("/api/v1/notes/{id}"), Some(ADMIN_SECRET), None).await;
+        assert_eq!(resp.status, 200, "record {id} acknowledged before the backup is missing");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_sqlite_backup_taken_under_writes_restores() {
+    let s = TestServer::start(Backend::Sqlite).await.unwrap();
+    let (bytes, before) = backup_under_writes(&s).await;
+    assert!(bytes.starts_with(b"SQLite format 3\0"), "a database file");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("backup.db");
+    std::fs::write(&file, &bytes).unwrap();
+    let restored_dir = dir.path().join("restored");
+    restore(&["--data-dir", restored_dir.to_str().unwrap()], &file);
+    let restored = TestServer::start_with(Backend::Sqlite, |c| c.data_dir = restored_dir.clone()).await.unwrap();
+    assert_holds(&restored, &before).await;
+    // No temporary copy is left in the data dir.
+    let leftovers: Vec<_> = std::fs::read_dir(s.data_dir())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("backup-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    // The CLI takes one too, while the server runs; a file that is no backup is refused.
+    let cli = dir.path().join("cli.db");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ferrobase"))
+        .args(["backup", "--data-dir", s.data_dir().to_str().unwrap(), "--output", cli.to_str().unwrap()])
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(std::fs::read(&cli).unwrap().starts_with(b"SQLite format 3\0"));
+    std::fs::write(dir.path().join("junk.db"), b"not a database").unwrap();
+    let refused = std::process::Command::new(env!("CARGO_BIN_EXE_ferrobase"))
+        .args(["restore", "--data-dir", restored_dir.to_str().unwrap(), "--input"])
+        .arg(dir.path().join("junk.db"))
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_backup_taken_under_writes_restores() {
+    let Some(url) = pg_url() else { return };
+    let s = TestServer::start(Backend::Postgres).await.unwrap();
+    let (bytes, before) = backup_under_writes(&s).await;
+    assert!(bytes.starts_with(b"PGDMP"), "pg_dump's custom format");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("backup.dump");
+    std::fs::write(&file, &bytes).unwrap();
+    // Into a database of its own: the dump recreates the schema there.
+    let (admin, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    let database = format!("fbt_restore_{}", uuid::Uuid::new_v4().simple());
+    admin.batch_execute(&format!("CREATE DATABASE {database}")).await.unwrap();
+    let schema: String = s.store().database_identity().await.unwrap().rsplit('.').next().unwrap().to_owned();
+    let base = url.rsplit_once('/').unwrap().0;
+    let target = format!("{base}/{database}?options=-csearch_path%3D{schema}");
+    restore(&["--database-url", &target], &file);
+    {
+        let restored =
+            TestServer::start_with(Backend::Postgres, |c| c.database_url = Some(target.clone())).await.unwrap();
+        assert_holds(&restored, &before).await;
+    }
+    let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)")).await;
+}
