@@ -1,7 +1,7 @@
 //! Prometheus metrics through the `metrics` facade: any module records its own series with
 //! the `metrics` macros (`counter!`, `gauge!`, `histogram!`) and they appear in `GET /metrics`
 //! without the exporter knowing of them. This module installs the process's recorder, names
-//! the series it describes, and measures every request ([`track`]).
+//! the series it describes, and measures every request ([`Measure`]).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -9,9 +9,8 @@ use std::sync::OnceLock;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{MatchedPath, Request};
 use axum::http::Method;
-use axum::middleware::Next;
 use axum::response::Response;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
@@ -78,20 +77,33 @@ fn describe() {
     describe_gauge!("ferrobase_uptime_seconds", "Seconds since this server started");
 }
 
-/// Counts and times one request under its route template (`/api/v1/{collection}/{id}`, never
-/// the concrete path, so the series stay few), and keeps the in-flight gauge.
-pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let route = request.extensions().get::<MatchedPath>().cloned();
-    let method = request.method().clone();
-    state.requests_served().fetch_add(1, Ordering::Relaxed);
-    let _in_flight = InFlight::enter();
-    let started = Instant::now();
-    let response = next.run(request).await;
-    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
-    let (requests, latency) = series(route, &method, response.status().as_u16());
-    latency.record(started.elapsed().as_secs_f64());
-    requests.increment(1);
-    response
+/// One request being measured: counted and timed under its route template
+/// (`/api/v1/{collection}/{id}`, never the concrete path, so the series stay few), and in
+/// flight until it is finished or dropped.
+pub struct Measure {
+    route: Option<MatchedPath>,
+    method: Method,
+    started: Instant,
+    _in_flight: InFlight,
+}
+
+impl Measure {
+    pub fn start(state: &AppState, request: &Request) -> Measure {
+        state.requests_served().fetch_add(1, Ordering::Relaxed);
+        Measure {
+            route: request.extensions().get::<MatchedPath>().cloned(),
+            method: request.method().clone(),
+            started: Instant::now(),
+            _in_flight: InFlight::enter(),
+        }
+    }
+
+    pub fn finish(self, response: &Response) {
+        let route = self.route.as_ref().map_or("unmatched", MatchedPath::as_str);
+        let (requests, latency) = series(route, &self.method, response.status().as_u16());
+        latency.record(self.started.elapsed().as_secs_f64());
+        requests.increment(1);
+    }
 }
 
 type Series = (metrics::Counter, metrics::Histogram);
@@ -128,15 +140,21 @@ fn series(route: &str, method: &Method, status: u16) -> Series {
 /// The in-flight gauge, decremented however the request ends (a panic included).
 struct InFlight;
 
+/// The in-flight gauge's handle, looked up once.
+fn in_flight() -> &'static metrics::Gauge {
+    static GAUGE: OnceLock<metrics::Gauge> = OnceLock::new();
+    GAUGE.get_or_init(|| metrics::gauge!("ferrobase_http_requests_in_flight"))
+}
+
 impl InFlight {
     fn enter() -> InFlight {
-        metrics::gauge!("ferrobase_http_requests_in_flight").increment(1.0);
+        in_flight().increment(1.0);
         InFlight
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        metrics::gauge!("ferrobase_http_requests_in_flight").decrement(1.0);
+        in_flight().decrement(1.0);
     }
 }

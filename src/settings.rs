@@ -152,16 +152,21 @@ impl Settings {
         self.values.read().expect("settings lock").get(key).cloned()
     }
 
+    /// Reads one value in place: the getters run on every request, so nothing is cloned.
+    fn with<T>(&self, key: &str, read: impl FnOnce(&Json) -> Option<T>) -> Option<T> {
+        self.values.read().expect("settings lock").get(key).and_then(read)
+    }
+
     pub fn get_bool(&self, key: &str) -> bool {
-        self.value(key).and_then(|v| v.as_bool()).unwrap_or(false)
+        self.with(key, Json::as_bool).unwrap_or(false)
     }
 
     pub fn get_str(&self, key: &str) -> String {
-        self.value(key).and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+        self.with(key, |v| v.as_str().map(str::to_owned)).unwrap_or_default()
     }
 
     pub fn get_i64(&self, key: &str) -> i64 {
-        self.value(key).and_then(|v| v.as_i64()).unwrap_or(0)
+        self.with(key, Json::as_i64).unwrap_or(0)
     }
 
     /// Every setting, secrets masked: what the admin API shows and exports.

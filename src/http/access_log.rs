@@ -5,35 +5,49 @@
 
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request, State};
-use axum::middleware::Next;
+use axum::extract::{MatchedPath, Request};
 use axum::response::Response;
 
 use crate::app::AppState;
 use crate::util::constant_time_eq;
 
-pub async fn log(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if !state.config().access_log {
-        return next.run(request).await;
+/// A request to log once answered.
+pub struct Entry {
+    route: String,
+    method: String,
+    request_id: String,
+    user: Option<String>,
+    started: Instant,
+}
+
+impl Entry {
+    /// `None` unless the access log is on.
+    pub fn start(state: &AppState, request: &Request) -> Option<Entry> {
+        if !state.config().access_log {
+            return None;
+        }
+        let headers = request.headers();
+        Some(Entry {
+            route: request.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str).to_owned(),
+            method: request.method().to_string(),
+            request_id: headers.get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned(),
+            user: caller(state, request),
+            started: Instant::now(),
+        })
     }
-    let route =
-        request.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = request.method().to_string();
-    let request_id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-    let user = caller(&state, &request);
-    let started = Instant::now();
-    let response = next.run(request).await;
-    tracing::info!(
-        target: "ferrobase::access",
-        method,
-        route,
-        status = response.status().as_u16(),
-        duration_ms = started.elapsed().as_secs_f64() * 1000.0,
-        request_id,
-        user_id = user.as_deref().unwrap_or(""),
-        "request"
-    );
-    response
+
+    pub fn finish(self, response: &Response) {
+        tracing::info!(
+            target: "ferrobase::access",
+            method = self.method,
+            route = self.route,
+            status = response.status().as_u16(),
+            duration_ms = self.started.elapsed().as_secs_f64() * 1000.0,
+            request_id = self.request_id,
+            user_id = self.user.as_deref().unwrap_or(""),
+            "request"
+        );
+    }
 }
 
 /// Who called: a user's id (from a valid token), `admin`, `api-key`, or nobody.

@@ -90,18 +90,14 @@ const MAINTENANCE_RETRY_SECS: u32 = 60;
 
 /// The setting `maintenance_mode`: 503 with `Retry-After` for every request but the admin's
 /// (the admin API, or any path with the admin secret), health checks and metrics.
-pub async fn maintenance(
-    axum::extract::State(state): axum::extract::State<crate::app::AppState>,
-    request: Request<axum::body::Body>,
-    next: axum::middleware::Next,
-) -> Response {
-    if !state.settings().get_bool("maintenance_mode") || exempt_from_maintenance(&request, &state) {
-        return next.run(request).await;
+pub fn maintenance_refusal(state: &crate::app::AppState, request: &Request<axum::body::Body>) -> Option<Response> {
+    if !state.settings().get_bool("maintenance_mode") || exempt_from_maintenance(request, state) {
+        return None;
     }
     let mut response =
         ApiError::Unavailable("the service is in maintenance mode; try again later".into()).into_response();
     response.headers_mut().insert(axum::http::header::RETRY_AFTER, MAINTENANCE_RETRY_SECS.into());
-    response
+    Some(response)
 }
 
 fn exempt_from_maintenance(request: &Request<axum::body::Body>, state: &crate::app::AppState) -> bool {

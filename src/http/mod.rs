@@ -8,6 +8,7 @@ pub mod auth;
 pub(crate) mod client_ip;
 mod conditional;
 pub mod extract;
+mod gate;
 mod metrics;
 mod middleware;
 pub mod openapi;
@@ -36,10 +37,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), ratelimit::limit))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::maintenance))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::metrics::track))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), access_log::log))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), gate::gate))
         .with_state(state)
         .layer(axum::middleware::from_fn(middleware::limit_url))
         .layer(middleware::layers());

@@ -3,9 +3,8 @@
 //! class's setting. Every counted answer carries `X-RateLimit-Limit`, `-Remaining` and
 //! `-Reset` (seconds until the budget starts over). Health checks and metrics are not counted.
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderValue, Method};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::app::AppState;
@@ -13,27 +12,34 @@ use crate::error::ApiError;
 use crate::ratelimit::{Class, Verdict};
 use crate::util::constant_time_eq;
 
-pub async fn limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    // The class first, from the path and headers alone: when its limit is off (or the path is
-    // not counted), nothing else is looked at.
-    let Some(class) = class_of(&state, &request) else {
-        return next.run(request).await;
-    };
-    let limit = state.settings().get_i64(class.setting());
-    if limit <= 0 {
-        return next.run(request).await;
+/// What a request will spend, decided from its path and headers before anything is awaited
+/// (a request body is not `Sync`, so the request itself cannot be held across an await).
+pub struct Ticket {
+    class: Class,
+    caller: String,
+    limit: u64,
+}
+
+/// The request's class, caller and limit; `None` when it is not counted.
+pub fn ticket(state: &AppState, request: &Request) -> Option<Ticket> {
+    // The class first: when its limit is off (or the path is not counted), nothing else is
+    // looked at.
+    let class = class_of(state, request)?;
+    let limit = u64::try_from(state.settings().get_i64(class.setting())).ok().filter(|l| *l > 0)?;
+    Some(Ticket { class, caller: caller_of(state, request, class), limit })
+}
+
+/// Spends a ticket from its caller's budget: `Ok` with the budget to report, or the 429 to
+/// answer instead.
+pub async fn spend(state: &AppState, ticket: Ticket) -> Result<Verdict, Response> {
+    let verdict = state.limiter().hit(ticket.class, &ticket.caller, ticket.limit).await;
+    if verdict.allowed {
+        return Ok(verdict);
     }
-    let caller = caller_of(&state, &request, class);
-    let verdict = state.limiter().hit(class, &caller, limit as u64).await;
-    if !verdict.allowed {
-        metrics::counter!("ferrobase_rate_limited_total", "class" => class.name()).increment(1);
-        let mut response = ApiError::TooManyRequests { retry_after_secs: verdict.retry_after_secs }.into_response();
-        budget_headers(&mut response, &verdict);
-        return response;
-    }
-    let mut response = next.run(request).await;
+    metrics::counter!("ferrobase_rate_limited_total", "class" => ticket.class.name()).increment(1);
+    let mut response = ApiError::TooManyRequests { retry_after_secs: verdict.retry_after_secs }.into_response();
     budget_headers(&mut response, &verdict);
-    response
+    Err(response)
 }
 
 fn bearer(request: &Request) -> Option<&str> {
@@ -99,7 +105,7 @@ fn is_upload(method: &Method, path: &str) -> bool {
             || (rest.contains('/') && !rest.starts_with("buckets/") && !rest.ends_with("/signed-url")))
 }
 
-fn budget_headers(response: &mut Response, verdict: &Verdict) {
+pub fn budget_headers(response: &mut Response, verdict: &Verdict) {
     let headers = response.headers_mut();
     headers.insert("x-ratelimit-limit", HeaderValue::from(verdict.limit));
     headers.insert("x-ratelimit-remaining", HeaderValue::from(verdict.remaining));
