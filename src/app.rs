@@ -172,6 +172,7 @@ impl Server {
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let refresher = tokio::spawn(refresh_periodically(self.state.clone()));
         let purger = tokio::spawn(purge_periodically(self.state.clone()));
+        let settings_follower = tokio::spawn(follow_settings(self.state.clone()));
         let sweeper = {
             let state = self.state.clone();
             tokio::spawn(async move { state.files().run_sweeper(state.store()).await })
@@ -194,6 +195,7 @@ impl Server {
         refresher.abort();
         purger.abort();
         sweeper.abort();
+        settings_follower.abort();
         if let Some(listener) = listener {
             listener.abort();
         }
@@ -239,6 +241,24 @@ async fn refresh_periodically(state: AppState) {
         }
         if let Err(err) = state.store().catalog.reload_all().await {
             tracing::warn!(%err, "refreshing the catalog failed");
+        }
+    }
+}
+
+/// Re-reads the settings as soon as another instance announces a change of them through the
+/// change feed (PostgreSQL), rather than at the next periodic refresh. A consumer that lagged
+/// may have missed one, so it re-reads then too.
+async fn follow_settings(state: AppState) {
+    use tokio::sync::broadcast::error::RecvError;
+    let mut changes = state.store().feed.subscribe();
+    loop {
+        let reread = match changes.recv().await {
+            Ok(event) => event.collection == crate::data::SETTINGS_TABLE,
+            Err(RecvError::Lagged(_)) => true,
+            Err(RecvError::Closed) => return,
+        };
+        if reread && let Err(err) = state.settings().refresh().await {
+            tracing::warn!(%err, "re-reading the settings failed");
         }
     }
 }

@@ -96,7 +96,36 @@ pub fn after_write_stmt(channel: &str, instance: &str, changes: &[Change]) -> Op
     Some(Stmt::new(sql, vec![Value::Json(tables), channel.into(), Value::Json(Json::Array(payloads))]))
 }
 
+/// The system table whose changes tell every instance to re-read its settings: a change of it
+/// carries no record, only the news.
+pub const SETTINGS_TABLE: &str = "_fb_settings";
+
 impl Store {
+    /// Tells the other instances on this PostgreSQL database that the settings changed: their
+    /// feeds publish it as an update of [`SETTINGS_TABLE`], on which they re-read the settings.
+    /// SQLite has one server process per database, so there it does nothing.
+    pub async fn announce_settings_change(&self) -> Result<(), super::DbError> {
+        if self.db.dialect() != super::Dialect::Postgres {
+            return Ok(());
+        }
+        let payload = Payload {
+            instance: self.instance.clone(),
+            collection: SETTINGS_TABLE.to_owned(),
+            op: ChangeOp::Update,
+            id: None,
+            record: None,
+            old_record: None,
+            actor: Actor::Admin,
+            n: 0,
+        };
+        let text = serde_json::to_string(&payload).unwrap_or_default();
+        let stmt = Stmt::new(
+            "SELECT COUNT(*) FROM (SELECT pg_notify($1, $2)) AS sent",
+            vec![self.channel.as_str().into(), text.into()],
+        );
+        self.db.write(stmt).await.map(|_| ())
+    }
+
     /// Listens for the changes of other instances until the store is dropped, reconnecting
     /// after a lost connection.
     pub async fn listen_for_changes(&self, url: &str) {
@@ -138,6 +167,10 @@ impl Store {
         let payload: Payload = serde_json::from_str(text).ok()?;
         if payload.instance == self.instance {
             return None;
+        }
+        if payload.collection == SETTINGS_TABLE {
+            let Payload { collection, op, actor, .. } = payload;
+            return Some(Change { collection, op, id: None, record: None, old_record: None, actor });
         }
         let table = self.catalog.lookup(&payload.collection).await.ok()??;
         let columns = output_columns(&table, None, Deleted::Shown).ok()?;

@@ -15,6 +15,7 @@ pub mod dialect;
 mod embed;
 pub mod feed;
 mod feed_pg;
+pub use feed_pg::SETTINGS_TABLE;
 pub mod migrations;
 pub mod names;
 mod postgres;

@@ -333,3 +333,74 @@ async fn instances_share_one_budget_through_redis() {
         assert_eq!(statuses, [200, 200, 200, 200, 429, 429], "{backend:?}: one budget across both instances");
     }
 }
+
+/// Two instances on one PostgreSQL database behave as one service: a setting changed on one
+/// applies on the other (announced through the change feed), a session revoked on one is
+/// refused by the other at once, and a collection made on one is served by the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_behave_as_one_service() {
+    use crate::harness::{Backend, TestServer};
+    let Some(s) = TestServer::start(Backend::Postgres).await else { return };
+    let other = s.another_instance().await;
+    let client = &s.client;
+
+    // The other instance listens once a record written here reaches its feed.
+    let mut feed = other.changes();
+    s.open_collection("pings").await;
+    s.seed("pings", &[json!({"n": 1})]).await;
+    let heard = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            if feed.recv().await.unwrap().collection == "pings" {
+                return;
+            }
+        }
+    });
+    heard.await.expect("the other instance listens");
+
+    // A setting: the other instance's feed carries the news and it re-reads at once.
+    s.set_settings(json!({"registration_open": false})).await;
+    let news = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            let event = feed.recv().await.unwrap();
+            if event.collection == ferrobase::data::SETTINGS_TABLE {
+                return event;
+            }
+        }
+    })
+    .await
+    .expect("the other instance hears of the change");
+    assert!(news.record.is_none());
+    let register = || {
+        client
+            .post(other.url("/api/v1/auth/register"))
+            .json(&json!({"email": "late@example.com", "password": "password-123"}))
+            .send()
+    };
+    // The re-read follows the news on the other instance's own task; bounded.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let status = register().await.unwrap().status().as_u16();
+        if status == 403 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the other instance still registers ({status})");
+        tokio::task::yield_now().await;
+    }
+    s.set_settings(json!({"registration_open": true})).await;
+
+    // A session revoked on one instance is refused by the other at once.
+    let token = s.register("both@example.com", "password-123").await["access_token"].as_str().unwrap().to_owned();
+    let me = || client.get(other.url("/api/v1/auth/me")).bearer_auth(&token).send();
+    assert_eq!(me().await.unwrap().status(), 200);
+    assert_eq!(s.as_user(Method::POST, "/api/v1/auth/logout", &token, None).await.status, 200);
+    assert_eq!(me().await.unwrap().status(), 401);
+
+    // A collection and its rules made on one instance are served by the other.
+    let created = s.admin_post("/api/v1/admin/collections", json!({"name": "shared", "rules": {"read": "public", "create": "disabled", "update": "disabled", "delete": "disabled"}})).await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    s.seed("shared", &[json!({"title": "from one"})]).await;
+    let listed: Value = client.get(other.url("/api/v1/shared")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(listed["items"][0]["title"], "from one");
+    let refused = client.post(other.url("/api/v1/shared")).json(&json!({"title": "anonymous"})).send().await.unwrap();
+    assert_eq!(refused.status(), 403, "the rule made on one instance applies on the other");
+}

@@ -24,7 +24,16 @@ pub async fn get(_: Admin, State(state): State<AppState>) -> Response {
 pub async fn update(_: Admin, State(state): State<AppState>, JsonBody(body): JsonBody<Value>) -> ApiResult<Response> {
     let changes = body.as_object().ok_or_else(|| ApiError::bad_request("the body must be an object of settings"))?;
     state.settings().update(changes, ADMIN_ACTOR).await?;
+    announce(&state).await;
     Ok(Json(json!({ "settings": state.settings().snapshot() })).into_response())
+}
+
+/// Tells the other instances; they would re-read within the refresh interval anyway, so a
+/// failure is only logged.
+async fn announce(state: &AppState) {
+    if let Err(err) = state.store().announce_settings_change().await {
+        tracing::warn!(%err, "announcing a settings change to other instances failed");
+    }
 }
 
 /// `GET /admin/settings/audit?limit=&offset=`: changes, newest first.
@@ -71,6 +80,7 @@ pub async fn import(_: Admin, State(state): State<AppState>, JsonBody(body): Jso
         None => object.clone(),
     };
     let changed = state.settings().update(&settings, "admin (import)").await?;
+    announce(&state).await;
     Ok(Json(json!({ "imported": changed, "settings": state.settings().snapshot() })).into_response())
 }
 
