@@ -32,6 +32,8 @@ struct Inner {
     admin_secret: String,
     generated_admin_secret: bool,
     started_at: std::time::Instant,
+    /// Poked by `POST /admin/restart`.
+    restart: tokio::sync::Notify,
     /// Requests this server has answered (all routes), for the stats.
     requests_served: std::sync::atomic::AtomicU64,
 }
@@ -63,6 +65,11 @@ impl AppState {
 
     pub fn admin_secret(&self) -> &str {
         &self.inner.admin_secret
+    }
+
+    /// Asks the server to hand its socket to a new process and exit (see [`crate::restart`]).
+    pub fn request_restart(&self) {
+        self.inner.restart.notify_one();
     }
 
     /// How long this server has been up.
@@ -142,7 +149,11 @@ impl Server {
         let limiter = crate::ratelimit::RateLimiter::new(config.redis_url.as_deref(), &namespace)
             .await
             .map_err(StartError::Limiter)?;
-        let listener = TcpListener::bind(config.addr).await.map_err(|e| StartError::Bind(config.addr, e))?;
+        let listener = match inherited_listener() {
+            // A predecessor handed over its socket (a graceful restart).
+            Some(listener) => TcpListener::from_std(listener).map_err(|e| StartError::Bind(config.addr, e))?,
+            None => TcpListener::bind(config.addr).await.map_err(|e| StartError::Bind(config.addr, e))?,
+        };
         let state = AppState {
             inner: Arc::new(Inner {
                 config,
@@ -154,6 +165,7 @@ impl Server {
                 admin_secret,
                 generated_admin_secret,
                 started_at: std::time::Instant::now(),
+                restart: tokio::sync::Notify::new(),
                 requests_served: Default::default(),
             }),
         };
@@ -186,11 +198,17 @@ impl Server {
         let service = router.into_make_service_with_connect_info::<SocketAddr>();
         // Streamed answers (file downloads) are written as headers, then body chunks: without
         // TCP_NODELAY each would wait for the client's delayed ACK (40 ms on Linux).
-        let sockets = axum::serve::ListenerExt::tap_io(self.listener, |tcp| {
+        let listener_fd = raw_fd(&self.listener);
+        let (drain, draining) = tokio::sync::watch::channel(false);
+        let accepting = Draining { inner: self.listener, draining };
+        let sockets = axum::serve::ListenerExt::tap_io(accepting, |tcp| {
             if let Err(err) = tcp.set_nodelay(true) {
                 tracing::debug!(%err, "TCP_NODELAY could not be set");
             }
         });
+        let shutdown = until_shutdown_or_restart(self.state.clone(), listener_fd, drain, shutdown);
+        #[cfg(unix)]
+        crate::restart::signal_ready();
         let result = axum::serve(sockets, service).with_graceful_shutdown(shutdown).await;
         refresher.abort();
         purger.abort();
@@ -214,6 +232,87 @@ fn open_files(config: &Config, store: &Store, jwt_secret: &str) -> Result<Files,
         }
     };
     Ok(Files::new(store.db.clone(), blobs, Signer::new(jwt_secret.as_bytes()), config.max_upload_bytes))
+}
+
+/// How long a restarting server keeps the connections it accepted last before closing idle
+/// ones (see [`until_shutdown_or_restart`]).
+const DRAIN_BEFORE_SHUTDOWN: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// A listener that stops accepting once told to drain (the successor of a restart accepts
+/// from the same socket).
+struct Draining {
+    inner: TcpListener,
+    draining: tokio::sync::watch::Receiver<bool>,
+}
+
+impl axum::serve::Listener for Draining {
+    type Io = tokio::net::TcpStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        let draining = &mut self.draining;
+        let drained = async move {
+            // The guard it answers with is dropped at once: it must not be held while waiting.
+            let _ = draining.wait_for(|drain| *drain).await.map(|_| ());
+        };
+        tokio::select! {
+            accepted = axum::serve::Listener::accept(&mut self.inner) => accepted,
+            () = drained => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.inner.local_addr()
+    }
+}
+
+/// The socket handed over by a predecessor, if any (Unix).
+fn inherited_listener() -> Option<std::net::TcpListener> {
+    #[cfg(unix)]
+    return crate::restart::inherited_listener();
+    #[cfg(not(unix))]
+    None
+}
+
+#[cfg(unix)]
+fn raw_fd(listener: &TcpListener) -> i32 {
+    std::os::fd::AsRawFd::as_raw_fd(listener)
+}
+
+#[cfg(not(unix))]
+fn raw_fd(_: &TcpListener) -> i32 {
+    -1
+}
+
+/// Resolves when `shutdown` does, or once a restart was asked for and the successor serves
+/// on the same socket (a failed restart is logged and this server goes on).
+async fn until_shutdown_or_restart(
+    state: AppState,
+    listener_fd: i32,
+    drain: tokio::sync::watch::Sender<bool>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let restart = async move {
+        loop {
+            state.inner.restart.notified().await;
+            #[cfg(unix)]
+            match crate::restart::start_successor(listener_fd).await {
+                Ok(()) => break,
+                Err(err) => tracing::error!(%err, "restart failed; this server goes on"),
+            }
+            #[cfg(not(unix))]
+            let _ = listener_fd;
+        }
+        // Stop accepting first: new connections now wait in the socket's queue for the
+        // successor. Connections accepted a moment ago get time to send their requests,
+        // which a graceful shutdown would otherwise take for idle and close.
+        let _ = drain.send(true);
+        tokio::time::sleep(DRAIN_BEFORE_SHUTDOWN).await;
+    };
+    tokio::select! {
+        () = shutdown => {}
+        () = restart => {}
+    }
 }
 
 /// A name that every instance of one deployment shares and no other deployment has: from

@@ -43,6 +43,9 @@ pub struct Config {
     pub redis_url: Option<String>,
     /// One structured log line per request (`--log-format json` turns it on).
     pub access_log: bool,
+    /// Whether `POST /admin/restart` may start a new process of this binary (set when it runs
+    /// as the `ferrobase` command, on Unix; not for a server embedded in another program).
+    pub restartable: bool,
 }
 
 /// An S3-compatible object store for file contents. Instances sharing a PostgreSQL database
@@ -100,6 +103,7 @@ impl Config {
             s3: None,
             redis_url: None,
             access_log: false,
+            restartable: false,
         }
     }
 }

@@ -23,6 +23,8 @@ pub mod mail;
 pub mod metrics;
 pub mod net;
 pub mod ratelimit;
+#[cfg(unix)]
+pub mod restart;
 pub mod settings;
 pub mod util;
 

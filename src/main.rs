@@ -3,6 +3,8 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use std::io::Write;
+
 use clap::{Parser, Subcommand};
 
 /// mimalloc instead of the system allocator: under load the request threads and the SQLite
@@ -97,6 +99,7 @@ fn main() -> std::process::ExitCode {
                 config.s3 = ferrobase::config::S3Config::from_env();
                 config.redis_url = std::env::var("REDIS_URL").ok().filter(|url| !url.is_empty());
                 config.access_log = log_format == "json";
+                config.restartable = cfg!(unix);
                 if sqlite_synchronous == "full" {
                     config.sqlite_synchronous = ferrobase::data::Synchronous::Full;
                 }
@@ -131,7 +134,9 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         // Printed once, on the start that generated it; later starts read it from the data dir.
         println!("Generated admin secret (stored in the data dir): {secret}");
     }
-    println!("Ferrobase listening on http://{}", server.addr());
+    // Not println!: after a restart the predecessor's stdout may be gone, and a failed write
+    // must not stop the server.
+    let _ = writeln!(std::io::stdout(), "Ferrobase listening on http://{}", server.addr());
     server.run_until(shutdown_signal()).await?;
     Ok(())
 }

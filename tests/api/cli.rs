@@ -295,3 +295,98 @@ async fn json_access_logs_carry_no_secret() {
     assert!(access.iter().any(|e| e["route"] == "/api/v1/storage/{bucket}/{*key}" && e["status"] == 201));
     assert!(access.len() >= 9, "{} access lines", access.len());
 }
+
+/// `POST /admin/restart` under load: while the old process hands its socket to a new one and
+/// exits, a client loop sees no refused connection and no 5xx; the new process serves on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_under_load_loses_no_request() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("server.log");
+    let data = dir.path().join("data");
+    let admin = "restart-admin-secret-0123456789abcdef";
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferrobase"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .env_remove("DATABASE_URL")
+        .env_remove("FERROBASE_ADDR")
+        .env_remove("DATA_DIR")
+        .env("ADMIN_SECRET", admin)
+        .stdout(Stdio::from(std::fs::File::create(&log_path).unwrap()))
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let listening = |count: usize| {
+        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+        let lines: Vec<String> = log
+            .lines()
+            .filter_map(|l| l.strip_prefix("Ferrobase listening on "))
+            .map(|a| a.trim().to_owned())
+            .collect();
+        (lines.len() >= count).then(|| lines[0].clone())
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let base = loop {
+        if let Some(base) = listening(1) {
+            break base;
+        }
+        assert!(std::time::Instant::now() < deadline, "the server did not start");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+
+    // Two clients, a new connection per request, until told to stop.
+    let stop = Arc::new(AtomicBool::new(false));
+    let served = Arc::new(AtomicUsize::new(0));
+    let failures = Arc::new(Mutex::new(Vec::<String>::new()));
+    let mut loops = Vec::new();
+    for _ in 0..2 {
+        let (stop, served, failures, url) =
+            (stop.clone(), served.clone(), failures.clone(), format!("{base}/api/v1/admin/health"));
+        loops.push(tokio::spawn(async move {
+            let client = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
+            while !stop.load(Ordering::Relaxed) {
+                match client.get(&url).send().await {
+                    Ok(resp) if resp.status() == 200 => {
+                        served.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok(resp) => failures.lock().unwrap().push(format!("status {}", resp.status())),
+                    Err(err) => failures.lock().unwrap().push(format!("{err:?}")),
+                }
+            }
+        }));
+    }
+    let wait_for = |n: usize| {
+        let served = served.clone();
+        async move {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            while served.load(Ordering::Relaxed) < n {
+                assert!(std::time::Instant::now() < deadline, "requests stopped being served");
+                tokio::task::yield_now().await;
+            }
+        }
+    };
+    wait_for(50).await;
+    let restart =
+        reqwest::Client::new().post(format!("{base}/api/v1/admin/restart")).bearer_auth(admin).send().await.unwrap();
+    assert_eq!(restart.status(), 202);
+    // The old process exits once its successor serves and its own requests are done.
+    let exited = tokio::task::spawn_blocking(move || child.wait().unwrap()).await.unwrap();
+    assert!(exited.success());
+    assert!(listening(2).is_some(), "the successor announced itself");
+    let after = served.load(Ordering::Relaxed);
+    wait_for(after + 50).await;
+    stop.store(true, Ordering::Relaxed);
+    for task in loops {
+        task.await.unwrap();
+    }
+    let failures = failures.lock().unwrap().clone();
+    // The successor is found by its data dir, the only thing of this test on its command line.
+    let _ = Command::new("pkill").args(["-TERM", "-f"]).arg(data.to_str().unwrap()).status();
+    assert!(
+        failures.is_empty(),
+        "{} requests failed around the restart: {:?}",
+        failures.len(),
+        &failures[..failures.len().min(5)]
+    );
+}

@@ -7,6 +7,7 @@ pub(crate) mod health;
 pub(crate) mod indexes;
 pub(crate) mod records;
 pub(crate) mod relations;
+pub(crate) mod restart;
 pub(crate) mod sessions;
 pub(crate) mod settings;
 pub(crate) mod stats;

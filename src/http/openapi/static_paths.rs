@@ -572,6 +572,11 @@ fn admin_ops() -> Vec<Op> {
             .handler(crate::http::admin::settings::update)
             .body(any_object())
             .ok(200, object(&[("settings", any_object())], &["settings"])),
+        op("post", "/api/v1/admin/restart".into(), "Restart gracefully")
+            .handler(crate::http::admin::restart::restart)
+            .describe("A new process of the same binary takes over the listening socket; this one finishes its in-flight requests and exits. No connection is refused meanwhile. 409 for a server not started as the `ferrobase` command.")
+            .answer(202, json!({"description": "Restarting", "content": {"application/json": {"schema": object(&[("restarting", boolean())], &["restarting"])}}}))
+            .errors(&[409]),
         op("post", "/api/v1/admin/backup".into(), "A consistent backup, streamed as a download")
             .handler(crate::http::admin::backup::backup)
             .describe("SQLite: a `.db` file (`VACUUM INTO`, taken while writes go on). PostgreSQL: `pg_dump`'s custom format of this deployment's schema. `ferrobase restore` (or `pg_restore`) takes it back.")
