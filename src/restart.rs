@@ -21,8 +21,12 @@ const READY_WITHIN: Duration = Duration::from_secs(60);
 pub fn inherited_listener() -> Option<std::net::TcpListener> {
     let fd: RawFd = std::env::var(LISTEN_FD_ENV).ok()?.parse().ok()?;
     // SAFETY: the predecessor put its listening socket at this descriptor for us alone, and
-    // nothing else in this process owns it.
-    let listener = unsafe { std::net::TcpListener::from_raw_fd(fd) };
+    // nothing else in this process owns it. Close-on-exec again, so that programs this process
+    // runs (pg_dump) do not hold the socket; a restart hands it on explicitly.
+    let listener = unsafe {
+        libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+        std::net::TcpListener::from_raw_fd(fd)
+    };
     listener.set_nonblocking(true).ok()?;
     Some(listener)
 }
@@ -49,12 +53,14 @@ pub async fn start_successor(listener: RawFd) -> Result<(), String> {
         .args(std::env::args_os().skip(1))
         .env(LISTEN_FD_ENV, LISTEN_FD.to_string())
         .env(READY_FD_ENV, READY_FD.to_string());
-    // SAFETY: between fork and exec only async-signal-safe calls (dup2) are made. dup2 leaves
-    // the new descriptors without close-on-exec, so the successor inherits exactly these two.
+    // SAFETY: between fork and exec only async-signal-safe calls (dup2, fcntl) are made. dup2
+    // leaves the new descriptors without close-on-exec, so the successor inherits these two.
     unsafe {
         command.pre_exec(move || {
             for (from, to) in [(listener, LISTEN_FD), (write_raw, READY_FD)] {
-                if libc::dup2(from, to) < 0 {
+                // dup2 onto itself changes nothing, close-on-exec included: clear it then.
+                let done = if from == to { libc::fcntl(to, libc::F_SETFD, 0) } else { libc::dup2(from, to) };
+                if done < 0 {
                     return Err(std::io::Error::last_os_error());
                 }
             }

@@ -376,6 +376,22 @@ async fn restart_under_load_loses_no_request() {
     assert!(listening(2).is_some(), "the successor announced itself");
     let after = served.load(Ordering::Relaxed);
     wait_for(after + 50).await;
+    // The successor restarts in turn (it got the socket through a restart itself).
+    let again =
+        reqwest::Client::new().post(format!("{base}/api/v1/admin/restart")).bearer_auth(admin).send().await.unwrap();
+    assert_eq!(again.status(), 202);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let running = Command::new("pgrep").args(["-f"]).arg(data.to_str().unwrap()).output().unwrap();
+        let count = String::from_utf8_lossy(&running.stdout).lines().count();
+        if listening(3).is_some() && count == 1 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the second restart did not complete ({count} processes)");
+        tokio::task::yield_now().await;
+    }
+    let after = served.load(Ordering::Relaxed);
+    wait_for(after + 50).await;
     stop.store(true, Ordering::Relaxed);
     for task in loops {
         task.await.unwrap();
