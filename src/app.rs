@@ -81,6 +81,11 @@ impl AppState {
         &self.inner.requests_served
     }
 
+    /// Whether `token` is the admin secret (compared in constant time).
+    pub fn is_admin_secret(&self, token: &str) -> bool {
+        crate::util::constant_time_eq(token.as_bytes(), self.inner.admin_secret.as_bytes())
+    }
+
     /// The admin secret when this start generated it (to be shown once).
     pub fn generated_admin_secret(&self) -> Option<&str> {
         self.inner.generated_admin_secret.then_some(self.inner.admin_secret.as_str())

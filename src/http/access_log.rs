@@ -9,7 +9,6 @@ use axum::extract::{MatchedPath, Request};
 use axum::response::Response;
 
 use crate::app::AppState;
-use crate::util::constant_time_eq;
 
 /// A request to log once answered.
 pub struct Entry {
@@ -56,8 +55,8 @@ fn caller(state: &AppState, request: &Request) -> Option<String> {
     if headers.contains_key("x-api-key") {
         return Some("api-key".into());
     }
-    let token = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ")?.trim();
-    if constant_time_eq(token.as_bytes(), state.admin_secret().as_bytes()) {
+    let token = super::extract::bearer(headers)?;
+    if state.is_admin_secret(token) {
         return Some("admin".into());
     }
     state.auth().token_subject(token)

@@ -31,6 +31,12 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
+/// The token of an `Authorization: Bearer <token>` header, trimmed; `None` without one. For
+/// the middlewares that only look (the extractors above answer 401 for a malformed header).
+pub fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers.get(AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ").map(str::trim)
+}
+
 /// A signed-in user (access token or API key); anyone else gets 401.
 pub struct User(pub Principal);
 

@@ -23,14 +23,8 @@ fn authorize(state: &AppState, headers: &HeaderMap) -> ApiResult<()> {
     if token.is_empty() {
         return Ok(());
     }
-    let sent = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .unwrap_or("");
-    let allowed =
-        [token.as_str(), state.admin_secret()].iter().any(|t| constant_time_eq(sent.as_bytes(), t.as_bytes()));
+    let sent = super::extract::bearer(headers).unwrap_or("");
+    let allowed = constant_time_eq(sent.as_bytes(), token.as_bytes()) || state.is_admin_secret(sent);
     if allowed { Ok(()) } else { Err(ApiError::Unauthorized("the metrics token is required".into())) }
 }
 

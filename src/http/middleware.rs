@@ -105,12 +105,7 @@ fn exempt_from_maintenance(request: &Request<axum::body::Body>, state: &crate::a
     if path.starts_with("/api/v1/admin/") || path == "/metrics" {
         return true;
     }
-    let bearer = request
-        .headers()
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    bearer.is_some_and(|token| crate::util::constant_time_eq(token.trim().as_bytes(), state.admin_secret().as_bytes()))
+    super::extract::bearer(request.headers()).is_some_and(|token| state.is_admin_secret(token))
 }
 
 /// 414 for a request target longer than [`MAX_URL_BYTES`], before any handler parses it.

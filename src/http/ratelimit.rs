@@ -10,7 +10,6 @@ use axum::response::{IntoResponse, Response};
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::ratelimit::{Class, Verdict};
-use crate::util::constant_time_eq;
 
 /// What a request will spend, decided from its path and headers before anything is awaited
 /// (a request body is not `Sync`, so the request itself cannot be held across an await).
@@ -43,16 +42,11 @@ pub async fn spend(state: &AppState, ticket: Ticket) -> Result<Verdict, Response
 }
 
 fn bearer(request: &Request) -> Option<&str> {
-    request
-        .headers()
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
+    super::extract::bearer(request.headers())
 }
 
 fn is_admin(state: &AppState, request: &Request) -> bool {
-    bearer(request).is_some_and(|token| constant_time_eq(token.as_bytes(), state.admin_secret().as_bytes()))
+    bearer(request).is_some_and(|token| state.is_admin_secret(token))
 }
 
 /// A user is told apart by a valid token's subject (no database read here) or by the API

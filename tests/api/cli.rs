@@ -183,35 +183,61 @@ async fn durability_mode_and_secret_length_at_start() {
     }
 }
 
+/// The binary started with its standard output in a file (which outlives the process, unlike
+/// a pipe, so a restarted successor can still write to it), on `dir/data`.
+struct Logged {
+    log: std::path::PathBuf,
+}
+
+impl Logged {
+    fn spawn(dir: &std::path::Path, admin_secret: &str, extra: &[&str]) -> (Child, Logged) {
+        let log = dir.join("server.log");
+        let child = Command::new(env!("CARGO_BIN_EXE_ferrobase"))
+            .args(["serve", "--addr", "127.0.0.1:0"])
+            .args(extra)
+            .arg("--data-dir")
+            .arg(dir.join("data"))
+            .env_remove("DATABASE_URL")
+            .env_remove("FERROBASE_ADDR")
+            .env_remove("DATA_DIR")
+            .env("ADMIN_SECRET", admin_secret)
+            .stdout(Stdio::from(std::fs::File::create(&log).unwrap()))
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        (child, Logged { log })
+    }
+
+    /// The addresses of the "listening" lines written so far.
+    fn listening(&self) -> Vec<String> {
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        log.lines().filter_map(|l| l.strip_prefix("Ferrobase listening on ")).map(|a| a.trim().to_owned()).collect()
+    }
+
+    /// The first server's address, once `count` servers said they listen (bounded).
+    async fn listening_at(&self, count: usize) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let lines = self.listening();
+            if lines.len() >= count {
+                return lines[0].clone();
+            }
+            assert!(std::time::Instant::now() < deadline, "the server did not start");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+}
+
 /// `--log-format json`: every log line is a JSON object, each request has an access line
 /// (method, route template, status, duration, request id, user), and no secret that the
 /// requests carried appears anywhere in the log.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_access_logs_carry_no_secret() {
     let dir = tempfile::tempdir().unwrap();
-    let log_path = dir.path().join("server.log");
     let admin = "json-log-admin-secret-0123456789abcdef";
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ferrobase"))
-        .args(["serve", "--addr", "127.0.0.1:0", "--log-format", "json", "--data-dir"])
-        .arg(dir.path().join("data"))
-        .env_remove("DATABASE_URL")
-        .env_remove("FERROBASE_ADDR")
-        .env_remove("DATA_DIR")
-        .env("ADMIN_SECRET", admin)
-        .stdout(Stdio::from(std::fs::File::create(&log_path).unwrap()))
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    // Started once the listening line is written; bounded.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let base = loop {
-        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-        if let Some(line) = log.lines().find_map(|l| l.strip_prefix("Ferrobase listening on ")) {
-            break line.trim().to_owned();
-        }
-        assert!(std::time::Instant::now() < deadline, "the server did not start: {log}");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    };
+    let (mut child, logged) = Logged::spawn(dir.path(), admin, &["--log-format", "json"]);
+    let log_path = logged.log.clone();
+    let base = logged.listening_at(1).await;
     let client = reqwest::Client::new();
     let password = "a-password-that-must-never-be-logged";
     let registered: serde_json::Value = client
@@ -303,37 +329,11 @@ async fn restart_under_load_loses_no_request() {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     use std::sync::{Arc, Mutex};
     let dir = tempfile::tempdir().unwrap();
-    let log_path = dir.path().join("server.log");
-    let data = dir.path().join("data");
     let admin = "restart-admin-secret-0123456789abcdef";
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ferrobase"))
-        .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
-        .arg(&data)
-        .env_remove("DATABASE_URL")
-        .env_remove("FERROBASE_ADDR")
-        .env_remove("DATA_DIR")
-        .env("ADMIN_SECRET", admin)
-        .stdout(Stdio::from(std::fs::File::create(&log_path).unwrap()))
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let listening = |count: usize| {
-        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-        let lines: Vec<String> = log
-            .lines()
-            .filter_map(|l| l.strip_prefix("Ferrobase listening on "))
-            .map(|a| a.trim().to_owned())
-            .collect();
-        (lines.len() >= count).then(|| lines[0].clone())
-    };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let base = loop {
-        if let Some(base) = listening(1) {
-            break base;
-        }
-        assert!(std::time::Instant::now() < deadline, "the server did not start");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    };
+    let (mut child, logged) = Logged::spawn(dir.path(), admin, &[]);
+    let data = dir.path().join("data");
+    let base = logged.listening_at(1).await;
+    let listening = |count: usize| logged.listening().len() >= count;
 
     // Two clients, a new connection per request, until told to stop.
     let stop = Arc::new(AtomicBool::new(false));
@@ -373,7 +373,7 @@ async fn restart_under_load_loses_no_request() {
     // The old process exits once its successor serves and its own requests are done.
     let exited = tokio::task::spawn_blocking(move || child.wait().unwrap()).await.unwrap();
     assert!(exited.success());
-    assert!(listening(2).is_some(), "the successor announced itself");
+    assert!(listening(2), "the successor announced itself");
     let after = served.load(Ordering::Relaxed);
     wait_for(after + 50).await;
     // The successor restarts in turn (it got the socket through a restart itself).
@@ -384,7 +384,7 @@ async fn restart_under_load_loses_no_request() {
     loop {
         let running = Command::new("pgrep").args(["-f"]).arg(data.to_str().unwrap()).output().unwrap();
         let count = String::from_utf8_lossy(&running.stdout).lines().count();
-        if listening(3).is_some() && count == 1 {
+        if listening(3) && count == 1 {
             break;
         }
         assert!(std::time::Instant::now() < deadline, "the second restart did not complete ({count} processes)");

@@ -101,10 +101,7 @@ pub async fn get_two(
     Path((x, rest)): Path<(String, String)>,
     QueryPairs(pairs): QueryPairs,
 ) -> ApiResult<Response> {
-    if is_file_id(&x) {
-        return download_by_id(&state, &caller, &headers, &x, &pairs, false).await;
-    }
-    objects::download(&state, &caller, &headers, &x, &rest, &pairs, false).await
+    two_segments(&state, &caller, &headers, (&x, &rest), &pairs, false).await
 }
 
 pub async fn head_two(
@@ -114,10 +111,22 @@ pub async fn head_two(
     Path((x, rest)): Path<(String, String)>,
     QueryPairs(pairs): QueryPairs,
 ) -> ApiResult<Response> {
-    if is_file_id(&x) {
-        return download_by_id(&state, &caller, &headers, &x, &pairs, true).await;
+    two_segments(&state, &caller, &headers, (&x, &rest), &pairs, true).await
+}
+
+/// `/storage/{x}/{rest}`: a file by id when `x` is one, else an object by bucket and key.
+async fn two_segments(
+    state: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    (x, rest): (&str, &str),
+    pairs: &[(String, String)],
+    head: bool,
+) -> ApiResult<Response> {
+    if is_file_id(x) {
+        return download_by_id(state, caller, headers, x, pairs, head).await;
     }
-    objects::download(&state, &caller, &headers, &x, &rest, &pairs, true).await
+    objects::download(state, caller, headers, x, rest, pairs, head).await
 }
 
 async fn download_by_id(

@@ -86,9 +86,7 @@ pub async fn head(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    check_version(&headers)?;
-    let _lock = state.files().lock_upload(&id).await;
-    let upload = owned(&state, &caller, &id).await?;
+    let (_lock, upload) = locked(&state, &caller, &headers, &id).await?;
     let mut response = StatusCode::OK.into_response();
     upload_headers(&mut response, &upload);
     set(&mut response, "cache-control", "no-store");
@@ -154,13 +152,24 @@ pub async fn delete(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    check_version(&headers)?;
-    let _lock = state.files().lock_upload(&id).await;
-    let upload = owned(&state, &caller, &id).await?;
+    let (_lock, upload) = locked(&state, &caller, &headers, &id).await?;
     state.files().terminate(&upload).await?;
     let mut response = StatusCode::NO_CONTENT.into_response();
     set(&mut response, "tus-resumable", TUS_VERSION);
     Ok(response)
+}
+
+/// A tus request on one upload: the protocol version checked, the upload locked (so a broken
+/// append records what it got first) and read, for its owner or the admin.
+async fn locked(
+    state: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    id: &str,
+) -> ApiResult<(tokio::sync::OwnedMutexGuard<()>, Resumable)> {
+    check_version(headers)?;
+    let lock = state.files().lock_upload(id).await;
+    Ok((lock, owned(state, caller, id).await?))
 }
 
 /// The upload, for its owner or the admin.
