@@ -404,3 +404,34 @@ async fn two_instances_behave_as_one_service() {
     let refused = client.post(other.url("/api/v1/shared")).json(&json!({"title": "anonymous"})).send().await.unwrap();
     assert_eq!(refused.status(), 403, "the rule made on one instance applies on the other");
 }
+
+both_backends! {
+    async fn operations_endpoints_are_the_admins(s) {
+        let user = s.register("ops-user@example.com", "password-123").await["access_token"].as_str().unwrap().to_owned();
+        let before = s.admin_get("/api/v1/admin/settings").await.body.clone();
+        for (method, path) in [
+            (Method::GET, "/api/v1/admin/stats"),
+            (Method::POST, "/api/v1/admin/backup"),
+            (Method::POST, "/api/v1/admin/restart"),
+            (Method::GET, "/api/v1/admin/settings/audit"),
+            (Method::GET, "/api/v1/admin/settings/export"),
+            (Method::POST, "/api/v1/admin/settings/import"),
+            (Method::POST, "/api/v1/admin/settings/test-email"),
+            (Method::GET, "/api/v1/admin/storage"),
+            (Method::GET, "/api/v1/admin/buckets"),
+        ] {
+            let body = Some(json!({"app_name": "Taken", "to": "x@example.com"}));
+            let anonymous = s.send(method.clone(), path, None, body.clone()).await;
+            assert_eq!(anonymous.status, 401, "{method} {path}: {}", anonymous.text);
+            assert!(!anonymous.error().is_empty());
+            let signed_in = s.as_user(method.clone(), path, &user, body).await;
+            assert!(signed_in.status == 401 || signed_in.status == 403, "{method} {path}: {}", signed_in.text);
+        }
+        assert_eq!(s.admin_get("/api/v1/admin/settings").await.body, before, "refused imports change nothing");
+        // A server embedded in another program (this test's) cannot restart itself.
+        let restart = s.send(Method::POST, "/api/v1/admin/restart", Some(ADMIN_SECRET), None).await;
+        assert_eq!(restart.status, 409, "{}", restart.text);
+        assert!(restart.error().contains("restart"));
+        assert_eq!(s.get("/api/v1/admin/health").await.status, 200);
+    }
+}
