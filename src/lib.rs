@@ -8,6 +8,7 @@
 //!   streaming uploads, signed URLs.
 //! - [`metrics`]: the Prometheus recorder and the per-request measurements.
 //! - [`settings`]: runtime settings stored in the database.
+//! - [`logging`]: the log subscriber and its level, a runtime setting.
 //! - [`app`]: the shared state and the server's start-up and shutdown.
 //! - [`limits`]: every limit a request or a record is held to.
 
@@ -19,6 +20,7 @@ pub mod error;
 pub mod files;
 pub mod http;
 pub mod limits;
+pub mod logging;
 pub mod mail;
 pub mod metrics;
 pub mod net;

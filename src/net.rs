@@ -1,5 +1,6 @@
-//! Addresses and networks, for the setting `trusted_proxies`: a comma-separated list of IPs
-//! and CIDR ranges (`10.0.0.0/8`, `::1`).
+//! Addresses, networks and origins: the setting `trusted_proxies` (a comma-separated list of
+//! IPs and CIDR ranges: `10.0.0.0/8`, `::1`) and the setting `cors_origins` (the web origins
+//! whose pages may call the API).
 
 use std::net::IpAddr;
 
@@ -46,6 +47,93 @@ pub fn parse_proxies(list: &str) -> Result<Vec<Cidr>, String> {
         .collect()
 }
 
+/// The origins of a `cors_origins` value: `*` for any, else a comma-separated list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origins {
+    Any,
+    Listed(Vec<Origin>),
+}
+
+/// One web origin, `scheme://host[:port]`; a host written `*.example.com` stands for every
+/// subdomain of `example.com` (and not for `example.com` itself).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    scheme: String,
+    host: String,
+    port: Option<u16>,
+    any_subdomain: bool,
+}
+
+impl Origin {
+    /// An origin as browsers send it, or as an operator lists it (then with `*.` allowed).
+    fn parse(text: &str, wildcard_allowed: bool) -> Option<Origin> {
+        let (scheme, rest) = text.split_once("://")?;
+        let scheme_ok = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+        // An IPv6 host is bracketed (`[::1]:8080`): its colons are not the port's.
+        let host_end = match rest.strip_prefix('[') {
+            Some(inner) => inner.find(']')? + 2,
+            None => rest.find(':').unwrap_or(rest.len()),
+        };
+        let (host, port) = rest.split_at(host_end);
+        let port = match port {
+            "" => None,
+            port => Some(port.strip_prefix(':')?.parse::<u16>().ok()?),
+        };
+        let (any_subdomain, host) = match host.strip_prefix("*.") {
+            Some(parent) if wildcard_allowed => (true, parent),
+            _ => (false, host),
+        };
+        let host_ok = !host.is_empty()
+            && host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '[' | ']' | ':' | '_'));
+        (scheme_ok && host_ok).then(|| Origin {
+            scheme: scheme.to_ascii_lowercase(),
+            host: host.to_ascii_lowercase(),
+            port,
+            any_subdomain,
+        })
+    }
+
+    fn admits(&self, origin: &Origin) -> bool {
+        let host_matches = if self.any_subdomain {
+            origin.host.strip_suffix(self.host.as_str()).is_some_and(|sub| sub.len() > 1 && sub.ends_with('.'))
+        } else {
+            origin.host == self.host
+        };
+        self.scheme == origin.scheme && self.port == origin.port && host_matches
+    }
+}
+
+impl Origins {
+    /// A `cors_origins` value; `Err` names the first entry that is not an origin. An empty
+    /// list admits no origin: browsers then may not call the API from any page.
+    pub fn parse(list: &str) -> Result<Origins, String> {
+        if list.trim() == "*" {
+            return Ok(Origins::Any);
+        }
+        list.split(',')
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+            .map(|item| {
+                Origin::parse(item, true).ok_or_else(|| {
+                    format!("'{item}' is not an origin such as https://app.example.com or https://*.example.com")
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Origins::Listed)
+    }
+
+    /// Whether a page of `origin` (an `Origin` header's value) may call the API.
+    pub fn admits(&self, origin: &str) -> bool {
+        match self {
+            Origins::Any => true,
+            Origins::Listed(allowed) => {
+                Origin::parse(origin, false).is_some_and(|origin| allowed.iter().any(|a| a.admits(&origin)))
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -72,6 +160,54 @@ mod tests {
         assert_eq!(parse_proxies("127.0.0.1, 10.0.0.0/8").unwrap().len(), 2);
         for bad in ["10.0.0.0/33", "::1/129", "localhost", "1.2.3.4/x", "1.2.3"] {
             assert!(parse_proxies(bad).unwrap_err().contains(bad.split('/').next().unwrap()), "{bad}");
+        }
+    }
+
+    #[test]
+    fn origins_admit_what_they_list() {
+        assert!(Origins::parse("*").unwrap().admits("https://anything.example"));
+        let listed =
+            Origins::parse("https://app.example.com, http://localhost:5173, https://*.preview.dev, http://[::1]:3000")
+                .unwrap();
+        for admitted in [
+            "https://app.example.com",
+            "https://APP.example.com",
+            "http://localhost:5173",
+            "https://pr-7.preview.dev",
+            "http://[::1]:3000",
+        ] {
+            assert!(listed.admits(admitted), "{admitted}");
+        }
+        for refused in [
+            "http://app.example.com",
+            "https://app.example.com:8443",
+            "https://evil.app.example.com",
+            "https://app.example.com.evil",
+            "http://localhost:5174",
+            "https://preview.dev",
+            "https://.preview.dev",
+            "https://evilpreview.dev",
+            "null",
+            "",
+        ] {
+            assert!(!listed.admits(refused), "{refused}");
+        }
+        assert!(!Origins::parse("").unwrap().admits("https://app.example.com"));
+    }
+
+    #[test]
+    fn bad_origins_are_named() {
+        for bad in [
+            "app.example.com",
+            "https://app.example.com/",
+            "https://app.example.com/path",
+            "https://",
+            "https://a:b",
+            "*://x.com",
+            "https://*",
+        ] {
+            let err = Origins::parse(&format!("https://ok.example, {bad}")).unwrap_err();
+            assert!(err.contains(bad), "{bad}: {err}");
         }
     }
 }

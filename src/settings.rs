@@ -29,6 +29,8 @@ pub enum Kind {
     OneOf(&'static [&'static str]),
     /// Comma-separated IP addresses and CIDR ranges.
     Networks,
+    /// `*`, or comma-separated web origins.
+    Origins,
 }
 
 /// One known setting.
@@ -80,6 +82,8 @@ pub fn registry() -> Vec<Setting> {
         setting("rate_limit_admin", json!(50), Int(0, 1_000_000)),
         setting("rate_limit_uploads", json!(20), Int(0, 1_000_000)),
         setting("trusted_proxies", json!(""), Networks),
+        setting("cors_origins", json!("*"), Origins),
+        setting("log_level", json!(crate::logging::DEFAULT_LEVEL), OneOf(crate::logging::LEVELS)),
     ]
 }
 
@@ -106,6 +110,10 @@ impl Setting {
                 crate::net::parse_proxies(list).map(|_| ()).map_err(|why| format!("setting '{key}': {why}"))
             }
             (Kind::Networks, _) => Err(format!("setting '{key}' is a string of IPs and CIDR ranges, comma-separated")),
+            (Kind::Origins, Json::String(list)) => {
+                crate::net::Origins::parse(list).map(|_| ()).map_err(|why| format!("setting '{key}': {why}"))
+            }
+            (Kind::Origins, _) => Err(format!("setting '{key}' is '*' or a string of origins, comma-separated")),
         }
     }
 
@@ -144,7 +152,13 @@ impl Settings {
             };
             values.insert(key.to_owned(), parsed);
         }
-        *self.values.write().expect("settings lock") = values;
+        let level = values.get("log_level").and_then(Json::as_str).map(str::to_owned);
+        let previous = std::mem::replace(&mut *self.values.write().expect("settings lock"), values);
+        if let Some(level) = level
+            && previous.get("log_level").and_then(Json::as_str) != Some(level.as_str())
+        {
+            crate::logging::apply(&level);
+        }
         Ok(())
     }
 
@@ -278,6 +292,10 @@ mod tests {
         assert!(find("email_provider").check(&json!("carrier-pigeon")).is_err());
         assert!(find("email_provider").check(&json!("smtp")).is_ok());
         assert!(find("app_name").check(&json!(1)).is_err());
+        assert!(find("log_level").check(&json!("loud")).is_err());
+        assert!(find("log_level").check(&json!("debug")).is_ok());
+        assert!(find("cors_origins").check(&json!("app.example.com")).is_err());
+        assert!(find("cors_origins").check(&json!("https://app.example.com, http://localhost:5173")).is_ok());
     }
 
     #[test]

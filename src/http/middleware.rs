@@ -8,11 +8,13 @@ use axum::response::{IntoResponse, Response};
 use tower::ServiceBuilder;
 use tower::layer::util::{Identity, Stack};
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::cors::{Any, CorsLayer};
+use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 
+use crate::app::AppState;
 use crate::error::ApiError;
 use crate::limits::MAX_URL_BYTES;
+use crate::net::Origins;
 
 static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -48,15 +50,24 @@ pub fn layers() -> ServiceBuilder<Layers> {
         .layer(PropagateRequestIdLayer::new(X_REQUEST_ID.clone()))
 }
 
-/// Browsers on any origin may call the API: credentials travel in the `Authorization` and
-/// `X-API-Key` headers, never in cookies, so no origin gains anything by being allowed.
-pub fn cors() -> CorsLayer {
+/// CORS as the setting `cors_origins` allows it. Credentials travel in the `Authorization`
+/// and `X-API-Key` headers, never in cookies, so the default `*` lets any page call the API
+/// and gains no page anything; an operator narrows it to the app's own origins.
+pub fn cors(allow_origin: AllowOrigin) -> CorsLayer {
     CorsLayer::new()
-        .allow_origin(Any)
+        .allow_origin(allow_origin)
         .allow_methods(Any)
         .allow_headers(Any)
         .expose_headers(exposed_headers())
         .max_age(std::time::Duration::from_secs(3600))
+}
+
+/// The origins `cors_origins` lists, read at each request so that a change applies at once.
+pub fn listed_origins(state: AppState) -> AllowOrigin {
+    AllowOrigin::predicate(move |origin, _| {
+        let listed = state.settings().get_str("cors_origins");
+        origin.to_str().is_ok_and(|origin| Origins::parse(&listed).is_ok_and(|origins| origins.admits(origin)))
+    })
 }
 
 /// Headers a browser app may read: ids, limits, file and range answers, and the tus protocol's.

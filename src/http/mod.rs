@@ -38,17 +38,24 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(middleware::method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
         .layer(axum::middleware::from_fn_with_state(state.clone(), gate::gate))
-        .with_state(state)
+        .with_state(state.clone())
         .layer(axum::middleware::from_fn(middleware::limit_url))
         .layer(middleware::layers());
-    let with_cors = plain.clone().layer(middleware::cors());
+    let any_origin = plain.clone().layer(middleware::cors(tower_http::cors::Any.into()));
+    let listed_origins = plain.clone().layer(middleware::cors(middleware::listed_origins(state.clone())));
     // CORS answers every OPTIONS request as a browser's preflight; one without an `Origin`
     // is not from a browser and reaches its route instead (tus discovery).
     Router::new().fallback_service(tower::service_fn(move |request: axum::extract::Request| {
         use tower::ServiceExt;
         let no_origin_options = request.method() == axum::http::Method::OPTIONS
             && !request.headers().contains_key(axum::http::header::ORIGIN);
-        let service = if no_origin_options { plain.clone() } else { with_cors.clone() };
+        let service = if no_origin_options {
+            plain.clone()
+        } else if state.settings().get_str("cors_origins").trim() == "*" {
+            any_origin.clone()
+        } else {
+            listed_origins.clone()
+        };
         service.oneshot(request)
     }))
 }

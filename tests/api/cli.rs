@@ -200,6 +200,7 @@ impl Logged {
             .env_remove("DATABASE_URL")
             .env_remove("FERROBASE_ADDR")
             .env_remove("DATA_DIR")
+            .env_remove("FERROBASE_LOG")
             .env("ADMIN_SECRET", admin_secret)
             .stdout(Stdio::from(std::fs::File::create(&log).unwrap()))
             .stderr(Stdio::null())
@@ -320,6 +321,45 @@ async fn json_access_logs_carry_no_secret() {
     assert!(access.iter().any(|e| e["route"] == "/api/v1/admin/stats" && e["user_id"] == "admin"));
     assert!(access.iter().any(|e| e["route"] == "/api/v1/storage/{bucket}/{*key}" && e["status"] == 201));
     assert!(access.len() >= 9, "{} access lines", access.len());
+}
+
+/// The setting `log_level` applies at once: at `warn` a request writes no access line (they
+/// are `info`), back at `info` it does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_level_applies_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let admin = "log-level-admin-secret-0123456789abcdef";
+    let (mut child, logged) = Logged::spawn(dir.path(), admin, &["--log-format", "json"]);
+    let base = logged.listening_at(1).await;
+    let client = reqwest::Client::new();
+    let admin_get = |path: &str| client.get(format!("{base}{path}")).bearer_auth(admin).send();
+    let set_level = |level: &str| {
+        client
+            .patch(format!("{base}/api/v1/admin/settings"))
+            .bearer_auth(admin)
+            .json(&serde_json::json!({ "log_level": level }))
+            .send()
+    };
+    assert_eq!(admin_get("/api/v1/admin/stats").await.unwrap().status(), 200);
+    assert_eq!(set_level("warn").await.unwrap().status(), 200);
+    assert_eq!(admin_get("/api/v1/admin/collections").await.unwrap().status(), 200);
+    assert_eq!(set_level("loud").await.unwrap().status(), 400);
+    assert_eq!(set_level("info").await.unwrap().status(), 200);
+    assert_eq!(admin_get("/api/v1/admin/sessions").await.unwrap().status(), 200);
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    assert!(child.wait().unwrap().success());
+
+    let log = std::fs::read_to_string(&logged.log).unwrap();
+    let routes: Vec<String> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["target"] == "ferrobase::access")
+        .filter_map(|e| e["route"].as_str().map(str::to_owned))
+        .collect();
+    assert!(routes.iter().any(|r| r == "/api/v1/admin/stats"), "{routes:?}");
+    assert!(!routes.iter().any(|r| r == "/api/v1/admin/collections"), "logged at warn: {routes:?}");
+    assert!(routes.iter().any(|r| r == "/api/v1/admin/sessions"), "{routes:?}");
 }
 
 /// `POST /admin/restart` under load: while the old process hands its socket to a new one and

@@ -47,6 +47,19 @@ pub async fn use_smtp(s: &crate::harness::TestServer) -> mpsc::UnboundedReceiver
 
 /// An SMTP server on an ephemeral port; returns its port and the stream of received mail.
 pub async fn smtp_server() -> (u16, mpsc::UnboundedReceiver<Received>) {
+    smtp_server_with(None).await
+}
+
+/// An SMTP server that takes mail only from a client signed in (`AUTH PLAIN`) as `user` with
+/// `password`, as a provider's relay does.
+pub async fn smtp_server_requiring(
+    user: &'static str,
+    password: &'static str,
+) -> (u16, mpsc::UnboundedReceiver<Received>) {
+    smtp_server_with(Some((user, password))).await
+}
+
+async fn smtp_server_with(login: Option<(&'static str, &'static str)>) -> (u16, mpsc::UnboundedReceiver<Received>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let (tx, rx) = mpsc::unbounded_channel();
@@ -54,22 +67,55 @@ pub async fn smtp_server() -> (u16, mpsc::UnboundedReceiver<Received>) {
         while let Ok((socket, _)) = listener.accept().await {
             let tx = tx.clone();
             tokio::spawn(async move {
-                let _ = smtp_session(socket, tx).await;
+                let _ = smtp_session(socket, tx, login).await;
             });
         }
     });
     (port, rx)
 }
 
-async fn smtp_session(socket: tokio::net::TcpStream, tx: mpsc::UnboundedSender<Received>) -> std::io::Result<()> {
+/// Whether an `AUTH PLAIN` response (base64 of `authzid\0user\0password`) names `login`.
+fn plain_login_matches(response: &str, login: Option<(&str, &str)>) -> bool {
+    use base64::Engine;
+    let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(response.trim()) else { return false };
+    let parts: Vec<&[u8]> = decoded.split(|b| *b == 0).collect();
+    match (login, parts.as_slice()) {
+        (Some((user, password)), [_, u, p]) => *u == user.as_bytes() && *p == password.as_bytes(),
+        (None, [_, _, _]) => true,
+        _ => false,
+    }
+}
+
+async fn smtp_session(
+    socket: tokio::net::TcpStream,
+    tx: mpsc::UnboundedSender<Received>,
+    login: Option<(&str, &str)>,
+) -> std::io::Result<()> {
     let (read, mut write) = socket.into_split();
     let mut lines = BufReader::new(read).lines();
     write.write_all(b"220 localhost test SMTP\r\n").await?;
     let mut to = Vec::new();
+    let mut signed_in = false;
     while let Some(line) = lines.next_line().await? {
         let upper = line.to_ascii_uppercase();
         let reply: &[u8] = if upper.starts_with("EHLO") {
-            b"250-localhost\r\n250 8BITMIME\r\n"
+            b"250-localhost\r\n250-AUTH PLAIN\r\n250 8BITMIME\r\n"
+        } else if upper.starts_with("AUTH PLAIN") {
+            let response = match line.get(10..).map(str::trim).filter(|r| !r.is_empty()) {
+                Some(initial) => initial.to_owned(),
+                None => {
+                    write.write_all(b"334 \r\n").await?;
+                    lines.next_line().await?.unwrap_or_default()
+                }
+            };
+            signed_in = plain_login_matches(&response, login);
+            if signed_in {
+                b"235 2.7.0 Authentication successful\r\n"
+            } else {
+                b"535 5.7.8 Authentication credentials invalid\r\n"
+            }
+        } else if upper.starts_with("MAIL FROM") && login.is_some() && !signed_in {
+            b"530 5.7.0 Authentication required\r\n"
         } else if upper.starts_with("HELO") || upper.starts_with("MAIL FROM") || upper.starts_with("NOOP") {
             b"250 OK\r\n"
         } else if upper.starts_with("RSET") {

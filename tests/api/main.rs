@@ -25,6 +25,7 @@ mod query;
 mod records;
 mod relations;
 mod search;
+mod settings_keys;
 mod storage;
 mod storage_resumable;
 mod tables_read;
