@@ -67,3 +67,13 @@ pub const MAX_ALLOWED_MIME_TYPES: usize = 100;
 /// resumable upload, in bytes.
 pub const MAX_FORM_FIELD_BYTES: usize = 4096;
 pub const MAX_UPLOAD_METADATA_BYTES: usize = 4096;
+
+/// How long a refusal for the rate limit is held before it is answered (at most, and never
+/// past the moment the caller's budget allows its next request). A client that sends as fast
+/// as it is answered is slowed to one request per hold and connection, instead of costing the
+/// server a refusal as fast as the network carries them.
+pub const RATE_LIMIT_HOLD_MS: u64 = 1000;
+
+/// Refusals held at once by one instance; past that a refusal is answered at once, with
+/// `Connection: close`, so a flood over many connections cannot tie up unbounded memory.
+pub const MAX_HELD_REFUSALS: usize = 1024;

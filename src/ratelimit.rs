@@ -55,8 +55,10 @@ pub struct Verdict {
     pub remaining: u64,
     /// Seconds until the whole budget is back.
     pub reset_secs: u64,
-    /// Seconds until one more request is allowed (when refused).
+    /// Seconds until one more request is allowed (when refused), rounded up.
     pub retry_after_secs: u64,
+    /// The same, in milliseconds.
+    pub retry_after_ms: u64,
 }
 
 /// The period a limit is counted over, in milliseconds.
@@ -169,6 +171,7 @@ fn verdict(limit: u64, interval: f64, (allowed, ahead): (bool, f64)) -> Verdict 
         remaining: remaining.min(limit),
         reset_secs: (ahead / 1000.0).ceil().max(1.0) as u64,
         retry_after_secs: (wait / 1000.0).ceil().max(1.0) as u64,
+        retry_after_ms: wait.ceil() as u64,
     }
 }
 

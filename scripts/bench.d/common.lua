@@ -8,6 +8,13 @@
 COLLECTION = os.getenv("BENCH_COLLECTION") or "bench_items"
 JSON_HEADERS = { ["Content-Type"] = "application/json" }
 
+-- BENCH_DELAY_MS paces each connection: it waits that long before each request (wrk's
+-- latency figures leave the wait out), so a client sends at a bounded rate.
+local delay_ms = tonumber(os.getenv("BENCH_DELAY_MS") or "")
+if delay_ms and delay_ms > 0 then
+  function delay() return delay_ms end
+end
+
 local threads_started = 0
 
 function setup(thread)

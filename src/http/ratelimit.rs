@@ -4,12 +4,17 @@
 //! `-Reset` (seconds until the budget starts over). Health checks and metrics are not counted.
 
 use axum::extract::Request;
+use std::time::Duration;
+
+use axum::http::header::CONNECTION;
 use axum::http::{HeaderValue, Method};
 use axum::response::{IntoResponse, Response};
 
 use crate::app::AppState;
 use crate::error::ApiError;
+use crate::limits::{MAX_HELD_REFUSALS, RATE_LIMIT_HOLD_MS};
 use crate::ratelimit::{Class, Verdict};
+use tokio::sync::Semaphore;
 
 /// What a request will spend, decided from its path and headers before anything is awaited
 /// (a request body is not `Sync`, so the request itself cannot be held across an await).
@@ -38,7 +43,25 @@ pub async fn spend(state: &AppState, ticket: Ticket) -> Result<Verdict, Response
     metrics::counter!("ferrobase_rate_limited_total", "class" => ticket.class.name()).increment(1);
     let mut response = ApiError::TooManyRequests { retry_after_secs: verdict.retry_after_secs }.into_response();
     budget_headers(&mut response, &verdict);
+    hold_refusal(&verdict, &mut response).await;
     Err(response)
+}
+
+/// Refusals being held now, at most [`MAX_HELD_REFUSALS`].
+static HELD_REFUSALS: Semaphore = Semaphore::const_new(MAX_HELD_REFUSALS);
+
+/// Holds a refusal for [`RATE_LIMIT_HOLD_MS`] (less when the budget allows the next request
+/// sooner): a flooding client waits for its answers instead of taking the CPU that other
+/// callers' requests need. When too many are held already, the refusal goes out at once and
+/// closes its connection.
+async fn hold_refusal(verdict: &Verdict, response: &mut Response) {
+    let hold = Duration::from_millis(RATE_LIMIT_HOLD_MS.min(verdict.retry_after_ms));
+    match HELD_REFUSALS.try_acquire() {
+        Ok(_permit) => tokio::time::sleep(hold).await,
+        Err(_) => {
+            response.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
+        }
+    }
 }
 
 fn bearer(request: &Request) -> Option<&str> {

@@ -248,8 +248,10 @@ both_backends! {
             let reset: u64 = resp.header("x-ratelimit-reset").unwrap().parse().unwrap();
             assert!((1..=60).contains(&reset));
         }
+        let asked = std::time::Instant::now();
         let refused = s.get("/api/v1/posts").await;
         assert_eq!(refused.status, 429);
+        assert!(asked.elapsed() >= std::time::Duration::from_millis(900), "a refusal is held for RATE_LIMIT_HOLD_MS");
         assert_eq!(refused.error(), "Rate limit exceeded. Try again later.");
         let retry: u64 = refused.header("retry-after").unwrap().parse().unwrap();
         assert!((1..=60).contains(&retry));
