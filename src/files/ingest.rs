@@ -4,17 +4,17 @@
 //! half way (the client went away), the closed channel tells the task to discard the blob.
 //! Nothing is kept in memory beyond a few chunks and the blob writer's parts in flight.
 
-use aws_lc_rs::digest::{Context, SHA256};
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
 use super::blobs::{BlobError, Blobs};
 
-/// What was stored: its size and hex SHA-256.
+/// What was stored: its size. The bytes are not hashed: a blob never changes once written, so
+/// its name is the `ETag`, and hashing every byte would take more of an upload's CPU than
+/// receiving and writing it.
 #[derive(Debug, Clone)]
 pub struct Stored {
     pub size: u64,
-    pub sha256: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -86,12 +86,10 @@ impl Ingest {
 }
 
 async fn write(mut writer: super::blobs::BlobWriter, mut rx: mpsc::Receiver<Message>) -> Result<Stored, BlobError> {
-    let mut hash = Context::new(&SHA256);
     let mut size = 0u64;
     loop {
         match rx.recv().await {
             Some(Message::Data(chunk)) => {
-                hash.update(&chunk);
                 size += chunk.len() as u64;
                 if let Err(err) = writer.write(chunk).await {
                     writer.abort().await;
@@ -100,7 +98,7 @@ async fn write(mut writer: super::blobs::BlobWriter, mut rx: mpsc::Receiver<Mess
             }
             Some(Message::End) => {
                 writer.finish().await?;
-                return Ok(Stored { size, sha256: hex::encode(hash.finish().as_ref()) });
+                return Ok(Stored { size });
             }
             // The request ended without `End`: refused, cut off or dropped.
             None => {

@@ -19,8 +19,10 @@ pub struct FileRecord {
     pub filename: String,
     pub mime_type: String,
     pub size: u64,
-    /// Hex SHA-256 of the content: the `ETag`.
-    pub sha256: String,
+    /// What the `ETag` names: the stored version of the content. A new file's is its id (its
+    /// blob's name, which changes whenever the content does); files stored by earlier versions
+    /// carry the SHA-256 of their content.
+    pub version_tag: String,
     pub is_public: bool,
     pub owner_id: Option<String>,
     pub collection: Option<String>,
@@ -49,7 +51,7 @@ impl FileRecord {
             filename: next().text().unwrap_or_default(),
             mime_type: next().text().unwrap_or_default(),
             size: next().as_int().unwrap_or(0).max(0) as u64,
-            sha256: next().text().unwrap_or_default(),
+            version_tag: next().text().unwrap_or_default(),
             is_public: next().as_bool(),
             owner_id: next().text(),
             collection: next().text(),
@@ -62,7 +64,7 @@ impl FileRecord {
 
     /// The strong `ETag`, quoted.
     pub fn etag(&self) -> String {
-        format!("\"{}\"", self.sha256)
+        format!("\"{}\"", self.version_tag)
     }
 
     /// Where the collections surface serves it: `/api/v1/storage/{id}/{filename}`.

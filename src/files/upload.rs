@@ -195,7 +195,7 @@ impl Files {
                 new.filename.as_str().into(),
                 received.mime.as_str().into(),
                 Value::Int(received.stored.size as i64),
-                received.stored.sha256.as_str().into(),
+                id.into(),
                 new.is_public.map_or(Value::Null, Value::Bool),
                 opt(&new.owner_id),
                 opt(&new.collection),

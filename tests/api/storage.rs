@@ -209,12 +209,17 @@ all_stores! {
         let (bob, _) = user(&s, "bob@example.com").await;
         let stolen = put(&s, "photos/2025/snow.png", Some(&bob), "image/png", PNG.to_vec(), &[("x-upsert", "true")]).await;
         assert_eq!(stolen.status, 403, "{}", stolen.text);
+        let (_, before, _) = fetch(&s, Method::GET, "/api/v1/storage/photos/2025/snow.png", None, &[]).await;
+        let old_etag = header(&before, "etag").to_owned();
         let mut bigger = PNG.to_vec();
         bigger.extend_from_slice(&[0; 100]);
         let replaced = put(&s, "photos/2025/snow.png", Some(&alice), "image/png", bigger.clone(), &[("x-upsert", "true")]).await;
         assert_eq!(replaced.status, 201, "{}", replaced.text);
-        let (_, _, bytes) = fetch(&s, Method::GET, "/api/v1/storage/photos/2025/snow.png", None, &[]).await;
+        let (status, after, bytes) =
+            fetch(&s, Method::GET, "/api/v1/storage/photos/2025/snow.png", None, &[("if-none-match", old_etag.as_str())]).await;
+        assert_eq!(status, 200, "the old ETag no longer matches: the new content comes back");
         assert_eq!(bytes, bigger);
+        assert_ne!(header(&after, "etag"), old_etag);
         s.sweep().await;
         assert_eq!(s.blob_count().await, 4, "the replaced blob is gone");
 
