@@ -56,6 +56,14 @@ impl Value {
         self.as_text().map(str::to_owned)
     }
 
+    /// The text, moved out rather than copied.
+    pub fn into_text(self) -> Option<String> {
+        match self {
+            Value::Text(s) => Some(s),
+            _ => None,
+        }
+    }
+
     /// The value as JSON, for values whose column type adds no meaning (system columns,
     /// internal tables).
     pub fn to_json(&self) -> serde_json::Value {

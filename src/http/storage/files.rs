@@ -16,7 +16,7 @@ use super::{objects, signed};
 use crate::app::AppState;
 use crate::data::access::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::files::meta::{FilePage, FileRecord};
+use crate::files::meta::FilePage;
 use crate::files::names::is_file_id;
 use crate::files::signing::Action;
 use crate::http::admin::users::Paging;
@@ -74,8 +74,7 @@ pub async fn admin_list(_: Admin, State(state): State<AppState>, QueryPairs(pair
 }
 
 fn page_json(page: FilePage, paging: &Paging) -> serde_json::Value {
-    let items: Vec<_> = page.items.iter().map(FileRecord::to_json).collect();
-    json!({"items": items, "total": page.total, "page": paging.page, "limit": paging.limit})
+    json!({"items": page.items, "total": page.total, "page": paging.page, "limit": paging.limit})
 }
 
 /// `GET /storage/{x}`: the file with id `x`, or (tables surface) the listing of bucket `x`.

@@ -45,14 +45,17 @@ pub async fn list(state: &AppState, caller: &Caller, bucket: &str, pairs: &[(Str
             other => return Err(ApiError::bad_request(format!("unknown query parameter '{other}'"))),
         }
     }
-    state.files().existing_bucket(bucket).await?;
     let visible = match caller {
         Caller::Admin => Visible::All,
         Caller::User(principal) => Visible::PublicOrOwnedBy(principal.id.clone()),
         Caller::Anonymous => Visible::Public,
     };
     let files = state.files().list_bucket(bucket, &prefix, &visible, limit, offset).await?;
-    Ok(Json(files.iter().map(FileRecord::to_json).collect::<Vec<_>>()).into_response())
+    // A file listed proves its bucket exists; only an empty page needs asking.
+    if files.is_empty() {
+        state.files().existing_bucket(bucket).await?;
+    }
+    Ok(Json(files).into_response())
 }
 
 /// `GET`/`HEAD /storage/{bucket}/{key}`: public files to anyone, private ones to their
