@@ -70,7 +70,7 @@ impl FileRecord {
 
     /// Where the collections surface serves it: `/api/v1/storage/{id}/{filename}`.
     pub fn url(&self) -> String {
-        format!("/api/v1/storage/{}/{}", self.id, utf8_percent_encode(&self.filename, SEGMENT))
+        FileUrl(self).to_string()
     }
 
     /// Where the tables surface serves it: `/api/v1/storage/{bucket}/{key}`.
@@ -96,10 +96,7 @@ impl Serialize for FileRecord {
         map.serialize_entry("size", &self.size)?;
         map.serialize_entry("bucket", &self.bucket)?;
         map.serialize_entry("key", &self.key)?;
-        map.serialize_entry(
-            "url",
-            &format_args!("/api/v1/storage/{}/{}", self.id, utf8_percent_encode(&self.filename, SEGMENT)),
-        )?;
+        map.serialize_entry("url", &format_args!("{}", FileUrl(self)))?;
         map.serialize_entry("path", &format_args!("{}", ObjectPath { bucket: &self.bucket, key: &self.key }))?;
         map.serialize_entry("is_public", &self.is_public)?;
         map.serialize_entry("etag", &format_args!("\"{}\"", self.version_tag))?;
@@ -109,6 +106,15 @@ impl Serialize for FileRecord {
         map.serialize_entry("created_at", &self.created_at)?;
         map.serialize_entry("updated_at", &self.updated_at)?;
         map.end()
+    }
+}
+
+/// `/api/v1/storage/{id}/{filename}` as it is written out, the name percent-encoded.
+struct FileUrl<'a>(&'a FileRecord);
+
+impl std::fmt::Display for FileUrl<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "/api/v1/storage/{}/{}", self.0.id, utf8_percent_encode(&self.0.filename, SEGMENT))
     }
 }
 

@@ -3,18 +3,18 @@
 //! class's setting. Every counted answer carries `X-RateLimit-Limit`, `-Remaining` and
 //! `-Reset` (seconds until the budget starts over). Health checks and metrics are not counted.
 
-use axum::extract::Request;
 use std::time::Duration;
 
+use axum::extract::Request;
 use axum::http::header::CONNECTION;
 use axum::http::{HeaderValue, Method};
 use axum::response::{IntoResponse, Response};
+use tokio::sync::Semaphore;
 
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::limits::{MAX_HELD_REFUSALS, RATE_LIMIT_HOLD_MS};
 use crate::ratelimit::{Class, Verdict};
-use tokio::sync::Semaphore;
 
 /// What a request will spend, decided from its path and headers before anything is awaited
 /// (a request body is not `Sync`, so the request itself cannot be held across an await).
