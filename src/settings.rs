@@ -176,7 +176,12 @@ impl Settings {
     }
 
     pub fn get_str(&self, key: &str) -> String {
-        self.with(key, |v| v.as_str().map(str::to_owned)).unwrap_or_default()
+        self.with_str(key, str::to_owned).unwrap_or_default()
+    }
+
+    /// Reads a text value in place, without copying it.
+    pub fn with_str<T>(&self, key: &str, read: impl FnOnce(&str) -> T) -> Option<T> {
+        self.with(key, |v| v.as_str().map(read))
     }
 
     pub fn get_i64(&self, key: &str) -> i64 {

@@ -7,9 +7,7 @@ local headers
 
 function init(args)
   seed_random()
-  for line in io.lines(os.getenv("BENCH_IDS_FILE")) do
-    if line ~= "" then ids[#ids + 1] = line end
-  end
+  ids = load_ids()
   headers = { ["Authorization"] = "Bearer " .. os.getenv("BENCH_TOKEN") }
 end
 

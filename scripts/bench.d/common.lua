@@ -28,6 +28,18 @@ function seed_random()
   math.random(); math.random()
 end
 
+-- The seeded record ids ($BENCH_IDS_FILE, one per line). Call from init(): it runs in each
+-- thread's state only, so the main state does not load them too.
+function load_ids()
+  local file = os.getenv("BENCH_IDS_FILE") or error("BENCH_IDS_FILE is not set")
+  local ids = {}
+  for line in io.lines(file) do
+    if line ~= "" then ids[#ids + 1] = line end
+  end
+  if #ids == 0 then error("no ids in " .. file) end
+  return ids
+end
+
 -- One machine-readable line, parsed by scripts/bench. Latencies in ms (wrk measures µs).
 -- errors = every failed request: non-2xx/3xx statuses (wrk counts status > 399) plus
 -- connect, read, write and timeout errors. Any of them makes the figures invalid.

@@ -8,9 +8,7 @@ local headers
 
 function init(args)
   seed_random()
-  for line in io.lines(os.getenv("BENCH_IDS_FILE")) do
-    if line ~= "" then ids[#ids + 1] = line end
-  end
+  ids = load_ids()
   headers = { ["X-Forwarded-For"] = os.getenv("BENCH_FLOOD_IP") or "203.0.113.7" }
 end
 

@@ -65,8 +65,11 @@ pub fn cors(allow_origin: AllowOrigin) -> CorsLayer {
 /// The origins `cors_origins` lists, read at each request so that a change applies at once.
 pub fn listed_origins(state: AppState) -> AllowOrigin {
     AllowOrigin::predicate(move |origin, _| {
-        let listed = state.settings().get_str("cors_origins");
-        origin.to_str().is_ok_and(|origin| Origins::parse(&listed).is_ok_and(|origins| origins.admits(origin)))
+        let Ok(origin) = origin.to_str() else { return false };
+        state
+            .settings()
+            .with_str("cors_origins", |listed| Origins::parse(listed).is_ok_and(|origins| origins.admits(origin)))
+            .unwrap_or(false)
     })
 }
 

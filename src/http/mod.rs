@@ -51,7 +51,7 @@ pub fn router(state: AppState) -> Router {
             && !request.headers().contains_key(axum::http::header::ORIGIN);
         let service = if no_origin_options {
             plain.clone()
-        } else if state.settings().get_str("cors_origins").trim() == "*" {
+        } else if state.settings().with_str("cors_origins", |origins| origins.trim() == "*").unwrap_or(true) {
             any_origin.clone()
         } else {
             listed_origins.clone()

@@ -229,6 +229,20 @@ impl Logged {
     }
 }
 
+/// POSTs `body` as JSON (with `token` as the bearer, if any) and reads the JSON answer.
+async fn post_json(
+    client: &reqwest::Client,
+    url: String,
+    token: Option<&str>,
+    body: serde_json::Value,
+) -> serde_json::Value {
+    let mut request = client.post(url).json(&body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.unwrap().json().await.unwrap()
+}
+
 /// `--log-format json`: every log line is a JSON object, each request has an access line
 /// (method, route template, status, duration, request id, user), and no secret that the
 /// requests carried appears anywhere in the log.
@@ -241,29 +255,20 @@ async fn json_access_logs_carry_no_secret() {
     let base = logged.listening_at(1).await;
     let client = reqwest::Client::new();
     let password = "a-password-that-must-never-be-logged";
-    let registered: serde_json::Value = client
-        .post(format!("{base}/api/v1/auth/register"))
-        .json(&serde_json::json!({"email": "log@example.com", "password": password}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let registered = post_json(
+        &client,
+        format!("{base}/api/v1/auth/register"),
+        None,
+        serde_json::json!({"email": "log@example.com", "password": password}),
+    )
+    .await;
     let token = registered["access_token"].as_str().unwrap().to_owned();
     let refresh = registered["refresh_token"].as_str().unwrap().to_owned();
     let user_id = registered["user"]["id"].as_str().unwrap().to_owned();
     assert_eq!(client.get(format!("{base}/api/v1/auth/me")).bearer_auth(&token).send().await.unwrap().status(), 200);
-    let key: serde_json::Value = client
-        .post(format!("{base}/api/v1/auth/api-keys"))
-        .bearer_auth(&token)
-        .json(&serde_json::json!({"name": "logs"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let key =
+        post_json(&client, format!("{base}/api/v1/auth/api-keys"), Some(&token), serde_json::json!({"name": "logs"}))
+            .await;
     let api_key = key["key"].as_str().unwrap().to_owned();
     assert_eq!(
         client.get(format!("{base}/api/v1/auth/me")).header("x-api-key", &api_key).send().await.unwrap().status(),
@@ -284,16 +289,13 @@ async fn json_access_logs_carry_no_secret() {
         .await
         .unwrap();
     assert_eq!(uploaded.status(), 201);
-    let signed: serde_json::Value = client
-        .post(format!("{base}/api/v1/storage/default/secret.txt/signed-url"))
-        .bearer_auth(&token)
-        .json(&serde_json::json!({}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let signed = post_json(
+        &client,
+        format!("{base}/api/v1/storage/default/secret.txt/signed-url"),
+        Some(&token),
+        serde_json::json!({}),
+    )
+    .await;
     let signed_url = signed["signed_url"].as_str().unwrap().to_owned();
     assert_eq!(client.get(format!("{base}{signed_url}")).send().await.unwrap().status(), 200);
     assert_eq!(client.get(format!("{base}/api/v1/admin/stats")).bearer_auth(admin).send().await.unwrap().status(), 200);
