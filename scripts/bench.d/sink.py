@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """The least an HTTP upload can cost: a reference for the file-store benchmark.
 
-Serves one connection at a time on 127.0.0.1 (port 0: the port is printed on the first line).
-Each request's body (Content-Length only) is received into one reused 1 MiB buffer and written
+Serves one connection at a time on 127.0.0.1 (port 0: the port is printed on the first line),
+any number of requests on it. Each request's body (Content-Length only) is received into one reused 1 MiB buffer and written
 to a new file in DIR, which is removed once the answer (201) is sent. No parsing beyond the
 headers, no checks, no metadata: a receive-and-write loop, against which an upload to the
 server shows its own cost on the same machine, disk and client.
@@ -38,9 +38,10 @@ def content_length(head):
 
 
 def serve(conn, directory, number, view):
+    """One request; False once the client has closed the connection."""
     head, rest = read_head(conn)
     if head is None:
-        return
+        return False
     if b"100-continue" in head.lower():
         conn.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
     path = os.path.join(directory, f"sink-{number}")
@@ -59,8 +60,9 @@ def serve(conn, directory, number, view):
         raise
     finally:
         os.close(fd)
-    conn.sendall(b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
+    conn.sendall(b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\n{}")
     os.unlink(path)
+    return True
 
 
 def main():
@@ -73,9 +75,11 @@ def main():
     number = 0
     while True:
         conn, _ = listener.accept()
-        number += 1
         try:
-            serve(conn, directory, number, view)
+            while True:
+                number += 1
+                if not serve(conn, directory, number, view):
+                    break
         except (ConnectionError, ValueError) as err:
             print(f"sink: request {number}: {err}", file=sys.stderr, flush=True)
         finally:
