@@ -40,6 +40,11 @@ function load_ids()
   return ids
 end
 
+-- A GET of one of `ids` at random from the bench collection, with `headers` (optional).
+function get_random_record(ids, headers)
+  return wrk.format("GET", "/api/v1/" .. COLLECTION .. "/" .. ids[math.random(#ids)], headers)
+end
+
 -- One machine-readable line, parsed by scripts/bench. Latencies in ms (wrk measures µs).
 -- errors = every failed request: non-2xx/3xx statuses (wrk counts status > 399) plus
 -- connect, read, write and timeout errors. Any of them makes the figures invalid.

@@ -13,5 +13,5 @@ function init(args)
 end
 
 function request()
-  return wrk.format("GET", "/api/v1/" .. COLLECTION .. "/" .. ids[math.random(#ids)], headers)
+  return get_random_record(ids, headers)
 end

@@ -9,5 +9,5 @@ function init(args)
 end
 
 function request()
-  return wrk.format("GET", "/api/v1/" .. COLLECTION .. "/" .. ids[math.random(#ids)])
+  return get_random_record(ids)
 end
