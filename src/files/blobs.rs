@@ -88,6 +88,13 @@ impl Blobs {
         }
     }
 
+    /// Writes a whole new blob that is already in memory, in one write.
+    pub async fn put(&self, blob: &str, chunks: Vec<Bytes>) -> Result<(), BlobError> {
+        let payload: PutPayload = chunks.into_iter().collect();
+        self.store.put(&Self::path(blob), payload).await?;
+        Ok(())
+    }
+
     /// The blob's bytes, or the bytes of `range`, as a stream.
     pub async fn read(
         &self,
@@ -180,17 +187,21 @@ impl BlobWriter {
             upload.put(bytes);
             return Ok(());
         }
-        self.pending_len += bytes.len();
-        self.pending.push(bytes);
+        // A blob of exactly one part still goes in one `put`: the part begins a multipart
+        // upload only once more bytes follow it.
         if self.pending_len >= self.chunk {
             let mut upload =
                 WriteMultipart::new_with_chunk_size(self.store.put_multipart(&self.path).await?, self.chunk);
             for part in self.pending.drain(..) {
                 upload.put(part);
             }
+            upload.put(bytes);
             self.pending_len = 0;
             self.multipart = Some(upload);
+            return Ok(());
         }
+        self.pending_len += bytes.len();
+        self.pending.push(bytes);
         Ok(())
     }
 

@@ -4,8 +4,9 @@
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
 
+use super::meta::FileRecord;
 use super::{Files, names, sniff};
-use crate::data::{DbError, Value};
+use crate::data::{DbError, Stmt, Value};
 use crate::error::ApiError;
 use crate::limits::MAX_ALLOWED_MIME_TYPES;
 use crate::util::now_ms;
@@ -113,9 +114,31 @@ impl Files {
     }
 
     pub async fn bucket(&self, name: &str) -> Result<Option<Bucket>, ApiError> {
-        let sql = format!("SELECT {COLUMNS} FROM _fb_buckets WHERE name = ?");
-        let rows = self.db.read(self.db.stmt(&sql, vec![name.into()]).cached()).await?;
+        let rows = self.db.read(self.bucket_stmt(name)).await?;
         Ok(rows.rows.into_iter().next().map(Bucket::from_row))
+    }
+
+    fn bucket_stmt(&self, name: &str) -> Stmt {
+        let sql = format!("SELECT {COLUMNS} FROM _fb_buckets WHERE name = ?");
+        self.db.stmt(&sql, vec![name.into()]).cached()
+    }
+
+    /// Where an upload to `name`/`key` goes ([`Files::bucket_for_upload`]) and the file it
+    /// would replace, read in one hand-off.
+    pub async fn upload_target(
+        &self,
+        name: &str,
+        key: &str,
+        auto_create: bool,
+    ) -> Result<(Bucket, Option<FileRecord>), ApiError> {
+        let mut rows = self.db.read_many(vec![self.bucket_stmt(name), self.file_at_stmt(name, key)]).await?.into_iter();
+        let bucket = rows.next().and_then(|r| r.rows.into_iter().next()).map(Bucket::from_row);
+        let existing = rows.next().and_then(FileRecord::first);
+        match bucket {
+            Some(bucket) => Ok((bucket, existing)),
+            // A bucket created now holds no file yet.
+            None => Ok((self.bucket_for_upload(name, auto_create).await?, None)),
+        }
     }
 
     /// The bucket, or 404.

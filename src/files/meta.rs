@@ -8,7 +8,7 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::Value as Json;
 
 use super::Files;
-use crate::data::{Stmt, Value};
+use crate::data::{Rows, Stmt, Value};
 use crate::error::ApiError;
 
 /// One stored file, with whether it is public (its own flag, else its bucket's).
@@ -61,6 +61,11 @@ impl FileRecord {
             created_at: next().as_int().unwrap_or(0),
             updated_at: next().as_int().unwrap_or(0),
         }
+    }
+
+    /// The file in the first of `rows`, if any.
+    pub(super) fn first(rows: Rows) -> Option<FileRecord> {
+        rows.rows.into_iter().next().map(FileRecord::from_row)
     }
 
     /// The strong `ETag`, quoted.
@@ -162,13 +167,19 @@ impl Files {
     }
 
     pub async fn file_at(&self, bucket: &str, key: &str) -> Result<Option<FileRecord>, ApiError> {
-        self.one(format!("SELECT {COLUMNS} {FROM} WHERE f.bucket = ? AND f.key = ?"), vec![bucket.into(), key.into()])
-            .await
+        let rows = self.db.read(self.file_at_stmt(bucket, key)).await?;
+        Ok(FileRecord::first(rows))
+    }
+
+    /// The read of the file at `bucket`/`key`.
+    pub(super) fn file_at_stmt(&self, bucket: &str, key: &str) -> Stmt {
+        let sql = format!("SELECT {COLUMNS} {FROM} WHERE f.bucket = ? AND f.key = ?");
+        self.db.stmt(&sql, vec![bucket.into(), key.into()]).cached()
     }
 
     async fn one(&self, sql: String, params: Vec<Value>) -> Result<Option<FileRecord>, ApiError> {
         let rows = self.db.read(self.db.stmt(&sql, params).cached()).await?;
-        Ok(rows.rows.into_iter().next().map(FileRecord::from_row))
+        Ok(FileRecord::first(rows))
     }
 
     /// Files newest first: one owner's (`Some`) or everyone's, optionally of one bucket.

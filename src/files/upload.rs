@@ -138,11 +138,13 @@ impl Files {
             Ok(()) => self.commit(&new, &received).await,
             Err(err) => Err(err),
         };
-        if let Err(err) = committed {
-            self.discard(received).await;
-            return Err(err);
+        match committed {
+            Ok(file) => Ok(file),
+            Err(err) => {
+                self.discard(received).await;
+                Err(err)
+            }
         }
-        self.file(&received.id).await?.ok_or_else(|| ApiError::Internal("a stored file's row vanished".into()))
     }
 
     /// Deletes a received blob that will not be attached.
@@ -160,21 +162,25 @@ impl Files {
         ended: bool,
         source: &mut S,
     ) -> Result<Stored, ApiError> {
+        if ended {
+            // The whole file is in hand: one write, without a writer task.
+            let size = head.iter().map(|chunk| chunk.len() as u64).sum();
+            self.blobs.put(id, head).await.map_err(blob_error)?;
+            return Ok(Stored { size });
+        }
         let mut ingest = Ingest::start(&self.blobs, id, limit);
         for chunk in head {
             ingest.push(chunk).await.map_err(ingest_error)?;
         }
-        if !ended {
-            while let Some(chunk) = source.next_chunk().await? {
-                ingest.push(chunk).await.map_err(ingest_error)?;
-            }
+        while let Some(chunk) = source.next_chunk().await? {
+            ingest.push(chunk).await.map_err(ingest_error)?;
         }
         ingest.finish().await.map_err(ingest_error)
     }
 
     /// The metadata row, in one statement group with the replaced file's removal and the
-    /// nonce's spending.
-    async fn commit(&self, new: &NewFile, received: &Received) -> Result<(), ApiError> {
+    /// nonce's spending; the file as that row shows it.
+    async fn commit(&self, new: &NewFile, received: &Received) -> Result<FileRecord, ApiError> {
         let bucket = new.bucket()?;
         let id = received.id.as_str();
         let key = new.key.clone().unwrap_or_else(|| format!("{id}/{}", new.filename));
@@ -219,7 +225,7 @@ impl Files {
             self.sweep_soon();
         }
         match result {
-            Ok(_) => Ok(()),
+            Ok(_) => Ok(written(new, bucket, received, key, now)),
             Err(DbError::InStatement { index, source }) if matches!(*source, DbError::UniqueViolation(_)) => {
                 Err(if index == insert_at {
                     ApiError::Conflict(format!("a file already exists at '{}/{key}'", bucket.name))
@@ -229,6 +235,26 @@ impl Files {
             }
             Err(err) => Err(err.into()),
         }
+    }
+}
+
+/// The file a committed row holds, as [`Files::file`] would read it back.
+fn written(new: &NewFile, bucket: &Bucket, received: &Received, key: String, now: i64) -> FileRecord {
+    FileRecord {
+        id: received.id.clone(),
+        bucket: bucket.name.clone(),
+        key,
+        filename: new.filename.clone(),
+        mime_type: received.mime.clone(),
+        size: received.stored.size,
+        version_tag: received.id.clone(),
+        is_public: new.is_public.unwrap_or(bucket.is_public),
+        owner_id: new.owner_id.clone(),
+        collection: new.collection.clone(),
+        record_id: new.record_id.clone(),
+        blob: received.id.clone(),
+        created_at: now,
+        updated_at: now,
     }
 }
 

@@ -148,7 +148,7 @@ all_stores! {
         let mine = s.as_user(Method::GET, "/api/v1/storage", &alice, None).await;
         assert_eq!(mine.status, 200);
         assert_eq!(mine.body["total"], 1);
-        assert_eq!(mine.body["items"][0]["id"], id);
+        assert_eq!(mine.body["items"][0], file, "the upload answers the file as it is stored");
         assert_eq!(s.as_user(Method::GET, "/api/v1/storage", &bob, None).await.body["total"], 0);
         assert_eq!(s.get("/api/v1/storage").await.status, 401);
 
@@ -199,6 +199,9 @@ all_stores! {
         let keys = |r: &Resp| r.body.as_array().unwrap().iter().map(|f| f["key"].as_str().unwrap().to_owned()).collect::<Vec<_>>();
         assert_eq!(keys(&s.get("/api/v1/storage/photos?prefix=2024/").await), ["2024/trips/beach.png", "2024/trips/dune.png"]);
         assert_eq!(keys(&s.get("/api/v1/storage/photos?prefix=2024/&limit=1&offset=1").await), ["2024/trips/dune.png"]);
+        let mut answered = by_key.body.clone();
+        answered.as_object_mut().unwrap().retain(|field, _| field != "Key" && field != "Id");
+        assert_eq!(s.get("/api/v1/storage/photos?prefix=2024/trips/beach").await.body[0], answered);
         assert_eq!(s.get("/api/v1/storage/photos?limit=0").await.status, 400);
         assert_eq!(s.get("/api/v1/storage/photos?nope=1").await.status, 400);
         assert_eq!(s.get("/api/v1/storage/nosuchbucket").await.status, 404);
@@ -477,6 +480,25 @@ all_stores! {
         // The server is fine and the key is free.
         let ok = put(&s, "default/cut.bin", Some(&alice), "application/octet-stream", vec![1; 10], &[]).await;
         assert_eq!(ok.status, 201, "{}", ok.text);
+    }
+
+    async fn files_of_every_size_come_back_byte_for_byte(s) {
+        // Sizes about the sniffed head (4 KiB) and the local store's part (1 MiB), where an
+        // upload changes from one write to several.
+        const MIB: usize = 1024 * 1024;
+        for size in [0, 1, 4095, 4096, 4097, MIB - 1, MIB, MIB + 1, 2 * MIB + 3] {
+            let mut state = size as u32 ^ 0x9e37_79b9;
+            let bytes: Vec<u8> = (0..size).map(|_| { state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223); (state >> 24) as u8 }).collect();
+            let key = format!("default/sizes/{size}.bin");
+            let up = put(&s, &key, Some(ADMIN_SECRET), "application/octet-stream", bytes.clone(), &[]).await;
+            assert_eq!(up.status, 201, "{size}: {}", up.text);
+            assert_eq!(up.body["size"], size, "{size}");
+            let (status, headers, back) = fetch(&s, Method::GET, &format!("/api/v1/storage/{key}"), Some(ADMIN_SECRET), &[]).await;
+            assert_eq!(status, 200, "{size}");
+            assert_eq!(header(&headers, "content-length"), size.to_string());
+            assert!(back == bytes, "{size} bytes came back changed");
+        }
+        assert_eq!(s.blob_count().await, 9);
     }
 
     async fn the_admin_lists_uploads_and_deletes_any_file(s) {

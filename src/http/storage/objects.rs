@@ -82,11 +82,16 @@ pub async fn download(
     download::serve(state, &file, headers, Serve { head, attachment: wants_download(pairs) }).await
 }
 
+/// The file at `bucket`/`key`; 404 naming the bucket when that is what is missing.
 async fn existing(state: &AppState, bucket: &str, key: &str) -> ApiResult<FileRecord> {
-    if state.files().bucket(bucket).await?.is_none() {
-        return Err(bucket_not_found(bucket));
+    // A file found proves its bucket exists; only a miss needs asking which is missing.
+    if let Some(file) = state.files().file_at(bucket, key).await? {
+        return Ok(file);
     }
-    state.files().file_at(bucket, key).await?.ok_or_else(|| file_not_found(&format!("{bucket}/{key}")))
+    match state.files().bucket(bucket).await? {
+        None => Err(bucket_not_found(bucket)),
+        Some(_) => Err(file_not_found(&format!("{bucket}/{key}"))),
+    }
 }
 
 /// `POST /storage/{bucket}/{key}` (an upload) or `POST /storage/{bucket}/{key}/signed-url`,
@@ -126,8 +131,8 @@ async fn upload(
         None => (super::owner_of_upload(&caller)?, None),
     };
     let auto_create = state.settings().get_bool("auto_create_buckets");
-    let bucket = state.files().bucket_for_upload(bucket, auto_create).await?;
-    let replaces = match state.files().file_at(&bucket.name, key).await? {
+    let (bucket, existing) = state.files().upload_target(bucket, key, auto_create).await?;
+    let replaces = match existing {
         None => None,
         Some(_) if !upsert => {
             return Err(ApiError::Conflict(format!(
