@@ -88,6 +88,11 @@ impl Blobs {
         }
     }
 
+    /// The size of the parts a large blob is written in.
+    pub fn part_size(&self) -> usize {
+        self.chunk
+    }
+
     /// Writes a whole new blob that is already in memory, in one write.
     pub async fn put(&self, blob: &str, chunks: Vec<Bytes>) -> Result<(), BlobError> {
         let payload: PutPayload = chunks.into_iter().collect();

@@ -119,13 +119,16 @@ impl Files {
         } else {
             new.max_size.unwrap_or(u64::MAX).min(self.max_upload_bytes)
         };
-        let (head, ended) = read_head(source, limit).await?;
-        let joined: Vec<u8> = head.iter().flat_map(|chunk| chunk.iter().copied()).take(sniff::HEAD_BYTES).collect();
+        let mut start = Start::default();
+        start.read(source, sniff::HEAD_BYTES, limit).await?;
+        let joined = start.sniffed();
         if bucket_known {
             new.check(self.max_upload_bytes, &mime, None, Some(&joined))?;
         }
+        // A file that fits in one part of the blob store is read whole and written at once.
+        start.read(source, self.blobs.part_size(), limit).await?;
         let id = uuid::Uuid::now_v7().to_string();
-        let stored = self.store_blob(&id, limit, head, ended, source).await?;
+        let stored = self.store_blob(&id, limit, start, source).await?;
         Ok(Received { id, stored, mime, head: joined })
     }
 
@@ -158,18 +161,16 @@ impl Files {
         &self,
         id: &str,
         limit: u64,
-        head: Vec<Bytes>,
-        ended: bool,
+        start: Start,
         source: &mut S,
     ) -> Result<Stored, ApiError> {
-        if ended {
+        if start.ended {
             // The whole file is in hand: one write, without a writer task.
-            let size = head.iter().map(|chunk| chunk.len() as u64).sum();
-            self.blobs.put(id, head).await.map_err(blob_error)?;
-            return Ok(Stored { size });
+            self.blobs.put(id, start.chunks).await.map_err(blob_error)?;
+            return Ok(Stored { size: start.len as u64 });
         }
         let mut ingest = Ingest::start(&self.blobs, id, limit);
-        for chunk in head {
+        for chunk in start.chunks {
             ingest.push(chunk).await.map_err(ingest_error)?;
         }
         while let Some(chunk) = source.next_chunk().await? {
@@ -262,21 +263,37 @@ fn opt(value: &Option<String>) -> Value {
     value.as_deref().map_or(Value::Null, Value::from)
 }
 
-/// The first chunks, up to what the sniffer reads; and whether the source ended within them.
-async fn read_head<S: ByteSource>(source: &mut S, limit: u64) -> Result<(Vec<Bytes>, bool), ApiError> {
-    let mut head = Vec::new();
-    let mut len = 0usize;
-    while len < sniff::HEAD_BYTES {
-        let Some(chunk) = source.next_chunk().await? else {
-            return Ok((head, true));
-        };
-        len += chunk.len();
-        if len as u64 > limit {
-            return Err(too_large(limit));
+/// The first chunks of an upload, read before its blob is begun.
+#[derive(Default)]
+struct Start {
+    chunks: Vec<Bytes>,
+    len: usize,
+    /// The source ended within them: they are the whole file.
+    ended: bool,
+}
+
+impl Start {
+    /// Reads on until more than `want` bytes are in hand or the source ends; 413 past `limit`.
+    async fn read<S: ByteSource>(&mut self, source: &mut S, want: usize, limit: u64) -> Result<(), ApiError> {
+        while !self.ended && self.len <= want {
+            match source.next_chunk().await? {
+                Some(chunk) => {
+                    self.len += chunk.len();
+                    if self.len as u64 > limit {
+                        return Err(too_large(limit));
+                    }
+                    self.chunks.push(chunk);
+                }
+                None => self.ended = true,
+            }
         }
-        head.push(chunk);
+        Ok(())
     }
-    Ok((head, false))
+
+    /// The bytes the sniffer reads.
+    fn sniffed(&self) -> Vec<u8> {
+        self.chunks.iter().flat_map(|chunk| chunk.iter().copied()).take(sniff::HEAD_BYTES).collect()
+    }
 }
 
 /// 415 unless the bucket's and the signed URL's patterns admit `mime`.

@@ -483,10 +483,10 @@ all_stores! {
     }
 
     async fn files_of_every_size_come_back_byte_for_byte(s) {
-        // Sizes about the sniffed head (4 KiB) and the local store's part (1 MiB), where an
-        // upload changes from one write to several.
+        // Sizes about the sniffed head (4 KiB) and the blob stores' parts (1 MiB on disk,
+        // 8 MiB on S3), where an upload changes from one write to several.
         const MIB: usize = 1024 * 1024;
-        for size in [0, 1, 4095, 4096, 4097, MIB - 1, MIB, MIB + 1, 2 * MIB + 3] {
+        for size in [0, 1, 4095, 4096, 4097, MIB - 1, MIB, MIB + 1, 2 * MIB + 3, 8 * MIB + 1] {
             let mut state = size as u32 ^ 0x9e37_79b9;
             let bytes: Vec<u8> = (0..size).map(|_| { state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223); (state >> 24) as u8 }).collect();
             let key = format!("default/sizes/{size}.bin");
@@ -498,7 +498,7 @@ all_stores! {
             assert_eq!(header(&headers, "content-length"), size.to_string());
             assert!(back == bytes, "{size} bytes came back changed");
         }
-        assert_eq!(s.blob_count().await, 9);
+        assert_eq!(s.blob_count().await, 10);
     }
 
     async fn the_admin_lists_uploads_and_deletes_any_file(s) {
