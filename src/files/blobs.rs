@@ -44,6 +44,8 @@ const PARTS_IN_FLIGHT: usize = 2;
 #[derive(Clone)]
 pub struct Blobs {
     store: Arc<dyn ObjectStore>,
+    /// The directory of a local store, whose files are read directly.
+    local_root: Option<std::path::PathBuf>,
     chunk: usize,
     /// `local:<dir>` or `s3:<bucket>`, for the log and health answers.
     pub description: String,
@@ -55,7 +57,12 @@ impl Blobs {
     pub fn local(dir: &std::path::Path, fsync: bool) -> Result<Blobs, BlobError> {
         std::fs::create_dir_all(dir).map_err(|e| BlobError(format!("{}: {e}", dir.display())))?;
         let store = LocalFileSystem::new_with_prefix(dir)?.with_automatic_cleanup(true).with_fsync(fsync);
-        Ok(Blobs { store: Arc::new(store), chunk: LOCAL_CHUNK, description: format!("local:{}", dir.display()) })
+        Ok(Blobs {
+            store: Arc::new(store),
+            local_root: Some(std::fs::canonicalize(dir).map_err(|e| BlobError(format!("{}: {e}", dir.display())))?),
+            chunk: LOCAL_CHUNK,
+            description: format!("local:{}", dir.display()),
+        })
     }
 
     pub fn s3(config: &S3Config) -> Result<Blobs, BlobError> {
@@ -68,7 +75,12 @@ impl Blobs {
         if let Some(endpoint) = &config.endpoint {
             builder = builder.with_endpoint(endpoint).with_allow_http(endpoint.starts_with("http://"));
         }
-        Ok(Blobs { store: Arc::new(builder.build()?), chunk: S3_CHUNK, description: format!("s3:{}", config.bucket) })
+        Ok(Blobs {
+            store: Arc::new(builder.build()?),
+            local_root: None,
+            chunk: S3_CHUNK,
+            description: format!("s3:{}", config.bucket),
+        })
     }
 
     fn path(blob: &str) -> Path {
@@ -106,6 +118,9 @@ impl Blobs {
         blob: &str,
         range: Option<Range<u64>>,
     ) -> Result<BoxStream<'static, Result<Bytes, BlobError>>, BlobError> {
+        if let Some(root) = &self.local_root {
+            return read_local(root.join(Self::path(blob).as_ref()), range).await;
+        }
         let options = GetOptions::new().with_range(range.map(GetRange::Bounded));
         let result = self.store.get_opts(&Self::path(blob), options).await?;
         match result.payload {
@@ -143,33 +158,66 @@ impl Blobs {
     }
 }
 
+/// A local blob's bytes (or those of `range`): the file is opened and its first chunk read in
+/// one trip to the blocking pool, which is all a small file needs.
+async fn read_local(
+    path: std::path::PathBuf,
+    range: Option<Range<u64>>,
+) -> Result<BoxStream<'static, Result<Bytes, BlobError>>, BlobError> {
+    let (file, first, rest) = blocking(move || {
+        let mut file = std::fs::File::open(&path)?;
+        let range = match range {
+            Some(range) => range,
+            None => 0..file.metadata()?.len(),
+        };
+        let first = read_chunk(&mut file, range.start, range.end)?;
+        let rest = range.start + first.len() as u64..range.end;
+        Ok((file, first, rest))
+    })
+    .await?;
+    let first = futures_util::stream::once(std::future::ready(Ok(first)));
+    Ok(first.chain(file_chunks(file, rest)).boxed())
+}
+
 /// Bytes of a local file read in chunks of [`READ_CHUNK`], each on the blocking pool.
 pub fn file_chunks(file: std::fs::File, range: Range<u64>) -> BoxStream<'static, Result<Bytes, BlobError>> {
     futures_util::stream::try_unfold((file, range), |(mut file, range)| async move {
         if range.start >= range.end {
             return Ok(None);
         }
-        let want = (range.end - range.start).min(READ_CHUNK as u64) as usize;
-        let start = range.start;
-        let (file, bytes) = tokio::task::spawn_blocking(move || {
-            use std::io::{Read, Seek, SeekFrom};
-            file.seek(SeekFrom::Start(start))?;
-            let mut buffer = Vec::with_capacity(want);
-            (&mut file).take(want as u64).read_to_end(&mut buffer)?;
-            if buffer.len() < want {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    "the file is shorter than its size",
-                ));
-            }
-            Ok::<_, std::io::Error>((file, Bytes::from(buffer)))
+        let (file, bytes) = blocking(move || {
+            let bytes = read_chunk(&mut file, range.start, range.end)?;
+            Ok((file, bytes))
         })
-        .await
-        .map_err(|e| BlobError(format!("reading a file: {e}")))?
-        .map_err(|e| BlobError(format!("reading a file: {e}")))?;
-        Ok(Some((bytes, (file, start + want as u64..range.end))))
+        .await?;
+        let next = range.start + bytes.len() as u64..range.end;
+        Ok(Some((bytes, (file, next))))
     })
     .boxed()
+}
+
+/// Up to [`READ_CHUNK`] bytes of `file` from `start`, stopping at `end`; a file shorter than
+/// that is an error (its row says it is longer).
+fn read_chunk(file: &mut std::fs::File, start: u64, end: u64) -> std::io::Result<Bytes> {
+    use std::io::{Read, Seek, SeekFrom};
+    let want = end.saturating_sub(start).min(READ_CHUNK as u64) as usize;
+    file.seek(SeekFrom::Start(start))?;
+    let mut buffer = Vec::with_capacity(want);
+    file.take(want as u64).read_to_end(&mut buffer)?;
+    if buffer.len() < want {
+        return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the file is shorter than its size"));
+    }
+    Ok(Bytes::from(buffer))
+}
+
+/// Runs file work on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> Result<T, BlobError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| BlobError(format!("reading a file: {e}")))?
+        .map_err(|e| BlobError(format!("reading a file: {e}")))
 }
 
 /// Writes one blob from a sequence of chunks: small blobs in one `put`, larger ones as a

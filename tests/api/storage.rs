@@ -497,6 +497,14 @@ all_stores! {
             assert_eq!(status, 200, "{size}");
             assert_eq!(header(&headers, "content-length"), size.to_string());
             assert!(back == bytes, "{size} bytes came back changed");
+            if size > 2 * MIB {
+                // A range across the boundary between two chunks read from the store.
+                let (first, last) = (MIB - 5, 2 * MIB + 1);
+                let range = format!("bytes={first}-{last}");
+                let (status, _, part) = fetch(&s, Method::GET, &format!("/api/v1/storage/{key}"), Some(ADMIN_SECRET), &[("range", range.as_str())]).await;
+                assert_eq!(status, 206, "{size}");
+                assert!(part == bytes[first..=last], "{size}: the range came back changed");
+            }
         }
         assert_eq!(s.blob_count().await, 10);
     }
