@@ -186,7 +186,7 @@ fn object_ops() -> Vec<Op> {
             .handler(objects::delete)
             .routed_at(routed)
             .access(Access::User)
-            .ok(200, object(&[("deleted", boolean()), ("id", string())], &["deleted"])),
+            .answer(204, json!({"description": "Deleted"})),
         // Served by the upload route above, whose last key segment `signed-url` selects this.
         Op::new("post", format!("{path}/signed-url"), "Storage", "A signed download URL")
             .access(Access::Optional)
@@ -224,7 +224,7 @@ fn bucket_ops() -> Vec<Op> {
             .handler(buckets::delete)
             .access(Access::Admin)
             .params(force.clone())
-            .ok(200, deleted.clone())
+            .answer(204, json!({"description": "Deleted, with its files under force"}))
             .errors(&[409]),
         admin("get", "/api/v1/admin/buckets", "List buckets")
             .handler(buckets::admin_list)
@@ -239,7 +239,7 @@ fn bucket_ops() -> Vec<Op> {
             .body(settings)
             .ok(200, bucket()),
         admin("delete", "/api/v1/admin/buckets/{name}", "Delete a bucket")
-            .handler(buckets::delete)
+            .handler(buckets::admin_delete)
             .params(force)
             .ok(200, deleted)
             .errors(&[409]),

@@ -46,9 +46,21 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(bucket.to_json())).into_response())
 }
 
-/// `DELETE /storage/buckets/{bucket}` and `DELETE /admin/buckets/{name}`: `?force=true`
-/// deletes a bucket that still holds files, with them.
+/// `DELETE /storage/buckets/{bucket}`: 204, as the tables surface answers every delete.
+/// `?force=true` deletes a bucket that still holds files, with them.
 pub async fn delete(
+    admin: Admin,
+    state: State<AppState>,
+    name: Path<String>,
+    pairs: QueryPairs,
+) -> ApiResult<Response> {
+    admin_delete(admin, state, name, pairs).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `DELETE /admin/buckets/{name}`: as `DELETE /storage/buckets/{bucket}`, answering how many
+/// files went with the bucket.
+pub async fn admin_delete(
     _: Admin,
     State(state): State<AppState>,
     Path(name): Path<String>,

@@ -199,7 +199,8 @@ async fn upload_body(state: &AppState, mut new: NewFile, request: Request) -> Ap
     state.files().upload(new, &mut BodySource::new(request.into_body())).await
 }
 
-/// `DELETE /storage/{bucket}/{key}`: the owner's or the admin's.
+/// `DELETE /storage/{bucket}/{key}`: the owner's or the admin's; 204, as the tables surface
+/// answers every delete.
 pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,
@@ -208,5 +209,5 @@ pub async fn delete(
     let file = existing(&state, &bucket, &key).await?;
     state.files().may_change(&file, &caller)?;
     state.files().delete_file(&file).await?;
-    Ok(Json(json!({"deleted": true, "id": file.id, "bucket": file.bucket, "key": file.key})).into_response())
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
