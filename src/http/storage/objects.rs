@@ -8,7 +8,7 @@ use axum::Json;
 use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value as Json_, json};
+use serde_json::Value as Json_;
 
 use super::download::{self, Serve};
 use super::files::{file_not_found, wants_download};
