@@ -6,7 +6,7 @@ use serde_json::{Value as Json, json};
 
 use super::meta::FileRecord;
 use super::{Files, names, sniff};
-use crate::data::{DbError, Stmt, Value};
+use crate::data::{DbError, Dialect, Stmt, Value};
 use crate::error::ApiError;
 use crate::limits::MAX_ALLOWED_MIME_TYPES;
 use crate::util::now_ms;
@@ -220,11 +220,17 @@ impl Files {
                 "bucket '{name}' holds {files} file(s); delete them first or pass ?force=true"
             )));
         }
-        let stmts = vec![
+        let mut stmts = Vec::new();
+        if self.db.dialect() == Dialect::Postgres {
+            // Waits for uploads committing into the bucket (they share-lock its row), so the
+            // statements below see their files; later uploads find the bucket gone.
+            stmts.push(self.db.stmt("SELECT name FROM _fb_buckets WHERE name = ? FOR UPDATE", vec![name.into()]));
+        }
+        stmts.extend([
             super::meta::trash_stmt(self, "bucket = ?", vec![name.into()]),
             self.db.stmt("DELETE FROM _fb_files WHERE bucket = ?", vec![name.into()]),
             self.db.stmt("DELETE FROM _fb_buckets WHERE name = ?", vec![name.into()]).must_change(),
-        ];
+        ]);
         self.db.write_many(stmts).await?;
         self.sweep_soon();
         Ok(files)

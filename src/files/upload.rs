@@ -12,7 +12,7 @@ use super::buckets::Bucket;
 use super::ingest::{Ingest, IngestError, Stored};
 use super::meta::{FileRecord, trash_stmt};
 use super::{Files, sniff};
-use crate::data::{DbError, Value};
+use crate::data::{DbError, Dialect, Stmt, Value};
 use crate::error::ApiError;
 use crate::util::now_ms;
 
@@ -192,26 +192,7 @@ impl Files {
             stmts.push(self.db.stmt("DELETE FROM _fb_files WHERE id = ?", vec![old.as_str().into()]));
         }
         let insert_at = stmts.len();
-        stmts.push(self.db.stmt(
-            "INSERT INTO _fb_files (id, bucket, key, filename, mime_type, size, etag, is_public, owner_id, \
-             collection, record_id, blob, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            vec![
-                id.into(),
-                bucket.name.as_str().into(),
-                key.as_str().into(),
-                new.filename.as_str().into(),
-                received.mime.as_str().into(),
-                Value::Int(received.stored.size as i64),
-                id.into(),
-                new.is_public.map_or(Value::Null, Value::Bool),
-                opt(&new.owner_id),
-                opt(&new.collection),
-                opt(&new.record_id),
-                id.into(),
-                now.into(),
-                now.into(),
-            ],
-        ));
+        stmts.push(self.insert_stmt(new, received, bucket, &key, now));
         if let Some((nonce, expires_at)) = &new.nonce {
             stmts.push(self.db.stmt(
                 "INSERT INTO _fb_signed_uses (nonce, expires_at) VALUES (?, ?)",
@@ -227,6 +208,12 @@ impl Files {
         }
         match result {
             Ok(_) => Ok(written(new, bucket, received, key, now)),
+            // The bucket was deleted while the file streamed in.
+            Err(DbError::InStatement { index, source })
+                if index == insert_at && matches!(*source, DbError::NoRowChanged(_)) =>
+            {
+                Err(super::buckets::bucket_not_found(&bucket.name))
+            }
             Err(DbError::InStatement { index, source }) if matches!(*source, DbError::UniqueViolation(_)) => {
                 Err(if index == insert_at {
                     ApiError::Conflict(format!("a file already exists at '{}/{key}'", bucket.name))
@@ -236,6 +223,40 @@ impl Files {
             }
             Err(err) => Err(err.into()),
         }
+    }
+}
+
+impl Files {
+    /// The file's row, inserted only while its bucket exists. On PostgreSQL the bucket's row
+    /// is share-locked until the insert commits, so a bucket being deleted (which locks it
+    /// first) either waits for the file and deletes it too, or is already gone and the insert
+    /// adds nothing; SQLite's single writer runs the two one after the other.
+    fn insert_stmt(&self, new: &NewFile, received: &Received, bucket: &Bucket, key: &str, now: i64) -> Stmt {
+        let lock = if self.db.dialect() == Dialect::Postgres { " FOR KEY SHARE" } else { "" };
+        let id = received.id.as_str();
+        let sql = format!(
+            "INSERT INTO _fb_files (id, bucket, key, filename, mime_type, size, etag, is_public, owner_id, \
+             collection, record_id, blob, created_at, updated_at) \
+             SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM _fb_buckets WHERE name = ?{lock}"
+        );
+        let params = vec![
+            id.into(),
+            bucket.name.as_str().into(),
+            key.into(),
+            new.filename.as_str().into(),
+            received.mime.as_str().into(),
+            Value::Int(received.stored.size as i64),
+            id.into(),
+            new.is_public.map_or(Value::Null, Value::Bool),
+            opt(&new.owner_id),
+            opt(&new.collection),
+            opt(&new.record_id),
+            id.into(),
+            now.into(),
+            now.into(),
+            bucket.name.as_str().into(),
+        ];
+        self.db.stmt(&sql, params).must_change()
     }
 }
 

@@ -483,6 +483,35 @@ all_stores! {
         assert_eq!(ok.status, 201, "{}", ok.text);
     }
 
+    async fn an_upload_into_a_bucket_deleted_meanwhile_leaves_nothing(s) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        public_bucket(&s, "doomed", json!({})).await;
+        let addr = s.base.trim_start_matches("http://").to_owned();
+        let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let half = vec![5u8; 512 * 1024];
+        let head = format!(
+            "POST /api/v1/storage/doomed/late.bin HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {ADMIN_SECRET}\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            2 * half.len()
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        stream.write_all(&half).await.unwrap();
+        stream.flush().await.unwrap();
+        // The bucket goes while the file is half sent (it holds no file yet: no force needed).
+        let deleted = s.admin_delete("/api/v1/admin/buckets/doomed").await;
+        assert_eq!(deleted.status, 200, "{}", deleted.text);
+        stream.write_all(&half).await.unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+        assert!(answer.contains("bucket 'doomed' not found"), "{answer}");
+        // No row, and once swept no blob; a bucket of the same name starts empty.
+        assert_eq!(s.admin_get("/api/v1/admin/storage").await.body["total"], 0);
+        s.sweep().await;
+        assert_eq!(s.blob_count().await, 0);
+        public_bucket(&s, "doomed", json!({})).await;
+        assert_eq!(s.get("/api/v1/storage/doomed").await.body, json!([]));
+    }
+
     async fn files_of_every_size_come_back_byte_for_byte(s) {
         // Sizes about the sniffed head (4 KiB) and the blob stores' parts (1 MiB on disk,
         // 8 MiB on S3), where an upload changes from one write to several.
