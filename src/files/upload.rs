@@ -224,9 +224,7 @@ impl Files {
             Err(err) => Err(err.into()),
         }
     }
-}
 
-impl Files {
     /// The file's row, inserted only while its bucket exists. On PostgreSQL the bucket's row
     /// is share-locked until the insert commits, so a bucket being deleted (which locks it
     /// first) either waits for the file and deletes it too, or is already gone and the insert
