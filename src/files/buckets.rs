@@ -208,17 +208,10 @@ impl Files {
     }
 
     /// Deletes a bucket. One with files needs `force`, which deletes the files too; the
-    /// `default` bucket is never deleted.
+    /// `default` bucket is never deleted. Returns how many files went with it.
     pub async fn delete_bucket(&self, name: &str, force: bool) -> Result<u64, ApiError> {
         if name == DEFAULT_BUCKET {
             return Err(ApiError::bad_request("the default bucket cannot be deleted"));
-        }
-        self.existing_bucket(name).await?;
-        let files = self.count_in_bucket(name).await?;
-        if files > 0 && !force {
-            return Err(ApiError::Conflict(format!(
-                "bucket '{name}' holds {files} file(s); delete them first or pass ?force=true"
-            )));
         }
         let mut stmts = Vec::new();
         if self.db.dialect() == Dialect::Postgres {
@@ -226,14 +219,50 @@ impl Files {
             // statements below see their files; later uploads find the bucket gone.
             stmts.push(self.db.stmt("SELECT name FROM _fb_buckets WHERE name = ? FOR UPDATE", vec![name.into()]));
         }
-        stmts.extend([
-            super::meta::trash_stmt(self, "bucket = ?", vec![name.into()]),
-            self.db.stmt("DELETE FROM _fb_files WHERE bucket = ?", vec![name.into()]),
-            self.db.stmt("DELETE FROM _fb_buckets WHERE name = ?", vec![name.into()]).must_change(),
-        ]);
-        self.db.write_many(stmts).await?;
-        self.sweep_soon();
-        Ok(files)
+        let files_at = stmts.len() + 1;
+        if force {
+            stmts.extend([
+                super::meta::trash_stmt(self, "bucket = ?", vec![name.into()]),
+                self.db.stmt("DELETE FROM _fb_files WHERE bucket = ?", vec![name.into()]),
+                self.db.stmt("DELETE FROM _fb_buckets WHERE name = ?", vec![name.into()]).must_change(),
+            ]);
+        } else {
+            // Empty is checked in the delete itself, so a file stored meanwhile keeps the bucket.
+            stmts.push(
+                self.db
+                    .stmt(
+                        "DELETE FROM _fb_buckets WHERE name = ? AND NOT EXISTS (SELECT 1 FROM _fb_files WHERE bucket = ?)",
+                        vec![name.into(), name.into()],
+                    )
+                    .must_change(),
+            );
+        }
+        match self.db.write_many(stmts).await {
+            Ok(results) if force => {
+                self.sweep_soon();
+                Ok(results.get(files_at).map_or(0, |rows| rows.affected))
+            }
+            Ok(_) => Ok(0),
+            Err(DbError::InStatement { source, .. }) if matches!(*source, DbError::NoRowChanged(_)) => {
+                Err(self.undeletable(name).await)
+            }
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// Why a bucket was not deleted: it does not exist, or it holds files.
+    async fn undeletable(&self, name: &str) -> ApiError {
+        let files = match self.count_in_bucket(name).await {
+            Ok(files) => files,
+            Err(err) => return err,
+        };
+        match self.bucket(name).await {
+            Ok(None) => bucket_not_found(name),
+            Ok(Some(_)) => ApiError::Conflict(format!(
+                "bucket '{name}' holds {files} file(s); delete them first or pass ?force=true"
+            )),
+            Err(err) => err,
+        }
     }
 
     async fn count_in_bucket(&self, name: &str) -> Result<u64, ApiError> {

@@ -331,6 +331,18 @@ all_stores! {
         assert_eq!((docs.status, docs.body["files_deleted"].clone()), (200, json!(0)), "{}", docs.text);
         assert_eq!(s.admin_delete("/api/v1/admin/buckets/docs").await.status, 404);
         assert_eq!(s.admin_delete("/api/v1/admin/buckets/default").await.status, 400);
+        // The admin's forced delete says how many files went.
+        public_bucket(&s, "full", json!({})).await;
+        for key in ["full/a.txt", "full/b/c.txt"] {
+            assert_eq!(put(&s, key, Some(&alice), "text/plain", b"x".to_vec(), &[]).await.status, 201);
+        }
+        let refused = s.admin_delete("/api/v1/admin/buckets/full").await;
+        assert_eq!(refused.status, 409, "{}", refused.text);
+        assert!(refused.body["error"].as_str().unwrap().contains("holds 2 file(s)"), "{}", refused.text);
+        let full = s.admin_delete("/api/v1/admin/buckets/full?force=true").await;
+        assert_eq!((full.status, full.body["files_deleted"].clone()), (200, json!(2)), "{}", full.text);
+        s.sweep().await;
+        assert_eq!(s.blob_count().await, 0);
     }
 
     async fn keys_that_could_escape_are_refused(s) {
