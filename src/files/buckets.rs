@@ -6,7 +6,7 @@ use serde_json::{Value as Json, json};
 
 use super::meta::FileRecord;
 use super::{Files, names, sniff};
-use crate::data::{DbError, Dialect, Stmt, Value};
+use crate::data::{DbError, Dialect, Rows, Stmt, Value};
 use crate::error::ApiError;
 use crate::limits::MAX_ALLOWED_MIME_TYPES;
 use crate::util::now_ms;
@@ -40,6 +40,11 @@ impl Bucket {
             "created_at": self.created_at,
             "updated_at": self.updated_at,
         })
+    }
+
+    /// The bucket in the first of `rows`, if any.
+    fn first(rows: Rows) -> Option<Bucket> {
+        rows.rows.into_iter().next().map(Bucket::from_row)
     }
 
     fn from_row(row: Vec<Value>) -> Bucket {
@@ -114,8 +119,7 @@ impl Files {
     }
 
     pub async fn bucket(&self, name: &str) -> Result<Option<Bucket>, ApiError> {
-        let rows = self.db.read(self.bucket_stmt(name)).await?;
-        Ok(rows.rows.into_iter().next().map(Bucket::from_row))
+        Ok(Bucket::first(self.db.read(self.bucket_stmt(name)).await?))
     }
 
     fn bucket_stmt(&self, name: &str) -> Stmt {
@@ -132,12 +136,12 @@ impl Files {
         auto_create: bool,
     ) -> Result<(Bucket, Option<FileRecord>), ApiError> {
         let mut rows = self.db.read_many(vec![self.bucket_stmt(name), self.file_at_stmt(name, key)]).await?.into_iter();
-        let bucket = rows.next().and_then(|r| r.rows.into_iter().next()).map(Bucket::from_row);
+        let bucket = rows.next().and_then(Bucket::first);
         let existing = rows.next().and_then(FileRecord::first);
         match bucket {
             Some(bucket) => Ok((bucket, existing)),
             // A bucket created now holds no file yet.
-            None => Ok((self.bucket_for_upload(name, auto_create).await?, None)),
+            None => Ok((self.missing_bucket(name, auto_create).await?, None)),
         }
     }
 
@@ -148,9 +152,14 @@ impl Files {
 
     /// The bucket an upload goes to: it exists, or `auto_create` makes a private one.
     pub async fn bucket_for_upload(&self, name: &str, auto_create: bool) -> Result<Bucket, ApiError> {
-        if let Some(bucket) = self.bucket(name).await? {
-            return Ok(bucket);
+        match self.bucket(name).await? {
+            Some(bucket) => Ok(bucket),
+            None => self.missing_bucket(name, auto_create).await,
         }
+    }
+
+    /// An upload's bucket that was not found: 404, or created by `auto_create`.
+    async fn missing_bucket(&self, name: &str, auto_create: bool) -> Result<Bucket, ApiError> {
         if !auto_create {
             return Err(ApiError::NotFound(format!(
                 "bucket '{name}' not found (the setting auto_create_buckets creates buckets on first upload)"
@@ -252,23 +261,16 @@ impl Files {
 
     /// Why a bucket was not deleted: it does not exist, or it holds files.
     async fn undeletable(&self, name: &str) -> ApiError {
-        let files = match self.count_in_bucket(name).await {
-            Ok(files) => files,
-            Err(err) => return err,
+        let count = self.db.stmt("SELECT COUNT(*) FROM _fb_files WHERE bucket = ?", vec![name.into()]);
+        let mut rows = match self.db.read_many(vec![self.bucket_stmt(name), count]).await {
+            Ok(rows) => rows.into_iter(),
+            Err(err) => return err.into(),
         };
-        match self.bucket(name).await {
-            Ok(None) => bucket_not_found(name),
-            Ok(Some(_)) => ApiError::Conflict(format!(
-                "bucket '{name}' holds {files} file(s); delete them first or pass ?force=true"
-            )),
-            Err(err) => err,
+        if rows.next().and_then(Bucket::first).is_none() {
+            return bucket_not_found(name);
         }
-    }
-
-    async fn count_in_bucket(&self, name: &str) -> Result<u64, ApiError> {
-        let rows =
-            self.db.read(self.db.stmt("SELECT COUNT(*) FROM _fb_files WHERE bucket = ?", vec![name.into()])).await?;
-        Ok(rows.rows.first().and_then(|r| r[0].as_int()).unwrap_or(0) as u64)
+        let files = rows.next().and_then(|r| r.rows.first().and_then(|row| row[0].as_int())).unwrap_or(0);
+        ApiError::Conflict(format!("bucket '{name}' holds {files} file(s); delete them first or pass ?force=true"))
     }
 }
 
