@@ -502,10 +502,17 @@ all_stores! {
         let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
         let half = vec![5u8; 512 * 1024];
         let head = format!(
-            "POST /api/v1/storage/doomed/late.bin HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {ADMIN_SECRET}\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            "POST /api/v1/storage/doomed/late.bin HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {ADMIN_SECRET}\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nConnection: close\r\nExpect: 100-continue\r\n\r\n",
             2 * half.len()
         );
         stream.write_all(head.as_bytes()).await.unwrap();
+        // The server asks for the body only once it has found the bucket: from then on the
+        // bucket is deleted mid-upload, never before the upload looked at it.
+        let mut interim = Vec::new();
+        while !interim.ends_with(b"\r\n\r\n") {
+            interim.push(stream.read_u8().await.unwrap());
+        }
+        assert!(interim.starts_with(b"HTTP/1.1 100"), "{}", String::from_utf8_lossy(&interim));
         stream.write_all(&half).await.unwrap();
         stream.flush().await.unwrap();
         // The bucket goes while the file is half sent (it holds no file yet: no force needed).
