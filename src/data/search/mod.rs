@@ -77,9 +77,16 @@ pub fn filter(b: &mut SqlBuilder, table: &Table, search: Option<&Expr>) -> Resul
         return Ok(());
     };
     fields_of(table)?;
-    b.push(" AND ").ident(PG_COLUMN);
-    b.push(" @@ to_tsquery('simple'::regconfig, ").param(expr.to_tsquery().into()).push(")");
+    b.push(" AND ").ident(PG_COLUMN).push(" @@ ");
+    tsquery(b, expr);
     Ok(())
+}
+
+/// The query as a PostgreSQL `tsquery`, parsed once per execution: as a sub-select it is an
+/// init plan, where a bare `to_tsquery($1)` in a generic plan would be parsed again for every
+/// row that the index hands over and again for every rank.
+fn tsquery(b: &mut SqlBuilder, expr: &Expr) {
+    b.push("(SELECT to_tsquery('simple'::regconfig, ").param(expr.to_tsquery().into()).push("))");
 }
 
 /// Orders by relevance, best first.
@@ -94,8 +101,9 @@ pub fn order_by_rank(b: &mut SqlBuilder, table: &Table, expr: &Expr) -> Result<(
         }
         Dialect::Postgres => {
             fields_of(table)?;
-            b.push(" ORDER BY ts_rank(").ident(PG_COLUMN);
-            b.push(", to_tsquery('simple'::regconfig, ").param(expr.to_tsquery().into()).push(")) DESC");
+            b.push(" ORDER BY ts_rank(").ident(PG_COLUMN).push(", ");
+            tsquery(b, expr);
+            b.push(") DESC");
             // A total order, so pages do not overlap.
             b.push(", ").ident(key_column(table)).push(" ASC");
         }
@@ -118,7 +126,7 @@ pub fn column_condition(b: &mut SqlBuilder, table: &Table, col: &Column, expr: &
         Dialect::Postgres => {
             b.push("to_tsvector('simple'::regconfig, coalesce(");
             crate::data::query::compile::text_expr(b, col).push(", '')) @@ ");
-            b.push("to_tsquery('simple'::regconfig, ").param(expr.to_tsquery().into()).push(")");
+            tsquery(b, expr);
         }
         Dialect::Sqlite => {
             if !search_fields(table).iter().any(|f| f == column) {
