@@ -14,7 +14,7 @@ use super::{DbError, Rows, Stmt, Value};
 /// Every prepared statement keeps one plan, whatever its bound values: as SQLite does with its
 /// query planner stability guarantee. PostgreSQL otherwise plans many statements again on
 /// every run (a bucket listing by key range was planned 8 times in 8 runs, and planning cost
-/// more than running it). A `LIKE ?` then never becomes an index range, on either backend.
+/// about as much as running it). A `LIKE ?` then never becomes an index range, on either backend.
 const GENERIC_PLANS: &str = "-c plan_cache_mode=force_generic_plan";
 
 #[derive(Clone)]
