@@ -1,12 +1,13 @@
-// A resumable upload with the unmodified tus-js-client: the connection is cut once the client
-// reports a first MiB sent (its progress events come at most every 100 ms), the server is asked how much it kept, and the upload resumes from there (not
-// from zero). The file downloaded afterwards must be the one uploaded, byte for byte.
+// A resumable upload with the unmodified tus-js-client: the connection is cut once a first MiB
+// has gone through it (by a proxy between client and server, so the cut never depends on
+// timing), the server is asked how much it kept, and the upload resumes from there (not from
+// zero). The file downloaded afterwards must be the one uploaded, byte for byte.
 // Usage: node tus_resume.mjs BASE_URL ACCESS_TOKEN
 import { createHash } from 'node:crypto';
+import net from 'node:net';
 import * as tus from 'tus-js-client';
 
 const [base, token] = process.argv.slice(2);
-const endpoint = `${base}/api/v1/storage/resumable`;
 const headers = { Authorization: `Bearer ${token}` };
 const size = 64 * 1024 * 1024;
 const data = Buffer.alloc(size);
@@ -25,24 +26,46 @@ async function offsetOf(url) {
   return { status: resp.status, offset: Number(resp.headers.get('upload-offset')) };
 }
 
-// 1. Start, and kill the connection once a first MiB has been sent.
-const uploadUrl = await new Promise((resolve, reject) => {
+// A TCP proxy to the server that destroys the first connection over which the client has sent
+// `cutAfter` bytes, both ways at once, as a dropped network would. Later connections pass.
+async function cuttingProxy(cutAfter) {
+  const target = new URL(base);
   let cut = false;
-  const upload = new tus.Upload(data, {
-    endpoint, headers, metadata, uploadSize: size, retryDelays: null,
-    onProgress(sent) {
-      if (!cut && sent >= 1024 * 1024) {
+  const proxy = net.createServer((client) => {
+    const server = net.connect(Number(target.port), target.hostname);
+    let sent = 0;
+    client.on('data', (chunk) => {
+      sent += chunk.length;
+      if (!cut && sent >= cutAfter) {
         cut = true;
-        upload.abort(false).then(() => resolve(upload.url), reject);
+        client.destroy();
+        server.destroy();
       }
-    },
-    onError: reject,
-    onSuccess: () => reject(new Error('the upload finished before it was cut')),
+    });
+    client.pipe(server);
+    server.pipe(client);
+    client.on('error', () => server.destroy());
+    server.on('error', () => client.destroy());
+    client.on('close', () => server.destroy());
+    server.on('close', () => client.destroy());
+  });
+  await new Promise((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  proxy.unref();
+  return `http://127.0.0.1:${proxy.address().port}`;
+}
+
+// 1. Start through the proxy, which kills the connection once a first MiB has been sent.
+const proxied = await cuttingProxy(1024 * 1024);
+const uploadUrl = await new Promise((resolve, reject) => {
+  const upload = new tus.Upload(data, {
+    endpoint: `${proxied}/api/v1/storage/resumable`, headers, metadata, uploadSize: size, retryDelays: null,
+    onError: () => resolve(upload.url),
+    onSuccess: () => reject(new Error('the upload finished although its connection was cut')),
   });
   upload.start();
 });
 check(uploadUrl && uploadUrl.includes('/api/v1/storage/resumable/'), `an upload URL: ${uploadUrl}`);
-const absolute = new URL(uploadUrl, base).toString();
+const absolute = new URL(new URL(uploadUrl, base).pathname, base).toString();
 
 // 2. The server reports how much it kept.
 const kept = await offsetOf(absolute);
@@ -75,22 +98,20 @@ const got = Buffer.from(await download.arrayBuffer());
 const sha = (bytes) => createHash('sha256').update(bytes).digest('hex');
 check(got.length === size && sha(got) === sha(data), `the downloaded file is the uploaded one (${got.length} bytes)`);
 
-// 5. Termination: an abandoned upload is gone.
-const abandoned = await new Promise((resolve, reject) => {
-  let cut = false;
-  const upload = new tus.Upload(data, {
-    endpoint, headers, metadata, uploadSize: size, retryDelays: null,
-    onProgress(sent) {
-      if (!cut && sent > 0) {
-        cut = true;
-        const url = upload.url;
-        upload.abort(true).then(() => resolve(url), reject);
-      }
-    },
-    onError: reject,
-  });
-  upload.start();
+// 5. Termination: an upload cut off and then abandoned is gone.
+const abandonedUrl = await new Promise((resolve, reject) => {
+  cuttingProxy(1024 * 1024).then((via) => {
+    const upload = new tus.Upload(data, {
+      endpoint: `${via}/api/v1/storage/resumable`, headers, metadata, uploadSize: size, retryDelays: null,
+      onError: () => resolve(upload.url),
+      onSuccess: () => reject(new Error('the upload finished although its connection was cut')),
+    });
+    upload.start();
+  }, reject);
 });
-const gone = await offsetOf(new URL(abandoned, base).toString());
+const abandoned = new URL(new URL(abandonedUrl, base).pathname, base).toString();
+check((await offsetOf(abandoned)).status === 200, 'the abandoned upload exists before it is terminated');
+await tus.Upload.terminate(abandoned, { headers });
+const gone = await offsetOf(abandoned);
 check(gone.status === 404, `a terminated upload is gone (HEAD answered ${gone.status})`);
 console.log('ok');
