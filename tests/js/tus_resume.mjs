@@ -54,18 +54,24 @@ async function cuttingProxy(cutAfter) {
   return `http://127.0.0.1:${proxy.address().port}`;
 }
 
-// 1. Start through the proxy, which kills the connection once a first MiB has been sent.
-const proxied = await cuttingProxy(1024 * 1024);
-const uploadUrl = await new Promise((resolve, reject) => {
-  const upload = new tus.Upload(data, {
-    endpoint: `${proxied}/api/v1/storage/resumable`, headers, metadata, uploadSize: size, retryDelays: null,
-    onError: () => resolve(upload.url),
-    onSuccess: () => reject(new Error('the upload finished although its connection was cut')),
+// Starts an upload through a fresh cutting proxy and returns its URL on the server itself,
+// once the cut has failed it.
+async function cutUpload() {
+  const via = await cuttingProxy(1024 * 1024);
+  const url = await new Promise((resolve, reject) => {
+    const upload = new tus.Upload(data, {
+      endpoint: `${via}/api/v1/storage/resumable`, headers, metadata, uploadSize: size, retryDelays: null,
+      onError: () => resolve(upload.url),
+      onSuccess: () => reject(new Error('the upload finished although its connection was cut')),
+    });
+    upload.start();
   });
-  upload.start();
-});
-check(uploadUrl && uploadUrl.includes('/api/v1/storage/resumable/'), `an upload URL: ${uploadUrl}`);
-const absolute = new URL(new URL(uploadUrl, base).pathname, base).toString();
+  check(url && url.includes('/api/v1/storage/resumable/'), `an upload URL: ${url}`);
+  return new URL(new URL(url, base).pathname, base).toString();
+}
+
+// 1. Start through the proxy, which kills the connection once a first MiB has been sent.
+const absolute = await cutUpload();
 
 // 2. The server reports how much it kept.
 const kept = await offsetOf(absolute);
@@ -99,17 +105,7 @@ const sha = (bytes) => createHash('sha256').update(bytes).digest('hex');
 check(got.length === size && sha(got) === sha(data), `the downloaded file is the uploaded one (${got.length} bytes)`);
 
 // 5. Termination: an upload cut off and then abandoned is gone.
-const abandonedUrl = await new Promise((resolve, reject) => {
-  cuttingProxy(1024 * 1024).then((via) => {
-    const upload = new tus.Upload(data, {
-      endpoint: `${via}/api/v1/storage/resumable`, headers, metadata, uploadSize: size, retryDelays: null,
-      onError: () => resolve(upload.url),
-      onSuccess: () => reject(new Error('the upload finished although its connection was cut')),
-    });
-    upload.start();
-  }, reject);
-});
-const abandoned = new URL(new URL(abandonedUrl, base).pathname, base).toString();
+const abandoned = await cutUpload();
 check((await offsetOf(abandoned)).status === 200, 'the abandoned upload exists before it is terminated');
 await tus.Upload.terminate(abandoned, { headers });
 const gone = await offsetOf(abandoned);
