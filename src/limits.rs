@@ -68,6 +68,10 @@ pub const MAX_ALLOWED_MIME_TYPES: usize = 100;
 pub const MAX_FORM_FIELD_BYTES: usize = 4096;
 pub const MAX_UPLOAD_METADATA_BYTES: usize = 4096;
 
+/// The longest header block of one part of a multipart form (its `Content-Disposition`,
+/// filename and `Content-Type`), in bytes.
+pub const MAX_PART_HEADER_BYTES: usize = 16 * 1024;
+
 /// How long a refusal for the rate limit is held before it is answered (at most, and never
 /// past the moment the caller's budget allows its next request). A client that sends as fast
 /// as it is answered is slowed to one request per hold and connection, instead of costing the

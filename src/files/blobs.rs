@@ -112,6 +112,20 @@ impl Blobs {
         Ok(())
     }
 
+    /// Writes a whole new blob that is already in memory, as [`Blobs::put`] does, on a task of
+    /// its own: a caller dropped before the write ends does not leave the blob behind.
+    pub async fn put_unclaimed(&self, blob: &str, chunks: Vec<Bytes>) -> Result<Unclaimed, BlobError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let blobs = self.clone();
+        let blob = blob.to_owned();
+        tokio::spawn(async move {
+            let outcome = blobs.put(&blob, chunks).await.map(|()| Unclaimed::new(&blobs, &blob));
+            // With the caller gone, the guard is dropped here and deletes the blob.
+            let _ = tx.send(outcome);
+        });
+        rx.await.map_err(|_| BlobError::from_message("the blob's write stopped"))?
+    }
+
     /// The blob's bytes, or the bytes of `range`, as a stream.
     pub async fn read(
         &self,
@@ -208,6 +222,55 @@ fn read_chunk(file: &mut std::fs::File, start: u64, end: u64) -> std::io::Result
         return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the file is shorter than its size"));
     }
     Ok(Bytes::from(buffer))
+}
+
+/// A finished blob that no metadata row names yet. Its holder claims it once a row names it,
+/// or deletes it; dropped unclaimed (the request that stored it went away before its row was
+/// written), it deletes the blob in the background. So a blob never outlives its upload's
+/// refusal or abandonment.
+pub struct Unclaimed {
+    /// `None` once claimed or deleted.
+    blobs: Option<Blobs>,
+    id: String,
+}
+
+impl Unclaimed {
+    pub fn new(blobs: &Blobs, id: &str) -> Unclaimed {
+        Unclaimed { blobs: Some(blobs.clone()), id: id.to_owned() }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// A row names the blob now: it is no longer this guard's to delete.
+    pub fn claim(&mut self) {
+        self.blobs = None;
+    }
+
+    /// Deletes the blob now.
+    pub async fn delete(mut self) {
+        if let Some(blobs) = self.blobs.take() {
+            delete_logged(blobs, &self.id).await;
+        }
+    }
+}
+
+impl Drop for Unclaimed {
+    fn drop(&mut self) {
+        if let Some(blobs) = self.blobs.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            let id = std::mem::take(&mut self.id);
+            runtime.spawn(async move { delete_logged(blobs, &id).await });
+        }
+    }
+}
+
+async fn delete_logged(blobs: Blobs, id: &str) {
+    if let Err(err) = blobs.delete(id).await {
+        tracing::warn!(%err, blob = %id, "deleting the blob of an upload that was not kept failed");
+    }
 }
 
 /// Runs file work on the blocking pool.

@@ -7,7 +7,7 @@
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
-use super::blobs::{BlobError, Blobs};
+use super::blobs::{BlobError, Blobs, Unclaimed};
 
 /// What was stored: its size. The bytes are not hashed: a blob never changes once written, so
 /// its name is the `ETag`, and hashing every byte would take more of an upload's CPU than
@@ -36,7 +36,7 @@ const QUEUED_CHUNKS: usize = 4;
 /// An upload in progress into one blob.
 pub struct Ingest {
     tx: mpsc::Sender<Message>,
-    result: oneshot::Receiver<Result<Stored, BlobError>>,
+    result: oneshot::Receiver<Result<(Stored, Unclaimed), BlobError>>,
     received: u64,
     limit: u64,
 }
@@ -47,9 +47,11 @@ impl Ingest {
         let (tx, rx) = mpsc::channel(QUEUED_CHUNKS);
         let (result_tx, result) = oneshot::channel();
         let writer = blobs.writer(blob);
+        let (blobs, blob) = (blobs.clone(), blob.to_owned());
         tokio::spawn(async move {
-            let outcome = write(writer, rx).await;
-            // Nobody waits when the request was dropped; the outcome was an abort then.
+            let outcome = write(writer, rx).await.map(|stored| (stored, Unclaimed::new(&blobs, &blob)));
+            // A request dropped before the end aborted the blob; one dropped while it was being
+            // finished is not there to take it: the guard, dropped here, deletes it.
             let _ = result_tx.send(outcome);
         });
         Ingest { tx, result, received: 0, limit }
@@ -67,8 +69,8 @@ impl Ingest {
         Ok(())
     }
 
-    /// Completes the blob; it is visible once this returns `Ok`.
-    pub async fn finish(self) -> Result<Stored, IngestError> {
+    /// Completes the blob; it is visible once this returns `Ok`, and the caller's to claim.
+    pub async fn finish(self) -> Result<(Stored, Unclaimed), IngestError> {
         // When the writer already stopped, its result says why.
         let _ = self.tx.send(Message::End).await;
         match self.result.await {

@@ -8,7 +8,7 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::Value as Json;
 
 use super::Files;
-use crate::data::{Rows, Stmt, Value};
+use crate::data::{Dialect, Rows, Stmt, Value};
 use crate::error::ApiError;
 
 /// One stored file, with whether it is public (its own flag, else its bucket's).
@@ -253,6 +253,22 @@ impl Files {
         self.sweep_soon();
         Ok(())
     }
+}
+
+/// Deletes the files matching `condition` and moves their blobs into the trash, as one
+/// statement on PostgreSQL: under READ COMMITTED each statement reads its own snapshot, so a
+/// delete after a separate trashing could remove a file committed in between and leak its blob.
+/// SQLite runs one writer at a time, and its two statements see the same files.
+pub(super) fn delete_to_trash_stmts(files: &Files, condition: &str, params: Vec<Value>) -> Vec<Stmt> {
+    if files.db.dialect() == Dialect::Postgres {
+        let sql = format!(
+            "WITH gone AS (DELETE FROM _fb_files WHERE {condition} RETURNING blob) \
+             INSERT INTO _fb_blob_trash (blob, not_before) SELECT blob, 0 FROM gone ON CONFLICT (blob) DO NOTHING"
+        );
+        return vec![files.db.stmt(&sql, params)];
+    }
+    let delete = files.db.stmt(&format!("DELETE FROM _fb_files WHERE {condition}"), params.clone());
+    vec![trash_stmt(files, condition, params), delete]
 }
 
 /// Moves the blobs of the files matching `condition` into the trash (to delete now).

@@ -141,7 +141,8 @@ impl Files {
         match caller {
             Caller::Admin => Ok(()),
             Caller::User(p) if file.owner_id.as_deref() == Some(p.id.as_str()) => Ok(()),
-            other => Err(refused(other)),
+            Caller::User(_) => Err(ApiError::Forbidden("only the file's owner or the admin may change it".into())),
+            Caller::Anonymous => Err(refused(caller)),
         }
     }
 }

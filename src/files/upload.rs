@@ -7,11 +7,12 @@ use std::future::Future;
 
 use bytes::Bytes;
 
-use super::blobs::BlobError;
+use super::blobs::{BlobError, Unclaimed};
 use super::buckets::Bucket;
 use super::ingest::{Ingest, IngestError, Stored};
-use super::meta::{FileRecord, trash_stmt};
+use super::meta::{FileRecord, delete_to_trash_stmts};
 use super::{Files, sniff};
+use crate::data::access::Caller;
 use crate::data::{DbError, Dialect, Stmt, Value};
 use crate::error::ApiError;
 use crate::util::now_ms;
@@ -37,8 +38,10 @@ pub struct NewFile {
     pub owner_id: Option<String>,
     pub collection: Option<String>,
     pub record_id: Option<String>,
-    /// The id of the file this one replaces at the same key, if any.
-    pub replaces: Option<String>,
+    /// Who replaces the file at the key, if there is one when the row is written (`x-upsert`);
+    /// the replaced file must be theirs to change ([`Files::may_change`]). `None` makes a file
+    /// at the key a conflict.
+    pub replace_as: Option<Caller>,
     /// The `Content-Length` the client announced, when it did.
     pub declared_length: Option<u64>,
     /// A signed upload's own limits, and its nonce with its expiry (ms).
@@ -50,10 +53,11 @@ pub struct NewFile {
 }
 
 /// A file whose bytes are stored in a blob that no row names yet: [`Files::attach`] gives it
-/// its row (after the final checks) or deletes it, and so does [`Files::discard`].
+/// its row (after the final checks) or deletes it, and so does [`Files::discard`]. Dropped
+/// otherwise (its request went away), its blob is deleted in the background.
 #[must_use = "a received blob must be attached or discarded"]
 pub struct Received {
-    id: String,
+    blob: Unclaimed,
     stored: Stored,
     mime: String,
     head: Vec<u8>,
@@ -128,33 +132,60 @@ impl Files {
         // A file that fits in one part of the blob store is read whole and written at once.
         start.read(source, self.blobs.part_size(), limit).await?;
         let id = uuid::Uuid::now_v7().to_string();
-        let stored = self.store_blob(&id, limit, start, source).await?;
-        Ok(Received { id, stored, mime, head: joined })
+        let (stored, blob) = self.store_blob(&id, limit, start, source).await?;
+        Ok(Received { blob, stored, mime, head: joined })
     }
 
     /// Gives a received blob its row, after checking it against `new`'s bucket and limits;
-    /// on any refusal the blob is deleted.
-    pub async fn attach(&self, received: Received, new: NewFile) -> Result<FileRecord, ApiError> {
-        let checked =
-            new.check(self.max_upload_bytes, &received.mime, Some(received.stored.size), Some(&received.head));
-        let committed = match checked {
-            Ok(()) => self.commit(&new, &received).await,
-            Err(err) => Err(err),
-        };
-        match committed {
-            Ok(file) => Ok(file),
-            Err(err) => {
-                self.discard(received).await;
-                Err(err)
+    /// on any refusal the blob is deleted. The checks run against the bucket as it is when the
+    /// row is written: a bucket changed or re-created while the file streamed in is read again
+    /// and the file checked against it, and a file another upload put at the key meanwhile is
+    /// replaced only when `new` may replace it.
+    pub async fn attach(&self, mut received: Received, mut new: NewFile) -> Result<FileRecord, ApiError> {
+        for _ in 0..COMMIT_ATTEMPTS {
+            let size = Some(received.stored.size);
+            if let Err(err) = new.check(self.max_upload_bytes, &received.mime, size, Some(&received.head)) {
+                return self.refuse(received, err).await;
             }
+            received = match self.commit(&new, received).await {
+                Ok(file) => return Ok(file),
+                Err(Uncommitted::Refused(err, received)) => return self.refuse(received, err).await,
+                Err(Uncommitted::Lost(err)) => return Err(err),
+                Err(Uncommitted::Raced(race, received)) => match self.catch_up(&mut new, race).await {
+                    Ok(()) => received,
+                    Err(err) => return self.refuse(received, err).await,
+                },
+            };
         }
+        let err = ApiError::Conflict("the bucket or the file at this key kept changing; try again".into());
+        self.refuse(received, err).await
     }
 
     /// Deletes a received blob that will not be attached.
     pub async fn discard(&self, received: Received) {
-        if let Err(err) = self.blobs.delete(&received.id).await {
-            tracing::warn!(%err, blob = %received.id, "deleting the blob of a refused upload failed");
+        received.blob.delete().await;
+    }
+
+    async fn refuse(&self, received: Received, err: ApiError) -> Result<FileRecord, ApiError> {
+        self.discard(received).await;
+        Err(err)
+    }
+
+    /// Brings `new` up to date after a commit lost a race: the bucket as it is now, or the
+    /// file now at the key (which the uploader must be allowed to replace).
+    async fn catch_up(&self, new: &mut NewFile, race: Race) -> Result<(), ApiError> {
+        let bucket = new.bucket()?.name.clone();
+        match race {
+            Race::Bucket => new.bucket = Some(self.existing_bucket(&bucket).await?),
+            // The file now at the key was not the uploader's to replace, or it went again.
+            Race::Key => {
+                let key = new.key.as_deref().unwrap_or_default();
+                if let (Some(file), Some(acting)) = (self.file_at(&bucket, key).await?, &new.replace_as) {
+                    self.may_change(&file, acting)?;
+                }
+            }
         }
+        Ok(())
     }
 
     async fn store_blob<S: ByteSource>(
@@ -163,11 +194,11 @@ impl Files {
         limit: u64,
         start: Start,
         source: &mut S,
-    ) -> Result<Stored, ApiError> {
+    ) -> Result<(Stored, Unclaimed), ApiError> {
         if start.ended {
             // The whole file is in hand: one write, without a writer task.
-            self.blobs.put(id, start.chunks).await.map_err(blob_error)?;
-            return Ok(Stored { size: start.len as u64 });
+            let blob = self.blobs.put_unclaimed(id, start.chunks).await.map_err(blob_error)?;
+            return Ok((Stored { size: start.len as u64 }, blob));
         }
         let mut ingest = Ingest::start(&self.blobs, id, limit);
         for chunk in start.chunks {
@@ -180,19 +211,23 @@ impl Files {
     }
 
     /// The metadata row, in one statement group with the replaced file's removal and the
-    /// nonce's spending; the file as that row shows it.
-    async fn commit(&self, new: &NewFile, received: &Received) -> Result<FileRecord, ApiError> {
-        let bucket = new.bucket()?;
-        let id = received.id.as_str();
+    /// nonce's spending; the file as that row shows it. The group runs to its end on a task of
+    /// its own, so that a request dropped meanwhile leaves the row with its blob, or neither.
+    async fn commit(&self, new: &NewFile, mut received: Received) -> Result<FileRecord, Uncommitted> {
+        let bucket = match new.bucket() {
+            Ok(bucket) => bucket,
+            Err(err) => return Err(Uncommitted::Refused(err, received)),
+        };
+        let id = received.blob.id().to_owned();
+        let id = id.as_str();
         let key = new.key.clone().unwrap_or_else(|| format!("{id}/{}", new.filename));
         let now = now_ms();
         let mut stmts = Vec::new();
-        if let Some(old) = &new.replaces {
-            stmts.push(trash_stmt(self, "id = ?", vec![old.as_str().into()]));
-            stmts.push(self.db.stmt("DELETE FROM _fb_files WHERE id = ?", vec![old.as_str().into()]));
+        if let Some(acting) = &new.replace_as {
+            stmts.extend(self.replace_stmts(&bucket.name, &key, acting));
         }
         let insert_at = stmts.len();
-        stmts.push(self.insert_stmt(new, received, bucket, &key, now));
+        stmts.push(self.insert_stmt(new, &received, bucket, &key, now));
         if let Some((nonce, expires_at)) = &new.nonce {
             stmts.push(self.db.stmt(
                 "INSERT INTO _fb_signed_uses (nonce, expires_at) VALUES (?, ?)",
@@ -202,41 +237,91 @@ impl Files {
         if let Some(upload) = &new.completes_upload {
             stmts.extend(super::resumable::completion_stmts(self, upload, id));
         }
-        let result = self.db.write_many(stmts).await;
-        if new.replaces.is_some() || new.completes_upload.is_some() {
+        let db = self.db.clone();
+        let written_row = tokio::spawn(async move {
+            let result = db.write_many(stmts).await;
+            if result.is_ok() {
+                received.blob.claim();
+            }
+            (result, received)
+        });
+        let (result, received) = match written_row.await {
+            Ok(done) => done,
+            // The task panicked: its guard deleted the blob, and nothing was committed.
+            Err(err) => return Err(Uncommitted::Lost(ApiError::Internal(format!("writing a file's row: {err}")))),
+        };
+        if new.replace_as.is_some() || new.completes_upload.is_some() {
             self.sweep_soon();
         }
-        match result {
-            Ok(_) => Ok(written(new, bucket, received, key, now)),
-            // The bucket was deleted while the file streamed in.
-            Err(DbError::InStatement { index, source })
+        let err = match result {
+            Ok(_) => return Ok(written(new, bucket, &received, key, now)),
+            Err(err) => err,
+        };
+        Err(match err {
+            // The bucket was deleted, changed or re-created while the file streamed in.
+            DbError::InStatement { index, source }
                 if index == insert_at && matches!(*source, DbError::NoRowChanged(_)) =>
             {
-                Err(super::buckets::bucket_not_found(&bucket.name))
+                Uncommitted::Raced(Race::Bucket, received)
             }
-            Err(DbError::InStatement { index, source }) if matches!(*source, DbError::UniqueViolation(_)) => {
-                Err(if index == insert_at {
-                    ApiError::Conflict(format!("a file already exists at '{}/{key}'", bucket.name))
+            DbError::InStatement { index, source } if matches!(*source, DbError::UniqueViolation(_)) => {
+                if index != insert_at {
+                    let err = ApiError::Forbidden("this signed upload URL has already been used".into());
+                    Uncommitted::Refused(err, received)
+                } else if new.replace_as.is_some() {
+                    Uncommitted::Raced(Race::Key, received)
                 } else {
-                    ApiError::Forbidden("this signed upload URL has already been used".into())
-                })
+                    let err = ApiError::Conflict(format!("a file already exists at '{}/{key}'", bucket.name));
+                    Uncommitted::Refused(err, received)
+                }
             }
-            Err(err) => Err(err.into()),
-        }
+            err => Uncommitted::Refused(err.into(), received),
+        })
     }
 
-    /// The file's row, inserted only while its bucket exists. On PostgreSQL the bucket's row
-    /// is share-locked until the insert commits, so a bucket being deleted (which locks it
-    /// first) either waits for the file and deletes it too, or is already gone and the insert
-    /// adds nothing; SQLite's single writer runs the two one after the other.
+    /// The removal of the file at `bucket`/`key` (its blob to the trash) when `acting` may
+    /// change it: the admin, or its owner, as [`Files::may_change`] decides. A file at the key
+    /// that is not theirs stays, and the new row then conflicts with it. On PostgreSQL the
+    /// replacements of one key take turns (a transaction-scoped advisory lock on the key), so
+    /// that each sees the file the one before it wrote instead of losing to it.
+    fn replace_stmts(&self, bucket: &str, key: &str, acting: &Caller) -> Vec<Stmt> {
+        let mut condition = "bucket = ? AND key = ?".to_owned();
+        let mut params: Vec<Value> = vec![bucket.into(), key.into()];
+        match acting {
+            Caller::Admin => {}
+            Caller::User(principal) => {
+                condition.push_str(" AND owner_id = ?");
+                params.push(principal.id.as_str().into());
+            }
+            Caller::Anonymous => return Vec::new(),
+        }
+        let mut stmts = Vec::new();
+        if self.db.dialect() == Dialect::Postgres {
+            // pg_advisory_xact_lock answers void, which no driver decodes: the statement counts.
+            let lock = "SELECT COUNT(*) FROM (SELECT pg_advisory_xact_lock(hashtextextended(?, 0))) AS locked";
+            stmts.push(self.db.stmt(lock, vec![super::meta::object_path(bucket, key).into()]));
+        }
+        stmts.extend(delete_to_trash_stmts(self, &condition, params));
+        stmts
+    }
+
+    /// The file's row, inserted only while its bucket exists with the rules it was checked
+    /// against (a bucket changed or re-created meanwhile fails the insert). On PostgreSQL
+    /// the bucket's row is share-locked until the insert commits, so a bucket being deleted
+    /// (which locks it first) either waits for the file and deletes it too, or is already gone
+    /// and the insert adds nothing; SQLite's single writer runs the two one after the other.
     fn insert_stmt(&self, new: &NewFile, received: &Received, bucket: &Bucket, key: &str, now: i64) -> Stmt {
-        let lock = if self.db.dialect() == Dialect::Postgres { " FOR KEY SHARE" } else { "" };
-        let id = received.id.as_str();
+        let (same_max, lock) = match self.db.dialect() {
+            Dialect::Postgres => ("IS NOT DISTINCT FROM", " FOR KEY SHARE"),
+            Dialect::Sqlite => ("IS", ""),
+        };
         let sql = format!(
             "INSERT INTO _fb_files (id, bucket, key, filename, mime_type, size, etag, is_public, owner_id, \
              collection, record_id, blob, created_at, updated_at) \
-             SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM _fb_buckets WHERE name = ?{lock}"
+             SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM _fb_buckets \
+             WHERE name = ? AND is_public = ? AND allowed_mime_types = ? AND max_size_bytes {same_max} ?{lock}"
         );
+        let id = received.blob.id();
         let params = vec![
             id.into(),
             bucket.name.as_str().into(),
@@ -253,26 +338,48 @@ impl Files {
             now.into(),
             now.into(),
             bucket.name.as_str().into(),
+            bucket.is_public.into(),
+            Value::Json(serde_json::json!(bucket.allowed_mime_types)),
+            bucket.max_size_bytes.map_or(Value::Null, |n| Value::Int(n as i64)),
         ];
         self.db.stmt(&sql, params).must_change()
     }
 }
 
+/// The most times an upload's row is tried, each after catching up with a race it lost.
+const COMMIT_ATTEMPTS: usize = 4;
+
+/// Why a file's row was not written.
+enum Uncommitted {
+    /// Refused for good: the blob goes.
+    Refused(ApiError, Received),
+    /// Lost a race with a change of the bucket or of the file at the key: try again.
+    Raced(Race, Received),
+    /// The write itself was lost (its task failed), and the blob with it.
+    Lost(ApiError),
+}
+
+enum Race {
+    Bucket,
+    Key,
+}
+
 /// The file a committed row holds, as [`Files::file`] would read it back.
 fn written(new: &NewFile, bucket: &Bucket, received: &Received, key: String, now: i64) -> FileRecord {
+    let id = received.blob.id().to_owned();
     FileRecord {
-        id: received.id.clone(),
+        id: id.clone(),
         bucket: bucket.name.clone(),
         key,
         filename: new.filename.clone(),
         mime_type: received.mime.clone(),
         size: received.stored.size,
-        version_tag: received.id.clone(),
+        version_tag: id.clone(),
         is_public: new.is_public.unwrap_or(bucket.is_public),
         owner_id: new.owner_id.clone(),
         collection: new.collection.clone(),
         record_id: new.record_id.clone(),
-        blob: received.id.clone(),
+        blob: id,
         created_at: now,
         updated_at: now,
     }

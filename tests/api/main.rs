@@ -27,6 +27,7 @@ mod relations;
 mod search;
 mod settings_keys;
 mod storage;
+mod storage_races;
 mod storage_resumable;
 mod tables_read;
 mod tables_types;

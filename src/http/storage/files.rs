@@ -5,13 +5,14 @@
 //! ([`super::objects`]).
 
 use axum::Json;
-use axum::extract::{Multipart, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::download::{self, Serve};
 use super::form::{Uploader, receive_form};
+use super::parts::Form;
 use super::{objects, signed};
 use crate::app::AppState;
 use crate::data::access::Caller;
@@ -28,7 +29,7 @@ pub async fn upload(
     State(state): State<AppState>,
     caller: Caller,
     QueryPairs(pairs): QueryPairs,
-    multipart: Multipart,
+    request: Request,
 ) -> ApiResult<Response> {
     let uploader = match super::token(&pairs) {
         Some(token) => {
@@ -37,14 +38,16 @@ pub async fn upload(
         }
         None => Uploader { owner: super::owner_of_upload(&caller)?, caller, grant: None },
     };
-    let file = receive_form(&state, &uploader, multipart).await?;
+    let form = Form::from_request(request, &state).await?;
+    let file = receive_form(&state, &uploader, form).await?;
     Ok((StatusCode::CREATED, Json(file.to_json())).into_response())
 }
 
 /// `POST /admin/storage/upload`: the same form; the file has no owner.
-pub async fn admin_upload(_: Admin, State(state): State<AppState>, multipart: Multipart) -> ApiResult<Response> {
+pub async fn admin_upload(_: Admin, State(state): State<AppState>, request: Request) -> ApiResult<Response> {
     let uploader = Uploader { caller: Caller::Admin, owner: None, grant: None };
-    let file = receive_form(&state, &uploader, multipart).await?;
+    let form = Form::from_request(request, &state).await?;
+    let file = receive_form(&state, &uploader, form).await?;
     Ok((StatusCode::CREATED, Json(file.to_json())).into_response())
 }
 

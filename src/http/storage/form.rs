@@ -4,10 +4,10 @@
 //! the bytes stream; either way every check is made again on the whole before the file gets
 //! its row, and a refused file's blob is deleted.
 
-use axum::extract::Multipart;
-use axum::extract::multipart::{Field, MultipartError};
+use axum::extract::multipart::Field;
 
 use super::FieldSource;
+use super::parts::{Form, form_error};
 use crate::app::AppState;
 use crate::data::access::Caller;
 use crate::error::{ApiError, ApiResult};
@@ -49,10 +49,10 @@ impl Fields {
 }
 
 /// Reads the form and stores its file: 201's file, or the first refusal.
-pub async fn receive_form(state: &AppState, uploader: &Uploader, mut multipart: Multipart) -> ApiResult<FileRecord> {
+pub async fn receive_form(state: &AppState, uploader: &Uploader, mut form: Form) -> ApiResult<FileRecord> {
     let mut fields = Fields::default();
     let mut file: Option<(Received, NewFile)> = None;
-    if let Err(err) = read_parts(state, uploader, &mut multipart, &mut fields, &mut file).await {
+    if let Err(err) = read_parts(state, uploader, &mut form, &mut fields, &mut file).await {
         if let Some((received, _)) = file {
             state.files().discard(received).await;
         }
@@ -73,11 +73,11 @@ pub async fn receive_form(state: &AppState, uploader: &Uploader, mut multipart: 
 async fn read_parts(
     state: &AppState,
     uploader: &Uploader,
-    multipart: &mut Multipart,
+    form: &mut Form,
     fields: &mut Fields,
     file: &mut Option<(Received, NewFile)>,
 ) -> ApiResult<()> {
-    while let Some(field) = multipart.next_field().await.map_err(form_error)? {
+    while let Some(field) = form.next_field().await? {
         let name = field.name().unwrap_or_default().to_owned();
         match name.as_str() {
             "file" => {
@@ -178,8 +178,4 @@ async fn read_text(mut field: Field<'_>) -> ApiResult<String> {
         }
     }
     String::from_utf8(bytes).map_err(|_| ApiError::bad_field(&name, format!("form field '{name}' is not UTF-8")))
-}
-
-pub fn form_error(err: MultipartError) -> ApiError {
-    ApiError::bad_request(format!("invalid multipart form: {}", err.body_text()))
 }

@@ -8,6 +8,7 @@ pub(crate) mod download;
 pub(crate) mod files;
 pub(crate) mod form;
 pub(crate) mod objects;
+pub(crate) mod parts;
 pub(crate) mod resumable;
 pub(crate) mod signed;
 

@@ -5,14 +5,14 @@
 //! only with `x-upsert: true` and only by its owner or the admin.
 
 use axum::Json;
-use axum::extract::{FromRequest, Multipart, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value as Json_;
 
 use super::download::{self, Serve};
 use super::files::{file_not_found, wants_download};
-use super::form::form_error;
+use super::parts::Form;
 use super::{BodySource, FieldSource, declared_length, signed};
 use crate::app::AppState;
 use crate::data::access::Caller;
@@ -132,26 +132,24 @@ async fn upload(
     };
     let auto_create = state.settings().get_bool("auto_create_buckets");
     let (bucket, existing) = state.files().upload_target(bucket, key, auto_create).await?;
-    let replaces = match existing {
-        None => None,
+    let acting = if grant.is_some() { owner_caller(&owner) } else { caller.clone() };
+    // Checked now so that a refusal comes before the bytes; checked again as the row is written.
+    match existing {
         Some(_) if !upsert => {
             return Err(ApiError::Conflict(format!(
                 "a file already exists at '{}/{key}' (send x-upsert: true to replace it)",
                 bucket.name
             )));
         }
-        Some(existing) => {
-            let acting = if grant.is_some() { owner_caller(&owner) } else { caller.clone() };
-            state.files().may_change(&existing, &acting)?;
-            Some(existing.id)
-        }
-    };
+        Some(existing) => state.files().may_change(&existing, &acting)?,
+        None => {}
+    }
     let mut new = NewFile {
         bucket: Some(bucket),
         key: Some(key.to_owned()),
         filename: clean_filename(key),
         owner_id: owner,
-        replaces,
+        replace_as: upsert.then_some(acting),
         ..NewFile::default()
     };
     if let Some(grant) = &grant {
@@ -179,11 +177,11 @@ fn owner_caller(owner: &Option<String>) -> Caller {
 async fn upload_body(state: &AppState, mut new: NewFile, request: Request) -> ApiResult<FileRecord> {
     let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
     if content_type.as_deref().is_some_and(|t| t.to_ascii_lowercase().starts_with("multipart/form-data")) {
-        let mut multipart =
-            Multipart::from_request(request, state).await.map_err(|e| ApiError::bad_request(e.body_text()))?;
-        while let Some(field) = multipart.next_field().await.map_err(form_error)? {
-            // Text fields beside the file (cacheControl, metadata) are not kept.
+        let mut form = Form::from_request(request, state).await?;
+        while let Some(mut field) = form.next_field().await? {
+            // Text fields beside the file (cacheControl, metadata) are read and not kept.
             if field.file_name().is_none() && field.name() != Some("file") {
+                while field.chunk().await.map_err(super::parts::form_error)?.is_some() {}
                 continue;
             }
             if let Some(name) = field.file_name() {
