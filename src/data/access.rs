@@ -105,6 +105,16 @@ pub enum Scope {
     OwnedBy(String),
 }
 
+impl Scope {
+    /// The records in both scopes (of one caller: two owners' scopes never meet).
+    pub fn narrowed_to(self, other: Scope) -> Scope {
+        match (self, other) {
+            (Scope::All, scope) | (scope, Scope::All) => scope,
+            (owned, Scope::OwnedBy(_)) => owned,
+        }
+    }
+}
+
 /// The one access check: may `caller` act under `rule`, and on which records? Anonymous
 /// callers that are refused get 401, signed-in ones 403.
 pub fn check(rule: &Rule, caller: &Caller) -> Result<Scope, ApiError> {
@@ -136,6 +146,14 @@ pub fn scope(table: &Table, rule: &Rule, caller: &Caller) -> Result<Scope, ApiEr
         )));
     }
     Ok(scope)
+}
+
+/// The access check for changing or deleting records under `rule`: [`scope`], narrowed to the
+/// records the caller may also read. A record the caller may not read is not found, whatever
+/// the other rules allow, and no answer shows it (as row security does in PostgreSQL).
+pub fn write_scope(table: &Table, rule: &Rule, caller: &Caller) -> Result<Scope, ApiError> {
+    let read = scope(table, &table.access_rules().read, caller)?;
+    Ok(scope(table, rule, caller)?.narrowed_to(read))
 }
 
 impl Serialize for Rule {

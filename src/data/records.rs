@@ -194,7 +194,7 @@ impl Store {
     /// file to it needs); 404 when it is not.
     pub async fn check_may_update(&self, name: &str, id: &str, caller: &Caller) -> Result<(), ApiError> {
         let table = self.collection(name).await?;
-        let scope = access::scope(&table, &rules(&table).update, caller)?;
+        let scope = access::write_scope(&table, &rules(&table).update, caller)?;
         let key = output_columns(&table, Some(&["_id".to_owned()]), Deleted::Hidden)?;
         let mut plan = ReadPlan::of(&table, scope, Deleted::Hidden, key);
         plan.key = Some(id);

@@ -248,3 +248,49 @@ both_backends! {
         assert_eq!(s.admin_get("/api/v1/notes").await.body["total"], 3, "A's two live records and B's");
     }
 }
+
+both_backends! {
+    async fn a_broader_update_or_delete_rule_never_reaches_records_the_caller_may_not_read(s) {
+        // Editors may change and delete any record, but read only their own.
+        let editors = json!({"role": "editor"});
+        let rules = json!({"read": "owner", "create": "authenticated", "update": editors, "delete": editors});
+        assert_eq!(s.admin_post("/api/v1/admin/collections", json!({"name": "vault", "rules": rules})).await.status, 201);
+        let owner = token(&s.register("owner@example.com", "password1").await);
+        let editor_id = s.register("ed@example.com", "password1").await["user"]["id"].as_str().unwrap().to_owned();
+        assert_eq!(s.admin_patch(&format!("/api/v1/admin/users/{editor_id}/roles"), json!({"roles": ["editor"]})).await.status, 200);
+        let editor = token(&s.login("ed@example.com", "password1").await.body);
+        let created = s.as_user(Method::POST, "/api/v1/vault", &owner, Some(json!({"secret": SECRET}))).await;
+        assert_eq!(created.status, 201, "{}", created.text);
+        let record = id(&created.body);
+        let path = format!("/api/v1/vault/{record}");
+        let table_path = format!("/api/v1/tables/vault/{record}");
+        let before = s.admin_get(&format!("/api/v1/admin/collections/vault/records/{record}")).await.text;
+
+        assert_eq!(s.as_user(Method::GET, &path, &editor, None).await.status, 404);
+        for (method, target, body) in [
+            (Method::PATCH, path.clone(), Some(json!({"secret": "changed"}))),
+            (Method::PUT, table_path.clone(), Some(json!({"secret": "changed"}))),
+            (Method::PATCH, table_path.clone(), Some(json!({"secret": "changed"}))),
+            (Method::DELETE, path.clone(), None),
+            (Method::DELETE, table_path.clone(), None),
+        ] {
+            let resp = s.as_user(method.clone(), &target, &editor, body).await;
+            assert_eq!(resp.status, 404, "{method} {target}: {}", resp.text);
+            assert!(!resp.text.contains(SECRET), "{method} {target} showed the record: {}", resp.text);
+        }
+        // A filter on a column the caller may not read matches nothing, and shows nothing.
+        let filtered = s.send_with(Method::PATCH, &format!("/api/v1/tables/vault?secret=eq.{SECRET}"), Some(&editor),
+            &[("prefer", "return=representation")], Some(json!({"secret": "changed"}))).await;
+        assert_eq!(filtered.status, 200, "{}", filtered.text);
+        assert_eq!(filtered.body, json!([]));
+        let deleted = s.send_with(Method::DELETE, &format!("/api/v1/tables/vault?secret=eq.{SECRET}"), Some(&editor),
+            &[("prefer", "return=representation")], None).await;
+        assert_eq!(deleted.body, json!([]), "{}", deleted.text);
+        assert_eq!(s.admin_get(&format!("/api/v1/admin/collections/vault/records/{record}")).await.text, before);
+        // The editor's own record is theirs to read, change and delete.
+        let own = s.as_user(Method::POST, "/api/v1/vault", &editor, Some(json!({"secret": "mine"}))).await;
+        let own_path = format!("/api/v1/vault/{}", id(&own.body));
+        assert_eq!(s.as_user(Method::PATCH, &own_path, &editor, Some(json!({"secret": "still mine"}))).await.status, 200);
+        assert_eq!(s.as_user(Method::DELETE, &own_path, &editor, None).await.status, 200);
+    }
+}

@@ -431,10 +431,14 @@ all_stores! {
     async fn a_records_files_follow_the_records_rules(s) {
         let created = s.admin_post("/api/v1/admin/collections", json!({"name": "notes", "rules": {"read": {"role": "reviewer"}, "create": "authenticated", "update": "owner", "delete": "owner"}})).await;
         assert_eq!(created.status, 201, "{}", created.text);
-        let (alice, _) = user(&s, "alice@example.com").await;
+        let (_, alice_id) = user(&s, "alice@example.com").await;
         let (bob, _) = user(&s, "bob@example.com").await;
         let (_, rita_id) = user(&s, "rita@example.com").await;
-        assert_eq!(s.admin_patch(&format!("/api/v1/admin/users/{rita_id}/roles"), json!({"roles": ["reviewer"]})).await.status, 200);
+        // Alice reviews too: a record is changed only by who may also read it.
+        for id in [&alice_id, &rita_id] {
+            assert_eq!(s.admin_patch(&format!("/api/v1/admin/users/{id}/roles"), json!({"roles": ["reviewer"]})).await.status, 200);
+        }
+        let alice = s.login("alice@example.com", "password-123").await.body["access_token"].as_str().unwrap().to_owned();
         let rita = s.login("rita@example.com", "password-123").await.body["access_token"].as_str().unwrap().to_owned();
         let note = s.as_user(Method::POST, "/api/v1/notes", &alice, Some(json!({"title": "mine"}))).await;
         assert_eq!(note.status, 201, "{}", note.text);
@@ -443,7 +447,7 @@ all_stores! {
         // Only who may update the record attaches files to it.
         let fields = [("collection", "notes"), ("record_id", note_id.as_str())];
         let refused = upload(&s, "/api/v1/storage/upload", Some(&bob), &fields, ("x.txt", "text/plain", b"x".to_vec())).await;
-        assert_eq!(refused.status, 404, "{}", refused.text);
+        assert_eq!(refused.status, 403, "{}", refused.text);
         assert_eq!(upload(&s, "/api/v1/storage/upload", Some(&alice), &[("collection", "notes")], ("x.txt", "text/plain", b"x".to_vec())).await.status, 400);
         let attached = upload(&s, "/api/v1/storage/upload", Some(&alice), &fields, ("scan.txt", "text/plain", b"scan".to_vec())).await;
         assert_eq!(attached.status, 201, "{}", attached.text);

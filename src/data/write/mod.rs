@@ -201,10 +201,10 @@ fn check_rules(
         _ => false,
     };
     if let Some(i) = first(changes_rows) {
-        scopes.update = access::scope(table, &rules.update, caller).map_err(|e| at(i, e))?;
+        scopes.update = access::write_scope(table, &rules.update, caller).map_err(|e| at(i, e))?;
     }
     if let Some(i) = first(|m| matches!(m, Mutation::Delete { .. })) {
-        scopes.delete = access::scope(table, &rules.delete, caller).map_err(|e| at(i, e))?;
+        scopes.delete = access::write_scope(table, &rules.delete, caller).map_err(|e| at(i, e))?;
     }
     Ok(scopes)
 }
