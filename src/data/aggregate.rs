@@ -7,7 +7,7 @@ use super::query::{Query, compile};
 use super::read::ReadPlan;
 use super::records::{Deleted, Records, rules};
 use super::sql::SqlBuilder;
-use super::{Store, catalog};
+use super::{Dialect, Store, catalog};
 use crate::data::access::Caller;
 use crate::error::ApiError;
 
@@ -133,20 +133,25 @@ fn result_type(op: Op, field: Option<&Column>) -> Result<ColumnType, ApiError> {
 }
 
 /// `COUNT(*)`, `SUM(x)`, …; sums and averages are cast so both backends answer the same
-/// types (PostgreSQL would answer `numeric`).
+/// types (PostgreSQL would answer `numeric`). PostgreSQL has no `MIN`/`MAX` of booleans: there
+/// the least is `BOOL_AND` and the greatest `BOOL_OR` (SQLite stores them as 0 and 1).
 fn aggregate_expr(b: &mut SqlBuilder, op: Op, field: Option<&Column>) {
     let Some(field) = field else {
         b.push("COUNT(*)");
         return;
     };
-    let (open, close) = match op {
-        Op::Count => ("COUNT(", ")"),
-        Op::Sum if field.ty == ColumnType::Integer => ("CAST(SUM(", ") AS BIGINT)"),
-        Op::Sum => ("CAST(SUM(", ") AS DOUBLE PRECISION)"),
-        Op::Avg => ("CAST(AVG(", ") AS DOUBLE PRECISION)"),
-        Op::Min => ("MIN(", ")"),
-        Op::Max => ("MAX(", ")"),
-    };
+    let (open, close) =
+        match op {
+            Op::Count => ("COUNT(", ")"),
+            Op::Sum if field.ty == ColumnType::Integer => ("CAST(SUM(", ") AS BIGINT)"),
+            Op::Sum => ("CAST(SUM(", ") AS DOUBLE PRECISION)"),
+            Op::Avg => ("CAST(AVG(", ") AS DOUBLE PRECISION)"),
+            Op::Min | Op::Max if field.ty == ColumnType::Boolean && b.dialect() == Dialect::Postgres => {
+                if op == Op::Min { ("BOOL_AND(", ")") } else { ("BOOL_OR(", ")") }
+            }
+            Op::Min => ("MIN(", ")"),
+            Op::Max => ("MAX(", ")"),
+        };
     b.push(open).ident(&field.name).push(close);
 }
 

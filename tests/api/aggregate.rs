@@ -43,6 +43,22 @@ both_backends! {
         ]));
         let by_paid = s.get("/api/v1/sales/aggregate?op=count&group_by=paid").await;
         assert_eq!(by_paid.body["groups"], json!([{"key": false, "result": 1}, {"key": true, "result": 3}]));
+        // The least and greatest of a boolean field: false before true.
+        for (query, expected) in [
+            ("op=min&field=paid", json!(false)),
+            ("op=max&field=paid", json!(true)),
+            ("op=min&field=paid&region=eq.south", json!(true)),
+            ("op=max&field=paid&region=eq.nowhere", Value::Null),
+        ] {
+            let resp = s.get(&format!("/api/v1/sales/aggregate?{query}")).await;
+            assert_eq!(resp.status, 200, "{query}: {}", resp.text);
+            assert_eq!(resp.body["result"], expected, "{query}");
+        }
+        let grouped = s.get("/api/v1/sales/aggregate?op=min&field=paid&group_by=region").await;
+        assert_eq!(grouped.status, 200, "{}", grouped.text);
+        assert_eq!(grouped.body["groups"], json!([
+            {"key": "north", "result": false}, {"key": "south", "result": true}, {"key": "west", "result": true}
+        ]));
 
         // Deleted records do not count.
         let id = s.get("/api/v1/sales?region=eq.west").await.body["items"][0]["_id"].as_str().unwrap().to_owned();
