@@ -125,20 +125,30 @@ impl Store {
             .ok_or_else(|| ApiError::not_found(format!("table '{}' not found", table.name)))
     }
 
-    /// Drops a collection with all its records.
+    /// Drops a collection with all its records, and the relations from and to it.
     pub async fn drop_collection(&self, name: &str) -> Result<(), ApiError> {
         let table = self.collection(name).await?;
+        // The collections whose relations point here know fewer `many` fields afterwards.
+        let sources: Vec<String> =
+            self.list_relations().await?.into_iter().filter(|r| r.target == name).map(|r| r.collection).collect();
         let mut delete = SqlBuilder::new(self.db.dialect());
         delete.push("DELETE FROM _fb_collections WHERE name = ").param(name.into());
         let mut stmts = search::drop_stmts(self.db.dialect(), &table.name);
         stmts.push(Stmt::new(format!("DROP TABLE {}", quote_ident(&table.name)), vec![]));
         stmts.push(delete.finish());
+        stmts.push(
+            self.db
+                .stmt("DELETE FROM _fb_relations WHERE collection = ? OR target = ?", vec![name.into(), name.into()]),
+        );
         if self.db.dialect() == Dialect::Postgres {
             // Counts kept of the dropped table must not pass for those of a new one of its name.
             stmts.push(super::read::counts::bump_stmt(&table.name));
         }
         self.db.write_many(stmts).await?;
         self.catalog.refresh(name).await?;
+        for source in sources {
+            self.catalog.refresh(&source).await?;
+        }
         Ok(())
     }
 
@@ -199,6 +209,11 @@ impl Store {
         stmts.push(Stmt::new(
             format!("ALTER TABLE {} DROP COLUMN {}", quote_ident(name), quote_ident(&col.name)),
             vec![],
+        ));
+        // A relation held in the field goes with it.
+        stmts.push(self.db.stmt(
+            "DELETE FROM _fb_relations WHERE collection = ? AND field = ?",
+            vec![name.into(), col.name.as_str().into()],
         ));
         if indexed {
             let remaining: Vec<String> = search::search_fields(&table).into_iter().filter(|f| f != &col.name).collect();

@@ -5,12 +5,28 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::harness::TestServer;
+use crate::harness::{ADMIN_SECRET, TestServer};
 
 async fn relation(s: &TestServer, body: Value) -> Value {
     let resp = s.admin_post("/api/v1/admin/relations", body.clone()).await;
     assert_eq!(resp.status, 201, "{body}: {}", resp.text);
     resp.body
+}
+
+/// The relations the admin lists, as `collection.field>target`.
+async fn relations(s: &TestServer) -> Vec<String> {
+    let resp = s.admin_get("/api/v1/admin/relations").await;
+    let all = resp.body["relations"].as_array().or(resp.body.as_array()).cloned().unwrap_or_default();
+    all.iter()
+        .map(|r| {
+            format!(
+                "{}.{}>{}",
+                r["collection"].as_str().unwrap(),
+                r["field"].as_str().unwrap(),
+                r["target"].as_str().unwrap()
+            )
+        })
+        .collect()
 }
 
 fn id(v: &Value) -> String {
@@ -114,6 +130,33 @@ both_backends! {
         // Once nothing refers to the author, it can go.
         s.send(Method::PATCH, &format!("/api/v1/posts/{post}"), None, Some(json!({"author": null}))).await;
         assert_eq!(s.send(Method::DELETE, &format!("/api/v1/authors/{author}"), None, None).await.status, 200);
+    }
+
+    async fn relations_go_with_the_collection_or_field_that_holds_or_targets_them(s) {
+        for c in ["src", "tgt", "other"] {
+            s.open_collection(c).await;
+        }
+        relation(&s, json!({"collection": "src", "field": "ref", "target": "tgt", "on_delete": "cascade"})).await;
+        relation(&s, json!({"collection": "other", "field": "refs", "target": "tgt", "many": true, "on_delete": "set_null"})).await;
+        relation(&s, json!({"collection": "other", "field": "src", "target": "src", "on_delete": "restrict"})).await;
+        let target = id(&s.seed("tgt", &[json!({"n": 1})]).await[0]);
+        s.seed("src", &[json!({"ref": target})]).await;
+        s.seed("other", &[json!({"refs": [target]})]).await;
+
+        // The source collection dropped: its relations go, and so do those that target it.
+        assert_eq!(s.admin_delete("/api/v1/admin/collections/src").await.status, 200);
+        assert_eq!(relations(&s).await, vec!["other.refs>tgt".to_owned()]);
+        // A field dropped: the relation it held goes.
+        assert_eq!(s.admin_delete("/api/v1/admin/collections/other/schema/refs").await.status, 200);
+        assert!(relations(&s).await.is_empty());
+        // Records of the former target delete as any other, on both surfaces.
+        assert_eq!(s.send(Method::DELETE, &format!("/api/v1/tgt/{target}"), None, None).await.status, 200);
+        assert_eq!(s.admin_delete(&format!("/api/v1/admin/collections/tgt/records/{target}")).await.status, 200);
+        let another = id(&s.seed("tgt", &[json!({"n": 2})]).await[0]);
+        assert_eq!(s.send(Method::DELETE, &format!("/api/v1/tables/tgt?_id=eq.{another}"), Some(ADMIN_SECRET), None).await.status, 204);
+        // The relation can be made again once its collection is back.
+        s.open_collection("src").await;
+        relation(&s, json!({"collection": "src", "field": "ref", "target": "tgt", "on_delete": "cascade"})).await;
     }
 }
 
