@@ -70,6 +70,10 @@ pub enum DbError {
     /// A cached prepared statement whose table changed shape (PostgreSQL); retried afresh.
     #[error("{0}")]
     StalePlan(String),
+    /// The transaction lost to a concurrent one (PostgreSQL: a deadlock, a serialization
+    /// failure); nothing of it was committed, and it is tried again.
+    #[error("{0}")]
+    Contended(String),
     /// Which statement of a group failed (0-based), and why.
     #[error("{source}")]
     InStatement { index: usize, source: Box<DbError> },
@@ -90,6 +94,10 @@ impl From<DbError> for ApiError {
             DbError::NoRowChanged(msg) => ApiError::NotFound(msg),
             DbError::InStatement { index, source } => ApiError::AtIndex { index, inner: Box::new((*source).into()) },
             DbError::Other(msg) | DbError::StalePlan(msg) => ApiError::Internal(msg),
+            DbError::Contended(msg) => {
+                tracing::warn!(%msg, "a write lost to concurrent writes every time it was tried");
+                ApiError::Conflict("the write met concurrent writes of the same rows; try again".into())
+            }
         }
     }
 }
@@ -100,6 +108,15 @@ impl DbError {
         match self {
             DbError::StalePlan(_) => true,
             DbError::InStatement { source, .. } => source.is_stale_plan(),
+            _ => false,
+        }
+    }
+
+    /// Whether the transaction lost to a concurrent one (see [`DbError::Contended`]).
+    pub fn is_contended(&self) -> bool {
+        match self {
+            DbError::Contended(_) => true,
+            DbError::InStatement { source, .. } => source.is_contended(),
             _ => false,
         }
     }

@@ -61,14 +61,17 @@ impl PgPool {
     /// table changes shape (a field added, dropped or re-typed, here or by another instance):
     /// PostgreSQL then refuses it, and the run is tried once more with every cache emptied
     /// (nothing of the first try was committed). A schema change made here empties the
-    /// caches at once, so statements of the new shape are prepared afresh.
+    /// caches at once, so statements of the new shape are prepared afresh. A transaction that
+    /// lost to a concurrent one (a deadlock) is tried again, up to [`CONTENDED_TRIES`] times.
     pub async fn run_many(&self, stmts: Vec<Stmt>, atomic: bool) -> Result<Vec<Rows>, DbError> {
-        let result = match self.run_once(&stmts, atomic).await {
-            Err(err) if err.is_stale_plan() => {
-                self.pool.manager().statement_caches.clear();
-                self.run_once(&stmts, atomic).await
+        let mut tries = 1;
+        let result = loop {
+            match self.run_once(&stmts, atomic).await {
+                Err(err) if err.is_stale_plan() && tries == 1 => self.pool.manager().statement_caches.clear(),
+                Err(err) if err.is_contended() && atomic && tries < CONTENDED_TRIES => {}
+                other => break other,
             }
-            other => other,
+            tries += 1;
         };
         if result.is_ok() && stmts.iter().any(|s| changes_schema(&s.sql)) {
             self.pool.manager().statement_caches.clear();
@@ -110,6 +113,10 @@ impl PgPool {
         Ok(())
     }
 }
+
+/// How many times a transaction that lost to concurrent ones (a deadlock, which PostgreSQL
+/// finds after `deadlock_timeout`, 1 s by default) is tried in all.
+pub(super) const CONTENDED_TRIES: u32 = 4;
 
 /// Whether a statement changes the shape of a table (so cached plans over it go stale).
 pub(super) fn changes_schema(sql: &str) -> bool {
@@ -231,6 +238,8 @@ fn map_err(err: tokio_postgres::Error) -> DbError {
     let code = db.code();
     if *code == SqlState::FEATURE_NOT_SUPPORTED && message.contains("cached plan") {
         DbError::StalePlan(message)
+    } else if *code == SqlState::T_R_DEADLOCK_DETECTED || *code == SqlState::T_R_SERIALIZATION_FAILURE {
+        DbError::Contended(message)
     } else if *code == SqlState::UNIQUE_VIOLATION {
         DbError::UniqueViolation(unique_message(db.detail().unwrap_or("")).unwrap_or(message))
     } else if *code == SqlState::FOREIGN_KEY_VIOLATION {

@@ -55,6 +55,8 @@ struct PgTx<'t> {
     schema_changed: bool,
     /// A cached plan was stale: the transaction is worth one more try with fresh plans.
     stale_plan: bool,
+    /// The transaction lost to a concurrent one: it is worth trying again.
+    contended: bool,
 }
 
 impl Tx for PgTx<'_> {
@@ -66,6 +68,7 @@ impl Tx for PgTx<'_> {
         self.schema_changed |= super::postgres::changes_schema(&stmt.sql);
         let result = super::postgres::run_stmt(self.tx, stmt).await.and_then(|rows| stmt.check_changed(rows));
         self.stale_plan |= result.as_ref().is_err_and(DbError::is_stale_plan);
+        self.contended |= result.as_ref().is_err_and(DbError::is_contended);
         result
     }
 }
@@ -76,24 +79,42 @@ impl Db {
     pub async fn transaction<W: TxWork>(&self, work: W) -> Result<W::Output, ApiError> {
         match self {
             Db::Sqlite(pool) => pool.write(move |conn| poll_now(work.run(&mut SqliteTx { conn }))).await,
-            Db::Postgres(pool) => match pg_transaction(pool, &work).await {
-                Err((_, true)) => {
-                    pool.forget_statements();
-                    pg_transaction(pool, &work).await.map_err(|(err, _)| err)
+            Db::Postgres(pool) => {
+                let mut tries = 1;
+                loop {
+                    match pg_transaction(pool, &work).await {
+                        Err((_, Retry::StalePlan)) if tries == 1 => pool.forget_statements(),
+                        Err((_, Retry::Contended)) if tries < super::postgres::CONTENDED_TRIES => {}
+                        other => return other.map_err(|(err, _)| err),
+                    }
+                    tries += 1;
                 }
-                other => other.map_err(|(err, _)| err),
-            },
+            }
         }
     }
 }
 
-/// One try of `work` on PostgreSQL; a failure says whether a stale cached plan caused it.
-async fn pg_transaction<W: TxWork>(pool: &super::postgres::PgPool, work: &W) -> Result<W::Output, (ApiError, bool)> {
-    let fail = |e: tokio_postgres::Error| (ApiError::from(DbError::Other(e.to_string())), false);
-    let mut client = pool.client().await.map_err(|e| (e.into(), false))?;
+/// Why a failed transaction is worth another try, if it is.
+enum Retry {
+    No,
+    StalePlan,
+    Contended,
+}
+
+/// One try of `work` on PostgreSQL; a failure says whether it is worth another.
+async fn pg_transaction<W: TxWork>(pool: &super::postgres::PgPool, work: &W) -> Result<W::Output, (ApiError, Retry)> {
+    let fail = |e: tokio_postgres::Error| (ApiError::from(DbError::Other(e.to_string())), Retry::No);
+    let mut client = pool.client().await.map_err(|e| (e.into(), Retry::No))?;
     let pg = client.transaction().await.map_err(fail)?;
-    let mut tx = PgTx { tx: &pg, schema_changed: false, stale_plan: false };
-    let output = work.run(&mut tx).await.map_err(|err| (err, tx.stale_plan));
+    let mut tx = PgTx { tx: &pg, schema_changed: false, stale_plan: false, contended: false };
+    let output = work.run(&mut tx).await.map_err(|err| {
+        let retry = match (tx.stale_plan, tx.contended) {
+            (true, _) => Retry::StalePlan,
+            (_, true) => Retry::Contended,
+            _ => Retry::No,
+        };
+        (err, retry)
+    });
     let schema_changed = tx.schema_changed;
     let output = output?;
     pg.commit().await.map_err(fail)?;

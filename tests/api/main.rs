@@ -12,6 +12,7 @@ mod authorization;
 mod backup;
 mod bulk;
 mod cli;
+mod contention;
 mod errors;
 mod feed;
 mod fuzz;

@@ -55,6 +55,9 @@ impl TxWork for Arc<Plan> {
     type Output = Outcome;
 
     async fn run<T: Tx>(&self, tx: &mut T) -> Result<Outcome, ApiError> {
+        if tx.dialect() == Dialect::Postgres {
+            self.lock_addressed_rows(tx).await?;
+        }
         let mut old = Vec::with_capacity(self.mutations.len());
         for (i, mutation) in self.mutations.iter().enumerate() {
             old.push(self.existing(tx, mutation).await.map_err(|e| self.at(i, e))?);
@@ -86,6 +89,30 @@ impl Plan {
             other if self.options.indexed => ApiError::AtIndex { index, inner: Box::new(other) },
             other => other,
         }
+    }
+
+    /// PostgreSQL: the rows that two or more mutations address by key are locked first, in key
+    /// order ([`rows::lock_in_key_order`]). Batches naming the same records in other orders
+    /// then take turns; a deadlock left (through relations' effects) is retried whole.
+    async fn lock_addressed_rows<T: Tx>(&self, tx: &mut T) -> Result<(), ApiError> {
+        let ids: Vec<&str> = self
+            .mutations
+            .iter()
+            .filter_map(|m| match m {
+                Mutation::Update { target: Target::Id(id), .. } | Mutation::Delete { target: Target::Id(id) } => {
+                    Some(id.as_str())
+                }
+                Mutation::Restore { id } => Some(id.as_str()),
+                _ => None,
+            })
+            .collect();
+        if ids.len() < 2 {
+            return Ok(());
+        }
+        if let Some(stmt) = rows::lock_in_key_order(tx.dialect(), &self.table, &ids) {
+            tx.run(&stmt).await?;
+        }
+        Ok(())
     }
 
     /// Every column of a row read before it changes (`_deleted_at` included).

@@ -23,6 +23,28 @@ pub(super) fn key(table: &Table) -> Result<&Column, ApiError> {
     table.key_column().ok_or_else(|| no_key(table))
 }
 
+/// Locks the rows with these keys in key order (PostgreSQL), so that transactions naming the
+/// same rows in other orders wait for each other instead of deadlocking. Keys that do not fit
+/// the key column (and tables without one) are left to the mutations' own reads, which refuse
+/// them. `None` when there is nothing to lock.
+pub(super) fn lock_in_key_order(dialect: Dialect, table: &Table, ids: &[&str]) -> Option<Stmt> {
+    let key = table.key_column()?;
+    let values: Vec<Value> = ids.iter().filter_map(|id| compile::typed(key, id).ok()).collect();
+    if values.is_empty() {
+        return None;
+    }
+    let mut b = SqlBuilder::new(dialect);
+    b.push("SELECT 1 FROM ").ident(&table.name).push(" WHERE ").ident(&key.name).push(" IN (");
+    for (i, value) in values.into_iter().enumerate() {
+        if i > 0 {
+            b.push(", ");
+        }
+        compile::bind(&mut b, key, value);
+    }
+    b.push(") ORDER BY ").ident(&key.name).push(" FOR UPDATE");
+    Some(b.finish())
+}
+
 /// ` AND …` narrowing to the rows `target` picks.
 pub(super) fn targeted(b: &mut SqlBuilder, table: &Table, target: &Target) -> Result<(), ApiError> {
     match target {
