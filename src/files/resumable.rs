@@ -151,7 +151,10 @@ impl Files {
         offset: u64,
         source: &mut S,
     ) -> Result<Appended, ApiError> {
-        if upload.file_id.is_some() || offset != upload.received {
+        if let Some(file) = &upload.file_id {
+            return Err(ApiError::Conflict(format!("this upload is complete: it made the file '{file}'")));
+        }
+        if offset != upload.received {
             return Err(ApiError::Conflict(format!(
                 "Upload-Offset {offset} does not match the upload's offset {}",
                 upload.received

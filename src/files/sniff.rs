@@ -58,7 +58,7 @@ pub fn is_valid_pattern(pattern: &str) -> bool {
 /// Checks the first bytes of a file against its type: `Err` with the reason when they are
 /// recognisably something else.
 pub fn check_content(mime: &str, head: &[u8]) -> Result<(), String> {
-    if is_markup(head) && !markup_types().contains(&mime) {
+    if is_markup(head) && !takes_markup(mime) {
         return Err(format!("the content is HTML or XML markup, not {mime}"));
     }
     if mime == OCTET_STREAM {
@@ -72,9 +72,11 @@ pub fn check_content(mime: &str, head: &[u8]) -> Result<(), String> {
     }
 }
 
-/// Types under which markup is what the file says it is.
-fn markup_types() -> &'static [&'static str] {
-    &["text/html", "application/xhtml+xml", "image/svg+xml", "application/xml", "text/xml", "text/plain"]
+/// Types under which markup is what the file says it is, or harmless: any text type (served
+/// as such, with `nosniff`, a browser never renders it as a page), any XML-based type
+/// (`application/rss+xml`, `image/svg+xml`, …) and XML itself.
+fn takes_markup(mime: &str) -> bool {
+    mime.starts_with("text/") || mime.ends_with("+xml") || mime == "application/xml"
 }
 
 /// Whether the bytes open like an HTML or XML document (after a BOM and white space).
@@ -102,7 +104,7 @@ fn same_type(sniffed: &str, declared: &str) -> bool {
     alias(sniffed) == alias(declared)
         || (sniffed == "application/zip" && zip_based.iter().any(|z| declared.contains(z)))
         || (sniffed.starts_with("application/vnd.openxmlformats") && declared == "application/zip")
-        || (sniffed == "text/xml" || sniffed == "application/xml") && markup_types().contains(&declared)
+        || takes_markup(sniffed) && takes_markup(declared)
 }
 
 #[cfg(test)]
@@ -142,6 +144,12 @@ mod tests {
         assert!(check_content("image/png", b"\xEF\xBB\xBF<html>").is_err());
         assert!(check_content("application/octet-stream", b"<svg onload=alert(1)>").is_err());
         assert!(check_content("text/html", b"<html></html>").is_ok());
+        // Markup under a text or XML-based type is what it says, or harmless.
+        for mime in ["text/plain", "text/markdown", "text/css", "application/xhtml+xml"] {
+            assert!(check_content(mime, b"<!DOCTYPE html><html></html>").is_ok(), "{mime}");
+        }
+        assert!(check_content("application/rss+xml", b"<?xml version=\"1.0\"?><rss/>").is_ok());
+        assert!(check_content("application/json", b"<html>").is_err());
         assert!(check_content("image/svg+xml", b"<?xml version=\"1.0\"?><svg/>").is_ok());
         // Bytes no signature knows are taken at their word.
         assert!(check_content("image/png", b"fake png bytes").is_ok());

@@ -137,6 +137,14 @@ all_stores! {
         assert_eq!(header(&headers, "content-range"), format!("bytes */{}", content.len()));
         let (status, _, bytes) = fetch(&s, Method::GET, url, Some(&alice), &[("range", "bytes=0-4"), ("if-range", "\"other\"")]).await;
         assert_eq!((status, bytes.len()), (200, content.len()), "a stale If-Range gets the whole file");
+        let (_, headers, _) = fetch(&s, Method::HEAD, url, Some(&alice), &[]).await;
+        let last_modified = header(&headers, "last-modified").to_owned();
+        for if_range in [etag, last_modified.as_str()] {
+            let (status, _, bytes) = fetch(&s, Method::GET, url, Some(&alice), &[("range", "bytes=0-4"), ("if-range", if_range)]).await;
+            assert_eq!((status, bytes.as_slice()), (206, &b"hello"[..]), "If-Range: {if_range}");
+        }
+        let (status, _, bytes) = fetch(&s, Method::GET, url, Some(&alice), &[("range", "Bytes=0-99999999999999999999999")]).await;
+        assert_eq!((status, bytes.len()), (206, content.len()), "a last position past the end is the end");
         let (status, headers, bytes) = fetch(&s, Method::HEAD, url, Some(&alice), &[]).await;
         assert_eq!((status, bytes.len()), (200, 0));
         assert_eq!(header(&headers, "content-length"), content.len().to_string());

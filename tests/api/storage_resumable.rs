@@ -71,6 +71,8 @@ all_stores! {
         assert_eq!(first.header("upload-offset"), Some("6"));
         let wrong = tus(&s, Method::PATCH, &location, &alice, &patch_headers(2), b"xx".to_vec()).await;
         assert_eq!(wrong.status, 409, "{}", wrong.text);
+        // Refusals carry the protocol's version too.
+        assert_eq!(wrong.header("tus-resumable"), Some("1.0.0"));
         let head = tus(&s, Method::HEAD, &location, &alice, &[], vec![]).await;
         assert_eq!((head.status, head.header("upload-offset"), head.header("upload-length")), (200, Some("6"), Some("11")));
         assert_eq!(head.header("upload-metadata"), Some(metadata.as_str()));
@@ -82,6 +84,10 @@ all_stores! {
         let url = last.header("ferrobase-file-url").unwrap().to_owned();
         let file = s.as_user(Method::GET, &url, &alice, None).await;
         assert_eq!((file.status, file.text.as_str()), (200, "hello world"));
+        // A complete upload takes no more bytes, and says why.
+        let after = tus(&s, Method::PATCH, &location, &alice, &patch_headers(11), vec![]).await;
+        assert_eq!(after.status, 409, "{}", after.text);
+        assert!(after.text.contains("complete"), "{}", after.text);
         assert_eq!(file.header("content-type"), Some("text/plain"));
         // The chunks are gone; the file's blob stays.
         s.sweep().await;
@@ -90,6 +96,11 @@ all_stores! {
         // Bad input.
         let no_version = s.client.post(s.url(BASE)).bearer_auth(&alice).header("upload-length", "5").send().await.unwrap();
         assert_eq!(no_version.status(), 412);
+        // A version not spoken here: the answer names the one that is.
+        let old = s.client.post(s.url(BASE)).bearer_auth(&alice).header("tus-resumable", "0.2.2").header("upload-length", "5").send().await.unwrap();
+        assert_eq!(old.status(), 412);
+        assert_eq!(old.headers().get("tus-version").and_then(|v| v.to_str().ok()), Some("1.0.0"));
+        assert_eq!(old.headers().get("tus-resumable").and_then(|v| v.to_str().ok()), Some("1.0.0"));
         assert_eq!(create(&s, &alice, 5, "filename !!!").await.status, 400);
         assert_eq!(tus(&s, Method::POST, BASE, &alice, &[], vec![]).await.status, 400, "Upload-Length is required");
         assert_eq!(s.send(Method::POST, BASE, None, None).await.status, 412);

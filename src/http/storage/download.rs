@@ -30,10 +30,13 @@ pub enum Wanted {
     Unsatisfiable,
 }
 
-/// Reads a `Range` header. Only single `bytes=` ranges are served as such; anything else
-/// (several ranges, other units, nonsense) gets the whole file, as RFC 9110 allows.
+/// Reads a `Range` header. Only single `bytes=` ranges (the unit in any case) are served as
+/// such; anything else (several ranges, other units, nonsense) gets the whole file, as RFC 9110
+/// allows. A position past what a number holds is past the end.
 pub fn wanted(range: Option<&str>, size: u64) -> Wanted {
-    let Some(spec) = range.and_then(|r| r.trim().strip_prefix("bytes=")) else {
+    let spec =
+        range.and_then(|r| r.trim().split_once('=')).filter(|(unit, _)| unit.trim().eq_ignore_ascii_case("bytes"));
+    let Some((_, spec)) = spec else {
         return Wanted::Whole;
     };
     if spec.contains(',') {
@@ -43,7 +46,11 @@ pub fn wanted(range: Option<&str>, size: u64) -> Wanted {
         return Wanted::Whole;
     };
     let (first, last) = (first.trim(), last.trim());
-    let number = |s: &str| s.parse::<u64>().ok();
+    let number = |s: &str| match s.parse::<u64>() {
+        Ok(n) => Some(n),
+        Err(_) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => Some(u64::MAX),
+        Err(_) => None,
+    };
     match (first.is_empty(), last.is_empty()) {
         // bytes=-N: the last N bytes.
         (true, false) => match number(last) {
@@ -81,7 +88,9 @@ pub async fn serve(state: &AppState, file: &FileRecord, headers: &HeaderMap, how
         set(&mut response, header::ETAG, &etag);
         return Ok(response);
     }
-    let range_applies = text(header::IF_RANGE).is_none_or(|tag| tag.trim() == etag);
+    // `If-Range` names the version the client holds: its ETag, or its Last-Modified date.
+    let last_modified = httpdate::fmt_http_date(modified(file));
+    let range_applies = text(header::IF_RANGE).is_none_or(|tag| tag.trim() == etag || tag.trim() == last_modified);
     let wanted = if range_applies { wanted(text(header::RANGE), file.size) } else { Wanted::Whole };
     let (status, range) = match wanted {
         Wanted::Whole => (StatusCode::OK, None),
@@ -109,7 +118,7 @@ pub async fn serve(state: &AppState, file: &FileRecord, headers: &HeaderMap, how
     set(&mut response, header::CONTENT_LENGTH, &length.to_string());
     set(&mut response, header::ETAG, &etag);
     set(&mut response, header::ACCEPT_RANGES, "bytes");
-    set(&mut response, header::LAST_MODIFIED, &httpdate::fmt_http_date(modified(file)));
+    set(&mut response, header::LAST_MODIFIED, &last_modified);
     set(&mut response, header::CONTENT_DISPOSITION, &disposition(&file.filename, how.attachment || is_markup(file)));
     set(&mut response, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     set(
@@ -171,6 +180,9 @@ mod tests {
         assert_eq!(wanted(Some("bytes=20-30"), 10), Wanted::Unsatisfiable);
         assert_eq!(wanted(Some("bytes=-0"), 10), Wanted::Unsatisfiable);
         assert_eq!(wanted(Some("bytes=0-"), 0), Wanted::Unsatisfiable);
+        assert_eq!(wanted(Some("Bytes=0-3"), 10), Wanted::Part(0, 3));
+        assert_eq!(wanted(Some("bytes=0-99999999999999999999999"), 10), Wanted::Part(0, 9));
+        assert_eq!(wanted(Some("bytes=99999999999999999999999-"), 10), Wanted::Unsatisfiable);
         for ignored in ["bytes=0-1,3-4", "items=0-1", "bytes=a-b", "bytes=5-2", "bytes=-", "bytes"] {
             assert_eq!(wanted(Some(ignored), 10), Wanted::Whole, "{ignored}");
         }

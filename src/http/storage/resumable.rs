@@ -51,7 +51,43 @@ pub async fn options(State(state): State<AppState>) -> Response {
 }
 
 /// `POST`: a new upload of `Upload-Length` bytes → 201 with its `Location`.
-pub async fn create(State(state): State<AppState>, caller: Caller, headers: HeaderMap) -> ApiResult<Response> {
+pub async fn create(state: State<AppState>, caller: Caller, headers: HeaderMap) -> Response {
+    tus_answer(create_upload(state, caller, headers).await)
+}
+
+/// `HEAD`: how many bytes the upload holds.
+pub async fn head(state: State<AppState>, caller: Caller, headers: HeaderMap, id: Path<String>) -> Response {
+    tus_answer(head_upload(state, caller, headers, id).await)
+}
+
+/// `PATCH`: appends the body at `Upload-Offset` → 204 with the new offset.
+pub async fn patch(
+    state: State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    id: Path<String>,
+    body: Body,
+) -> Response {
+    tus_answer(patch_upload(state, caller, headers, id, body).await)
+}
+
+/// `DELETE`: ends the upload and discards what it received.
+pub async fn delete(state: State<AppState>, caller: Caller, headers: HeaderMap, id: Path<String>) -> Response {
+    tus_answer(delete_upload(state, caller, headers, id).await)
+}
+
+/// Every answer but `OPTIONS`'s carries `Tus-Resumable`, refusals included; a 412 (a version
+/// not spoken here) names the versions that are, in `Tus-Version`.
+fn tus_answer(result: ApiResult<Response>) -> Response {
+    let mut response = result.unwrap_or_else(IntoResponse::into_response);
+    set(&mut response, "tus-resumable", TUS_VERSION);
+    if response.status() == StatusCode::PRECONDITION_FAILED {
+        set(&mut response, "tus-version", TUS_VERSION);
+    }
+    response
+}
+
+async fn create_upload(State(state): State<AppState>, caller: Caller, headers: HeaderMap) -> ApiResult<Response> {
     check_version(&headers)?;
     let owner = super::owner_of_upload(&caller)?;
     if headers.contains_key("upload-defer-length") {
@@ -79,8 +115,7 @@ pub async fn create(State(state): State<AppState>, caller: Caller, headers: Head
     Ok(response)
 }
 
-/// `HEAD`: how many bytes the upload holds.
-pub async fn head(
+async fn head_upload(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
@@ -99,8 +134,7 @@ pub async fn head(
     Ok(response)
 }
 
-/// `PATCH`: appends the body at `Upload-Offset` → 204 with the new offset.
-pub async fn patch(
+async fn patch_upload(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
@@ -145,8 +179,7 @@ async fn finish(state: &AppState, upload: &Resumable, body: Body, offset: u64) -
     Ok(response)
 }
 
-/// `DELETE`: ends the upload and discards what it received.
-pub async fn delete(
+async fn delete_upload(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
@@ -154,9 +187,7 @@ pub async fn delete(
 ) -> ApiResult<Response> {
     let (_lock, upload) = locked(&state, &caller, &headers, &id).await?;
     state.files().terminate(&upload).await?;
-    let mut response = StatusCode::NO_CONTENT.into_response();
-    set(&mut response, "tus-resumable", TUS_VERSION);
-    Ok(response)
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// A tus request on one upload: the protocol version checked, the upload locked (so a broken
@@ -241,7 +272,6 @@ fn number(headers: &HeaderMap, name: &str) -> ApiResult<u64> {
 }
 
 fn upload_headers(response: &mut Response, upload: &Resumable) {
-    set(response, "tus-resumable", TUS_VERSION);
     set(response, "upload-offset", &upload.received.to_string());
     set(response, "upload-length", &upload.length.to_string());
     let expires = std::time::UNIX_EPOCH + std::time::Duration::from_millis(upload.expires_at.max(0) as u64);
