@@ -262,6 +262,11 @@ impl Auth {
                 ),
                 self.db
                     .stmt("DELETE FROM _fb_auth_tokens WHERE expires_at <= ? OR used_at IS NOT NULL", vec![now.into()]),
+                // Failed sign-ins of emails without an account, a day after the last.
+                self.db.stmt(
+                    "DELETE FROM _fb_login_failures WHERE updated_at <= ? AND (locked_until IS NULL OR locked_until <= ?)",
+                    vec![(now - REVOKED_KEPT_MS).into(), now.into()],
+                ),
             ])
             .await?;
         Ok((results[0].affected, results[1].affected))

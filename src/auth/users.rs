@@ -3,6 +3,7 @@
 use serde_json::{Value as Json, json};
 
 use super::Auth;
+use super::crypto::sha256_hex;
 use crate::data::{DbError, Value};
 use crate::error::ApiError;
 use crate::util::now_ms;
@@ -221,6 +222,38 @@ impl Auth {
             let until = now + lock_ms;
             let sql = "UPDATE _fb_users SET failed_logins = 0, locked_until = ? WHERE id = ?";
             self.db.write(self.db.stmt(sql, vec![until.into(), id.into()])).await?;
+            return Ok(Some(until));
+        }
+        Ok(None)
+    }
+
+    /// When the lockout of an email without an account ends, if it is locked now. Such emails
+    /// are counted and locked as accounts are, so that the lockout's answers do not tell which
+    /// emails have an account; they are kept as SHA-256 hashes.
+    pub async fn unknown_email_locked_until(&self, email: &str) -> Result<Option<i64>, ApiError> {
+        let sql = "SELECT locked_until FROM _fb_login_failures WHERE email_hash = ?";
+        let rows = self.db.read(self.db.stmt(sql, vec![sha256_hex(email).into()])).await?;
+        Ok(rows.rows.first().and_then(|r| r[0].as_int()).filter(|until| *until > now_ms()))
+    }
+
+    /// [`Self::record_failed_login`] for an email without an account.
+    pub async fn record_unknown_email_failure(
+        &self,
+        email: &str,
+        max_attempts: i64,
+        lock_ms: i64,
+    ) -> Result<Option<i64>, ApiError> {
+        let now = now_ms();
+        let sql = "INSERT INTO _fb_login_failures (email_hash, failed_logins, updated_at) VALUES (?, 1, ?) \
+                   ON CONFLICT (email_hash) DO UPDATE SET failed_logins = _fb_login_failures.failed_logins + 1, \
+                   updated_at = excluded.updated_at RETURNING failed_logins";
+        let hash = sha256_hex(email);
+        let rows = self.db.write(self.db.stmt(sql, vec![hash.as_str().into(), now.into()])).await?;
+        let failures = rows.rows.first().and_then(|r| r[0].as_int()).unwrap_or(0);
+        if max_attempts > 0 && failures >= max_attempts {
+            let until = now + lock_ms;
+            let sql = "UPDATE _fb_login_failures SET failed_logins = 0, locked_until = ? WHERE email_hash = ?";
+            self.db.write(self.db.stmt(sql, vec![until.into(), hash.into()])).await?;
             return Ok(Some(until));
         }
         Ok(None)

@@ -227,6 +227,19 @@ const MIGRATIONS: &[Migration] = &[
             CREATE INDEX _fb_settings_audit_changed ON _fb_settings_audit (changed_at);
         ",
     },
+    Migration {
+        version: 10,
+        name: "failed sign-ins of emails without an account",
+        sql: "
+            CREATE TABLE _fb_login_failures (
+                email_hash TEXT PRIMARY KEY,
+                failed_logins {bigint} NOT NULL,
+                locked_until {bigint},
+                updated_at {bigint} NOT NULL
+            );
+            CREATE INDEX _fb_login_failures_updated ON _fb_login_failures (updated_at);
+        ",
+    },
 ];
 
 /// Brings the system tables up to the newest version.

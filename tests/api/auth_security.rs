@@ -132,6 +132,16 @@ both_backends! {
         assert_eq!(locked.status, 423, "{}", locked.text);
         assert!(locked.header("retry-after").unwrap().parse::<u64>().unwrap() > 500);
         assert_eq!(s.login("lock@example.com", "password1").await.status, 423, "even the right password");
+        // An email without an account is answered the same way, so the lockout does not tell
+        // which emails have one.
+        for (attempt, expected) in [(1, 401), (2, 401), (3, 423), (4, 423)] {
+            let resp = s.login("nobody@example.com", "wrong").await;
+            assert_eq!(resp.status, expected, "attempt {attempt}: {}", resp.text);
+            if expected == 423 {
+                assert!(resp.error().starts_with("too many failed sign-ins"), "{}", resp.text);
+                assert!(resp.header("retry-after").unwrap().parse::<u64>().unwrap() > 500);
+            }
+        }
         s.restart().await;
         assert_eq!(s.login("lock@example.com", "password1").await.status, 423, "the lock survives a restart");
         // A lock that has run out lets the user in again.

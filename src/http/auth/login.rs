@@ -64,15 +64,28 @@ pub async fn first_factor_passed(
 }
 
 /// The user whose password this is, honouring and updating the lockout. Unknown emails and
-/// wrong passwords get the same answer, in about the same time.
+/// wrong passwords get the same answers (a lockout included), in about the same time.
 pub async fn verify_credentials(state: &AppState, email: &str, pass: &str) -> ApiResult<User> {
     let invalid = || ApiError::Unauthorized("invalid email or password".into());
     let user = state.auth().user_by_email(email).await?;
-    if let Some(user) = &user {
-        ensure_not_locked(user)?;
+    match &user {
+        Some(user) => ensure_not_locked(user)?,
+        // An email without an account is locked out as an account would be.
+        None => {
+            if let Some(until) = state.auth().unknown_email_locked_until(email).await? {
+                return Err(locked(until));
+            }
+        }
     }
     let ok = password::verify(pass, user.as_ref().and_then(|u| u.password_hash.as_deref())).await;
-    let Some(user) = user else { return Err(invalid()) };
+    let Some(user) = user else {
+        let settings = state.settings();
+        let (max, lock_ms) = (settings.get_i64("lockout_max_attempts"), settings.get_i64("lockout_duration_ms"));
+        if let Some(until) = state.auth().record_unknown_email_failure(email, max, lock_ms).await? {
+            return Err(locked(until));
+        }
+        return Err(invalid());
+    };
     if !ok {
         record_failure(state, &user).await?;
         return Err(invalid());
