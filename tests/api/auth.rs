@@ -220,6 +220,9 @@ both_backends! {
         assert_eq!(claims["imp"], true);
         assert_eq!(claims["sub"], id.as_str());
         assert_eq!(s.as_user(Method::GET, "/api/v1/auth/me", &imp_token, None).await.body["email"], "other@test.org");
+        // It cannot mint a credential that would outlive it.
+        let key = s.as_user(Method::POST, "/api/v1/auth/api-keys", &imp_token, Some(json!({"name": "stay"}))).await;
+        assert_eq!(key.status, 403, "{}", key.text);
 
         let own = token(&s.login("other@test.org", "password1").await.body);
         let sessions = s.admin_get(&format!("/api/v1/admin/sessions?user_id={id}")).await;

@@ -16,6 +16,11 @@ pub async fn create(
     User(principal): User,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<Response> {
+    // An impersonation token lasts 15 minutes and cannot be refreshed; a key it made would
+    // outlive it, and its session's end.
+    if principal.impersonated {
+        return Err(ApiError::Forbidden("an impersonation token cannot create API keys".into()));
+    }
     let name = body.get("name").and_then(Value::as_str).unwrap_or("");
     let expires_at = match body.get("expires_at") {
         None | Some(Value::Null) => None,
