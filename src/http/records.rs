@@ -41,25 +41,37 @@ pub async fn list(
     Path(collection): Path<String>,
     QueryPairs(pairs): QueryPairs,
 ) -> ApiResult<Response> {
-    let query = read_query(&caller, &pairs)?;
+    let mut query = read_query(&caller, &pairs)?;
     let name = collection_name(&collection)?;
+    let unshown = widen_for_expand(&mut query.fields, &query.expand);
     let page = state.store().list_records(name, &caller, &query).await?;
     if query.expand.is_empty() {
         return conditional::json(&headers, &page);
     }
-    let items = with_expansions(&state, &caller, name, &page.records, &query.expand).await?;
+    let items = with_expansions(&state, &caller, name, &page.records, &query.expand, &unshown).await?;
     let mut answer = serde_json::to_value(&page).map_err(ApiError::internal)?;
     answer["items"] = serde_json::Value::Array(items);
     conditional::json(&headers, &answer)
 }
 
-/// The records as JSON, each with `"expand": {field: related}` for the relations asked for.
+/// `fields` widened by the relation fields `expand` reads, which a projection may leave out;
+/// the fields added, which the answer then does not show.
+fn widen_for_expand(fields: &mut Option<Vec<String>>, expand: &[String]) -> Vec<String> {
+    let Some(fields) = fields else { return Vec::new() };
+    let added: Vec<String> = expand.iter().filter(|field| !fields.contains(field)).cloned().collect();
+    fields.extend(added.iter().cloned());
+    added
+}
+
+/// The records as JSON, each with `"expand": {field: related}` for the relations asked for,
+/// without the `unshown` fields (read for the expansion only).
 async fn with_expansions(
     state: &AppState,
     caller: &Caller,
     collection: &str,
     records: &crate::data::records::Records,
     expand: &[String],
+    unshown: &[String],
 ) -> ApiResult<Vec<serde_json::Value>> {
     let table = state.store().collection(collection).await?;
     let expanded = state.store().expand(&table, caller, records, expand).await?;
@@ -68,6 +80,11 @@ async fn with_expansions(
         .zip(expanded)
         .map(|(record, expansion)| {
             let mut json = serde_json::to_value(record).map_err(ApiError::internal)?;
+            if let Some(object) = json.as_object_mut() {
+                for field in unshown {
+                    object.shift_remove(field);
+                }
+            }
             json["expand"] = serde_json::Value::Object(expansion);
             Ok(json)
         })
@@ -141,13 +158,14 @@ pub async fn get(
     Path((collection, id)): Path<(String, String)>,
     QueryPairs(pairs): QueryPairs,
 ) -> ApiResult<Response> {
-    let (fields, expand) = single_record_params(&pairs)?;
+    let (mut fields, expand) = single_record_params(&pairs)?;
     let name = collection_name(&collection)?;
+    let unshown = widen_for_expand(&mut fields, &expand);
     let records = state.store().get_record(name, &id, &caller, Deleted::Hidden, fields.as_deref()).await?;
     if expand.is_empty() {
         return conditional::json(&headers, &records.first());
     }
-    let items = with_expansions(&state, &caller, name, &records, &expand).await?;
+    let items = with_expansions(&state, &caller, name, &records, &expand, &unshown).await?;
     conditional::json(&headers, &items.into_iter().next())
 }
 

@@ -86,6 +86,16 @@ both_backends! {
         assert_eq!(names, vec![json!("Ada"), json!("Bob"), Value::Null]);
         assert_eq!(list.body["total"], 3);
         assert!(s.get("/api/v1/posts").await.body["items"][0].get("expand").is_none());
+        // A projection without the relation's field still expands it, and shows only what it names.
+        let projected = s.get("/api/v1/posts?expand=author&fields=title&sort=_created_at").await;
+        assert_eq!(projected.status, 200, "{}", projected.text);
+        let first = projected.body["items"][0].as_object().unwrap();
+        assert_eq!(first.keys().collect::<Vec<_>>(), vec!["title", "expand"], "{}", projected.text);
+        assert_eq!(first["expand"]["author"]["name"], "Ada");
+        let one_projected = s.get(&format!("/api/v1/posts/{}?expand=tags&fields=title", id(p1))).await;
+        assert_eq!(one_projected.body["title"], "one");
+        assert!(one_projected.body.get("tags").is_none(), "{}", one_projected.text);
+        assert_eq!(one_projected.body["expand"]["tags"].as_array().map(Vec::len), Some(2));
         assert_eq!(s.get("/api/v1/posts?expand=title").await.status, 400);
         assert_eq!(s.get(&format!("/api/v1/posts/{}?expand=nope", id(p1))).await.status, 400);
 
