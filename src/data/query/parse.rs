@@ -219,9 +219,15 @@ pub fn boolean(name: &str, value: &str) -> Result<bool, ParseError> {
 
 /// `fields=a,b,c`.
 pub fn field_list(value: &str) -> Result<Vec<String>, ParseError> {
-    let fields: Vec<String> = value.split(',').map(str::trim).map(str::to_owned).collect();
-    if fields.iter().any(String::is_empty) {
-        return Err(ParseError::new("fields must be a comma-separated list of field names"));
+    let mut fields: Vec<String> = Vec::new();
+    for field in value.split(',').map(str::trim) {
+        if field.is_empty() {
+            return Err(ParseError::new("fields must be a comma-separated list of field names"));
+        }
+        // A field named twice is shown once (a JSON object has each key once).
+        if !fields.iter().any(|f| f == field) {
+            fields.push(field.to_owned());
+        }
     }
     Ok(fields)
 }
@@ -588,6 +594,13 @@ mod tests {
 
     fn scalar(v: &str) -> Operand {
         Operand::Scalar(v.into())
+    }
+
+    #[test]
+    fn field_lists_name_each_field_once() {
+        assert_eq!(field_list("title, n,title").unwrap(), vec!["title".to_owned(), "n".to_owned()]);
+        assert!(field_list("title,,n").is_err());
+        assert!(field_list("").is_err());
     }
 
     #[test]

@@ -92,11 +92,9 @@ impl Paging {
             match key.as_str() {
                 "limit" => paging.limit = parse::limit(value)?,
                 "page" => {
-                    paging.page = value
-                        .parse()
-                        .ok()
-                        .filter(|p| *p >= 1)
-                        .ok_or_else(|| ApiError::bad_request("page must be a whole number from 1"))?
+                    paging.page = value.parse().ok().filter(|p| *p >= 1).ok_or_else(|| {
+                        ApiError::bad_request(format!("page must be a whole number from 1 to {}", u32::MAX))
+                    })?
                 }
                 other if allowed.contains(&other) => {}
                 other => return Err(ApiError::bad_request(format!("unknown query parameter '{other}'"))),
