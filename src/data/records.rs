@@ -157,11 +157,12 @@ impl Store {
             Ok(table) => table,
             Err(ApiError::NotFound(_)) if auto_create => {
                 access::check(&Rules::default().create, caller)?;
-                self.create_collection(name, Rules::default(), &[]).await.or_else(|err| match err {
-                    // Another request created it a moment ago.
-                    ApiError::Conflict(_) => self.catalog.get(name).ok_or(err),
-                    other => Err(other),
-                })?
+                match self.create_collection(name, Rules::default(), &[]).await {
+                    // Another request created it a moment ago: its commit is read afresh (this
+                    // instance's catalog may not have heard of it yet).
+                    Err(ApiError::Conflict(_)) => self.refreshed(name).await?,
+                    other => other?,
+                }
             }
             Err(err) => return Err(err),
         };
@@ -245,8 +246,13 @@ impl Store {
         let more = rows.rows.len() > limit as usize;
         rows.rows.truncate(limit as usize);
         let id_index = out.iter().position(|c| c.name == "_id").unwrap_or(0);
-        let next_cursor =
-            if more { rows.rows.last().and_then(|r| r[id_index].as_text()).map(str::to_owned) } else { None };
+        // Ranked search results (no sort) are paged with `page`, never with a cursor.
+        let ranked = query.search.is_some() && query.sort.is_empty();
+        let next_cursor = if more && !ranked {
+            rows.rows.last().and_then(|r| r[id_index].as_text()).map(str::to_owned)
+        } else {
+            None
+        };
         if !show_id {
             for row in &mut rows.rows {
                 row.pop();
@@ -445,6 +451,18 @@ pub(super) fn check_new_field_count(table: &Table, new_fields: usize) -> Result<
         )));
     }
     Ok(())
+}
+
+/// A collection's field rules for a replacement (`PUT`): a whole record, so every required
+/// field must be given, as on create.
+pub(super) fn check_replacement(
+    table: &Table,
+    fields: &serde_json::Map<String, serde_json::Value>,
+) -> Result<(), ApiError> {
+    match &table.collection {
+        Some(meta) => super::validation::check(&meta.field_rules, fields, true),
+        None => Ok(()),
+    }
 }
 
 /// A collection's own rules for a write: its field validation rules, and at most

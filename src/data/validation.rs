@@ -114,6 +114,13 @@ pub type FieldRules = BTreeMap<String, FieldRule>;
 /// Checks the rules' own consistency and compiles their patterns.
 pub fn prepare(rules: &mut FieldRules) -> Result<(), ApiError> {
     for (field, rule) in rules.iter_mut() {
+        // System fields are the server's to set: a rule on one could make every write fail.
+        if super::names::is_system_column(field) {
+            return Err(ApiError::bad_field(field, format!("'{field}' is a system field and takes no rules")));
+        }
+        if rule.allowed.as_ref().is_some_and(Vec::is_empty) {
+            return Err(ApiError::bad_field(field, format!("'{field}': enum lists no value, so nothing would pass")));
+        }
         if let Some(name) = &rule.ty {
             rule.kind = Some(RuleType::parse(name).ok_or_else(|| {
                 ApiError::bad_field(

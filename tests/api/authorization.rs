@@ -293,4 +293,26 @@ both_backends! {
         assert_eq!(s.as_user(Method::PATCH, &own_path, &editor, Some(json!({"secret": "still mine"}))).await.status, 200);
         assert_eq!(s.as_user(Method::DELETE, &own_path, &editor, None).await.status, 200);
     }
+
+    async fn an_upsert_meeting_a_record_the_caller_may_not_change_is_refused_whole(s) {
+        assert_eq!(s.admin_post("/api/v1/admin/collections", json!({"name": "handles"})).await.status, 201);
+        let unique = json!({"email": {"type": "text", "unique": true}});
+        assert_eq!(s.send(Method::PUT, "/api/v1/admin/collections/handles/rules", Some(ADMIN_SECRET), Some(unique)).await.status, 200);
+        let owner = token(&s.register("owner@example.com", "password1").await);
+        let other = token(&s.register("other@example.com", "password1").await);
+        let taken = s.as_user(Method::POST, "/api/v1/handles", &owner, Some(json!({"email": "taken@x", "n": 1}))).await;
+        assert_eq!(taken.status, 201, "{}", taken.text);
+        let merge = [("prefer", "resolution=merge-duplicates,return=representation")];
+        let rows = json!([{"email": "taken@x", "n": 99}, {"email": "new@x", "n": 2}]);
+        let refused = s.send_with(Method::POST, "/api/v1/tables/handles?on_conflict=email", Some(&other), &merge, Some(rows.clone())).await;
+        assert_eq!(refused.status, 403, "{}", refused.text);
+        // Nothing of the array was written.
+        assert_eq!(s.admin_get("/api/v1/handles").await.body["total"], 1);
+        assert_eq!(s.admin_get("/api/v1/handles").await.body["items"][0]["n"], 1);
+        // The owner's own upsert merges.
+        let merged = s.send_with(Method::POST, "/api/v1/tables/handles?on_conflict=email", Some(&owner), &merge, Some(rows)).await;
+        assert_eq!(merged.status, 201, "{}", merged.text);
+        assert_eq!(merged.body.as_array().map(Vec::len), Some(2), "{}", merged.text);
+        assert_eq!(s.admin_get("/api/v1/handles").await.body["total"], 2);
+    }
 }

@@ -1,6 +1,7 @@
 //! Concurrent writes of the same rows: transactions that lock rows in opposite orders (which
 //! PostgreSQL answers with a deadlock, one of them the victim) all succeed, and the rows end as
-//! one of the writers left them.
+//! one of the writers left them. Concurrent first writes to a collection that does not exist
+//! yet all land in it.
 
 use futures_util::future::join_all;
 use serde_json::{Value, json};
@@ -32,6 +33,17 @@ both_backends! {
         // Each batch is whole: both records carry the value of the same, last one.
         let values: Vec<Value> = s.get("/api/v1/pairs?sort=n").await.body["items"].as_array().unwrap().iter().map(|r| r["v"].clone()).collect();
         assert_eq!(values[0], values[1], "{values:?}");
+    }
+
+    async fn concurrent_first_writes_create_the_collection_once_and_all_land(s) {
+        let creates = (0..20).map(|i| {
+            let req = s.client.post(s.url("/api/v1/fresh")).bearer_auth(ADMIN_SECRET).json(&json!({"i": i}));
+            async move { read(req.send().await.unwrap()).await }
+        });
+        for resp in join_all(creates).await {
+            assert_eq!(resp.status, 201, "{}", resp.text);
+        }
+        assert_eq!(s.get("/api/v1/fresh/count").await.body["count"], 20);
     }
 
     async fn filtered_updates_of_the_same_rows_all_succeed(s) {

@@ -43,6 +43,15 @@ both_backends! {
         assert_eq!(s.send(Method::PATCH, &path, None, Some(json!({"title": null}))).await.status, 400);
         assert_eq!(s.send(Method::PATCH, &path, None, Some(json!({"score": -1}))).await.status, 400);
         assert_eq!(s.get(&path).await.body["score"], 4);
+        // A replacement is a whole record: a required field left out is refused, as on create.
+        let table_path = format!("/api/v1/tables/posts/{id}");
+        for body in [json!({}), json!({"score": 2}), json!({"title": null})] {
+            let resp = s.send(Method::PUT, &table_path, None, Some(body.clone())).await;
+            assert_eq!((resp.status, resp.body["field"].clone()), (400, json!("title")), "{body}: {}", resp.text);
+        }
+        assert_eq!(s.get(&path).await.body["title"], "hello");
+        let replaced = s.send(Method::PUT, &table_path, None, Some(json!({"title": "new title", "score": 2}))).await;
+        assert_eq!(replaced.status, 200, "{}", replaced.text);
 
         let bulk = s.post("/api/v1/posts/bulk", json!([{"title": "one"}, {"title": "x"}])).await;
         assert_eq!(bulk.status, 400, "{}", bulk.text);
@@ -69,6 +78,9 @@ both_backends! {
             json!({"title": {"requird": true}}),
             json!({"new": {"type": "varchar"}}),
             json!({"bad name": {"type": "text"}}),
+            json!({"_id": {"required": true}}),
+            json!({"_owner_id": {"pattern": "^x$"}}),
+            json!({"title": {"enum": []}}),
             json!([1]),
         ] {
             let resp = s.send(Method::PUT, "/api/v1/admin/collections/posts/rules", Some(crate::harness::ADMIN_SECRET), Some(body.clone())).await;

@@ -9,10 +9,12 @@ use crate::data::access::{self, Caller};
 use crate::data::catalog::{Column, ColumnType, Table};
 use crate::data::feed::{Actor, Change, ChangeOp, RecordData};
 use crate::data::feed_pg;
-use crate::data::records::{Deleted, Records, missing_columns, output_columns, record_not_found, rules, short};
+use crate::data::records::{
+    Deleted, Records, check_replacement, missing_columns, output_columns, record_not_found, rules, short,
+};
 use crate::data::relations::{Effect, on_delete_plan, restricted};
 use crate::data::sql::quote_ident;
-use crate::data::tables::single_refused;
+use crate::data::tables::{Resolution, single_refused};
 use crate::data::tx::{Tx, TxWork};
 use crate::data::{DbError, Dialect, Rows, Stmt, Value, search};
 use crate::error::ApiError;
@@ -243,7 +245,10 @@ impl Plan {
                 Mutation::Update { target, fields, replace } => {
                     let values = rows::typed_row(table, &self.caller, fields, false)?;
                     let values = match (replace, target) {
-                        (true, Target::Id(id)) => rows::replacement(table, id, values)?,
+                        (true, Target::Id(id)) => {
+                            check_replacement(table, fields)?;
+                            rows::replacement(table, id, values)?
+                        }
                         (true, Target::Filter(_)) => return Err(ApiError::bad_request("PUT needs a row id")),
                         (false, _) => values,
                     };
@@ -287,6 +292,18 @@ impl Plan {
             Mutation::Delete { target } => return self.delete(tx, table, target, old).await,
         };
         let rows = tx.run(&stmt).await?;
+        // A merge that met a row the caller may not update changed nothing: refused, not
+        // passed over (the request is all or nothing).
+        if let Mutation::Create { upsert: Some(upsert), .. } = mutation
+            && upsert.resolution == Resolution::Merge
+            && matches!(self.scopes.update, access::Scope::OwnedBy(_))
+            && rows.rows.is_empty()
+            && !old.is_empty()
+        {
+            return Err(ApiError::Forbidden(
+                "a record with these values exists and only its owner may change it".into(),
+            ));
+        }
         Ok(self.changed(table, &columns, rows, old))
     }
 
