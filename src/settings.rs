@@ -31,6 +31,10 @@ pub enum Kind {
     Networks,
     /// `*`, or comma-separated web origins.
     Origins,
+    /// An absolute `http://` or `https://` URL.
+    Url,
+    /// A mailbox: `name@host`, or `Name <name@host>`.
+    Mailbox,
 }
 
 /// One known setting.
@@ -65,16 +69,16 @@ pub fn registry() -> Vec<Setting> {
         setting("password_min_length", json!(8), Int(1, 1024)),
         setting("require_email_verification", json!(false), Bool),
         setting("email_provider", json!("console"), OneOf(&["console", "smtp", "resend"])),
-        setting("email_from", json!("noreply@localhost"), Text),
+        setting("email_from", json!("noreply@localhost"), Mailbox),
         setting("app_name", json!("Ferrobase"), Text),
-        setting("app_url", json!("http://localhost:8080"), Text),
+        setting("app_url", json!("http://localhost:8080"), Url),
         setting("smtp_host", json!(""), Text),
         setting("smtp_port", json!(587), Int(1, 65_535)),
         setting("smtp_username", json!(""), Text),
         Setting { secret: true, ..setting("smtp_password", json!(""), Text) },
         setting("smtp_tls", json!("starttls"), OneOf(&["tls", "starttls", "none"])),
         Setting { secret: true, ..setting("resend_api_key", json!(""), Text) },
-        setting("resend_api_url", json!("https://api.resend.com"), Text),
+        setting("resend_api_url", json!("https://api.resend.com"), Url),
         Setting { secret: true, ..setting("metrics_token", json!(""), Text) },
         setting("rate_limit_public_reads", json!(200), Int(0, 1_000_000)),
         setting("rate_limit_auth", json!(10), Int(0, 1_000_000)),
@@ -114,6 +118,11 @@ impl Setting {
                 crate::net::Origins::parse(list).map(|_| ()).map_err(|why| format!("setting '{key}': {why}"))
             }
             (Kind::Origins, _) => Err(format!("setting '{key}' is '*' or a string of origins, comma-separated")),
+            // Links in mail are built on it: nothing but a web address may stand there.
+            (Kind::Url, Json::String(url)) if is_web_url(url) => Ok(()),
+            (Kind::Url, _) => Err(format!("setting '{key}' is an absolute http:// or https:// URL")),
+            (Kind::Mailbox, Json::String(mailbox)) if mailbox.parse::<lettre::message::Mailbox>().is_ok() => Ok(()),
+            (Kind::Mailbox, _) => Err(format!("setting '{key}' is an email address (or 'Name <address>')")),
         }
     }
 
@@ -124,6 +133,15 @@ impl Setting {
         }
         json!(if value.as_str().is_some_and(|s| !s.is_empty()) { MASK } else { "" })
     }
+}
+
+/// `http://host…` or `https://host…`, without white space or control characters.
+fn is_web_url(url: &str) -> bool {
+    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
+    rest.is_some_and(|rest| {
+        let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+        !host.is_empty() && !url.chars().any(|c| c.is_whitespace() || c.is_control())
+    })
 }
 
 pub struct Settings {
@@ -301,6 +319,15 @@ mod tests {
         assert!(find("log_level").check(&json!("debug")).is_ok());
         assert!(find("cors_origins").check(&json!("app.example.com")).is_err());
         assert!(find("cors_origins").check(&json!("https://app.example.com, http://localhost:5173")).is_ok());
+        for bad in ["javascript:alert(1)", "//evil.example", "https://", "https://a b.example", "ftp://files.example"] {
+            assert!(find("app_url").check(&json!(bad)).is_err(), "{bad}");
+        }
+        assert!(find("app_url").check(&json!("https://app.example.com/base")).is_ok());
+        for bad in ["not an email", "a@", "<x@example.com", "x@example.com\r\nBcc: y@example.com"] {
+            assert!(find("email_from").check(&json!(bad)).is_err(), "{bad}");
+        }
+        assert!(find("email_from").check(&json!("Acme <hello@acme.test>")).is_ok());
+        assert!(find("email_from").check(&json!("hello@acme.test")).is_ok());
     }
 
     #[test]
