@@ -73,13 +73,13 @@ impl Store {
         self.db.write_many(stmts).await.map_err(|err| match err {
             DbError::InStatement { source, .. } => match *source {
                 DbError::UniqueViolation(_) => ApiError::Conflict(format!("collection '{name}' already exists")),
-                DbError::Other(msg) if msg.contains("already exists") => {
+                DbError::Other(msg) | DbError::SchemaChanged(msg) if msg.contains("already exists") => {
                     ApiError::Conflict(format!("collection '{name}' already exists"))
                 }
                 other => other.into(),
             },
             DbError::UniqueViolation(_) => ApiError::Conflict(format!("collection '{name}' already exists")),
-            DbError::Other(msg) if msg.contains("already exists") => {
+            DbError::Other(msg) | DbError::SchemaChanged(msg) if msg.contains("already exists") => {
                 ApiError::Conflict(format!("collection '{name}' already exists"))
             }
             other => other.into(),

@@ -74,6 +74,10 @@ pub enum DbError {
     /// failure); nothing of it was committed, and it is tried again.
     #[error("{0}")]
     Contended(String),
+    /// A table, column or index the statement names was dropped or made by another request
+    /// while this one ran (an admin's schema change racing a write).
+    #[error("{0}")]
+    SchemaChanged(String),
     /// Which statement of a group failed (0-based), and why.
     #[error("{source}")]
     InStatement { index: usize, source: Box<DbError> },
@@ -94,6 +98,9 @@ impl From<DbError> for ApiError {
             DbError::NoRowChanged(msg) => ApiError::NotFound(msg),
             DbError::InStatement { index, source } => ApiError::AtIndex { index, inner: Box::new((*source).into()) },
             DbError::Other(msg) | DbError::StalePlan(msg) => ApiError::Internal(msg),
+            DbError::SchemaChanged(msg) => {
+                ApiError::Conflict(format!("the schema changed while this request ran ({msg}); try again"))
+            }
             DbError::Contended(msg) => {
                 tracing::warn!(%msg, "a write lost to concurrent writes every time it was tried");
                 ApiError::Conflict("the write met concurrent writes of the same rows; try again".into())

@@ -240,14 +240,24 @@ fn map_err(err: tokio_postgres::Error) -> DbError {
         DbError::StalePlan(message)
     } else if *code == SqlState::T_R_DEADLOCK_DETECTED || *code == SqlState::T_R_SERIALIZATION_FAILURE {
         DbError::Contended(message)
+    } else if [
+        SqlState::UNDEFINED_TABLE,
+        SqlState::UNDEFINED_COLUMN,
+        SqlState::UNDEFINED_OBJECT,
+        SqlState::DUPLICATE_TABLE,
+    ]
+    .contains(code)
+    {
+        DbError::SchemaChanged(message)
     } else if *code == SqlState::UNIQUE_VIOLATION {
         DbError::UniqueViolation(unique_message(db.detail().unwrap_or("")).unwrap_or(message))
     } else if *code == SqlState::FOREIGN_KEY_VIOLATION {
         DbError::ForeignKeyViolation(message)
     } else if *code == SqlState::NOT_NULL_VIOLATION {
-        DbError::NotNullViolation(message)
+        // The detail ("Failing row contains (…)") would echo the whole row, defaults included.
+        DbError::NotNullViolation(db.message().to_owned())
     } else if *code == SqlState::CHECK_VIOLATION {
-        DbError::CheckViolation(message)
+        DbError::CheckViolation(db.message().to_owned())
     } else if *code == SqlState::INVALID_COLUMN_REFERENCE && message.contains("ON CONFLICT") {
         // An upsert naming columns without a unique constraint.
         DbError::InvalidValue(format!(

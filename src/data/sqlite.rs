@@ -403,6 +403,13 @@ fn map_err(err: rusqlite::Error) -> DbError {
             _ if msg.contains("ON CONFLICT clause does not match") => DbError::InvalidValue(format!(
                 "on_conflict must name the columns of a primary key or unique constraint ({msg})"
             )),
+            // A table, column or index dropped or made by another request meanwhile.
+            _ if ["no such table:", "no such column:", "no such index:"].iter().any(|p| msg.starts_with(p))
+                || msg.contains("has no column named")
+                || (msg.starts_with("index ") && msg.ends_with("already exists")) =>
+            {
+                DbError::SchemaChanged(msg)
+            }
             // SUM past the 64-bit range: the data's doing, not the server's.
             _ if msg == "integer overflow" => {
                 DbError::InvalidValue("the result does not fit a 64-bit integer (integer overflow)".into())
