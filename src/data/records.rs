@@ -476,9 +476,15 @@ fn check_collection_rules(
     let Some(meta) = &table.collection else { return Ok(()) };
     super::validation::check(&meta.field_rules, fields, creating)?;
     for field in &meta.many_relations {
-        if let Some(serde_json::Value::Array(ids)) = fields.get(field)
-            && ids.len() > MAX_RELATION_IDS
-        {
+        // A `many` relation holds an array of record ids (or nothing).
+        let ids = match fields.get(field) {
+            None | Some(serde_json::Value::Null) => continue,
+            Some(serde_json::Value::Array(ids)) if ids.iter().all(serde_json::Value::is_string) => ids,
+            Some(_) => {
+                return Err(ApiError::bad_field(field, format!("'{field}' holds a relation: an array of record ids")));
+            }
+        };
+        if ids.len() > MAX_RELATION_IDS {
             return Err(ApiError::bad_field(
                 field,
                 format!(
@@ -543,6 +549,10 @@ pub fn json_to_value(col: &Column, value: &serde_json::Value) -> Result<Value, A
     };
     Ok(match (col.ty, value) {
         (_, J::Null) => Value::Null,
+        // PostgreSQL's text cannot hold NUL; refused on both backends alike.
+        (ColumnType::Text, J::String(s)) if s.contains('\0') => {
+            return Err(ApiError::bad_field(&col.name, format!("field '{}' holds a NUL character", col.name)));
+        }
         (ColumnType::Text, J::String(s)) => Value::Text(s.clone()),
         (ColumnType::Integer, J::Number(n)) => match (n.as_i64(), n.as_f64()) {
             (Some(i), _) => Value::Int(i),

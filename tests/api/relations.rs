@@ -97,6 +97,14 @@ both_backends! {
         assert!(one_projected.body.get("tags").is_none(), "{}", one_projected.text);
         assert_eq!(one_projected.body["expand"]["tags"].as_array().map(Vec::len), Some(2));
         assert_eq!(s.get("/api/v1/posts?expand=title").await.status, 400);
+        // A `many` relation holds an array of ids, nothing else.
+        for tags in [json!("notarray"), json!([1, 2]), json!({"id": "x"})] {
+            let resp = s.post("/api/v1/posts", json!({"title": "bad", "tags": tags})).await;
+            assert_eq!((resp.status, resp.body["field"].clone()), (400, json!("tags")), "{tags}: {}", resp.text);
+        }
+        // Text never holds NUL, on either backend.
+        let nul = s.post("/api/v1/posts", json!({"title": "a\u{0}b"})).await;
+        assert_eq!((nul.status, nul.body["field"].clone()), (400, json!("title")), "{}", nul.text);
         assert_eq!(s.get(&format!("/api/v1/posts/{}?expand=nope", id(p1))).await.status, 400);
 
         // Records of a collection the caller may not read are left out.
