@@ -214,17 +214,32 @@ impl Auth {
         max_attempts: i64,
         lock_ms: i64,
     ) -> Result<Option<i64>, ApiError> {
-        let now = now_ms();
-        let sql = "UPDATE _fb_users SET failed_logins = failed_logins + 1 WHERE id = ? RETURNING failed_logins";
-        let rows = self.db.write(self.db.stmt(sql, vec![id.into()])).await?;
+        let count = self.db.stmt(
+            "UPDATE _fb_users SET failed_logins = failed_logins + 1 WHERE id = ? RETURNING failed_logins",
+            vec![id.into()],
+        );
+        let lock = "UPDATE _fb_users SET failed_logins = 0, locked_until = ? WHERE id = ?";
+        self.count_failure(count, lock, id.into(), max_attempts, lock_ms).await
+    }
+
+    /// Runs `count` (which answers the failures so far); once they reach `max_attempts`, runs
+    /// `lock` (its parameters: the lock's end, then `key`) and returns the lock's end.
+    async fn count_failure(
+        &self,
+        count: crate::data::Stmt,
+        lock: &str,
+        key: Value,
+        max_attempts: i64,
+        lock_ms: i64,
+    ) -> Result<Option<i64>, ApiError> {
+        let rows = self.db.write(count).await?;
         let failures = rows.rows.first().and_then(|r| r[0].as_int()).unwrap_or(0);
-        if max_attempts > 0 && failures >= max_attempts {
-            let until = now + lock_ms;
-            let sql = "UPDATE _fb_users SET failed_logins = 0, locked_until = ? WHERE id = ?";
-            self.db.write(self.db.stmt(sql, vec![until.into(), id.into()])).await?;
-            return Ok(Some(until));
+        if max_attempts <= 0 || failures < max_attempts {
+            return Ok(None);
         }
-        Ok(None)
+        let until = now_ms() + lock_ms;
+        self.db.write(self.db.stmt(lock, vec![until.into(), key])).await?;
+        Ok(Some(until))
     }
 
     /// When the lockout of an email without an account ends, if it is locked now. Such emails
@@ -243,20 +258,13 @@ impl Auth {
         max_attempts: i64,
         lock_ms: i64,
     ) -> Result<Option<i64>, ApiError> {
-        let now = now_ms();
         let sql = "INSERT INTO _fb_login_failures (email_hash, failed_logins, updated_at) VALUES (?, 1, ?) \
                    ON CONFLICT (email_hash) DO UPDATE SET failed_logins = _fb_login_failures.failed_logins + 1, \
                    updated_at = excluded.updated_at RETURNING failed_logins";
         let hash = sha256_hex(email);
-        let rows = self.db.write(self.db.stmt(sql, vec![hash.as_str().into(), now.into()])).await?;
-        let failures = rows.rows.first().and_then(|r| r[0].as_int()).unwrap_or(0);
-        if max_attempts > 0 && failures >= max_attempts {
-            let until = now + lock_ms;
-            let sql = "UPDATE _fb_login_failures SET failed_logins = 0, locked_until = ? WHERE email_hash = ?";
-            self.db.write(self.db.stmt(sql, vec![until.into(), hash.into()])).await?;
-            return Ok(Some(until));
-        }
-        Ok(None)
+        let count = self.db.stmt(sql, vec![hash.as_str().into(), now_ms().into()]);
+        let lock = "UPDATE _fb_login_failures SET failed_logins = 0, locked_until = ? WHERE email_hash = ?";
+        self.count_failure(count, lock, hash.into(), max_attempts, lock_ms).await
     }
 
     pub async fn clear_failed_logins(&self, user: &User) -> Result<(), ApiError> {
