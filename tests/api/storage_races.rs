@@ -240,6 +240,16 @@ all_stores! {
             let resp = s.client.post(s.url(path)).bearer_auth(ADMIN_SECRET).header("content-type", &multipart).body(body).send().await.unwrap();
             assert_eq!(resp.status(), 201, "{path}: {}", resp.text().await.unwrap());
         }
+        // A field given twice is not settled by whichever came last.
+        let twice = form(boundary, &[
+            ("Content-Disposition: form-data; name=\"bucket\"".to_owned(), b"forms"),
+            ("Content-Disposition: form-data; name=\"bucket\"".to_owned(), b"default"),
+            (format!("{disposition}\r\nContent-Type: text/plain"), b"hello"),
+        ]);
+        let resp = s.client.post(s.url("/api/v1/storage/upload")).bearer_auth(ADMIN_SECRET).header("content-type", &multipart).body(twice).send().await.unwrap();
+        let status = resp.status().as_u16();
+        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        assert_json_error(status, &body, 400, "twice");
         assert_eq!(s.admin_get("/api/v1/admin/storage").await.body["total"], 3);
         s.sweep().await;
         assert_eq!(s.blob_count().await, 3);

@@ -37,6 +37,15 @@ struct Fields {
 
 impl Fields {
     fn set(&mut self, name: &str, value: String) -> ApiResult<()> {
+        let given = match name {
+            "bucket" => self.bucket.is_some(),
+            "collection" => self.collection.is_some(),
+            "record_id" => self.record_id.is_some(),
+            _ => self.is_public.is_some(),
+        };
+        if given {
+            return Err(ApiError::bad_field(name, format!("form field '{name}' is given twice")));
+        }
         let value = Some(value.trim().to_owned()).filter(|v| !v.is_empty());
         match name {
             "bucket" => self.bucket = value,
