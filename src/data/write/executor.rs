@@ -83,6 +83,14 @@ impl TxWork for Arc<Plan> {
     }
 }
 
+/// Whether `column` is one of the conflict columns of `mutation`'s upsert.
+fn names_a_conflict_column(mutation: &Mutation, column: &str) -> bool {
+    match mutation {
+        Mutation::Create { upsert: Some(upsert), .. } => upsert.on_conflict.iter().any(|c| c == column),
+        _ => false,
+    }
+}
+
 impl Plan {
     /// The error of mutation `index`, named by its index in a bulk or batch.
     fn at(&self, index: usize, err: ApiError) -> ApiError {
@@ -274,6 +282,14 @@ impl Plan {
     ) -> Result<(Records, Vec<Change>), ApiError> {
         let dialect = tx.dialect();
         let columns = output_columns(table, None, self.options.deleted)?;
+        // A merge that updates a row it meets only when the caller owns it: it answers no row
+        // exactly when it met one it may not change (read in step 2, or committed since).
+        let owned_merge = matches!(mutation, Mutation::Create { upsert: Some(u), .. } if u.resolution == Resolution::Merge)
+            && matches!(self.scopes.update, access::Scope::OwnedBy(_))
+            && (table.collection.is_some()
+                || values.iter().any(|(name, _)| {
+                    !names_a_conflict_column(mutation, name) && !crate::data::names::is_system_column(name)
+                }));
         let stmt = match mutation {
             Mutation::Create { upsert, .. } => {
                 let upsert = upsert.as_ref().map(|u| (u, &self.scopes.update));
@@ -292,14 +308,8 @@ impl Plan {
             Mutation::Delete { target } => return self.delete(tx, table, target, old).await,
         };
         let rows = tx.run(&stmt).await?;
-        // A merge that met a row the caller may not update changed nothing: refused, not
-        // passed over (the request is all or nothing).
-        if let Mutation::Create { upsert: Some(upsert), .. } = mutation
-            && upsert.resolution == Resolution::Merge
-            && matches!(self.scopes.update, access::Scope::OwnedBy(_))
-            && rows.rows.is_empty()
-            && !old.is_empty()
-        {
+        // Refused, not passed over: the request is all or nothing.
+        if owned_merge && rows.rows.is_empty() {
             return Err(ApiError::Forbidden(
                 "a record with these values exists and only its owner may change it".into(),
             ));

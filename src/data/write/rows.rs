@@ -69,6 +69,12 @@ pub(super) fn select_targets(
     within(&mut b, table, scope, deleted);
     targeted(&mut b, table, target)?;
     if dialect == Dialect::Postgres {
+        // Rows are locked in key order, whatever order a scan meets them in (which changes as
+        // rows are rewritten): concurrent writes of the same rows then wait for each other
+        // instead of deadlocking.
+        if let Some(key) = table.key_column() {
+            b.push(" ORDER BY ").ident(&key.name);
+        }
         b.push(" FOR UPDATE");
     }
     Ok(b.finish())
