@@ -58,7 +58,8 @@ async fn send_smtp(settings: &Settings, mail: Mail) -> Result<(), MailError> {
         other => return Err(MailError::Config(format!("smtp_tls must be tls, starttls or none, not '{other}'"))),
     }
     .map_err(|e| MailError::Config(e.to_string()))?
-    .port(port);
+    .port(port)
+    .timeout(Some(MAIL_TIMEOUT));
     let username = settings.get_str("smtp_username");
     if !username.is_empty() {
         builder = builder.credentials(Credentials::new(username, settings.get_str("smtp_password")));
@@ -72,9 +73,15 @@ async fn send_smtp(settings: &Settings, mail: Mail) -> Result<(), MailError> {
         .header(ContentType::TEXT_PLAIN)
         .body(mail.text)
         .map_err(|e| MailError::Send(e.to_string()))?;
-    builder.build().send(message).await.map_err(|e| MailError::Send(e.to_string()))?;
-    Ok(())
+    // A server that accepts and never speaks must not hold the sender (or a request) for good.
+    match tokio::time::timeout(MAIL_TIMEOUT, builder.build().send(message)).await {
+        Ok(sent) => sent.map(|_| ()).map_err(|e| MailError::Send(e.to_string())),
+        Err(_) => Err(MailError::Send(format!("the mail server did not answer within {}s", MAIL_TIMEOUT.as_secs()))),
+    }
 }
+
+/// How long sending one mail may take, through SMTP or Resend.
+const MAIL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 
 async fn send_resend(settings: &Settings, mail: Mail) -> Result<(), MailError> {
     let key = settings.get_str("resend_api_key");
@@ -87,7 +94,7 @@ async fn send_resend(settings: &Settings, mail: Mail) -> Result<(), MailError> {
         .post(url)
         .bearer_auth(key)
         .json(&body)
-        .timeout(std::time::Duration::from_secs(15))
+        .timeout(MAIL_TIMEOUT)
         .send()
         .await
         .map_err(|e| MailError::Send(e.to_string()))?;

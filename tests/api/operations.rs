@@ -95,6 +95,20 @@ both_backends! {
         assert_eq!(failed.status, 200);
         assert_eq!(failed.body["sent"], false);
         assert!(!failed.body["error"].as_str().unwrap().is_empty());
+        // So is one that accepts the connection and never speaks: the send gives up in time.
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = silent.local_addr().unwrap().port();
+        let held = tokio::spawn(async move {
+            let mut open = Vec::new();
+            while let Ok((conn, _)) = silent.accept().await {
+                open.push(conn);
+            }
+        });
+        s.set_settings(json!({"smtp_port": port})).await;
+        let waited = s.admin_post("/api/v1/admin/settings/test-email", json!({"to": "ops@example.com"})).await;
+        held.abort();
+        assert_eq!((waited.status, waited.body["sent"].clone()), (200, json!(false)), "{}", waited.text);
+        assert!(waited.body["error"].as_str().unwrap().contains("did not answer"), "{}", waited.text);
         assert_eq!(s.admin_post("/api/v1/admin/settings/test-email", json!({"to": "not an address"})).await.status, 400);
     }
 
