@@ -100,6 +100,10 @@ impl Setting {
     /// `value` when this setting takes it; else the reason, naming the setting.
     fn check(&self, value: &Json) -> Result<(), String> {
         let key = self.key;
+        // PostgreSQL's JSON text cannot hold NUL; refused on both backends alike.
+        if value.as_str().is_some_and(|s| s.contains('\0')) {
+            return Err(format!("setting '{key}' holds a NUL character"));
+        }
         match (self.kind, value) {
             (Kind::Bool, Json::Bool(_)) | (Kind::Text, Json::String(_)) => Ok(()),
             (Kind::Bool, _) => Err(format!("setting '{key}' is true or false")),
@@ -315,6 +319,7 @@ mod tests {
         assert!(find("email_provider").check(&json!("carrier-pigeon")).is_err());
         assert!(find("email_provider").check(&json!("smtp")).is_ok());
         assert!(find("app_name").check(&json!(1)).is_err());
+        assert!(find("app_name").check(&json!("a\u{0}b")).is_err());
         assert!(find("log_level").check(&json!("loud")).is_err());
         assert!(find("log_level").check(&json!("debug")).is_ok());
         assert!(find("cors_origins").check(&json!("app.example.com")).is_err());

@@ -245,6 +245,8 @@ fn map_err(err: tokio_postgres::Error) -> DbError {
         SqlState::UNDEFINED_COLUMN,
         SqlState::UNDEFINED_OBJECT,
         SqlState::DUPLICATE_TABLE,
+        // A column dropped while another request built the search index over it.
+        SqlState::DEPENDENT_OBJECTS_STILL_EXIST,
     ]
     .contains(code)
     {

@@ -406,6 +406,7 @@ fn map_err(err: rusqlite::Error) -> DbError {
             // A table, column or index dropped or made by another request meanwhile.
             _ if ["no such table:", "no such column:", "no such index:"].iter().any(|p| msg.starts_with(p))
                 || msg.contains("has no column named")
+                || (msg.starts_with("error in trigger") && msg.contains("no such column"))
                 || (msg.starts_with("index ") && msg.ends_with("already exists")) =>
             {
                 DbError::SchemaChanged(msg)

@@ -214,6 +214,14 @@ both_backends! {
         };
         let any = preflight("https://anywhere.example").await.unwrap();
         assert_eq!(allowed(&any).as_deref(), Some("*"), "any origin by default");
+        // The headers asked for are named back: a `*` would not cover Authorization.
+        let with_token = s.client.request(Method::OPTIONS, s.url("/api/v1/posts"))
+            .header("Origin", "https://anywhere.example")
+            .header("Access-Control-Request-Method", "GET")
+            .header("Access-Control-Request-Headers", "authorization, x-api-key")
+            .send().await.unwrap();
+        let headers = with_token.headers().get("access-control-allow-headers").map(|v| v.to_str().unwrap().to_ascii_lowercase());
+        assert_eq!(headers.as_deref(), Some("authorization, x-api-key"));
 
         s.set_settings(json!({"cors_origins": "https://app.example.com, https://*.preview.example.com"})).await;
         let app = preflight("https://app.example.com").await.unwrap();
