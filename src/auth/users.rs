@@ -80,6 +80,14 @@ pub struct UserChange {
     pub metadata: Option<Json>,
 }
 
+/// One sign-in attempt counted against the lockout ([`Auth::claim_sign_in`]).
+pub struct SignInClaim {
+    /// Failures counted so far, this attempt included.
+    pub count: i64,
+    /// The end of a lock in force.
+    pub locked_until: Option<i64>,
+}
+
 impl Auth {
     pub async fn user_by_id(&self, id: &str) -> Result<Option<User>, ApiError> {
         self.one_user(&format!("SELECT {COLUMNS} FROM _fb_users WHERE id = ?"), id).await
@@ -242,29 +250,56 @@ impl Auth {
         Ok(Some(until))
     }
 
-    /// When the lockout of an email without an account ends, if it is locked now. Such emails
-    /// are counted and locked as accounts are, so that the lockout's answers do not tell which
-    /// emails have an account; they are kept as SHA-256 hashes.
-    pub async fn unknown_email_locked_until(&self, email: &str) -> Result<Option<i64>, ApiError> {
-        let sql = "SELECT locked_until FROM _fb_login_failures WHERE email_hash = ?";
-        let rows = self.db.read(self.db.stmt(sql, vec![sha256_hex(email).into()])).await?;
-        Ok(rows.rows.first().and_then(|r| r[0].as_int()).filter(|until| *until > now_ms()))
+    /// Counts one password sign-in attempt of an account (`user`) or of an email without one,
+    /// before the password is checked: the failures so far with this one, and the end of a lock
+    /// in force (during which nothing is counted). Emails without an account are kept as
+    /// SHA-256 hashes, so that the lockout's answers do not tell which emails have one.
+    pub async fn claim_sign_in(&self, user: Option<&str>, email: &str) -> Result<SignInClaim, ApiError> {
+        let now = now_ms();
+        let stmt = match user {
+            Some(id) => self.db.stmt(
+                "UPDATE _fb_users SET failed_logins = CASE WHEN locked_until > ? THEN failed_logins \
+                 ELSE failed_logins + 1 END WHERE id = ? RETURNING failed_logins, locked_until",
+                vec![now.into(), id.into()],
+            ),
+            None => self.db.stmt(
+                "INSERT INTO _fb_login_failures (email_hash, failed_logins, updated_at) VALUES (?, 1, ?) \
+                 ON CONFLICT (email_hash) DO UPDATE SET failed_logins = CASE \
+                 WHEN _fb_login_failures.locked_until > ? THEN _fb_login_failures.failed_logins \
+                 ELSE _fb_login_failures.failed_logins + 1 END, updated_at = excluded.updated_at \
+                 RETURNING failed_logins, locked_until",
+                vec![sha256_hex(email).into(), now.into(), now.into()],
+            ),
+        };
+        let rows = self.db.write(stmt).await?;
+        let row = rows.rows.first();
+        Ok(SignInClaim {
+            count: row.and_then(|r| r[0].as_int()).unwrap_or(0),
+            locked_until: row.and_then(|r| r[1].as_int()).filter(|until| *until > now),
+        })
     }
 
-    /// [`Self::record_failed_login`] for an email without an account.
-    pub async fn record_unknown_email_failure(
-        &self,
-        email: &str,
-        max_attempts: i64,
-        lock_ms: i64,
-    ) -> Result<Option<i64>, ApiError> {
-        let sql = "INSERT INTO _fb_login_failures (email_hash, failed_logins, updated_at) VALUES (?, 1, ?) \
-                   ON CONFLICT (email_hash) DO UPDATE SET failed_logins = _fb_login_failures.failed_logins + 1, \
-                   updated_at = excluded.updated_at RETURNING failed_logins";
-        let hash = sha256_hex(email);
-        let count = self.db.stmt(sql, vec![hash.as_str().into(), now_ms().into()]);
-        let lock = "UPDATE _fb_login_failures SET failed_logins = 0, locked_until = ? WHERE email_hash = ?";
-        self.count_failure(count, lock, hash.into(), max_attempts, lock_ms).await
+    /// Locks the sign-ins of an account or of an email without one until `until`.
+    pub async fn lock_sign_in(&self, user: Option<&str>, email: &str, until: i64) -> Result<(), ApiError> {
+        let stmt = match user {
+            Some(id) => self.db.stmt(
+                "UPDATE _fb_users SET failed_logins = 0, locked_until = ? WHERE id = ?",
+                vec![until.into(), id.into()],
+            ),
+            None => self.db.stmt(
+                "UPDATE _fb_login_failures SET failed_logins = 0, locked_until = ? WHERE email_hash = ?",
+                vec![until.into(), sha256_hex(email).into()],
+            ),
+        };
+        self.db.write(stmt).await?;
+        Ok(())
+    }
+
+    /// A successful sign-in: the failures counted so far are forgotten.
+    pub async fn reset_sign_in(&self, id: &str) -> Result<(), ApiError> {
+        let sql = "UPDATE _fb_users SET failed_logins = 0, locked_until = NULL WHERE id = ?";
+        self.db.write(self.db.stmt(sql, vec![id.into()])).await?;
+        Ok(())
     }
 
     pub async fn clear_failed_logins(&self, user: &User) -> Result<(), ApiError> {

@@ -142,6 +142,17 @@ both_backends! {
                 assert!(resp.header("retry-after").unwrap().parse::<u64>().unwrap() > 500);
             }
         }
+        // Parallel attempts cannot outrun the lock: at most the allowed number of passwords is
+        // tried (two answered 401, the third locks), whatever arrives at once.
+        s.register("rush@example.com", "password1").await;
+        let attempts = (0..20).map(|i| {
+            let req = s.client.post(s.url("/api/v1/auth/login")).json(&json!({"email": "rush@example.com", "password": format!("wrong{i}")}));
+            async move { req.send().await.unwrap().status().as_u16() }
+        });
+        let statuses = futures_util::future::join_all(attempts).await;
+        assert!(statuses.iter().all(|s| *s == 401 || *s == 423), "{statuses:?}");
+        assert!(statuses.iter().filter(|s| **s == 401).count() <= 2, "{statuses:?}");
+        assert_eq!(s.login("rush@example.com", "password1").await.status, 423);
         s.restart().await;
         assert_eq!(s.login("lock@example.com", "password1").await.status, 423, "the lock survives a restart");
         // A lock that has run out lets the user in again.

@@ -65,33 +65,37 @@ pub async fn first_factor_passed(
 
 /// The user whose password this is, honouring and updating the lockout. Unknown emails and
 /// wrong passwords get the same answers (a lockout included), in about the same time.
+///
+/// The attempt is counted before the password is checked, in one statement, so that parallel
+/// attempts cannot outrun the lockout: at most `lockout_max_attempts` passwords are tried
+/// before it, whatever the concurrency. An email without an account is counted the same way.
 pub async fn verify_credentials(state: &AppState, email: &str, pass: &str) -> ApiResult<User> {
-    let invalid = || ApiError::Unauthorized("invalid email or password".into());
+    let settings = state.settings();
+    let (max, lock_ms) = (settings.get_i64("lockout_max_attempts"), settings.get_i64("lockout_duration_ms"));
     let user = state.auth().user_by_email(email).await?;
-    match &user {
-        Some(user) => ensure_not_locked(user)?,
-        // An email without an account is locked out as an account would be.
-        None => {
-            if let Some(until) = state.auth().unknown_email_locked_until(email).await? {
-                return Err(locked(until));
-            }
-        }
+    let user_id = user.as_ref().map(|u| u.id.as_str());
+    let claim = state.auth().claim_sign_in(user_id, email).await?;
+    if let Some(until) = claim.locked_until {
+        return Err(locked(until));
+    }
+    if max > 0 && claim.count > max {
+        // Attempts beyond the last allowed one wait for the lock it is about to set.
+        return Err(locked(now_ms() + lock_ms));
     }
     let ok = password::verify(pass, user.as_ref().and_then(|u| u.password_hash.as_deref())).await;
-    let Some(user) = user else {
-        let settings = state.settings();
-        let (max, lock_ms) = (settings.get_i64("lockout_max_attempts"), settings.get_i64("lockout_duration_ms"));
-        if let Some(until) = state.auth().record_unknown_email_failure(email, max, lock_ms).await? {
-            return Err(locked(until));
+    match user {
+        Some(user) if ok => {
+            state.auth().reset_sign_in(&user.id).await?;
+            Ok(user)
         }
-        return Err(invalid());
-    };
-    if !ok {
-        record_failure(state, &user).await?;
-        return Err(invalid());
+        _ if max > 0 && claim.count >= max => {
+            let until = now_ms() + lock_ms;
+            state.auth().lock_sign_in(user_id, email, until).await?;
+            tracing::warn!(user = ?user_id, "sign-ins locked after repeated failures");
+            Err(locked(until))
+        }
+        _ => Err(ApiError::Unauthorized("invalid email or password".into())),
     }
-    state.auth().clear_failed_logins(&user).await?;
-    Ok(user)
 }
 
 /// Counts a failed sign-in (password or second factor) towards the lockout.
