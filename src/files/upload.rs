@@ -218,9 +218,7 @@ impl Files {
             Ok(bucket) => bucket,
             Err(err) => return Err(Uncommitted::Refused(err, received)),
         };
-        let id = received.blob.id().to_owned();
-        let id = id.as_str();
-        let key = new.key.clone().unwrap_or_else(|| format!("{id}/{}", new.filename));
+        let key = new.key.clone().unwrap_or_else(|| format!("{}/{}", received.blob.id(), new.filename));
         let now = now_ms();
         let mut stmts = Vec::new();
         if let Some(acting) = &new.replace_as {
@@ -235,7 +233,7 @@ impl Files {
             ));
         }
         if let Some(upload) = &new.completes_upload {
-            stmts.extend(super::resumable::completion_stmts(self, upload, id));
+            stmts.extend(super::resumable::completion_stmts(self, upload, received.blob.id()));
         }
         let db = self.db.clone();
         let written_row = tokio::spawn(async move {

@@ -31,6 +31,11 @@ both_backends! {
             ("op=sum&field=units&filter=region:eq:north", json!(30)),
             ("op=sum&field=units&paid=is.true", json!(22)),
             ("op=sum&field=units&region=eq.nowhere", Value::Null),
+            // The least and greatest of a boolean field: false before true.
+            ("op=min&field=paid", json!(false)),
+            ("op=max&field=paid", json!(true)),
+            ("op=min&field=paid&region=eq.south", json!(true)),
+            ("op=max&field=paid&region=eq.nowhere", Value::Null),
         ] {
             let resp = s.get(&format!("/api/v1/sales/aggregate?{query}")).await;
             assert_eq!(resp.status, 200, "{query}: {}", resp.text);
@@ -43,17 +48,6 @@ both_backends! {
         ]));
         let by_paid = s.get("/api/v1/sales/aggregate?op=count&group_by=paid").await;
         assert_eq!(by_paid.body["groups"], json!([{"key": false, "result": 1}, {"key": true, "result": 3}]));
-        // The least and greatest of a boolean field: false before true.
-        for (query, expected) in [
-            ("op=min&field=paid", json!(false)),
-            ("op=max&field=paid", json!(true)),
-            ("op=min&field=paid&region=eq.south", json!(true)),
-            ("op=max&field=paid&region=eq.nowhere", Value::Null),
-        ] {
-            let resp = s.get(&format!("/api/v1/sales/aggregate?{query}")).await;
-            assert_eq!(resp.status, 200, "{query}: {}", resp.text);
-            assert_eq!(resp.body["result"], expected, "{query}");
-        }
         let grouped = s.get("/api/v1/sales/aggregate?op=min&field=paid&group_by=region").await;
         assert_eq!(grouped.status, 200, "{}", grouped.text);
         assert_eq!(grouped.body["groups"], json!([

@@ -14,7 +14,7 @@ use crate::data::records::{
 };
 use crate::data::relations::{Effect, on_delete_plan, restricted};
 use crate::data::sql::quote_ident;
-use crate::data::tables::{Resolution, single_refused};
+use crate::data::tables::single_refused;
 use crate::data::tx::{Tx, TxWork};
 use crate::data::{DbError, Dialect, Rows, Stmt, Value, search};
 use crate::error::ApiError;
@@ -80,14 +80,6 @@ impl TxWork for Arc<Plan> {
             tx.run(&stmt).await?;
         }
         Ok(outcome)
-    }
-}
-
-/// Whether `column` is one of the conflict columns of `mutation`'s upsert.
-fn names_a_conflict_column(mutation: &Mutation, column: &str) -> bool {
-    match mutation {
-        Mutation::Create { upsert: Some(upsert), .. } => upsert.on_conflict.iter().any(|c| c == column),
-        _ => false,
     }
 }
 
@@ -284,12 +276,15 @@ impl Plan {
         let columns = output_columns(table, None, self.options.deleted)?;
         // A merge that updates a row it meets only when the caller owns it: it answers no row
         // exactly when it met one it may not change (read in step 2, or committed since).
-        let owned_merge = matches!(mutation, Mutation::Create { upsert: Some(u), .. } if u.resolution == Resolution::Merge)
-            && matches!(self.scopes.update, access::Scope::OwnedBy(_))
-            && (table.collection.is_some()
-                || values.iter().any(|(name, _)| {
-                    !names_a_conflict_column(mutation, name) && !crate::data::names::is_system_column(name)
-                }));
+        let owned_merge = match mutation {
+            Mutation::Create { upsert: Some(upsert), .. }
+                if matches!(self.scopes.update, access::Scope::OwnedBy(_)) =>
+            {
+                let names: Vec<String> = values.iter().map(|(name, _)| name.clone()).collect();
+                rows::merge_updates(table, &names, upsert)?
+            }
+            _ => false,
+        };
         let stmt = match mutation {
             Mutation::Create { upsert, .. } => {
                 let upsert = upsert.as_ref().map(|u| (u, &self.scopes.update));

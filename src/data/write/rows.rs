@@ -180,6 +180,24 @@ pub(super) fn insert(
     Ok(b.finish())
 }
 
+fn conflict_columns<'t>(table: &'t Table, upsert: &Upsert) -> Result<Vec<&'t Column>, ApiError> {
+    upsert.on_conflict.iter().map(|n| compile::column(table, n)).collect()
+}
+
+/// The columns a merge sets on the row it meets: those given, but the conflict columns and the
+/// system fields.
+fn merged_columns<'n>(names: &'n [String], conflict: &[&Column]) -> Vec<&'n String> {
+    names.iter().filter(|n| !conflict.iter().any(|c| &c.name == *n) && !names::is_system_column(n)).collect()
+}
+
+/// Whether an upsert of the columns `names` updates the row it meets (`DO UPDATE`), rather
+/// than leaving it (`DO NOTHING`).
+pub(super) fn merge_updates(table: &Table, names: &[String], upsert: &Upsert) -> Result<bool, ApiError> {
+    let conflict = conflict_columns(table, upsert)?;
+    Ok(upsert.resolution == Resolution::Merge
+        && (table.collection.is_some() || !merged_columns(names, &conflict).is_empty()))
+}
+
 /// ` ON CONFLICT (…) DO UPDATE SET … | DO NOTHING`.
 fn on_conflict(
     b: &mut SqlBuilder,
@@ -188,17 +206,15 @@ fn on_conflict(
     upsert: &Upsert,
     update_scope: &Scope,
 ) -> Result<(), ApiError> {
-    let conflict: Vec<&Column> =
-        upsert.on_conflict.iter().map(|n| compile::column(table, n)).collect::<Result<_, _>>()?;
+    let conflict = conflict_columns(table, upsert)?;
     b.push(" ON CONFLICT (").ident_list(conflict.iter().map(|c| c.name.as_str())).push(")");
     let collection = table.collection.is_some();
     if collection && !conflict.iter().any(|c| c.name == "_id") {
         // Unique indexes of collections cover live records only.
         b.push(" WHERE \"_deleted_at\" IS NULL");
     }
-    let set: Vec<&String> =
-        names.iter().filter(|n| !conflict.iter().any(|c| &c.name == *n) && !names::is_system_column(n)).collect();
-    if upsert.resolution == Resolution::Ignore || (set.is_empty() && !collection) {
+    let set = merged_columns(names, &conflict);
+    if !merge_updates(table, names, upsert)? {
         b.push(" DO NOTHING");
         return Ok(());
     }
