@@ -200,21 +200,13 @@ impl Server {
             tokio::spawn(async move { state.store().listen_for_changes(&url).await })
         });
         let router = crate::http::router(self.state.clone());
-        let service = router.into_make_service_with_connect_info::<SocketAddr>();
-        // Streamed answers (file downloads) are written as headers, then body chunks: without
-        // TCP_NODELAY each would wait for the client's delayed ACK (40 ms on Linux).
         let listener_fd = raw_fd(&self.listener);
         let (drain, draining) = tokio::sync::watch::channel(false);
         let accepting = Draining { inner: self.listener, draining };
-        let sockets = axum::serve::ListenerExt::tap_io(accepting, |tcp| {
-            if let Err(err) = tcp.set_nodelay(true) {
-                tracing::debug!(%err, "TCP_NODELAY could not be set");
-            }
-        });
         let shutdown = until_shutdown_or_restart(self.state.clone(), listener_fd, drain, shutdown);
         #[cfg(unix)]
         crate::restart::signal_ready();
-        let result = axum::serve(sockets, service).with_graceful_shutdown(shutdown).await;
+        crate::http::serve::serve(accepting, router, self.state.config().timeouts, shutdown).await;
         refresher.abort();
         purger.abort();
         sweeper.abort();
@@ -222,7 +214,7 @@ impl Server {
         if let Some(listener) = listener {
             listener.abort();
         }
-        result
+        Ok(())
     }
 }
 

@@ -41,6 +41,9 @@ pub struct Config {
     /// Redis for counters that instances share (rate limits); `None` counts per instance
     /// (`REDIS_URL`).
     pub redis_url: Option<String>,
+    /// How long a client may take over a request's head, and over each silence within its
+    /// body (`--header-timeout-secs`, `--body-idle-timeout-secs`).
+    pub timeouts: crate::http::serve::Timeouts,
     /// One structured log line per request (`--log-format json` turns it on).
     pub access_log: bool,
     /// Whether `POST /admin/restart` may start a new process of this binary (set when it runs
@@ -102,6 +105,10 @@ impl Config {
             max_upload_bytes: crate::limits::DEFAULT_MAX_UPLOAD_BYTES,
             s3: None,
             redis_url: None,
+            timeouts: crate::http::serve::Timeouts {
+                header_read: std::time::Duration::from_secs(crate::limits::DEFAULT_HEADER_TIMEOUT_SECS),
+                body_idle: std::time::Duration::from_secs(crate::limits::DEFAULT_BODY_IDLE_TIMEOUT_SECS),
+            },
             access_log: false,
             restartable: false,
         }

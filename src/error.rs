@@ -31,6 +31,9 @@ pub enum ApiError {
     /// A precondition of the protocol is not met (tus: an unsupported `Tus-Resumable`).
     #[error("{0}")]
     PreconditionFailed(String),
+    /// The client stopped sending its request body half way (see `--body-idle-timeout-secs`).
+    #[error("{0}")]
+    RequestTimeout(String),
     /// A `Range` that the file's size cannot satisfy.
     #[error("{0}")]
     RangeNotSatisfiable(String),
@@ -84,6 +87,7 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) | ApiError::UriTooLong(_) | ApiError::RangeNotSatisfiable(_) => codes::LIMIT,
             ApiError::UnsupportedMediaType(_) => codes::MEDIA_TYPE,
             ApiError::PreconditionFailed(_) => codes::PARSE,
+            ApiError::RequestTimeout(_) => codes::BODY,
             ApiError::Locked { .. } => codes::LOCKED,
             ApiError::TooManyRequests { .. } => codes::RATE_LIMITED,
             ApiError::Unavailable(_) => codes::UNAVAILABLE,
@@ -106,6 +110,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
             ApiError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
+            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Locked { .. } => StatusCode::LOCKED,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

@@ -3,6 +3,15 @@
 //! that no single request can exhaust the stack, the database's parameter slots or the
 //! writer's time.
 
+/// How long a client has to send a request's head (request line and headers), and how long an
+/// idle kept-alive connection stays open (`--header-timeout-secs`): a client that never
+/// finishes its request is disconnected after it.
+pub const DEFAULT_HEADER_TIMEOUT_SECS: u64 = 30;
+
+/// The longest silence in the middle of a request body (`--body-idle-timeout-secs`): an upload
+/// that stalls longer is abandoned (nothing of it is kept) and the connection closed.
+pub const DEFAULT_BODY_IDLE_TIMEOUT_SECS: u64 = 60;
+
 /// The longest request target (path and query string), in bytes; longer is a 414.
 pub const MAX_URL_BYTES: usize = 32 * 1024;
 

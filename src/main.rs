@@ -48,6 +48,13 @@ enum Command {
         /// Largest upload to a bucket without its own limit, in bytes.
         #[arg(long, env = "MAX_UPLOAD_BYTES", default_value_t = ferrobase::limits::DEFAULT_MAX_UPLOAD_BYTES)]
         max_upload_bytes: u64,
+        /// Seconds a client has to send a request's head; also how long an idle connection
+        /// stays open.
+        #[arg(long, env = "FERROBASE_HEADER_TIMEOUT_SECS", default_value_t = ferrobase::limits::DEFAULT_HEADER_TIMEOUT_SECS, value_parser = clap::value_parser!(u64).range(1..))]
+        header_timeout_secs: u64,
+        /// Seconds of silence tolerated in the middle of a request body.
+        #[arg(long, env = "FERROBASE_BODY_IDLE_TIMEOUT_SECS", default_value_t = ferrobase::limits::DEFAULT_BODY_IDLE_TIMEOUT_SECS, value_parser = clap::value_parser!(u64).range(1..))]
+        body_idle_timeout_secs: u64,
     },
     /// Write a consistent backup to a file: SQLite's database file (while a server runs on
     /// it, too) or `pg_dump`'s custom format of the deployment's schema.
@@ -88,6 +95,8 @@ fn main() -> std::process::ExitCode {
                 sqlite_synchronous,
                 max_upload_bytes,
                 log_format,
+                header_timeout_secs,
+                body_idle_timeout_secs,
             } => {
                 let mut config = Config::new(data_dir);
                 config.addr = addr;
@@ -96,6 +105,8 @@ fn main() -> std::process::ExitCode {
                 config.jwt_secret = std::env::var("JWT_SECRET").ok().filter(|s| !s.is_empty());
                 config.max_body_bytes = max_body_bytes;
                 config.max_upload_bytes = max_upload_bytes;
+                config.timeouts.header_read = std::time::Duration::from_secs(header_timeout_secs);
+                config.timeouts.body_idle = std::time::Duration::from_secs(body_idle_timeout_secs);
                 config.s3 = ferrobase::config::S3Config::from_env();
                 config.redis_url = std::env::var("REDIS_URL").ok().filter(|url| !url.is_empty());
                 config.access_log = log_format == "json";

@@ -34,7 +34,14 @@ impl FromRequestParts<AppState> for Caller {
 /// The token of an `Authorization: Bearer <token>` header, trimmed; `None` without one. For
 /// the middlewares that only look (the extractors above answer 401 for a malformed header).
 pub fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
-    headers.get(AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ").map(str::trim)
+    bearer_credentials(headers.get(AUTHORIZATION)?.to_str().ok()?)
+}
+
+/// What follows the `Bearer` scheme, trimmed. A scheme name is case-insensitive (RFC 9110
+/// section 11.1), so `bearer` and `BEARER` are the same scheme.
+fn bearer_credentials(header: &str) -> Option<&str> {
+    let (scheme, credentials) = header.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| credentials.trim())
 }
 
 /// A signed-in user (access token or API key); anyone else gets 401.
@@ -57,10 +64,7 @@ impl FromRequestParts<AppState> for User {
 fn bearer_token(header: &[u8]) -> Result<&str, ApiError> {
     let text =
         std::str::from_utf8(header).map_err(|_| ApiError::Unauthorized("malformed Authorization header".into()))?;
-    let token = text
-        .strip_prefix("Bearer ")
-        .or_else(|| text.strip_prefix("bearer "))
-        .map(str::trim)
+    let token = bearer_credentials(text)
         .filter(|t| !t.is_empty())
         .ok_or_else(|| ApiError::Unauthorized("the Authorization header must be 'Bearer <token>'".into()))?;
     Ok(token)
@@ -119,6 +123,8 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
                 ApiError::PayloadTooLarge(
                     "the request body is larger than allowed (--max-body-bytes, FERROBASE_MAX_BODY_BYTES)".into(),
                 )
+            } else if super::serve::body_stalled(&rejection) {
+                super::serve::stalled_body_error()
             } else {
                 ApiError::bad_input(codes::BODY, format!("cannot read the request body: {rejection}"))
             }
@@ -155,5 +161,20 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T>
             .await
             .map(|p| Path(p.0))
             .map_err(|rejection| ApiError::bad_request(format!("invalid path: {}", rejection.body_text())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer_credentials;
+
+    #[test]
+    fn the_bearer_scheme_is_read_in_any_case() {
+        for header in ["Bearer abc", "bearer abc", "BEARER abc", "bEaReR  abc "] {
+            assert_eq!(bearer_credentials(header), Some("abc"), "{header}");
+        }
+        for header in ["Basic abc", "Bearerabc", "Bearer", "", "Token abc"] {
+            assert_eq!(bearer_credentials(header), None, "{header}");
+        }
     }
 }

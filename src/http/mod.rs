@@ -14,6 +14,7 @@ mod middleware;
 pub mod openapi;
 mod ratelimit;
 pub mod records;
+pub mod serve;
 pub(crate) mod storage;
 pub(crate) mod tables;
 

@@ -27,6 +27,7 @@ mod records;
 mod relations;
 mod search;
 mod settings_keys;
+mod slow_clients;
 mod storage;
 mod storage_races;
 mod storage_resumable;

@@ -221,6 +221,9 @@ both_backends! {
         assert_eq!(s.send(Method::GET, "/metrics", Some("wrong"), None).await.status, 401);
         let scraped = s.client.get(s.url("/metrics")).bearer_auth("scrape-token-0123456789").send().await.unwrap();
         assert_eq!(scraped.status(), 200);
+        // The scheme's name is case-insensitive, as scrapers may send it.
+        let lower = s.client.get(s.url("/metrics")).header("authorization", "bearer scrape-token-0123456789").send().await.unwrap();
+        assert_eq!(lower.status(), 200);
         assert_eq!(s.send(Method::GET, "/metrics", Some(ADMIN_SECRET), None).await.status, 200);
         assert_eq!(s.admin_get("/api/v1/admin/settings").await.body["settings"]["metrics_token"], "********");
     }

@@ -44,6 +44,7 @@ impl ByteSource for BodySource {
         match self.0.next().await {
             None => Ok(None),
             Some(Ok(bytes)) => Ok(Some(bytes)),
+            Some(Err(err)) if crate::http::serve::body_stalled(&err) => Err(crate::http::serve::stalled_body_error()),
             Some(Err(err)) => Err(cut_off(&err.to_string())),
         }
     }

@@ -60,6 +60,9 @@ impl Form {
 }
 
 pub fn form_error(err: axum::extract::multipart::MultipartError) -> ApiError {
+    if crate::http::serve::body_stalled(&err) {
+        return crate::http::serve::stalled_body_error();
+    }
     ApiError::bad_request(format!("invalid multipart form: {}", err.body_text()))
 }
 
