@@ -315,6 +315,12 @@ fn open_connection(path: &Path, sync: Option<Synchronous>) -> Result<Connection,
     // each use, which counts as a change, so most list queries were parsed and planned anew
     // on every run. The price: a bound `LIKE` pattern no longer turns into an index range.
     conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true).map_err(map_err)?;
+    // A double-quoted name that names no column is an error, as in PostgreSQL. SQLite's
+    // default reads it as a string: a filter on a column dropped meanwhile (`"f" = 'f'`) was
+    // true for every row, and a delete with it emptied the table.
+    for dqs in [rusqlite::config::DbConfig::SQLITE_DBCONFIG_DQS_DML, rusqlite::config::DbConfig::SQLITE_DBCONFIG_DQS_DDL] {
+        conn.set_db_config(dqs, false).map_err(map_err)?;
+    }
     // case_sensitive_like: LIKE behaves as on PostgreSQL; ILIKE is compiled separately.
     // Page caches: 16 MB per connection (a reader that misses copies the page in from the
     // kernel again): 48 MB at most with the default two readers.
