@@ -22,6 +22,10 @@ pub enum ApiError {
     NotAcceptable(String),
     #[error("{0}")]
     Conflict(String),
+    /// A conflict of another kind than a duplicate key: `code` says which (a foreign key, a
+    /// concurrent change to try again after).
+    #[error("{message}")]
+    ConflictOf { message: String, code: &'static str },
     #[error("{0}")]
     PayloadTooLarge(String),
     #[error("{0}")]
@@ -84,6 +88,7 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => codes::METHOD,
             ApiError::NotAcceptable(_) => codes::SINGULAR,
             ApiError::Conflict(_) => codes::UNIQUE,
+            ApiError::ConflictOf { code, .. } => code,
             ApiError::PayloadTooLarge(_) | ApiError::UriTooLong(_) | ApiError::RangeNotSatisfiable(_) => codes::LIMIT,
             ApiError::UnsupportedMediaType(_) => codes::MEDIA_TYPE,
             ApiError::PreconditionFailed(_) => codes::PARSE,
@@ -104,7 +109,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Conflict(_) | ApiError::ConflictOf { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UriTooLong(_) => StatusCode::URI_TOO_LONG,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -135,6 +140,11 @@ pub mod codes {
     /// Refused by the access rules or missing credentials.
     pub const PRIVILEGE: &str = "42501";
     pub const UNIQUE: &str = "23505";
+    pub const FOREIGN_KEY: &str = "23503";
+    /// A concurrent change got in the way (a lost race, a schema change meanwhile): try again.
+    pub const TRY_AGAIN: &str = "40001";
+    /// `on_conflict` names columns without a unique constraint.
+    pub const NO_CONFLICT_TARGET: &str = "42P10";
     pub const NOT_NULL: &str = "23502";
     pub const CHECK: &str = "23514";
     /// A value its column cannot take.

@@ -61,6 +61,9 @@ pub enum DbError {
     NotNullViolation(String),
     #[error("{0}")]
     CheckViolation(String),
+    /// An upsert's `on_conflict` names columns without a unique constraint.
+    #[error("{0}")]
+    NoConflictTarget(String),
     /// A bound value the database refused for its column (wrong type, out of range).
     #[error("{0}")]
     InvalidValue(String),
@@ -89,21 +92,27 @@ pub enum DbError {
 /// (409, 400), anything else is the server's (500, logged).
 impl From<DbError> for ApiError {
     fn from(err: DbError) -> Self {
+        use crate::error::codes;
         match err {
             DbError::UniqueViolation(msg) => ApiError::Conflict(msg),
-            DbError::ForeignKeyViolation(msg) => ApiError::Conflict(msg),
-            DbError::NotNullViolation(msg) => ApiError::bad_input(crate::error::codes::NOT_NULL, msg),
-            DbError::CheckViolation(msg) => ApiError::bad_input(crate::error::codes::CHECK, msg),
-            DbError::InvalidValue(msg) => ApiError::bad_input(crate::error::codes::INVALID_VALUE, msg),
+            DbError::ForeignKeyViolation(message) => ApiError::ConflictOf { message, code: codes::FOREIGN_KEY },
+            DbError::NotNullViolation(msg) => ApiError::bad_input(codes::NOT_NULL, msg),
+            DbError::CheckViolation(msg) => ApiError::bad_input(codes::CHECK, msg),
+            DbError::NoConflictTarget(msg) => ApiError::bad_input(codes::NO_CONFLICT_TARGET, msg),
+            DbError::InvalidValue(msg) => ApiError::bad_input(codes::INVALID_VALUE, msg),
             DbError::NoRowChanged(msg) => ApiError::NotFound(msg),
             DbError::InStatement { index, source } => ApiError::AtIndex { index, inner: Box::new((*source).into()) },
             DbError::Other(msg) | DbError::StalePlan(msg) => ApiError::Internal(msg),
-            DbError::SchemaChanged(msg) => {
-                ApiError::Conflict(format!("the schema changed while this request ran ({msg}); try again"))
-            }
+            DbError::SchemaChanged(msg) => ApiError::ConflictOf {
+                message: format!("the schema changed while this request ran ({msg}); try again"),
+                code: codes::TRY_AGAIN,
+            },
             DbError::Contended(msg) => {
                 tracing::warn!(%msg, "a write lost to concurrent writes every time it was tried");
-                ApiError::Conflict("the write met concurrent writes of the same rows; try again".into())
+                ApiError::ConflictOf {
+                    message: "the write met concurrent writes of the same rows; try again".into(),
+                    code: codes::TRY_AGAIN,
+                }
             }
         }
     }

@@ -254,7 +254,10 @@ fn map_err(err: tokio_postgres::Error) -> DbError {
     } else if *code == SqlState::UNIQUE_VIOLATION {
         DbError::UniqueViolation(unique_message(db.detail().unwrap_or("")).unwrap_or(message))
     } else if *code == SqlState::FOREIGN_KEY_VIOLATION {
-        DbError::ForeignKeyViolation(message)
+        // The detail names the key's values; the answer names only its columns.
+        DbError::ForeignKeyViolation(
+            foreign_key_message(db.detail().unwrap_or("")).unwrap_or_else(|| db.message().to_owned()),
+        )
     } else if *code == SqlState::NOT_NULL_VIOLATION {
         // The detail ("Failing row contains (…)") would echo the whole row, defaults included.
         DbError::NotNullViolation(db.message().to_owned())
@@ -262,7 +265,7 @@ fn map_err(err: tokio_postgres::Error) -> DbError {
         DbError::CheckViolation(db.message().to_owned())
     } else if *code == SqlState::INVALID_COLUMN_REFERENCE && message.contains("ON CONFLICT") {
         // An upsert naming columns without a unique constraint.
-        DbError::InvalidValue(format!(
+        DbError::NoConflictTarget(format!(
             "on_conflict must name the columns of a primary key or unique constraint ({message})"
         ))
     } else if [
@@ -287,6 +290,21 @@ fn source_text(err: &tokio_postgres::Error) -> String {
     err.source().map_or_else(|| err.to_string(), ToString::to_string)
 }
 
+/// `Key (author_id)=(9) is not present in table "authors".` → "author_id must name an
+/// existing row of authors"; `Key (id)=(1) is still referenced from table "books".` → "the
+/// row is still referenced from books". The values are left out: they may be another's data.
+fn foreign_key_message(detail: &str) -> Option<String> {
+    let cols = detail.strip_prefix("Key (")?.split(")=").next()?;
+    let table = |marker: &str| Some(detail.split(marker).nth(1)?.trim_end_matches('.').trim_matches('"').to_owned());
+    if detail.contains(" is not present in table ") {
+        Some(format!("{cols} must name an existing row of {}", table(" is not present in table ")?))
+    } else if detail.contains(" is still referenced from table ") {
+        Some(format!("the row is still referenced from {} (by its {cols})", table(" is still referenced from table ")?))
+    } else {
+        None
+    }
+}
+
 /// "Key (slug)=(x) already exists." → "a record with this slug already exists".
 fn unique_message(detail: &str) -> Option<String> {
     let cols = detail.strip_prefix("Key (")?.split(")=").next()?;
@@ -296,6 +314,15 @@ fn unique_message(detail: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn foreign_key_messages_name_columns_never_values() {
+        let missing = foreign_key_message(r#"Key (author_id)=(secret 999) is not present in table "authors"."#);
+        assert_eq!(missing.as_deref(), Some("author_id must name an existing row of authors"));
+        let used = foreign_key_message(r#"Key (id)=(42) is still referenced from table "books"."#);
+        assert_eq!(used.as_deref(), Some("the row is still referenced from books (by its id)"));
+        assert_eq!(foreign_key_message("something else"), None);
+    }
 
     /// The test database, or `None` outside CI when it is not configured.
     fn test_url() -> Option<String> {

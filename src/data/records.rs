@@ -545,14 +545,17 @@ pub fn json_to_value(col: &Column, value: &serde_json::Value) -> Result<Value, A
             J::Array(_) => "an array",
             J::Object(_) => "an object",
         };
-        ApiError::bad_field(&col.name, format!("field '{}' expects {}, got {got}", col.name, col.ty.name()))
+        ApiError::BadRequest {
+            message: format!("field '{}' expects {}, got {got}", col.name, col.ty.name()),
+            field: Some(col.name.clone()),
+            code: Some(crate::error::codes::INVALID_VALUE),
+        }
     };
+    let holds_nul = || ApiError::bad_field(&col.name, format!("field '{}' holds a NUL character", col.name));
     Ok(match (col.ty, value) {
         (_, J::Null) => Value::Null,
         // PostgreSQL's text cannot hold NUL; refused on both backends alike.
-        (ColumnType::Text, J::String(s)) if s.contains('\0') => {
-            return Err(ApiError::bad_field(&col.name, format!("field '{}' holds a NUL character", col.name)));
-        }
+        (ColumnType::Text, J::String(s)) if s.contains('\0') => return Err(holds_nul()),
         (ColumnType::Text, J::String(s)) => Value::Text(s.clone()),
         (ColumnType::Integer, J::Number(n)) => match (n.as_i64(), n.as_f64()) {
             (Some(i), _) => Value::Int(i),
@@ -561,9 +564,20 @@ pub fn json_to_value(col: &Column, value: &serde_json::Value) -> Result<Value, A
         },
         (ColumnType::Real, J::Number(n)) => Value::Real(n.as_f64().ok_or_else(mismatch)?),
         (ColumnType::Boolean, J::Bool(b)) => Value::Bool(*b),
+        // Nor can PostgreSQL's jsonb hold `\u0000`, in a string or a key.
+        (ColumnType::Json, v) if json_holds_nul(v) => return Err(holds_nul()),
         (ColumnType::Json, v) => Value::Json(v.clone()),
         _ => return Err(mismatch()),
     })
+}
+
+fn json_holds_nul(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::String(s) => s.contains('\0'),
+        serde_json::Value::Array(items) => items.iter().any(json_holds_nul),
+        serde_json::Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || json_holds_nul(v)),
+        _ => false,
+    }
 }
 
 pub(super) fn record_not_found(collection: &str, id: &str) -> ApiError {

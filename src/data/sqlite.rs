@@ -318,7 +318,9 @@ fn open_connection(path: &Path, sync: Option<Synchronous>) -> Result<Connection,
     // A double-quoted name that names no column is an error, as in PostgreSQL. SQLite's
     // default reads it as a string: a filter on a column dropped meanwhile (`"f" = 'f'`) was
     // true for every row, and a delete with it emptied the table.
-    for dqs in [rusqlite::config::DbConfig::SQLITE_DBCONFIG_DQS_DML, rusqlite::config::DbConfig::SQLITE_DBCONFIG_DQS_DDL] {
+    for dqs in
+        [rusqlite::config::DbConfig::SQLITE_DBCONFIG_DQS_DML, rusqlite::config::DbConfig::SQLITE_DBCONFIG_DQS_DDL]
+    {
         conn.set_db_config(dqs, false).map_err(map_err)?;
     }
     // case_sensitive_like: LIKE behaves as on PostgreSQL; ILIKE is compiled separately.
@@ -405,8 +407,13 @@ fn map_err(err: rusqlite::Error) -> DbError {
             ffi::SQLITE_CONSTRAINT_FOREIGNKEY => DbError::ForeignKeyViolation(msg),
             ffi::SQLITE_CONSTRAINT_NOTNULL => DbError::NotNullViolation(msg),
             ffi::SQLITE_CONSTRAINT_CHECK => DbError::CheckViolation(msg),
+            // Only an INTEGER PRIMARY KEY (the rowid) refuses a value of another type.
+            ffi::SQLITE_MISMATCH => DbError::InvalidValue(
+                "a value does not fit its column: an integer primary key takes integers only, never null or text"
+                    .into(),
+            ),
             // An upsert naming columns without a unique constraint.
-            _ if msg.contains("ON CONFLICT clause does not match") => DbError::InvalidValue(format!(
+            _ if msg.contains("ON CONFLICT clause does not match") => DbError::NoConflictTarget(format!(
                 "on_conflict must name the columns of a primary key or unique constraint ({msg})"
             )),
             // A table, column or index dropped or made by another request meanwhile.

@@ -332,8 +332,9 @@ pub(super) fn select_columns<'t>(
             }
             SelectItem::Column { name, alias } => {
                 let col = compile::column(table, name)?;
+                // A collection's trash mark is not one of its columns on this surface.
                 if table.collection.is_some() && col.name == "_deleted_at" {
-                    return Err(unknown_column(table, name));
+                    return Err(compile::unknown_column(table, name));
                 }
                 columns.push(col);
                 names.push(alias.clone().unwrap_or_else(|| col.name.clone()));
@@ -360,7 +361,7 @@ pub(super) fn no_key(table: &Table) -> ApiError {
     ))
 }
 
-pub(super) fn unknown_column(table: &Table, name: &str) -> ApiError {
+pub(super) fn unknown_body_column(table: &Table, name: &str) -> ApiError {
     let shown: String = name.chars().take(64).collect();
     ApiError::BadRequest {
         message: format!("unknown column '{shown}' in '{}'", table.name),

@@ -146,7 +146,13 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryPairs {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or("");
-        Ok(QueryPairs(form_urlencoded::parse(query.as_bytes()).into_owned().collect()))
+        let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+        // No stored text holds NUL (PostgreSQL's cannot), and PostgreSQL refuses it in a
+        // parameter: refused here alike for both backends.
+        if pairs.iter().any(|(k, v)| k.contains('\0') || v.contains('\0')) {
+            return Err(ApiError::bad_input(codes::INVALID_VALUE, "the query string holds a NUL character (%00)"));
+        }
+        Ok(QueryPairs(pairs))
     }
 }
 

@@ -359,6 +359,20 @@ both_backends! {
         assert_eq!(resp.body["code"], "PGRST100");
         let resp = s.get("/api/v1/tables/nosuch").await;
         assert_eq!((resp.status, resp.body["code"].as_str()), (404, Some("42P01")));
+        // Values the column's type cannot take, and NUL (which no stored text holds), alike on
+        // both backends.
+        for query in ["id=eq.x", "id=in.(1,x)", "title=eq.a%00b", "title=like.a%00*", "or=(title.eq.a%00)", "select=title,id&title=in.(%00)"] {
+            let resp = s.admin_get(&format!("/api/v1/tables/todos?{query}")).await;
+            assert_eq!((resp.status, resp.body["code"].as_str()), (400, Some("22P02")), "{query}: {}", resp.text);
+        }
+        let resp = s.admin_post("/api/v1/tables/todos", json!({"title": "x", "tags": ["a\u{0}b"]})).await;
+        assert_eq!(resp.status, 400, "jsonb cannot hold NUL: {}", resp.text);
+        // A value past an integer column's width is compared, not refused.
+        assert_eq!(s.admin_get("/api/v1/tables/todos?priority=gt.3000000000").await.body, json!([]));
+        assert_eq!(ids(&s.admin_get("/api/v1/tables/todos?priority=lt.3000000000&order=id").await.body), vec![1, 2, 4]);
+        assert_eq!(ids(&s.admin_get("/api/v1/tables/todos?id=in.(1,9000000000)").await.body), vec![1]);
+        let resp = s.admin_get("/api/v1/tables/todos?select=_id_nope").await;
+        assert_eq!((resp.status, resp.body["code"].as_str()), (400, Some("42703")));
         let resp = s.admin_post("/api/v1/tables/todos", json!([{"title": "ok"}, {"title": 5}])).await;
         assert_eq!(resp.body["details"], "item 1, field 'title'", "{}", resp.text);
         assert_eq!(resp.body["index"], 1);

@@ -152,7 +152,7 @@ both_backends! {
         let resp = admin(&s, Method::POST, &format!("{path}?on_conflict=note"), &[merge], Some(json!({"k": "n1", "note": "first", "v": 5}))).await;
         assert_eq!(resp.body, json!([{"k": "n1", "v": 5, "note": "first"}]));
         let bad = admin(&s, Method::POST, &format!("{path}?on_conflict=v"), &[merge], Some(json!({"k": "z", "v": 5}))).await;
-        assert_eq!(bad.status, 400, "no unique constraint on v: {}", bad.text);
+        assert_eq!((bad.status, bad.body["code"].as_str()), (400, Some("42P10")), "no unique constraint on v: {}", bad.text);
         let bad = admin(&s, Method::POST, &format!("{path}?on_conflict=nope"), &[merge], Some(json!({"k": "z"}))).await;
         assert_eq!(bad.status, 400);
         assert!(bad.error().contains("nope"));
@@ -195,19 +195,25 @@ both_backends! {
         let path = "/api/v1/tables/members";
         let ok = admin(&s, Method::POST, path, &[], Some(json!({"email": "a@x", "age": 3, "team_id": 1}))).await;
         assert_eq!(ok.status, 201, "{}", ok.text);
-        for (body, status) in [
-            (json!({"email": "a@x"}), 409),
-            (json!({"email": "b@x", "team_id": 42}), 409),
-            (json!({"age": 3}), 400),
-            (json!({"email": "c@x", "age": -1}), 400),
-            (json!({"email": "d@x", "age": "old"}), 400),
+        for (body, status, code) in [
+            (json!({"email": "a@x"}), 409, "23505"),
+            (json!({"email": "b@x", "team_id": 4242}), 409, "23503"),
+            (json!({"age": 3}), 400, "23502"),
+            (json!({"email": "c@x", "age": -1}), 400, "23514"),
+            (json!({"email": "d@x", "age": "old"}), 400, "22P02"),
         ] {
             let resp = admin(&s, Method::POST, path, &[], Some(body.clone())).await;
-            assert_eq!(resp.status, status, "{body}: {}", resp.text);
+            assert_eq!((resp.status, resp.body["code"].as_str()), (status, Some(code)), "{body}: {}", resp.text);
             assert!(!resp.error().is_empty());
+            assert!(!resp.text.contains("4242"), "a constraint's answer never echoes values: {}", resp.text);
         }
         let blocked = admin(&s, Method::DELETE, "/api/v1/tables/teams/1", &[], None).await;
-        assert_eq!(blocked.status, 409, "referenced by members: {}", blocked.text);
+        assert_eq!((blocked.status, blocked.body["code"].as_str()), (409, Some("23503")), "referenced by members: {}", blocked.text);
+        assert!(!blocked.text.contains("=(1)"), "{}", blocked.text);
+        // SQLite's integer primary key (the rowid) takes integers only: a 400 like any other value.
+        let nulled = admin(&s, Method::PATCH, "/api/v1/tables/teams?id=eq.1", &[], Some(json!({"id": null}))).await;
+        assert_eq!(nulled.status, 400, "{}", nulled.text);
+        assert_eq!(s.sql_i64("SELECT count(*) FROM teams WHERE id = 1").await, 1);
     }
 
     async fn a_collection_through_both_surfaces(s) {

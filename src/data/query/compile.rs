@@ -45,13 +45,13 @@ fn join(b: &mut SqlBuilder, table: &Table, children: &[Filter], sep: &str, empty
 
 /// Looks a column up by name: the one place where request names meet the schema.
 pub fn column<'t>(table: &'t Table, name: &str) -> Result<&'t Column, ApiError> {
-    table.column(name).ok_or_else(|| {
-        let shown: String = name.chars().take(64).collect();
-        ApiError::bad_input(
-            crate::error::codes::UNDEFINED_COLUMN,
-            format!("unknown column '{shown}' in '{}'", table.name),
-        )
-    })
+    table.column(name).ok_or_else(|| unknown_column(table, name))
+}
+
+/// 400 for a column a query names that `table` does not have (at most 64 characters of it).
+pub fn unknown_column(table: &Table, name: &str) -> ApiError {
+    let shown: String = name.chars().take(64).collect();
+    ApiError::bad_input(crate::error::codes::UNDEFINED_COLUMN, format!("unknown column '{shown}' in '{}'", table.name))
 }
 
 fn condition(b: &mut SqlBuilder, table: &Table, cond: &Condition) -> Result<(), ApiError> {
@@ -70,7 +70,7 @@ fn condition(b: &mut SqlBuilder, table: &Table, cond: &Condition) -> Result<(), 
             };
             let value = typed(col, raw)?;
             b.ident(name).push(sql_op);
-            bind(b, col, value);
+            bind_compared(b, col, value);
         }
         (Op::Like | Op::Ilike | Op::Contains | Op::StartsWith, Operand::Scalar(raw)) => {
             pattern_condition(b, col, cond.op, raw)?;
@@ -158,7 +158,7 @@ fn in_condition(b: &mut SqlBuilder, col: &Column, values: &[String]) -> Result<(
             b.push(", ");
         }
         let value = typed(col, raw)?;
-        bind(b, col, value);
+        bind_compared(b, col, value);
     }
     b.push(")");
     Ok(())
@@ -335,6 +335,20 @@ pub fn bind<'b>(b: &'b mut SqlBuilder, col: &Column, value: Value) -> &'b mut Sq
     b.push("CAST(CAST(").param(value).push(" AS ").push(sent_as).push(") AS ").push(&col.declared).push(")")
 }
 
+/// A value a filter compares a column with. PostgreSQL types a bare parameter as its column
+/// is typed, so `integer_col > 3000000000` could not even be sent; compared as a BIGINT it is
+/// simply false (PostgreSQL's integer operators compare across widths, with the index).
+fn bind_compared(b: &mut SqlBuilder, col: &Column, value: Value) {
+    let narrow_integer = b.dialect() == Dialect::Postgres
+        && matches!(value, Value::Int(_))
+        && matches!(col.declared.as_str(), "integer" | "smallint");
+    if narrow_integer {
+        b.push("CAST(").param(value).push(" AS BIGINT)");
+    } else {
+        bind(b, col, value);
+    }
+}
+
 /// `["a", 1, null]` → `{"a","1",NULL}`.
 fn array_literal(items: &[serde_json::Value]) -> String {
     let mut out = String::from("{");
@@ -375,7 +389,10 @@ pub fn text_expr<'b>(b: &'b mut SqlBuilder, col: &Column) -> &'b mut SqlBuilder 
 pub fn typed(col: &Column, raw: &str) -> Result<Value, ApiError> {
     let invalid = || {
         let shown: String = raw.chars().take(64).collect();
-        ApiError::bad_request(format!("invalid {} value '{shown}' for '{}'", col.ty.name(), col.name))
+        ApiError::bad_input(
+            crate::error::codes::INVALID_VALUE,
+            format!("invalid {} value '{shown}' for '{}'", col.ty.name(), col.name),
+        )
     };
     Ok(match col.ty {
         ColumnType::Text => Value::Text(raw.to_owned()),

@@ -12,7 +12,7 @@ use crate::data::query::compile;
 use crate::data::read::{Deleted, filters, within};
 use crate::data::records::{insert_values, json_to_value, typed_fields};
 use crate::data::sql::SqlBuilder;
-use crate::data::tables::{Resolution, key_condition, no_key, unknown_column};
+use crate::data::tables::{Resolution, key_condition, no_key, unknown_body_column};
 use crate::data::{Dialect, Stmt, Value, names};
 use crate::error::ApiError;
 use crate::util::now_ms;
@@ -118,7 +118,7 @@ pub(super) fn typed_row(
     }
     let mut values = Vec::with_capacity(fields.len() + 1);
     for (name, value) in fields {
-        let col = table.column(name).ok_or_else(|| unknown_column(table, name))?;
+        let col = table.column(name).ok_or_else(|| unknown_body_column(table, name))?;
         if col.name == "_owner_id" && !caller.is_admin() {
             return Err(ApiError::bad_field(name, "only the admin may set _owner_id"));
         }
