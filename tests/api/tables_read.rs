@@ -111,6 +111,17 @@ both_backends! {
             assert_eq!(resp.status, 200, "{query}: {}", resp.text);
             assert_eq!(ids(&resp.body), *expected, "{query}");
         }
+        // A backslash escapes the next character of a pattern, on both backends.
+        let made = s.admin_post("/api/v1/tables/todos", json!([{"title": "a_b"}, {"title": "axb"}, {"title": "p%q"}, {"title": "pq"}])).await;
+        assert_eq!(ids(&made.body), vec![5, 6, 7, 8]);
+        for (pattern, expected) in [("a\\_b", vec![5]), ("a_b", vec![5, 6]), ("p\\%25q", vec![7]), ("A\\_B", vec![])] {
+            let resp = s.get(&format!("/api/v1/tables/todos?title=like.{pattern}&order=id")).await;
+            assert_eq!(ids(&resp.body), expected, "{pattern}: {}", resp.text);
+        }
+        let resp = s.get("/api/v1/tables/todos?title=ilike.A\\_B").await;
+        assert_eq!(ids(&resp.body), vec![5]);
+        let resp = s.get("/api/v1/tables/todos?title=like.a\\").await;
+        assert_eq!((resp.status, resp.body["code"].as_str()), (400, Some("22P02")), "{}", resp.text);
     }
 
     async fn keywords_range_and_count(s) {

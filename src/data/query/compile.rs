@@ -121,12 +121,21 @@ fn pattern_condition(b: &mut SqlBuilder, col: &Column, op: Op, raw: &str) -> Res
     let (name, dialect) = (col.name.as_str(), b.dialect());
     match op {
         Op::Like | Op::Ilike => {
+            // A backslash escapes the next character (`a\_b` matches `a_b` only), on both
+            // backends: PostgreSQL's default, SQLite's only with ESCAPE.
+            if (raw.len() - raw.trim_end_matches('\\').len()) % 2 == 1 {
+                return Err(ApiError::bad_input(
+                    crate::error::codes::INVALID_VALUE,
+                    format!("the {} pattern of '{name}' ends with a backslash, which escapes nothing", op.name()),
+                ));
+            }
             let pattern = Value::Text(raw.replace('*', "%"));
             match (op, dialect) {
                 (Op::Like, _) => text_expr(b, col).push(" LIKE ").param(pattern),
                 (_, Dialect::Postgres) => text_expr(b, col).push(" ILIKE ").param(pattern),
                 (_, Dialect::Sqlite) => b.push("LOWER(").ident(name).push(") LIKE LOWER(").param(pattern).push(")"),
             };
+            b.push(" ESCAPE '\\'");
         }
         Op::Contains => {
             let pattern = Value::Text(format!("%{}%", escape_like(raw)));
