@@ -144,6 +144,9 @@ both_backends! {
         let resp = admin(&s, Method::POST, path, &[ignore], Some(json!([{"k": "a", "v": 99}]))).await;
         assert_eq!((resp.status, resp.body), (201, json!([])));
         assert_eq!(s.get("/api/v1/tables/kv/a").await.body["v"], 10);
+        // A merge of the key alone changes nothing and answers the row it met.
+        let resp = admin(&s, Method::POST, path, &[merge], Some(json!({"k": "a"}))).await;
+        assert_eq!((resp.status, resp.body), (201, json!([{"k": "a", "v": 10, "note": null}])));
         // Without a resolution a duplicate key is a conflict.
         let dup = admin(&s, Method::POST, path, &[], Some(json!({"k": "a"}))).await;
         assert_eq!(dup.status, 409, "{}", dup.text);

@@ -280,8 +280,7 @@ impl Plan {
             Mutation::Create { upsert: Some(upsert), .. }
                 if matches!(self.scopes.update, access::Scope::OwnedBy(_)) =>
             {
-                let names: Vec<String> = values.iter().map(|(name, _)| name.clone()).collect();
-                rows::merge_updates(table, &names, upsert)?
+                rows::merge_updates(table, upsert)?
             }
             _ => false,
         };

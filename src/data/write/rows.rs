@@ -192,10 +192,11 @@ fn merged_columns<'n>(names: &'n [String], conflict: &[&Column]) -> Vec<&'n Stri
 
 /// Whether an upsert of the columns `names` updates the row it meets (`DO UPDATE`), rather
 /// than leaving it (`DO NOTHING`).
-pub(super) fn merge_updates(table: &Table, names: &[String], upsert: &Upsert) -> Result<bool, ApiError> {
-    let conflict = conflict_columns(table, upsert)?;
-    Ok(upsert.resolution == Resolution::Merge
-        && (table.collection.is_some() || !merged_columns(names, &conflict).is_empty()))
+/// A merge always updates, even a body of the conflict columns alone, so that the row met is
+/// answered as PostgREST answers it.
+pub(super) fn merge_updates(table: &Table, upsert: &Upsert) -> Result<bool, ApiError> {
+    conflict_columns(table, upsert)?;
+    Ok(upsert.resolution == Resolution::Merge)
 }
 
 /// ` ON CONFLICT (…) DO UPDATE SET … | DO NOTHING`.
@@ -213,10 +214,15 @@ fn on_conflict(
         // Unique indexes of collections cover live records only.
         b.push(" WHERE \"_deleted_at\" IS NULL");
     }
-    let set = merged_columns(names, &conflict);
-    if !merge_updates(table, names, upsert)? {
+    if !merge_updates(table, upsert)? {
         b.push(" DO NOTHING");
         return Ok(());
+    }
+    let mut set: Vec<&str> = merged_columns(names, &conflict).into_iter().map(String::as_str).collect();
+    if set.is_empty() && !collection {
+        // Nothing but the key: it is set to itself (the proposed key equals the one met),
+        // which changes nothing and returns the row.
+        set.extend(conflict.first().map(|c| c.name.as_str()));
     }
     b.push(" DO UPDATE SET ");
     let mut first = true;
