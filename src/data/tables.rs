@@ -24,7 +24,7 @@ use super::records::Typed;
 use super::sql::SqlBuilder;
 use super::write::{Mutation, Upsert, WriteOptions};
 use super::{Store, Value};
-use crate::error::ApiError;
+use crate::error::{ApiError, codes};
 
 /// How an insert treats a row whose unique key already exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,6 +129,10 @@ impl Projection<'_> {
     }
 }
 
+fn column_names(table: &Table) -> impl Iterator<Item = &str> {
+    table.columns.iter().map(|c| c.name.as_str())
+}
+
 /// A page read: the rows and, when asked for, how many rows match in all.
 pub struct TablePage {
     pub rows: TableRows,
@@ -171,6 +175,27 @@ impl Store {
                 "'{name}' is the plural of several tables ({}): use the table's own name",
                 found.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ")
             ))),
+        }
+    }
+
+    /// Runs `op` on the table `name` (see [`Store::table`]). Another program may have added a
+    /// column the catalog has not heard of yet: when `op` names an unknown column, the table is
+    /// read again from the database and, if it changed, `op` runs once more on it. Running it
+    /// again is safe: an unknown column is refused before any statement runs.
+    pub async fn with_table<T, Op, Ran>(&self, name: &str, op: Op) -> Result<T, ApiError>
+    where
+        Op: Fn(Arc<Table>) -> Ran,
+        Ran: Future<Output = Result<T, ApiError>>,
+    {
+        let table = self.table(name).await?;
+        match op(table.clone()).await {
+            Err(err) if matches!(err.code(), codes::UNDEFINED_COLUMN | codes::UNKNOWN_BODY_COLUMN) => {
+                match self.catalog.refresh(&table.name).await? {
+                    Some(fresh) if column_names(&fresh).ne(column_names(&table)) => op(fresh).await,
+                    _ => Err(err),
+                }
+            }
+            done => done,
         }
     }
 

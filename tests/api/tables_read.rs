@@ -378,6 +378,13 @@ both_backends! {
         }
         let resp = s.admin_post("/api/v1/tables/todos", json!({"title": "x", "tags": ["a\u{0}b"]})).await;
         assert_eq!(resp.status, 400, "jsonb cannot hold NUL: {}", resp.text);
+        // A column added behind the server's back is found at once, in a query or a body.
+        s.exec_sql("ALTER TABLE todos ADD COLUMN extra2 TEXT").await;
+        let resp = s.admin_get("/api/v1/tables/todos?select=id,extra2&id=eq.1").await;
+        assert_eq!((resp.status, resp.body), (200, json!([{"id": 1, "extra2": null}])), "{}", resp.text);
+        s.exec_sql("ALTER TABLE todos ADD COLUMN extra3 TEXT").await;
+        let resp = s.admin_post("/api/v1/tables/todos", json!({"title": "t", "extra3": "x"})).await;
+        assert_eq!((resp.status, &resp.body["extra3"]), (201, &json!("x")), "{}", resp.text);
         // A value past an integer column's width is compared, not refused.
         assert_eq!(s.admin_get("/api/v1/tables/todos?priority=gt.3000000000").await.body, json!([]));
         assert_eq!(ids(&s.admin_get("/api/v1/tables/todos?priority=lt.3000000000&order=id").await.body), vec![1, 2, 4]);

@@ -1,5 +1,7 @@
 //! `GET` (and `HEAD`) `/tables/{table}` and `/tables/{table}/{id}`.
 
+use std::sync::Arc;
+
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
@@ -7,6 +9,7 @@ use axum::response::Response;
 use super::{json, only, prefer};
 use crate::app::AppState;
 use crate::data::access::Caller;
+use crate::data::catalog::Table;
 use crate::data::query::parse;
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::{Path, QueryPairs};
@@ -31,8 +34,10 @@ pub async fn list(
         tq.query.limit = limit;
     }
     let count = tq.count || prefs.count;
-    let table = state.store().table(&name).await?;
-    let page = state.store().table_select(&table, &caller, &tq.query, None, count).await?;
+    let (store, caller, query) = (state.store(), &caller, &tq.query);
+    let page = store
+        .with_table(&name, |table| async move { store.table_select(&table, caller, query, None, count).await })
+        .await?;
     let mut response = if prefer::wants_object(&headers) {
         json(StatusCode::OK, &page.rows.single()?)?
     } else {
@@ -56,8 +61,12 @@ pub async fn get(
 ) -> ApiResult<Response> {
     let tq = parse::table_query(&pairs)?;
     only(&tq, &[], "a read by id (only select does)")?;
-    let table = state.store().table(&name).await?;
-    let page = state.store().table_select(&table, &caller, &tq.query, Some(&id), false).await?;
+    let (store, caller, query, id) = (state.store(), &caller, &tq.query, id.as_str());
+    let read = |table: Arc<Table>| async move {
+        let page = store.table_select(&table, caller, query, Some(id), false).await?;
+        Ok((table, page))
+    };
+    let (table, page) = store.with_table(&name, read).await?;
     if page.rows.is_empty() {
         let shown: String = id.chars().take(64).collect();
         return Err(ApiError::not_found(format!("no row '{shown}' in '{}'", table.name)));

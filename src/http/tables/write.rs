@@ -1,6 +1,8 @@
 //! `POST`, `PATCH`, `DELETE` `/tables/{table}` (filters) and `PUT`, `PATCH`, `DELETE`
 //! `/tables/{table}/{id}`.
 
+use std::sync::Arc;
+
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -10,6 +12,7 @@ use super::prefer::{self, Return};
 use super::{json, only};
 use crate::app::AppState;
 use crate::data::access::Caller;
+use crate::data::catalog::Table;
 use crate::data::query::parse;
 use crate::data::tables::{TableRows, insert_mutations, single_refused};
 use crate::data::write::{Mutation, Target};
@@ -48,14 +51,17 @@ pub async fn create(
     if wants_object && objects.len() != 1 {
         return Err(single_refused(objects.len()));
     }
-    let table = state.store().table(&name).await?;
-    let mutations =
-        insert_mutations(&table, &objects, tq.columns.as_deref(), tq.on_conflict.as_deref(), prefs.resolution)?;
-    let rows = if mutations.is_empty() {
-        TableRows::default()
-    } else {
-        state.store().table_write(&table, &caller, &tq.query, mutations, false).await?
+    let (store, caller, tq, objects) = (state.store(), &caller, &tq, &objects);
+    let insert = |table: Arc<Table>| async move {
+        let mutations =
+            insert_mutations(&table, objects, tq.columns.as_deref(), tq.on_conflict.as_deref(), prefs.resolution)?;
+        if mutations.is_empty() {
+            return Ok((table, TableRows::default()));
+        }
+        let rows = store.table_write(&table, caller, &tq.query, mutations, false).await?;
+        Ok((table, rows))
     };
+    let (table, rows) = store.with_table(&name, insert).await?;
     let mut response = match prefs.ret {
         Some(Return::Minimal) => StatusCode::CREATED.into_response(),
         Some(Return::HeadersOnly) => {
@@ -104,9 +110,12 @@ pub async fn update(
     let object = body_object(&body)?;
     let prefs = prefer::prefer(&headers)?;
     let wants_object = prefer::wants_object(&headers);
-    let table = state.store().table(&name).await?;
-    let update = Mutation::Update { target: Target::Filter(tq.query.clone()), fields: object.clone(), replace: false };
-    let rows = state.store().table_write(&table, &caller, &tq.query, vec![update], wants_object).await?;
+    let (store, caller, query) = (state.store(), &caller, &tq.query);
+    let update = |table: Arc<Table>| async move {
+        let update = Mutation::Update { target: Target::Filter(query.clone()), fields: object.clone(), replace: false };
+        store.table_write(&table, caller, query, vec![update], wants_object).await
+    };
+    let rows = store.with_table(&name, update).await?;
     many_answer(prefs.ret, wants_object, &rows)
 }
 
@@ -124,9 +133,12 @@ pub async fn delete(
     require_filters(&tq, "DELETE")?;
     let prefs = prefer::prefer(&headers)?;
     let wants_object = prefer::wants_object(&headers);
-    let table = state.store().table(&name).await?;
-    let delete = Mutation::Delete { target: Target::Filter(tq.query.clone()) };
-    let rows = state.store().table_write(&table, &caller, &tq.query, vec![delete], wants_object).await?;
+    let (store, caller, query) = (state.store(), &caller, &tq.query);
+    let delete = |table: Arc<Table>| async move {
+        let delete = Mutation::Delete { target: Target::Filter(query.clone()) };
+        store.table_write(&table, caller, query, vec![delete], wants_object).await
+    };
+    let rows = store.with_table(&name, delete).await?;
     many_answer(prefs.ret, wants_object, &rows)
 }
 
@@ -170,9 +182,12 @@ async fn by_id_update(state: AppState, request: ByIdWrite, replace: bool) -> Api
     only(&tq, &[], "a write by id (only select does)")?;
     let object = body_object(&body)?;
     let prefs = prefer::prefer(&headers)?;
-    let table = state.store().table(&name).await?;
-    let update = Mutation::Update { target: Target::Id(id), fields: object.clone(), replace };
-    let rows = state.store().table_write(&table, &caller, &tq.query, vec![update], false).await?;
+    let (store, caller, query, id) = (state.store(), &caller, &tq.query, &id);
+    let update = |table: Arc<Table>| async move {
+        let update = Mutation::Update { target: Target::Id(id.clone()), fields: object.clone(), replace };
+        store.table_write(&table, caller, query, vec![update], false).await
+    };
+    let rows = store.with_table(&name, update).await?;
     match prefs.ret {
         Some(Return::Minimal | Return::HeadersOnly) => Ok(StatusCode::NO_CONTENT.into_response()),
         _ => json(StatusCode::OK, &rows.single()?),
@@ -190,9 +205,12 @@ pub async fn delete_one(
     let tq = parse::table_query(&pairs)?;
     only(&tq, &[], "a delete by id (only select does)")?;
     let prefs = prefer::prefer(&headers)?;
-    let table = state.store().table(&name).await?;
-    let delete = Mutation::Delete { target: Target::Id(id) };
-    let rows = state.store().table_write(&table, &caller, &tq.query, vec![delete], false).await?;
+    let (store, caller, query, id) = (state.store(), &caller, &tq.query, &id);
+    let delete = |table: Arc<Table>| async move {
+        let delete = Mutation::Delete { target: Target::Id(id.clone()) };
+        store.table_write(&table, caller, query, vec![delete], false).await
+    };
+    let rows = store.with_table(&name, delete).await?;
     match prefs.ret {
         Some(Return::Representation) => json(StatusCode::OK, &rows.single()?),
         _ => Ok(StatusCode::NO_CONTENT.into_response()),
