@@ -153,11 +153,13 @@ impl Store {
             }
         });
         client.batch_execute(&format!("LISTEN {}", super::sql::quote_ident(&self.channel))).await?;
+        self.listening.send_replace(true);
         while let Some(text) = rx.recv().await {
             if let Some(change) = self.remote_change(&text).await {
                 self.feed.publish(vec![change]);
             }
         }
+        self.listening.send_replace(false);
         pump.abort();
         Ok(())
     }

@@ -239,6 +239,9 @@ pub struct Store {
     pub instance: String,
     /// The notification channel of the instances that share this database and schema.
     pub channel: String,
+    /// Whether this instance is listening on `channel` now (PostgreSQL): while it is not, the
+    /// others' changes reach it only through its periodic re-reads.
+    pub listening: tokio::sync::watch::Sender<bool>,
 }
 
 impl Store {
@@ -254,6 +257,7 @@ impl Store {
             counts: Default::default(),
             instance: uuid::Uuid::new_v4().simple().to_string(),
             channel,
+            listening: tokio::sync::watch::Sender::new(false),
         })
     }
 }

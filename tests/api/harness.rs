@@ -215,8 +215,18 @@ impl TestServer {
 
     /// A second server on the same database (SQLite data dir or PostgreSQL schema), as a
     /// second instance behind a load balancer would be.
+    /// On PostgreSQL it returns once both instances listen for each other's changes.
     pub async fn another_instance(&self) -> Instance {
         let (base, shutdown, state) = launch(self.config.clone()).await;
+        if self._pg.is_some() {
+            for store in [self.state.store(), state.store()] {
+                let mut listening = store.listening.subscribe();
+                tokio::time::timeout(std::time::Duration::from_secs(20), listening.wait_for(|on| *on))
+                    .await
+                    .expect("an instance listens for the others' changes")
+                    .unwrap();
+            }
+        }
         Instance { base, state, _shutdown: shutdown }
     }
 

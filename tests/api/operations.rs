@@ -366,6 +366,8 @@ async fn two_instances_behave_as_one_service() {
 
     // The other instance listens once a record written here reaches its feed.
     let mut feed = other.changes();
+    let health = client.get(other.url("/api/v1/admin/health")).send().await.unwrap();
+    assert_eq!(health.json::<serde_json::Value>().await.unwrap()["checks"]["feed"], "listening");
     s.open_collection("pings").await;
     s.seed("pings", &[json!({"n": 1})]).await;
     let heard = tokio::time::timeout(std::time::Duration::from_secs(10), async {

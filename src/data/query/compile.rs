@@ -531,7 +531,7 @@ mod tests {
         assert_eq!(sql, "\"score\" >= ?");
         assert_eq!(params, vec![Value::Int(10)]);
         let (sql, params) = compile(Dialect::Postgres, "or", "(score.lt.3,title.ilike.*rust*)").unwrap();
-        assert_eq!(sql, "(\"score\" < $1 OR \"title\" ILIKE $2)");
+        assert_eq!(sql, "(\"score\" < $1 OR \"title\" ILIKE $2 ESCAPE '\\')");
         assert_eq!(params, vec![Value::Int(3), Value::Text("%rust%".into())]);
         let (sql, _) = compile(Dialect::Sqlite, "done", "is.true").unwrap();
         assert_eq!(sql, "\"done\" IS TRUE");

@@ -12,7 +12,12 @@ pub const COLLECTION_KEYWORDS: &[&str] =
 /// Parses the query string of a collections-surface list (or count) request.
 pub fn collection_query(pairs: &[(String, String)]) -> Result<Query, ParseError> {
     let mut query = Query::default();
+    let mut seen = Vec::new();
     for (key, value) in pairs {
+        // `filter` may repeat (its conditions are ANDed); every other keyword is given once.
+        if key != "filter" {
+            once(&mut seen, key, COLLECTION_KEYWORDS, "sort=a,-b sorts by both")?;
+        }
         match key.as_str() {
             "limit" => query.limit = Some(limit(value)?),
             "page" => query.page = Some(page(value)?),
@@ -30,6 +35,19 @@ pub fn collection_query(pairs: &[(String, String)]) -> Result<Query, ParseError>
     Ok(query)
 }
 
+/// Refuses a keyword given twice, which would have to drop one of its values. Filters are not
+/// keywords: those repeat freely (they are ANDed).
+fn once<'k>(seen: &mut Vec<&'k str>, key: &'k str, keywords: &[&str], hint: &str) -> Result<(), ParseError> {
+    if !keywords.contains(&key) {
+        return Ok(());
+    }
+    if seen.contains(&key) {
+        return Err(ParseError::new(format!("'{key}' is given twice; give it once ({hint})")));
+    }
+    seen.push(key);
+    Ok(())
+}
+
 /// Keywords of the tables surface (PostgREST); every other key is a filter.
 pub const TABLE_KEYWORDS: &[&str] = &["select", "order", "limit", "offset", "count", "on_conflict", "columns"];
 
@@ -39,7 +57,9 @@ pub const TABLE_MAX_LIMIT: u32 = crate::limits::MAX_TABLE_PAGE;
 /// Parses the query string of a tables-surface request (PostgREST dialect).
 pub fn table_query(pairs: &[(String, String)]) -> Result<TableQuery, ParseError> {
     let mut tq = TableQuery::default();
+    let mut seen = Vec::new();
     for (key, value) in pairs {
+        once(&mut seen, key, TABLE_KEYWORDS, "order=a,b.desc orders by both")?;
         match key.as_str() {
             "select" => tq.query.select = Some(select_list(value)?),
             "order" => tq.query.sort.extend(postgrest_order(value)?),
@@ -327,7 +347,7 @@ pub fn postgrest_param(key: &str, value: &str) -> Result<Filter, ParseError> {
             Some((op, v)) if value.is_empty() => (op, v.to_owned()),
             _ => (rest, value.to_owned()),
         };
-        let (op, op_negated) = operator(op_name)?;
+        let (op, op_negated) = operator(op_name).map_err(|err| embedded_parameter(key, rest, value).unwrap_or(err))?;
         let operand = postgrest_operand(op, &raw)?;
         return Ok(condition(column, op, operand, negated ^ op_negated));
     }
@@ -338,6 +358,23 @@ pub fn postgrest_param(key: &str, value: &str) -> Result<Filter, ParseError> {
             ParseError::new(format!("unknown query parameter '{key}' (filters are written column=operator.value)"))
         }
     })
+}
+
+/// `authors.name=eq.Ann`, `authors.order=name`: PostgREST's parameters of an embedded
+/// resource, which this server does not take; they are named as such rather than as an
+/// unknown operator.
+fn embedded_parameter(key: &str, rest: &str, value: &str) -> Option<ParseError> {
+    let named = rest.split('.').next()?;
+    let keyword = matches!(named, "order" | "limit" | "offset" | "select" | "or" | "and");
+    let value = value.strip_prefix("not.").unwrap_or(value);
+    let filter = value.split_once('.').is_some_and(|(op, _)| operator(op).is_ok());
+    if !keyword && !filter {
+        return None;
+    }
+    let shown: String = key.chars().take(64).collect();
+    Some(ParseError::new(format!(
+        "'{shown}' filters, orders or limits an embedded resource by '{named}', which this server does not support: filter the embedded table with its own request"
+    )))
 }
 
 /// `op.value` or `not.op.value` applied to `column`.
@@ -756,6 +793,42 @@ mod tests {
         }
         let err = table_query(&pairs(&[("bogus", "value")])).unwrap_err();
         assert!(err.to_string().contains("bogus"), "{err}");
+    }
+
+    #[test]
+    fn a_keyword_given_twice_is_refused() {
+        for key in ["select", "order", "limit", "offset", "count", "on_conflict", "columns"] {
+            let value = if key == "count" {
+                "exact"
+            } else if key == "limit" || key == "offset" {
+                "1"
+            } else {
+                "a"
+            };
+            let err = table_query(&pairs(&[(key, value), ("a", "eq.1"), (key, value)])).unwrap_err();
+            assert!(err.to_string().contains("twice"), "{key}: {err}");
+        }
+        // Filters on one column repeat freely (they are ANDed).
+        assert!(table_query(&pairs(&[("a", "gt.1"), ("a", "lt.4")])).is_ok());
+        for (key, value) in [("limit", "1"), ("sort", "a"), ("fields", "a"), ("search", "x")] {
+            assert!(collection_query(&pairs(&[(key, value), (key, value)])).is_err(), "{key}");
+        }
+        assert!(collection_query(&pairs(&[("filter", "a:eq:1"), ("filter", "b:eq:2")])).is_ok());
+    }
+
+    #[test]
+    fn parameters_of_an_embedded_resource_are_named_as_such() {
+        for (key, value) in [
+            ("authors.name", "eq.Ann"),
+            ("authors.order", "name.desc"),
+            ("authors.limit", "1"),
+            ("authors.name", "not.like.A*"),
+        ] {
+            let err = table_query(&pairs(&[(key, value)])).unwrap_err().to_string();
+            assert!(err.contains("embedded resource"), "{key}={value}: {err}");
+        }
+        let err = table_query(&pairs(&[("title.bogus", "x")])).unwrap_err().to_string();
+        assert!(err.contains("bogus") && !err.contains("embedded"), "{err}");
     }
 
     #[test]

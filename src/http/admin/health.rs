@@ -22,7 +22,7 @@ pub async fn health(State(state): State<AppState>) -> Response {
     }
     let status = |ok: bool| if ok { "ok" } else { "unavailable" };
     let healthy = database.is_ok() && storage.is_ok();
-    let body = json!({
+    let mut body = json!({
         "status": status(healthy),
         "database": backend,
         "checks": {"database": status(database.is_ok()), "storage": status(storage.is_ok())},
@@ -30,10 +30,14 @@ pub async fn health(State(state): State<AppState>) -> Response {
         "storage": state.files().blobs.description.split(':').next(),
         "version": env!("CARGO_PKG_VERSION"),
     });
+    if state.config().database_url.is_some() {
+        // Whether the changes of other instances reach this one at once. Not a failure when
+        // they do not: its caches then catch up through their periodic re-reads.
+        body["checks"]["feed"] = json!(if *state.store().listening.borrow() { "listening" } else { "not listening" });
+    }
     if healthy {
         return (StatusCode::OK, Json(body)).into_response();
     }
-    let mut body = body;
     body["error"] = json!("the database or the file store is unavailable");
     (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
 }

@@ -258,7 +258,17 @@ fn meta_ops() -> Vec<Op> {
         &[
             ("status", json!({"enum": ["ok", "unavailable"]})),
             ("database", json!({"enum": ["sqlite", "postgres"]})),
-            ("checks", object(&[("database", string()), ("storage", string())], &[])),
+            (
+                "checks",
+                object(
+                    &[
+                        ("database", string()),
+                        ("storage", string()),
+                        ("feed", json!({"enum": ["listening", "not listening"]})),
+                    ],
+                    &[],
+                ),
+            ),
             ("storage", json!({"enum": ["local", "s3"]})),
             ("version", string()),
         ],
