@@ -68,6 +68,25 @@ impl TableRows {
         Ok(self.row(0))
     }
 
+    /// The rows as CSV (RFC 4180, as PostgREST answers `Accept: text/csv`): a header of the
+    /// answer names, then one line per row; null is an empty field, JSON (an embed, a json
+    /// column) its JSON text.
+    pub fn to_csv(&self) -> String {
+        let mut out = String::new();
+        let header = self.names.iter().map(|(n, _)| n.as_str()).chain(self.embeds.iter().map(|(n, _)| n.as_str()));
+        csv_line(&mut out, header.map(str::to_owned));
+        for (i, values) in self.rows.iter().enumerate() {
+            let columns = self
+                .names
+                .iter()
+                .zip(values)
+                .map(|((_, ty), value)| csv_text(serde_json::to_value(Typed(*ty, value)).unwrap_or(Json::Null)));
+            let embeds = self.embeds.iter().map(|(_, values)| csv_text(values[i].clone()));
+            csv_line(&mut out, columns.chain(embeds));
+        }
+        out
+    }
+
     /// The value of the answer column `name` in row `i`, as text (for `Location`).
     pub fn text_of(&self, i: usize, name: &str) -> Option<String> {
         let j = self.names.iter().position(|(n, _)| n == name)?;
@@ -79,6 +98,32 @@ impl TableRows {
             _ => None,
         }
     }
+}
+
+fn csv_text(value: Json) -> String {
+    match value {
+        Json::Null => String::new(),
+        Json::String(s) => s,
+        other => other.to_string(),
+    }
+}
+
+/// One CSV line: a field holding a comma, a quote or a line break is quoted, its quotes
+/// doubled.
+fn csv_line(out: &mut String, fields: impl Iterator<Item = String>) {
+    for (i, field) in fields.enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        if field.contains([',', '"', '\n', '\r']) {
+            out.push('"');
+            out.push_str(&field.replace('"', "\"\""));
+            out.push('"');
+        } else {
+            out.push_str(&field);
+        }
+    }
+    out.push_str("\r\n");
 }
 
 struct RowRef<'a> {

@@ -159,6 +159,26 @@ both_backends! {
         assert!(resp.error().contains("exactly one"));
         let resp = get_with(&s, "/api/v1/tables/todos?id=eq.99", &[single]).await;
         assert_eq!(resp.status, 406);
+        let resp = get_with(&s, "/api/v1/tables/todos?id=eq.2&select=id", &[single]).await;
+        assert_eq!(resp.header("content-type"), Some("application/vnd.pgrst.object+json"));
+        // CSV for postgrest-js's .csv(): quoted where needed, null empty, JSON as its text.
+        s.admin_post("/api/v1/tables/todos", json!({"title": "say \"hi\", twice", "tags": ["a", "b"]})).await;
+        let csv = get_with(&s, "/api/v1/tables/todos?select=id,title,priority,tags&id=in.(1,5)&order=id", &[("Accept", "text/csv")]).await;
+        assert_eq!(csv.status, 200, "{}", csv.text);
+        assert_eq!(csv.header("content-type"), Some("text/csv; charset=utf-8"));
+        assert_eq!(csv.text, "id,title,priority,tags\r\n1,write code,1,\"[\"\"work\"\",\"\"rust\"\"]\"\r\n5,\"say \"\"hi\"\", twice\",,\"[\"\"a\"\",\"\"b\"\"]\"\r\n");
+        let one = get_with(&s, "/api/v1/tables/todos/2?select=id,done", &[("Accept", "text/csv")]).await;
+        assert_eq!(one.text, "id,done\r\n2,false\r\n");
+        // A representation it cannot make is a 406; a wildcard or a list with JSON is JSON.
+        for accept in ["application/xml", "image/png, text/html"] {
+            let resp = get_with(&s, "/api/v1/tables/todos", &[("Accept", accept)]).await;
+            assert_eq!(resp.status, 406, "{accept}: {}", resp.text);
+            assert!(resp.error().contains("text/csv"), "{}", resp.text);
+        }
+        for accept in ["*/*", "application/xml, application/json", "application/json;q=0.9", "text/csv;q=0, application/*"] {
+            let resp = get_with(&s, "/api/v1/tables/todos?id=eq.1&select=id", &[("Accept", accept)]).await;
+            assert_eq!((resp.status, resp.body.clone()), (200, json!([{"id": 1}])), "{accept}");
+        }
     }
 
     async fn bad_input_is_400_naming_it(s) {

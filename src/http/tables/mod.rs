@@ -22,6 +22,18 @@ fn json(status: StatusCode, body: &impl Serialize) -> ApiResult<Response> {
     Ok((status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], bytes).into_response())
 }
 
+/// Rows in the representation a read asked for (see [`prefer::format`]).
+fn rows_answer(format: prefer::Format, rows: &crate::data::tables::TableRows) -> ApiResult<Response> {
+    let (content_type, bytes) = match format {
+        prefer::Format::Json => ("application/json", serde_json::to_vec(rows).map_err(ApiError::internal)?),
+        prefer::Format::Object => {
+            ("application/vnd.pgrst.object+json", serde_json::to_vec(&rows.single()?).map_err(ApiError::internal)?)
+        }
+        prefer::Format::Csv => ("text/csv; charset=utf-8", rows.to_csv().into_bytes()),
+    };
+    Ok((StatusCode::OK, [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))], bytes).into_response())
+}
+
 /// Refuses the keywords (and filters) that do not apply to this request, naming the first.
 fn only(tq: &TableQuery, allowed: &[&str], what: &str) -> ApiResult<()> {
     let present = [

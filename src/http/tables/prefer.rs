@@ -99,6 +99,44 @@ pub fn parse_range(text: &str) -> Result<(u64, Option<u32>), ApiError> {
     Ok((first, Some(limit as u32)))
 }
 
+/// The representation a read answers in, from `Accept`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    /// One object (`application/vnd.pgrst.object+json`, postgrest-js's `.single()`).
+    Object,
+    /// `text/csv` (postgrest-js's `.csv()`).
+    Csv,
+}
+
+/// The first media range of `Accept` this server can answer in (JSON without the header);
+/// 406 when it names none of them.
+pub fn format(headers: &HeaderMap) -> Result<Format, ApiError> {
+    let mut ranges =
+        headers.get_all("accept").iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).peekable();
+    if ranges.peek().is_none() {
+        return Ok(Format::Json);
+    }
+    let mut named = Vec::new();
+    for range in ranges {
+        let mut parts = range.split(';').map(str::trim);
+        let media = parts.next().unwrap_or("").to_ascii_lowercase();
+        if parts.any(|p| p.replace(' ', "").eq_ignore_ascii_case("q=0")) {
+            continue;
+        }
+        match media.as_str() {
+            "application/vnd.pgrst.object+json" | "application/vnd.pgrst.object" => return Ok(Format::Object),
+            "application/json" | "application/*" | "*/*" | "" => return Ok(Format::Json),
+            "text/csv" | "text/*" => return Ok(Format::Csv),
+            _ => named.push(media),
+        }
+    }
+    let shown: String = named.join(", ").chars().take(200).collect();
+    Err(ApiError::NotAcceptable(format!(
+        "cannot answer in {shown}: rows are answered as application/json, application/vnd.pgrst.object+json or text/csv"
+    )))
+}
+
 /// Whether the client asks for one object (`Accept: application/vnd.pgrst.object+json`,
 /// postgrest-js's `.single()`).
 pub fn wants_object(headers: &HeaderMap) -> bool {

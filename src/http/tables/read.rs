@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 
-use super::{json, only, prefer};
+use super::{json, only, prefer, rows_answer};
 use crate::app::AppState;
 use crate::data::access::Caller;
 use crate::data::catalog::Table;
@@ -24,6 +24,7 @@ pub async fn list(
     QueryPairs(pairs): QueryPairs,
 ) -> ApiResult<Response> {
     let mut tq = parse::table_query(&pairs)?;
+    let format = prefer::format(&headers)?;
     only(&tq, &["order", "limit", "offset", "count", "filters"], "a read")?;
     let prefs = prefer::prefer(&headers)?;
     if tq.query.limit.is_none()
@@ -38,11 +39,7 @@ pub async fn list(
     let page = store
         .with_table(&name, |table| async move { store.table_select(&table, caller, query, None, count).await })
         .await?;
-    let mut response = if prefer::wants_object(&headers) {
-        json(StatusCode::OK, &page.rows.single()?)?
-    } else {
-        json(StatusCode::OK, &page.rows)?
-    };
+    let mut response = rows_answer(format, &page.rows)?;
     let range = prefer::content_range(page.offset, page.rows.len(), page.total);
     let headers = response.headers_mut();
     headers.insert("content-range", HeaderValue::from_str(&range).map_err(ApiError::internal)?);
@@ -56,11 +53,13 @@ pub async fn list(
 pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     Path((name, id)): Path<(String, String)>,
     QueryPairs(pairs): QueryPairs,
 ) -> ApiResult<Response> {
     let tq = parse::table_query(&pairs)?;
     only(&tq, &[], "a read by id (only select does)")?;
+    let format = prefer::format(&headers)?;
     let (store, caller, query, id) = (state.store(), &caller, &tq.query, id.as_str());
     let read = |table: Arc<Table>| async move {
         let page = store.table_select(&table, caller, query, Some(id), false).await?;
@@ -71,5 +70,9 @@ pub async fn get(
         let shown: String = id.chars().take(64).collect();
         return Err(ApiError::not_found(format!("no row '{shown}' in '{}'", table.name)));
     }
-    json(StatusCode::OK, &page.rows.single()?)
+    match format {
+        // One row: an object, whether asked for as JSON or as one object.
+        prefer::Format::Json => json(StatusCode::OK, &page.rows.single()?),
+        other => rows_answer(other, &page.rows),
+    }
 }
