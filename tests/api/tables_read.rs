@@ -138,6 +138,15 @@ both_backends! {
         assert_eq!(resp.header("content-range"), Some("1-2/*"));
         let resp = s.get("/api/v1/tables/todos?limit=2&count=exact").await;
         assert_eq!(resp.header("content-range"), Some("0-1/4"));
+        assert_eq!(resp.status, 206, "a counted part of the rows is partial content");
+        let resp = s.get("/api/v1/tables/todos?limit=4&count=exact").await;
+        assert_eq!((resp.status, resp.header("content-range")), (200, Some("0-3/4")));
+        let resp = s.get("/api/v1/tables/todos?offset=4&count=exact").await;
+        assert_eq!((resp.status, resp.header("content-range")), (206, Some("*/4")));
+        let resp = s.get("/api/v1/tables/todos?offset=10&count=exact").await;
+        assert_eq!((resp.status, resp.header("content-range")), (416, Some("*/4")), "{}", resp.text);
+        assert!(resp.error().contains("only 4 rows"), "{}", resp.text);
+        assert_eq!(s.get("/api/v1/tables/todos?offset=10").await.status, 200, "uncounted: nothing to compare with");
         let resp = get_with(&s, "/api/v1/tables/todos", &[("Range", "1-2"), ("Range-Unit", "items"), ("Prefer", "count=exact")]).await;
         assert_eq!(ids(&resp.body), vec![2, 3]);
         assert_eq!(resp.header("content-range"), Some("1-2/4"));

@@ -149,6 +149,20 @@ pub fn content_range(offset: u64, rows: usize, total: Option<i64>) -> String {
     if rows == 0 { format!("*/{total}") } else { format!("{offset}-{}/{total}", offset + rows as u64 - 1) }
 }
 
+/// The status of a counted page, as PostgREST answers it: 416 when it starts past the last
+/// row, 206 when it holds only part of the rows, else 200. Without a count: 200.
+pub fn range_status(offset: u64, rows: usize, total: Option<i64>) -> axum::http::StatusCode {
+    use axum::http::StatusCode;
+    let Some(total) = total.map(|t| u64::try_from(t).unwrap_or(0)) else { return StatusCode::OK };
+    if offset > total {
+        StatusCode::RANGE_NOT_SATISFIABLE
+    } else if (rows as u64) < total {
+        StatusCode::PARTIAL_CONTENT
+    } else {
+        StatusCode::OK
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use axum::http::HeaderValue;

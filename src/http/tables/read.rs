@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 
 use super::{json, only, prefer, rows_answer};
 use crate::app::AppState;
@@ -39,8 +39,18 @@ pub async fn list(
     let page = store
         .with_table(&name, |table| async move { store.table_select(&table, caller, query, None, count).await })
         .await?;
-    let mut response = rows_answer(format, &page.rows)?;
     let range = prefer::content_range(page.offset, page.rows.len(), page.total);
+    let status = prefer::range_status(page.offset, page.rows.len(), page.total);
+    let mut response = if status == StatusCode::RANGE_NOT_SATISFIABLE {
+        let total = page.total.unwrap_or(0);
+        ApiError::RangeNotSatisfiable(format!("the range starts at row {} but only {total} rows match", page.offset))
+            .into_response()
+    } else {
+        rows_answer(format, &page.rows)?
+    };
+    if status == StatusCode::PARTIAL_CONTENT {
+        *response.status_mut() = status;
+    }
     let headers = response.headers_mut();
     headers.insert("content-range", HeaderValue::from_str(&range).map_err(ApiError::internal)?);
     if prefs.count {
