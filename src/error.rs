@@ -143,6 +143,8 @@ pub mod codes {
     pub const FOREIGN_KEY: &str = "23503";
     /// A concurrent change got in the way (a lost race, a schema change meanwhile): try again.
     pub const TRY_AGAIN: &str = "40001";
+    /// One statement would change a row twice (two items of an upsert with one key).
+    pub const CARDINALITY: &str = "21000";
     /// `on_conflict` names columns without a unique constraint.
     pub const NO_CONFLICT_TARGET: &str = "42P10";
     pub const NOT_NULL: &str = "23502";

@@ -369,6 +369,11 @@ pub fn insert_mutations(
             Some(Upsert { on_conflict: vec![key.name.clone()], resolution })
         }
     };
+    if let Some(upsert) = &upsert
+        && upsert.resolution == Resolution::Merge
+    {
+        refuse_repeated_keys(objects, &upsert.on_conflict)?;
+    }
     Ok(objects
         .iter()
         .map(|object| {
@@ -381,6 +386,28 @@ pub fn insert_mutations(
             Mutation::Create { fields, upsert: upsert.clone() }
         })
         .collect())
+}
+
+/// A merge cannot change one row twice (PostgreSQL refuses such an `ON CONFLICT DO UPDATE`):
+/// two items with the same key are a 400 that names them, where writing both in turn would
+/// keep the last one silently.
+fn refuse_repeated_keys(objects: &[&Map<String, Json>], key: &[String]) -> Result<(), ApiError> {
+    let mut seen: std::collections::HashMap<Vec<&Json>, usize> = std::collections::HashMap::new();
+    for (index, object) in objects.iter().enumerate() {
+        let Some(values) = key.iter().map(|k| object.get(k).filter(|v| !v.is_null())).collect::<Option<Vec<_>>>() else {
+            continue;
+        };
+        if let Some(first) = seen.insert(values, index) {
+            return Err(ApiError::bad_input(
+                codes::CARDINALITY,
+                format!(
+                    "items {first} and {index} have the same {}: a merge cannot change one row twice",
+                    key.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The columns of a `select=` (embeds aside) and their answer names; every column (but a

@@ -144,6 +144,11 @@ both_backends! {
         let resp = admin(&s, Method::POST, path, &[ignore], Some(json!([{"k": "a", "v": 99}]))).await;
         assert_eq!((resp.status, resp.body), (201, json!([])));
         assert_eq!(s.get("/api/v1/tables/kv/a").await.body["v"], 10);
+        // Two items with one key cannot both be merged: refused whole, naming them.
+        let twice = admin(&s, Method::POST, path, &[merge], Some(json!([{"k": "t", "v": 1}, {"k": "u"}, {"k": "t", "v": 2}]))).await;
+        assert_eq!((twice.status, twice.body["code"].as_str()), (400, Some("21000")), "{}", twice.text);
+        assert!(twice.error().contains("items 0 and 2"), "{}", twice.text);
+        assert_eq!(s.get("/api/v1/tables/kv/u").await.status, 404, "nothing of it was written");
         // A merge of the key alone changes nothing and answers the row it met.
         let resp = admin(&s, Method::POST, path, &[merge], Some(json!({"k": "a"}))).await;
         assert_eq!((resp.status, resp.body), (201, json!([{"k": "a", "v": 10, "note": null}])));
