@@ -82,7 +82,7 @@ fn describe() {
 /// flight until it is finished or dropped.
 pub struct Measure {
     route: Option<MatchedPath>,
-    method: Method,
+    method: &'static str,
     started: Instant,
     _in_flight: InFlight,
 }
@@ -92,7 +92,7 @@ impl Measure {
         state.requests_served().fetch_add(1, Ordering::Relaxed);
         Measure {
             route: request.extensions().get::<MatchedPath>().cloned(),
-            method: request.method().clone(),
+            method: method_label(request.method()),
             started: Instant::now(),
             _in_flight: InFlight::enter(),
         }
@@ -100,7 +100,7 @@ impl Measure {
 
     pub fn finish(self, response: &Response) {
         let route = self.route.as_ref().map_or("unmatched", MatchedPath::as_str);
-        let (requests, latency) = series(route, &self.method, response.status().as_u16());
+        let (requests, latency) = series(route, self.method, response.status().as_u16());
         latency.record(self.started.elapsed().as_secs_f64());
         requests.increment(1);
     }
@@ -108,7 +108,22 @@ impl Measure {
 
 type Series = (metrics::Counter, metrics::Histogram);
 /// A route's series, by method and status.
-type RouteSeries = HashMap<(Method, u16), Series>;
+type RouteSeries = HashMap<(&'static str, u16), Series>;
+
+/// The `method` label: the standard methods by name, any other as `other`. A client may send
+/// any token as a method; labelled as sent, each would add series for good.
+fn method_label(method: &Method) -> &'static str {
+    match method.as_str() {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "OPTIONS" => "OPTIONS",
+        _ => "other",
+    }
+}
 
 thread_local! {
     /// Each thread's handles of the request series it has seen, by route, then method and
@@ -117,13 +132,13 @@ thread_local! {
     static SERIES: RefCell<HashMap<Box<str>, RouteSeries>> = RefCell::new(HashMap::new());
 }
 
-fn series(route: &str, method: &Method, status: u16) -> Series {
+fn series(route: &str, method: &'static str, status: u16) -> Series {
     SERIES.with(|cache| {
         let mut cache = cache.borrow_mut();
-        if let Some(found) = cache.get(route).and_then(|by_status| by_status.get(&(method.clone(), status))) {
+        if let Some(found) = cache.get(route).and_then(|by_status| by_status.get(&(method, status))) {
             return found.clone();
         }
-        let labels = [("method", method.as_str().to_owned()), ("route", route.to_owned())];
+        let labels = [("method", method.to_owned()), ("route", route.to_owned())];
         let counter = metrics::counter!(
             "ferrobase_http_requests_total",
             "method" => labels[0].1.clone(),
@@ -132,7 +147,7 @@ fn series(route: &str, method: &Method, status: u16) -> Series {
         );
         let histogram = metrics::histogram!("ferrobase_http_request_duration_seconds", &labels);
         let found = (counter, histogram);
-        cache.entry(route.into()).or_default().insert((method.clone(), status), found.clone());
+        cache.entry(route.into()).or_default().insert((method, status), found.clone());
         found
     })
 }

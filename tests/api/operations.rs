@@ -190,6 +190,11 @@ both_backends! {
             assert_eq!(s.get("/api/v1/posts").await.status, 200);
         }
         assert_eq!(s.get("/api/v1/posts/01900000-0000-7000-8000-000000000000").await.status, 404);
+        // Methods a client makes up share one label: they cannot add series without end.
+        for i in 0..5 {
+            let method = Method::from_bytes(format!("MADEUP{i}").as_bytes()).unwrap();
+            s.client.request(method, s.url("/api/v1/posts")).send().await.unwrap();
+        }
         let resp = s.client.get(s.url("/metrics")).send().await.unwrap();
         assert_eq!(resp.status(), 200);
         assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
@@ -206,6 +211,9 @@ both_backends! {
         assert!(count("/api/v1/{collection}", "200") >= 3.0, "{requests:?}");
         assert!(count("/api/v1/{collection}/{id}", "404") >= 1.0);
         assert!(!text.contains("01900000-0000"), "series are labelled by route template, not path");
+        assert!(!text.contains("MADEUP"), "a made-up method is labelled other");
+        let other: f64 = requests.iter().filter(|s| s[0] == "ferrobase_http_requests_total" && s[1]["method"] == "other").map(|s| s[2].as_f64().unwrap()).sum();
+        assert!(other >= 5.0, "{other}: the recorder is the process's, shared by the tests running in it");
         let latency = samples(&families, "ferrobase_http_request_duration_seconds");
         assert!(latency.iter().any(|s| s[0] == "ferrobase_http_request_duration_seconds_bucket" && s[1]["le"] == "0.005"));
         for gauge in ["ferrobase_http_requests_in_flight", "ferrobase_db_connections", "ferrobase_sessions_active", "ferrobase_storage_bytes", "ferrobase_storage_files", "ferrobase_uptime_seconds"] {
