@@ -22,7 +22,10 @@ pub async fn start(db: &Db, database_url: Option<&str>, scratch: &Path) -> Resul
     match (db, database_url) {
         (Db::Sqlite(pool), _) => {
             let path = scratch.join(format!("backup-{}.db", uuid::Uuid::new_v4().simple()));
-            pool.vacuum_into(&path).await?;
+            if let Err(err) = pool.vacuum_into(&path).await {
+                let _ = std::fs::remove_file(&path);
+                return Err(err);
+            }
             Ok(Backup::SqliteFile(path))
         }
         (Db::Postgres(_), Some(url)) => {
@@ -84,6 +87,12 @@ fn split_options(url: &str) -> (String, Option<String>) {
 /// Writes a backup to `output` (what `ferrobase backup` does); returns its size in bytes.
 /// SQLite works while a server is running on the same data dir.
 pub async fn backup_to_file(data_dir: &Path, database_url: Option<&str>, output: &Path) -> Result<u64, String> {
+    if database_url.is_none() && is_live_database(data_dir, output) {
+        return Err(format!(
+            "{} is the live database (or its journal): a backup must be written elsewhere",
+            output.display()
+        ));
+    }
     let db = match database_url {
         Some(url) => Db::connect_postgres(url, 1).await,
         None if !data_dir.join("ferrobase.db").exists() => {
@@ -95,48 +104,162 @@ pub async fn backup_to_file(data_dir: &Path, database_url: Option<&str>, output:
     let scratch = output.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     match start(&db, database_url, scratch).await.map_err(|e| e.to_string())? {
         Backup::SqliteFile(path) => std::fs::rename(&path, output).map_err(|e| format!("{}: {e}", output.display()))?,
-        Backup::PgDump(mut child) => {
-            let mut stdout = child.stdout.take().ok_or("pg_dump has no output")?;
-            let mut file = tokio::fs::File::create(output).await.map_err(|e| format!("{}: {e}", output.display()))?;
-            tokio::io::copy(&mut stdout, &mut file).await.map_err(|e| format!("writing the dump: {e}"))?;
-            let result = child.wait_with_output().await.map_err(|e| e.to_string())?;
-            if !result.status.success() {
-                return Err(format!("pg_dump failed: {}", String::from_utf8_lossy(&result.stderr).trim()));
+        Backup::PgDump(child) => {
+            // Written beside the target and renamed once whole: a failed dump leaves an
+            // earlier backup at `output` as it was.
+            let staged = scratch.join(format!(".backup-{}.dump", uuid::Uuid::new_v4().simple()));
+            let written = dump_to(child, &staged).await;
+            let placed = written
+                .and_then(|()| std::fs::rename(&staged, output).map_err(|e| format!("{}: {e}", output.display())));
+            if placed.is_err() {
+                let _ = std::fs::remove_file(&staged);
             }
+            placed?;
         }
     }
     std::fs::metadata(output).map(|m| m.len()).map_err(|e| e.to_string())
 }
 
+/// Copies `pg_dump`'s output into a new file at `path`; an error when it fails.
+async fn dump_to(mut child: tokio::process::Child, path: &Path) -> Result<(), String> {
+    let mut stdout = child.stdout.take().ok_or("pg_dump has no output")?;
+    let mut file = tokio::fs::File::create(path).await.map_err(|e| format!("{}: {e}", path.display()))?;
+    tokio::io::copy(&mut stdout, &mut file).await.map_err(|e| format!("writing the dump: {e}"))?;
+    file.sync_all().await.map_err(|e| format!("writing the dump: {e}"))?;
+    let result = child.wait_with_output().await.map_err(|e| e.to_string())?;
+    if !result.status.success() {
+        return Err(format!("pg_dump failed: {}", String::from_utf8_lossy(&result.stderr).trim()));
+    }
+    Ok(())
+}
+
+/// Whether `output` is the SQLite database of `data_dir` or one of its journal files (as
+/// the same file, whatever the path's spelling): a backup written there would replace the
+/// file the server writes to.
+fn is_live_database(data_dir: &Path, output: &Path) -> bool {
+    let resolve = |path: &Path| -> Option<PathBuf> {
+        let name = path.file_name()?;
+        let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let resolved = parent.canonicalize().ok()?.join(name);
+        // A symbolic link to the database counts as the database.
+        Some(resolved.canonicalize().unwrap_or(resolved))
+    };
+    let Some(target) = resolve(output) else { return false };
+    ["ferrobase.db", "ferrobase.db-wal", "ferrobase.db-shm", "ferrobase.db-journal"]
+        .iter()
+        .filter_map(|name| resolve(&data_dir.join(name)))
+        .any(|live| live == target)
+}
+
 /// Restores a backup made by [`start`]: SQLite, into `data_dir` (the server must be stopped:
-/// the current database is kept beside it as `ferrobase.db.before-restore`); PostgreSQL, with
-/// `pg_restore --clean` into the database of `url`.
+/// the current database is kept beside it as `ferrobase.db.before-restore`); PostgreSQL, into
+/// the database of `url`, replacing the dumped schema (see [`restore_postgres`]).
 pub async fn restore(data_dir: &Path, database_url: Option<&str>, input: &Path) -> Result<String, String> {
     match database_url {
         None => restore_sqlite(data_dir, input),
-        Some(url) => {
-            let output = pg_tool("pg_restore", url)
-                .args(["--clean", "--if-exists", "--no-owner", "--no-privileges", "--single-transaction"])
-                .arg(input)
-                .output()
-                .await
-                .map_err(|e| format!("pg_restore could not start (is postgresql-client installed?): {e}"))?;
-            if !output.status.success() {
-                return Err(format!("pg_restore failed: {}", String::from_utf8_lossy(&output.stderr).trim()));
-            }
-            Ok("restored into the PostgreSQL database".into())
-        }
+        Some(url) => restore_postgres(url, input).await,
     }
 }
 
+/// Replaces the dumped schema by the dump's, in one transaction: the schema is dropped with
+/// everything in it (a collection made after the backup included, which `pg_restore --clean`
+/// alone cannot drop), then the dump's script runs. Any failure rolls all of it back.
+async fn restore_postgres(url: &str, input: &Path) -> Result<String, String> {
+    let schema = dumped_schema(input).await?;
+    let script = std::env::temp_dir().join(format!("ferrobase-restore-{}.sql", uuid::Uuid::new_v4().simple()));
+    let result = restore_script(url, input, &schema, &script).await;
+    let _ = std::fs::remove_file(&script);
+    result?;
+    Ok(format!("restored schema {schema} into the PostgreSQL database"))
+}
+
+async fn restore_script(url: &str, input: &Path, schema: &str, script: &Path) -> Result<(), String> {
+    // The whole script is written before any of it runs: a script cut short by a failing
+    // pg_restore would otherwise be committed as far as it went.
+    let mut sql = format!("DROP SCHEMA IF EXISTS {} CASCADE;\n", super::sql::quote_ident(schema)).into_bytes();
+    let dumped = tokio::process::Command::new("pg_restore")
+        .args(["--clean", "--if-exists", "--no-owner", "--no-privileges", "--file=-"])
+        .arg(input)
+        .output()
+        .await
+        .map_err(|e| format!("pg_restore could not start (is postgresql-client installed?): {e}"))?;
+    if !dumped.status.success() {
+        return Err(format!("pg_restore failed: {}", String::from_utf8_lossy(&dumped.stderr).trim()));
+    }
+    sql.extend_from_slice(&dumped.stdout);
+    write_private(script, &sql).map_err(|e| format!("{}: {e}", script.display()))?;
+    let applied = pg_tool("psql", url)
+        .args(["--no-psqlrc", "--quiet", "--single-transaction", "--set", "ON_ERROR_STOP=1", "--file"])
+        .arg(script)
+        .output()
+        .await
+        .map_err(|e| format!("psql could not start (is postgresql-client installed?): {e}"))?;
+    if !applied.status.success() {
+        return Err(format!(
+            "the restore failed and changed nothing: {}",
+            String::from_utf8_lossy(&applied.stderr).trim()
+        ));
+    }
+    Ok(())
+}
+
+/// Writes a new file only its owner may read: the script holds every row, password hashes
+/// included.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(bytes)
+}
+
+/// The schema of a Ferrobase dump: the one its `_fb_migrations` table is in. A dump without
+/// that table is not Ferrobase's, and is refused before anything is dropped.
+async fn dumped_schema(input: &Path) -> Result<String, String> {
+    let listed = tokio::process::Command::new("pg_restore")
+        .arg("--list")
+        .arg(input)
+        .output()
+        .await
+        .map_err(|e| format!("pg_restore could not start (is postgresql-client installed?): {e}"))?;
+    if !listed.status.success() {
+        return Err(format!(
+            "{} is not a pg_dump archive: {}",
+            input.display(),
+            String::from_utf8_lossy(&listed.stderr).trim()
+        ));
+    }
+    migrations_schema(&String::from_utf8_lossy(&listed.stdout))
+        .ok_or_else(|| format!("{} is not a Ferrobase backup: it holds no _fb_migrations table", input.display()))
+}
+
+/// In `pg_restore --list`'s lines (`215; 1259 16390 TABLE public _fb_migrations owner`), the
+/// schema of the `_fb_migrations` table.
+fn migrations_schema(listing: &str) -> Option<String> {
+    listing.lines().filter(|line| !line.starts_with(';')).find_map(|line| {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        words.windows(3).find(|w| w[0] == "TABLE" && w[2] == "_fb_migrations").map(|w| w[1].to_owned())
+    })
+}
+
 fn restore_sqlite(data_dir: &Path, input: &Path) -> Result<String, String> {
-    // A backup is a database that opens and holds Ferrobase's tables.
-    let check = rusqlite::Connection::open_with_flags(input, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .and_then(|conn| conn.query_row("SELECT COUNT(*) FROM _fb_migrations", [], |row| row.get::<_, i64>(0)))
+    // A backup is a whole database that opens and holds Ferrobase's tables.
+    let conn = rusqlite::Connection::open_with_flags(input, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(|e| format!("{} is not a Ferrobase SQLite backup: {e}", input.display()))?;
+    let check = conn
+        .query_row("SELECT COUNT(*) FROM _fb_migrations", [], |row| row.get::<_, i64>(0))
         .map_err(|e| format!("{} is not a Ferrobase SQLite backup: {e}", input.display()))?;
     if check == 0 {
         return Err(format!("{} holds no Ferrobase tables", input.display()));
     }
+    let integrity: String = conn
+        .query_row("PRAGMA integrity_check(1)", [], |row| row.get(0))
+        .map_err(|e| format!("{} is damaged: {e}", input.display()))?;
+    if integrity != "ok" {
+        return Err(format!("{} is damaged ({integrity}); nothing was restored", input.display()));
+    }
+    drop(conn);
     std::fs::create_dir_all(data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
     let target = data_dir.join("ferrobase.db");
     let staged = data_dir.join("ferrobase.db.restoring");
@@ -154,6 +277,32 @@ fn restore_sqlite(data_dir: &Path, input: &Path) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_dumped_schema_is_that_of_the_migrations_table() {
+        let listing = ";\n; Archive created at 2026-12-06\n213; 1259 16386 TABLE app _fb_migrations postgres\n\
+                       3350; 0 16386 TABLE DATA app _fb_migrations postgres\n214; 1259 16390 TABLE app posts postgres\n";
+        assert_eq!(migrations_schema(listing).as_deref(), Some("app"));
+        assert_eq!(migrations_schema("214; 1259 16390 TABLE public posts postgres\n"), None);
+        assert_eq!(migrations_schema("; TABLE public _fb_migrations\n"), None);
+    }
+
+    #[test]
+    fn the_live_database_is_no_place_for_a_backup() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("ferrobase.db"), b"x").unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        for live in ["ferrobase.db", "sub/../ferrobase.db", "ferrobase.db-wal", "./ferrobase.db"] {
+            assert!(is_live_database(dir.path(), &dir.path().join(live)), "{live}");
+        }
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(dir.path().join("ferrobase.db"), dir.path().join("link.db")).unwrap();
+            assert!(is_live_database(dir.path(), &dir.path().join("link.db")));
+        }
+        assert!(!is_live_database(dir.path(), &dir.path().join("backup.db")));
+        assert!(!is_live_database(dir.path(), &dir.path().join("sub/ferrobase.db")));
+    }
 
     #[test]
     fn options_leave_the_url_for_the_environment() {

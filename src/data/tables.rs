@@ -394,7 +394,8 @@ pub fn insert_mutations(
 fn refuse_repeated_keys(objects: &[&Map<String, Json>], key: &[String]) -> Result<(), ApiError> {
     let mut seen: std::collections::HashMap<Vec<&Json>, usize> = std::collections::HashMap::new();
     for (index, object) in objects.iter().enumerate() {
-        let Some(values) = key.iter().map(|k| object.get(k).filter(|v| !v.is_null())).collect::<Option<Vec<_>>>() else {
+        let Some(values) = key.iter().map(|k| object.get(k).filter(|v| !v.is_null())).collect::<Option<Vec<_>>>()
+        else {
             continue;
         };
         if let Some(first) = seen.insert(values, index) {

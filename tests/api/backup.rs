@@ -49,7 +49,12 @@ async fn backup_under_writes(s: &TestServer) -> (Vec<u8>, Vec<String>) {
 }
 
 fn restore(args: &[&str], input: &std::path::Path) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ferrobase"))
+    let out = try_restore(args, input);
+    assert!(out.status.success(), "restore failed: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn try_restore(args: &[&str], input: &std::path::Path) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_ferrobase"))
         .arg("restore")
         .args(args)
         .arg("--input")
@@ -57,8 +62,7 @@ fn restore(args: &[&str], input: &std::path::Path) {
         .env_remove("DATABASE_URL")
         .env_remove("DATA_DIR")
         .output()
-        .unwrap();
-    assert!(out.status.success(), "restore failed: {}", String::from_utf8_lossy(&out.stderr));
+        .unwrap()
 }
 
 async fn assert_holds(restored: &TestServer, ids: &[String]) {
@@ -70,7 +74,7 @@ async fn assert_holds(restored: &TestServer, ids: &[String]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_sqlite_backup_taken_under_writes_restores() {
-    let s = TestServer::start(Backend::Sqlite).await.unwrap();
+    let mut s = TestServer::start(Backend::Sqlite).await.unwrap();
     let (bytes, before) = backup_under_writes(&s).await;
     assert!(bytes.starts_with(b"SQLite format 3\0"), "a database file");
     let dir = tempfile::tempdir().unwrap();
@@ -104,6 +108,31 @@ async fn an_sqlite_backup_taken_under_writes_restores() {
         .output()
         .unwrap();
     assert!(!refused.status.success());
+    // Nor is a damaged backup: every page after the first has its header scrambled.
+    let mut damaged = std::fs::read(&cli).unwrap();
+    assert!(damaged.len() > 3 * 4096);
+    for page in (4096..damaged.len()).step_by(4096) {
+        damaged[page..page + 12].iter_mut().for_each(|b| *b ^= 0xa5);
+    }
+    std::fs::write(dir.path().join("damaged.db"), &damaged).unwrap();
+    let damaged_dir = dir.path().join("damaged");
+    let refused = try_restore(&["--data-dir", damaged_dir.to_str().unwrap()], &dir.path().join("damaged.db"));
+    assert!(!refused.status.success(), "a damaged backup was restored");
+    assert!(!damaged_dir.join("ferrobase.db").exists());
+    // A backup is never written over the live database: the server's later writes would go
+    // to a file no longer there.
+    let live = s.data_dir().join("ferrobase.db");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ferrobase"))
+        .args(["backup", "--data-dir", s.data_dir().to_str().unwrap(), "--output", live.to_str().unwrap()])
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("live database"), "{}", String::from_utf8_lossy(&out.stderr));
+    let later = s.post("/api/v1/notes", json!({"n": 999_999})).await;
+    assert_eq!(later.status, 201);
+    s.restart().await;
+    assert_eq!(s.get(&format!("/api/v1/notes/{}", later.body["_id"].as_str().unwrap())).await.status, 200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -124,6 +153,41 @@ async fn a_postgres_backup_taken_under_writes_restores() {
     let base = url.rsplit_once('/').unwrap().0;
     let target = format!("{base}/{database}?options=-csearch_path%3D{schema}");
     restore(&["--database-url", &target], &file);
+    {
+        let restored =
+            TestServer::start_with(Backend::Postgres, |c| c.database_url = Some(target.clone())).await.unwrap();
+        assert_holds(&restored, &before).await;
+        // A collection made after the backup does not stop it from being restored again.
+        restored.open_collection("later").await;
+        restored.seed("later", &[json!({"n": 1})]).await;
+    }
+    restore(&["--database-url", &target], &file);
+    {
+        let restored =
+            TestServer::start_with(Backend::Postgres, |c| c.database_url = Some(target.clone())).await.unwrap();
+        assert_holds(&restored, &before).await;
+        assert_eq!(restored.get("/api/v1/later").await.status, 404, "the backup had no such collection");
+    }
+    // A pg_dump archive that is not Ferrobase's is refused before anything is dropped.
+    let foreign = dir.path().join("foreign.dump");
+    let (restored_db, conn) =
+        tokio_postgres::connect(&format!("{base}/{database}"), tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    restored_db.batch_execute("CREATE SCHEMA other_app; CREATE TABLE other_app.t (x int);").await.unwrap();
+    let dumped = std::process::Command::new("pg_dump")
+        .args(["--dbname", &format!("{base}/{database}"), "--format=custom", "--schema", "other_app", "--file"])
+        .arg(&foreign)
+        .output()
+        .unwrap();
+    assert!(dumped.status.success(), "{}", String::from_utf8_lossy(&dumped.stderr));
+    drop(restored_db);
+    let refused = try_restore(&["--database-url", &target], &foreign);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("not a Ferrobase backup"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
     {
         let restored =
             TestServer::start_with(Backend::Postgres, |c| c.database_url = Some(target.clone())).await.unwrap();
