@@ -571,7 +571,8 @@ pub fn json_to_value(col: &Column, value: &serde_json::Value) -> Result<Value, A
     })
 }
 
-fn json_holds_nul(value: &serde_json::Value) -> bool {
+/// Whether a JSON value holds NUL, in a string or a key, however deep.
+pub fn json_holds_nul(value: &serde_json::Value) -> bool {
     match value {
         serde_json::Value::String(s) => s.contains('\0'),
         serde_json::Value::Array(items) => items.iter().any(json_holds_nul),

@@ -132,10 +132,49 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
         if bytes.is_empty() {
             return Err(ApiError::bad_input(codes::BODY, "the request body must be JSON"));
         }
+        if escapes_nul(&bytes) {
+            return Err(nul_refused(&bytes));
+        }
         serde_json::from_slice(&bytes)
             .map(JsonBody)
             .map_err(|err| ApiError::bad_input(codes::BODY, format!("invalid JSON body: {err}")))
     }
+}
+
+/// Whether JSON text holds `\u0000` (the only way JSON can hold NUL): an escape, not a
+/// `\\u0000`, whose backslash is itself escaped.
+fn escapes_nul(json: &[u8]) -> bool {
+    let mut i = 0;
+    while i < json.len() {
+        if json[i] == b'\\' {
+            if json[i + 1..].starts_with(b"u0000") {
+                return true;
+            }
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    false
+}
+
+/// 400 for a body holding NUL, which no stored text may hold (PostgreSQL's cannot): refused
+/// alike on both backends, naming the field it is in.
+fn nul_refused(bytes: &[u8]) -> ApiError {
+    let value: serde_json::Value = serde_json::from_slice(bytes).unwrap_or_default();
+    let first_object = match &value {
+        serde_json::Value::Array(items) => items.iter().find(|item| crate::data::records::json_holds_nul(item)),
+        other => Some(other),
+    };
+    let field = first_object
+        .and_then(serde_json::Value::as_object)
+        .and_then(|object| object.iter().find(|(k, v)| k.contains('\0') || crate::data::records::json_holds_nul(v)))
+        .map(|(k, _)| k.replace('\0', "\\u0000"));
+    let message = match &field {
+        Some(field) => format!("field '{field}' holds a NUL character (\\u0000), which no text may hold"),
+        None => "the body holds a NUL character (\\u0000), which no text may hold".to_owned(),
+    };
+    ApiError::BadRequest { message, field, code: Some(codes::INVALID_VALUE) }
 }
 
 /// The query string as ordered key/value pairs (repeated keys kept).
@@ -173,6 +212,18 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T>
 #[cfg(test)]
 mod tests {
     use super::bearer_credentials;
+
+    #[test]
+    fn an_escaped_nul_is_found_and_an_escaped_backslash_is_not_one() {
+        use super::escapes_nul;
+        assert!(escapes_nul(br#"{"a": "x\u0000"}"#));
+        assert!(escapes_nul(br#"{"a\u0000": 1}"#));
+        assert!(escapes_nul(br#"["\\\u0000"]"#), "an escaped backslash, then NUL");
+        assert!(!escapes_nul(br#"{"a": "\\u0000"}"#), "a backslash, then the text u0000");
+        assert!(escapes_nul(br#"{"a": "\u00001"}"#), "NUL, then a 1");
+        assert!(!escapes_nul(br#"{"a": "\u0001"}"#));
+        assert!(!escapes_nul(br#""\"#), "a lone trailing backslash");
+    }
 
     #[test]
     fn the_bearer_scheme_is_read_in_any_case() {

@@ -108,6 +108,9 @@ both_backends! {
         for bad in [json!({}), json!({"name": ""}), json!({"name": "x", "expires_at": 1}), json!({"name": "x", "expires_at": "soon"})] {
             assert_eq!(s.as_user(Method::POST, "/api/v1/auth/api-keys", &t, Some(bad.clone())).await.status, 400, "{bad}");
         }
+        // No text holds NUL, on either backend, and the answer names the field.
+        let nul = s.as_user(Method::POST, "/api/v1/auth/api-keys", &t, Some(json!({"name": "a\u{0}b"}))).await;
+        assert_eq!((nul.status, nul.body["field"].as_str()), (400, Some("name")), "{}", nul.text);
         let list = s.as_user(Method::GET, "/api/v1/auth/api-keys", &t, None).await;
         assert_eq!(list.body["api_keys"].as_array().unwrap().len(), 1);
         assert!(!list.text.contains(&key), "the key is shown only once");
