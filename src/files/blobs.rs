@@ -165,11 +165,33 @@ impl Blobs {
 
     /// Whether the store answers: a metadata read of a blob that does not exist.
     pub async fn probe(&self) -> Result<(), BlobError> {
+        if let Some(root) = &self.local_root {
+            // Whether files could be made there now, asked of the kernel (read-only mounts,
+            // immutable directories, permissions) without writing anything.
+            let root = root.clone();
+            blocking(move || writable(&root)).await?;
+        }
         match self.store.head(&Path::from("health/probe")).await {
             Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(err) => Err(err.into()),
         }
     }
+}
+
+#[cfg(unix)]
+fn writable(dir: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).map_err(std::io::Error::other)?;
+    // SAFETY: `path` is a NUL-terminated string that lives across the call.
+    if unsafe { libc::access(path.as_ptr(), libc::W_OK | libc::X_OK) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn writable(dir: &std::path::Path) -> std::io::Result<()> {
+    std::fs::metadata(dir).map(|_| ())
 }
 
 /// A local blob's bytes (or those of `range`): the file is opened and its first chunk read in
@@ -339,5 +361,15 @@ impl BlobWriter {
         {
             tracing::warn!(%err, "aborting an unfinished upload failed");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_missing_directory_is_not_writable() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(super::writable(dir.path()).is_ok());
+        assert!(super::writable(&dir.path().join("gone")).is_err());
     }
 }
