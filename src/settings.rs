@@ -86,6 +86,7 @@ pub fn registry() -> Vec<Setting> {
         setting("rate_limit_admin", json!(50), Int(0, 1_000_000)),
         setting("rate_limit_uploads", json!(20), Int(0, 1_000_000)),
         setting("trusted_proxies", json!(""), Networks),
+        setting("client_ip_header", json!("x-forwarded-for"), OneOf(&["x-forwarded-for", "forwarded"])),
         setting("cors_origins", json!("*"), Origins),
         setting("log_level", json!(crate::logging::DEFAULT_LEVEL), OneOf(crate::logging::LEVELS)),
     ]

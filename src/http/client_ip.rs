@@ -1,7 +1,10 @@
 //! The client's IP address: the socket's peer, unless that peer is a trusted proxy (the
-//! setting `trusted_proxies`); then the address the proxies report, in `Forwarded` (RFC 7239)
-//! or else `X-Forwarded-For`, read from the nearest hop back to the first untrusted one. A
-//! client cannot choose its address by sending these headers itself.
+//! setting `trusted_proxies`); then the address the proxies report in the one header the
+//! setting `client_ip_header` names (`X-Forwarded-For` by default, or `Forwarded`, RFC 7239),
+//! read from the nearest hop back to the first untrusted one. A client cannot choose its
+//! address by sending these headers itself: the proxies' own entries come last, and the
+//! header the proxies do not manage is never read (were both read, a client could pass the
+//! other one through a proxy that leaves it alone).
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -16,29 +19,43 @@ use crate::net::{Cidr, parse_proxies};
 pub fn of(state: &AppState, parts_extensions: &axum::http::Extensions, headers: &HeaderMap) -> Option<IpAddr> {
     let peer = parts_extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())?;
     let trusted = parse_proxies(&state.settings().get_str("trusted_proxies")).unwrap_or_default();
-    Some(resolve(peer, headers, &trusted))
+    let header = state.settings().with_str("client_ip_header", |h| ProxyHeader::named(h)).unwrap_or_default();
+    Some(resolve(peer, headers, &trusted, header))
+}
+
+/// The header trusted proxies report the client's address in (the setting `client_ip_header`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ProxyHeader {
+    #[default]
+    XForwardedFor,
+    Forwarded,
+}
+
+impl ProxyHeader {
+    fn named(name: &str) -> ProxyHeader {
+        if name.eq_ignore_ascii_case("forwarded") { ProxyHeader::Forwarded } else { ProxyHeader::XForwardedFor }
+    }
 }
 
 pub fn of_parts(state: &AppState, parts: &Parts) -> Option<IpAddr> {
     of(state, &parts.extensions, &parts.headers)
 }
 
-pub fn resolve(peer: IpAddr, headers: &HeaderMap, trusted: &[Cidr]) -> IpAddr {
+pub fn resolve(peer: IpAddr, headers: &HeaderMap, trusted: &[Cidr], header: ProxyHeader) -> IpAddr {
     let is_trusted = |ip: IpAddr| trusted.iter().any(|net| net.contains(ip));
     if !is_trusted(peer) {
         return peer;
     }
-    let chain = forwarded_chain(headers);
+    let chain = forwarded_chain(headers, header);
     chain.iter().rev().copied().find(|ip| !is_trusted(*ip)).or(chain.first().copied()).unwrap_or(peer)
 }
 
 /// The addresses the proxies recorded, the client's first.
-fn forwarded_chain(headers: &HeaderMap) -> Vec<IpAddr> {
+fn forwarded_chain(headers: &HeaderMap, header: ProxyHeader) -> Vec<IpAddr> {
     let values =
         |name: &str| headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).collect::<Vec<_>>().join(",");
-    let forwarded = values("forwarded");
-    if !forwarded.is_empty() {
-        return forwarded
+    if header == ProxyHeader::Forwarded {
+        return values("forwarded")
             .split(',')
             .filter_map(|element| {
                 element.split(';').find_map(|pair| {
@@ -79,15 +96,28 @@ mod tests {
     #[test]
     fn forwarded_headers_count_only_from_trusted_proxies() {
         let trusted = parse_proxies("10.0.0.0/8").unwrap();
+        let xff = ProxyHeader::XForwardedFor;
         let spoof = headers(&[("x-forwarded-for", "6.6.6.6")]);
-        assert_eq!(resolve(ip("8.8.8.8"), &spoof, &trusted), ip("8.8.8.8"), "an untrusted peer's header is ignored");
-        assert_eq!(resolve(ip("10.0.0.2"), &spoof, &trusted), ip("6.6.6.6"));
+        assert_eq!(
+            resolve(ip("8.8.8.8"), &spoof, &trusted, xff),
+            ip("8.8.8.8"),
+            "an untrusted peer's header is ignored"
+        );
+        assert_eq!(resolve(ip("10.0.0.2"), &spoof, &trusted, xff), ip("6.6.6.6"));
         // The client prepended a fake hop; the proxies appended the real one.
         let chain = headers(&[("x-forwarded-for", "1.1.1.1, 7.7.7.7, 10.0.0.9")]);
-        assert_eq!(resolve(ip("10.0.0.2"), &chain, &trusted), ip("7.7.7.7"));
+        assert_eq!(resolve(ip("10.0.0.2"), &chain, &trusted, xff), ip("7.7.7.7"));
         let rfc = headers(&[("forwarded", "for=\"[2001:db8::7]:4711\";proto=https, for=10.0.0.3")]);
-        assert_eq!(resolve(ip("10.0.0.2"), &rfc, &trusted), ip("2001:db8::7"));
-        assert_eq!(resolve(ip("10.0.0.2"), &headers(&[]), &trusted), ip("10.0.0.2"));
-        assert_eq!(resolve(ip("10.0.0.2"), &headers(&[("x-forwarded-for", "5.5.5.5:1234")]), &trusted), ip("5.5.5.5"));
+        assert_eq!(resolve(ip("10.0.0.2"), &rfc, &trusted, ProxyHeader::Forwarded), ip("2001:db8::7"));
+        assert_eq!(resolve(ip("10.0.0.2"), &headers(&[]), &trusted, xff), ip("10.0.0.2"));
+        assert_eq!(
+            resolve(ip("10.0.0.2"), &headers(&[("x-forwarded-for", "5.5.5.5:1234")]), &trusted, xff),
+            ip("5.5.5.5")
+        );
+        // Only the header the proxies manage is read: the other is the client's own.
+        let both = headers(&[("x-forwarded-for", "7.7.7.7"), ("forwarded", "for=8.8.8.8")]);
+        assert_eq!(resolve(ip("10.0.0.2"), &both, &trusted, xff), ip("7.7.7.7"));
+        assert_eq!(resolve(ip("10.0.0.2"), &both, &trusted, ProxyHeader::Forwarded), ip("8.8.8.8"));
+        assert_eq!(resolve(ip("10.0.0.2"), &rfc, &trusted, xff), ip("10.0.0.2"), "no X-Forwarded-For: the peer");
     }
 }

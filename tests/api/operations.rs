@@ -330,6 +330,18 @@ both_backends! {
         assert_eq!(from("3.3.3.3").await.status, 200);
         assert_eq!(from("3.3.3.3").await.status, 429);
         assert_eq!(from("4.4.4.4").await.status, 200, "each forwarded client has its own budget");
+        // Only the header the proxies manage is read: a Forwarded the client sent through a
+        // proxy that sets X-Forwarded-For cannot pick its budget.
+        let both = |forwarded: &'static str| async move {
+            s.send_with(Method::GET, "/api/v1/posts", None, &[("x-forwarded-for", "4.4.4.4"), ("forwarded", forwarded)], None).await
+        };
+        assert_eq!(both("for=5.5.5.5").await.status, 429, "4.4.4.4 spent its budget");
+        assert_eq!(s.admin_patch("/api/v1/admin/settings", json!({"client_ip_header": "x-real-ip"})).await.status, 400);
+        s.set_settings(json!({"client_ip_header": "forwarded"})).await;
+        assert_eq!(both("for=5.5.5.5").await.status, 200);
+        assert_eq!(both("for=5.5.5.5").await.status, 429);
+        assert_eq!(both("for=6.6.6.6").await.status, 200, "X-Forwarded-For is now the client's own");
+        s.set_settings(json!({"client_ip_header": "x-forwarded-for"})).await;
         // Sessions record the forwarded address too.
         s.set_settings(json!({"rate_limit_public_reads": 0})).await;
         s.register("ip@example.com", "password-123").await;

@@ -30,6 +30,7 @@ const SHOWN_ELSEWHERE: &[(&str, &str)] = &[
     ("rate_limit_admin", "operations::forwarded_addresses_count_only_through_trusted_proxies"),
     ("rate_limit_uploads", "operations::each_class_has_its_own_budget_and_answers_429"),
     ("trusted_proxies", "operations::forwarded_addresses_count_only_through_trusted_proxies"),
+    ("client_ip_header", "operations::forwarded_addresses_count_only_through_trusted_proxies"),
     ("log_level", "cli::log_level_applies_at_once"),
 ];
 
