@@ -24,7 +24,31 @@ fn view(row: &[Value]) -> Json {
     })
 }
 
+/// How many keys [`Auth::limiter_id_of_key`] remembers; past it the memory starts over
+/// (a key then counts against its IP until it authenticates again).
+const KNOWN_KEYS: usize = 10_000;
+
+/// The name a key's rate-limit budget goes by: a prefix of its hash, never the key.
+fn limiter_id(key: &str) -> String {
+    format!("key:{}", &sha256_hex(key.trim())[..24])
+}
+
 impl Auth {
+    fn remember_api_key(&self, key: &str) {
+        let mut known = self.known_api_keys.lock().expect("known keys lock");
+        if known.len() >= KNOWN_KEYS {
+            known.clear();
+        }
+        known.insert(limiter_id(key));
+    }
+
+    /// The rate-limit budget of an API key that authenticated here before; `None` for any
+    /// other key (no database is read: this runs before authentication).
+    pub fn limiter_id_of_key(&self, key: &str) -> Option<String> {
+        let id = limiter_id(key);
+        self.known_api_keys.lock().expect("known keys lock").contains(&id).then_some(id)
+    }
+
     /// Creates a key; the answer holds the key itself, which is never shown again.
     pub async fn create_api_key(&self, user_id: &str, name: &str, expires_at: Option<i64>) -> Result<Json, ApiError> {
         let name = name.trim();
@@ -100,6 +124,7 @@ impl Auth {
             ))
             .await?;
         let row = rows.rows.first().ok_or_else(invalid)?;
+        self.remember_api_key(key);
         let key_id = row[0].text().unwrap_or_default();
         if row[4].as_int().is_none_or(|last| now - last > 60_000) {
             self.db

@@ -23,13 +23,22 @@ pub struct Auth {
     db: Db,
     jwt: jwt::JwtKeys,
     sealer: crypto::SecretBox,
+    /// API keys (by [`api_keys::limiter_id`]) that authenticated on this instance: only these
+    /// get a rate-limit budget of their own. Any other key counts against its client's IP, or
+    /// each made-up key would bring a fresh budget.
+    known_api_keys: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl Auth {
     /// `secret` is the server's JWT secret; the key that seals TOTP secrets is derived from it.
     pub fn new(db: Db, secret: &str) -> Self {
         let sealing_key = crypto::hmac_sha256(secret.as_bytes(), b"ferrobase totp sealing key");
-        Auth { db, jwt: jwt::JwtKeys::new(secret.as_bytes()), sealer: crypto::SecretBox::new(&sealing_key) }
+        Auth {
+            db,
+            jwt: jwt::JwtKeys::new(secret.as_bytes()),
+            sealer: crypto::SecretBox::new(&sealing_key),
+            known_api_keys: Default::default(),
+        }
     }
 
     /// The user a valid access token names, checked by signature and expiry only (no

@@ -290,6 +290,10 @@ both_backends! {
         }
         assert_eq!(s.as_user(Method::GET, "/api/v1/posts", &alice, None).await.status, 429);
         assert_eq!(s.as_user(Method::GET, "/api/v1/posts", &bob, None).await.status, 200);
+        // A made-up API key brings no budget of its own: each one spends its client IP's.
+        for (key, status) in [("fb_madeup1", 401), ("fb_madeup2", 401), ("fb_madeup3", 429)] {
+            assert_eq!(s.send_with(Method::GET, "/api/v1/posts", None, &[("x-api-key", key)], None).await.status, status, "{key}");
+        }
 
         // Sign-ins, by IP, whether they succeed or not.
         assert_eq!(s.login("alice@example.com", "wrong-password").await.status, 401);
