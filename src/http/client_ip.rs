@@ -19,7 +19,7 @@ use crate::net::{Cidr, parse_proxies};
 pub fn of(state: &AppState, parts_extensions: &axum::http::Extensions, headers: &HeaderMap) -> Option<IpAddr> {
     let peer = parts_extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())?;
     let trusted = parse_proxies(&state.settings().get_str("trusted_proxies")).unwrap_or_default();
-    let header = state.settings().with_str("client_ip_header", |h| ProxyHeader::named(h)).unwrap_or_default();
+    let header = state.settings().with_str("client_ip_header", ProxyHeader::named).unwrap_or_default();
     Some(resolve(peer, headers, &trusted, header))
 }
 
