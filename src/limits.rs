@@ -12,6 +12,9 @@ pub const DEFAULT_HEADER_TIMEOUT_SECS: u64 = 30;
 /// that stalls longer is abandoned (nothing of it is kept) and the connection closed.
 pub const DEFAULT_BODY_IDLE_TIMEOUT_SECS: u64 = 60;
 
+/// The longest value of a runtime setting, in bytes.
+pub const MAX_SETTING_BYTES: usize = 4096;
+
 /// The longest request target (path and query string), in bytes; longer is a 414.
 pub const MAX_URL_BYTES: usize = 32 * 1024;
 

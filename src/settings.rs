@@ -105,6 +105,19 @@ impl Setting {
         if value.as_str().is_some_and(|s| s.contains('\0')) {
             return Err(format!("setting '{key}' holds a NUL character"));
         }
+        if let Json::String(text) = value {
+            if text.len() > crate::limits::MAX_SETTING_BYTES {
+                return Err(format!(
+                    "setting '{key}' is longer than {} bytes (MAX_SETTING_BYTES)",
+                    crate::limits::MAX_SETTING_BYTES
+                ));
+            }
+            // Every setting is one line: a line break in a name or host could start a new
+            // header of the mail it goes into.
+            if text.chars().any(char::is_control) {
+                return Err(format!("setting '{key}' holds a control character (a line break, a tab…)"));
+            }
+        }
         match (self.kind, value) {
             (Kind::Bool, Json::Bool(_)) | (Kind::Text, Json::String(_)) => Ok(()),
             (Kind::Bool, _) => Err(format!("setting '{key}' is true or false")),

@@ -77,6 +77,17 @@ both_backends! {
         assert_eq!(refused.status, 400, "{}", refused.text);
         assert_eq!(s.admin_get("/api/v1/admin/settings").await.body["settings"]["app_name"], "Plain");
         assert_eq!(s.admin_post("/api/v1/admin/settings/import", json!({"settings": 3})).await.status, 400);
+        // An export of a format this server does not know is refused whole.
+        for format in [json!(2), json!("1")] {
+            let later = s.admin_post("/api/v1/admin/settings/import", json!({"ferrobase_settings": format, "settings": {"app_name": "Later"}})).await;
+            assert_eq!((later.status, later.body["field"].as_str()), (400, Some("ferrobase_settings")), "{}", later.text);
+        }
+        // A setting is one line, and of a bounded length (MAX_SETTING_BYTES).
+        for value in [json!("Ferro\r\nBcc: x@example.com"), json!("tab\there"), json!("x".repeat(4097))] {
+            let refused = s.admin_patch("/api/v1/admin/settings", json!({"app_name": value})).await;
+            assert_eq!(refused.status, 400, "{value}: {}", refused.text);
+        }
+        assert_eq!(s.admin_get("/api/v1/admin/settings").await.body["settings"]["app_name"], "Plain");
     }
 
     async fn a_test_email_goes_through_the_configured_provider(s) {

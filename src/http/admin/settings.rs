@@ -58,10 +58,13 @@ pub async fn audit(_: Admin, State(state): State<AppState>, QueryPairs(pairs): Q
     Ok(Json(json!({"items": items, "total": total, "limit": limit, "offset": offset})).into_response())
 }
 
+/// The format of a settings export (`ferrobase_settings`).
+const SETTINGS_FORMAT: u32 = 1;
+
 /// `GET /admin/settings/export`: every setting as a JSON file, secrets masked.
 pub async fn export(_: Admin, State(state): State<AppState>) -> Response {
     let file = json!({
-        "ferrobase_settings": 1,
+        "ferrobase_settings": SETTINGS_FORMAT,
         "exported_at": crate::util::now_ms(),
         "settings": state.settings().snapshot(),
     });
@@ -74,6 +77,15 @@ pub async fn export(_: Admin, State(state): State<AppState>) -> Response {
 /// value. → `{imported: [keys that changed], settings}`.
 pub async fn import(_: Admin, State(state): State<AppState>, JsonBody(body): JsonBody<Value>) -> ApiResult<Response> {
     let object = body.as_object().ok_or_else(|| ApiError::bad_request("the body must be an object of settings"))?;
+    // An export names its format; one of a later format may mean what this server cannot read.
+    if let Some(format) = object.get("ferrobase_settings")
+        && format != &json!(SETTINGS_FORMAT)
+    {
+        return Err(ApiError::bad_field(
+            "ferrobase_settings",
+            format!("this server reads settings exports of format {SETTINGS_FORMAT}, not {format}"),
+        ));
+    }
     let settings: Map<String, Value> = match object.get("settings") {
         Some(Value::Object(inner)) => inner.clone(),
         Some(_) => return Err(ApiError::bad_field("settings", "settings must be an object")),
