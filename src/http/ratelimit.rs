@@ -107,8 +107,20 @@ fn caller_of(state: &AppState, request: &Request, class: Class) -> String {
     let user = matches!(class, Class::Crud | Class::Uploads).then(|| user_of(state, request)).flatten();
     user.unwrap_or_else(|| {
         super::client_ip::of(state, request.extensions(), request.headers())
-            .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
+            .map_or_else(|| "unknown".to_owned(), network_of)
     })
+}
+
+/// The budget an address spends from: an IPv4 address's own, an IPv6 address's /64. One
+/// subscriber is handed a whole /64 and may send from any address in it.
+fn network_of(ip: std::net::IpAddr) -> String {
+    match ip.to_canonical() {
+        std::net::IpAddr::V6(v6) => {
+            let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+            format!("{}/64", std::net::Ipv6Addr::from(prefix))
+        }
+        v4 => v4.to_string(),
+    }
 }
 
 /// `POST /storage/upload`, `POST /storage/{bucket}/{key}` and the start of a resumable upload.
@@ -132,6 +144,16 @@ pub fn budget_headers(response: &mut Response, verdict: &Verdict) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_ipv6_client_spends_its_64s_budget() {
+        let net = |ip: &str| network_of(ip.parse().unwrap());
+        assert_eq!(net("2001:db8:1:2:aaaa::1"), net("2001:db8:1:2:ffff:1:2:3"));
+        assert_eq!(net("2001:db8:1:2::9"), "2001:db8:1:2::/64");
+        assert_ne!(net("2001:db8:1:2::1"), net("2001:db8:1:3::1"));
+        assert_eq!(net("::ffff:10.0.0.1"), "10.0.0.1", "a mapped IPv4 address is the IPv4 address");
+        assert_eq!(net("10.0.0.1"), "10.0.0.1");
+    }
 
     #[test]
     fn uploads_are_the_storage_writes_of_files() {
