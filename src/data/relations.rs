@@ -251,12 +251,16 @@ pub(super) enum Effect {
     Write { stmt: Stmt, relation: Relation, deletes: bool },
 }
 
-/// 409: a `restrict` relation still points at the record.
+/// 409: a `restrict` relation still points at the record. The code is PostgreSQL's
+/// foreign-key violation, which is what a PostgREST client sees for the same refusal.
 pub(super) fn restricted(relation: &Relation) -> ApiError {
-    ApiError::Conflict(format!(
-        "the record is referenced by '{}.{}' (on_delete: restrict)",
-        relation.collection, relation.field
-    ))
+    ApiError::ConflictOf {
+        message: format!(
+            "the record is referenced by '{}.{}' (on_delete: restrict)",
+            relation.collection, relation.field
+        ),
+        code: crate::error::codes::FOREIGN_KEY,
+    }
 }
 
 /// The columns of a collection, by its name.

@@ -223,10 +223,11 @@ impl Store {
         }
     }
 
-    /// Runs `op` on the table `name` (see [`Store::table`]). Another program may have added a
-    /// column the catalog has not heard of yet: when `op` names an unknown column, the table is
-    /// read again from the database and, if it changed, `op` runs once more on it. Running it
-    /// again is safe: an unknown column is refused before any statement runs.
+    /// Runs `op` on the table `name` (see [`Store::table`]). Another program may have changed
+    /// the table since the catalog last read it: added a column `op` names (refused as unknown
+    /// before any statement ran), or dropped or renamed one the statement names (the database
+    /// refused the statement, so nothing was written). Either way the table is read again
+    /// and, if its columns changed, `op` runs once more on it; if it is gone, the answer is 404.
     pub async fn with_table<T, Op, Ran>(&self, name: &str, op: Op) -> Result<T, ApiError>
     where
         Op: Fn(Arc<Table>) -> Ran,
@@ -234,9 +235,12 @@ impl Store {
     {
         let table = self.table(name).await?;
         match op(table.clone()).await {
-            Err(err) if matches!(err.code(), codes::UNDEFINED_COLUMN | codes::UNKNOWN_BODY_COLUMN) => {
+            Err(err)
+                if matches!(err.code(), codes::UNDEFINED_COLUMN | codes::UNKNOWN_BODY_COLUMN | codes::TRY_AGAIN) =>
+            {
                 match self.catalog.refresh(&table.name).await? {
                     Some(fresh) if column_names(&fresh).ne(column_names(&table)) => op(fresh).await,
+                    None => Err(ApiError::not_found(format!("table '{}' not found", table.name))),
                     _ => Err(err),
                 }
             }

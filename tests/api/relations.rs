@@ -133,6 +133,8 @@ both_backends! {
 
         let refused = s.send(Method::DELETE, &format!("/api/v1/authors/{author}"), None, None).await;
         assert_eq!(refused.status, 409, "{}", refused.text);
+        let through_tables = s.send(Method::DELETE, &format!("/api/v1/tables/authors/{author}"), None, None).await;
+        assert_eq!((through_tables.status, through_tables.body["code"].as_str()), (409, Some("23503")), "a foreign-key refusal, not a uniqueness one: {}", through_tables.text);
         assert_eq!(s.get(&format!("/api/v1/authors/{author}")).await.status, 200, "restrict: nothing deleted");
         assert_eq!(s.admin_delete(&format!("/api/v1/admin/collections/authors/records/{author}")).await.status, 409);
 

@@ -14,7 +14,7 @@ use crate::data::records::{insert_values, json_to_value, typed_fields};
 use crate::data::sql::SqlBuilder;
 use crate::data::tables::{Resolution, key_condition, no_key, unknown_body_column};
 use crate::data::{Dialect, Stmt, Value, names};
-use crate::error::ApiError;
+use crate::error::{ApiError, codes};
 use crate::util::now_ms;
 
 /// The column rows are addressed by: `_id` of a collection, the single-column primary key of
@@ -122,6 +122,9 @@ pub(super) fn typed_row(
         if col.name == "_owner_id" && !caller.is_admin() {
             return Err(ApiError::bad_field(name, "only the admin may set _owner_id"));
         }
+        if col.primary_key && value.is_null() {
+            return Err(null_key(table, col));
+        }
         values.push((col.name.clone(), json_to_value(col, value)?));
     }
     if creating
@@ -132,6 +135,16 @@ pub(super) fn typed_row(
         values.push(("_owner_id".into(), Value::Text(user.to_owned())));
     }
     Ok(values)
+}
+
+/// 400: a key set to null. PostgreSQL refuses it as a not-null violation; SQLite would take
+/// null for an INTEGER PRIMARY KEY as "pick the next rowid" (an insert then succeeds with a
+/// key the client did not send) and keep a null in any other key column.
+fn null_key(table: &Table, col: &Column) -> ApiError {
+    ApiError::bad_input(
+        codes::NOT_NULL,
+        format!("null value in column \"{}\" of relation \"{}\" violates not-null constraint", col.name, table.name),
+    )
 }
 
 /// A PUT's values: the key may repeat the path's id but not differ from it, and every column
