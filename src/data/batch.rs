@@ -46,9 +46,9 @@ impl Store {
             .enumerate()
             .map(|(i, body)| Ok(Mutation::create(body_object(body).map_err(|e| at(i, e))?.clone())))
             .collect::<Result<Vec<_>, ApiError>>()?;
-        let table = self.writable_collection(name, caller, auto_create).await?;
+        let table = self.writable_collection(name, auto_create).await?;
         let options = WriteOptions { indexed: true, ..WriteOptions::collection(auto_create) };
-        let written = self.apply(table, caller, mutations, options).await?;
+        let written = self.apply_to(name, table, caller, mutations, options).await?;
         Ok(written.into_iter().map(|w| first_record(w.records)).collect())
     }
 
@@ -72,12 +72,12 @@ impl Store {
             .collect::<Result<Vec<_>, _>>()?;
         let creates = mutations.iter().any(|m| matches!(m, Mutation::Create { .. }));
         let table = if creates {
-            self.writable_collection(name, caller, auto_create).await?
+            self.writable_collection(name, auto_create).await?
         } else {
-            self.collection(name).await?
+            Some(self.collection(name).await?)
         };
         let options = WriteOptions { indexed: true, ..WriteOptions::collection(auto_create) };
-        let written = self.apply(table, caller, mutations, options).await?;
+        let written = self.apply_to(name, table, caller, mutations, options).await?;
         Ok(written
             .into_iter()
             .zip(operations)

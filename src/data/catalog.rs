@@ -8,6 +8,7 @@ use std::sync::{Arc, RwLock};
 use serde::Serialize;
 
 use super::access::Rules;
+use super::tx::Tx;
 use super::{Db, DbError, Dialect, Rows, Stmt, Value, names};
 
 /// The column types Ferrobase distinguishes.
@@ -241,37 +242,56 @@ impl Catalog {
 
     async fn introspect(&self, only: Option<&str>) -> Result<HashMap<String, Table>, DbError> {
         let dialect = self.db.dialect();
-        let filter: Vec<Value> = only.map(|n| vec![n.into()]).unwrap_or_default();
-        let results = self
-            .db
-            .read_many(vec![
-                Stmt::new(columns_sql(dialect, only.is_some()), filter.clone()),
-                Stmt::new(collections_sql(dialect, only.is_some()), filter.clone()),
-                Stmt::new(table_rules_sql(dialect, only.is_some()), filter.clone()),
-                Stmt::new(foreign_keys_sql(dialect, only.is_some()), filter.clone()),
-                Stmt::new(many_relations_sql(dialect, only.is_some()), filter),
-            ])
-            .await?;
-        let mut tables = tables_of(dialect, &results[0]);
-        add_collections(&mut tables, &results[1]);
-        for row in &results[2].rows {
-            let [name, rules] = &row[..] else { continue };
-            let Some(table) = name.as_text().and_then(|n| tables.get_mut(n)) else { continue };
-            if table.collection.is_none() {
-                table.table_rules = serde_json::from_value(rules.as_json()).ok();
-            }
-        }
-        add_foreign_keys(&mut tables, &results[3]);
-        for row in &results[4].rows {
-            let [collection, field] = &row[..] else { continue };
-            let Some(meta) = collection.as_text().and_then(|n| tables.get_mut(n)).and_then(|t| t.collection.as_mut())
-            else {
-                continue;
-            };
-            meta.many_relations.extend(field.text());
-        }
-        Ok(tables)
+        let results = self.db.read_many(introspection(dialect, only)).await?;
+        Ok(tables_from(dialect, &results))
     }
+}
+
+/// One table as the transaction `tx` sees it (a collection it has just created, say), read
+/// the way the catalog reads tables.
+pub async fn table_in<T: Tx>(tx: &mut T, name: &str) -> Result<Option<Table>, DbError> {
+    let dialect = tx.dialect();
+    let mut results = Vec::new();
+    for stmt in introspection(dialect, Some(name)) {
+        results.push(tx.run(&stmt).await?);
+    }
+    Ok(tables_from(dialect, &results).remove(name))
+}
+
+/// The statements that read the tables (or the one table `only`): columns, collections,
+/// tables' rules, foreign keys, `many` relations.
+fn introspection(dialect: Dialect, only: Option<&str>) -> Vec<Stmt> {
+    let filter: Vec<Value> = only.map(|n| vec![n.into()]).unwrap_or_default();
+    vec![
+        Stmt::new(columns_sql(dialect, only.is_some()), filter.clone()),
+        Stmt::new(collections_sql(dialect, only.is_some()), filter.clone()),
+        Stmt::new(table_rules_sql(dialect, only.is_some()), filter.clone()),
+        Stmt::new(foreign_keys_sql(dialect, only.is_some()), filter.clone()),
+        Stmt::new(many_relations_sql(dialect, only.is_some()), filter),
+    ]
+}
+
+/// The tables the results of [`introspection`]'s statements describe.
+fn tables_from(dialect: Dialect, results: &[Rows]) -> HashMap<String, Table> {
+    let mut tables = tables_of(dialect, &results[0]);
+    add_collections(&mut tables, &results[1]);
+    for row in &results[2].rows {
+        let [name, rules] = &row[..] else { continue };
+        let Some(table) = name.as_text().and_then(|n| tables.get_mut(n)) else { continue };
+        if table.collection.is_none() {
+            table.table_rules = serde_json::from_value(rules.as_json()).ok();
+        }
+    }
+    add_foreign_keys(&mut tables, &results[3]);
+    for row in &results[4].rows {
+        let [collection, field] = &row[..] else { continue };
+        let Some(meta) = collection.as_text().and_then(|n| tables.get_mut(n)).and_then(|t| t.collection.as_mut())
+        else {
+            continue;
+        };
+        meta.many_relations.extend(field.text());
+    }
+    tables
 }
 
 /// The tables and their columns, from `(table, column, declared type, not null, key)` rows.

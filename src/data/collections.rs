@@ -31,6 +31,19 @@ impl Store {
         rules: Rules,
         fields: &[(String, ColumnType)],
     ) -> Result<Arc<Table>, ApiError> {
+        let stmts = self.collection_stmts(name, &rules, fields).await?;
+        self.db.write_many(stmts).await.map_err(|err| creation_error(name, err))?;
+        self.refreshed(name).await
+    }
+
+    /// The statements that create the collection `name` (its table and its row in
+    /// `_fb_collections`), once its name and fields are checked; 409 when it exists.
+    pub(super) async fn collection_stmts(
+        &self,
+        name: &str,
+        rules: &Rules,
+        fields: &[(String, ColumnType)],
+    ) -> Result<Vec<Stmt>, ApiError> {
         names::check_collection_name(name)?;
         if fields.len() + names::SYSTEM_COLUMNS.len() > crate::limits::MAX_COLUMNS {
             return Err(ApiError::bad_request(format!(
@@ -50,7 +63,7 @@ impl Store {
             }
         }
         if self.catalog.lookup(name).await?.is_some() {
-            return Err(ApiError::Conflict(format!("collection '{name}' already exists")));
+            return Err(already_exists(name));
         }
         let dialect = self.db.dialect();
         let int = dialect.type_name(ColumnType::Integer);
@@ -66,25 +79,10 @@ impl Store {
         let now = now_ms();
         let mut insert = SqlBuilder::new(dialect);
         insert.push("INSERT INTO _fb_collections (name, rules, created_at, updated_at) VALUES (");
-        insert.param(name.into()).push(", ").param(rules_value(&rules)).push(", ");
+        insert.param(name.into()).push(", ").param(rules_value(rules)).push(", ");
         insert.param(now.into()).push(", ").param(now.into()).push(")");
         // The search index is built when the collection is first searched (`searchable`).
-        let stmts = vec![Stmt::new(ddl, vec![]), insert.finish()];
-        self.db.write_many(stmts).await.map_err(|err| match err {
-            DbError::InStatement { source, .. } => match *source {
-                DbError::UniqueViolation(_) => ApiError::Conflict(format!("collection '{name}' already exists")),
-                DbError::Other(msg) | DbError::SchemaChanged(msg) if msg.contains("already exists") => {
-                    ApiError::Conflict(format!("collection '{name}' already exists"))
-                }
-                other => other.into(),
-            },
-            DbError::UniqueViolation(_) => ApiError::Conflict(format!("collection '{name}' already exists")),
-            DbError::Other(msg) | DbError::SchemaChanged(msg) if msg.contains("already exists") => {
-                ApiError::Conflict(format!("collection '{name}' already exists"))
-            }
-            other => other.into(),
-        })?;
-        self.refreshed(name).await
+        Ok(vec![Stmt::new(ddl, vec![]), insert.finish()])
     }
 
     /// Changes some of a collection's access rules.
@@ -140,10 +138,8 @@ impl Store {
             self.db
                 .stmt("DELETE FROM _fb_relations WHERE collection = ? OR target = ?", vec![name.into(), name.into()]),
         );
-        if self.db.dialect() == Dialect::Postgres {
-            // Counts kept of the dropped table must not pass for those of a new one of its name.
-            stmts.push(super::read::counts::bump_stmt(&table.name));
-        }
+        // Counts kept of the dropped table must not pass for those of a new one of its name.
+        stmts.extend(self.counts_outdated(&table.name));
         self.db.write_many(stmts).await?;
         self.catalog.refresh(name).await?;
         for source in sources {
@@ -158,7 +154,7 @@ impl Store {
             super::records::check_new_field_count(&table, columns.len())?;
         }
         let dialect = self.db.dialect();
-        let stmts = columns
+        let mut stmts: Vec<Stmt> = columns
             .iter()
             .map(|(column, ty)| {
                 let sql = format!(
@@ -170,6 +166,7 @@ impl Store {
                 Stmt::new(sql, vec![])
             })
             .collect();
+        stmts.extend(self.counts_outdated(name));
         let result = self.db.write_many(stmts).await;
         let table = self.refreshed(name).await?;
         if let Err(err) = result
@@ -215,6 +212,9 @@ impl Store {
             "DELETE FROM _fb_relations WHERE collection = ? AND field = ?",
             vec![name.into(), col.name.as_str().into()],
         ));
+        // A count kept of a filter on the field must not outlive it: dropped and added again,
+        // the field is null in every record.
+        stmts.extend(self.counts_outdated(name));
         if indexed {
             let remaining: Vec<String> = search::search_fields(&table).into_iter().filter(|f| f != &col.name).collect();
             stmts.extend(search::rebuild_stmts(dialect, name, &remaining));
@@ -361,9 +361,30 @@ impl Store {
         Ok(())
     }
 
+    /// The statement that makes the counts kept of `table` stale (PostgreSQL's count cache,
+    /// see `read::counts`), for a schema change to run in its own transaction.
+    fn counts_outdated(&self, table: &str) -> Option<Stmt> {
+        (self.db.dialect() == Dialect::Postgres).then(|| super::read::counts::bump_stmt(table))
+    }
+
     pub(super) async fn refreshed(&self, name: &str) -> Result<Arc<Table>, ApiError> {
         self.catalog.refresh(name).await?.ok_or_else(|| ApiError::not_found(format!("collection '{name}' not found")))
     }
+}
+
+/// The error of creating the collection `name`: 409 when another request created it first
+/// (PostgreSQL reports a table made at the same moment as a unique violation of its catalog).
+pub(super) fn creation_error(name: &str, err: DbError) -> ApiError {
+    match err {
+        DbError::InStatement { source, .. } => creation_error(name, *source),
+        DbError::UniqueViolation(_) => already_exists(name),
+        DbError::Other(msg) | DbError::SchemaChanged(msg) if msg.contains("already exists") => already_exists(name),
+        other => other.into(),
+    }
+}
+
+fn already_exists(name: &str) -> ApiError {
+    ApiError::Conflict(format!("collection '{name}' already exists"))
 }
 
 fn rules_value(rules: &Rules) -> Value {

@@ -13,7 +13,7 @@ use super::catalog::{Column, ColumnType, Table};
 use super::query::{Query, SortKey, compile};
 use super::read::{Order, Paging, Read, ReadPlan, with_tiebreaker};
 use super::sql::SqlBuilder;
-use super::write::{Mutation, WriteOptions};
+use super::write::{Mutation, WriteOptions, Written};
 use super::{Dialect, Rows, Store, Value, names, search};
 use crate::error::ApiError;
 use crate::limits::{MAX_COLUMNS, MAX_NEW_FIELDS_PER_WRITE, MAX_RELATION_IDS};
@@ -128,8 +128,9 @@ impl Store {
         auto_create: bool,
     ) -> Result<Records, ApiError> {
         let fields = body_object(body)?.clone();
-        let table = self.writable_collection(name, caller, auto_create).await?;
-        self.apply_one(table, caller, Mutation::create(fields), WriteOptions::collection(auto_create)).await
+        let table = self.writable_collection(name, auto_create).await?;
+        let options = WriteOptions::collection(auto_create);
+        only_record(self.apply_to(name, table, caller, vec![Mutation::create(fields)], options).await?)
     }
 
     /// Runs one mutation; answers the record it leaves.
@@ -140,34 +141,41 @@ impl Store {
         mutation: Mutation,
         options: WriteOptions,
     ) -> Result<Records, ApiError> {
-        let written = self.apply(table, caller, vec![mutation], options).await?;
-        let records = written.into_iter().next().map(|w| w.records);
-        records.filter(|r| !r.rows.is_empty()).ok_or_else(|| ApiError::internal("a write answered no record"))
+        only_record(self.apply(table, caller, vec![mutation], options).await?)
     }
 
-    /// The collection a caller creates records in, created first when it is missing and
-    /// `auto_create` allows it (and the caller passes the default create rule).
+    /// The collection records are created in; `None` when it is missing and `auto_create`
+    /// allows the writes to create it (see [`Store::apply_to`]). The write pipeline checks
+    /// the create rule, naming the mutation it refuses in a bulk or batch.
     pub(super) async fn writable_collection(
         &self,
         name: &str,
-        caller: &Caller,
         auto_create: bool,
-    ) -> Result<Arc<Table>, ApiError> {
-        let table = match self.collection(name).await {
-            Ok(table) => table,
+    ) -> Result<Option<Arc<Table>>, ApiError> {
+        match self.collection(name).await {
+            Ok(table) => Ok(Some(table)),
             Err(ApiError::NotFound(_)) if auto_create => {
-                access::check(&Rules::default().create, caller)?;
-                match self.create_collection(name, Rules::default(), &[]).await {
-                    // Another request created it a moment ago: its commit is read afresh (this
-                    // instance's catalog may not have heard of it yet).
-                    Err(ApiError::Conflict(_)) => self.refreshed(name).await?,
-                    other => other?,
-                }
+                names::check_collection_name(name)?;
+                Ok(None)
             }
-            Err(err) => return Err(err),
-        };
-        access::check(&rules(&table).create, caller)?;
-        Ok(table)
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Runs `mutations` on the collection [`Store::writable_collection`] answered: `table`,
+    /// or when it is `None` the collection `name`, created by the same transaction.
+    pub(super) async fn apply_to(
+        &self,
+        name: &str,
+        table: Option<Arc<Table>>,
+        caller: &Caller,
+        mutations: Vec<Mutation>,
+        options: WriteOptions,
+    ) -> Result<Vec<Written>, ApiError> {
+        match table {
+            Some(table) => self.apply(table, caller, mutations, options).await,
+            None => self.apply_creating(name, caller, mutations, options).await,
+        }
     }
 
     /// One record. 404 when it does not exist, is deleted (unless shown) or may not be read.
@@ -402,6 +410,12 @@ fn list_columns<'t>(table: &'t Table, query: &Query, deleted: Deleted) -> Result
         out.push(compile::column(table, "_id")?);
     }
     Ok((out, show_id))
+}
+
+/// The record the one write of `written` leaves.
+fn only_record(written: Vec<Written>) -> Result<Records, ApiError> {
+    let records = written.into_iter().next().map(|w| w.records);
+    records.filter(|r| !r.rows.is_empty()).ok_or_else(|| ApiError::internal("a write answered no record"))
 }
 
 pub(super) fn rules(table: &Table) -> &Rules {

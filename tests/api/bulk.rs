@@ -61,7 +61,21 @@ both_backends! {
 
         // Rules apply: the default create rule refuses anonymous callers.
         s.admin_post("/api/v1/admin/collections", json!({"name": "guarded"})).await;
-        assert_eq!(s.post("/api/v1/guarded/bulk", json!([{"n": 1}])).await.status, 401);
+        let refused = s.post("/api/v1/guarded/bulk", json!([{"n": 1}])).await;
+        assert_eq!((refused.status, refused.body["index"].clone()), (401, json!(0)), "{}", refused.text);
+        // A batch names the operation the rule refuses, as for any other refusal.
+        s.admin_patch("/api/v1/admin/collections/guarded", json!({"rules": {"update": "public", "read": "public"}})).await;
+        let id = s.seed("guarded", &[json!({"n": 1})]).await[0]["_id"].as_str().unwrap().to_owned();
+        let batch = s.post("/api/v1/guarded/batch", json!({"operations": [
+            {"op": "update", "id": id, "data": {"n": 2}},
+            {"op": "create", "data": {"n": 3}},
+        ]})).await;
+        assert_eq!((batch.status, batch.body["index"].clone()), (401, json!(1)), "{}", batch.text);
+        assert_eq!(s.get(&format!("/api/v1/guarded/{id}")).await.body["n"], 1, "nothing was written");
+        // A collection that does not exist yet: the rule it would have refuses the same way.
+        let missing = s.post("/api/v1/unmade/batch", json!({"operations": [{"op": "create", "data": {"n": 3}}]})).await;
+        assert_eq!((missing.status, missing.body["index"].clone()), (401, json!(0)), "{}", missing.text);
+        assert_eq!(s.admin_get("/api/v1/admin/collections/unmade").await.status, 404);
     }
 
     async fn batch_runs_in_one_transaction(s) {

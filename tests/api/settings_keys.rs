@@ -81,6 +81,24 @@ both_backends! {
         let added = s.as_user(Method::POST, "/api/v1/notes", &token, Some(json!({"title": "second", "pinned": true}))).await;
         assert_eq!(added.status, 201, "and adds the fields it brings: {}", added.text);
 
+        // A refused first write leaves no collection behind: the collection is made by the
+        // write's own transaction.
+        let refusals = [
+            ("/api/v1/ghosts", json!({"bad name": 1})),
+            ("/api/v1/ghosts/bulk", json!([{"n": 1}, {"n": "one"}])),
+            ("/api/v1/ghosts/batch", json!({"operations": [{"op": "create", "data": {"n": 1}}, {"op": "delete", "id": "nope"}]})),
+        ];
+        for (path, body) in refusals {
+            let refused = s.as_user(Method::POST, path, &token, Some(body.clone())).await;
+            assert!(matches!(refused.status, 400 | 404), "{path} {body}: {} {}", refused.status, refused.text);
+            assert_eq!(s.admin_get("/api/v1/admin/collections/ghosts").await.status, 404, "{path} {body} left a collection");
+        }
+        let first = s.as_user(Method::POST, "/api/v1/ghosts/bulk", &token, Some(json!([{"n": 1}, {"n": 2, "label": "b"}]))).await;
+        assert_eq!(first.status, 201, "{}", first.text);
+        let listed = s.admin_get("/api/v1/ghosts?sort=n").await;
+        assert_eq!(listed.body["total"], 2, "{}", listed.text);
+        assert_eq!(listed.body["items"][1]["label"], "b");
+
         s.set_settings(json!({"auto_create_collections": false})).await;
         let missing = s.as_user(Method::POST, "/api/v1/drafts", &token, Some(json!({"title": "x"}))).await;
         assert_eq!(missing.status, 404, "{}", missing.text);

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use super::rows::{self, key};
 use super::{Mutation, Relation, Scopes, Target, WriteOptions, Written};
 use crate::data::access::{self, Caller};
-use crate::data::catalog::{Column, ColumnType, Table};
+use crate::data::catalog::{self, Column, ColumnType, Table};
+use crate::data::collections::creation_error;
 use crate::data::feed::{Actor, Change, ChangeOp, RecordData};
 use crate::data::feed_pg;
 use crate::data::records::{
@@ -83,14 +84,61 @@ impl TxWork for Arc<Plan> {
     }
 }
 
+/// Refusal of a collection another request created first (the writes run again on it).
+const CREATED_MEANWHILE: &str = "the collection was created by another request at the same moment: try again";
+
+pub(in crate::data) fn is_created_meanwhile(err: &ApiError) -> bool {
+    matches!(err, ApiError::Unavailable(msg) if msg == CREATED_MEANWHILE)
+}
+
+/// The first writes of a collection that does not exist yet: `create` makes it, then the
+/// writes run on it as a [`Plan`], all in one transaction.
+pub(in crate::data) struct NewCollection {
+    pub name: String,
+    pub create: Vec<Stmt>,
+    pub caller: Caller,
+    pub mutations: Vec<Mutation>,
+    pub options: WriteOptions,
+    pub instance: String,
+    pub channel: String,
+}
+
+impl TxWork for Arc<NewCollection> {
+    type Output = Outcome;
+
+    async fn run<T: Tx>(&self, tx: &mut T) -> Result<Outcome, ApiError> {
+        for stmt in &self.create {
+            tx.run(stmt).await.map_err(|err| match creation_error(&self.name, err) {
+                ApiError::Conflict(_) => ApiError::Unavailable(CREATED_MEANWHILE.into()),
+                other => other,
+            })?;
+        }
+        // Read back as the catalog reads it, so the writes see exactly the collection they
+        // will see once it is committed.
+        let table = catalog::table_in(tx, &self.name)
+            .await?
+            .ok_or_else(|| ApiError::internal(format!("collection '{}' was not found once created", self.name)))?;
+        let table = Arc::new(table);
+        let scopes = super::check_rules(&table, &self.caller, &self.mutations, self.options)?;
+        let plan = Plan {
+            table,
+            caller: self.caller.clone(),
+            mutations: self.mutations.clone(),
+            options: self.options,
+            scopes,
+            relations: Vec::new(),
+            related: Vec::new(),
+            instance: self.instance.clone(),
+            channel: self.channel.clone(),
+        };
+        Arc::new(plan).run(tx).await
+    }
+}
+
 impl Plan {
     /// The error of mutation `index`, named by its index in a bulk or batch.
     fn at(&self, index: usize, err: ApiError) -> ApiError {
-        match err {
-            ApiError::AtIndex { .. } => err,
-            other if self.options.indexed => ApiError::AtIndex { index, inner: Box::new(other) },
-            other => other,
-        }
+        super::at_index(self.options, index, err)
     }
 
     /// PostgreSQL: the rows that two or more mutations address by key are locked first, in key

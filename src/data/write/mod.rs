@@ -14,7 +14,9 @@
 //! 7. commit, then one change event per record written on the [feed](super::feed).
 //!
 //! A refusal at any step rolls everything back: no record, no related record and no column
-//! changes.
+//! changes. A write to a collection that does not exist yet (`auto_create_collections`)
+//! creates it in the same transaction ([`Store::apply_creating`]), so a refused write leaves
+//! no collection behind either.
 
 mod executor;
 mod rows;
@@ -173,6 +175,50 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Runs `mutations` on the collection `name`, which the catalog does not know: it is
+    /// created (default rules, fields from the writes) in the writes' own transaction. When another request created it meanwhile,
+    /// the writes run on that collection as usual.
+    pub(super) async fn apply_creating(
+        &self,
+        name: &str,
+        caller: &Caller,
+        mutations: Vec<Mutation>,
+        options: WriteOptions,
+    ) -> Result<Vec<Written>, ApiError> {
+        // The rule the collection will have, checked before anything is made (the
+        // transaction checks it again, on the collection as made).
+        if let Some(i) = mutations.iter().position(|m| matches!(m, Mutation::Create { .. })) {
+            access::check(&access::Rules::default().create, caller).map_err(|e| at_index(options, i, e))?;
+        }
+        let create = match self.collection_stmts(name, &access::Rules::default(), &[]).await {
+            Err(ApiError::Conflict(_)) => {
+                return self.apply(self.refreshed(name).await?, caller, mutations, options).await;
+            }
+            other => other?,
+        };
+        let work = Arc::new(executor::NewCollection {
+            name: name.to_owned(),
+            create,
+            caller: caller.clone(),
+            mutations,
+            options,
+            instance: self.instance.clone(),
+            channel: self.channel.clone(),
+        });
+        let outcome = match self.db.transaction(work.clone()).await {
+            Err(err) if executor::is_created_meanwhile(&err) => {
+                let table = self.refreshed(name).await?;
+                return self.apply(table, caller, work.mutations.clone(), options).await;
+            }
+            other => other?,
+        };
+        self.refreshed(name).await?;
+        self.feed.publish(outcome.changes);
+        Ok(outcome.written)
+    }
+}
+
 /// Whether `caller` may make every kind of mutation of `mutations` (what [`Store::apply`]
 /// checks first), for work that must not start otherwise.
 pub(super) fn check_access(table: &Table, caller: &Caller, mutations: &[Mutation]) -> Result<(), ApiError> {
@@ -188,9 +234,7 @@ fn check_rules(
 ) -> Result<Scopes, ApiError> {
     let rules = rules(table);
     let first = |pick: fn(&Mutation) -> bool| mutations.iter().position(pick);
-    let at = |index: usize, err: ApiError| {
-        if options.indexed { ApiError::AtIndex { index, inner: Box::new(err) } } else { err }
-    };
+    let at = |index: usize, err: ApiError| at_index(options, index, err);
     let mut scopes = Scopes { update: Scope::All, delete: Scope::All };
     if let Some(i) = first(|m| matches!(m, Mutation::Create { .. })) {
         access::scope(table, &rules.create, caller).map_err(|e| at(i, e))?;
@@ -207,6 +251,15 @@ fn check_rules(
         scopes.delete = access::write_scope(table, &rules.delete, caller).map_err(|e| at(i, e))?;
     }
     Ok(scopes)
+}
+
+/// The error of mutation `index`, named by its index in a bulk or batch.
+fn at_index(options: WriteOptions, index: usize, err: ApiError) -> ApiError {
+    match err {
+        ApiError::AtIndex { .. } => err,
+        other if options.indexed => ApiError::AtIndex { index, inner: Box::new(other) },
+        other => other,
+    }
 }
 
 pub(super) use relations::Relation;
