@@ -7,9 +7,9 @@ use super::query::{Query, compile};
 use super::read::ReadPlan;
 use super::records::{Deleted, Records, rules};
 use super::sql::SqlBuilder;
-use super::{Dialect, Store, catalog};
+use super::{Dialect, Store, Value, catalog};
 use crate::data::access::Caller;
-use crate::error::ApiError;
+use crate::error::{ApiError, codes};
 
 pub use crate::limits::MAX_GROUPS;
 
@@ -84,9 +84,18 @@ impl Store {
         let mut b = plan.conditions(self.db.dialect())?.with_prefix(head.text());
         if let Some(g) = group {
             b.push(" GROUP BY ").ident(&g.name).push(" ORDER BY ").ident(&g.name);
+            if self.db.dialect() == Dialect::Postgres {
+                // The null group first, as SQLite and every sorted list place nulls.
+                b.push(" NULLS FIRST");
+            }
             b.push(" LIMIT ").param(((MAX_GROUPS + 1) as i64).into());
         }
         let rows = self.db.read(b.finish()).await?;
+        if rows.rows.iter().flatten().any(|v| matches!(v, Value::Real(r) if !r.is_finite())) {
+            // SQLite sums reals past f64's range to infinity, which JSON cannot hold (it would
+            // read as null); PostgreSQL refuses the same sum as out of range.
+            return Err(ApiError::bad_input(codes::INVALID_VALUE, "the aggregate is out of the range of a number"));
+        }
         let result_col = synthetic("result", result_type);
         Ok(match group {
             Some(g) => {

@@ -341,7 +341,29 @@ fn open_connection(path: &Path, sync: Option<Synchronous>) -> Result<Connection,
         }
     }
     conn.execute_batch(&pragmas).map_err(map_err)?;
+    add_functions(&conn)?;
     Ok(conn)
+}
+
+/// The SQL function `ilike` and `contains` compare through: `fb_fold(text)` is the text in
+/// lower case by Unicode's rules (SQLite's own `LOWER` folds ASCII letters only, so `É` did
+/// not match `é` as it does with PostgreSQL's `ILIKE`). Anything but text passes unchanged.
+pub const FOLD_FUNCTION: &str = "fb_fold";
+
+fn add_functions(conn: &Connection) -> Result<(), DbError> {
+    use rusqlite::functions::FunctionFlags;
+    use rusqlite::types::{Value as SqlValue, ValueRef};
+    let flags = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC | FunctionFlags::SQLITE_INNOCUOUS;
+    conn.create_scalar_function(FOLD_FUNCTION, 1, flags, |ctx| {
+        Ok(match ctx.get_raw(0) {
+            ValueRef::Text(bytes) => SqlValue::Text(String::from_utf8_lossy(bytes).to_lowercase()),
+            ValueRef::Null => SqlValue::Null,
+            ValueRef::Integer(i) => SqlValue::Integer(i),
+            ValueRef::Real(r) => SqlValue::Real(r),
+            ValueRef::Blob(bytes) => SqlValue::Blob(bytes.to_vec()),
+        })
+    })
+    .map_err(map_err)
 }
 
 pub(super) fn run_stmt(conn: &Connection, stmt: &Stmt) -> Result<Rows, DbError> {

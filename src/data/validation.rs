@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 
 use super::catalog::ColumnType;
-use crate::error::ApiError;
+use crate::error::{ApiError, codes};
 
 /// The rules of one field.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -153,14 +153,20 @@ pub fn prepare(rules: &mut FieldRules) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// 400 for a value a rule refuses, with the code of the constraint the rule stands for (a
+/// check, or not-null for a required field), as the tables surface's clients expect.
+fn refused(field: &str, code: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError::BadRequest { message: message.into(), field: Some(field.to_owned()), code: Some(code) }
+}
+
 /// Checks a write's fields against the rules: on create every required field must be given;
 /// on update only the given fields are checked.
 pub fn check(rules: &FieldRules, fields: &Map<String, Json>, creating: bool) -> Result<(), ApiError> {
     for (name, rule) in rules {
         match fields.get(name) {
-            Some(value) => check_value(name, rule, value).map_err(|msg| ApiError::bad_field(name, msg))?,
+            Some(value) => check_value(name, rule, value).map_err(|msg| refused(name, codes::CHECK, msg))?,
             None if creating && rule.required => {
-                return Err(ApiError::bad_field(name, format!("'{name}' is required")));
+                return Err(refused(name, codes::NOT_NULL, format!("'{name}' is required")));
             }
             None => {}
         }

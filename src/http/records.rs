@@ -112,17 +112,23 @@ pub async fn aggregate(
     Path(collection): Path<String>,
     QueryPairs(pairs): QueryPairs,
 ) -> ApiResult<Response> {
+    const OWN_PARAMS: [&str; 3] = ["op", "field", "group_by"];
+    if let Some(repeated) = OWN_PARAMS.iter().find(|p| pairs.iter().filter(|(k, _)| k == *p).count() > 1) {
+        return Err(ApiError::bad_field(repeated, format!("'{repeated}' is given more than once")));
+    }
     let take = |key: &str| pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
     let op = aggregate::Op::parse(take("op").ok_or_else(|| ApiError::bad_field("op", "'op' is required"))?)?;
     let (field, group_by) = (take("field"), take("group_by"));
     let rest: Vec<(String, String)> =
-        pairs.iter().filter(|(k, _)| !matches!(k.as_str(), "op" | "field" | "group_by")).cloned().collect();
+        pairs.iter().filter(|(k, _)| !OWN_PARAMS.contains(&k.as_str())).cloned().collect();
     let query = read_query(&caller, &rest)?;
     if query.limit.is_some()
         || query.page.is_some()
+        || query.offset.is_some()
         || query.after.is_some()
         || query.fields.is_some()
         || !query.sort.is_empty()
+        || !query.expand.is_empty()
     {
         return Err(ApiError::bad_request("aggregate takes op, field, group_by, include_deleted and filters"));
     }
@@ -174,8 +180,8 @@ pub fn single_record_params(pairs: &[(String, String)]) -> ApiResult<(Option<Vec
     let (mut fields, mut expand) = (None, Vec::new());
     for (key, value) in pairs {
         match key.as_str() {
-            "fields" => fields = Some(parse::field_list(value)?),
-            "expand" => expand = parse::field_list(value)?,
+            "fields" => fields = Some(parse::field_list("fields", value)?),
+            "expand" => expand = parse::field_list("expand", value)?,
             other => return Err(ApiError::bad_request(format!("unknown query parameter '{other}'"))),
         }
     }

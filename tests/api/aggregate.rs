@@ -71,12 +71,35 @@ both_backends! {
             "op=count&limit=5",
             "op=count&filter=nope:eq:1",
             "op=count&include_deleted=true",
+            "op=count&op=sum&field=units",
+            "op=sum&field=units&field=region",
+            "op=count&group_by=region&group_by=paid",
+            "op=count&expand=region",
+            "op=count&offset=1",
+            "op=count&fields=units",
         ] {
             let resp = s.get(&format!("/api/v1/sales/aggregate?{query}")).await;
             assert!(resp.status == 400 || resp.status == 403, "{query}: {} {}", resp.status, resp.text);
             assert!(!resp.error().is_empty());
         }
         assert_eq!(s.get("/api/v1/nothing/aggregate?op=count").await.status, 404);
+
+        // Records without the key form one group, first, as nulls sort everywhere.
+        s.seed("sales", &[json!({"units": 1})]).await;
+        let grouped = s.get("/api/v1/sales/aggregate?op=count&group_by=region").await;
+        assert_eq!(grouped.body["groups"][0], json!({"key": null, "result": 1}), "{}", grouped.text);
+        assert_eq!(grouped.body["groups"][1]["key"], "north");
+    }
+
+    async fn a_sum_past_the_range_of_a_number_is_refused_not_null(s) {
+        s.open_collection("huge").await;
+        s.seed("huge", &[json!({"r": 1.5e308, "i": i64::MAX, "g": "x"}), json!({"r": 1.5e308, "i": 1, "g": "x"})]).await;
+        for query in ["op=sum&field=r", "op=sum&field=i", "op=sum&field=r&group_by=g"] {
+            let resp = s.get(&format!("/api/v1/huge/aggregate?{query}")).await;
+            assert_eq!(resp.status, 400, "{query}: {}", resp.text);
+            assert!(!resp.error().is_empty());
+        }
+        assert_eq!(s.get("/api/v1/huge/aggregate?op=max&field=r").await.body["result"], 1.5e308);
     }
 
     async fn aggregates_count_only_readable_records(s) {

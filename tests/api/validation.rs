@@ -34,6 +34,10 @@ both_backends! {
             let resp = s.post("/api/v1/posts", body.clone()).await;
             assert_eq!(resp.status, 400, "{body}: {}", resp.text);
             assert_eq!(resp.body["field"], field, "{body}");
+            // The tables surface names the constraint a rule stands for.
+            let through_tables = s.post("/api/v1/tables/posts", body.clone()).await;
+            let code = if body.get("title").is_none() { "23502" } else { "23514" };
+            assert_eq!((through_tables.status, through_tables.body["code"].as_str()), (400, Some(code)), "{body}: {}", through_tables.text);
         }
         assert_eq!(s.post("/api/v1/posts", json!({"title": "other", "slug": "hello"})).await.status, 409, "unique");
 

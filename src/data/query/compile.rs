@@ -133,7 +133,7 @@ fn pattern_condition(b: &mut SqlBuilder, col: &Column, op: Op, raw: &str) -> Res
             match (op, dialect) {
                 (Op::Like, _) => text_expr(b, col).push(" LIKE ").param(pattern),
                 (_, Dialect::Postgres) => text_expr(b, col).push(" ILIKE ").param(pattern),
-                (_, Dialect::Sqlite) => b.push("LOWER(").ident(name).push(") LIKE LOWER(").param(pattern).push(")"),
+                (_, Dialect::Sqlite) => sqlite_folded_like(b, name, pattern),
             };
             b.push(" ESCAPE '\\'");
         }
@@ -141,9 +141,7 @@ fn pattern_condition(b: &mut SqlBuilder, col: &Column, op: Op, raw: &str) -> Res
             let pattern = Value::Text(format!("%{}%", escape_like(raw)));
             match dialect {
                 Dialect::Postgres => text_expr(b, col).push(" ILIKE ").param(pattern).push(" ESCAPE '\\'"),
-                Dialect::Sqlite => {
-                    b.push("LOWER(").ident(name).push(") LIKE LOWER(").param(pattern).push(") ESCAPE '\\'")
-                }
+                Dialect::Sqlite => sqlite_folded_like(b, name, pattern).push(" ESCAPE '\\'"),
             };
         }
         _ => {
@@ -152,6 +150,12 @@ fn pattern_condition(b: &mut SqlBuilder, col: &Column, op: Op, raw: &str) -> Res
         }
     }
     Ok(())
+}
+
+/// SQLite's case-insensitive `LIKE`: both sides folded to lower case by Unicode's rules.
+fn sqlite_folded_like<'b>(b: &'b mut SqlBuilder, column: &str, pattern: Value) -> &'b mut SqlBuilder {
+    let fold = crate::data::sqlite::FOLD_FUNCTION;
+    b.push(fold).push("(").ident(column).push(") LIKE ").push(fold).push("(").param(pattern).push(")")
 }
 
 /// `col IN (…)`, each value typed for the column; an empty list matches nothing.

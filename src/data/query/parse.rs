@@ -24,9 +24,9 @@ pub fn collection_query(pairs: &[(String, String)]) -> Result<Query, ParseError>
             "after" => query.after = Some(non_empty("after", value)?.to_owned()),
             "sort" => query.sort.extend(collection_sort(value)?),
             "filter" => query.filters.extend(collection_filter(value)?),
-            "fields" => query.fields = Some(field_list(value)?),
+            "fields" => query.fields = Some(field_list("fields", value)?),
             "include_deleted" => query.include_deleted = boolean("include_deleted", value)?,
-            "expand" => query.expand = field_list(value)?,
+            "expand" => query.expand = field_list("expand", value)?,
             "search" => query.search = Some(crate::data::search::parse(value)?),
             _ => query.filters.push(postgrest_param(key, value)?),
         }
@@ -238,11 +238,11 @@ pub fn boolean(name: &str, value: &str) -> Result<bool, ParseError> {
 }
 
 /// `fields=a,b,c`.
-pub fn field_list(value: &str) -> Result<Vec<String>, ParseError> {
+pub fn field_list(param: &str, value: &str) -> Result<Vec<String>, ParseError> {
     let mut fields: Vec<String> = Vec::new();
     for field in value.split(',').map(str::trim) {
         if field.is_empty() {
-            return Err(ParseError::new("fields must be a comma-separated list of field names"));
+            return Err(ParseError::new(format!("{param} must be a comma-separated list of field names")));
         }
         // A field named twice is shown once (a JSON object has each key once).
         if !fields.iter().any(|f| f == field) {
@@ -635,9 +635,9 @@ mod tests {
 
     #[test]
     fn field_lists_name_each_field_once() {
-        assert_eq!(field_list("title, n,title").unwrap(), vec!["title".to_owned(), "n".to_owned()]);
-        assert!(field_list("title,,n").is_err());
-        assert!(field_list("").is_err());
+        assert_eq!(field_list("fields", "title, n,title").unwrap(), vec!["title".to_owned(), "n".to_owned()]);
+        assert!(field_list("fields", "title,,n").is_err());
+        assert!(field_list("expand", "").unwrap_err().message.starts_with("expand must"));
     }
 
     #[test]
