@@ -24,7 +24,12 @@ async fn read_until_closed(stream: &mut TcpStream) -> String {
 
 async fn start(backend: Backend) -> Option<TestServer> {
     let timeouts = Timeouts { header_read: Duration::from_secs(1), body_idle: Duration::from_secs(1) };
-    TestServer::start_with(backend, |c| c.timeouts = timeouts).await
+    let mut s = TestServer::start_with(backend, |c| c.timeouts = timeouts).await?;
+    // The server closes a kept-alive connection after a second idle, which is about when a
+    // test sends its next request after waiting for a timeout: a pooled connection could be
+    // closed under that request. Each request here opens its own.
+    s.client = reqwest::Client::builder().pool_max_idle_per_host(0).build().expect("a client");
+    Some(s)
 }
 
 async fn connect(s: &TestServer) -> TcpStream {
