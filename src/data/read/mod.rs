@@ -170,6 +170,14 @@ impl Store {
     /// Runs a read plan: its page and its count in one hand-off (on PostgreSQL, the count of
     /// a collection comes from the [count cache](counts) while the table is unchanged).
     pub async fn read(&self, plan: &ReadPlan<'_>) -> Result<Read, ApiError> {
+        let read = self.read_compiled(plan).await;
+        if let Err(err) = &read {
+            self.after_failure(&plan.table.name, err).await;
+        }
+        read
+    }
+
+    async fn read_compiled(&self, plan: &ReadPlan<'_>) -> Result<Read, ApiError> {
         let compiled = plan.compile(self.db.dialect())?;
         let Some(count) = compiled.count else {
             let rows = match compiled.page {

@@ -165,7 +165,11 @@ impl Store {
                 let table = self.refreshed(&table.name).await?;
                 self.db.transaction(Arc::new(executor::Plan { table, ..(*plan).clone() })).await?
             }
-            other => other?,
+            Err(err) => {
+                self.after_failure(&table.name, &err).await;
+                return Err(err);
+            }
+            Ok(outcome) => outcome,
         };
         if outcome.schema_changed {
             self.refreshed(&table.name).await?;
