@@ -177,12 +177,10 @@ impl Store {
         self.feed.publish(outcome.changes);
         Ok(outcome.written)
     }
-}
 
-impl Store {
     /// Runs `mutations` on the collection `name`, which the catalog does not know: it is
-    /// created (default rules, fields from the writes) in the writes' own transaction. When another request created it meanwhile,
-    /// the writes run on that collection as usual.
+    /// created (default rules, fields from the writes) in the writes' own transaction. When
+    /// another request created it meanwhile, the writes run on that collection as usual.
     pub(super) async fn apply_creating(
         &self,
         name: &str,
