@@ -90,7 +90,14 @@ impl Store {
             }
             b.push(" LIMIT ").param(((MAX_GROUPS + 1) as i64).into());
         }
-        let rows = self.db.read(b.finish()).await?;
+        let rows = match self.db.read(b.finish()).await {
+            Ok(rows) => rows,
+            Err(err) => {
+                let err = ApiError::from(err);
+                self.after_failure(&table.name, &err).await;
+                return Err(err);
+            }
+        };
         if rows.rows.iter().flatten().any(|v| matches!(v, Value::Real(r) if !r.is_finite())) {
             // SQLite sums reals past f64's range to infinity, which JSON cannot hold (it would
             // read as null); PostgreSQL refuses the same sum as out of range.
@@ -149,6 +156,11 @@ fn aggregate_expr(b: &mut SqlBuilder, op: Op, field: Option<&Column>) {
         b.push("COUNT(*)");
         return;
     };
+    if op == Op::Sum && field.ty == ColumnType::Integer && b.dialect() == Dialect::Sqlite {
+        // Exact, as PostgreSQL's sum of bigints (see `sqlite::EXACT_SUM_FUNCTION`).
+        b.push(super::sqlite::EXACT_SUM_FUNCTION).push("(").ident(&field.name).push(")");
+        return;
+    }
     let (open, close) =
         match op {
             Op::Count => ("COUNT(", ")"),

@@ -81,8 +81,17 @@ impl Store {
         insert.push("INSERT INTO _fb_collections (name, rules, created_at, updated_at) VALUES (");
         insert.param(name.into()).push(", ").param(rules_value(rules)).push(", ");
         insert.param(now.into()).push(", ").param(now.into()).push(")");
+        // A table of this name dropped outside Ferrobase leaves its metadata behind: once the
+        // CREATE TABLE has succeeded, that is stale, and would otherwise keep the name taken.
+        let stale = [
+            self.db.stmt("DELETE FROM _fb_collections WHERE name = ?", vec![name.into()]),
+            self.db.stmt("DELETE FROM _fb_relations WHERE collection = ?", vec![name.into()]),
+        ];
         // The search index is built when the collection is first searched (`searchable`).
-        Ok(vec![Stmt::new(ddl, vec![]), insert.finish()])
+        let mut stmts = vec![Stmt::new(ddl, vec![])];
+        stmts.extend(stale);
+        stmts.push(insert.finish());
+        Ok(stmts)
     }
 
     /// Changes some of a collection's access rules.

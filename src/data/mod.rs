@@ -81,6 +81,9 @@ pub enum DbError {
     /// while this one ran (an admin's schema change racing a write).
     #[error("{0}")]
     SchemaChanged(String),
+    /// SQLite: another program held the database's write lock past the busy timeout.
+    #[error("{0}")]
+    Busy(String),
     /// Which statement of a group failed (0-based), and why.
     #[error("{source}")]
     InStatement { index: usize, source: Box<DbError> },
@@ -102,8 +105,14 @@ impl From<DbError> for ApiError {
             DbError::InvalidValue(msg) => ApiError::bad_input(codes::INVALID_VALUE, msg),
             DbError::NoRowChanged(msg) => ApiError::NotFound(msg),
             DbError::InStatement { index, source } => ApiError::AtIndex { index, inner: Box::new((*source).into()) },
-            DbError::Other(msg) | DbError::StalePlan(msg) => ApiError::Internal(msg),
-            DbError::SchemaChanged(msg) => ApiError::ConflictOf {
+            DbError::Other(msg) => ApiError::Internal(msg),
+            DbError::Busy(msg) => {
+                tracing::warn!(%msg, "the database stayed locked by another program");
+                ApiError::Unavailable("the database is locked by another program; try again".into())
+            }
+            // A plan still stale once prepared afresh: the table changed again, or the catalog
+            // is behind it (the failure makes it read the table again).
+            DbError::SchemaChanged(msg) | DbError::StalePlan(msg) => ApiError::ConflictOf {
                 message: format!("the schema changed while this request ran ({msg}); try again"),
                 code: codes::TRY_AGAIN,
             },

@@ -236,7 +236,11 @@ fn map_err(err: tokio_postgres::Error) -> DbError {
         None => db.message().to_owned(),
     };
     let code = db.code();
-    if *code == SqlState::FEATURE_NOT_SUPPORTED && message.contains("cached plan") {
+    if (*code == SqlState::FEATURE_NOT_SUPPORTED && message.contains("cached plan"))
+        // A cached statement whose parameters' types another program changed: the values,
+        // sent in the binary form of the old type, no longer decode.
+        || [SqlState::INVALID_BINARY_REPRESENTATION, SqlState::PROTOCOL_VIOLATION].contains(code)
+    {
         DbError::StalePlan(message)
     } else if *code == SqlState::T_R_DEADLOCK_DETECTED || *code == SqlState::T_R_SERIALIZATION_FAILURE {
         DbError::Contended(message)
@@ -247,6 +251,9 @@ fn map_err(err: tokio_postgres::Error) -> DbError {
         SqlState::DUPLICATE_TABLE,
         // A column dropped while another request built the search index over it.
         SqlState::DEPENDENT_OBJECTS_STILL_EXIST,
+        // A column whose type another program changed: the statement, built for the type
+        // the catalog knew, applies an operator the new type does not have.
+        SqlState::UNDEFINED_FUNCTION,
     ]
     .contains(code)
     {

@@ -435,11 +435,15 @@ pub(super) fn missing_columns(
             continue;
         }
         names::check_field_name(name)?;
+        // SQLite's names ignore ASCII case: `Title` and `title` are one column there.
         if let Some(existing) = table.column_ignoring_case(name) {
             return Err(ApiError::bad_field(
                 name,
                 format!("field '{name}' clashes with the existing field '{}'", existing.name),
             ));
+        }
+        if let Some((other, _)) = missing.iter().find(|(m, _)| m.eq_ignore_ascii_case(name)) {
+            return Err(ApiError::bad_field(name, format!("fields '{other}' and '{name}' differ only in case")));
         }
         if !auto_create {
             return Err(ApiError::bad_field(name, format!("unknown field '{name}' in '{}'", table.name)));

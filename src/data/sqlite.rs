@@ -236,7 +236,11 @@ fn write_loop(conn: &Connection, jobs: &Receiver<Box<dyn WriteJob>>, commits: &S
         }
         let failure = run_group(conn, &mut group).err();
         for job in group {
-            job.finish(failure.as_ref().map(|e| DbError::Other(e.to_string())));
+            job.finish(failure.as_ref().map(|e| match e {
+                // Another program's lock: the client may try again, as for any busy server.
+                DbError::Busy(msg) => DbError::Busy(msg.clone()),
+                other => DbError::Other(other.to_string()),
+            }));
         }
         // Tell the checkpointer there is log to copy back (a full channel already says so).
         let _ = commits.try_send(());
@@ -350,6 +354,39 @@ fn open_connection(path: &Path, sync: Option<Synchronous>) -> Result<Connection,
 /// not match `é` as it does with PostgreSQL's `ILIKE`). Anything but text passes unchanged.
 pub const FOLD_FUNCTION: &str = "fb_fold";
 
+/// The SQL aggregate integer sums use: `fb_exact_sum(x)` adds in 128 bits, so that only a
+/// total past 64 bits is refused (SQLite's `SUM` refuses a running total that passes it on the
+/// way, where PostgreSQL, adding in `numeric`, answers the true total).
+pub const EXACT_SUM_FUNCTION: &str = "fb_exact_sum";
+
+struct ExactSum;
+
+impl rusqlite::functions::Aggregate<i128, Option<i64>> for ExactSum {
+    fn init(&self, _: &mut rusqlite::functions::Context<'_>) -> rusqlite::Result<i128> {
+        Ok(0)
+    }
+
+    fn step(&self, ctx: &mut rusqlite::functions::Context<'_>, total: &mut i128) -> rusqlite::Result<()> {
+        use rusqlite::types::ValueRef;
+        // An integer field holds integers (writes are typed); a real put there by another
+        // program counts by its integral part, as a cast would.
+        let addend = match ctx.get_raw(0) {
+            ValueRef::Integer(i) => i128::from(i),
+            ValueRef::Real(r) if r.is_finite() && r.abs() < 1e30 => r.trunc() as i128,
+            _ => 0,
+        };
+        *total += addend;
+        Ok(())
+    }
+
+    fn finalize(&self, _: &mut rusqlite::functions::Context<'_>, total: Option<i128>) -> rusqlite::Result<Option<i64>> {
+        // No rows: null, as SUM answers.
+        total
+            .map(|t| i64::try_from(t).map_err(|_| rusqlite::Error::UserFunctionError("integer overflow".into())))
+            .transpose()
+    }
+}
+
 fn add_functions(conn: &Connection) -> Result<(), DbError> {
     use rusqlite::functions::FunctionFlags;
     use rusqlite::types::{Value as SqlValue, ValueRef};
@@ -363,7 +400,8 @@ fn add_functions(conn: &Connection) -> Result<(), DbError> {
             ValueRef::Blob(bytes) => SqlValue::Blob(bytes.to_vec()),
         })
     })
-    .map_err(map_err)
+    .map_err(map_err)?;
+    conn.create_aggregate_function(EXACT_SUM_FUNCTION, 1, flags, ExactSum).map_err(map_err)
 }
 
 pub(super) fn run_stmt(conn: &Connection, stmt: &Stmt) -> Result<Rows, DbError> {
@@ -429,6 +467,9 @@ fn map_err(err: rusqlite::Error) -> DbError {
             ffi::SQLITE_CONSTRAINT_FOREIGNKEY => DbError::ForeignKeyViolation(msg),
             ffi::SQLITE_CONSTRAINT_NOTNULL => DbError::NotNullViolation(msg),
             ffi::SQLITE_CONSTRAINT_CHECK => DbError::CheckViolation(msg),
+            _ if matches!(ffi_err.code, ffi::ErrorCode::DatabaseBusy | ffi::ErrorCode::DatabaseLocked) => {
+                DbError::Busy(msg)
+            }
             // Only an INTEGER PRIMARY KEY (the rowid) refuses a value of another type.
             ffi::SQLITE_MISMATCH => DbError::InvalidValue(
                 "a value does not fit its column: an integer primary key takes integers only, never null or text"

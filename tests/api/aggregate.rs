@@ -100,6 +100,11 @@ both_backends! {
             assert!(!resp.error().is_empty());
         }
         assert_eq!(s.get("/api/v1/huge/aggregate?op=max&field=r").await.body["result"], 1.5e308);
+        // Only the total counts: a running total past 64 bits on the way is no overflow.
+        s.open_collection("swings").await;
+        s.seed("swings", &[json!({"n": i64::MAX}), json!({"n": 1}), json!({"n": -5}), json!({"n": 3})]).await;
+        let sum = s.get("/api/v1/swings/aggregate?op=sum&field=n").await;
+        assert_eq!((sum.status, sum.body["result"].clone()), (200, json!(i64::MAX - 1)), "{}", sum.text);
     }
 
     async fn aggregates_count_only_readable_records(s) {

@@ -26,6 +26,39 @@ both_backends! {
         let met = s.get("/api/v1/posts/count").await;
         assert!(matches!(met.status, 404 | 409), "{} {}", met.status, met.text);
         assert_eq!(s.get("/api/v1/posts/count").await.status, 404);
+        // The name is free again: the metadata the dropped table left behind does not keep it.
+        let again = s.admin_post("/api/v1/posts", json!({"headline": "new"})).await;
+        assert_eq!(again.status, 201, "{}", again.text);
+        let listed = s.admin_get("/api/v1/posts").await;
+        assert_eq!((listed.body["total"].clone(), listed.body["items"][0]["headline"].clone()), (json!(1), json!("new")), "{}", listed.text);
+    }
+
+    async fn new_fields_that_differ_only_in_case_are_refused(s) {
+        let refused = s.admin_post("/api/v1/cased", json!({"Title": 1, "title": 2})).await;
+        assert_eq!(refused.status, 400, "{}", refused.text);
+        assert!(refused.error().contains("case"), "{}", refused.text);
+        assert_eq!(s.admin_get("/api/v1/admin/collections/cased").await.status, 404, "nothing was made");
+        let refused = s.admin_post("/api/v1/cased/bulk", json!([{"Body": "a"}, {"body": "b"}])).await;
+        assert_eq!((refused.status, refused.body["index"].clone()), (400, json!(1)), "{}", refused.text);
+        s.open_collection("cased").await;
+        let refused = s.post("/api/v1/cased", json!({"Body": "a", "body": "b"})).await;
+        assert_eq!(refused.status, 400, "{}", refused.text);
+        let schema = s.admin_get("/api/v1/admin/collections/cased/schema").await;
+        assert!(!schema.text.to_lowercase().contains("\"body\""), "no column was added: {}", schema.text);
+    }
+
+    async fn the_collections_surface_does_not_write_to_plain_tables(s) {
+        s.exec_sql("CREATE TABLE plain (id INTEGER PRIMARY KEY, title TEXT)").await;
+        for (path, body) in [
+            ("/api/v1/plain", json!({"title": "x"})),
+            ("/api/v1/plain/bulk", json!([{"title": "x"}])),
+            ("/api/v1/plain/batch", json!({"operations": [{"op": "create", "data": {"title": "x"}}]})),
+        ] {
+            let refused = s.admin_post(path, body).await;
+            assert_eq!(refused.status, 404, "{path}: {}", refused.text);
+        }
+        assert_eq!(s.sql_i64("SELECT count(*) FROM plain").await, 0);
+        assert_eq!(s.get("/api/v1/plain").await.status, 404, "reads agree");
     }
 
     async fn create_returns_the_record_with_system_fields(s) {
@@ -267,4 +300,43 @@ async fn counts_see_writes_made_outside_the_server() {
     }
     s.seed("ext", &[json!({"n": 4})]).await;
     assert_eq!(s.get("/api/v1/ext/count").await.body["count"], 4);
+}
+
+/// PostgreSQL: a column whose type another program changed. The statements built for the old
+/// type meet operators and values the new one does not take: at most the request that meets
+/// the change is refused (409, try again), never a 500, and the next ones see the new type.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_column_type_changed_behind_the_servers_back() {
+    let Some(s) = crate::harness::TestServer::start(crate::harness::Backend::Postgres).await else { return };
+    s.open_collection("typed").await;
+    s.seed("typed", &[json!({"c": "tt", "n": 1}), json!({"c": "t", "n": 2})]).await;
+    assert_eq!(s.get("/api/v1/typed?filter=c:contains:t").await.body["total"], 2);
+    s.exec_sql("ALTER TABLE typed ALTER COLUMN c TYPE integer USING length(c)").await;
+    let met = s.get("/api/v1/typed?filter=c:contains:t").await;
+    assert!(matches!(met.status, 400 | 409), "{} {}", met.status, met.text);
+    let next = s.get("/api/v1/typed?filter=c:contains:t").await;
+    assert_eq!(next.status, 400, "contains is for text, and c is an integer now: {}", next.text);
+    assert_eq!(s.get("/api/v1/typed?c=eq.2").await.body["total"], 1);
+    s.exec_sql("ALTER TABLE typed ALTER COLUMN n TYPE boolean USING n > 1").await;
+    let met = s.get("/api/v1/typed/aggregate?op=avg&field=n").await;
+    assert!(matches!(met.status, 400 | 409), "{} {}", met.status, met.text);
+    let next = s.get("/api/v1/typed/aggregate?op=avg&field=n").await;
+    assert_eq!(next.status, 400, "avg needs a number, and n is a boolean now: {}", next.text);
+    let written = s.post("/api/v1/typed", json!({"c": 3, "n": true})).await;
+    assert_eq!(written.status, 201, "{}", written.text);
+}
+
+/// SQLite: another program holding the write lock past the busy timeout gets a 503 with a
+/// JSON error, not a 500; once it lets go, the same write succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_locked_by_another_program_answers_503() {
+    let s = crate::harness::TestServer::start(crate::harness::Backend::Sqlite).await.unwrap();
+    let outside = rusqlite::Connection::open(s.data_dir().join("ferrobase.db")).unwrap();
+    outside.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let refused = s.admin_post("/api/v1/locked_out", json!({"a": 1})).await;
+    assert_eq!(refused.status, 503, "{}", refused.text);
+    assert!(!refused.error().is_empty());
+    outside.execute_batch("COMMIT").unwrap();
+    drop(outside);
+    assert_eq!(s.admin_post("/api/v1/locked_out", json!({"a": 1})).await.status, 201);
 }

@@ -242,6 +242,18 @@ both_backends! {
         let text_key = admin(&s, Method::POST, "/api/v1/tables/tagged", &[], Some(json!({"code": null, "label": "x"}))).await;
         assert_eq!((text_key.status, text_key.body["code"].as_str()), (400, Some("23502")), "{}", text_key.text);
         assert_eq!(s.sql_i64("SELECT count(*) FROM tagged").await, 0, "SQLite keeps a null text key when asked to");
+        // Left out, with no default: SQLite would keep a null in any key but the rowid.
+        s.exec_sql("CREATE TABLE pairs (a INTEGER, b TEXT, label TEXT, PRIMARY KEY (a, b)); CREATE TABLE coded (id INT PRIMARY KEY, label TEXT)").await;
+        for (path, body) in [
+            ("/api/v1/tables/tagged", json!({"label": "x"})),
+            ("/api/v1/tables/tagged", json!([{"code": "k", "label": "x"}, {"label": "y"}])),
+            ("/api/v1/tables/pairs", json!({"b": "x"})),
+            ("/api/v1/tables/coded", json!({"label": "x"})),
+        ] {
+            let resp = admin(&s, Method::POST, path, &[], Some(body.clone())).await;
+            assert_eq!((resp.status, resp.body["code"].as_str()), (400, Some("23502")), "{path} {body}: {}", resp.text);
+        }
+        assert_eq!(s.sql_i64("SELECT (SELECT count(*) FROM tagged) + (SELECT count(*) FROM pairs) + (SELECT count(*) FROM coded)").await, 0);
     }
 
     async fn a_collection_through_both_surfaces(s) {

@@ -84,6 +84,18 @@ impl TxWork for Arc<Plan> {
     }
 }
 
+/// SQLite keeps a null in a primary-key column that is not the rowid (`TEXT PRIMARY KEY`,
+/// `INT PRIMARY KEY`, a composite key) when an insert leaves it out and it has no default;
+/// PostgreSQL refuses such a row, and so does this, before the transaction commits.
+fn refuse_null_keys(table: &Table, columns: &[&Column], rows: &Rows) -> Result<(), ApiError> {
+    for (i, col) in columns.iter().enumerate().filter(|(_, c)| c.primary_key) {
+        if rows.rows.iter().any(|row| row.get(i).is_some_and(Value::is_null)) {
+            return Err(rows::null_key(table, col));
+        }
+    }
+    Ok(())
+}
+
 /// Refusal of a collection another request created first (the writes run again on it).
 const CREATED_MEANWHILE: &str = "the collection was created by another request at the same moment: try again";
 
@@ -350,6 +362,9 @@ impl Plan {
             Mutation::Delete { target } => return self.delete(tx, table, target, old).await,
         };
         let rows = tx.run(&stmt).await?;
+        if matches!(mutation, Mutation::Create { .. }) && dialect == Dialect::Sqlite {
+            refuse_null_keys(table, &columns, &rows)?;
+        }
         // Refused, not passed over: the request is all or nothing.
         if owned_merge && rows.rows.is_empty() {
             return Err(ApiError::Forbidden(

@@ -195,7 +195,7 @@ impl Store {
         }
         let create = match self.collection_stmts(name, &access::Rules::default(), &[]).await {
             Err(ApiError::Conflict(_)) => {
-                return self.apply(self.refreshed(name).await?, caller, mutations, options).await;
+                return self.apply(self.made_meanwhile(name).await?, caller, mutations, options).await;
             }
             other => other?,
         };
@@ -210,7 +210,7 @@ impl Store {
         });
         let outcome = match self.db.transaction(work.clone()).await {
             Err(err) if executor::is_created_meanwhile(&err) => {
-                let table = self.refreshed(name).await?;
+                let table = self.made_meanwhile(name).await?;
                 return self.apply(table, caller, work.mutations.clone(), options).await;
             }
             other => other?,
@@ -218,6 +218,16 @@ impl Store {
         self.refreshed(name).await?;
         self.feed.publish(outcome.changes);
         Ok(outcome.written)
+    }
+
+    /// The collection `name` that another request made while this one meant to: read afresh
+    /// (this instance's catalog may not have heard of it). A table of that name made with
+    /// plain SQL is no collection, and the collections surface does not write to it.
+    async fn made_meanwhile(&self, name: &str) -> Result<Arc<Table>, ApiError> {
+        match self.catalog.refresh(name).await? {
+            Some(table) if table.collection.is_some() => Ok(table),
+            _ => Err(ApiError::not_found(format!("collection '{name}' not found"))),
+        }
     }
 }
 

@@ -140,7 +140,7 @@ pub(super) fn typed_row(
 /// 400: a key set to null. PostgreSQL refuses it as a not-null violation; SQLite would take
 /// null for an INTEGER PRIMARY KEY as "pick the next rowid" (an insert then succeeds with a
 /// key the client did not send) and keep a null in any other key column.
-fn null_key(table: &Table, col: &Column) -> ApiError {
+pub(super) fn null_key(table: &Table, col: &Column) -> ApiError {
     ApiError::bad_input(
         codes::NOT_NULL,
         format!("null value in column \"{}\" of relation \"{}\" violates not-null constraint", col.name, table.name),
