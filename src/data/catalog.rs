@@ -338,6 +338,13 @@ fn add_collections(tables: &mut HashMap<String, Table>, collections: &Rows) {
         let Some(table) = name.as_text().and_then(|n| tables.get_mut(n)) else {
             continue;
         };
+        // Another program renamed or dropped a system column: every statement of a collection
+        // names them, so the table is served as the plain table it now is (the tables
+        // surface) rather than refused as a collection for good.
+        if let Some(missing) = names::SYSTEM_COLUMNS.iter().find(|c| table.column(c).is_none()) {
+            tracing::warn!(table = %table.name, column = missing, "a collection lacks a system column; served as a plain table");
+            continue;
+        }
         let rules = match rules {
             Value::Json(v) => serde_json::from_value(v.clone()).ok(),
             Value::Text(s) => serde_json::from_str(s).ok(),

@@ -33,6 +33,18 @@ both_backends! {
         assert_eq!((listed.body["total"].clone(), listed.body["items"][0]["headline"].clone()), (json!(1), json!("new")), "{}", listed.text);
     }
 
+    async fn a_collection_whose_system_column_was_renamed_outside_is_a_plain_table(s) {
+        s.open_collection("renamed").await;
+        s.seed("renamed", &[json!({"title": "a"})]).await;
+        s.exec_sql("ALTER TABLE renamed RENAME COLUMN _deleted_at TO deleted_x").await;
+        let met = s.get("/api/v1/renamed").await;
+        assert!(matches!(met.status, 404 | 409), "{} {}", met.status, met.text);
+        let next = s.get("/api/v1/renamed").await;
+        assert_eq!(next.status, 404, "no longer a collection: {}", next.text);
+        let plain = s.admin_get("/api/v1/tables/renamed?select=title,deleted_x").await;
+        assert_eq!((plain.status, plain.body.clone()), (200, json!([{"title": "a", "deleted_x": null}])), "{}", plain.text);
+    }
+
     async fn new_fields_that_differ_only_in_case_are_refused(s) {
         let refused = s.admin_post("/api/v1/cased", json!({"Title": 1, "title": 2})).await;
         assert_eq!(refused.status, 400, "{}", refused.text);
