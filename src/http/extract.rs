@@ -159,12 +159,16 @@ fn escapes_nul(json: &[u8]) -> bool {
 }
 
 /// 400 for a body holding NUL, which no stored text may hold (PostgreSQL's cannot): refused
-/// alike on both backends, naming the field it is in.
+/// alike on both backends, naming the field it is in (and, in an array of records, the
+/// record's index, as every refusal of a bulk write does).
 fn nul_refused(bytes: &[u8]) -> ApiError {
     let value: serde_json::Value = serde_json::from_slice(bytes).unwrap_or_default();
-    let first_object = match &value {
-        serde_json::Value::Array(items) => items.iter().find(|item| crate::data::records::json_holds_nul(item)),
-        other => Some(other),
+    let (index, first_object) = match &value {
+        serde_json::Value::Array(items) => match items.iter().position(crate::data::records::json_holds_nul) {
+            Some(i) => (Some(i), items.get(i)),
+            None => (None, None),
+        },
+        other => (None, Some(other)),
     };
     let field = first_object
         .and_then(serde_json::Value::as_object)
@@ -174,7 +178,11 @@ fn nul_refused(bytes: &[u8]) -> ApiError {
         Some(field) => format!("field '{field}' holds a NUL character (\\u0000), which no text may hold"),
         None => "the body holds a NUL character (\\u0000), which no text may hold".to_owned(),
     };
-    ApiError::BadRequest { message, field, code: Some(codes::INVALID_VALUE) }
+    let refused = ApiError::BadRequest { message, field, code: Some(codes::INVALID_VALUE) };
+    match index {
+        Some(index) => ApiError::AtIndex { index, inner: Box::new(refused) },
+        None => refused,
+    }
 }
 
 /// The query string as ordered key/value pairs (repeated keys kept).

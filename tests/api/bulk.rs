@@ -63,6 +63,9 @@ both_backends! {
         s.admin_post("/api/v1/admin/collections", json!({"name": "guarded"})).await;
         let refused = s.post("/api/v1/guarded/bulk", json!([{"n": 1}])).await;
         assert_eq!((refused.status, refused.body["index"].clone()), (401, json!(0)), "{}", refused.text);
+        // A NUL character is refused before anything runs, naming its record and field.
+        let nul = s.admin_post("/api/v1/guarded/bulk", json!([{"n": 1}, {"name": "a\u{0}b"}])).await;
+        assert_eq!((nul.status, nul.body["index"].clone(), nul.body["field"].clone()), (400, json!(1), json!("name")), "{}", nul.text);
         // A batch names the operation the rule refuses, as for any other refusal.
         s.admin_patch("/api/v1/admin/collections/guarded", json!({"rules": {"update": "public", "read": "public"}})).await;
         let id = s.seed("guarded", &[json!({"n": 1})]).await[0]["_id"].as_str().unwrap().to_owned();
