@@ -328,6 +328,12 @@ both_backends! {
         assert_eq!(stats().await.status, 200);
         assert_eq!(stats().await.status, 200);
         assert_eq!(stats().await.status, 429);
+        // The admin secret on the data API is the operator's backend: not counted, neither in
+        // the admin API's budget, which 7.7.7.7 has just spent, nor in the CRUD one (2).
+        for n in 0..4 {
+            let written = s.send_with(Method::POST, "/api/v1/admin_writes", Some(ADMIN_SECRET), &[("x-forwarded-for", "7.7.7.7")], Some(json!({"n": n}))).await;
+            assert_eq!(written.status, 201, "{}", written.text);
+        }
         let metrics = s.get("/metrics").await;
         assert!(metrics.text.contains("ferrobase_rate_limited_total{class=\"public\"}"), "{}", metrics.text);
     }
