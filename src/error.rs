@@ -89,7 +89,8 @@ impl ApiError {
             ApiError::NotAcceptable(_) => codes::SINGULAR,
             ApiError::Conflict(_) => codes::UNIQUE,
             ApiError::ConflictOf { code, .. } => code,
-            ApiError::PayloadTooLarge(_) | ApiError::UriTooLong(_) | ApiError::RangeNotSatisfiable(_) => codes::LIMIT,
+            ApiError::PayloadTooLarge(_) | ApiError::UriTooLong(_) => codes::LIMIT,
+            ApiError::RangeNotSatisfiable(_) => codes::RANGE,
             ApiError::UnsupportedMediaType(_) => codes::MEDIA_TYPE,
             ApiError::PreconditionFailed(_) => codes::PARSE,
             ApiError::RequestTimeout(_) => codes::BODY,
@@ -157,6 +158,8 @@ pub mod codes {
     pub const MEDIA_TYPE: &str = "PGRST107";
     /// A named limit (URL, body, nesting, sizes) was crossed.
     pub const LIMIT: &str = "54000";
+    /// A range that starts past the last row (416).
+    pub const RANGE: &str = "PGRST103";
     pub const LOCKED: &str = "55P03";
     pub const RATE_LIMITED: &str = "53400";
     pub const UNAVAILABLE: &str = "57P03";

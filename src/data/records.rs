@@ -550,6 +550,10 @@ pub(super) fn output_columns<'t>(
     }
 }
 
+/// The bound below which an integral number written as `2.0` or `1e3` fits an integer field
+/// (2^53: every integer below it is exact as a float).
+const MAX_EXACT_FLOAT_INTEGER: f64 = 9_007_199_254_740_992.0;
+
 /// A JSON value from a request body, typed for its column; a mismatch is a 400 naming the
 /// field.
 pub fn json_to_value(col: &Column, value: &serde_json::Value) -> Result<Value, ApiError> {
@@ -577,7 +581,19 @@ pub fn json_to_value(col: &Column, value: &serde_json::Value) -> Result<Value, A
         (ColumnType::Text, J::String(s)) => Value::Text(s.clone()),
         (ColumnType::Integer, J::Number(n)) => match (n.as_i64(), n.as_f64()) {
             (Some(i), _) => Value::Int(i),
-            (None, Some(f)) if f.fract() == 0.0 && f.abs() < 9.0e15 => Value::Int(f as i64),
+            (None, Some(f)) if f.fract() == 0.0 && f.abs() < MAX_EXACT_FLOAT_INTEGER => Value::Int(f as i64),
+            // Past 2^53 a number written with a fraction or an exponent may already have been
+            // rounded to another integer: only its plain integer spelling is exact.
+            (None, Some(f)) if f.fract() == 0.0 && f.abs() < 9.2e18 => {
+                return Err(ApiError::BadRequest {
+                    message: format!(
+                        "field '{}' expects an integer: {f:e} written with a fraction or an exponent is exact only below 2^53; write it as a plain integer",
+                        col.name
+                    ),
+                    field: Some(col.name.clone()),
+                    code: Some(crate::error::codes::INVALID_VALUE),
+                });
+            }
             _ => return Err(mismatch()),
         },
         (ColumnType::Real, J::Number(n)) => Value::Real(n.as_f64().ok_or_else(mismatch)?),

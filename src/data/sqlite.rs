@@ -361,27 +361,32 @@ pub const EXACT_SUM_FUNCTION: &str = "fb_exact_sum";
 
 struct ExactSum;
 
-impl rusqlite::functions::Aggregate<i128, Option<i64>> for ExactSum {
-    fn init(&self, _: &mut rusqlite::functions::Context<'_>) -> rusqlite::Result<i128> {
-        Ok(0)
+impl rusqlite::functions::Aggregate<Option<i128>, Option<i64>> for ExactSum {
+    fn init(&self, _: &mut rusqlite::functions::Context<'_>) -> rusqlite::Result<Option<i128>> {
+        Ok(None)
     }
 
-    fn step(&self, ctx: &mut rusqlite::functions::Context<'_>, total: &mut i128) -> rusqlite::Result<()> {
+    fn step(&self, ctx: &mut rusqlite::functions::Context<'_>, total: &mut Option<i128>) -> rusqlite::Result<()> {
         use rusqlite::types::ValueRef;
         // An integer field holds integers (writes are typed); a real put there by another
         // program counts by its integral part, as a cast would.
         let addend = match ctx.get_raw(0) {
             ValueRef::Integer(i) => i128::from(i),
             ValueRef::Real(r) if r.is_finite() && r.abs() < 1e30 => r.trunc() as i128,
-            _ => 0,
+            _ => return Ok(()),
         };
-        *total += addend;
+        *total = Some(total.unwrap_or(0) + addend);
         Ok(())
     }
 
-    fn finalize(&self, _: &mut rusqlite::functions::Context<'_>, total: Option<i128>) -> rusqlite::Result<Option<i64>> {
-        // No rows: null, as SUM answers.
+    fn finalize(
+        &self,
+        _: &mut rusqlite::functions::Context<'_>,
+        total: Option<Option<i128>>,
+    ) -> rusqlite::Result<Option<i64>> {
+        // No rows, or only nulls: null, as SUM answers.
         total
+            .flatten()
             .map(|t| i64::try_from(t).map_err(|_| rusqlite::Error::UserFunctionError("integer overflow".into())))
             .transpose()
     }

@@ -105,6 +105,12 @@ both_backends! {
         s.seed("swings", &[json!({"n": i64::MAX}), json!({"n": 1}), json!({"n": -5}), json!({"n": 3})]).await;
         let sum = s.get("/api/v1/swings/aggregate?op=sum&field=n").await;
         assert_eq!((sum.status, sum.body["result"].clone()), (200, json!(i64::MAX - 1)), "{}", sum.text);
+        // The sum of nothing but nulls is null, as SQL's SUM answers, not 0.
+        s.seed("swings", &[json!({"n": null, "g": "empty"})]).await;
+        let sum = s.get("/api/v1/swings/aggregate?op=sum&field=n&filter=n:is:null").await;
+        assert_eq!((sum.status, sum.body["result"].clone()), (200, json!(null)), "{}", sum.text);
+        let groups = s.get("/api/v1/swings/aggregate?op=sum&field=n&group_by=g").await;
+        assert_eq!(groups.body["groups"][1], json!({"key": "empty", "result": null}), "{}", groups.text);
     }
 
     async fn aggregates_count_only_readable_records(s) {

@@ -156,8 +156,13 @@ both_backends! {
             assert_eq!(resp.status, 400, "{body}: {}", resp.text);
         }
         assert_eq!(s.get("/api/v1/typed/count").await.body["count"], 1);
-        // An integral float fits an integer column.
+        // An integral float fits an integer column, while it is exact (below 2^53).
         assert_eq!(s.post("/api/v1/typed", json!({"n": 2.0})).await.body["n"], 2);
+        assert_eq!(s.post("/api/v1/typed", json!({"n": 9007199254740991.0})).await.body["n"], 9007199254740991i64);
+        let inexact = s.post("/api/v1/typed", json!({"n": 1e16})).await;
+        assert_eq!((inexact.status, inexact.body["field"].clone()), (400, json!("n")), "{}", inexact.text);
+        assert!(inexact.error().contains("2^53"), "{}", inexact.text);
+        assert_eq!(s.post("/api/v1/typed", json!({"n": 10_000_000_000_000_000i64})).await.status, 201, "the plain spelling");
     }
 
     async fn patch_changes_only_the_given_fields(s) {
