@@ -110,10 +110,17 @@ impl Store {
             return Ok(plan(target.clone(), &local, &remote, Kind::Many));
         }
         // A single relation of the target collection pointing here.
-        if let Some(r) = relations.iter().find(|r| r.collection == target.name && r.target == table.name && !r.many) {
-            return Ok(plan(target.clone(), "_id", &r.field.clone(), Kind::Many));
+        let back: Vec<_> =
+            relations.iter().filter(|r| r.collection == target.name && r.target == table.name && !r.many).collect();
+        match back[..] {
+            [] => Err(unrelated()),
+            [r] => Ok(plan(target.clone(), "_id", &r.field.clone(), Kind::Many)),
+            _ => Err(ApiError::bad_request(format!(
+                "'{shown}' has several relations to '{}' ({}): the embed is ambiguous",
+                table.name,
+                back.iter().map(|r| r.field.as_str()).collect::<Vec<_>>().join(", ")
+            ))),
         }
-        Err(unrelated())
     }
 
     /// The embedded value of every row (object, null or array), in one query.

@@ -307,6 +307,12 @@ both_backends! {
         // Reverse direction through the relation: people with their articles.
         let resp = s.get("/api/v1/tables/people?select=name,articles(title)&order=name").await;
         assert_eq!(resp.body, json!([{"name": "ann", "articles": [{"title": "a1"}]}, {"name": "bob", "articles": []}]));
+        // Two single relations back make the reverse embed ambiguous, not the first one's.
+        let resp = s.admin_post("/api/v1/admin/relations", json!({"collection": "articles", "field": "reviewer", "target": "people"})).await;
+        assert_eq!(resp.status, 201, "{}", resp.text);
+        let resp = s.get("/api/v1/tables/people?select=name,articles(title)&order=name").await;
+        assert_eq!(resp.status, 400, "{}", resp.text);
+        assert!(resp.error().contains("ambiguous") && resp.error().contains("reviewer"), "{}", resp.text);
         // The target's read rule applies.
         s.admin_patch("/api/v1/admin/collections/people", json!({"rules": {"read": "authenticated"}})).await;
         let resp = s.get("/api/v1/tables/articles?select=title,author(name)&title=eq.a1").await;
