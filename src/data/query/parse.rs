@@ -74,14 +74,10 @@ pub fn table_query(pairs: &[(String, String)]) -> Result<TableQuery, ParseError>
                 })
             }
             "offset" => {
-                tq.query.offset = Some(
-                    value
-                        .trim()
-                        .parse::<u64>()
-                        .ok()
-                        .filter(|n| *n <= i64::MAX as u64)
-                        .ok_or_else(|| ParseError::new("offset must be a whole number from 0"))?,
-                )
+                tq.query.offset =
+                    Some(value.trim().parse::<u64>().ok().filter(|n| *n <= i64::MAX as u64).ok_or_else(|| {
+                        ParseError::new(format!("offset must be a whole number from 0 to {}", i64::MAX))
+                    })?)
             }
             "count" => tq.count = count_option(value)?,
             "on_conflict" => tq.on_conflict = Some(column_names("on_conflict", value)?),
@@ -220,7 +216,7 @@ pub fn limit(value: &str) -> Result<u32, ParseError> {
 fn page(value: &str) -> Result<u32, ParseError> {
     match value.trim().parse::<u32>() {
         Ok(n) if n >= 1 => Ok(n),
-        _ => Err(ParseError::new("page must be a whole number from 1")),
+        _ => Err(ParseError::new(format!("page must be a whole number from 1 to {}", u32::MAX))),
     }
 }
 
