@@ -18,8 +18,12 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     MethodNotAllowed(String),
+    /// One object asked for, and not one row to answer with.
     #[error("{0}")]
     NotAcceptable(String),
+    /// An `Accept` the server cannot answer in.
+    #[error("{0}")]
+    UnacceptableMediaType(String),
     #[error("{0}")]
     Conflict(String),
     /// A conflict of another kind than a duplicate key: `code` says which (a foreign key, a
@@ -87,6 +91,7 @@ impl ApiError {
             ApiError::NotFound(_) => codes::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => codes::METHOD,
             ApiError::NotAcceptable(_) => codes::SINGULAR,
+            ApiError::UnacceptableMediaType(_) => codes::MEDIA_TYPE,
             ApiError::Conflict(_) => codes::UNIQUE,
             ApiError::ConflictOf { code, .. } => code,
             ApiError::PayloadTooLarge(_) | ApiError::UriTooLong(_) => codes::LIMIT,
@@ -109,7 +114,7 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
+            ApiError::NotAcceptable(_) | ApiError::UnacceptableMediaType(_) => StatusCode::NOT_ACCEPTABLE,
             ApiError::Conflict(_) | ApiError::ConflictOf { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UriTooLong(_) => StatusCode::URI_TOO_LONG,

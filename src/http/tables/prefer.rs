@@ -132,7 +132,7 @@ pub fn format(headers: &HeaderMap) -> Result<Format, ApiError> {
         }
     }
     let shown: String = named.join(", ").chars().take(200).collect();
-    Err(ApiError::NotAcceptable(format!(
+    Err(ApiError::UnacceptableMediaType(format!(
         "cannot answer in {shown}: rows are answered as application/json, application/vnd.pgrst.object+json or text/csv"
     )))
 }
