@@ -90,14 +90,7 @@ impl Store {
             }
             b.push(" LIMIT ").param(((MAX_GROUPS + 1) as i64).into());
         }
-        let rows = match self.db.read(b.finish()).await {
-            Ok(rows) => rows,
-            Err(err) => {
-                let err = ApiError::from(err);
-                self.after_failure(&table.name, &err).await;
-                return Err(err);
-            }
-        };
+        let rows = self.checked(&table.name, self.db.read(b.finish()).await.map_err(ApiError::from)).await?;
         if rows.rows.iter().flatten().any(|v| matches!(v, Value::Real(r) if !r.is_finite())) {
             // SQLite sums reals past f64's range to infinity, which JSON cannot hold (it would
             // read as null); PostgreSQL refuses the same sum as out of range.

@@ -270,16 +270,17 @@ impl Store {
         })
     }
 
-    /// After a request on `table` failed with `err`: when the database refused its statement
-    /// because the table changed under it (another program or instance dropped a column or
-    /// the table), the catalog reads the table again, so that the next request is planned on
-    /// the table as it is rather than refused until the periodic re-read.
-    pub(crate) async fn after_failure(&self, table: &str, err: &ApiError) {
-        if err.code() != crate::error::codes::TRY_AGAIN {
-            return;
-        }
-        if let Err(refresh) = self.catalog.refresh(table).await {
+    /// The `result` of work on `table`, passed on. When the database refused the work's
+    /// statement because the table changed under it (another program or instance dropped a
+    /// column or the table), the catalog reads the table again first, so that the next
+    /// request is planned on the table as it is rather than refused until the periodic re-read.
+    pub(crate) async fn checked<T>(&self, table: &str, result: Result<T, ApiError>) -> Result<T, ApiError> {
+        if let Err(err) = &result
+            && err.code() == crate::error::codes::TRY_AGAIN
+            && let Err(refresh) = self.catalog.refresh(table).await
+        {
             tracing::warn!(table, error = %refresh, "the table could not be read again");
         }
+        result
     }
 }

@@ -154,10 +154,8 @@ impl Store {
     ) -> Result<Option<Arc<Table>>, ApiError> {
         match self.collection(name).await {
             Ok(table) => Ok(Some(table)),
-            Err(ApiError::NotFound(_)) if auto_create => {
-                names::check_collection_name(name)?;
-                Ok(None)
-            }
+            // A valid name (`collection` refuses others with 400).
+            Err(ApiError::NotFound(_)) if auto_create => Ok(None),
             Err(err) => Err(err),
         }
     }

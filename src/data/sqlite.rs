@@ -396,14 +396,9 @@ fn add_functions(conn: &Connection) -> Result<(), DbError> {
     use rusqlite::functions::FunctionFlags;
     use rusqlite::types::{Value as SqlValue, ValueRef};
     let flags = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC | FunctionFlags::SQLITE_INNOCUOUS;
-    conn.create_scalar_function(FOLD_FUNCTION, 1, flags, |ctx| {
-        Ok(match ctx.get_raw(0) {
-            ValueRef::Text(bytes) => SqlValue::Text(String::from_utf8_lossy(bytes).to_lowercase()),
-            ValueRef::Null => SqlValue::Null,
-            ValueRef::Integer(i) => SqlValue::Integer(i),
-            ValueRef::Real(r) => SqlValue::Real(r),
-            ValueRef::Blob(bytes) => SqlValue::Blob(bytes.to_vec()),
-        })
+    conn.create_scalar_function(FOLD_FUNCTION, 1, flags, |ctx| match ctx.get_raw(0) {
+        ValueRef::Text(bytes) => Ok(SqlValue::Text(String::from_utf8_lossy(bytes).to_lowercase())),
+        _ => ctx.get::<SqlValue>(0),
     })
     .map_err(map_err)?;
     conn.create_aggregate_function(EXACT_SUM_FUNCTION, 1, flags, ExactSum).map_err(map_err)

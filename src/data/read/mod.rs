@@ -170,11 +170,7 @@ impl Store {
     /// Runs a read plan: its page and its count in one hand-off (on PostgreSQL, the count of
     /// a collection comes from the [count cache](counts) while the table is unchanged).
     pub async fn read(&self, plan: &ReadPlan<'_>) -> Result<Read, ApiError> {
-        let read = self.read_compiled(plan).await;
-        if let Err(err) = &read {
-            self.after_failure(&plan.table.name, err).await;
-        }
-        read
+        self.checked(&plan.table.name, self.read_compiled(plan).await).await
     }
 
     async fn read_compiled(&self, plan: &ReadPlan<'_>) -> Result<Read, ApiError> {

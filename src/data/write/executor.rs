@@ -143,7 +143,9 @@ impl TxWork for Arc<NewCollection> {
             instance: self.instance.clone(),
             channel: self.channel.clone(),
         };
-        Arc::new(plan).run(tx).await
+        let outcome = Arc::new(plan).run(tx).await?;
+        // The table is new to the catalog.
+        Ok(Outcome { schema_changed: true, ..outcome })
     }
 }
 
@@ -362,7 +364,8 @@ impl Plan {
             Mutation::Delete { target } => return self.delete(tx, table, target, old).await,
         };
         let rows = tx.run(&stmt).await?;
-        if matches!(mutation, Mutation::Create { .. }) && dialect == Dialect::Sqlite {
+        // A collection's key is generated; a plain table's may be left null by SQLite.
+        if matches!(mutation, Mutation::Create { .. }) && dialect == Dialect::Sqlite && table.collection.is_none() {
             refuse_null_keys(table, &columns, &rows)?;
         }
         // Refused, not passed over: the request is all or nothing.

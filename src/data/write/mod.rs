@@ -165,14 +165,16 @@ impl Store {
                 let table = self.refreshed(&table.name).await?;
                 self.db.transaction(Arc::new(executor::Plan { table, ..(*plan).clone() })).await?
             }
-            Err(err) => {
-                self.after_failure(&table.name, &err).await;
-                return Err(err);
-            }
-            Ok(outcome) => outcome,
+            other => self.checked(&table.name, other).await?,
         };
+        self.committed(&table.name, outcome).await
+    }
+
+    /// After a commit: the catalog reads the table again if the writes changed its shape (or
+    /// made it), and the changes go out on the feed.
+    async fn committed(&self, table: &str, outcome: executor::Outcome) -> Result<Vec<Written>, ApiError> {
         if outcome.schema_changed {
-            self.refreshed(&table.name).await?;
+            self.refreshed(table).await?;
         }
         self.feed.publish(outcome.changes);
         Ok(outcome.written)
@@ -215,9 +217,7 @@ impl Store {
             }
             other => other?,
         };
-        self.refreshed(name).await?;
-        self.feed.publish(outcome.changes);
-        Ok(outcome.written)
+        self.committed(name, outcome).await
     }
 
     /// The collection `name` that another request made while this one meant to: read afresh
