@@ -240,6 +240,14 @@ const MIGRATIONS: &[Migration] = &[
             CREATE INDEX _fb_login_failures_updated ON _fb_login_failures (updated_at);
         ",
     },
+    Migration {
+        version: 11,
+        name: "limits of resumable uploads started with a signed URL",
+        sql: "
+            ALTER TABLE _fb_uploads ADD COLUMN max_size {bigint};
+            ALTER TABLE _fb_uploads ADD COLUMN mime_pattern TEXT;
+        ",
+    },
 ];
 
 /// Brings the system tables up to the newest version.

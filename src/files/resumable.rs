@@ -43,10 +43,13 @@ pub struct Resumable {
     /// The file it became, once complete.
     pub file_id: Option<String>,
     pub expires_at: i64,
+    /// The limits of the signed upload URL that started it, if one did.
+    pub max_size: Option<u64>,
+    pub mime_pattern: Option<String>,
 }
 
 const COLUMNS: &str = "id, owner_id, bucket, key, filename, mime_type, is_public, collection, record_id, length, \
-    received, metadata, file_id, expires_at";
+    received, metadata, file_id, expires_at, max_size, mime_pattern";
 
 impl Resumable {
     fn from_row(row: Vec<Value>) -> Resumable {
@@ -70,6 +73,8 @@ impl Resumable {
             metadata: next().text().unwrap_or_default(),
             file_id: next().text(),
             expires_at: next().as_int().unwrap_or(0),
+            max_size: next().as_int().map(|n| n.max(0) as u64),
+            mime_pattern: next().text(),
         }
     }
 }
@@ -101,14 +106,15 @@ impl UploadLocks {
 
 impl Files {
     /// A new upload of `length` bytes, checked as far as it can be before its bytes: bucket,
-    /// size and declared type.
+    /// size and declared type. A signed URL's nonce is spent with the row: the URL starts one
+    /// upload, however many requests that upload then takes.
     pub async fn create_resumable(&self, new: &NewFile, length: u64, metadata: &str) -> Result<Resumable, ApiError> {
         new.check(self.max_upload_bytes, &new.mime(), Some(length), None)?;
         let bucket = new.bucket.as_ref().map(|b| b.name.clone()).unwrap_or_default();
         let id = uuid::Uuid::new_v4().simple().to_string();
         let now = now_ms();
         let sql = format!(
-            "INSERT INTO _fb_uploads ({COLUMNS}, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            "INSERT INTO _fb_uploads ({COLUMNS}, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         );
         let text = |v: &Option<String>| v.as_deref().map_or(Value::Null, Value::from);
         let params = vec![
@@ -126,9 +132,20 @@ impl Files {
             metadata.into(),
             Value::Null,
             (now + UPLOAD_LIFETIME_MS).into(),
+            new.max_size.map_or(Value::Null, |n| Value::Int(n.min(i64::MAX as u64) as i64)),
+            text(&new.mime_pattern),
             now.into(),
         ];
-        self.db.write(self.db.stmt(&sql, params)).await?;
+        let mut stmts = vec![self.db.stmt(&sql, params)];
+        stmts.extend(self.nonce_stmt(new));
+        if let Err(err) = self.db.write_many(stmts).await {
+            return Err(match err {
+                DbError::InStatement { index: 1, source } if matches!(*source, DbError::UniqueViolation(_)) => {
+                    super::upload::used_signed_url()
+                }
+                other => other.into(),
+            });
+        }
         self.resumable(&id).await?.ok_or_else(|| ApiError::Internal("a new upload's row vanished".into()))
     }
 
@@ -265,6 +282,8 @@ impl Files {
             owner_id: upload.owner_id.clone(),
             collection: upload.collection.clone(),
             record_id: upload.record_id.clone(),
+            max_size: upload.max_size,
+            mime_pattern: upload.mime_pattern.clone(),
             completes_upload: Some(upload.id.clone()),
             ..NewFile::default()
         };

@@ -17,9 +17,13 @@ pub enum Action {
     /// Download (and `HEAD`) one object.
     #[serde(rename = "GET")]
     Download,
-    /// Upload one file, once.
+    /// Upload one file, once (as one request, or as a resumable upload started with it).
     #[serde(rename = "POST")]
     Upload,
+    /// Go on with one resumable upload that a signed upload URL started: ask its offset,
+    /// append to it, abandon it.
+    #[serde(rename = "PATCH")]
+    Resume,
 }
 
 /// The signed content of a URL.
@@ -68,6 +72,11 @@ impl Grant {
             collection: None,
             record_id: None,
         }
+    }
+
+    /// A grant to go on with resumable upload `upload` of `bucket` until `expires`.
+    pub fn resume(bucket: &str, upload: &str, expires: i64) -> Grant {
+        Grant { action: Action::Resume, ..Grant::download(bucket, upload, expires) }
     }
 }
 
@@ -129,6 +138,10 @@ mod tests {
             matches!(signer().verify(&token, Action::Download, 1_001), Err(ApiError::Forbidden(m)) if m.contains("expired"))
         );
         assert!(signer().verify(&token, Action::Upload, 999).is_err(), "a download grant is no upload grant");
+        assert!(signer().verify(&token, Action::Resume, 999).is_err(), "a download grant resumes nothing");
+        let resume = signer().sign(&Grant::resume("photos", "an-upload", 1_000));
+        assert_eq!(signer().verify(&resume, Action::Resume, 999).unwrap().key.as_deref(), Some("an-upload"));
+        assert!(signer().verify(&resume, Action::Download, 999).is_err(), "a resume grant downloads nothing");
         assert!(
             Signer::new(b"another secret of thirty-two bytes or more").verify(&token, Action::Download, 0).is_err()
         );

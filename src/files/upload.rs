@@ -226,12 +226,7 @@ impl Files {
         }
         let insert_at = stmts.len();
         stmts.push(self.insert_stmt(new, &received, bucket, &key, now));
-        if let Some((nonce, expires_at)) = &new.nonce {
-            stmts.push(self.db.stmt(
-                "INSERT INTO _fb_signed_uses (nonce, expires_at) VALUES (?, ?)",
-                vec![nonce.as_str().into(), (*expires_at).into()],
-            ));
-        }
+        stmts.extend(self.nonce_stmt(new));
         if let Some(upload) = &new.completes_upload {
             stmts.extend(super::resumable::completion_stmts(self, upload, received.blob.id()));
         }
@@ -264,8 +259,7 @@ impl Files {
             }
             DbError::InStatement { index, source } if matches!(*source, DbError::UniqueViolation(_)) => {
                 if index != insert_at {
-                    let err = ApiError::Forbidden("this signed upload URL has already been used".into());
-                    Uncommitted::Refused(err, received)
+                    Uncommitted::Refused(used_signed_url(), received)
                 } else if new.replace_as.is_some() {
                     Uncommitted::Raced(Race::Key, received)
                 } else {
@@ -275,6 +269,16 @@ impl Files {
             }
             err => Uncommitted::Refused(err.into(), received),
         })
+    }
+
+    /// The spending of a signed upload URL's nonce, which fails (a unique violation) when it
+    /// was spent before.
+    pub(super) fn nonce_stmt(&self, new: &NewFile) -> Option<Stmt> {
+        let (nonce, expires_at) = new.nonce.as_ref()?;
+        Some(self.db.stmt(
+            "INSERT INTO _fb_signed_uses (nonce, expires_at) VALUES (?, ?)",
+            vec![nonce.as_str().into(), (*expires_at).into()],
+        ))
     }
 
     /// The removal of the file at `bucket`/`key` (its blob to the trash) when `acting` may
@@ -435,6 +439,11 @@ fn check_type(bucket: &Bucket, signed_pattern: Option<&str>, mime: &str) -> Resu
         return Err(ApiError::UnsupportedMediaType(format!("this signed URL only accepts {pattern}, not {mime}")));
     }
     Ok(())
+}
+
+/// The refusal of a signed upload URL whose single use is spent.
+pub(super) fn used_signed_url() -> ApiError {
+    ApiError::Forbidden("this signed upload URL has already been used".into())
 }
 
 fn too_large(limit: u64) -> ApiError {

@@ -1,6 +1,6 @@
 //! Resumable uploads (tus 1.0) on both metadata backends and both blob stores: the protocol
 //! spoken by hand, bad input included, and the unmodified `tus-js-client` resuming an upload
-//! whose connection was cut (`tests/js/tus_resume.mjs`).
+//! whose connection was cut and uploading through a signed URL (`tests/js/tus_resume.mjs`).
 
 use reqwest::Method;
 use serde_json::json;
@@ -42,6 +42,21 @@ async fn create(s: &TestServer, token: &str, length: usize, metadata: &str) -> c
         vec![],
     )
     .await
+}
+
+/// A tus request without credentials (a signed upload URL's holder).
+async fn tus_anonymous(
+    s: &TestServer,
+    method: Method,
+    path: &str,
+    headers: &[(&str, String)],
+    body: Vec<u8>,
+) -> crate::harness::Resp {
+    let mut req = s.client.request(method, s.url(path)).header("tus-resumable", "1.0.0");
+    for (name, value) in headers {
+        req = req.header(*name, value);
+    }
+    read(req.body(body).send().await.unwrap()).await
 }
 
 fn patch_headers(offset: usize) -> Vec<(&'static str, String)> {
@@ -122,6 +137,93 @@ all_stores! {
         assert_eq!(s.blob_count().await, 1, "a terminated upload's chunks are deleted");
     }
 
+    async fn a_signed_upload_url_starts_one_resumable_upload(s) {
+        let alice = s.register("alice@example.com", "password-123").await;
+        let (alice_id, alice) = (alice["user"]["id"].as_str().unwrap().to_owned(), alice["access_token"].as_str().unwrap().to_owned());
+        let sign = |body: serde_json::Value| {
+            let (s, alice) = (&s, alice.clone());
+            async move {
+                let signed = s.as_user(Method::POST, "/api/v1/storage/sign", &alice, Some(body)).await;
+                assert_eq!(signed.status, 200, "{}", signed.text);
+                signed.body["resumable_url"].as_str().unwrap().to_owned()
+            }
+        };
+        let url = sign(json!({"max_size_bytes": 20, "mime_type": "text/*"})).await;
+        assert!(url.starts_with(&format!("{BASE}?token=")), "{url}");
+        let notes = format!("filename {},filetype {}", b64("notes.txt"), b64("text/plain"));
+        let create_signed = |url: String, length: usize, metadata: String| {
+            let s = &s;
+            async move {
+                let headers = [("upload-length", length.to_string()), ("upload-metadata", metadata)];
+                tus_anonymous(s, Method::POST, &url, &headers, vec![]).await
+            }
+        };
+
+        // Refusals before the upload starts leave the URL unspent: past the signed size, a type
+        // outside the signed pattern, another bucket than the signed one.
+        assert_eq!(create_signed(url.clone(), 21, notes.clone()).await.status, 413);
+        let image = format!("filename {},filetype {}", b64("a.png"), b64("image/png"));
+        assert_eq!(create_signed(url.clone(), 5, image).await.status, 415);
+        let elsewhere = format!("{notes},bucket {}", b64("other"));
+        assert_eq!(create_signed(url.clone(), 5, elsewhere).await.status, 403);
+        let mut tampered = url.clone();
+        tampered.insert(url.len() - 3, 'x');
+        assert_eq!(create_signed(tampered, 5, notes.clone()).await.status, 403);
+
+        let created = create_signed(url.clone(), 11, notes.clone()).await;
+        assert_eq!(created.status, 201, "{}", created.text);
+        let location = created.header("location").unwrap().to_owned();
+        assert!(location.starts_with(&format!("{BASE}/")) && location.contains("?token="), "{location}");
+        // The URL's single use is spent by the upload it started.
+        let again = create_signed(url.clone(), 11, notes.clone()).await;
+        assert_eq!(again.status, 403, "{}", again.text);
+        assert!(again.text.contains("already been used"), "{}", again.text);
+
+        // The location's token goes on with this upload and no other.
+        let head = tus_anonymous(&s, Method::HEAD, &location, &[], vec![]).await;
+        assert_eq!((head.status, head.header("upload-offset")), (200, Some("0")));
+        let path = location.split('?').next().unwrap().to_owned();
+        assert_eq!(tus_anonymous(&s, Method::HEAD, &path, &[], vec![]).await.status, 401);
+        let other = create(&s, &alice, 4, "").await.header("location").unwrap().to_owned();
+        let token = location.split_once("?token=").unwrap().1;
+        let borrowed = format!("{other}?token={token}");
+        assert_eq!(tus_anonymous(&s, Method::PATCH, &borrowed, &patch_headers(0), b"abcd".to_vec()).await.status, 403);
+        let mut forged = location.clone();
+        forged.insert(location.len() - 3, 'x');
+        assert_eq!(tus_anonymous(&s, Method::HEAD, &forged, &[], vec![]).await.status, 403);
+        // The signer sees the upload as hers.
+        assert_eq!(tus(&s, Method::HEAD, &path, &alice, &[], vec![]).await.status, 200);
+
+        let first = tus_anonymous(&s, Method::PATCH, &location, &patch_headers(0), b"hello ".to_vec()).await;
+        assert_eq!((first.status, first.header("upload-offset")), (204, Some("6")), "{}", first.text);
+        let last = tus_anonymous(&s, Method::PATCH, &location, &patch_headers(6), b"world".to_vec()).await;
+        assert_eq!(last.status, 204, "{}", last.text);
+        let file_url = last.header("ferrobase-file-url").unwrap().to_owned();
+        let file = s.as_user(Method::GET, &file_url, &alice, None).await;
+        assert_eq!((file.status, file.text.as_str()), (200, "hello world"));
+        let mine = s.as_user(Method::GET, "/api/v1/storage", &alice, None).await;
+        let listed = mine.body["items"].as_array().unwrap();
+        assert_eq!(listed.len(), 1, "{}", mine.text);
+        assert_eq!(listed[0]["owner_id"], alice_id.as_str());
+        assert_eq!(s.send(Method::GET, &file_url, None, None).await.status, 401, "the file is private");
+
+        // A signed key is the key; the upload cannot name another.
+        let keyed = sign(json!({"key": "docs/fixed.txt"})).await;
+        let wrong_key = format!("{notes},key {}", b64("docs/other.txt"));
+        assert_eq!(create_signed(keyed.clone(), 3, wrong_key).await.status, 403);
+        let made = create_signed(keyed, 3, notes.clone()).await;
+        assert_eq!(made.status, 201, "{}", made.text);
+        let location = made.header("location").unwrap().to_owned();
+        let done = tus_anonymous(&s, Method::PATCH, &location, &patch_headers(0), b"abc".to_vec()).await;
+        assert_eq!(done.status, 204, "{}", done.text);
+        let fixed = s.as_user(Method::GET, "/api/v1/storage/default/docs/fixed.txt", &alice, None).await;
+        assert_eq!((fixed.status, fixed.text.as_str()), (200, "abc"));
+        // Abandoned by its holder: the token terminates the upload too.
+        let dropped = create_signed(sign(json!({})).await, 8, notes.clone()).await.header("location").unwrap().to_owned();
+        assert_eq!(tus_anonymous(&s, Method::DELETE, &dropped, &[], vec![]).await.status, 204);
+        assert_eq!(tus_anonymous(&s, Method::HEAD, &dropped, &[], vec![]).await.status, 404);
+    }
+
     async fn a_cut_append_keeps_what_arrived(s) {
         use tokio::io::AsyncWriteExt;
         let alice = s.register("alice@example.com", "password-123").await["access_token"].as_str().unwrap().to_owned();
@@ -193,6 +295,6 @@ all_stores! {
             String::from_utf8_lossy(&output.stderr)
         );
         s.sweep().await;
-        assert_eq!(s.blob_count().await, 1, "only the finished file's blob is left");
+        assert_eq!(s.blob_count().await, 2, "only the two finished files' blobs are left");
     }
 }

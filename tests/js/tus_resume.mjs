@@ -1,7 +1,8 @@
 // A resumable upload with the unmodified tus-js-client: the connection is cut once a first MiB
 // has gone through it (by a proxy between client and server, so the cut never depends on
 // timing), the server is asked how much it kept, and the upload resumes from there (not from
-// zero). The file downloaded afterwards must be the one uploaded, byte for byte.
+// zero). The file downloaded afterwards must be the one uploaded, byte for byte. Then an upload
+// without credentials, through a signed upload URL.
 // Usage: node tus_resume.mjs BASE_URL ACCESS_TOKEN
 import { createHash } from 'node:crypto';
 import net from 'node:net';
@@ -110,4 +111,24 @@ check((await offsetOf(abandoned)).status === 200, 'the abandoned upload exists b
 await tus.Upload.terminate(abandoned, { headers });
 const gone = await offsetOf(abandoned);
 check(gone.status === 404, `a terminated upload is gone (HEAD answered ${gone.status})`);
+
+// 6. A signed upload URL: the client has no credentials at all, and every request after the
+// first goes to the Location the server gave, whose token lets it go on.
+const signed = await fetch(`${base}/api/v1/storage/sign`, {
+  method: 'POST', headers: { ...headers, 'Content-Type': 'application/json' }, body: JSON.stringify({}),
+});
+check(signed.status === 200, `the upload URL is signed (got ${signed.status})`);
+const { resumable_url: resumableUrl } = await signed.json();
+const small = data.subarray(0, 3 * 1024 * 1024);
+const signedFileId = await new Promise((resolve, reject) => {
+  const upload = new tus.Upload(small, {
+    endpoint: `${base}${resumableUrl}`, metadata, uploadSize: small.length, chunkSize: 1024 * 1024, retryDelays: null,
+    onError: reject,
+    onSuccess: ({ lastResponse }) => resolve(lastResponse.getHeader('Ferrobase-File-Id')),
+  });
+  upload.start();
+});
+const signedDownload = await fetch(`${base}/api/v1/storage/${signedFileId}`, { headers });
+const signedBytes = Buffer.from(await signedDownload.arrayBuffer());
+check(signedDownload.status === 200 && sha(signedBytes) === sha(small), 'the signed upload is the signer\'s file, whole');
 console.log('ok');

@@ -90,7 +90,7 @@ fn file_ops() -> Vec<Op> {
         Op::new("post", format!("{s}/sign"), "Storage", "A signed upload URL")
             .handler(signed::sign_upload)
             .access(Access::User)
-            .describe("A URL that lets a client without credentials upload one file, once, before `expires_in` seconds pass, into `bucket` and within `max_size_bytes` and `mime_type` (a pattern such as `image/*`).")
+            .describe("A URL that lets a client without credentials upload one file, once, before `expires_in` seconds pass, into `bucket` and within `max_size_bytes` and `mime_type` (a pattern such as `image/*`). The same token starts one resumable upload instead: `resumable_url`.")
             .body(object(
                 &[
                     ("bucket", string()),
@@ -104,7 +104,19 @@ fn file_ops() -> Vec<Op> {
                 ],
                 &[],
             ))
-            .ok(200, object(&[("url", string()), ("method", string()), ("expires_in", integer()), ("expires_at", integer())], &["url", "expires_in"])),
+            .ok(
+                200,
+                object(
+                    &[
+                        ("url", string()),
+                        ("resumable_url", string()),
+                        ("method", string()),
+                        ("expires_in", integer()),
+                        ("expires_at", integer()),
+                    ],
+                    &["url", "expires_in"],
+                ),
+            ),
         Op::new("get", format!("{s}/{{id}}"), "Storage", "Download a file by id, or list a bucket")
             .handler(files::get_one)
             .access(Access::Optional)
@@ -250,6 +262,7 @@ fn resumable_ops() -> Vec<Op> {
     let base = "/api/v1/storage/resumable";
     let item = format!("{base}/{{id}}");
     let version = header("Tus-Resumable", json!({"const": "1.0.0"}), "the protocol version: 1.0.0");
+    let resume = query("token", string(), "the token in the `Location` of an upload that a signed upload URL started");
     let no_content = |text: &str| json!({"description": text});
     vec![
         Op::new("options", base, "Storage", "The resumable upload protocol spoken (tus 1.0)")
@@ -258,8 +271,9 @@ fn resumable_ops() -> Vec<Op> {
         Op::new("post", base, "Storage", "Start a resumable upload (tus creation)")
             .handler(resumable::create)
             .access(Access::User)
-            .describe("`Upload-Length` is the file's size; `Upload-Metadata` carries `filename`, `filetype`, `bucket`, `key`, `is_public`, `collection`, `record_id` (base64 values). The bucket's limits and types are checked now; an unfinished upload expires after 24 hours (`Upload-Expires`).")
+            .describe("`Upload-Length` is the file's size; `Upload-Metadata` carries `filename`, `filetype`, `bucket`, `key`, `is_public`, `collection`, `record_id` (base64 values). The bucket's limits and types are checked now; an unfinished upload expires after 24 hours (`Upload-Expires`). With `?token=` from `POST /storage/sign`, no credentials are needed: the upload is the signer's, within what was signed, and its `Location` carries a token that lets its holder go on with it.")
             .params([
+                query("token", string(), "a signed upload URL's token"),
                 version.clone(),
                 header("Upload-Length", integer(), "the file's size in bytes"),
                 header("Upload-Metadata", string(), "comma-separated `key base64(value)` pairs"),
@@ -269,7 +283,7 @@ fn resumable_ops() -> Vec<Op> {
         Op::new("head", item.clone(), "Storage", "How many bytes a resumable upload holds")
             .handler(resumable::head)
             .access(Access::User)
-            .params([version.clone()])
+            .params([resume.clone(), version.clone()])
             .answer(200, no_content("`Upload-Offset`, `Upload-Length`, `Upload-Expires`"))
             .errors(&[412]),
         unbounded(
@@ -277,7 +291,7 @@ fn resumable_ops() -> Vec<Op> {
                 .handler(resumable::patch)
                 .access(Access::User)
                 .describe("The body (`Content-Type: application/offset+octet-stream`) is appended at `Upload-Offset`, which must be the upload's offset (else 409). Bytes that arrive before a connection breaks are kept. The last byte makes the file, checked like any upload; the answer then names it in `Ferrobase-File-Id` and `Ferrobase-File-Url`.")
-                .params([version.clone(), header("Upload-Offset", integer(), "where the body goes")])
+                .params([resume.clone(), version.clone(), header("Upload-Offset", integer(), "where the body goes")])
                 .request_body(json!({"required": true, "content": {"application/offset+octet-stream": {"schema": {"type": "string", "format": "binary"}}}}))
                 .answer(204, no_content("Appended: `Upload-Offset` is the new offset"))
                 .errors(&[409, 412, 413, 415]),
@@ -285,7 +299,7 @@ fn resumable_ops() -> Vec<Op> {
         Op::new("delete", item, "Storage", "Abandon a resumable upload (tus termination)")
             .handler(resumable::delete)
             .access(Access::User)
-            .params([version])
+            .params([resume, version])
             .answer(204, no_content("Deleted, with what it received"))
             .errors(&[412]),
     ]

@@ -12,14 +12,13 @@ use serde_json::json;
 
 use super::download::{self, Serve};
 use super::form::{Uploader, receive_form};
+use super::objects;
 use super::parts::Form;
-use super::{objects, signed};
 use crate::app::AppState;
 use crate::data::access::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::files::meta::FilePage;
 use crate::files::names::is_file_id;
-use crate::files::signing::Action;
 use crate::http::admin::users::Paging;
 use crate::http::extract::{Admin, Path, QueryPairs};
 
@@ -31,13 +30,7 @@ pub async fn upload(
     QueryPairs(pairs): QueryPairs,
     request: Request,
 ) -> ApiResult<Response> {
-    let uploader = match super::token(&pairs) {
-        Some(token) => {
-            let grant = state.files().signer.verify(token, Action::Upload, signed::now_secs())?;
-            Uploader { caller, owner: grant.owner.clone(), grant: Some(grant) }
-        }
-        None => Uploader { owner: super::owner_of_upload(&caller)?, caller, grant: None },
-    };
+    let uploader = Uploader::of(&state, caller, super::token(&pairs))?;
     let form = Form::from_request(request, &state).await?;
     let file = receive_form(&state, &uploader, form).await?;
     Ok((StatusCode::CREATED, Json(file.to_json())).into_response())

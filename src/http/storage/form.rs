@@ -14,7 +14,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::files::buckets::DEFAULT_BUCKET;
 use crate::files::meta::FileRecord;
 use crate::files::names::clean_filename;
-use crate::files::signing::Grant;
+use crate::files::signing::{Action, Grant};
 use crate::files::upload::{NewFile, Received};
 
 use crate::limits::MAX_FORM_FIELD_BYTES;
@@ -26,13 +26,29 @@ pub struct Uploader {
     pub grant: Option<Grant>,
 }
 
-/// The form's text fields.
+impl Uploader {
+    /// The uploader of a request: with a signed upload URL's `token`, whoever signed it (the
+    /// caller needs no credentials); else the caller, who must be signed in.
+    pub fn of(state: &AppState, caller: Caller, token: Option<&str>) -> ApiResult<Uploader> {
+        match token {
+            Some(token) => {
+                let grant = state.files().signer.verify(token, Action::Upload, super::signed::now_secs())?;
+                Ok(Uploader { caller, owner: grant.owner.clone(), grant: Some(grant) })
+            }
+            None => Ok(Uploader { owner: super::owner_of_upload(&caller)?, caller, grant: None }),
+        }
+    }
+}
+
+/// Where the file goes and whom it belongs to, as the upload asks: the form's text fields (or
+/// a resumable upload's metadata, which may name a key too).
 #[derive(Debug, Default)]
-struct Fields {
-    bucket: Option<String>,
-    is_public: Option<bool>,
-    collection: Option<String>,
-    record_id: Option<String>,
+pub struct Fields {
+    pub bucket: Option<String>,
+    pub key: Option<String>,
+    pub is_public: Option<bool>,
+    pub collection: Option<String>,
+    pub record_id: Option<String>,
 }
 
 impl Fields {
@@ -124,7 +140,7 @@ async fn read_parts(
 /// Completes `new` from the form (or the signed URL): its bucket (created when missing and
 /// `auto_create_buckets` is on), visibility, owner and record, checking that the uploader
 /// may attach files to that record.
-async fn settle(state: &AppState, uploader: &Uploader, fields: &Fields, new: &mut NewFile) -> ApiResult<()> {
+pub async fn settle(state: &AppState, uploader: &Uploader, fields: &Fields, new: &mut NewFile) -> ApiResult<()> {
     let grant = uploader.grant.as_ref();
     let bucket = match grant {
         Some(grant) => signed_value("bucket", fields.bucket.as_deref(), Some(&grant.bucket))?.unwrap_or_default(),
@@ -138,7 +154,11 @@ async fn settle(state: &AppState, uploader: &Uploader, fields: &Fields, new: &mu
             new.collection = signed_value("collection", fields.collection.as_deref(), grant.collection.as_ref())?;
             new.record_id = signed_value("record_id", fields.record_id.as_deref(), grant.record_id.as_ref())?;
             new.is_public = grant.is_public.or(fields.is_public);
-            new.key = grant.key.clone();
+            // A URL signed without a key lets the upload name one.
+            new.key = match &grant.key {
+                Some(_) => signed_value("key", fields.key.as_deref(), grant.key.as_ref())?,
+                None => fields.key.clone(),
+            };
             new.max_size = grant.max_size;
             new.mime_pattern = grant.mime_type.clone();
             new.nonce = grant.nonce.clone().map(|nonce| (nonce, grant.expires.saturating_mul(1000)));
@@ -147,6 +167,7 @@ async fn settle(state: &AppState, uploader: &Uploader, fields: &Fields, new: &mu
             new.collection = fields.collection.clone();
             new.record_id = fields.record_id.clone();
             new.is_public = fields.is_public;
+            new.key = fields.key.clone();
             check_record(state, &uploader.caller, new).await?;
         }
     }

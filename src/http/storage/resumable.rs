@@ -3,24 +3,29 @@
 //! `Upload-Metadata` carries the form's fields: `filename`, `filetype`, `bucket`, `key`,
 //! `is_public`, `collection`, `record_id`. Once complete, answers name the file in
 //! `Ferrobase-File-Id` and `Ferrobase-File-Url`.
+//!
+//! An upload started with a signed upload URL (`?token=`) spends the URL's single use, and its
+//! `Location` carries a token of its own that lets whoever holds it go on with that upload
+//! (and only that one) until it expires: its client has no credentials to show.
 
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
 use super::BodySource;
-use super::form::check_record;
+use super::form::{Fields, Uploader, settle};
 use crate::app::AppState;
 use crate::data::access::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::files::buckets::DEFAULT_BUCKET;
 use crate::files::names::{check_key, clean_filename};
 use crate::files::resumable::{Appended, Resumable, metadata_type};
+use crate::files::signing::{Action, Grant};
 use crate::files::upload::NewFile;
-use crate::http::extract::Path;
+use crate::http::extract::{Path, QueryPairs};
 
 const TUS_VERSION: &str = "1.0.0";
 const TUS_EXTENSIONS: &str = "creation,expiration,termination";
@@ -51,29 +56,46 @@ pub async fn options(State(state): State<AppState>) -> Response {
 }
 
 /// `POST`: a new upload of `Upload-Length` bytes → 201 with its `Location`.
-pub async fn create(state: State<AppState>, caller: Caller, headers: HeaderMap) -> Response {
-    tus_answer(create_upload(state, caller, headers).await)
+pub async fn create(state: State<AppState>, caller: Caller, query: QueryPairs, headers: HeaderMap) -> Response {
+    tus_answer(create_upload(state, caller, query, headers).await)
+}
+
+/// Who asks about or adds to an upload: the caller, and the `token` of the upload's URL when
+/// a signed upload URL started it.
+pub struct Requester {
+    caller: Caller,
+    token: Option<String>,
+}
+
+impl FromRequestParts<AppState> for Requester {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        let QueryPairs(pairs) = QueryPairs::from_request_parts(parts, state).await?;
+        Ok(Requester { caller, token: super::token(&pairs).map(str::to_owned) })
+    }
 }
 
 /// `HEAD`: how many bytes the upload holds.
-pub async fn head(state: State<AppState>, caller: Caller, headers: HeaderMap, id: Path<String>) -> Response {
-    tus_answer(head_upload(state, caller, headers, id).await)
+pub async fn head(state: State<AppState>, who: Requester, headers: HeaderMap, id: Path<String>) -> Response {
+    tus_answer(head_upload(state, who, headers, id).await)
 }
 
 /// `PATCH`: appends the body at `Upload-Offset` → 204 with the new offset.
 pub async fn patch(
     state: State<AppState>,
-    caller: Caller,
+    who: Requester,
     headers: HeaderMap,
     id: Path<String>,
     body: Body,
 ) -> Response {
-    tus_answer(patch_upload(state, caller, headers, id, body).await)
+    tus_answer(patch_upload(state, who, headers, id, body).await)
 }
 
 /// `DELETE`: ends the upload and discards what it received.
-pub async fn delete(state: State<AppState>, caller: Caller, headers: HeaderMap, id: Path<String>) -> Response {
-    tus_answer(delete_upload(state, caller, headers, id).await)
+pub async fn delete(state: State<AppState>, who: Requester, headers: HeaderMap, id: Path<String>) -> Response {
+    tus_answer(delete_upload(state, who, headers, id).await)
 }
 
 /// Every answer but `OPTIONS`'s carries `Tus-Resumable`, refusals included; a 412 (a version
@@ -87,20 +109,21 @@ fn tus_answer(result: ApiResult<Response>) -> Response {
     response
 }
 
-async fn create_upload(State(state): State<AppState>, caller: Caller, headers: HeaderMap) -> ApiResult<Response> {
+async fn create_upload(
+    State(state): State<AppState>,
+    caller: Caller,
+    QueryPairs(pairs): QueryPairs,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
     check_version(&headers)?;
-    let owner = super::owner_of_upload(&caller)?;
+    let uploader = Uploader::of(&state, caller, super::token(&pairs))?;
     if headers.contains_key("upload-defer-length") {
         return Err(ApiError::bad_request("Upload-Defer-Length is not supported: send Upload-Length"));
     }
     let length = number(&headers, "upload-length")?;
     let raw = text(&headers, "upload-metadata").unwrap_or_default();
-    let (mut new, bucket) = new_file(&raw)?;
-    new.owner_id = owner;
-    let auto_create = state.settings().get_bool("auto_create_buckets");
-    let bucket = bucket.unwrap_or_else(|| DEFAULT_BUCKET.to_owned());
-    new.bucket = Some(state.files().bucket_for_upload(&bucket, auto_create).await?);
-    check_record(&state, &caller, &new).await?;
+    let (mut new, fields) = new_file(&raw)?;
+    settle(&state, &uploader, &fields, &mut new).await?;
     let upload = state.files().create_resumable(&new, length, &raw).await?;
     // An empty file is complete at once.
     let mut response = if length == 0 {
@@ -111,17 +134,22 @@ async fn create_upload(State(state): State<AppState>, caller: Caller, headers: H
         response
     };
     *response.status_mut() = StatusCode::CREATED;
-    set(&mut response, "location", &format!("/api/v1/storage/resumable/{}", upload.id));
+    let mut location = format!("/api/v1/storage/resumable/{}", upload.id);
+    if uploader.grant.is_some() {
+        let grant = Grant::resume(&upload.bucket, &upload.id, upload.expires_at / 1000);
+        location = format!("{location}?token={}", state.files().signer.sign(&grant));
+    }
+    set(&mut response, "location", &location);
     Ok(response)
 }
 
 async fn head_upload(
     State(state): State<AppState>,
-    caller: Caller,
+    who: Requester,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let (_lock, upload) = locked(&state, &caller, &headers, &id).await?;
+    let (_lock, upload) = locked(&state, &who, &headers, &id).await?;
     let mut response = StatusCode::OK.into_response();
     upload_headers(&mut response, &upload);
     set(&mut response, "cache-control", "no-store");
@@ -136,7 +164,7 @@ async fn head_upload(
 
 async fn patch_upload(
     State(state): State<AppState>,
-    caller: Caller,
+    who: Requester,
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Body,
@@ -149,7 +177,7 @@ async fn patch_upload(
         ));
     }
     let offset = number(&headers, "upload-offset")?;
-    let upload = owned(&state, &caller, &id).await?;
+    let upload = owned(&state, &who, &id).await?;
     finish(&state, &upload, body, offset).await
 }
 
@@ -181,32 +209,41 @@ async fn finish(state: &AppState, upload: &Resumable, body: Body, offset: u64) -
 
 async fn delete_upload(
     State(state): State<AppState>,
-    caller: Caller,
+    who: Requester,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let (_lock, upload) = locked(&state, &caller, &headers, &id).await?;
+    let (_lock, upload) = locked(&state, &who, &headers, &id).await?;
     state.files().terminate(&upload).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// A tus request on one upload: the protocol version checked, the upload locked (so a broken
-/// append records what it got first) and read, for its owner or the admin.
+/// append records what it got first) and read, for its owner, the admin or its URL's token.
 async fn locked(
     state: &AppState,
-    caller: &Caller,
+    who: &Requester,
     headers: &HeaderMap,
     id: &str,
 ) -> ApiResult<(tokio::sync::OwnedMutexGuard<()>, Resumable)> {
     check_version(headers)?;
     let lock = state.files().lock_upload(id).await;
-    Ok((lock, owned(state, caller, id).await?))
+    Ok((lock, owned(state, who, id).await?))
 }
 
-/// The upload, for its owner or the admin.
-async fn owned(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Resumable> {
+/// The upload, for its owner, the admin, or the holder of the token its `Location` carried.
+async fn owned(state: &AppState, who: &Requester, id: &str) -> ApiResult<Resumable> {
+    if let Some(token) = &who.token {
+        let grant = state.files().signer.verify(token, Action::Resume, super::signed::now_secs())?;
+        if grant.key.as_deref() != Some(id) {
+            return Err(ApiError::Forbidden("this token was signed for another upload".into()));
+        }
+    }
     let upload = state.files().resumable(id).await?.ok_or_else(|| upload_not_found(id))?;
-    match caller {
+    if who.token.is_some() {
+        return Ok(upload);
+    }
+    match &who.caller {
         Caller::Admin => Ok(upload),
         Caller::User(p) if upload.owner_id.as_deref() == Some(p.id.as_str()) => Ok(upload),
         Caller::User(_) => Err(ApiError::Forbidden("this upload is another user's".into())),
@@ -218,16 +255,16 @@ fn upload_not_found(id: &str) -> ApiError {
     ApiError::NotFound(format!("upload '{}' not found (or expired)", crate::files::names::truncate(id, 64)))
 }
 
-/// The file's fields from `Upload-Metadata` (`key base64(value)` pairs, comma-separated), and
-/// the bucket it names.
-fn new_file(raw: &str) -> ApiResult<(NewFile, Option<String>)> {
+/// The file's name and type from `Upload-Metadata` (`key base64(value)` pairs,
+/// comma-separated), and where it asks the file to go.
+fn new_file(raw: &str) -> ApiResult<(NewFile, Fields)> {
     if raw.len() > MAX_UPLOAD_METADATA_BYTES {
         return Err(ApiError::bad_request(format!(
             "Upload-Metadata is longer than {MAX_UPLOAD_METADATA_BYTES} bytes (MAX_UPLOAD_METADATA_BYTES)"
         )));
     }
     let mut new = NewFile { filename: "file".into(), ..NewFile::default() };
-    let mut bucket = None;
+    let mut fields = Fields::default();
     for pair in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let (key, encoded) = pair.split_once(' ').unwrap_or((pair, ""));
         let value =
@@ -237,19 +274,19 @@ fn new_file(raw: &str) -> ApiResult<(NewFile, Option<String>)> {
         match key {
             "filename" | "name" => new.filename = clean_filename(&value),
             "filetype" | "type" | "contentType" => new.declared_type = metadata_type(&value),
-            "bucket" => bucket = Some(value),
+            "bucket" => fields.bucket = Some(value),
             "key" => {
                 check_key(&value)?;
-                new.key = Some(value);
+                fields.key = Some(value);
             }
-            "is_public" => new.is_public = Some(super::flag("is_public", &value)?),
-            "collection" => new.collection = Some(value),
-            "record_id" => new.record_id = Some(value),
+            "is_public" => fields.is_public = Some(super::flag("is_public", &value)?),
+            "collection" => fields.collection = Some(value),
+            "record_id" => fields.record_id = Some(value),
             // Clients add their own (tus-js-client: relativePath…); they are kept for HEAD only.
             _ => {}
         }
     }
-    Ok((new, bucket))
+    Ok((new, fields))
 }
 
 fn check_version(headers: &HeaderMap) -> ApiResult<()> {

@@ -102,8 +102,9 @@ pub struct UploadRequest {
 }
 
 /// `POST /storage/sign`: `{bucket?, key?, mime_type?, max_size_bytes?, expires_in?,
-/// is_public?, collection?, record_id?}` → `{url, method, expires_in, expires_at}`. The
-/// uploaded file will be the signer's; attaching it to a record is checked now.
+/// is_public?, collection?, record_id?}` → `{url, resumable_url, method, expires_in,
+/// expires_at}`. The uploaded file will be the signer's; attaching it to a record is checked
+/// now.
 pub async fn sign_upload(
     State(state): State<AppState>,
     caller: Caller,
@@ -148,9 +149,12 @@ pub async fn sign_upload(
         Some(key) => format!("{}?token={token}", crate::files::meta::object_path(&bucket, key)),
         None => format!("/api/v1/storage/upload?token={token}"),
     };
+    // The same token starts a resumable upload instead (once: either way it is spent).
+    let resumable_url = format!("/api/v1/storage/resumable?token={token}");
     Ok(Json(json!({
         "url": url,
         "signed_url": url,
+        "resumable_url": resumable_url,
         "method": "POST",
         "token": token,
         "bucket": bucket,
