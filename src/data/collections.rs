@@ -132,7 +132,7 @@ impl Store {
             .ok_or_else(|| ApiError::not_found(format!("table '{}' not found", table.name)))
     }
 
-    /// Drops a collection with all its records, and the relations from and to it.
+    /// Drops a collection with all its records, their files, and the relations from and to it.
     pub async fn drop_collection(&self, name: &str) -> Result<(), ApiError> {
         let table = self.collection(name).await?;
         // The collections whose relations point here know fewer `many` fields afterwards.
@@ -147,6 +147,14 @@ impl Store {
             self.db
                 .stmt("DELETE FROM _fb_relations WHERE collection = ? OR target = ?", vec![name.into(), name.into()]),
         );
+        // Its records' files go with them, as with a record deleted for good: their rows now,
+        // their blobs through the trash that the file store's sweeper empties.
+        stmts.push(self.db.stmt(
+            "INSERT INTO _fb_blob_trash (blob, not_before) SELECT blob, 0 FROM _fb_files WHERE collection = ? \
+             ON CONFLICT (blob) DO NOTHING",
+            vec![name.into()],
+        ));
+        stmts.push(self.db.stmt("DELETE FROM _fb_files WHERE collection = ?", vec![name.into()]));
         // Counts kept of the dropped table must not pass for those of a new one of its name.
         stmts.extend(self.counts_outdated(&table.name));
         self.db.write_many(stmts).await?;

@@ -23,6 +23,10 @@ pub struct Bucket {
     pub max_size_bytes: Option<u64>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Made for an upload by `auto_create_buckets` and not written yet: the upload writes it
+    /// with its own row ([`Files::unsaved_bucket_stmt`]), so that a refused upload leaves no
+    /// bucket behind.
+    pub unsaved: bool,
 }
 
 impl Bucket {
@@ -57,6 +61,7 @@ impl Bucket {
             max_size_bytes: next().as_int().and_then(|n| u64::try_from(n).ok()),
             created_at: next().as_int().unwrap_or(0),
             updated_at: next().as_int().unwrap_or(0),
+            unsaved: false,
         }
     }
 }
@@ -141,7 +146,7 @@ impl Files {
         match bucket {
             Some(bucket) => Ok((bucket, existing)),
             // A bucket created now holds no file yet.
-            None => Ok((self.missing_bucket(name, auto_create).await?, None)),
+            None => Ok((self.missing_bucket(name, auto_create)?, None)),
         }
     }
 
@@ -154,24 +159,49 @@ impl Files {
     pub async fn bucket_for_upload(&self, name: &str, auto_create: bool) -> Result<Bucket, ApiError> {
         match self.bucket(name).await? {
             Some(bucket) => Ok(bucket),
-            None => self.missing_bucket(name, auto_create).await,
+            None => self.missing_bucket(name, auto_create),
         }
     }
 
-    /// An upload's bucket that was not found: 404, or created by `auto_create`.
-    async fn missing_bucket(&self, name: &str, auto_create: bool) -> Result<Bucket, ApiError> {
+    /// An upload's bucket that was not found: 404, or with `auto_create` a private one with
+    /// no limits, which the upload writes only if it succeeds.
+    fn missing_bucket(&self, name: &str, auto_create: bool) -> Result<Bucket, ApiError> {
         if !auto_create {
             return Err(ApiError::NotFound(format!(
                 "bucket '{name}' not found (the setting auto_create_buckets creates buckets on first upload)"
             )));
         }
         names::check_bucket_name(name)?;
-        match self.create_bucket(name, BucketSettings::default()).await {
-            Ok(bucket) => Ok(bucket),
-            // Another upload created it meanwhile.
-            Err(ApiError::Conflict(_)) => self.existing_bucket(name).await,
-            Err(err) => Err(err),
+        let now = now_ms();
+        Ok(Bucket {
+            name: name.to_owned(),
+            is_public: false,
+            allowed_mime_types: Vec::new(),
+            max_size_bytes: None,
+            created_at: now,
+            updated_at: now,
+            unsaved: true,
+        })
+    }
+
+    /// The row of an unsaved bucket, for the statement group of the upload that made it; a
+    /// bucket that another request created meanwhile is kept as it is (the upload's own row
+    /// then finds its settings changed and reads it again).
+    pub(super) fn unsaved_bucket_stmt(&self, bucket: &Bucket) -> Option<Stmt> {
+        if !bucket.unsaved {
+            return None;
         }
+        let sql =
+            format!("INSERT INTO _fb_buckets ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING");
+        let params = vec![
+            bucket.name.as_str().into(),
+            bucket.is_public.into(),
+            Value::Json(json!(bucket.allowed_mime_types)),
+            bucket.max_size_bytes.map_or(Value::Null, |n| Value::Int(n as i64)),
+            bucket.created_at.into(),
+            bucket.updated_at.into(),
+        ];
+        Some(self.db.stmt(&sql, params))
     }
 
     pub async fn create_bucket(&self, name: &str, settings: BucketSettings) -> Result<Bucket, ApiError> {

@@ -226,7 +226,7 @@ impl Files {
         if !prefix.is_empty() {
             // A range on the (bucket, key) index; keys compare byte by byte on both backends.
             sql.push_str(" AND f.key >= ? AND f.key < ?");
-            params.extend([prefix.into(), format!("{prefix}\u{10FFFF}").into()]);
+            params.extend([prefix.into(), above_prefix(prefix).into()]);
         }
         match visible {
             Visible::All => {}
@@ -282,4 +282,42 @@ pub(super) fn trash_stmt(files: &Files, condition: &str, params: Vec<Value>) -> 
         ),
         all,
     )
+}
+
+/// A key above every key that starts with `prefix`, byte by byte: the prefix followed by more
+/// U+10FFFF (the largest character) than a key has room for after it. One U+10FFFF would miss
+/// the keys that go on with U+10FFFF itself.
+fn above_prefix(prefix: &str) -> String {
+    let room = crate::limits::MAX_KEY_BYTES.saturating_sub(prefix.len()) / '\u{10FFFF}'.len_utf8() + 1;
+    format!("{prefix}{}", "\u{10FFFF}".repeat(room))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::above_prefix;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn every_key_with_the_prefix_lies_below_the_bound(prefix in "\\PC{1,20}", rest in prop::collection::vec(prop_oneof![Just('\u{10FFFF}'), any::<char>()], 0..40)) {
+            let key: String = prefix.chars().chain(rest).collect();
+            prop_assume!(key.len() <= crate::limits::MAX_KEY_BYTES);
+            prop_assert!(key.as_bytes() < above_prefix(&prefix).as_bytes());
+        }
+
+        #[test]
+        fn keys_past_the_prefix_lie_above_it(prefix in "[a-y]{1,10}") {
+            let mut next = prefix.clone().into_bytes();
+            *next.last_mut().unwrap() += 1;
+            prop_assert!(above_prefix(&prefix).as_bytes() < next.as_slice());
+        }
+    }
+
+    #[test]
+    fn keys_that_go_on_with_the_largest_character_are_below() {
+        let longest = format!("p{}", "\u{10FFFF}".repeat((crate::limits::MAX_KEY_BYTES - 1) / 4));
+        for key in ["p\u{10FFFF}", "p\u{10FFFF}z", longest.as_str()] {
+            assert!(key.as_bytes() < above_prefix("p").as_bytes(), "{key:?}");
+        }
+    }
 }

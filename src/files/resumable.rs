@@ -106,11 +106,18 @@ impl UploadLocks {
 
 impl Files {
     /// A new upload of `length` bytes, checked as far as it can be before its bytes: bucket,
-    /// size and declared type. A signed URL's nonce is spent with the row: the URL starts one
+    /// size, declared type and a key already taken. A signed URL's nonce is spent with the row: the URL starts one
     /// upload, however many requests that upload then takes.
     pub async fn create_resumable(&self, new: &NewFile, length: u64, metadata: &str) -> Result<Resumable, ApiError> {
         new.check(self.max_upload_bytes, &new.mime(), Some(length), None)?;
         let bucket = new.bucket.as_ref().map(|b| b.name.clone()).unwrap_or_default();
+        // Refused now rather than once every byte has come (a resumable upload never replaces
+        // a file); a file put at the key meanwhile is refused when the upload completes.
+        if let Some(key) = &new.key
+            && self.file_at(&bucket, key).await?.is_some()
+        {
+            return Err(ApiError::Conflict(format!("a file already exists at '{bucket}/{key}'")));
+        }
         let id = uuid::Uuid::new_v4().simple().to_string();
         let now = now_ms();
         let sql = format!(
@@ -136,11 +143,16 @@ impl Files {
             text(&new.mime_pattern),
             now.into(),
         ];
-        let mut stmts = vec![self.db.stmt(&sql, params)];
+        // A bucket made for this upload is written with it.
+        let mut stmts: Vec<crate::data::Stmt> = new.bucket.iter().filter_map(|b| self.unsaved_bucket_stmt(b)).collect();
+        stmts.push(self.db.stmt(&sql, params));
+        let nonce_at = stmts.len();
         stmts.extend(self.nonce_stmt(new));
         if let Err(err) = self.db.write_many(stmts).await {
             return Err(match err {
-                DbError::InStatement { index: 1, source } if matches!(*source, DbError::UniqueViolation(_)) => {
+                DbError::InStatement { index, source }
+                    if index == nonce_at && matches!(*source, DbError::UniqueViolation(_)) =>
+                {
                     super::upload::used_signed_url()
                 }
                 other => other.into(),

@@ -54,13 +54,29 @@ pub struct Grant {
     pub collection: Option<String>,
     #[serde(rename = "r", default, skip_serializing_if = "Option::is_none")]
     pub record_id: Option<String>,
+    /// Upload to a signed key: whether the file there may be replaced (`x-upsert`).
+    #[serde(rename = "u", default, skip_serializing_if = "Option::is_none")]
+    pub upsert: Option<bool>,
+    /// Download: the id of the file signed, so that the URL never serves another file put at
+    /// its key later (perhaps someone else's).
+    #[serde(rename = "f", default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
 }
 
 impl Grant {
-    /// A download grant for one object.
-    pub fn download(bucket: &str, key: &str, expires: i64) -> Grant {
+    /// A download grant for file `file`, at `key` of `bucket`.
+    pub fn download(bucket: &str, key: &str, file: &str, expires: i64) -> Grant {
+        Grant { file: Some(file.to_owned()), ..Grant::of(Action::Download, bucket, key, expires) }
+    }
+
+    /// A grant to go on with resumable upload `upload` of `bucket` until `expires`.
+    pub fn resume(bucket: &str, upload: &str, expires: i64) -> Grant {
+        Grant::of(Action::Resume, bucket, upload, expires)
+    }
+
+    fn of(action: Action, bucket: &str, key: &str, expires: i64) -> Grant {
         Grant {
-            action: Action::Download,
+            action,
             bucket: bucket.to_owned(),
             key: Some(key.to_owned()),
             expires,
@@ -71,12 +87,9 @@ impl Grant {
             is_public: None,
             collection: None,
             record_id: None,
+            upsert: None,
+            file: None,
         }
-    }
-
-    /// A grant to go on with resumable upload `upload` of `bucket` until `expires`.
-    pub fn resume(bucket: &str, upload: &str, expires: i64) -> Grant {
-        Grant { action: Action::Resume, ..Grant::download(bucket, upload, expires) }
     }
 }
 
@@ -130,7 +143,7 @@ mod tests {
 
     #[test]
     fn a_signed_grant_verifies_until_it_expires() {
-        let grant = Grant::download("photos", "a/b.png", 1_000);
+        let grant = Grant::download("photos", "a/b.png", "f1", 1_000);
         let token = signer().sign(&grant);
         assert_eq!(signer().verify(&token, Action::Download, 999).unwrap(), grant);
         assert_eq!(signer().verify(&token, Action::Download, 1_000).unwrap(), grant);
@@ -149,9 +162,10 @@ mod tests {
 
     #[test]
     fn a_changed_payload_or_signature_is_refused() {
-        let token = signer().sign(&Grant::download("photos", "a.png", 1_000));
+        let token = signer().sign(&Grant::download("photos", "a.png", "f1", 1_000));
         let (payload, signature) = token.split_once('.').unwrap();
-        let forged = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&Grant::download("photos", "b.png", 1_000)).unwrap());
+        let forged =
+            URL_SAFE_NO_PAD.encode(serde_json::to_vec(&Grant::download("photos", "b.png", "f1", 1_000)).unwrap());
         for bad in [format!("{forged}.{signature}"), format!("{payload}.{forged}"), payload.to_owned(), String::new()] {
             assert!(signer().verify(&bad, Action::Download, 0).is_err(), "{bad} accepted");
         }

@@ -220,7 +220,7 @@ impl Files {
         };
         let key = new.key.clone().unwrap_or_else(|| format!("{}/{}", received.blob.id(), new.filename));
         let now = now_ms();
-        let mut stmts = Vec::new();
+        let mut stmts: Vec<Stmt> = self.unsaved_bucket_stmt(bucket).into_iter().collect();
         if let Some(acting) = &new.replace_as {
             stmts.extend(self.replace_stmts(&bucket.name, &key, acting));
         }

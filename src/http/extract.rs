@@ -141,6 +141,16 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     }
 }
 
+/// A request's fields from a JSON object; `what` names the body in refusals. serde alone would
+/// also take an array, its values read in field order (`["photos", true]` as `{"name":
+/// "photos", "is_public": true}`).
+pub fn from_object<T: DeserializeOwned>(body: serde_json::Value, what: &str) -> Result<T, ApiError> {
+    if !body.is_object() {
+        return Err(ApiError::bad_input(codes::BODY, format!("invalid {what}: the body must be a JSON object")));
+    }
+    serde_json::from_value(body).map_err(|e| ApiError::bad_input(codes::BODY, format!("invalid {what}: {e}")))
+}
+
 /// Whether JSON text holds `\u0000` (the only way JSON can hold NUL): an escape, not a
 /// `\\u0000`, whose backslash is itself escaped.
 fn escapes_nul(json: &[u8]) -> bool {

@@ -246,8 +246,7 @@ pub async fn batch(
     struct Batch {
         operations: Vec<crate::data::batch::Operation>,
     }
-    let batch: Batch =
-        serde_json::from_value(body).map_err(|e| ApiError::bad_request(format!("invalid batch: {e}")))?;
+    let batch: Batch = crate::http::extract::from_object(body, "batch")?;
     let auto_create = state.settings().get_bool("auto_create_collections");
     let results = state.store().batch(collection_name(&collection)?, &caller, &batch.operations, auto_create).await?;
     Ok(Json(json!({ "results": results })).into_response())

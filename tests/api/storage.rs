@@ -242,6 +242,68 @@ all_stores! {
         assert_eq!(s.as_user(Method::DELETE, "/api/v1/storage/photos/2025/snow.png", &alice, None).await.status, 404);
     }
 
+    async fn preconditions_and_odd_requests(s) {
+        let (alice, _) = user(&s, "alice@example.com").await;
+        public_bucket(&s, "pub", json!({})).await;
+        assert_eq!(put(&s, "pub/a.txt", Some(&alice), "text/plain", b"0123456789".to_vec(), &[]).await.status, 201);
+        let url = "/api/v1/storage/pub/a.txt";
+        let (_, full, _) = fetch(&s, Method::GET, url, None, &[]).await;
+        let (etag, modified) = (header(&full, "etag").to_owned(), header(&full, "last-modified").to_owned());
+        assert_eq!(header(&full, "cache-control"), "public, max-age=3600");
+
+        // 304 carries what the 200 would say of the version (RFC 9110, 15.4.5).
+        for asked in [("if-none-match", etag.as_str()), ("if-modified-since", modified.as_str())] {
+            let (status, headers, body) = fetch(&s, Method::GET, url, None, &[asked]).await;
+            assert_eq!((status, body.len()), (304, 0), "{asked:?}");
+            assert_eq!(header(&headers, "etag"), etag);
+            assert_eq!(header(&headers, "last-modified"), modified);
+            assert_eq!(header(&headers, "cache-control"), "public, max-age=3600");
+        }
+        let old = "Mon, 01 Jan 1990 00:00:00 GMT";
+        assert_eq!(fetch(&s, Method::GET, url, None, &[("if-modified-since", old)]).await.0, 200);
+        // If-Match and If-Unmodified-Since: 412 when the file is not the version named.
+        assert_eq!(fetch(&s, Method::GET, url, None, &[("if-match", "\"nope\"")]).await.0, 412);
+        assert_eq!(fetch(&s, Method::HEAD, url, None, &[("if-match", "\"nope\"")]).await.0, 412);
+        assert_eq!(fetch(&s, Method::GET, url, None, &[("if-match", etag.as_str())]).await.0, 200);
+        assert_eq!(fetch(&s, Method::GET, url, None, &[("if-unmodified-since", old)]).await.0, 412);
+        assert_eq!(fetch(&s, Method::GET, url, None, &[("if-unmodified-since", modified.as_str())]).await.0, 200);
+
+        // A range is digits only: a signed number makes it no range at all.
+        for range in ["bytes=+1-2", "bytes=-+3"] {
+            let (status, _, body) = fetch(&s, Method::GET, url, None, &[("range", range)]).await;
+            assert_eq!((status, body.len()), (200, 10), "{range}");
+        }
+        // ?download takes the false spellings every flag takes.
+        for (query, kind) in [("download", "attachment"), ("download=1", "attachment"), ("download=no", "inline"), ("download=OFF", "inline")] {
+            let (_, headers, _) = fetch(&s, Method::GET, &format!("{url}?{query}"), None, &[]).await;
+            assert!(header(&headers, "content-disposition").starts_with(kind), "{query}: {headers:?}");
+        }
+
+        // An offset past what the databases take is a 400 naming it; the largest is an empty page.
+        let past = s.get("/api/v1/storage/pub?offset=9223372036854775808").await;
+        assert_eq!((past.status, past.body["field"].as_str()), (400, Some("offset")), "{}", past.text);
+        let last = s.get("/api/v1/storage/pub?offset=9223372036854775807").await;
+        assert_eq!((last.status, last.body.clone()), (200, json!([])), "{}", last.text);
+
+        // A JSON array is no object, although serde would read one as a struct's fields in order.
+        let arrays = [
+            (Method::POST, "/api/v1/admin/buckets", json!(["arrb", true, ["image/png"], 5])),
+            (Method::PATCH, "/api/v1/admin/buckets/pub", json!([null, false])),
+            (Method::POST, "/api/v1/storage/sign", json!(["default", "k.txt"])),
+            (Method::POST, "/api/v1/admin/relations", json!(["a", "b", "c"])),
+        ];
+        for (method, path, body) in arrays {
+            let token = if path.contains("/admin/") { ADMIN_SECRET } else { alice.as_str() };
+            let resp = s.send(method.clone(), path, Some(token), Some(body)).await;
+            assert_eq!(resp.status, 400, "{method} {path}: {}", resp.text);
+            assert!(resp.error().contains("JSON object"), "{}", resp.error());
+        }
+        let buckets = s.admin_get("/api/v1/admin/buckets").await;
+        assert!(!buckets.text.contains("arrb"), "{}", buckets.text);
+        let (_, headers, _) = fetch(&s, Method::GET, url, None, &[]).await;
+        assert_eq!(header(&headers, "cache-control"), "public, max-age=3600", "the bucket is still public");
+    }
+
     async fn buckets_hold_their_limits_and_types(s) {
         let (alice, _) = user(&s, "alice@example.com").await;
         public_bucket(&s, "avatars", json!({"allowed_mime_types": ["image/*"], "max_size_bytes": 1000})).await;
@@ -290,6 +352,16 @@ all_stores! {
         assert_eq!(missing.status, 404, "{}", missing.text);
         assert_eq!(put(&s, "later/a.txt", Some(&alice), "text/plain", b"a".to_vec(), &[]).await.status, 404);
         s.set_settings(json!({"auto_create_buckets": true})).await;
+        // A refused upload makes no bucket, on any of the three ways in.
+        let lie = b"<html><script>x</script></html>".to_vec();
+        assert_eq!(put(&s, "never/x.png", Some(&alice), "image/png", lie.clone(), &[]).await.status, 415);
+        let form = upload(&s, "/api/v1/storage/upload", Some(&alice), &[("bucket", "never")], ("x.png", "image/png", lie)).await;
+        assert_eq!(form.status, 415, "{}", form.text);
+        let tus = s.client.post(s.url("/api/v1/storage/resumable")).bearer_auth(&alice).header("tus-resumable", "1.0.0")
+            .header("upload-length", (6u64 << 30).to_string()).header("upload-metadata", "bucket bmV2ZXI=").send().await.unwrap();
+        assert_eq!(tus.status(), 413);
+        let names = s.admin_get("/api/v1/admin/buckets").await;
+        assert!(!names.text.contains("never"), "{}", names.text);
         let created = upload(&s, "/api/v1/storage/upload", Some(&alice), &[("bucket", "later")], ("a.txt", "text/plain", b"a".to_vec())).await;
         assert_eq!(created.status, 201, "{}", created.text);
         assert_eq!(created.body["is_public"], false, "a created bucket is private");
@@ -387,14 +459,17 @@ all_stores! {
         assert_eq!(fetch(&s, Method::GET, &format!("/api/v1/storage/default/other.txt?token={token}"), None, &[]).await.0, 403);
         let signer = ferrobase::files::signing::Signer::new(JWT_SECRET.as_bytes());
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
-        let expired = signer.sign(&ferrobase::files::signing::Grant::download("default", "private/report.txt", now - 1));
+        let listing = s.as_user(Method::GET, "/api/v1/storage/default", &alice, None).await;
+        let report = listing.body.as_array().unwrap().iter().find(|f| f["key"] == "private/report.txt").unwrap();
+        let report = report["id"].as_str().unwrap().to_owned();
+        let grant = |expires| ferrobase::files::signing::Grant::download("default", "private/report.txt", &report, expires);
+        let expired = signer.sign(&grant(now - 1));
         let resp = s.get(&format!("/api/v1/storage/default/private/report.txt?token={expired}")).await;
         assert_eq!(resp.status, 403);
         assert!(resp.error().contains("expired"), "{}", resp.error());
-        let forged = ferrobase::files::signing::Signer::new(b"not the server's secret at all, but long").sign(
-            &ferrobase::files::signing::Grant::download("default", "private/report.txt", now + 60),
-        );
+        let forged = ferrobase::files::signing::Signer::new(b"not the server's secret at all, but long").sign(&grant(now + 60));
         assert_eq!(s.get(&format!("/api/v1/storage/default/private/report.txt?token={forged}")).await.status, 403);
+        assert_eq!(s.get(&format!("/api/v1/storage/default/private/report.txt?token={}", signer.sign(&grant(now + 60)))).await.status, 200);
 
         // Only a reader may sign; lifetimes are bounded.
         assert_eq!(s.as_user(Method::POST, "/api/v1/storage/default/private/report.txt/signed-url", &bob, Some(json!({}))).await.status, 403);
@@ -403,6 +478,21 @@ all_stores! {
             assert_eq!(resp.status, 400, "{bad}: {}", resp.text);
         }
         assert_eq!(s.as_user(Method::POST, "/api/v1/storage/default/nothing.txt/signed-url", &alice, Some(json!({}))).await.status, 404);
+
+        // A URL serves the file it was signed for, never another one put at its key later:
+        // here, after Alice deletes hers, Bob's private file.
+        assert_eq!(s.as_user(Method::DELETE, "/api/v1/storage/default/private/report.txt", &alice, None).await.status, 204);
+        assert_eq!(put(&s, "default/private/report.txt", Some(&bob), "text/plain", b"bob's".to_vec(), &[]).await.status, 201);
+        let resp = s.get(&url).await;
+        assert_eq!(resp.status, 403, "{}", resp.text);
+        assert!(resp.error().contains("replaced or deleted"), "{}", resp.error());
+        // Nor the file that replaced it at its owner's own request.
+        let own = s.as_user(Method::POST, "/api/v1/storage/default/other.txt/signed-url", &alice, Some(json!({}))).await;
+        let own = own.body["signed_url"].as_str().unwrap().to_owned();
+        assert_eq!(s.get(&own).await.status, 200);
+        let replaced = put(&s, "default/other.txt", Some(&alice), "text/plain", b"newer".to_vec(), &[("x-upsert", "true")]).await;
+        assert_eq!(replaced.status, 201, "{}", replaced.text);
+        assert_eq!(s.get(&own).await.status, 403);
     }
 
     async fn signed_upload_urls_upload_once_within_their_limits(s) {
@@ -430,6 +520,18 @@ all_stores! {
         let resp = s.client.post(s.url(keyed_url)).header("content-type", "text/plain").body("keyed").send().await.unwrap();
         assert_eq!(resp.status(), 201);
         assert_eq!(fetch(&s, Method::GET, "/api/v1/storage/default/inbox/one.txt", Some(&alice), &[]).await.2, b"keyed");
+        // A URL for a new file replaces none, unless signed to replace the file at its key.
+        let loose = s.as_user(Method::POST, "/api/v1/storage/sign", &alice, Some(json!({}))).await.body["token"].as_str().unwrap().to_owned();
+        let over = put(&s, &format!("default/inbox/one.txt?token={loose}"), None, "text/plain", b"over".to_vec(), &[("x-upsert", "true")]).await;
+        assert_eq!(over.status, 403, "{}", over.text);
+        assert_eq!(fetch(&s, Method::GET, "/api/v1/storage/default/inbox/one.txt", Some(&alice), &[]).await.2, b"keyed");
+        assert_eq!(s.as_user(Method::POST, "/api/v1/storage/sign", &alice, Some(json!({"upsert": true}))).await.status, 400);
+        let replacing = s.as_user(Method::POST, "/api/v1/storage/sign", &alice, Some(json!({"key": "inbox/one.txt", "upsert": true}))).await;
+        let replacing = replacing.body["url"].as_str().unwrap().trim_start_matches("/api/v1/storage/").to_owned();
+        let over = put(&s, &replacing, None, "text/plain", b"over".to_vec(), &[("x-upsert", "true")]).await;
+        assert_eq!(over.status, 201, "{}", over.text);
+        assert_eq!(over.body["owner_id"], alice_id.as_str());
+        assert_eq!(fetch(&s, Method::GET, "/api/v1/storage/default/inbox/one.txt", Some(&alice), &[]).await.2, b"over");
         // Signing needs a user and an existing bucket.
         assert_eq!(s.post("/api/v1/storage/sign", json!({})).await.status, 401);
         assert_eq!(s.as_user(Method::POST, "/api/v1/storage/sign", &alice, Some(json!({"bucket": "nope"}))).await.status, 404);
@@ -466,6 +568,14 @@ all_stores! {
         assert_eq!(fetch(&s, Method::GET, &url, Some(&rita), &[]).await.0, 200);
         assert_eq!(fetch(&s, Method::GET, &url, Some(&bob), &[]).await.0, 403);
         assert_eq!(fetch(&s, Method::GET, &url, None, &[]).await.0, 401);
+        // So does a file uploaded at a key through a URL signed for the record.
+        let signed = s.as_user(Method::POST, "/api/v1/storage/sign", &alice, Some(json!({"key": "notes/att.txt", "collection": "notes", "record_id": note_id}))).await;
+        assert_eq!(signed.status, 200, "{}", signed.text);
+        let target = signed.body["url"].as_str().unwrap().trim_start_matches("/api/v1/storage/").to_owned();
+        let keyed = put(&s, &target, None, "text/plain", b"att".to_vec(), &[]).await;
+        assert_eq!((keyed.status, &keyed.body["record_id"]), (201, &json!(note_id)), "{}", keyed.text);
+        assert_eq!(fetch(&s, Method::GET, "/api/v1/storage/default/notes/att.txt", Some(&rita), &[]).await.0, 200);
+        assert_eq!(fetch(&s, Method::GET, "/api/v1/storage/default/notes/att.txt", Some(&bob), &[]).await.0, 403);
 
         // A soft delete keeps the file; deleting the record for good deletes it.
         assert_eq!(s.as_user(Method::DELETE, &format!("/api/v1/notes/{note_id}"), &alice, None).await.status, 200);
@@ -474,6 +584,18 @@ all_stores! {
         assert_eq!(fetch(&s, Method::GET, &url, Some(ADMIN_SECRET), &[]).await.0, 404);
         s.sweep().await;
         assert_eq!(s.blob_count().await, 0);
+
+        // Dropping a collection drops its records' files; other files stay.
+        let note = s.as_user(Method::POST, "/api/v1/notes", &alice, Some(json!({"title": "again"}))).await;
+        let fields = [("collection", "notes"), ("record_id", note.body["_id"].as_str().unwrap())];
+        assert_eq!(upload(&s, "/api/v1/storage/upload", Some(&alice), &fields, ("a.txt", "text/plain", b"a".to_vec())).await.status, 201);
+        assert_eq!(upload(&s, "/api/v1/storage/upload", Some(&alice), &[], ("b.txt", "text/plain", b"b".to_vec())).await.status, 201);
+        assert_eq!(s.admin_delete("/api/v1/admin/collections/notes").await.status, 200);
+        let left = s.admin_get("/api/v1/admin/storage").await;
+        assert_eq!(left.body["total"], 1, "{}", left.text);
+        assert_eq!(left.body["items"][0]["filename"], "b.txt");
+        s.sweep().await;
+        assert_eq!(s.blob_count().await, 1);
     }
 
     async fn an_upload_cut_off_half_way_leaves_nothing(s) {

@@ -123,6 +123,12 @@ all_stores! {
         assert_eq!(anonymous.status(), 401);
         let missing = create(&s, &alice, 5, &format!("bucket {}", b64("nope"))).await;
         assert_eq!(missing.status, 404, "{}", missing.text);
+        // A key that holds a file is refused before any byte is sent.
+        let keyed = |key: &str| format!("filename {},key {}", b64("k.txt"), b64(key));
+        let taken = create(&s, &alice, 3, &keyed("taken.txt")).await.header("location").unwrap().to_owned();
+        assert_eq!(tus(&s, Method::PATCH, &taken, &alice, &patch_headers(0), b"abc".to_vec()).await.status, 204);
+        let again = create(&s, &alice, 3, &keyed("taken.txt")).await;
+        assert_eq!(again.status, 409, "{}", again.text);
         let second = create(&s, &alice, 4, "").await.header("location").unwrap().to_owned();
         let not_octets = tus(&s, Method::PATCH, &second, &alice, &[("upload-offset", "0".into()), ("content-type", "text/plain".into())], b"abcd".to_vec()).await;
         assert_eq!(not_octets.status, 415);
@@ -134,7 +140,7 @@ all_stores! {
         assert_eq!(tus(&s, Method::DELETE, &second, &alice, &[], vec![]).await.status, 204);
         assert_eq!(tus(&s, Method::HEAD, &second, &alice, &[], vec![]).await.status, 404);
         s.sweep().await;
-        assert_eq!(s.blob_count().await, 1, "a terminated upload's chunks are deleted");
+        assert_eq!(s.blob_count().await, 2, "a terminated upload's chunks are deleted");
     }
 
     async fn a_signed_upload_url_starts_one_resumable_upload(s) {

@@ -46,8 +46,7 @@ pub struct CreateCollection {
 }
 
 pub async fn create(_: Admin, State(state): State<AppState>, JsonBody(body): JsonBody<Json_>) -> ApiResult<Response> {
-    let body: CreateCollection =
-        serde_json::from_value(body).map_err(|e| ApiError::bad_request(format!("invalid collection: {e}")))?;
+    let body: CreateCollection = crate::http::extract::from_object(body, "collection")?;
     let mut rules = Rules::default();
     rules.apply(body.rules);
     let mut fields = Vec::with_capacity(body.fields.len());
@@ -78,14 +77,15 @@ pub async fn update(
     Path(name): Path<String>,
     JsonBody(body): JsonBody<Json_>,
 ) -> ApiResult<Response> {
-    let body: UpdateCollection =
-        serde_json::from_value(body).map_err(|e| ApiError::bad_request(format!("invalid rules: {e}")))?;
+    let body: UpdateCollection = crate::http::extract::from_object(body, "rules")?;
     let table = state.store().update_rules(&name, body.rules).await?;
     Ok(Json(view(&table)).into_response())
 }
 
 pub async fn drop(_: Admin, State(state): State<AppState>, Path(name): Path<String>) -> ApiResult<Response> {
     state.store().drop_collection(&name).await?;
+    // Its records' files went to the trash.
+    state.files().sweep_soon();
     Ok(Json(json!({ "deleted": true, "name": name })).into_response())
 }
 

@@ -33,8 +33,7 @@ pub async fn create(
     Path(name): Path<String>,
     JsonBody(body): JsonBody<serde_json::Value>,
 ) -> ApiResult<Response> {
-    let body: CreateIndex =
-        serde_json::from_value(body).map_err(|e| ApiError::bad_request(format!("invalid index: {e}")))?;
+    let body: CreateIndex = crate::http::extract::from_object(body, "index")?;
     let columns = match (body.column, body.columns) {
         (Some(column), None) => vec![column],
         (None, Some(columns)) => columns,

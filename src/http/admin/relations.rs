@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::app::AppState;
 use crate::data::relations::NewRelation;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::http::extract::{Admin, JsonBody, Path};
 
 pub async fn list(_: Admin, State(state): State<AppState>) -> ApiResult<Response> {
@@ -22,8 +22,7 @@ pub async fn create(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<serde_json::Value>,
 ) -> ApiResult<Response> {
-    let new: NewRelation =
-        serde_json::from_value(body).map_err(|e| ApiError::bad_request(format!("invalid relation: {e}")))?;
+    let new: NewRelation = crate::http::extract::from_object(body, "relation")?;
     let relation = state.store().create_relation(new).await?;
     Ok((StatusCode::CREATED, Json(relation)).into_response())
 }

@@ -46,7 +46,11 @@ fn download_params() -> Vec<Json> {
         query("token", string(), "a signed URL's token: no credentials needed"),
         query("download", boolean(), "`Content-Disposition: attachment` instead of `inline`"),
         header("Range", string(), "one byte range, `bytes=first-last`, `bytes=first-` or `bytes=-count`"),
-        header("If-None-Match", string(), "an ETag: 304 when it still matches"),
+        header("If-None-Match", string(), "ETags: 304 when one still matches"),
+        header("If-Modified-Since", string(), "an HTTP date: 304 when the file has not changed since (without If-None-Match)"),
+        header("If-Match", string(), "ETags: 412 unless one matches (strong comparison)"),
+        header("If-Unmodified-Since", string(), "an HTTP date: 412 when the file changed since (without If-Match)"),
+        header("If-Range", string(), "an ETag or HTTP date: the Range applies only to that version"),
     ]
 }
 
@@ -130,7 +134,7 @@ fn file_ops() -> Vec<Op> {
             .answer(200, bytes_answer("The file (or, for a bucket, a JSON array of files)"))
             .answer(206, bytes_answer("The asked range of the file"))
             .answer(304, json!({"description": "Not modified"}))
-            .errors(&[416]),
+            .errors(&[412, 416]),
         Op::new("delete", format!("{s}/{{id}}"), "Storage", "Delete a file by id")
             .handler(files::delete)
             .access(Access::User)
@@ -187,7 +191,7 @@ fn object_ops() -> Vec<Op> {
             .answer(200, bytes_answer("The file"))
             .answer(206, bytes_answer("The asked range of the file"))
             .answer(304, json!({"description": "Not modified"}))
-            .errors(&[416]),
+            .errors(&[412, 416]),
         Op::new("head", path, "Storage", "A file's headers, without its bytes")
             .handler(files::head_two)
             .routed_at(routed)

@@ -13,7 +13,7 @@ use crate::app::AppState;
 use crate::data::access::Caller;
 use crate::error::{ApiError, ApiResult, codes};
 use crate::files::buckets::{Bucket, BucketSettings};
-use crate::http::extract::{Admin, JsonBody, Path, QueryPairs};
+use crate::http::extract::{Admin, JsonBody, Path, QueryPairs, from_object};
 
 /// `GET /storage/buckets`: every bucket, as an array.
 pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
@@ -37,7 +37,9 @@ pub async fn create(
     let settings: BucketSettings = if body.iter().all(u8::is_ascii_whitespace) {
         BucketSettings::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::bad_input(codes::BODY, format!("invalid bucket: {e}")))?
+        let body = serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_input(codes::BODY, format!("invalid JSON body: {e}")))?;
+        from_object(body, "bucket")?
     };
     if settings.name.as_deref().is_some_and(|n| n != name) {
         return Err(ApiError::bad_field("name", "the body's name differs from the path's"));
@@ -87,8 +89,9 @@ pub async fn admin_list(_: Admin, State(state): State<AppState>) -> ApiResult<Re
 pub async fn admin_create(
     _: Admin,
     State(state): State<AppState>,
-    JsonBody(settings): JsonBody<BucketSettings>,
+    JsonBody(body): JsonBody<serde_json::Value>,
 ) -> ApiResult<Response> {
+    let settings: BucketSettings = from_object(body, "bucket")?;
     let name = settings.name.clone().ok_or_else(|| ApiError::bad_field("name", "name is required"))?;
     let bucket = state.files().create_bucket(&name, settings).await?;
     Ok((StatusCode::CREATED, Json(bucket.to_json())).into_response())
@@ -99,8 +102,9 @@ pub async fn admin_update(
     _: Admin,
     State(state): State<AppState>,
     Path(name): Path<String>,
-    JsonBody(settings): JsonBody<BucketSettings>,
+    JsonBody(body): JsonBody<serde_json::Value>,
 ) -> ApiResult<Response> {
+    let settings: BucketSettings = from_object(body, "bucket")?;
     let bucket = state.files().update_bucket(&name, settings).await?;
     Ok(Json(bucket.to_json()).into_response())
 }

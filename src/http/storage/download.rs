@@ -1,5 +1,6 @@
-//! Serving a file's bytes: `ETag` and `If-None-Match` (304), one `Range` (206, or 416 when
-//! it cannot be satisfied; `If-Range` honoured), `HEAD` with the same headers and no body,
+//! Serving a file's bytes: `ETag`, the preconditions (`If-None-Match` and `If-Modified-Since`
+//! → 304, `If-Match` and `If-Unmodified-Since` → 412), one `Range` (206, or 416 when it cannot
+//! be satisfied; `If-Range` honoured), `HEAD` with the same headers and no body,
 //! and a `Content-Disposition` carrying the original filename. Bytes stream from the blob
 //! store as they are read; nothing holds the whole file.
 
@@ -46,10 +47,11 @@ pub fn wanted(range: Option<&str>, size: u64) -> Wanted {
         return Wanted::Whole;
     };
     let (first, last) = (first.trim(), last.trim());
+    // Digits only (Rust's own parse would take a sign too).
     let number = |s: &str| match s.parse::<u64>() {
+        _ if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) => None,
         Ok(n) => Some(n),
-        Err(_) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => Some(u64::MAX),
-        Err(_) => None,
+        Err(_) => Some(u64::MAX),
     };
     match (first.is_empty(), last.is_empty()) {
         // bytes=-N: the last N bytes.
@@ -80,16 +82,64 @@ fn none_match(header: Option<&str>, etag: &str) -> bool {
     header.is_some_and(|h| h.split(',').map(str::trim).any(|tag| tag == "*" || tag.trim_start_matches("W/") == bare))
 }
 
+/// Whether an `If-Match` list names `etag` (strong comparison: a weak tag never matches).
+fn any_match(header: &str, etag: &str) -> bool {
+    header.split(',').map(str::trim).any(|tag| tag == "*" || tag == etag)
+}
+
+/// What the request's preconditions make of it (RFC 9110, 13.2.2), in their order:
+/// `If-Match`, else `If-Unmodified-Since` (412 when the file is not the one the client
+/// expects); `If-None-Match`, else `If-Modified-Since` (304 when the client has it already).
+/// A date that does not parse is ignored, as the RFC says.
+#[derive(Debug, PartialEq, Eq)]
+enum Precondition {
+    Proceed,
+    Failed,
+    NotModified,
+}
+
+fn precondition(headers: &HeaderMap, etag: &str, modified: std::time::SystemTime) -> Precondition {
+    let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    let date = |name: header::HeaderName| text(name).and_then(|d| httpdate::parse_http_date(d.trim()).ok());
+    // HTTP dates have whole seconds.
+    let modified = httpdate::parse_http_date(&httpdate::fmt_http_date(modified)).unwrap_or(modified);
+    match text(header::IF_MATCH) {
+        Some(tags) if !any_match(tags, etag) => return Precondition::Failed,
+        Some(_) => {}
+        None if date(header::IF_UNMODIFIED_SINCE).is_some_and(|since| modified > since) => {
+            return Precondition::Failed;
+        }
+        None => {}
+    }
+    match text(header::IF_NONE_MATCH) {
+        Some(tags) if none_match(Some(tags), etag) => Precondition::NotModified,
+        Some(_) => Precondition::Proceed,
+        None if date(header::IF_MODIFIED_SINCE).is_some_and(|since| modified <= since) => Precondition::NotModified,
+        None => Precondition::Proceed,
+    }
+}
+
 pub async fn serve(state: &AppState, file: &FileRecord, headers: &HeaderMap, how: Serve) -> ApiResult<Response> {
     let etag = file.etag();
     let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
-    if none_match(text(header::IF_NONE_MATCH), &etag) {
-        let mut response = StatusCode::NOT_MODIFIED.into_response();
-        set(&mut response, header::ETAG, &etag);
-        return Ok(response);
+    let last_modified = httpdate::fmt_http_date(modified(file));
+    match precondition(headers, &etag, modified(file)) {
+        Precondition::Proceed => {}
+        Precondition::Failed => {
+            return Err(ApiError::PreconditionFailed(
+                "the file is not the version the request's If-Match or If-Unmodified-Since names".into(),
+            ));
+        }
+        // The headers a 200 would carry that describe the version (RFC 9110, 15.4.5).
+        Precondition::NotModified => {
+            let mut response = StatusCode::NOT_MODIFIED.into_response();
+            set(&mut response, header::ETAG, &etag);
+            set(&mut response, header::LAST_MODIFIED, &last_modified);
+            set(&mut response, header::CACHE_CONTROL, cache_control(file));
+            return Ok(response);
+        }
     }
     // `If-Range` names the version the client holds: its ETag, or its Last-Modified date.
-    let last_modified = httpdate::fmt_http_date(modified(file));
     let range_applies = text(header::IF_RANGE).is_none_or(|tag| tag.trim() == etag || tag.trim() == last_modified);
     let wanted = if range_applies { wanted(text(header::RANGE), file.size) } else { Wanted::Whole };
     let (status, range) = match wanted {
@@ -121,11 +171,7 @@ pub async fn serve(state: &AppState, file: &FileRecord, headers: &HeaderMap, how
     set(&mut response, header::LAST_MODIFIED, &last_modified);
     set(&mut response, header::CONTENT_DISPOSITION, &disposition(&file.filename, how.attachment || is_markup(file)));
     set(&mut response, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
-    set(
-        &mut response,
-        header::CACHE_CONTROL,
-        if file.is_public { "public, max-age=3600" } else { "private, no-cache" },
-    );
+    set(&mut response, header::CACHE_CONTROL, cache_control(file));
     // Markup served from this origin must not run as a page of it.
     set(&mut response, header::CONTENT_SECURITY_POLICY, "sandbox");
     if let Some((first, last)) = range {
@@ -138,6 +184,10 @@ fn set(response: &mut Response, name: header::HeaderName, value: &str) {
     if let Ok(value) = HeaderValue::from_str(value) {
         response.headers_mut().insert(name, value);
     }
+}
+
+fn cache_control(file: &FileRecord) -> &'static str {
+    if file.is_public { "public, max-age=3600" } else { "private, no-cache" }
 }
 
 fn modified(file: &FileRecord) -> std::time::SystemTime {
@@ -183,7 +233,10 @@ mod tests {
         assert_eq!(wanted(Some("Bytes=0-3"), 10), Wanted::Part(0, 3));
         assert_eq!(wanted(Some("bytes=0-99999999999999999999999"), 10), Wanted::Part(0, 9));
         assert_eq!(wanted(Some("bytes=99999999999999999999999-"), 10), Wanted::Unsatisfiable);
-        for ignored in ["bytes=0-1,3-4", "items=0-1", "bytes=a-b", "bytes=5-2", "bytes=-", "bytes"] {
+        let signed = ["bytes=+1-2", "bytes=-+3", "bytes=1-+2", "bytes=+1-"];
+        for ignored in
+            ["bytes=0-1,3-4", "items=0-1", "bytes=a-b", "bytes=5-2", "bytes=-", "bytes"].into_iter().chain(signed)
+        {
             assert_eq!(wanted(Some(ignored), 10), Wanted::Whole, "{ignored}");
         }
     }
@@ -196,6 +249,36 @@ mod tests {
         assert!(none_match(Some("*"), "\"abc\""));
         assert!(!none_match(Some("\"abd\""), "\"abc\""));
         assert!(!none_match(None, "\"abc\""));
+    }
+
+    #[test]
+    fn preconditions_in_the_rfcs_order() {
+        let modified = std::time::UNIX_EPOCH + std::time::Duration::from_millis(1_700_000_000_500);
+        let (before, at, after) =
+            ("Tue, 14 Nov 2023 22:13:19 GMT", "Tue, 14 Nov 2023 22:13:20 GMT", "Tue, 14 Nov 2023 22:13:21 GMT");
+        let asked = |pairs: &[(header::HeaderName, &str)]| {
+            let mut headers = HeaderMap::new();
+            for (name, value) in pairs {
+                headers.insert(name.clone(), HeaderValue::from_str(value).unwrap());
+            }
+            precondition(&headers, "\"abc\"", modified)
+        };
+        use Precondition::*;
+        assert_eq!(asked(&[]), Proceed);
+        assert_eq!(asked(&[(header::IF_MATCH, "\"abc\"")]), Proceed);
+        assert_eq!(asked(&[(header::IF_MATCH, "\"x\", *")]), Proceed);
+        assert_eq!(asked(&[(header::IF_MATCH, "W/\"abc\"")]), Failed, "If-Match compares strongly");
+        assert_eq!(asked(&[(header::IF_MATCH, "\"nope\"")]), Failed);
+        assert_eq!(asked(&[(header::IF_UNMODIFIED_SINCE, before)]), Failed);
+        assert_eq!(asked(&[(header::IF_UNMODIFIED_SINCE, at)]), Proceed, "dates have whole seconds");
+        assert_eq!(asked(&[(header::IF_MATCH, "\"abc\""), (header::IF_UNMODIFIED_SINCE, before)]), Proceed);
+        assert_eq!(asked(&[(header::IF_MODIFIED_SINCE, at)]), NotModified);
+        assert_eq!(asked(&[(header::IF_MODIFIED_SINCE, after)]), NotModified);
+        assert_eq!(asked(&[(header::IF_MODIFIED_SINCE, before)]), Proceed);
+        assert_eq!(asked(&[(header::IF_MODIFIED_SINCE, "yesterday")]), Proceed, "a bad date is ignored");
+        assert_eq!(asked(&[(header::IF_NONE_MATCH, "\"x\""), (header::IF_MODIFIED_SINCE, at)]), Proceed);
+        assert_eq!(asked(&[(header::IF_NONE_MATCH, "W/\"abc\"")]), NotModified);
+        assert_eq!(asked(&[(header::IF_MATCH, "\"nope\""), (header::IF_NONE_MATCH, "\"abc\"")]), Failed);
     }
 
     #[test]

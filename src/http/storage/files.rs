@@ -139,7 +139,11 @@ async fn download_by_id(
 
 /// `?download` (any value but `false`/`0`) asks for `Content-Disposition: attachment`.
 pub fn wants_download(pairs: &[(String, String)]) -> bool {
-    pairs.iter().any(|(k, v)| k == "download" && !matches!(v.as_str(), "false" | "0"))
+    // `?download` alone (or with any value) asks for it; the false spellings that every flag
+    // of the API takes do not.
+    pairs
+        .iter()
+        .any(|(k, v)| k == "download" && !matches!(v.to_ascii_lowercase().as_str(), "false" | "0" | "no" | "off"))
 }
 
 /// `DELETE /storage/{id}`: the owner's or the admin's.

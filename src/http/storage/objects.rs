@@ -40,7 +40,10 @@ pub async fn list(state: &AppState, caller: &Caller, bucket: &str, pairs: &[(Str
                 })?
             }
             "offset" => {
-                offset = value.parse().map_err(|_| ApiError::bad_field("offset", "offset must be a whole number"))?
+                // Up to the largest row offset the databases take: a page past the end is empty.
+                offset = value.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+                    ApiError::bad_field("offset", format!("offset must be a whole number from 0 to {}", i64::MAX))
+                })? as u64
             }
             other => return Err(ApiError::bad_request(format!("unknown query parameter '{other}'"))),
         }
@@ -75,6 +78,11 @@ pub async fn download(
             let grant = state.files().signer.verify(token, Action::Download, signed::now_secs())?;
             if grant.bucket != bucket || grant.key.as_deref() != Some(key) {
                 return Err(ApiError::Forbidden("this signed URL was signed for another object".into()));
+            }
+            if grant.file.as_deref() != Some(file.id.as_str()) {
+                return Err(ApiError::Forbidden(
+                    "this signed URL was signed for a file that has since been replaced or deleted".into(),
+                ));
             }
         }
         None => state.files().may_read(state.store(), &file, caller).await?,
@@ -126,6 +134,12 @@ async fn upload(
             if grant.bucket != bucket || grant.key.as_deref().is_some_and(|k| k != key) {
                 return Err(ApiError::Forbidden("this signed URL was signed for another object".into()));
             }
+            // A URL for a new file never replaces one unless its signer said so for this key.
+            if upsert && grant.upsert != Some(true) {
+                return Err(ApiError::Forbidden(
+                    "this signed URL uploads a new file; it was not signed to replace one (upsert)".into(),
+                ));
+            }
             (grant.owner.clone(), Some(grant))
         }
         None => (super::owner_of_upload(&caller)?, None),
@@ -156,6 +170,8 @@ async fn upload(
         new.max_size = grant.max_size;
         new.mime_pattern = grant.mime_type.clone();
         new.is_public = grant.is_public;
+        new.collection = grant.collection.clone();
+        new.record_id = grant.record_id.clone();
         new.nonce = grant.nonce.clone().map(|nonce| (nonce, grant.expires.saturating_mul(1000)));
     }
     let file = upload_body(state, new, request).await?;

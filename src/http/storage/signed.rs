@@ -67,7 +67,7 @@ pub async fn sign_download(
         .await?
         .ok_or_else(|| super::files::file_not_found(&format!("{}/{}", truncate(bucket, 64), truncate(key, 200))))?;
     state.files().may_read(state.store(), &file, caller).await?;
-    let grant = Grant::download(bucket, key, now_secs() + seconds);
+    let grant = Grant::download(bucket, key, &file.id, now_secs() + seconds);
     let url = format!("{}?token={}", file.object_path(), state.files().signer.sign(&grant));
     Ok(Json(json!({
         "signed_url": url,
@@ -99,17 +99,21 @@ pub struct UploadRequest {
     collection: Option<String>,
     #[serde(default)]
     record_id: Option<String>,
+    /// The file at `key` may be replaced (`x-upsert: true`).
+    #[serde(default)]
+    upsert: Option<bool>,
 }
 
 /// `POST /storage/sign`: `{bucket?, key?, mime_type?, max_size_bytes?, expires_in?,
-/// is_public?, collection?, record_id?}` → `{url, resumable_url, method, expires_in,
+/// is_public?, collection?, record_id?, upsert?}` → `{url, resumable_url, method, expires_in,
 /// expires_at}`. The uploaded file will be the signer's; attaching it to a record is checked
 /// now.
 pub async fn sign_upload(
     State(state): State<AppState>,
     caller: Caller,
-    JsonBody(wanted): JsonBody<UploadRequest>,
+    JsonBody(body): JsonBody<serde_json::Value>,
 ) -> ApiResult<Response> {
+    let wanted: UploadRequest = crate::http::extract::from_object(body, "signing request")?;
     let owner = super::owner_of_upload(&caller)?;
     let seconds = expires_in(wanted.expires_in)?;
     let bucket = wanted.bucket.clone().unwrap_or_else(|| crate::files::buckets::DEFAULT_BUCKET.to_owned());
@@ -124,6 +128,9 @@ pub async fn sign_upload(
         && !crate::files::sniff::is_valid_pattern(pattern)
     {
         return Err(ApiError::bad_field("mime_type", "mime_type must be a content type such as image/png or image/*"));
+    }
+    if wanted.upsert == Some(true) && wanted.key.is_none() {
+        return Err(ApiError::bad_field("upsert", "upsert needs the key of the file it may replace"));
     }
     if wanted.max_size_bytes == Some(0) {
         return Err(ApiError::bad_field("max_size_bytes", "max_size_bytes must be a positive number of bytes"));
@@ -143,6 +150,8 @@ pub async fn sign_upload(
         is_public: wanted.is_public,
         collection: wanted.collection,
         record_id: wanted.record_id,
+        upsert: wanted.upsert.filter(|upsert| *upsert),
+        file: None,
     };
     let token = state.files().signer.sign(&grant);
     let url = match &grant.key {
