@@ -172,7 +172,7 @@ all_stores! {
     }
 
     async fn both_surfaces_serve_the_same_files(s) {
-        let (alice, _) = user(&s, "alice@example.com").await;
+        let (alice, alice_id) = user(&s, "alice@example.com").await;
         public_bucket(&s, "photos", json!({})).await;
         let by_form = upload(&s, "/api/v1/storage/upload", Some(&alice), &[("bucket", "photos")], ("cat.png", "image/png", PNG.to_vec())).await;
         assert_eq!(by_form.status, 201, "{}", by_form.text);
@@ -233,6 +233,10 @@ all_stores! {
         assert_ne!(header(&after, "etag"), old_etag);
         s.sweep().await;
         assert_eq!(s.blob_count().await, 4, "the replaced blob is gone");
+        // The admin's new version of Alice's file stays hers.
+        let by_admin = put(&s, "photos/2025/snow.png", Some(ADMIN_SECRET), "image/png", bigger.clone(), &[("x-upsert", "true")]).await;
+        assert_eq!(by_admin.status, 201, "{}", by_admin.text);
+        assert_eq!(by_admin.body["owner_id"], alice_id.as_str());
 
         // Delete by key: not by another user; by the owner.
         assert_eq!(s.as_user(Method::DELETE, "/api/v1/storage/photos/2025/snow.png", &bob, None).await.status, 403);

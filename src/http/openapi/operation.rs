@@ -246,7 +246,11 @@ pub const ERRORS: &[(u16, &str, &str)] = &[
     (405, "MethodNotAllowed", "Wrong method for this path"),
     (406, "NotAcceptable", "The answer cannot take the asked form (a single object of not exactly one row)"),
     (409, "Conflict", "Conflict: a duplicate on a unique index, or the thing exists already"),
-    (412, "PreconditionFailed", "A precondition is not met (a download's `If-Match` or `If-Unmodified-Since`; tus: `Tus-Resumable` missing or unsupported)"),
+    (
+        412,
+        "PreconditionFailed",
+        "A precondition is not met (a download's `If-Match` or `If-Unmodified-Since`; tus: `Tus-Resumable` missing or unsupported)",
+    ),
     (413, "PayloadTooLarge", "The body is larger than allowed"),
     (414, "UriTooLong", "The URL is longer than allowed (MAX_URL_BYTES)"),
     (415, "UnsupportedMediaType", "The file's type is not accepted, or its content is not what it claims"),

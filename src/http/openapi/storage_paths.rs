@@ -47,7 +47,11 @@ fn download_params() -> Vec<Json> {
         query("download", boolean(), "`Content-Disposition: attachment` instead of `inline`"),
         header("Range", string(), "one byte range, `bytes=first-last`, `bytes=first-` or `bytes=-count`"),
         header("If-None-Match", string(), "ETags: 304 when one still matches"),
-        header("If-Modified-Since", string(), "an HTTP date: 304 when the file has not changed since (without If-None-Match)"),
+        header(
+            "If-Modified-Since",
+            string(),
+            "an HTTP date: 304 when the file has not changed since (without If-None-Match)",
+        ),
         header("If-Match", string(), "ETags: 412 unless one matches (strong comparison)"),
         header("If-Unmodified-Since", string(), "an HTTP date: 412 when the file changed since (without If-Match)"),
         header("If-Range", string(), "an ETag or HTTP date: the Range applies only to that version"),

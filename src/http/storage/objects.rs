@@ -148,16 +148,22 @@ async fn upload(
     let (bucket, existing) = state.files().upload_target(bucket, key, auto_create).await?;
     let acting = if grant.is_some() { owner_caller(&owner) } else { caller.clone() };
     // Checked now so that a refusal comes before the bytes; checked again as the row is written.
-    match existing {
+    match &existing {
         Some(_) if !upsert => {
             return Err(ApiError::Conflict(format!(
                 "a file already exists at '{}/{key}' (send x-upsert: true to replace it)",
                 bucket.name
             )));
         }
-        Some(existing) => state.files().may_change(&existing, &acting)?,
+        Some(existing) => state.files().may_change(existing, &acting)?,
         None => {}
     }
+    // The admin's new version of a user's file stays the user's (an admin's own file has no
+    // owner, and the user would lose it).
+    let owner = match (&existing, &acting) {
+        (Some(existing), Caller::Admin) => existing.owner_id.clone(),
+        _ => owner,
+    };
     let mut new = NewFile {
         bucket: Some(bucket),
         key: Some(key.to_owned()),
