@@ -163,6 +163,49 @@ impl Blobs {
         Ok((count, bytes))
     }
 
+    /// The ids of the blobs last written by `before_ms` (Unix ms; a full listing).
+    pub async fn written_before(&self, before_ms: i64) -> Result<Vec<String>, BlobError> {
+        let mut listing = self.store.list(Some(&Path::from("blobs")));
+        let mut ids = Vec::new();
+        while let Some(meta) = listing.next().await {
+            let meta = meta?;
+            if meta.last_modified.timestamp_millis() <= before_ms
+                && let Some(id) = meta.location.filename()
+            {
+                ids.push(id.to_owned());
+            }
+        }
+        Ok(ids)
+    }
+
+    /// Removes the staging files of local uploads that a crash cut off (`{blob}#{n}`, which
+    /// the store writes before renaming a finished blob into place) last written by
+    /// `before_ms` (Unix ms); how many went. S3 keeps an unfinished multipart upload out of
+    /// sight instead, for the bucket's lifecycle rule to end (README, "Files").
+    pub async fn remove_stale_staging(&self, before_ms: i64) -> Result<usize, BlobError> {
+        let Some(root) = self.local_root.clone() else {
+            return Ok(0);
+        };
+        blocking(move || {
+            let mut removed = 0;
+            let Ok(fans) = std::fs::read_dir(root.join("blobs")) else { return Ok(0) };
+            for fan in fans.flatten() {
+                let Ok(files) = std::fs::read_dir(fan.path()) else { continue };
+                for file in files.flatten() {
+                    let staging = file.file_name().to_string_lossy().contains('#');
+                    let written = file.metadata().and_then(|m| m.modified()).ok();
+                    let written_ms = written.and_then(|w| w.duration_since(std::time::UNIX_EPOCH).ok());
+                    let stale = written_ms.is_some_and(|w| w.as_millis() as i64 <= before_ms);
+                    if staging && stale && std::fs::remove_file(file.path()).is_ok() {
+                        removed += 1;
+                    }
+                }
+            }
+            Ok(removed)
+        })
+        .await
+    }
+
     /// Whether the store answers: a metadata read of a blob that does not exist.
     pub async fn probe(&self) -> Result<(), BlobError> {
         if let Some(root) = &self.local_root {

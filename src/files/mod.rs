@@ -36,6 +36,14 @@ use signing::Signer;
 const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 /// Blobs deleted per sweeper pass.
 const SWEEP_BATCH: i64 = 200;
+/// How often the whole blob store is compared with the rows that name blobs, for blobs that a
+/// crash left without one (the first time a minute after start-up).
+const ORPHAN_SWEEP_INTERVAL: Duration = Duration::from_secs(24 * 3600);
+/// How old a blob must be before it counts as an orphan: an upload's blob is written a moment
+/// before its row, and a staging file lives as long as its upload streams.
+const ORPHAN_GRACE: Duration = Duration::from_secs(24 * 3600);
+/// Blob ids looked up per query when looking for orphans.
+const ORPHAN_PAGE: usize = 100;
 
 pub struct Files {
     db: Db,
@@ -85,10 +93,47 @@ impl Files {
         Ok(deleted)
     }
 
+    /// Deletes the blobs, written more than `grace` ago, that no row names: no file, no chunk
+    /// of a resumable upload, nothing in the trash. Only a crash leaves such a blob: between a
+    /// blob's last byte and its row, or half way through a local upload (its staging file).
+    /// Returns how many blobs and staging files went.
+    pub async fn sweep_orphans(&self, grace: Duration) -> Result<usize, ApiError> {
+        let before = now_ms() - grace.as_millis() as i64;
+        let stale = self.blobs.written_before(before).await.map_err(upload::blob_error)?;
+        let mut deleted = self.blobs.remove_stale_staging(before).await.map_err(upload::blob_error)?;
+        for page in stale.chunks(ORPHAN_PAGE) {
+            let named = self.named_blobs(page).await?;
+            for blob in page.iter().filter(|blob| !named.contains(blob.as_str())) {
+                match self.blobs.delete(blob).await {
+                    Ok(()) => deleted += 1,
+                    Err(err) => tracing::warn!(%err, %blob, "deleting an orphaned blob failed"),
+                }
+            }
+        }
+        Ok(deleted)
+    }
+
+    /// Which of `blobs` some row names.
+    async fn named_blobs(&self, blobs: &[String]) -> Result<std::collections::HashSet<String>, ApiError> {
+        // A fixed number of parameters (the rest never match), so the statement is prepared once.
+        let marks = vec!["?"; ORPHAN_PAGE].join(", ");
+        let sql = format!(
+            "SELECT blob FROM _fb_files WHERE blob IN ({marks}) UNION SELECT blob FROM _fb_upload_chunks \
+             WHERE blob IN ({marks}) UNION SELECT blob FROM _fb_blob_trash WHERE blob IN ({marks})"
+        );
+        let mut page: Vec<crate::data::Value> = blobs.iter().map(|b| b.as_str().into()).collect();
+        page.resize(ORPHAN_PAGE, "".into());
+        let params = [page.clone(), page.clone(), page].concat();
+        let rows = self.db.read(self.db.stmt(&sql, params)).await?;
+        Ok(rows.rows.into_iter().filter_map(|row| row[0].text()).collect())
+    }
+
     /// Runs the sweeper until the task is dropped: every [`SWEEP_INTERVAL`], and at once when
-    /// poked ([`Files::sweep_soon`]) or when a record is deleted for good (its files go).
+    /// poked ([`Files::sweep_soon`]) or when a record is deleted for good (its files go); and
+    /// every [`ORPHAN_SWEEP_INTERVAL`], the blobs no row names.
     pub async fn run_sweeper(&self, store: &Store) {
         let mut changes = store.feed.subscribe();
+        let mut orphans_due = tokio::time::Instant::now() + SWEEP_INTERVAL;
         loop {
             tokio::select! {
                 _ = self.sweep.notified() => {}
@@ -103,6 +148,14 @@ impl Files {
                 Ok(0) => {}
                 Ok(n) => tracing::debug!(blobs = n, "swept deleted files' blobs"),
                 Err(err) => tracing::warn!(%err, "sweeping deleted files failed"),
+            }
+            if tokio::time::Instant::now() >= orphans_due {
+                orphans_due += ORPHAN_SWEEP_INTERVAL;
+                match self.sweep_orphans(ORPHAN_GRACE).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(blobs = n, "deleted blobs that a crash left without a file"),
+                    Err(err) => tracing::warn!(%err, "looking for orphaned blobs failed"),
+                }
             }
         }
     }

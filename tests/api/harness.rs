@@ -572,6 +572,27 @@ impl TestServer {
     pub async fn sweep(&self) {
         self.state.files().sweep().await.expect("the sweeper runs");
     }
+
+    /// What a crash leaves in the blob store: a finished blob whose row was never written and,
+    /// on local disk, the staging file of an upload cut off half way; how many things it left.
+    pub async fn leave_crash_debris(&self) -> u64 {
+        let orphan = uuid::Uuid::now_v7().to_string();
+        let bytes = vec![bytes::Bytes::from_static(b"orphan")];
+        self.state.files().blobs.put(&orphan, bytes).await.expect("the blob store writes");
+        if self.config.s3.is_some() {
+            return 1;
+        }
+        let fan = self.config.data_dir.join("storage/blobs/ab");
+        std::fs::create_dir_all(&fan).unwrap();
+        std::fs::write(fan.join(format!("{}#3", uuid::Uuid::now_v7())), b"half").unwrap();
+        2
+    }
+
+    /// Runs the file store's daily search for blobs no row names, with no grace period;
+    /// how many it deleted.
+    pub async fn sweep_orphans(&self) -> usize {
+        self.state.files().sweep_orphans(std::time::Duration::ZERO).await.expect("the orphan sweep runs")
+    }
 }
 
 /// Writes each storage test once and runs it on both metadata backends and both blob

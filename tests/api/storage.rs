@@ -602,6 +602,30 @@ all_stores! {
         assert_eq!(s.blob_count().await, 1);
     }
 
+    async fn blobs_a_crash_left_behind_are_swept(s) {
+        let (alice, _) = user(&s, "alice@example.com").await;
+        assert_eq!(put(&s, "default/keep.txt", Some(&alice), "text/plain", b"kept".to_vec(), &[]).await.status, 201);
+        // An unfinished resumable upload: its chunk is named by its row and stays.
+        let started = s.client.post(s.url("/api/v1/storage/resumable")).bearer_auth(&alice).header("tus-resumable", "1.0.0")
+            .header("upload-length", "6").send().await.unwrap();
+        let location = started.headers()["location"].to_str().unwrap().to_owned();
+        let patch = |offset: usize, body: &'static [u8]| {
+            s.client.patch(s.url(&location)).bearer_auth(&alice).header("tus-resumable", "1.0.0")
+                .header("upload-offset", offset.to_string()).header("content-type", "application/offset+octet-stream").body(body).send()
+        };
+        assert_eq!(patch(0, b"abc").await.unwrap().status(), 204);
+        let left = s.leave_crash_debris().await;
+        assert_eq!(s.blob_count().await, 2 + left);
+        assert_eq!(s.sweep_orphans().await as u64, left);
+        assert_eq!(s.blob_count().await, 2, "the file's blob and the upload's chunk stay");
+        assert_eq!(fetch(&s, Method::GET, "/api/v1/storage/default/keep.txt", Some(&alice), &[]).await.2, b"kept");
+        let done = patch(3, b"def").await.unwrap();
+        assert_eq!(done.status(), 204);
+        let url = done.headers()["ferrobase-file-url"].to_str().unwrap().to_owned();
+        assert_eq!(fetch(&s, Method::GET, &url, Some(&alice), &[]).await.2, b"abcdef");
+        assert_eq!(s.sweep_orphans().await, 0, "nothing a row names is ever swept");
+    }
+
     async fn an_upload_cut_off_half_way_leaves_nothing(s) {
         use tokio::io::AsyncWriteExt;
         let (alice, _) = user(&s, "alice@example.com").await;
