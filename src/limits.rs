@@ -80,6 +80,10 @@ pub const MAX_ALLOWED_MIME_TYPES: usize = 100;
 pub const MAX_FORM_FIELD_BYTES: usize = 4096;
 pub const MAX_UPLOAD_METADATA_BYTES: usize = 4096;
 
+/// The largest optional JSON body of settings on a storage path that also takes files
+/// (`POST /storage/buckets/{bucket}`, `POST /storage/{bucket}/{key}/signed-url`), in bytes.
+pub const MAX_OPTIONS_BODY_BYTES: usize = 64 * 1024;
+
 /// The longest header block of one part of a multipart form (its `Content-Disposition`,
 /// filename and `Content-Type`), in bytes.
 pub const MAX_PART_HEADER_BYTES: usize = 16 * 1024;

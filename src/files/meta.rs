@@ -25,6 +25,8 @@ pub struct FileRecord {
     /// carry the SHA-256 of their content.
     pub version_tag: String,
     pub is_public: bool,
+    /// The file's own setting behind `is_public`; `None` follows its bucket's.
+    pub own_public: Option<bool>,
     pub owner_id: Option<String>,
     pub collection: Option<String>,
     pub record_id: Option<String>,
@@ -33,9 +35,11 @@ pub struct FileRecord {
     pub updated_at: i64,
 }
 
-/// The columns read for a [`FileRecord`], in its field order (`f` the file, `b` its bucket).
+/// The columns read for a [`FileRecord`], in its field order but for `own_public`, last (`f`
+/// the file, `b` its bucket).
 const COLUMNS: &str = "f.id, f.bucket, f.key, f.filename, f.mime_type, f.size, f.etag, \
-    COALESCE(f.is_public, b.is_public), f.owner_id, f.collection, f.record_id, f.blob, f.created_at, f.updated_at";
+    COALESCE(f.is_public, b.is_public), f.owner_id, f.collection, f.record_id, f.blob, f.created_at, f.updated_at, \
+    f.is_public";
 const FROM: &str = "FROM _fb_files f JOIN _fb_buckets b ON b.name = f.bucket";
 
 /// Characters escaped in a URL path segment.
@@ -60,6 +64,10 @@ impl FileRecord {
             blob: next().into_text().unwrap_or_default(),
             created_at: next().as_int().unwrap_or(0),
             updated_at: next().as_int().unwrap_or(0),
+            own_public: match next() {
+                Value::Null => None,
+                own => Some(own.as_bool()),
+            },
         }
     }
 

@@ -69,6 +69,13 @@ impl Grant {
         Grant { file: Some(file.to_owned()), ..Grant::of(Action::Download, bucket, key, expires) }
     }
 
+    /// An upload grant's nonce, with how long it must be kept once spent (Unix ms): until
+    /// the grant stops verifying, which is at the end of its last second.
+    pub fn spent_nonce(&self) -> Option<(String, i64)> {
+        let kept_until = self.expires.saturating_add(1).saturating_mul(1000);
+        self.nonce.clone().map(|nonce| (nonce, kept_until))
+    }
+
     /// A grant to go on with resumable upload `upload` of `bucket` until `expires`.
     pub fn resume(bucket: &str, upload: &str, expires: i64) -> Grant {
         Grant::of(Action::Resume, bucket, upload, expires)
@@ -158,6 +165,16 @@ mod tests {
         assert!(
             Signer::new(b"another secret of thirty-two bytes or more").verify(&token, Action::Download, 0).is_err()
         );
+    }
+
+    #[test]
+    fn a_spent_nonce_is_kept_while_its_grant_verifies() {
+        let grant = Grant { nonce: Some("n".into()), ..Grant::download("photos", "a.png", "f1", 1_000) };
+        let (_, kept_until_ms) = grant.spent_nonce().unwrap();
+        let token = signer().sign(&grant);
+        // The last moment the token verifies is second 1,000's last millisecond.
+        assert!(signer().verify(&token, Action::Download, (kept_until_ms - 1) / 1000).is_ok());
+        assert!(signer().verify(&token, Action::Download, kept_until_ms / 1000).is_err());
     }
 
     #[test]

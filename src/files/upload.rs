@@ -250,6 +250,17 @@ impl Files {
             Ok(_) => return Ok(written(new, bucket, &received, key, now)),
             Err(err) => err,
         };
+        // The row's own statement found no record to belong to (or no collection to look in).
+        if matches!(&err, DbError::InStatement { index, .. } if *index == insert_at) && !self.record_is_there(new).await
+        {
+            let (collection, record) = (new.collection.as_deref(), new.record_id.as_deref());
+            let err = ApiError::not_found(format!(
+                "record '{}' of collection '{}' is not there (any more): its file is not kept",
+                record.unwrap_or_default(),
+                collection.unwrap_or_default()
+            ));
+            return Err(Uncommitted::Refused(err, received));
+        }
         Err(match err {
             // The bucket was deleted, changed or re-created while the file streamed in.
             DbError::InStatement { index, source }
@@ -317,14 +328,24 @@ impl Files {
             Dialect::Postgres => ("IS NOT DISTINCT FROM", " FOR KEY SHARE"),
             Dialect::Sqlite => ("IS", ""),
         };
-        let sql = format!(
+        let mut sql = format!(
             "INSERT INTO _fb_files (id, bucket, key, filename, mime_type, size, etag, is_public, owner_id, \
              collection, record_id, blob, created_at, updated_at) \
              SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM _fb_buckets \
-             WHERE name = ? AND is_public = ? AND allowed_mime_types = ? AND max_size_bytes {same_max} ?{lock}"
+             WHERE name = ? AND is_public = ? AND allowed_mime_types = ? AND max_size_bytes {same_max} ?"
         );
+        // A file of a record is written only while the record is there (the record's row is
+        // locked against a delete until the file's row commits, which that delete then removes).
+        let record = new.collection.as_deref().zip(new.record_id.as_deref());
+        if let Some((collection, _)) = record {
+            sql.push_str(&format!(
+                " AND EXISTS (SELECT 1 FROM {} WHERE _id = ? AND _deleted_at IS NULL{lock})",
+                crate::data::sql::quote_ident(collection)
+            ));
+        }
+        sql.push_str(lock);
         let id = received.blob.id();
-        let params = vec![
+        let mut params = vec![
             id.into(),
             bucket.name.as_str().into(),
             key.into(),
@@ -344,7 +365,21 @@ impl Files {
             Value::Json(serde_json::json!(bucket.allowed_mime_types)),
             bucket.max_size_bytes.map_or(Value::Null, |n| Value::Int(n as i64)),
         ];
+        params.extend(record.map(|(_, id)| Value::from(id)));
         self.db.stmt(&sql, params).must_change()
+    }
+
+    /// Whether a file may still be given to its record: the record is there, not deleted.
+    async fn record_is_there(&self, new: &NewFile) -> bool {
+        let Some((collection, id)) = new.collection.as_deref().zip(new.record_id.as_deref()) else {
+            return true;
+        };
+        let sql = format!(
+            "SELECT 1 FROM {} WHERE _id = ? AND _deleted_at IS NULL",
+            crate::data::sql::quote_ident(collection)
+        );
+        // A collection dropped meanwhile fails the read: the record is gone with it.
+        self.db.read(self.db.stmt(&sql, vec![id.into()])).await.is_ok_and(|rows| !rows.rows.is_empty())
     }
 }
 
@@ -378,6 +413,7 @@ fn written(new: &NewFile, bucket: &Bucket, received: &Received, key: String, now
         size: received.stored.size,
         version_tag: id.clone(),
         is_public: new.is_public.unwrap_or(bucket.is_public),
+        own_public: new.is_public,
         owner_id: new.owner_id.clone(),
         collection: new.collection.clone(),
         record_id: new.record_id.clone(),

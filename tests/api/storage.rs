@@ -283,6 +283,23 @@ all_stores! {
             assert!(header(&headers, "content-disposition").starts_with(kind), "{query}: {headers:?}");
         }
 
+        // Every XML type is downloaded, never shown inline.
+        assert_eq!(put(&s, "pub/feed.xml", Some(&alice), "application/rss+xml", b"<rss></rss>".to_vec(), &[]).await.status, 201);
+        let (_, headers, _) = fetch(&s, Method::GET, "/api/v1/storage/pub/feed.xml", None, &[]).await;
+        assert!(header(&headers, "content-disposition").starts_with("attachment"), "{headers:?}");
+        // The optional JSON body of a signing request has a named limit: 413.
+        let big = json!({"expires_in": 60, "padding": "x".repeat(70_000)});
+        let resp = s.as_user(Method::POST, &format!("{url}/signed-url"), &alice, Some(big)).await;
+        assert_eq!(resp.status, 413, "{}", resp.text);
+        assert!(resp.error().contains("MAX_OPTIONS_BODY_BYTES"), "{}", resp.error());
+        // A new version of a private file in a public bucket stays private.
+        let private = upload(&s, "/api/v1/storage/upload", Some(&alice), &[("bucket", "pub"), ("is_public", "false")], ("p.txt", "text/plain", b"p".to_vec())).await;
+        assert_eq!(private.status, 201, "{}", private.text);
+        let private = format!("pub/{}", private.body["key"].as_str().unwrap());
+        let again = put(&s, &private, Some(&alice), "text/plain", b"p2".to_vec(), &[("x-upsert", "true")]).await;
+        assert_eq!((again.status, &again.body["is_public"]), (201, &json!(false)), "{}", again.text);
+        assert_eq!(s.get(&format!("/api/v1/storage/{private}")).await.status, 401);
+
         // An offset past what the databases take is a 400 naming it; the largest is an empty page.
         let past = s.get("/api/v1/storage/pub?offset=9223372036854775808").await;
         assert_eq!((past.status, past.body["field"].as_str()), (400, Some("offset")), "{}", past.text);
@@ -536,6 +553,12 @@ all_stores! {
         assert_eq!(over.status, 201, "{}", over.text);
         assert_eq!(over.body["owner_id"], alice_id.as_str());
         assert_eq!(fetch(&s, Method::GET, "/api/v1/storage/default/inbox/one.txt", Some(&alice), &[]).await.2, b"over");
+        // A deleted user's URLs upload nothing more.
+        let (carol, carol_id) = user(&s, "carol@example.com").await;
+        let orphaned = s.as_user(Method::POST, "/api/v1/storage/sign", &carol, Some(json!({}))).await.body["url"].as_str().unwrap().to_owned();
+        assert_eq!(s.admin_delete(&format!("/api/v1/admin/users/{carol_id}")).await.status, 200);
+        let resp = upload(&s, &orphaned, None, &[], ("c.txt", "text/plain", b"c".to_vec())).await;
+        assert_eq!(resp.status, 403, "{}", resp.text);
         // Signing needs a user and an existing bucket.
         assert_eq!(s.post("/api/v1/storage/sign", json!({})).await.status, 401);
         assert_eq!(s.as_user(Method::POST, "/api/v1/storage/sign", &alice, Some(json!({"bucket": "nope"}))).await.status, 404);
@@ -580,6 +603,20 @@ all_stores! {
         assert_eq!((keyed.status, &keyed.body["record_id"]), (201, &json!(note_id)), "{}", keyed.text);
         assert_eq!(fetch(&s, Method::GET, "/api/v1/storage/default/notes/att.txt", Some(&rita), &[]).await.0, 200);
         assert_eq!(fetch(&s, Method::GET, "/api/v1/storage/default/notes/att.txt", Some(&bob), &[]).await.0, 403);
+        // Its new version still belongs to the record.
+        let newer = put(&s, "default/notes/att.txt", Some(&alice), "text/plain", b"att2".to_vec(), &[("x-upsert", "true")]).await;
+        assert_eq!((newer.status, &newer.body["record_id"]), (201, &json!(note_id)), "{}", newer.text);
+        assert_eq!(fetch(&s, Method::GET, "/api/v1/storage/default/notes/att.txt", Some(&rita), &[]).await.0, 200);
+        // A URL signed for a record that is then deleted for good keeps nothing.
+        let other = s.as_user(Method::POST, "/api/v1/notes", &alice, Some(json!({"title": "brief"}))).await;
+        let other_id = other.body["_id"].as_str().unwrap().to_owned();
+        let signed = s.as_user(Method::POST, "/api/v1/storage/sign", &alice, Some(json!({"collection": "notes", "record_id": other_id}))).await;
+        let late = signed.body["url"].as_str().unwrap().to_owned();
+        assert_eq!(s.admin_delete(&format!("/api/v1/admin/collections/notes/records/{other_id}")).await.status, 200);
+        let blobs = s.blob_count().await;
+        let refused = upload(&s, &late, None, &[], ("late.txt", "text/plain", b"late".to_vec())).await;
+        assert_eq!(refused.status, 404, "{}", refused.text);
+        assert_eq!(s.blob_count().await, blobs);
 
         // A soft delete keeps the file; deleting the record for good deletes it.
         assert_eq!(s.as_user(Method::DELETE, &format!("/api/v1/notes/{note_id}"), &alice, None).await.status, 200);
@@ -623,7 +660,12 @@ all_stores! {
         assert_eq!(done.status(), 204);
         let url = done.headers()["ferrobase-file-url"].to_str().unwrap().to_owned();
         assert_eq!(fetch(&s, Method::GET, &url, Some(&alice), &[]).await.2, b"abcdef");
-        assert_eq!(s.sweep_orphans().await, 0, "nothing a row names is ever swept");
+        // The upload's chunks went to the trash; nothing a row names is ever swept.
+        s.sweep().await;
+        s.sweep_orphans().await;
+        assert_eq!(s.blob_count().await, 2);
+        assert_eq!(fetch(&s, Method::GET, &url, Some(&alice), &[]).await.2, b"abcdef");
+        assert_eq!(fetch(&s, Method::GET, "/api/v1/storage/default/keep.txt", Some(&alice), &[]).await.2, b"kept");
     }
 
     async fn an_upload_cut_off_half_way_leaves_nothing(s) {

@@ -117,6 +117,11 @@ all_stores! {
         assert_eq!(old.headers().get("tus-version").and_then(|v| v.to_str().ok()), Some("1.0.0"));
         assert_eq!(old.headers().get("tus-resumable").and_then(|v| v.to_str().ok()), Some("1.0.0"));
         assert_eq!(create(&s, &alice, 5, "filename !!!").await.status, 400);
+        // Raw UTF-8 in the metadata is refused, not read as no metadata; a length has digits only.
+        let raw = reqwest::header::HeaderValue::from_bytes("note café".as_bytes()).unwrap();
+        let accented = s.client.post(s.url(BASE)).bearer_auth(&alice).header("tus-resumable", "1.0.0").header("upload-length", "5").header("upload-metadata", raw).send().await.unwrap();
+        assert_eq!(accented.status(), 400);
+        assert_eq!(tus(&s, Method::POST, BASE, &alice, &[("upload-length", "+5".into())], vec![]).await.status, 400);
         assert_eq!(tus(&s, Method::POST, BASE, &alice, &[], vec![]).await.status, 400, "Upload-Length is required");
         assert_eq!(s.send(Method::POST, BASE, None, None).await.status, 412);
         let anonymous = s.client.post(s.url(BASE)).header("tus-resumable", "1.0.0").header("upload-length", "5").send().await.unwrap();

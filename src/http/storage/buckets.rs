@@ -3,7 +3,6 @@
 //! Listing needs a signed-in caller; creating, changing and deleting need the admin.
 
 use axum::Json;
-use axum::body::to_bytes;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -11,7 +10,7 @@ use serde_json::json;
 
 use crate::app::AppState;
 use crate::data::access::Caller;
-use crate::error::{ApiError, ApiResult, codes};
+use crate::error::{ApiError, ApiResult};
 use crate::files::buckets::{Bucket, BucketSettings};
 use crate::http::extract::{Admin, JsonBody, Path, QueryPairs, from_object};
 
@@ -31,16 +30,7 @@ pub async fn create(
     Path(name): Path<String>,
     request: Request,
 ) -> ApiResult<Response> {
-    let body = to_bytes(request.into_body(), 64 * 1024)
-        .await
-        .map_err(|_| ApiError::bad_input(codes::BODY, "the request body must be a small JSON object"))?;
-    let settings: BucketSettings = if body.iter().all(u8::is_ascii_whitespace) {
-        BucketSettings::default()
-    } else {
-        let body = serde_json::from_slice(&body)
-            .map_err(|e| ApiError::bad_input(codes::BODY, format!("invalid JSON body: {e}")))?;
-        from_object(body, "bucket")?
-    };
+    let settings: BucketSettings = super::optional_object(request.into_body(), "bucket").await?;
     if settings.name.as_deref().is_some_and(|n| n != name) {
         return Err(ApiError::bad_field("name", "the body's name differs from the path's"));
     }

@@ -194,12 +194,12 @@ fn modified(file: &FileRecord) -> std::time::SystemTime {
     std::time::UNIX_EPOCH + std::time::Duration::from_millis(file.updated_at.max(0) as u64)
 }
 
-/// Types a browser would run as a document: always downloaded, never shown inline.
+/// Types a browser would run as a document: always downloaded, never shown inline. Every
+/// XML type counts (`+xml`: RSS, Atom, XSLT, MathML…), since a browser renders XML with its
+/// stylesheets.
 fn is_markup(file: &FileRecord) -> bool {
-    matches!(
-        file.mime_type.as_str(),
-        "text/html" | "application/xhtml+xml" | "image/svg+xml" | "text/xml" | "application/xml"
-    )
+    let essence = file.mime_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    matches!(essence.as_str(), "text/html" | "text/xml" | "application/xml" | "text/xsl") || essence.ends_with("+xml")
 }
 
 /// `inline` or `attachment`, with the filename as ASCII (`filename=`) and as UTF-8

@@ -29,10 +29,11 @@ pub struct Uploader {
 impl Uploader {
     /// The uploader of a request: with a signed upload URL's `token`, whoever signed it (the
     /// caller needs no credentials); else the caller, who must be signed in.
-    pub fn of(state: &AppState, caller: Caller, token: Option<&str>) -> ApiResult<Uploader> {
+    pub async fn of(state: &AppState, caller: Caller, token: Option<&str>) -> ApiResult<Uploader> {
         match token {
             Some(token) => {
                 let grant = state.files().signer.verify(token, Action::Upload, super::signed::now_secs())?;
+                super::signer_is_there(state, grant.owner.as_deref()).await?;
                 Ok(Uploader { caller, owner: grant.owner.clone(), grant: Some(grant) })
             }
             None => Ok(Uploader { owner: super::owner_of_upload(&caller)?, caller, grant: None }),
@@ -161,7 +162,7 @@ pub async fn settle(state: &AppState, uploader: &Uploader, fields: &Fields, new:
             };
             new.max_size = grant.max_size;
             new.mime_pattern = grant.mime_type.clone();
-            new.nonce = grant.nonce.clone().map(|nonce| (nonce, grant.expires.saturating_mul(1000)));
+            new.nonce = grant.spent_nonce();
         }
         None => {
             new.collection = fields.collection.clone();

@@ -18,8 +18,9 @@ use axum::http::HeaderMap;
 use futures_util::StreamExt;
 
 use crate::data::access::Caller;
-use crate::error::ApiError;
+use crate::error::{ApiError, codes};
 use crate::files::upload::ByteSource;
+use crate::limits::MAX_OPTIONS_BODY_BYTES;
 
 /// The bytes of one multipart field.
 pub struct FieldSource<'a>(pub Field<'a>);
@@ -75,6 +76,43 @@ pub fn owner_of_upload(caller: &Caller) -> Result<Option<String>, ApiError> {
         Caller::User(principal) => Ok(Some(principal.id.clone())),
         Caller::Admin => Ok(None),
         Caller::Anonymous => Err(ApiError::Unauthorized("authentication required (or a signed upload URL)".into())),
+    }
+}
+
+/// An optional JSON object of settings: an empty body gives the defaults. 413 past
+/// [`MAX_OPTIONS_BODY_BYTES`].
+pub async fn optional_object<T: serde::de::DeserializeOwned + Default>(body: Body, what: &str) -> Result<T, ApiError> {
+    let bytes = axum::body::to_bytes(body, MAX_OPTIONS_BODY_BYTES).await.map_err(|err| {
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&err);
+        while let Some(err) = cause {
+            if err.is::<http_body_util::LengthLimitError>() {
+                return ApiError::PayloadTooLarge(format!(
+                    "the request body is larger than {MAX_OPTIONS_BODY_BYTES} bytes (MAX_OPTIONS_BODY_BYTES)"
+                ));
+            }
+            cause = err.source();
+        }
+        if crate::http::serve::body_stalled(&err) {
+            return crate::http::serve::stalled_body_error();
+        }
+        ApiError::bad_input(codes::BODY, format!("cannot read the request body: {err}"))
+    })?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    let body = serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::bad_input(codes::BODY, format!("invalid JSON body: {e}")))?;
+    crate::http::extract::from_object(body, what)
+}
+
+/// A signed URL acts for its signer, whose account must still be there: a deleted user's
+/// URLs upload nothing more (the admin's, whose files have no owner, always may).
+pub async fn signer_is_there(state: &crate::app::AppState, owner: Option<&str>) -> Result<(), ApiError> {
+    match owner {
+        Some(id) if state.auth().user_by_id(id).await?.is_none() => {
+            Err(ApiError::Forbidden("the account that signed this URL no longer exists".into()))
+        }
+        _ => Ok(()),
     }
 }
 

@@ -140,6 +140,7 @@ async fn upload(
                     "this signed URL uploads a new file; it was not signed to replace one (upsert)".into(),
                 ));
             }
+            super::signer_is_there(state, grant.owner.as_deref()).await?;
             (grant.owner.clone(), Some(grant))
         }
         None => (super::owner_of_upload(&caller)?, None),
@@ -178,7 +179,16 @@ async fn upload(
         new.is_public = grant.is_public;
         new.collection = grant.collection.clone();
         new.record_id = grant.record_id.clone();
-        new.nonce = grant.nonce.clone().map(|nonce| (nonce, grant.expires.saturating_mul(1000)));
+        new.nonce = grant.spent_nonce();
+    }
+    // A new version keeps what the request does not say otherwise: the file's own visibility
+    // (a private file in a public bucket stays private) and the record it belongs to.
+    if let Some(existing) = &existing {
+        new.is_public = new.is_public.or(existing.own_public);
+        if new.collection.is_none() {
+            new.collection = existing.collection.clone();
+            new.record_id = existing.record_id.clone();
+        }
     }
     let file = upload_body(state, new, request).await?;
     let mut answer = file.to_json();

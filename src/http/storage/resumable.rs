@@ -116,12 +116,18 @@ async fn create_upload(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     check_version(&headers)?;
-    let uploader = Uploader::of(&state, caller, super::token(&pairs))?;
+    let uploader = Uploader::of(&state, caller, super::token(&pairs)).await?;
     if headers.contains_key("upload-defer-length") {
         return Err(ApiError::bad_request("Upload-Defer-Length is not supported: send Upload-Length"));
     }
     let length = number(&headers, "upload-length")?;
-    let raw = text(&headers, "upload-metadata").unwrap_or_default();
+    let raw = match headers.get("upload-metadata") {
+        None => String::new(),
+        // Base64 values are ASCII: anything else is refused rather than read as no metadata.
+        Some(value) => value.to_str().map(|v| v.trim().to_owned()).map_err(|_| {
+            ApiError::bad_request("Upload-Metadata must be ASCII: `key base64(value)` pairs, comma-separated")
+        })?,
+    };
     let (mut new, fields) = new_file(&raw)?;
     settle(&state, &uploader, &fields, &mut new).await?;
     let upload = state.files().create_resumable(&new, length, &raw).await?;
@@ -241,6 +247,7 @@ async fn owned(state: &AppState, who: &Requester, id: &str) -> ApiResult<Resumab
     }
     let upload = state.files().resumable(id).await?.ok_or_else(|| upload_not_found(id))?;
     if who.token.is_some() {
+        super::signer_is_there(state, upload.owner_id.as_deref()).await?;
         return Ok(upload);
     }
     match &who.caller {
@@ -302,8 +309,10 @@ fn text(headers: &HeaderMap, name: &str) -> Option<String> {
     headers.get(name).and_then(|v| v.to_str().ok()).map(|v| v.trim().to_owned())
 }
 
+/// A header of digits only (the protocol's; Rust's own parse would take a sign too).
 fn number(headers: &HeaderMap, name: &str) -> ApiResult<u64> {
     text(headers, name)
+        .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
         .and_then(|v| v.parse().ok())
         .ok_or_else(|| ApiError::bad_request(format!("{name} must be a whole number of bytes")))
 }

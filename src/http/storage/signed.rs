@@ -3,7 +3,6 @@
 //! credentials upload one file, once, into a bucket, under the limits signed into it).
 
 use axum::Json;
-use axum::body::to_bytes;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -11,7 +10,7 @@ use serde_json::json;
 
 use crate::app::AppState;
 use crate::data::access::Caller;
-use crate::error::{ApiError, ApiResult, codes};
+use crate::error::{ApiError, ApiResult};
 use crate::files::names::{check_bucket_name, check_key, truncate};
 use crate::files::signing::{Action, Grant};
 use crate::files::upload::NewFile;
@@ -51,15 +50,7 @@ pub async fn sign_download(
     key: &str,
     request: Request,
 ) -> ApiResult<Response> {
-    let body = to_bytes(request.into_body(), 64 * 1024)
-        .await
-        .map_err(|_| ApiError::bad_input(codes::BODY, "the request body must be a small JSON object"))?;
-    let wanted: DownloadRequest = if body.iter().all(u8::is_ascii_whitespace) {
-        DownloadRequest::default()
-    } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::bad_input(codes::BODY, format!("invalid JSON body: {e}")))?
-    };
+    let wanted: DownloadRequest = super::optional_object(request.into_body(), "signing request").await?;
     let seconds = expires_in(wanted.expires_in)?;
     let file = state
         .files()
