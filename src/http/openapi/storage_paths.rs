@@ -88,7 +88,7 @@ fn file_ops() -> Vec<Op> {
                 .params([query("token", string(), "a signed upload URL's token")])
                 .request_body(upload_form())
                 .ok(201, file())
-                .errors(&[404, 409, 413, 415]),
+                .errors(&[403, 404, 409, 413, 415]),
         ),
         Op::new("get", s, "Storage", "The caller's files, newest first")
             .handler(files::list_mine)
@@ -109,9 +109,11 @@ fn file_ops() -> Vec<Op> {
                     ("is_public", boolean()),
                     ("collection", string()),
                     ("record_id", string()),
+                    ("upsert", boolean()),
                 ],
                 &[],
             ))
+            .errors(&[404])
             .ok(
                 200,
                 object(
@@ -142,7 +144,8 @@ fn file_ops() -> Vec<Op> {
         Op::new("delete", format!("{s}/{{id}}"), "Storage", "Delete a file by id")
             .handler(files::delete)
             .access(Access::User)
-            .ok(200, deleted.clone()),
+            .ok(200, deleted.clone())
+            .errors(&[403]),
         Op::new("get", "/api/v1/admin/storage", "Admin", "Every file, newest first")
             .handler(files::admin_list)
             .access(Access::Admin)
@@ -184,7 +187,7 @@ fn object_ops() -> Vec<Op> {
                 ])
                 .request_body(raw)
                 .ok(201, file())
-                .errors(&[404, 409, 413, 415]),
+                .errors(&[403, 404, 409, 413, 415]),
         ),
         Op::new("get", path, "Storage", "Download a file by bucket and key")
             .handler(files::get_two)
@@ -201,12 +204,16 @@ fn object_ops() -> Vec<Op> {
             .routed_at(routed)
             .access(Access::Optional)
             .params(download_params())
-            .answer(200, json!({"description": "The headers a GET would send"})),
+            .answer(200, json!({"description": "The headers a GET would send"}))
+            .answer(206, json!({"description": "The headers of the asked range"}))
+            .answer(304, json!({"description": "Not modified"}))
+            .errors(&[412, 416]),
         Op::new("delete", path, "Storage", "Delete a file by bucket and key")
             .handler(objects::delete)
             .routed_at(routed)
             .access(Access::User)
-            .answer(204, json!({"description": "Deleted"})),
+            .answer(204, json!({"description": "Deleted"}))
+            .errors(&[403]),
         // Served by the upload route above, whose last key segment `signed-url` selects this.
         Op::new("post", format!("{path}/signed-url"), "Storage", "A signed download URL")
             .access(Access::Optional)
@@ -287,13 +294,13 @@ fn resumable_ops() -> Vec<Op> {
                 header("Upload-Metadata", string(), "comma-separated `key base64(value)` pairs"),
             ])
             .answer(201, no_content("Created: `Location` is the upload's URL"))
-            .errors(&[404, 412, 413, 415]),
+            .errors(&[403, 404, 409, 412, 413, 415]),
         Op::new("head", item.clone(), "Storage", "How many bytes a resumable upload holds")
             .handler(resumable::head)
             .access(Access::User)
             .params([resume.clone(), version.clone()])
             .answer(200, no_content("`Upload-Offset`, `Upload-Length`, `Upload-Expires`"))
-            .errors(&[412]),
+            .errors(&[403, 412]),
         unbounded(
             Op::new("patch", item.clone(), "Storage", "Append to a resumable upload")
                 .handler(resumable::patch)
@@ -302,14 +309,14 @@ fn resumable_ops() -> Vec<Op> {
                 .params([resume.clone(), version.clone(), header("Upload-Offset", integer(), "where the body goes")])
                 .request_body(json!({"required": true, "content": {"application/offset+octet-stream": {"schema": {"type": "string", "format": "binary"}}}}))
                 .answer(204, no_content("Appended: `Upload-Offset` is the new offset"))
-                .errors(&[409, 412, 413, 415]),
+                .errors(&[403, 409, 412, 413, 415]),
         ),
         Op::new("delete", item, "Storage", "Abandon a resumable upload (tus termination)")
             .handler(resumable::delete)
             .access(Access::User)
             .params([resume, version])
             .answer(204, no_content("Deleted, with what it received"))
-            .errors(&[412]),
+            .errors(&[403, 412]),
     ]
 }
 
