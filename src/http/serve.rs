@@ -9,11 +9,15 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::ConnectInfo;
-use hyper::body::Incoming;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
@@ -56,9 +60,17 @@ where
         let body_idle = timeouts.body_idle;
         let router = router.clone();
         let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+            let (request, ended) = watched(request);
             let mut request = request.map(|body| axum::body::Body::new(TimeoutBody::new(body_idle, body)));
             request.extensions_mut().insert(ConnectInfo(peer));
-            router.clone().oneshot(request)
+            let answer = router.clone().oneshot(request);
+            async move {
+                let mut response = answer.await?;
+                if ended.is_some_and(|ended| !ended.load(Ordering::Relaxed)) {
+                    close_after(&mut response);
+                }
+                Ok::<_, std::convert::Infallible>(response)
+            }
         });
         let connection = http.serve_connection(TokioIo::new(socket), service).with_upgrades();
         let mut shutting_down = connections.clone();
@@ -82,6 +94,57 @@ where
     // Tell every connection to finish its current request and close, then wait for them.
     closing.send_replace(());
     closing.closed().await;
+}
+
+/// A request body that records whether it was read to its end; `None` for a request without
+/// one (most reads) or with a small one, which pay nothing: hyper drains what is left of a
+/// body that has arrived whole, and the connection goes on.
+fn watched<B: Body + Unpin>(request: hyper::Request<B>) -> (hyper::Request<Watched<B>>, Option<Arc<AtomicBool>>) {
+    let small = request.body().size_hint().upper().is_some_and(|n| n <= UNDRAINED_BODY_BYTES);
+    let ended = (!request.body().is_end_stream() && !small).then(|| Arc::new(AtomicBool::new(false)));
+    let watch = ended.clone();
+    (request.map(|inner| Watched { inner, ended: watch }), ended)
+}
+
+/// A body larger than this that is left unread may not have arrived whole: hyper then closes
+/// the connection rather than wait for the rest.
+const UNDRAINED_BODY_BYTES: u64 = 64 * 1024;
+
+/// An answer given before its request's body was read to its end (a refusal that needs no
+/// more of it) ends the connection: what is left of the body would otherwise be read as the
+/// next request. hyper closes such a connection itself; `Connection: close` tells the client,
+/// which would otherwise send its next request into a closed socket.
+fn close_after(response: &mut axum::response::Response) {
+    response.headers_mut().insert(axum::http::header::CONNECTION, axum::http::HeaderValue::from_static("close"));
+}
+
+struct Watched<B> {
+    inner: B,
+    /// Set once the body has ended; `None` when it never had anything to read.
+    ended: Option<Arc<AtomicBool>>,
+}
+
+impl<B: Body + Unpin> Body for Watched<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
+        let frame = Pin::new(&mut self.inner).poll_frame(cx);
+        if let Some(ended) = &self.ended
+            && (matches!(frame, Poll::Ready(None)) || self.inner.is_end_stream())
+        {
+            ended.store(true, Ordering::Relaxed);
+        }
+        frame
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 /// Whether a body failed because the client fell silent for longer than `body_idle`: such a

@@ -668,6 +668,39 @@ all_stores! {
         assert_eq!(fetch(&s, Method::GET, "/api/v1/storage/default/keep.txt", Some(&alice), &[]).await.2, b"kept");
     }
 
+    async fn a_refusal_before_a_large_body_says_the_connection_ends(s) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (alice, _) = user(&s, "alice@example.com").await;
+        let addr = s.base.trim_start_matches("http://").to_owned();
+        let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let request = |length: usize| {
+            format!(
+                "POST /api/v1/storage/nosuchbucket/x.bin HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {alice}\r\n\
+                 Content-Type: application/octet-stream\r\nContent-Length: {length}\r\n\r\n"
+            )
+        };
+        // The head of the next answer on the connection, lower-cased.
+        async fn answer_head(stream: &mut tokio::net::TcpStream) -> String {
+            let mut answer = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = stream.read(&mut buf).await.unwrap();
+                assert!(n > 0, "the connection closed before an answer");
+                answer.extend_from_slice(&buf[..n]);
+            }
+            String::from_utf8_lossy(&answer).to_ascii_lowercase()
+        }
+        // A small body, sent whole and left unread: the connection goes on.
+        stream.write_all(format!("{}0123456789", request(10)).as_bytes()).await.unwrap();
+        let small = answer_head(&mut stream).await;
+        assert!(small.starts_with("http/1.1 404") && !small.contains("connection: close"), "{small}");
+        // A large one, refused before most of it is sent: the answer says the connection ends.
+        stream.write_all(request(4 << 20).as_bytes()).await.unwrap();
+        stream.write_all(&vec![1u8; 64 * 1024]).await.unwrap();
+        let large = answer_head(&mut stream).await;
+        assert!(large.contains("404") && large.contains("connection: close"), "{large}");
+    }
+
     async fn an_upload_cut_off_half_way_leaves_nothing(s) {
         use tokio::io::AsyncWriteExt;
         let (alice, _) = user(&s, "alice@example.com").await;
