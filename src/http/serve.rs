@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::ConnectInfo;
+use futures_util::future::Either;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpStream;
@@ -64,12 +65,16 @@ where
             let mut request = request.map(|body| axum::body::Body::new(TimeoutBody::new(body_idle, body)));
             request.extensions_mut().insert(ConnectInfo(peer));
             let answer = router.clone().oneshot(request);
-            async move {
-                let mut response = answer.await?;
-                if ended.is_some_and(|ended| !ended.load(Ordering::Relaxed)) {
-                    close_after(&mut response);
-                }
-                Ok::<_, std::convert::Infallible>(response)
+            // Most requests have no body to watch, and their answer goes out as it is.
+            match ended {
+                None => Either::Left(answer),
+                Some(ended) => Either::Right(async move {
+                    let mut response = answer.await?;
+                    if !ended.load(Ordering::Relaxed) {
+                        close_after(&mut response);
+                    }
+                    Ok(response)
+                }),
             }
         });
         let connection = http.serve_connection(TokioIo::new(socket), service).with_upgrades();
