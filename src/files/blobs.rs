@@ -163,19 +163,22 @@ impl Blobs {
         Ok((count, bytes))
     }
 
-    /// The ids of the blobs last written by `before_ms` (Unix ms; a full listing).
-    pub async fn written_before(&self, before_ms: i64) -> Result<Vec<String>, BlobError> {
-        let mut listing = self.store.list(Some(&Path::from("blobs")));
-        let mut ids = Vec::new();
-        while let Some(meta) = listing.next().await {
-            let meta = meta?;
-            if meta.last_modified.timestamp_millis() <= before_ms
-                && let Some(id) = meta.location.filename()
-            {
-                ids.push(id.to_owned());
-            }
-        }
-        Ok(ids)
+    /// The ids of the blobs last written by `before_ms` (Unix ms), as a full listing finds
+    /// them, page by page.
+    pub fn written_before(&self, before_ms: i64) -> BoxStream<'static, Result<String, BlobError>> {
+        self.store
+            .list(Some(&Path::from("blobs")))
+            .filter_map(move |meta| {
+                let id = match meta {
+                    Ok(meta) if meta.last_modified.timestamp_millis() <= before_ms => {
+                        meta.location.filename().map(|id| Ok(id.to_owned()))
+                    }
+                    Ok(_) => None,
+                    Err(err) => Some(Err(err.into())),
+                };
+                std::future::ready(id)
+            })
+            .boxed()
     }
 
     /// Removes the staging files of local uploads that a crash cut off (`{blob}#{n}`, which

@@ -98,11 +98,13 @@ impl Files {
     /// blob's last byte and its row, or half way through a local upload (its staging file).
     /// Returns how many blobs and staging files went.
     pub async fn sweep_orphans(&self, grace: Duration) -> Result<usize, ApiError> {
+        use futures_util::StreamExt;
         let before = now_ms() - grace.as_millis() as i64;
-        let stale = self.blobs.written_before(before).await.map_err(upload::blob_error)?;
         let mut deleted = self.blobs.remove_stale_staging(before).await.map_err(upload::blob_error)?;
-        for page in stale.chunks(ORPHAN_PAGE) {
-            let named = self.named_blobs(page).await?;
+        let mut pages = self.blobs.written_before(before).chunks(ORPHAN_PAGE);
+        while let Some(page) = pages.next().await {
+            let page = page.into_iter().collect::<Result<Vec<_>, _>>().map_err(upload::blob_error)?;
+            let named = self.named_blobs(&page).await?;
             for blob in page.iter().filter(|blob| !named.contains(blob.as_str())) {
                 match self.blobs.delete(blob).await {
                     Ok(()) => deleted += 1,
