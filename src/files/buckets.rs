@@ -172,27 +172,19 @@ impl Files {
             )));
         }
         names::check_bucket_name(name)?;
-        let now = now_ms();
-        Ok(Bucket {
-            name: name.to_owned(),
-            is_public: false,
-            allowed_mime_types: Vec::new(),
-            max_size_bytes: None,
-            created_at: now,
-            updated_at: now,
-            unsaved: true,
-        })
+        Ok(Bucket { unsaved: true, ..new_bucket(name, BucketSettings::default()) })
     }
 
     /// The row of an unsaved bucket, for the statement group of the upload that made it; a
     /// bucket that another request created meanwhile is kept as it is (the upload's own row
     /// then finds its settings changed and reads it again).
     pub(super) fn unsaved_bucket_stmt(&self, bucket: &Bucket) -> Option<Stmt> {
-        if !bucket.unsaved {
-            return None;
-        }
-        let sql =
-            format!("INSERT INTO _fb_buckets ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING");
+        bucket.unsaved.then(|| self.insert_bucket_stmt(bucket, " ON CONFLICT (name) DO NOTHING"))
+    }
+
+    /// The insert of `bucket`'s row, followed by `tail`.
+    fn insert_bucket_stmt(&self, bucket: &Bucket, tail: &str) -> Stmt {
+        let sql = format!("INSERT INTO _fb_buckets ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?){tail}");
         let params = vec![
             bucket.name.as_str().into(),
             bucket.is_public.into(),
@@ -201,25 +193,13 @@ impl Files {
             bucket.created_at.into(),
             bucket.updated_at.into(),
         ];
-        Some(self.db.stmt(&sql, params))
+        self.db.stmt(&sql, params)
     }
 
     pub async fn create_bucket(&self, name: &str, settings: BucketSettings) -> Result<Bucket, ApiError> {
         names::check_bucket_name(name)?;
         settings.check()?;
-        let now = now_ms();
-        let types = settings.allowed_mime_types.unwrap_or_default();
-        let max = settings.max_size_bytes.flatten().map_or(Value::Null, |n| Value::Int(n as i64));
-        let sql = format!("INSERT INTO _fb_buckets ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)");
-        let params = vec![
-            name.into(),
-            settings.is_public.unwrap_or(false).into(),
-            Value::Json(json!(types)),
-            max,
-            now.into(),
-            now.into(),
-        ];
-        match self.db.write(self.db.stmt(&sql, params)).await {
+        match self.db.write(self.insert_bucket_stmt(&new_bucket(name, settings), "")).await {
             Ok(_) => self.existing_bucket(name).await,
             Err(DbError::UniqueViolation(_)) => Err(ApiError::Conflict(format!("bucket '{name}' already exists"))),
             Err(err) => Err(err.into()),
@@ -306,4 +286,18 @@ impl Files {
 
 pub fn bucket_not_found(name: &str) -> ApiError {
     ApiError::NotFound(format!("bucket '{}' not found", names::truncate(name, 80)))
+}
+
+/// A bucket made now with `settings` (absent ones default: private, every type, no limit).
+fn new_bucket(name: &str, settings: BucketSettings) -> Bucket {
+    let now = now_ms();
+    Bucket {
+        name: name.to_owned(),
+        is_public: settings.is_public.unwrap_or(false),
+        allowed_mime_types: settings.allowed_mime_types.unwrap_or_default(),
+        max_size_bytes: settings.max_size_bytes.flatten(),
+        created_at: now,
+        updated_at: now,
+        unsaved: false,
+    }
 }
