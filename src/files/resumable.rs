@@ -381,5 +381,6 @@ impl ByteSource for ChunkSource {
 
 /// A type from the `Upload-Metadata` is declared like a part's `Content-Type`.
 pub fn metadata_type(value: &str) -> Option<String> {
-    Some(value.trim().to_owned()).filter(|v| !v.is_empty() && sniff::is_valid_pattern(v) && !v.contains('*'))
+    let essence = sniff::essence(value);
+    Some(value.trim().to_owned()).filter(|_| sniff::is_valid_pattern(essence) && !essence.contains('*'))
 }

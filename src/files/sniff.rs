@@ -9,12 +9,19 @@ pub const HEAD_BYTES: usize = 4096;
 
 const OCTET_STREAM: &str = "application/octet-stream";
 
-/// The type a file is stored and served with: the declared one, lowercased and without
-/// parameters; when none (or `application/octet-stream`) was declared, the one the filename's
-/// extension suggests; else `application/octet-stream`.
+/// The type a file is stored and served with: the declared one, lowercased, keeping of its
+/// parameters only a well-formed `charset` (a text file in UTF-16 must be served as such);
+/// when none (or `application/octet-stream`) was declared, the one the filename's extension
+/// suggests; else `application/octet-stream`. Checks look at its [`essence`] only.
 pub fn declared_type(declared: Option<&str>, filename: &str) -> String {
-    let declared = declared.map(essence).filter(|d| !d.is_empty() && d != OCTET_STREAM && is_plausible(d));
-    declared.unwrap_or_else(|| {
+    let chosen = declared.and_then(|value| {
+        let mime = essence(value).to_ascii_lowercase();
+        (!mime.is_empty() && mime != OCTET_STREAM && is_plausible(&mime)).then(|| match charset(value) {
+            Some(charset) => format!("{mime}; charset={charset}"),
+            None => mime,
+        })
+    });
+    chosen.unwrap_or_else(|| {
         mime_guess::from_path(filename)
             .first()
             .map(|m| m.essence_str().to_owned())
@@ -22,9 +29,28 @@ pub fn declared_type(declared: Option<&str>, filename: &str) -> String {
     })
 }
 
-/// `type/subtype` of a Content-Type value, lowercased.
-fn essence(value: &str) -> String {
-    value.split(';').next().unwrap_or("").trim().to_ascii_lowercase()
+/// `type/subtype` of a Content-Type value, without its parameters.
+pub fn essence(value: &str) -> &str {
+    value.split(';').next().unwrap_or("").trim()
+}
+
+/// The longest `charset` kept; IANA's longest registered name has 45 characters.
+const MAX_CHARSET_LEN: usize = 64;
+
+/// A Content-Type value's `charset` parameter, lowercased, when it is a plain token (quotes
+/// around it allowed); anything else is dropped rather than served back.
+fn charset(value: &str) -> Option<String> {
+    value.split(';').skip(1).find_map(|param| {
+        let (name, value) = param.split_once('=')?;
+        if !name.trim().eq_ignore_ascii_case("charset") {
+            return None;
+        }
+        let value = value.trim();
+        let value = value.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(value);
+        let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+        (!value.is_empty() && value.len() <= MAX_CHARSET_LEN && value.bytes().all(token))
+            .then(|| value.to_ascii_lowercase())
+    })
 }
 
 /// A `type/subtype` made of token characters, short enough to store.
@@ -116,11 +142,36 @@ mod tests {
 
     #[test]
     fn declared_types_fall_back_to_the_extension() {
-        assert_eq!(declared_type(Some("image/PNG; charset=x"), "a.bin"), "image/png");
+        assert_eq!(declared_type(Some("image/PNG; charset=x"), "a.bin"), "image/png; charset=x");
         assert_eq!(declared_type(None, "photo.jpg"), "image/jpeg");
         assert_eq!(declared_type(Some("application/octet-stream"), "notes.txt"), "text/plain");
         assert_eq!(declared_type(Some("not a type"), "x"), OCTET_STREAM);
         assert_eq!(declared_type(None, "noext"), OCTET_STREAM);
+    }
+
+    #[test]
+    fn a_declared_charset_is_kept_and_nothing_else() {
+        assert_eq!(declared_type(Some("Text/Plain; Charset=UTF-16LE"), "a.txt"), "text/plain; charset=utf-16le");
+        assert_eq!(declared_type(Some("text/csv;charset=\"iso-8859-1\""), "a"), "text/csv; charset=iso-8859-1");
+        assert_eq!(declared_type(Some("text/plain; format=flowed; charset=utf-8"), "a"), "text/plain; charset=utf-8");
+        assert_eq!(declared_type(Some("text/plain; format=flowed"), "a"), "text/plain");
+        for hostile in ["charset=", "charset=\"\"", "charset=a b", "charset=utf-8\r\nX-A: b", "charset=\"a\"b\""] {
+            assert_eq!(declared_type(Some(&format!("text/plain; {hostile}")), "a"), "text/plain", "{hostile}");
+        }
+        let long = "x".repeat(MAX_CHARSET_LEN + 1);
+        assert_eq!(declared_type(Some(&format!("text/plain; charset={long}")), "a"), "text/plain");
+        assert_eq!(essence("text/plain; charset=utf-8"), "text/plain");
+    }
+
+    proptest::proptest! {
+        /// Whatever is declared, the stored type is a valid header value whose essence is a
+        /// plain `type/subtype`.
+        #[test]
+        fn any_declared_type_is_served_safely(declared in "\\PC{0,80}") {
+            let stored = declared_type(Some(&declared), "a");
+            proptest::prop_assert!(axum::http::HeaderValue::from_str(&stored).is_ok());
+            proptest::prop_assert!(is_plausible(essence(&stored)));
+        }
     }
 
     #[test]

@@ -91,6 +91,7 @@ impl NewFile {
         if size.or(self.declared_length).is_some_and(|n| n > limit) {
             return Err(too_large(limit));
         }
+        let mime = sniff::essence(mime);
         check_type(self.bucket()?, self.mime_pattern.as_deref(), mime)?;
         match head {
             Some(head) => sniff::check_content(mime, head).map_err(ApiError::UnsupportedMediaType),

@@ -336,6 +336,8 @@ all_stores! {
             put(&s, "avatars/x.png", Some(&alice), "image/png", b"<html><body>hi</body></html>".to_vec(), &[]).await,
             // A JPEG that calls itself a PNG.
             put(&s, "avatars/y.png", Some(&alice), "image/png", b"\xFF\xD8\xFF\xE0\0\x10JFIF\0\x01".to_vec(), &[]).await,
+            // A charset does not make a type an image.
+            put(&s, "avatars/t.png", Some(&alice), "text/plain; charset=utf-8", b"hi".to_vec(), &[]).await,
         ];
         for resp in &refused {
             assert_eq!(resp.status, 415, "{}", resp.text);
@@ -365,6 +367,14 @@ all_stores! {
         assert_eq!(patched.status, 200, "{}", patched.text);
         assert_eq!(patched.body["max_size_bytes"], Value::Null);
         assert_eq!(put(&s, "avatars/notes.txt", Some(&alice), "text/plain", b"any".to_vec(), &[]).await.status, 201);
+        // A declared charset is kept (lowercased), on both surfaces; other parameters are not.
+        let latin = upload(&s, "/api/v1/storage/upload", Some(&alice), &[("bucket", "avatars")], ("l.csv", "text/csv; charset=ISO-8859-1", b"caf\xe9".to_vec())).await;
+        assert_eq!(latin.status, 201, "{}", latin.text);
+        assert_eq!(latin.body["mime_type"], "text/csv; charset=iso-8859-1");
+        let put_latin = put(&s, "avatars/l2.txt", Some(&alice), "text/plain; format=flowed; charset=\"windows-1252\"", b"x".to_vec(), &[]).await;
+        assert_eq!(put_latin.body["mime_type"], "text/plain; charset=windows-1252", "{}", put_latin.text);
+        let head = s.client.head(s.url("/api/v1/storage/avatars/l2.txt")).send().await.unwrap();
+        assert_eq!(head.headers().get("content-type").and_then(|v| v.to_str().ok()), Some("text/plain; charset=windows-1252"));
     }
 
     async fn missing_buckets_are_created_only_when_the_setting_says(s) {

@@ -198,7 +198,7 @@ fn modified(file: &FileRecord) -> std::time::SystemTime {
 /// XML type counts (`+xml`: RSS, Atom, XSLT, MathML…), since a browser renders XML with its
 /// stylesheets.
 fn is_markup(file: &FileRecord) -> bool {
-    let essence = file.mime_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    let essence = crate::files::sniff::essence(&file.mime_type).to_ascii_lowercase();
     matches!(essence.as_str(), "text/html" | "text/xml" | "application/xml" | "text/xsl") || essence.ends_with("+xml")
 }
 
