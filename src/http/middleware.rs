@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use axum::http::{HeaderName, Method, Request, Uri};
+use axum::http::{HeaderName, HeaderValue, Method, Request, Uri, header};
 use axum::response::{IntoResponse, Response};
 use tower::ServiceBuilder;
 use tower::layer::util::{Identity, Stack};
@@ -142,4 +142,21 @@ pub async fn not_found(method: Method, uri: Uri) -> ApiError {
 
 pub async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
     ApiError::MethodNotAllowed(format!("method {method} is not allowed on {}", uri.path()))
+}
+
+/// A 405's `Allow` lists each method once: axum adds `HEAD` beside every `GET`, also where
+/// `HEAD` has a route of its own, and would list it twice.
+pub fn list_allowed_once(response: &mut Response) {
+    let Some(allow) = response.headers().get(header::ALLOW).and_then(|v| v.to_str().ok()) else {
+        return;
+    };
+    let mut methods: Vec<&str> = Vec::new();
+    for method in allow.split(',').map(str::trim).filter(|m| !m.is_empty()) {
+        if !methods.contains(&method) {
+            methods.push(method);
+        }
+    }
+    if let Ok(value) = HeaderValue::from_str(&methods.join(",")) {
+        response.headers_mut().insert(header::ALLOW, value);
+    }
 }

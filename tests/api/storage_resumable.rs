@@ -126,6 +126,15 @@ all_stores! {
         assert_eq!(s.send(Method::POST, BASE, None, None).await.status, 412);
         let anonymous = s.client.post(s.url(BASE)).header("tus-resumable", "1.0.0").header("upload-length", "5").send().await.unwrap();
         assert_eq!(anonymous.status(), 401);
+        // Refusals made before the protocol's handlers run carry its version too.
+        assert_eq!(anonymous.headers().get("tus-resumable").and_then(|v| v.to_str().ok()), Some("1.0.0"));
+        let put = s.client.put(s.url(&location)).bearer_auth(&alice).header("tus-resumable", "1.0.0").send().await.unwrap();
+        assert_eq!(put.status(), 405);
+        assert_eq!(put.headers().get("tus-resumable").and_then(|v| v.to_str().ok()), Some("1.0.0"));
+        let allow = put.headers().get("allow").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        let mut methods: Vec<&str> = allow.split(',').map(str::trim).collect();
+        methods.sort_unstable();
+        assert_eq!(methods, ["DELETE", "HEAD", "PATCH"], "each method once: {allow}");
         let missing = create(&s, &alice, 5, &format!("bucket {}", b64("nope"))).await;
         assert_eq!(missing.status, 404, "{}", missing.text);
         // A key that holds a file is refused before any byte is sent.
@@ -146,6 +155,14 @@ all_stores! {
         assert_eq!(tus(&s, Method::HEAD, &second, &alice, &[], vec![]).await.status, 404);
         s.sweep().await;
         assert_eq!(s.blob_count().await, 2, "a terminated upload's chunks are deleted");
+        // A declared charset is kept: a UTF-16 text is served as one.
+        let utf16 = format!("filename {},filetype {}", b64("u.txt"), b64("text/plain; charset=UTF-16LE"));
+        let text: Vec<u8> = "hé".encode_utf16().flat_map(u16::to_le_bytes).collect();
+        let wide = create(&s, &alice, text.len(), &utf16).await.header("location").unwrap().to_owned();
+        let done = tus(&s, Method::PATCH, &wide, &alice, &patch_headers(0), text.clone()).await;
+        let served = s.client.get(s.url(done.header("ferrobase-file-url").unwrap())).bearer_auth(&alice).send().await.unwrap();
+        assert_eq!(served.headers().get("content-type").and_then(|v| v.to_str().ok()), Some("text/plain; charset=utf-16le"));
+        assert_eq!(served.bytes().await.unwrap().to_vec(), text);
     }
 
     async fn a_signed_upload_url_starts_one_resumable_upload(s) {

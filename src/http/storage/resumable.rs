@@ -98,11 +98,29 @@ pub async fn delete(state: State<AppState>, who: Requester, headers: HeaderMap, 
     tus_answer(delete_upload(state, who, headers, id).await)
 }
 
-/// Every answer but `OPTIONS`'s carries `Tus-Resumable`, refusals included; a 412 (a version
-/// not spoken here) names the versions that are, in `Tus-Version`.
+/// Where the protocol is spoken: the creation URL and every upload's URL under it.
+const TUS_PATH: &str = "/api/v1/storage/resumable";
+
+/// Whether the answer to `request` must carry `Tus-Resumable`: the protocol asks it of every
+/// answer but `OPTIONS`'s, so refusals made before a handler runs (401, 405, 413, 429) carry
+/// it too.
+pub fn speaks_tus(request: &axum::extract::Request) -> bool {
+    let path = request.uri().path();
+    request.method() != axum::http::Method::OPTIONS
+        && path.strip_prefix(TUS_PATH).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+/// Adds `Tus-Resumable` to an answer of [`speaks_tus`].
+pub fn mark_tus(response: &mut Response) {
+    response
+        .headers_mut()
+        .insert(header::HeaderName::from_static("tus-resumable"), HeaderValue::from_static(TUS_VERSION));
+}
+
+/// A 412 (a version not spoken here) names the versions that are, in `Tus-Version`. (Every
+/// answer gets `Tus-Resumable` from [`mark_tus`].)
 fn tus_answer(result: ApiResult<Response>) -> Response {
     let mut response = result.unwrap_or_else(IntoResponse::into_response);
-    set(&mut response, "tus-resumable", TUS_VERSION);
     if response.status() == StatusCode::PRECONDITION_FAILED {
         set(&mut response, "tus-version", TUS_VERSION);
     }
