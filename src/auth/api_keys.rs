@@ -141,6 +141,7 @@ impl Auth {
             session_id: None,
             api_key_id: Some(key_id),
             impersonated: false,
+            session_ends_ms: None,
         })
     }
 }

@@ -159,7 +159,7 @@ impl Auth {
         let rows = self
             .db
             .read(self.db.stmt(
-                "SELECT u.id, u.email, u.roles, s.impersonated FROM _fb_sessions s JOIN _fb_users u ON u.id = s.user_id \
+                "SELECT u.id, u.email, u.roles, s.impersonated, s.expires_at FROM _fb_sessions s JOIN _fb_users u ON u.id = s.user_id \
                  WHERE s.id = ? AND s.revoked_at IS NULL AND s.expires_at > ?",
                 vec![claims.sid.as_str().into(), now_ms().into()],
             ))
@@ -172,6 +172,7 @@ impl Auth {
             session_id: Some(claims.sid),
             api_key_id: None,
             impersonated: row[3].as_bool(),
+            session_ends_ms: row[4].as_int(),
         })
     }
 

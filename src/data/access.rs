@@ -26,6 +26,9 @@ pub struct Principal {
     pub api_key_id: Option<String>,
     /// Set on tokens an admin issued to act as this user.
     pub impersonated: bool,
+    /// When the session ends (ms since the epoch); `None` for API keys. An impersonation's
+    /// session ends with its one access token.
+    pub session_ends_ms: Option<i64>,
 }
 
 impl Caller {

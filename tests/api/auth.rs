@@ -226,8 +226,15 @@ both_backends! {
         // It cannot mint a credential that would outlive it.
         let key = s.as_user(Method::POST, "/api/v1/auth/api-keys", &imp_token, Some(json!({"name": "stay"}))).await;
         assert_eq!(key.status, 403, "{}", key.text);
+        // Nor a signed URL: one asked for a week ends with the impersonation.
+        let week = s.as_user(Method::POST, "/api/v1/storage/sign", &imp_token, Some(json!({"expires_in": 604_800}))).await;
+        assert_eq!(week.status, 200, "{}", week.text);
+        let seconds = week.body["expires_in"].as_i64().unwrap();
+        assert!((1..=900).contains(&seconds), "{}", week.text);
 
         let own = token(&s.login("other@test.org", "password1").await.body);
+        let own_week = s.as_user(Method::POST, "/api/v1/storage/sign", &own, Some(json!({"expires_in": 604_800}))).await;
+        assert_eq!(own_week.body["expires_in"], 604_800, "the user's own token signs for as long as asked");
         let sessions = s.admin_get(&format!("/api/v1/admin/sessions?user_id={id}")).await;
         assert_eq!(sessions.status, 200);
         assert_eq!(sessions.body["total"], 3, "registration, impersonation, login: {}", sessions.text);

@@ -24,14 +24,27 @@ pub fn now_secs() -> i64 {
     crate::util::now_ms() / 1000
 }
 
-fn expires_in(requested: Option<i64>) -> ApiResult<i64> {
-    match requested.unwrap_or(DEFAULT_EXPIRES_IN) {
-        n if (1..=MAX_SIGNED_URL_SECONDS).contains(&n) => Ok(n),
-        _ => Err(ApiError::bad_field(
-            "expires_in",
-            format!("expires_in must be from 1 to {MAX_SIGNED_URL_SECONDS} seconds (MAX_SIGNED_URL_SECONDS)"),
-        )),
-    }
+/// A signed URL's life in seconds: the one asked for (or the default) within
+/// `MAX_SIGNED_URL_SECONDS`. A URL signed with an impersonation token ends with that token:
+/// an admin acting as a user for minutes must not leave links that act for days.
+fn expires_in(caller: &Caller, requested: Option<i64>) -> ApiResult<i64> {
+    let seconds = match requested.unwrap_or(DEFAULT_EXPIRES_IN) {
+        n if (1..=MAX_SIGNED_URL_SECONDS).contains(&n) => n,
+        _ => {
+            return Err(ApiError::bad_field(
+                "expires_in",
+                format!("expires_in must be from 1 to {MAX_SIGNED_URL_SECONDS} seconds (MAX_SIGNED_URL_SECONDS)"),
+            ));
+        }
+    };
+    let impersonation_ends = match caller {
+        Caller::User(user) if user.impersonated => user.session_ends_ms,
+        _ => None,
+    };
+    Ok(match impersonation_ends {
+        Some(ends_ms) => seconds.min(ends_ms / 1000 - now_secs()).max(1),
+        None => seconds,
+    })
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -51,7 +64,7 @@ pub async fn sign_download(
     request: Request,
 ) -> ApiResult<Response> {
     let wanted: DownloadRequest = super::optional_object(request.into_body(), "signing request").await?;
-    let seconds = expires_in(wanted.expires_in)?;
+    let seconds = expires_in(caller, wanted.expires_in)?;
     let file = state
         .files()
         .file_at(bucket, key)
@@ -106,7 +119,7 @@ pub async fn sign_upload(
 ) -> ApiResult<Response> {
     let wanted: UploadRequest = crate::http::extract::from_object(body, "signing request")?;
     let owner = super::owner_of_upload(&caller)?;
-    let seconds = expires_in(wanted.expires_in)?;
+    let seconds = expires_in(&caller, wanted.expires_in)?;
     let bucket = wanted.bucket.clone().unwrap_or_else(|| crate::files::buckets::DEFAULT_BUCKET.to_owned());
     check_bucket_name(&bucket)?;
     if state.files().bucket(&bucket).await?.is_none() && !state.settings().get_bool("auto_create_buckets") {
