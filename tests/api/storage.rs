@@ -536,13 +536,22 @@ all_stores! {
         assert_eq!(upload(&s, &url, None, &[], ("big.txt", "text/plain", vec![b'a'; 101])).await.status, 413);
         assert_eq!(upload(&s, &url, None, &[], ("x.png", "image/png", PNG.to_vec())).await.status, 415);
         assert_eq!(upload(&s, &url, None, &[("bucket", "elsewhere")], ("a.txt", "text/plain", b"a".to_vec())).await.status, 403);
+        // The holder may not publish the signer's file: visibility is the signer's to sign.
+        let public = upload(&s, &url, None, &[("is_public", "true")], ("a.txt", "text/plain", b"a".to_vec())).await;
+        assert_eq!(public.status, 403, "{}", public.text);
         let used = upload(&s, &url, None, &[], ("note.txt", "text/plain", b"from a client without a token".to_vec())).await;
         assert_eq!(used.status, 201, "{}", used.text);
         assert_eq!(used.body["owner_id"], alice_id.as_str(), "the file is the signer's");
+        assert_eq!(used.body["is_public"], false, "the bucket's visibility: {}", used.text);
+        let published = s.as_user(Method::POST, "/api/v1/storage/sign", &alice, Some(json!({"is_public": true}))).await;
+        let published = published.body["url"].as_str().unwrap().to_owned();
+        let shown = upload(&s, &published, None, &[("is_public", "true")], ("shown.txt", "text/plain", b"shown".to_vec())).await;
+        assert_eq!((shown.status, &shown.body["is_public"]), (201, &json!(true)), "{}", shown.text);
+        assert_eq!(s.get(shown.body["url"].as_str().unwrap()).await.status, 200);
         let again = upload(&s, &url, None, &[], ("note2.txt", "text/plain", b"again".to_vec())).await;
         assert_eq!(again.status, 403, "{}", again.text);
-        assert_eq!(s.admin_get("/api/v1/admin/storage").await.body["total"], 1);
-        assert_eq!(s.blob_count().await, 1);
+        assert_eq!(s.admin_get("/api/v1/admin/storage").await.body["total"], 2, "note.txt and shown.txt");
+        assert_eq!(s.blob_count().await, 2);
         let tampered = format!("{}x", url);
         assert_eq!(upload(&s, &tampered, None, &[], ("a.txt", "text/plain", b"a".to_vec())).await.status, 403);
         // A key fixed at signing: the upload goes to that key on the tables surface.

@@ -144,7 +144,7 @@ async fn read_parts(
 pub async fn settle(state: &AppState, uploader: &Uploader, fields: &Fields, new: &mut NewFile) -> ApiResult<()> {
     let grant = uploader.grant.as_ref();
     let bucket = match grant {
-        Some(grant) => signed_value("bucket", fields.bucket.as_deref(), Some(&grant.bucket))?.unwrap_or_default(),
+        Some(grant) => signed_value("bucket", fields.bucket.as_ref(), Some(&grant.bucket))?.unwrap_or_default(),
         None => fields.bucket.clone().unwrap_or_else(|| DEFAULT_BUCKET.to_owned()),
     };
     let auto_create = state.settings().get_bool("auto_create_buckets");
@@ -152,12 +152,14 @@ pub async fn settle(state: &AppState, uploader: &Uploader, fields: &Fields, new:
     new.owner_id = uploader.owner.clone();
     match grant {
         Some(grant) => {
-            new.collection = signed_value("collection", fields.collection.as_deref(), grant.collection.as_ref())?;
-            new.record_id = signed_value("record_id", fields.record_id.as_deref(), grant.record_id.as_ref())?;
-            new.is_public = grant.is_public.or(fields.is_public);
+            new.collection = signed_value("collection", fields.collection.as_ref(), grant.collection.as_ref())?;
+            new.record_id = signed_value("record_id", fields.record_id.as_ref(), grant.record_id.as_ref())?;
+            // Unless signed, the file takes its bucket's visibility: the URL's holder may not
+            // publish the signer's file.
+            new.is_public = signed_value("is_public", fields.is_public.as_ref(), grant.is_public.as_ref())?;
             // A URL signed without a key lets the upload name one.
             new.key = match &grant.key {
-                Some(_) => signed_value("key", fields.key.as_deref(), grant.key.as_ref())?,
+                Some(_) => signed_value("key", fields.key.as_ref(), grant.key.as_ref())?,
                 None => fields.key.clone(),
             };
             new.max_size = grant.max_size;
@@ -176,12 +178,14 @@ pub async fn settle(state: &AppState, uploader: &Uploader, fields: &Fields, new:
 }
 
 /// A field of a signed upload: what was signed, which the form may repeat but not change.
-fn signed_value(field: &str, sent: Option<&str>, signed: Option<&String>) -> ApiResult<Option<String>> {
+fn signed_value<T: PartialEq + Clone>(field: &str, sent: Option<&T>, signed: Option<&T>) -> ApiResult<Option<T>> {
     match (sent, signed) {
         (Some(sent), Some(signed)) if sent != signed => {
-            Err(ApiError::Forbidden(format!("this signed URL was signed for another {field}")))
+            Err(ApiError::Forbidden(format!("this signed URL was signed with another {field}")))
         }
-        (Some(_), None) => Err(ApiError::Forbidden(format!("this signed URL was signed without a {field}"))),
+        (Some(_), None) => Err(ApiError::Forbidden(format!(
+            "this signed URL was signed without {field}, which the upload may not set"
+        ))),
         _ => Ok(signed.cloned()),
     }
 }
