@@ -15,6 +15,7 @@ use super::records::{Records, rules};
 use super::sql::SqlBuilder;
 use super::{Dialect, Rows, Stmt, Store, Value};
 use crate::error::ApiError;
+use crate::limits::MAX_RELATION_IDS;
 use crate::util::now_ms;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -115,6 +116,7 @@ impl Store {
                     ),
                 ));
             }
+            Some(_) if new.many => self.check_lists_of_ids(&new.collection, &new.field).await?,
             Some(_) => {}
             None => {
                 super::names::check_field_name(&new.field)?;
@@ -153,6 +155,40 @@ impl Store {
         // The catalog knows which fields hold `many` relations (their length is bounded).
         self.catalog.refresh(&relation.collection).await?;
         Ok(relation)
+    }
+
+    /// A `many` relation over a field that already holds values: each must be what a write
+    /// to the field would have to be (nothing, or an array of at most `MAX_RELATION_IDS` ids),
+    /// or the relation is refused (409). Soft-deleted records count: a restore brings them
+    /// back. Deletes and expands read every value as such a list.
+    async fn check_lists_of_ids(&self, collection: &str, field: &str) -> Result<(), ApiError> {
+        let mut b = SqlBuilder::new(self.db.dialect());
+        b.push("SELECT COUNT(*) FROM ").ident(collection).push(" WHERE ");
+        match b.dialect() {
+            // CASE: PostgreSQL promises no order of evaluation for OR, and the length of a
+            // non-array is an error.
+            Dialect::Postgres => {
+                b.push("CASE jsonb_typeof(").ident(field).push(") WHEN 'array' THEN jsonb_array_length(").ident(field);
+                b.push(") > ").param((MAX_RELATION_IDS as i64).into());
+                b.push(" OR EXISTS (SELECT 1 FROM jsonb_array_elements(").ident(field);
+                b.push(") AS e WHERE jsonb_typeof(e) <> 'string') WHEN 'null' THEN false ELSE ");
+                b.ident(field).push(" IS NOT NULL END");
+            }
+            Dialect::Sqlite => {
+                b.push("CASE json_type(").ident(field).push(") WHEN 'array' THEN json_array_length(").ident(field);
+                b.push(") > ").param((MAX_RELATION_IDS as i64).into());
+                b.push(" OR EXISTS (SELECT 1 FROM json_each(").ident(field).push(") WHERE type <> 'text')");
+                b.push(" WHEN 'null' THEN 0 ELSE ").ident(field).push(" IS NOT NULL END");
+            }
+        }
+        let rows = self.db.read(b.finish()).await?;
+        match rows.rows.first().and_then(|r| r[0].as_int()).unwrap_or(0) {
+            0 => Ok(()),
+            n => Err(ApiError::Conflict(format!(
+                "{n} records of '{collection}' hold values in '{field}' that are not arrays of at most \
+                 {MAX_RELATION_IDS} record ids (MAX_RELATION_IDS); change or clear them first"
+            ))),
+        }
     }
 
     pub async fn delete_relation(&self, id: &str) -> Result<(), ApiError> {

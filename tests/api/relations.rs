@@ -62,6 +62,21 @@ both_backends! {
         assert_eq!(s.admin_delete(&format!("/api/v1/admin/relations/{rid}")).await.status, 200);
         assert_eq!(s.admin_delete(&format!("/api/v1/admin/relations/{rid}")).await.status, 404);
         assert_eq!(s.get("/api/v1/admin/relations").await.status, 401);
+
+        // A `many` relation over a field already written: its values must be lists of ids.
+        let a = s.seed("posts", &[json!({"title": "a", "tags": ["x", "y"]}), json!({"title": "b", "tags": null})]).await;
+        let many = json!({"collection": "posts", "field": "tags", "target": "authors", "many": true});
+        for bad in [json!({"k": "x"}), json!("x"), json!([1, 2]), json!(["x", ["y"]]), json!(vec!["id"; 1001])] {
+            let odd = s.seed("posts", &[json!({"title": "odd", "tags": bad})]).await;
+            let refused = s.admin_post("/api/v1/admin/relations", many.clone()).await;
+            assert_eq!(refused.status, 409, "{bad}: {}", refused.text);
+            assert!(refused.error().contains("1 records of 'posts'"), "{}", refused.text);
+            let odd_id = id(&odd[0]);
+            assert_eq!(s.admin_delete(&format!("/api/v1/admin/collections/posts/records/{odd_id}")).await.status, 200);
+        }
+        assert_eq!(relations(&s).await, Vec::<String>::new(), "nothing was kept of the refusals");
+        let made = relation(&s, many).await;
+        assert_eq!(made["many"], true, "arrays of ids and nulls fit: {a:?}");
     }
 
     async fn expand_inlines_related_records(s) {
