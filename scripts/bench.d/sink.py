@@ -2,19 +2,25 @@
 """The least an HTTP upload can cost: a reference for the file-store benchmark.
 
 Serves one connection at a time on 127.0.0.1 (port 0: the port is printed on the first line),
-any number of requests on it. Each request's body (Content-Length only) is received into one reused 1 MiB buffer and written
-to a new file in DIR, which is removed once the answer (201) is sent. No parsing beyond the
-headers, no checks, no metadata: a receive-and-write loop, against which an upload to the
-server shows its own cost on the same machine, disk and client.
+any number of requests on it. Each request's body (Content-Length only) is received into one
+reused 1 MiB buffer and written to a new file in DIR, which is removed once the answer (201)
+is sent. No parsing beyond the headers, no checks, no metadata: a receive-and-write loop,
+against which an upload to the server shows its own cost on the same machine, disk and client.
+
+A request to /splice is received without the copy into user space: the kernel moves the bytes
+from the socket into a pipe and from the pipe into the file (splice(2)). That is the least any
+receiver can do, and shows what the client and the kernel leave for one.
 
 Usage: sink.py DIR
 """
 
+import fcntl
 import os
 import socket
 import sys
 
 BUFFER = 1 << 20
+F_SETPIPE_SZ = 1031
 
 
 def read_head(conn):
@@ -37,7 +43,28 @@ def content_length(head):
     return 0
 
 
-def serve(conn, directory, number, view):
+def receive_copying(conn, fd, left, view):
+    while left > 0:
+        got = conn.recv_into(view[: min(left, BUFFER)])
+        if got == 0:
+            raise ConnectionError("the client went away")
+        os.write(fd, view[:got])
+        left -= got
+
+
+def receive_splicing(conn, fd, left, pipe):
+    readable, writable = pipe
+    while left > 0:
+        got = os.splice(conn.fileno(), writable, min(left, BUFFER))
+        if got == 0:
+            raise ConnectionError("the client went away")
+        moved = 0
+        while moved < got:
+            moved += os.splice(readable, fd, got - moved)
+        left -= got
+
+
+def serve(conn, directory, number, view, pipe):
     """One request; False once the client has closed the connection."""
     head, rest = read_head(conn)
     if head is None:
@@ -49,12 +76,10 @@ def serve(conn, directory, number, view):
     try:
         os.write(fd, rest)
         left = content_length(head) - len(rest)
-        while left > 0:
-            got = conn.recv_into(view[: min(left, BUFFER)])
-            if got == 0:
-                raise ConnectionError("the client went away")
-            os.write(fd, view[:got])
-            left -= got
+        if head.split(b" ", 2)[1] == b"/splice":
+            receive_splicing(conn, fd, left, pipe)
+        else:
+            receive_copying(conn, fd, left, view)
     except BaseException:
         os.unlink(path)
         raise
@@ -72,13 +97,15 @@ def main():
     listener.listen(16)
     print(listener.getsockname()[1], flush=True)
     view = memoryview(bytearray(BUFFER))
+    pipe = os.pipe()
+    fcntl.fcntl(pipe[1], F_SETPIPE_SZ, BUFFER)
     number = 0
     while True:
         conn, _ = listener.accept()
         try:
             while True:
                 number += 1
-                if not serve(conn, directory, number, view):
+                if not serve(conn, directory, number, view, pipe):
                     break
         except (ConnectionError, ValueError) as err:
             print(f"sink: request {number}: {err}", file=sys.stderr, flush=True)
