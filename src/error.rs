@@ -157,6 +157,8 @@ pub mod codes {
     pub const CHECK: &str = "23514";
     /// A value its column cannot take.
     pub const INVALID_VALUE: &str = "22P02";
+    /// invalid_datetime_format: a date or time that is not one.
+    pub const DATETIME_FORMAT: &str = "22007";
     /// One object was asked for, and the answer is not one row.
     pub const SINGULAR: &str = "PGRST116";
     pub const METHOD: &str = "PGRST117";

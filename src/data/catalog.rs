@@ -8,6 +8,7 @@ use std::sync::{Arc, RwLock};
 use serde::Serialize;
 
 use super::access::Rules;
+use super::text_formats::TextFormat;
 use super::tx::Tx;
 use super::{Db, DbError, Dialect, Rows, Stmt, Value, names};
 
@@ -90,6 +91,10 @@ pub struct Column {
     /// cast back (see `query::compile::select_column` and `bind`).
     #[serde(skip)]
     pub converted: bool,
+    /// On SQLite, the form a text column declared `DATE`, `TIMESTAMP`, `TIME` or `UUID` must
+    /// hold (PostgreSQL checks its own types).
+    #[serde(skip)]
+    pub text_format: Option<TextFormat>,
 }
 
 /// Metadata of a table that Ferrobase manages as a collection.
@@ -140,6 +145,7 @@ impl Column {
             primary_key: false,
             system: false,
             converted: false,
+            text_format: None,
         }
     }
 }
@@ -320,6 +326,7 @@ fn tables_of(dialect: Dialect, columns: &Rows) -> HashMap<String, Table> {
             name: column.to_owned(),
             ty: ColumnType::from_declared(&declared),
             converted: dialect == Dialect::Postgres && !decoded_natively(&declared),
+            text_format: if dialect == Dialect::Sqlite { TextFormat::of(&declared) } else { None },
             declared,
             not_null: truthy(not_null),
             primary_key: truthy(pk),

@@ -28,6 +28,7 @@ pub mod sql;
 mod sqlite;
 pub mod stats;
 pub mod tables;
+pub mod text_formats;
 pub mod tx;
 pub mod validation;
 pub mod value;

@@ -408,7 +408,19 @@ pub fn typed(col: &Column, raw: &str) -> Result<Value, ApiError> {
         )
     };
     Ok(match col.ty {
-        ColumnType::Text => Value::Text(raw.to_owned()),
+        ColumnType::Text => {
+            if let Some(format) = col.text_format {
+                format.check(raw).map_err(|expected| {
+                    let shown: String = raw.chars().take(64).collect();
+                    ApiError::bad_input(
+                        format.code(),
+                        format!("invalid value '{shown}' for '{}': {expected}", col.name),
+                    )
+                })?;
+                return Ok(Value::Text(format.stored(raw)));
+            }
+            Value::Text(raw.to_owned())
+        }
         ColumnType::Integer => Value::Int(raw.trim().parse().map_err(|_| invalid())?),
         ColumnType::Real => {
             let f: f64 = raw.trim().parse().map_err(|_| invalid())?;
