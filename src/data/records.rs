@@ -422,6 +422,19 @@ pub(super) fn rules(table: &Table) -> &Rules {
 
 /// Adds to `missing` the fields of `fields` that `table` has no column for (typed from their
 /// values), or refuses them when `auto_create` is off.
+/// A name for a new field of `table`: a valid one, unlike every existing field's even in
+/// case (SQLite's names ignore ASCII case: `Title` and `title` are one column there).
+pub(super) fn check_new_field_name(table: &Table, name: &str) -> Result<(), ApiError> {
+    names::check_field_name(name)?;
+    match table.column_ignoring_case(name) {
+        Some(existing) => Err(ApiError::bad_field(
+            name,
+            format!("field '{name}' clashes with the existing field '{}'", existing.name),
+        )),
+        None => Ok(()),
+    }
+}
+
 pub(super) fn missing_columns(
     table: &Table,
     fields: &serde_json::Map<String, serde_json::Value>,
@@ -432,14 +445,7 @@ pub(super) fn missing_columns(
         if names::is_system_column(name) || table.column(name).is_some() || missing.iter().any(|(m, _)| m == name) {
             continue;
         }
-        names::check_field_name(name)?;
-        // SQLite's names ignore ASCII case: `Title` and `title` are one column there.
-        if let Some(existing) = table.column_ignoring_case(name) {
-            return Err(ApiError::bad_field(
-                name,
-                format!("field '{name}' clashes with the existing field '{}'", existing.name),
-            ));
-        }
+        check_new_field_name(table, name)?;
         if let Some((other, _)) = missing.iter().find(|(m, _)| m.eq_ignore_ascii_case(name)) {
             return Err(ApiError::bad_field(name, format!("fields '{other}' and '{name}' differ only in case")));
         }

@@ -116,10 +116,9 @@ impl Store {
                     ),
                 ));
             }
-            Some(_) if new.many => self.check_lists_of_ids(&new.collection, &new.field).await?,
             Some(_) => {}
             None => {
-                super::names::check_field_name(&new.field)?;
+                super::records::check_new_field_name(&table, &new.field)?;
                 self.add_columns(&new.collection, &[(new.field.clone(), wanted)]).await?;
             }
         }
@@ -132,63 +131,36 @@ impl Store {
             on_delete: new.on_delete.unwrap_or(OnDelete::Restrict),
             created_at: now_ms(),
         };
-        self.db
-            .write(self.db.stmt(
-                "INSERT INTO _fb_relations (id, collection, field, target, many, on_delete, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                vec![
-                    relation.id.as_str().into(),
-                    relation.collection.as_str().into(),
-                    relation.field.as_str().into(),
-                    relation.target.as_str().into(),
-                    relation.many.into(),
-                    relation.on_delete.name().into(),
-                    relation.created_at.into(),
-                ],
-            ))
-            .await
-            .map_err(|err| match err {
+        let checked = new.many && table.column(&relation.field).is_some();
+        let written =
+            self.db.write(insert_relation(self.db.dialect(), &relation, checked)).await.map_err(|err| match err {
                 super::DbError::UniqueViolation(_) => {
                     ApiError::Conflict(format!("'{}.{}' already has a relation", relation.collection, relation.field))
                 }
                 other => other.into(),
             })?;
+        if written.affected == 0 {
+            return Err(self.not_lists_of_ids(&relation.collection, &relation.field).await);
+        }
         // The catalog knows which fields hold `many` relations (their length is bounded).
         self.catalog.refresh(&relation.collection).await?;
         Ok(relation)
     }
 
-    /// A `many` relation over a field that already holds values: each must be what a write
-    /// to the field would have to be (nothing, or an array of at most `MAX_RELATION_IDS` ids),
-    /// or the relation is refused (409). Soft-deleted records count: a restore brings them
-    /// back. Deletes and expands read every value as such a list.
-    async fn check_lists_of_ids(&self, collection: &str, field: &str) -> Result<(), ApiError> {
+    /// The refusal of a `many` relation over a field whose values are not all lists of ids,
+    /// with how many records hold such a value.
+    async fn not_lists_of_ids(&self, collection: &str, field: &str) -> ApiError {
         let mut b = SqlBuilder::new(self.db.dialect());
         b.push("SELECT COUNT(*) FROM ").ident(collection).push(" WHERE ");
-        match b.dialect() {
-            // CASE: PostgreSQL promises no order of evaluation for OR, and the length of a
-            // non-array is an error.
-            Dialect::Postgres => {
-                b.push("CASE jsonb_typeof(").ident(field).push(") WHEN 'array' THEN jsonb_array_length(").ident(field);
-                b.push(") > ").param((MAX_RELATION_IDS as i64).into());
-                b.push(" OR EXISTS (SELECT 1 FROM jsonb_array_elements(").ident(field);
-                b.push(") AS e WHERE jsonb_typeof(e) <> 'string') WHEN 'null' THEN false ELSE ");
-                b.ident(field).push(" IS NOT NULL END");
-            }
-            Dialect::Sqlite => {
-                b.push("CASE json_type(").ident(field).push(") WHEN 'array' THEN json_array_length(").ident(field);
-                b.push(") > ").param((MAX_RELATION_IDS as i64).into());
-                b.push(" OR EXISTS (SELECT 1 FROM json_each(").ident(field).push(") WHERE type <> 'text')");
-                b.push(" WHEN 'null' THEN 0 ELSE ").ident(field).push(" IS NOT NULL END");
-            }
-        }
-        let rows = self.db.read(b.finish()).await?;
-        match rows.rows.first().and_then(|r| r[0].as_int()).unwrap_or(0) {
-            0 => Ok(()),
-            n => Err(ApiError::Conflict(format!(
-                "{n} records of '{collection}' hold values in '{field}' that are not arrays of at most \
-                 {MAX_RELATION_IDS} record ids (MAX_RELATION_IDS); change or clear them first"
-            ))),
-        }
+        not_a_list_of_ids(&mut b, field);
+        let count = match self.db.read(b.finish()).await {
+            Ok(rows) => rows.rows.first().and_then(|r| r[0].as_int()).unwrap_or(0),
+            Err(err) => return err.into(),
+        };
+        ApiError::Conflict(format!(
+            "{count} records of '{collection}' hold values in '{field}' that are not arrays of at most \
+             {MAX_RELATION_IDS} record ids (MAX_RELATION_IDS); change or clear them first"
+        ))
     }
 
     pub async fn delete_relation(&self, id: &str) -> Result<(), ApiError> {
@@ -289,6 +261,51 @@ pub(super) enum Effect {
 
 /// 409: a `restrict` relation still points at the record. The code is PostgreSQL's
 /// foreign-key violation, which is what a PostgREST client sees for the same refusal.
+/// The relation's row. A `many` relation over a field that already holds values (`checked`)
+/// is written only while each of them is what a write to the field would have to be: nothing,
+/// or an array of at most `MAX_RELATION_IDS` ids (soft-deleted records count: a restore brings
+/// them back). The check and the write are one statement, so a write to the field can only
+/// slip in if it was checked against the catalog before the relation existed; deletes and
+/// expands read a value that is not an array as holding no ids.
+fn insert_relation(dialect: Dialect, relation: &Relation, checked: bool) -> Stmt {
+    let mut b = SqlBuilder::new(dialect);
+    b.push("INSERT INTO _fb_relations (id, collection, field, target, many, on_delete, created_at) SELECT ");
+    // Typed casts: PostgreSQL cannot infer a parameter's type from a bare select list.
+    let texts = [&relation.id, &relation.collection, &relation.field, &relation.target];
+    for text in texts {
+        b.push("CAST(").param(text.as_str().into()).push(" AS TEXT), ");
+    }
+    b.push("CAST(").param(relation.many.into()).push(" AS BOOLEAN), ");
+    b.push("CAST(").param(relation.on_delete.name().into()).push(" AS TEXT), ");
+    b.push("CAST(").param(relation.created_at.into()).push(" AS BIGINT)");
+    if checked {
+        b.push(" WHERE NOT EXISTS (SELECT 1 FROM ").ident(&relation.collection).push(" WHERE ");
+        not_a_list_of_ids(&mut b, &relation.field);
+        b.push(")");
+    }
+    b.finish()
+}
+
+/// The condition "this record's `field` holds something other than nothing or an array of at
+/// most `MAX_RELATION_IDS` strings". A CASE, since PostgreSQL promises no order of evaluation
+/// for OR, and the length of a non-array is an error there.
+fn not_a_list_of_ids(b: &mut SqlBuilder, field: &str) {
+    let max = (MAX_RELATION_IDS as i64).into();
+    match b.dialect() {
+        Dialect::Postgres => {
+            b.push("CASE jsonb_typeof(").ident(field).push(") WHEN 'array' THEN jsonb_array_length(").ident(field);
+            b.push(") > ").param(max).push(" OR EXISTS (SELECT 1 FROM jsonb_array_elements(").ident(field);
+            b.push(") AS e WHERE jsonb_typeof(e) <> 'string') WHEN 'null' THEN false ELSE ");
+            b.ident(field).push(" IS NOT NULL END");
+        }
+        Dialect::Sqlite => {
+            b.push("CASE json_type(").ident(field).push(") WHEN 'array' THEN json_array_length(").ident(field);
+            b.push(") > ").param(max).push(" OR EXISTS (SELECT 1 FROM json_each(").ident(field);
+            b.push(") WHERE type <> 'text') WHEN 'null' THEN 0 ELSE ").ident(field).push(" IS NOT NULL END");
+        }
+    }
+}
+
 pub(super) fn restricted(relation: &Relation) -> ApiError {
     ApiError::ConflictOf {
         message: format!(
@@ -371,7 +388,10 @@ fn refers_to(b: &mut SqlBuilder, relation: &Relation, id: &str) {
         (true, Dialect::Postgres) => {
             b.ident(&relation.field).push(" @> jsonb_build_array(").param(id.into()).push("::text)");
         }
+        // Only an array holds ids (json_each would also walk an object's members, or take a
+        // lone string for a list of one).
         (true, Dialect::Sqlite) => {
+            b.push("json_type(").ident(&relation.field).push(") = 'array' AND ");
             b.push("EXISTS (SELECT 1 FROM json_each(").ident(&relation.field).push(") WHERE value = ");
             b.param(id.into()).push(")");
         }

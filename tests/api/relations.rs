@@ -75,6 +75,14 @@ both_backends! {
             assert_eq!(s.admin_delete(&format!("/api/v1/admin/collections/posts/records/{odd_id}")).await.status, 200);
         }
         assert_eq!(relations(&s).await, Vec::<String>::new(), "nothing was kept of the refusals");
+        // A new field that differs from one only in case is no new field (one column on SQLite).
+        for (field, many) in [("TAGS", true), ("Title", false)] {
+            let clash = s.admin_post("/api/v1/admin/relations", json!({"collection": "posts", "field": field, "target": "authors", "many": many})).await;
+            assert_eq!(clash.status, 400, "{field}: {}", clash.text);
+            assert!(clash.error().contains("clashes"), "{}", clash.text);
+        }
+        let schema = s.admin_get("/api/v1/admin/collections/posts/schema").await;
+        assert!(!schema.text.contains("\"TAGS\"") && !schema.text.contains("\"Title\""), "no column was added: {}", schema.text);
         let made = relation(&s, many).await;
         assert_eq!(made["many"], true, "arrays of ids and nulls fit: {a:?}");
     }
