@@ -143,9 +143,9 @@ impl Files {
             text(&new.mime_pattern),
             now.into(),
         ];
-        // A bucket made for this upload is written with it.
-        let mut stmts: Vec<crate::data::Stmt> = new.bucket.iter().filter_map(|b| self.unsaved_bucket_stmt(b)).collect();
-        stmts.push(self.db.stmt(&sql, params));
+        // A bucket made for this upload is written with its file, when the upload completes:
+        // one refused, abandoned or ended leaves none.
+        let mut stmts = vec![self.db.stmt(&sql, params)];
         let nonce_at = stmts.len();
         stmts.extend(self.nonce_stmt(new));
         if let Err(err) = self.db.write_many(stmts).await {
@@ -179,6 +179,7 @@ impl Files {
         upload: &Resumable,
         offset: u64,
         source: &mut S,
+        auto_create_bucket: bool,
     ) -> Result<Appended, ApiError> {
         if let Some(file) = &upload.file_id {
             return Err(ApiError::Conflict(format!("this upload is complete: it made the file '{file}'")));
@@ -200,7 +201,7 @@ impl Files {
         if offset + size < upload.length {
             return Ok(Appended::Partial(offset + size));
         }
-        match self.complete(upload).await {
+        match self.complete(upload, auto_create_bucket).await {
             Ok(file) => Ok(Appended::Complete(Box::new(file))),
             Err(err) => {
                 // A file refused on the whole can never be accepted: the upload ends.
@@ -275,8 +276,10 @@ impl Files {
         Ok(())
     }
 
-    /// The chunks, in order, through the normal checks into one file.
-    async fn complete(&self, upload: &Resumable) -> Result<FileRecord, ApiError> {
+    /// The chunks, in order, through the normal checks into one file. Its bucket is read now;
+    /// one still missing (made for this upload, or deleted since) is made with the file when
+    /// `auto_create_bucket` says so, else 404.
+    async fn complete(&self, upload: &Resumable, auto_create_bucket: bool) -> Result<FileRecord, ApiError> {
         let chunks = self
             .db
             .read(self.db.stmt(
@@ -286,7 +289,7 @@ impl Files {
             .await?;
         let blobs: VecDeque<String> = chunks.rows.into_iter().filter_map(|row| row[0].text()).collect();
         let new = NewFile {
-            bucket: Some(self.existing_bucket(&upload.bucket).await?),
+            bucket: Some(self.bucket_for_upload(&upload.bucket, auto_create_bucket).await?),
             key: upload.key.clone(),
             filename: upload.filename.clone(),
             declared_type: upload.mime_type.clone(),

@@ -61,6 +61,10 @@ pub struct Grant {
     /// its key later (perhaps someone else's).
     #[serde(rename = "f", default, skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
+    /// Upload: the latest expiry (Unix seconds) of the tokens it leads to, a resumable
+    /// upload's; set when an impersonation token signed it, whose links end with it.
+    #[serde(rename = "e", default, skip_serializing_if = "Option::is_none")]
+    pub lasts_until: Option<i64>,
 }
 
 impl Grant {
@@ -96,6 +100,7 @@ impl Grant {
             record_id: None,
             upsert: None,
             file: None,
+            lasts_until: None,
         }
     }
 }

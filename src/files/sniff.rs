@@ -37,20 +37,17 @@ pub fn essence(value: &str) -> &str {
 /// The longest `charset` kept; IANA's longest registered name has 45 characters.
 const MAX_CHARSET_LEN: usize = 64;
 
-/// A Content-Type value's `charset` parameter, lowercased, when it is a plain token (quotes
-/// around it allowed); anything else is dropped rather than served back.
+/// A Content-Type value's first `charset` parameter, lowercased, when it is a plain token
+/// (quotes around it allowed); anything else is dropped rather than served back.
 fn charset(value: &str) -> Option<String> {
-    value.split(';').skip(1).find_map(|param| {
+    let value = value.split(';').skip(1).find_map(|param| {
         let (name, value) = param.split_once('=')?;
-        if !name.trim().eq_ignore_ascii_case("charset") {
-            return None;
-        }
-        let value = value.trim();
-        let value = value.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(value);
-        let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
-        (!value.is_empty() && value.len() <= MAX_CHARSET_LEN && value.bytes().all(token))
-            .then(|| value.to_ascii_lowercase())
-    })
+        name.trim().eq_ignore_ascii_case("charset").then_some(value.trim())
+    })?;
+    let value = value.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(value);
+    let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+    (!value.is_empty() && value.len() <= MAX_CHARSET_LEN && value.bytes().all(token))
+        .then(|| value.to_ascii_lowercase())
 }
 
 /// A `type/subtype` made of token characters, short enough to store.
@@ -157,6 +154,18 @@ mod tests {
         assert_eq!(declared_type(Some("text/plain; format=flowed"), "a"), "text/plain");
         for hostile in ["charset=", "charset=\"\"", "charset=a b", "charset=utf-8\r\nX-A: b", "charset=\"a\"b\""] {
             assert_eq!(declared_type(Some(&format!("text/plain; {hostile}")), "a"), "text/plain", "{hostile}");
+        }
+        // The first charset counts, well-formed or not.
+        assert_eq!(declared_type(Some("text/plain; charset=bad value; charset=utf-7"), "a"), "text/plain");
+        assert_eq!(
+            declared_type(Some("text/plain; charset=\"utf-8\"; charset=utf-7"), "a"),
+            "text/plain; charset=utf-8"
+        );
+        // Malformed parameters never cost the type itself.
+        for odd in
+            ["text/plain ; charset=utf-8", "text/plain; a", "text/plain; charset=\"utf-8", "text/plain; charset=\u{e9}"]
+        {
+            assert!(declared_type(Some(odd), "a").starts_with("text/plain"), "{odd}");
         }
         let long = "x".repeat(MAX_CHARSET_LEN + 1);
         assert_eq!(declared_type(Some(&format!("text/plain; charset={long}")), "a"), "text/plain");

@@ -1,22 +1,20 @@
 //! The one middleware every routed request passes (one layer on the hot path, not four):
 //! maintenance mode, the rate limit, then the handler, measured for the metrics and, with
-//! JSON logs, written to the access log; and the headers every answer of its kind carries,
-//! whichever layer gave it. Each concern keeps its own module; this only orders
+//! JSON logs, written to the access log. Each concern keeps its own module; this only orders
 //! them.
 
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 
-use super::{access_log, middleware, ratelimit, storage};
+use super::{access_log, middleware, ratelimit};
 use crate::app::AppState;
 use crate::metrics::Measure;
 
 pub async fn gate(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let measure = Measure::start(&state, &request);
     let entry = access_log::Entry::start(&state, &request);
-    let tus = storage::resumable::speaks_tus(&request);
-    let mut response = match middleware::maintenance_refusal(&state, &request) {
+    let response = match middleware::maintenance_refusal(&state, &request) {
         Some(refused) => refused,
         None => match ratelimit::ticket(&state, &request) {
             None => next.run(request).await,
@@ -30,12 +28,6 @@ pub async fn gate(State(state): State<AppState>, request: Request, next: Next) -
             },
         },
     };
-    if tus {
-        storage::resumable::mark_tus(&mut response);
-    }
-    if response.status() == axum::http::StatusCode::METHOD_NOT_ALLOWED {
-        middleware::list_allowed_once(&mut response);
-    }
     measure.finish(&response);
     if let Some(entry) = entry {
         entry.finish(&response);

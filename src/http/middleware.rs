@@ -144,9 +144,21 @@ pub async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
     ApiError::MethodNotAllowed(format!("method {method} is not allowed on {}", uri.path()))
 }
 
-/// A 405's `Allow` lists each method once: axum adds `HEAD` beside every `GET`, also where
-/// `HEAD` has a route of its own, and would list it twice.
-pub fn list_allowed_once(response: &mut Response) {
+/// What every answer of a kind carries, whichever layer gave it (a handler, the gate, the URL
+/// limit, axum's own 405): `Tus-Resumable` on the tus protocol's paths, and an `Allow` that
+/// lists each method once.
+pub fn finish_answer(response: &mut Response, tus: bool) {
+    if tus {
+        super::storage::resumable::mark_tus(response);
+    }
+    if response.status() == axum::http::StatusCode::METHOD_NOT_ALLOWED {
+        list_allowed_once(response);
+    }
+}
+
+/// axum adds `HEAD` beside every `GET`, also where `HEAD` has a route of its own, and would
+/// list it twice.
+fn list_allowed_once(response: &mut Response) {
     let Some(allow) = response.headers().get(header::ALLOW).and_then(|v| v.to_str().ok()) else {
         return;
     };

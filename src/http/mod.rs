@@ -57,7 +57,13 @@ pub fn router(state: AppState) -> Router {
         } else {
             listed_origins.clone()
         };
-        service.oneshot(request)
+        let tus = storage::resumable::speaks_tus(&request);
+        let answer = service.oneshot(request);
+        async move {
+            let mut response = answer.await?;
+            middleware::finish_answer(&mut response, tus);
+            Ok(response)
+        }
     }))
 }
 

@@ -231,6 +231,15 @@ both_backends! {
         assert_eq!(week.status, 200, "{}", week.text);
         let seconds = week.body["expires_in"].as_i64().unwrap();
         assert!((1..=900).contains(&seconds), "{}", week.text);
+        // And the resumable upload it starts hands out a token that ends with it too.
+        let resumable = week.body["resumable_url"].as_str().unwrap();
+        let started = s.client.post(s.url(resumable)).header("tus-resumable", "1.0.0").header("upload-length", "3").send().await.unwrap();
+        assert_eq!(started.status(), 201);
+        let location = started.headers()["location"].to_str().unwrap().to_owned();
+        let payload = location.split("token=").nth(1).unwrap().split('.').next().unwrap();
+        let grant: Value = serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+        let ends = claims["exp"].as_i64().unwrap();
+        assert!(grant["x"].as_i64().unwrap() <= ends + 1, "resume token {grant} outlives the impersonation ({ends})");
 
         let own = token(&s.login("other@test.org", "password1").await.body);
         let own_week = s.as_user(Method::POST, "/api/v1/storage/sign", &own, Some(json!({"expires_in": 604_800}))).await;

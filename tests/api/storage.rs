@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::all_stores;
 use crate::harness::{ADMIN_SECRET, JWT_SECRET, Resp, TestServer, read};
 
-const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
+pub(crate) const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
 
 /// A multipart upload to `path` (`/api/v1/storage/upload` unless a signed URL's path).
 async fn upload(
@@ -375,6 +375,21 @@ all_stores! {
         assert_eq!(put_latin.body["mime_type"], "text/plain; charset=windows-1252", "{}", put_latin.text);
         let head = s.client.head(s.url("/api/v1/storage/avatars/l2.txt")).send().await.unwrap();
         assert_eq!(head.headers().get("content-type").and_then(|v| v.to_str().ok()), Some("text/plain; charset=windows-1252"));
+        // Malformed or non-ASCII parameters are dropped; the type they follow still counts.
+        public_bucket(&s, "txt", json!({"allowed_mime_types": ["text/plain"]})).await;
+        let odd = reqwest::header::HeaderValue::from_bytes("text/plain; charset=\u{e9}".as_bytes()).unwrap();
+        let raw = s.client.post(s.url("/api/v1/storage/txt/raw.txt")).bearer_auth(&alice).header("content-type", odd).body("x").send().await.unwrap();
+        let raw = read(raw).await;
+        assert_eq!((raw.status, raw.body["mime_type"].as_str()), (201, Some("text/plain")), "{}", raw.text);
+        let form = "--b\r\nContent-Disposition: form-data; name=\"bucket\"\r\n\r\ntxt\r\n--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f.bin\"\r\nContent-Type: text/plain ; charset=\"utf-8\r\n\r\nhello\r\n--b--\r\n";
+        let part = s.client.post(s.url("/api/v1/storage/upload")).bearer_auth(&alice).header("content-type", "multipart/form-data; boundary=b").body(form).send().await.unwrap();
+        let part = read(part).await;
+        assert_eq!((part.status, part.body["mime_type"].as_str()), (201, Some("text/plain")), "{}", part.text);
+        for field in ["bucket", "record_id"] {
+            let form = Form::new().text(field, "default\0").part("file", Part::bytes(b"x".to_vec()).file_name("n.txt"));
+            let nul = read(s.client.post(s.url("/api/v1/storage/upload")).bearer_auth(&alice).multipart(form).send().await.unwrap()).await;
+            assert_eq!(nul.status, 400, "{field}: {}", nul.text);
+        }
     }
 
     async fn missing_buckets_are_created_only_when_the_setting_says(s) {

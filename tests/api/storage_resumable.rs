@@ -8,6 +8,7 @@ use serde_json::json;
 use crate::all_stores;
 use crate::harness::{ADMIN_SECRET, TestServer, read};
 use crate::postgrest_js::{js_dir, node_ready};
+use crate::storage::PNG;
 
 const BASE: &str = "/api/v1/storage/resumable";
 
@@ -117,6 +118,12 @@ all_stores! {
         assert_eq!(old.headers().get("tus-version").and_then(|v| v.to_str().ok()), Some("1.0.0"));
         assert_eq!(old.headers().get("tus-resumable").and_then(|v| v.to_str().ok()), Some("1.0.0"));
         assert_eq!(create(&s, &alice, 5, "filename !!!").await.status, 400);
+        // NUL is refused alike on both backends, wherever it hides.
+        for key in ["filetype", "bucket", "record_id", "key"] {
+            let nul = create(&s, &alice, 5, &format!("{key} {}", b64("text/plain; charset=\0"))).await;
+            assert_eq!(nul.status, 400, "{key}: {}", nul.text);
+            assert!(nul.error().contains(key), "{key}: {}", nul.text);
+        }
         // Raw UTF-8 in the metadata is refused, not read as no metadata; a length has digits only.
         let raw = reqwest::header::HeaderValue::from_bytes("note café".as_bytes()).unwrap();
         let accented = s.client.post(s.url(BASE)).bearer_auth(&alice).header("tus-resumable", "1.0.0").header("upload-length", "5").header("upload-metadata", raw).send().await.unwrap();
@@ -135,6 +142,17 @@ all_stores! {
         let mut methods: Vec<&str> = allow.split(',').map(str::trim).collect();
         methods.sort_unstable();
         assert_eq!(methods, ["DELETE", "HEAD", "PATCH"], "each method once: {allow}");
+        let long = s.client.post(s.url(&format!("{BASE}?x={}", "a".repeat(40_000)))).bearer_auth(&alice).header("tus-resumable", "1.0.0").send().await.unwrap();
+        assert_eq!(long.status(), 414);
+        assert_eq!(long.headers().get("tus-resumable").and_then(|v| v.to_str().ok()), Some("1.0.0"));
+        // Where GET and HEAD both have routes, too.
+        let put = s.client.put(s.url("/api/v1/storage/default/x.txt")).bearer_auth(&alice).send().await.unwrap();
+        assert_eq!(put.status(), 405);
+        let allow = put.headers().get("allow").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        let mut methods: Vec<&str> = allow.split(',').map(str::trim).collect();
+        methods.sort_unstable();
+        assert_eq!(methods, ["DELETE", "GET", "HEAD", "POST"], "each method once: {allow}");
+        assert!(put.headers().get("tus-resumable").is_none(), "only the protocol's paths carry it");
         let missing = create(&s, &alice, 5, &format!("bucket {}", b64("nope"))).await;
         assert_eq!(missing.status, 404, "{}", missing.text);
         // A key that holds a file is refused before any byte is sent.
@@ -163,6 +181,23 @@ all_stores! {
         let served = s.client.get(s.url(done.header("ferrobase-file-url").unwrap())).bearer_auth(&alice).send().await.unwrap();
         assert_eq!(served.headers().get("content-type").and_then(|v| v.to_str().ok()), Some("text/plain; charset=utf-16le"));
         assert_eq!(served.bytes().await.unwrap().to_vec(), text);
+
+        // A bucket made for an upload is written with its file: a refused or ended upload
+        // leaves none.
+        assert_eq!(s.admin_patch("/api/v1/admin/settings", json!({"auto_create_buckets": true})).await.status, 200);
+        let buckets = || async { s.admin_get("/api/v1/admin/buckets").await.body["buckets"].as_array().unwrap().iter().map(|b| b["name"].as_str().unwrap().to_owned()).collect::<Vec<_>>() };
+        let into_new = format!("filename {},filetype {},bucket {}", b64("p.png"), b64("image/png"), b64("made-late"));
+        let refused = create(&s, &alice, 6, &into_new).await.header("location").unwrap().to_owned();
+        assert!(!buckets().await.contains(&"made-late".to_owned()), "not made at creation");
+        let html = tus(&s, Method::PATCH, &refused, &alice, &patch_headers(0), b"<html>".to_vec()).await;
+        assert_eq!(html.status, 415, "{}", html.text);
+        let ended = create(&s, &alice, 6, &into_new).await.header("location").unwrap().to_owned();
+        assert_eq!(tus(&s, Method::DELETE, &ended, &alice, &[], vec![]).await.status, 204);
+        assert!(!buckets().await.contains(&"made-late".to_owned()), "a refused or ended upload leaves no bucket");
+        let fine = create(&s, &alice, PNG.len(), &into_new).await.header("location").unwrap().to_owned();
+        let done = tus(&s, Method::PATCH, &fine, &alice, &patch_headers(0), PNG.to_vec()).await;
+        assert_eq!(done.status, 204, "{}", done.text);
+        assert!(buckets().await.contains(&"made-late".to_owned()), "made with the file");
     }
 
     async fn a_signed_upload_url_starts_one_resumable_upload(s) {

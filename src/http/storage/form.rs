@@ -63,6 +63,9 @@ impl Fields {
         if given {
             return Err(ApiError::bad_field(name, format!("form field '{name}' is given twice")));
         }
+        if value.contains('\0') {
+            return Err(ApiError::bad_field(name, format!("form field '{name}' holds a NUL character")));
+        }
         let value = Some(value.trim().to_owned()).filter(|v| !v.is_empty());
         match name {
             "bucket" => self.bucket = value,
@@ -112,7 +115,7 @@ async fn read_parts(
                 }
                 let mut new = NewFile {
                     filename: clean_filename(field.file_name().unwrap_or("file")),
-                    declared_type: field.content_type().map(str::to_owned),
+                    declared_type: super::parts::declared_type(field.headers()),
                     ..NewFile::default()
                 };
                 // The limits of the bucket apply while streaming when it is known by now.

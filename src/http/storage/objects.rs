@@ -219,12 +219,12 @@ async fn upload_body(state: &AppState, mut new: NewFile, request: Request) -> Ap
             if let Some(name) = field.file_name() {
                 new.filename = clean_filename(name);
             }
-            new.declared_type = field.content_type().map(str::to_owned);
+            new.declared_type = super::parts::declared_type(field.headers());
             return state.files().upload(new, &mut FieldSource(field)).await;
         }
         return Err(ApiError::bad_field("file", "the form has no file part"));
     }
-    new.declared_type = content_type;
+    new.declared_type = super::parts::declared_type(request.headers());
     new.declared_length = declared_length(request.headers());
     state.files().upload(new, &mut BodySource::new(request.into_body())).await
 }

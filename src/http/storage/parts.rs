@@ -115,6 +115,13 @@ impl HeadWindow {
     }
 }
 
+/// The `Content-Type` a request or a form's part declares, as sent: a value that is not
+/// ASCII or has malformed parameters still names its type (the parameters are judged, and
+/// dropped, by [`crate::files::sniff::declared_type`]).
+pub fn declared_type(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers.get(axum::http::header::CONTENT_TYPE).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

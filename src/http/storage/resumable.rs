@@ -102,8 +102,8 @@ pub async fn delete(state: State<AppState>, who: Requester, headers: HeaderMap, 
 const TUS_PATH: &str = "/api/v1/storage/resumable";
 
 /// Whether the answer to `request` must carry `Tus-Resumable`: the protocol asks it of every
-/// answer but `OPTIONS`'s, so refusals made before a handler runs (401, 405, 413, 429) carry
-/// it too.
+/// answer but `OPTIONS`'s, so refusals made before a handler runs (401, 405, 413, 414, 429)
+/// carry it too.
 pub fn speaks_tus(request: &axum::extract::Request) -> bool {
     let path = request.uri().path();
     request.method() != axum::http::Method::OPTIONS
@@ -159,8 +159,9 @@ async fn create_upload(
     };
     *response.status_mut() = StatusCode::CREATED;
     let mut location = format!("/api/v1/storage/resumable/{}", upload.id);
-    if uploader.grant.is_some() {
-        let grant = Grant::resume(&upload.bucket, &upload.id, upload.expires_at / 1000);
+    if let Some(signed) = &uploader.grant {
+        let expires = (upload.expires_at / 1000).min(signed.lasts_until.unwrap_or(i64::MAX));
+        let grant = Grant::resume(&upload.bucket, &upload.id, expires);
         location = format!("{location}?token={}", state.files().signer.sign(&grant));
     }
     set(&mut response, "location", &location);
@@ -213,7 +214,8 @@ async fn finish(state: &AppState, upload: &Resumable, body: Body, offset: u64) -
         let files = task_state.files();
         let _lock = files.lock_upload(&id).await;
         let upload = files.resumable(&id).await?.ok_or_else(|| upload_not_found(&id))?;
-        files.append(&upload, offset, &mut BodySource::new(body)).await.map(|appended| (upload, appended))
+        let auto_create = task_state.settings().get_bool("auto_create_buckets");
+        files.append(&upload, offset, &mut BodySource::new(body), auto_create).await.map(|appended| (upload, appended))
     })
     .await
     .map_err(|err| ApiError::Internal(format!("the append task failed: {err}")))?;
@@ -296,6 +298,9 @@ fn new_file(raw: &str) -> ApiResult<(NewFile, Fields)> {
             STANDARD.decode(encoded.trim()).ok().and_then(|bytes| String::from_utf8(bytes).ok()).ok_or_else(|| {
                 ApiError::bad_request(format!("Upload-Metadata: the value of '{key}' is not base64 of UTF-8"))
             })?;
+        if value.contains('\0') {
+            return Err(ApiError::bad_request(format!("Upload-Metadata: the value of '{key}' holds a NUL character")));
+        }
         match key {
             "filename" | "name" => new.filename = clean_filename(&value),
             "filetype" | "type" | "contentType" => new.declared_type = metadata_type(&value),

@@ -37,14 +37,18 @@ fn expires_in(caller: &Caller, requested: Option<i64>) -> ApiResult<i64> {
             ));
         }
     };
-    let impersonation_ends = match caller {
-        Caller::User(user) if user.impersonated => user.session_ends_ms,
-        _ => None,
-    };
-    Ok(match impersonation_ends {
-        Some(ends_ms) => seconds.min(ends_ms / 1000 - now_secs()).max(1),
+    Ok(match impersonation_ends(caller) {
+        Some(ends) => seconds.min(ends - now_secs()).max(1),
         None => seconds,
     })
+}
+
+/// When the caller's impersonation token expires (Unix seconds); `None` for everyone else.
+fn impersonation_ends(caller: &Caller) -> Option<i64> {
+    match caller {
+        Caller::User(user) if user.impersonated => user.session_ends_ms.map(|ms| ms / 1000),
+        _ => None,
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -156,6 +160,7 @@ pub async fn sign_upload(
         record_id: wanted.record_id,
         upsert: wanted.upsert.filter(|upsert| *upsert),
         file: None,
+        lasts_until: impersonation_ends(&caller),
     };
     let token = state.files().signer.sign(&grant);
     let url = match &grant.key {
