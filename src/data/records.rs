@@ -420,8 +420,6 @@ pub(super) fn rules(table: &Table) -> &Rules {
     table.access_rules()
 }
 
-/// Adds to `missing` the fields of `fields` that `table` has no column for (typed from their
-/// values), or refuses them when `auto_create` is off.
 /// A name for a new field of `table`: a valid one, unlike every existing field's even in
 /// case (SQLite's names ignore ASCII case: `Title` and `title` are one column there).
 pub(super) fn check_new_field_name(table: &Table, name: &str) -> Result<(), ApiError> {
@@ -435,6 +433,8 @@ pub(super) fn check_new_field_name(table: &Table, name: &str) -> Result<(), ApiE
     }
 }
 
+/// Adds to `missing` the fields of `fields` that `table` has no column for (typed from their
+/// values), or refuses them when `auto_create` is off.
 pub(super) fn missing_columns(
     table: &Table,
     fields: &serde_json::Map<String, serde_json::Value>,
