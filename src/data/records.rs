@@ -584,7 +584,7 @@ pub fn json_to_value(col: &Column, value: &serde_json::Value) -> Result<Value, A
         (ColumnType::Text, J::String(s)) if s.contains('\0') => return Err(holds_nul()),
         (ColumnType::Text, J::String(s)) => {
             if let Some(format) = col.text_format {
-                format.check(s).map_err(|expected| ApiError::BadRequest {
+                let stored = format.canonical(s).map_err(|expected| ApiError::BadRequest {
                     message: format!(
                         "field '{}' expects {expected}, got '{}'",
                         col.name,
@@ -593,7 +593,7 @@ pub fn json_to_value(col: &Column, value: &serde_json::Value) -> Result<Value, A
                     field: Some(col.name.clone()),
                     code: Some(format.code()),
                 })?;
-                return Ok(Value::Text(format.stored(s)));
+                return Ok(Value::Text(stored));
             }
             Value::Text(s.clone())
         }

@@ -14,7 +14,7 @@ const BOB: &str = "6fa459ea-ee8a-3ca4-894e-db77e160355e";
 async fn events(s: &TestServer) {
     let (uuid, ts, tags) = match s.backend {
         Backend::Postgres => ("UUID", "TIMESTAMP WITH TIME ZONE", "TEXT[]"),
-        Backend::Sqlite => ("UUID", "TIMESTAMP", "JSON"),
+        Backend::Sqlite => ("UUID", "TIMESTAMP WITH TIME ZONE", "JSON"),
     };
     let tags_ann = if s.backend == Backend::Postgres { "'{work,rust}'" } else { "'[\"work\",\"rust\"]'" };
     let tags_bob = if s.backend == Backend::Postgres { "'{home}'" } else { "'[\"home\"]'" };
@@ -111,6 +111,8 @@ both_backends! {
             assert!(resp.text.contains("\"code\":\"22"), "{query}: {}", resp.text);
         }
         assert_eq!(s.get("/api/v1/tables/people/not-a-uuid").await.status, 400);
+        let nul = s.get("/api/v1/tables/people/a%00b").await;
+        assert_eq!((nul.status, nul.body["code"].as_str()), (400, Some("22P02")), "{}", nul.text);
         for bad in [
             json!({"id": 9, "day": "31/12/2026"}),
             json!({"id": 9, "day": "2026-02-30"}),
@@ -133,5 +135,13 @@ both_backends! {
         assert_eq!(s.get("/api/v1/tables/events?day=eq.2024-02-29").await.body[0]["id"], 10);
         let by_capitals = s.get(&format!("/api/v1/tables/events?person_id=eq.{}&order=id", ANN.to_uppercase())).await;
         assert_eq!(ids(&by_capitals.body), vec![1, 10]);
+        // Moments are stored in PostgreSQL's spelling, in UTC, and compare as moments.
+        let zoned = s.send(Method::POST, "/api/v1/tables/events", None, Some(json!({"id": 11, "at": "2026-01-02T12:00:00.250+02:00"}))).await;
+        assert_eq!(zoned.status, 201, "{}", zoned.text);
+        assert_eq!(zoned.body["at"], "2026-01-02 10:00:00.25+00");
+        let same = s.get("/api/v1/tables/events?at=gte.2026-01-02T10:00:00Z&at=lt.2026-01-02 10:00:00.3%2B00&order=id").await;
+        assert_eq!(ids(&same.body), vec![1, 10, 11], "{}", same.text);
+        let ordered = s.get("/api/v1/tables/events?at=not.is.null&order=at.desc,id").await;
+        assert_eq!(ids(&ordered.body), vec![2, 11, 1, 10], "{}", ordered.text);
     }
 }

@@ -408,16 +408,24 @@ pub fn typed(col: &Column, raw: &str) -> Result<Value, ApiError> {
         )
     };
     Ok(match col.ty {
+        // PostgreSQL's text cannot hold NUL (it answers with an encoding error); refused on
+        // both backends alike.
+        ColumnType::Text if raw.contains('\0') => {
+            return Err(ApiError::bad_input(
+                crate::error::codes::INVALID_VALUE,
+                format!("the value for '{}' holds a NUL character", col.name),
+            ));
+        }
         ColumnType::Text => {
             if let Some(format) = col.text_format {
-                format.check(raw).map_err(|expected| {
+                let stored = format.canonical(raw).map_err(|expected| {
                     let shown: String = raw.chars().take(64).collect();
                     ApiError::bad_input(
                         format.code(),
                         format!("invalid value '{shown}' for '{}': {expected}", col.name),
                     )
                 })?;
-                return Ok(Value::Text(format.stored(raw)));
+                return Ok(Value::Text(stored));
             }
             Value::Text(raw.to_owned())
         }
