@@ -210,10 +210,19 @@ impl ApiError {
                 serde_json::json!({ "error": "Internal server error" })
             }
             ApiError::BadRequest { message, field: Some(field), .. } => {
-                serde_json::json!({ "error": message, "field": field })
+                serde_json::json!({ "error": bounded(message), "field": field })
             }
-            other => serde_json::json!({ "error": other.to_string() }),
+            other => serde_json::json!({ "error": bounded(&other.to_string()) }),
         }
+    }
+}
+
+/// A message cut at `MAX_ERROR_MESSAGE_CHARS`.
+fn bounded(message: &str) -> String {
+    use crate::limits::MAX_ERROR_MESSAGE_CHARS;
+    match message.char_indices().nth(MAX_ERROR_MESSAGE_CHARS) {
+        Some((end, _)) => format!("{}…", &message[..end]),
+        None => message.to_owned(),
     }
 }
 

@@ -97,3 +97,8 @@ pub const RATE_LIMIT_HOLD_MS: u64 = 1000;
 /// Refusals held at once by one instance; past that a refusal is answered at once, with
 /// `Connection: close`, so a flood over many connections cannot tie up unbounded memory.
 pub const MAX_HELD_REFUSALS: usize = 1024;
+
+/// The most characters of a message an error answer carries (a longer one is cut, ending with
+/// `…`). A database's message may quote the whole value it refused (PostgreSQL's does), which
+/// a client may have made huge.
+pub const MAX_ERROR_MESSAGE_CHARS: usize = 2048;

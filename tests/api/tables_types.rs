@@ -111,6 +111,10 @@ both_backends! {
             assert!(resp.text.contains("\"code\":\"22"), "{query}: {}", resp.text);
         }
         assert_eq!(s.get("/api/v1/tables/people/not-a-uuid").await.status, 400);
+        // A huge refused value is not echoed back whole (PostgreSQL's message quotes it).
+        let huge = s.send(Method::POST, "/api/v1/tables/events", None, Some(json!({"id": 9, "day": "x".repeat(70_000)}))).await;
+        assert_eq!(huge.status, 400, "{}", huge.text.len());
+        assert!(huge.body["error"].is_string() && huge.text.len() < 10_000, "{}", huge.text.len());
         let nul = s.get("/api/v1/tables/people/a%00b").await;
         assert_eq!((nul.status, nul.body["code"].as_str()), (400, Some("22P02")), "{}", nul.text);
         for bad in [
