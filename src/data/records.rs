@@ -392,8 +392,14 @@ pub(super) fn insert_values(
     b.push("INSERT INTO ").ident(&table.name).push(" (").ident_list(columns).push(") VALUES (");
     b.param(id.into()).push(", ").param(now.into()).push(", ").param(now.into()).push(", ");
     b.param(caller.user_id().map(str::to_owned).into());
-    for (_, value) in values {
-        b.push(", ").param(value);
+    // Through the column's conversion: a column added with plain SQL may be of a type the
+    // driver does not take as sent (`date`, `uuid` on PostgreSQL).
+    for (name, value) in values {
+        b.push(", ");
+        match table.column(&name) {
+            Some(col) => compile::bind(&mut b, col, value),
+            None => b.param(value),
+        };
     }
     b.push(")");
     b

@@ -148,4 +148,25 @@ both_backends! {
         let ordered = s.get("/api/v1/tables/events?at=not.is.null&order=at.desc,id").await;
         assert_eq!(ids(&ordered.body), vec![2, 11, 1, 10], "{}", ordered.text);
     }
+
+    async fn a_collection_takes_columns_of_these_types_added_with_plain_sql(s) {
+        s.open_collection("shifts").await;
+        s.seed("shifts", &[json!({"note": "first"})]).await;
+        s.exec_sql("ALTER TABLE shifts ADD COLUMN day DATE").await;
+        s.exec_sql("ALTER TABLE shifts ADD COLUMN ref UUID").await;
+        let record = json!({"note": "second", "day": "2026-01-02", "ref": ANN.to_uppercase()});
+        // The request that first meets the new columns may be asked to try again (409).
+        let mut created = s.post("/api/v1/shifts", record.clone()).await;
+        if created.status == 409 {
+            created = s.post("/api/v1/shifts", record).await;
+        }
+        assert_eq!(created.status, 201, "{}", created.text);
+        assert_eq!((created.body["day"].as_str(), created.body["ref"].as_str()), (Some("2026-01-02"), Some(ANN)));
+        let bulk = s.post("/api/v1/shifts/bulk", json!([{"day": "2026-01-03"}])).await;
+        assert_eq!(bulk.status, 201, "{}", bulk.text);
+        for bad in [json!({"day": "someday"}), json!({"ref": "not-a-uuid"})] {
+            assert_eq!(s.post("/api/v1/shifts", bad.clone()).await.status, 400, "{bad}");
+        }
+        assert_eq!(s.get("/api/v1/shifts/count").await.body["count"], 3);
+    }
 }
