@@ -259,8 +259,6 @@ pub(super) enum Effect {
     Write { stmt: Stmt, relation: Relation, deletes: bool },
 }
 
-/// 409: a `restrict` relation still points at the record. The code is PostgreSQL's
-/// foreign-key violation, which is what a PostgREST client sees for the same refusal.
 /// The relation's row. A `many` relation over a field that already holds values (`checked`)
 /// is written only while each of them is what a write to the field would have to be: nothing,
 /// or an array of at most `MAX_RELATION_IDS` ids (soft-deleted records count: a restore brings
@@ -306,6 +304,8 @@ fn not_a_list_of_ids(b: &mut SqlBuilder, field: &str) {
     }
 }
 
+/// 409: a `restrict` relation still points at the record. The code is PostgreSQL's
+/// foreign-key violation, which is what a PostgREST client sees for the same refusal.
 pub(super) fn restricted(relation: &Relation) -> ApiError {
     ApiError::ConflictOf {
         message: format!(
