@@ -588,21 +588,7 @@ pub fn json_to_value(col: &Column, value: &serde_json::Value) -> Result<Value, A
         (_, J::Null) => Value::Null,
         // PostgreSQL's text cannot hold NUL; refused on both backends alike.
         (ColumnType::Text, J::String(s)) if s.contains('\0') => return Err(holds_nul()),
-        (ColumnType::Text, J::String(s)) => {
-            if let Some(format) = col.text_format {
-                let stored = format.canonical(s).map_err(|expected| ApiError::BadRequest {
-                    message: format!(
-                        "field '{}' expects {expected}, got '{}'",
-                        col.name,
-                        s.chars().take(64).collect::<String>()
-                    ),
-                    field: Some(col.name.clone()),
-                    code: Some(format.code()),
-                })?;
-                return Ok(Value::Text(stored));
-            }
-            Value::Text(s.clone())
-        }
+        (ColumnType::Text, J::String(s)) => compile::text_value(col, s)?,
         (ColumnType::Integer, J::Number(n)) => match (n.as_i64(), n.as_f64()) {
             (Some(i), _) => Value::Int(i),
             (None, Some(f)) if f.fract() == 0.0 && f.abs() < MAX_EXACT_FLOAT_INTEGER => Value::Int(f as i64),

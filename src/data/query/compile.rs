@@ -398,6 +398,21 @@ pub fn text_expr<'b>(b: &'b mut SqlBuilder, col: &Column) -> &'b mut SqlBuilder 
     if col.converted { b.push("CAST(").ident(&col.name).push(" AS TEXT)") } else { b.ident(&col.name) }
 }
 
+/// A text value for `col`: as it is, or, for a column whose declared type SQLite does not
+/// check, in that type's canonical spelling (400 when it is not one).
+pub fn text_value(col: &Column, text: &str) -> Result<Value, ApiError> {
+    let Some(format) = col.text_format else { return Ok(Value::Text(text.to_owned())) };
+    format.canonical(text).map(Value::Text).map_err(|expected| ApiError::BadRequest {
+        message: format!(
+            "field '{}' expects {expected}, got '{}'",
+            col.name,
+            text.chars().take(64).collect::<String>()
+        ),
+        field: Some(col.name.clone()),
+        code: Some(format.code()),
+    })
+}
+
 /// A value written in a query string, typed for its column.
 pub fn typed(col: &Column, raw: &str) -> Result<Value, ApiError> {
     let invalid = || {
@@ -416,19 +431,7 @@ pub fn typed(col: &Column, raw: &str) -> Result<Value, ApiError> {
                 format!("the value for '{}' holds a NUL character", col.name),
             ));
         }
-        ColumnType::Text => {
-            if let Some(format) = col.text_format {
-                let stored = format.canonical(raw).map_err(|expected| {
-                    let shown: String = raw.chars().take(64).collect();
-                    ApiError::bad_input(
-                        format.code(),
-                        format!("invalid value '{shown}' for '{}': {expected}", col.name),
-                    )
-                })?;
-                return Ok(Value::Text(stored));
-            }
-            Value::Text(raw.to_owned())
-        }
+        ColumnType::Text => text_value(col, raw)?,
         ColumnType::Integer => Value::Int(raw.trim().parse().map_err(|_| invalid())?),
         ColumnType::Real => {
             let f: f64 = raw.trim().parse().map_err(|_| invalid())?;
