@@ -68,6 +68,10 @@ pub enum DbError {
     /// A bound value the database refused for its column (wrong type, out of range).
     #[error("{0}")]
     InvalidValue(String),
+    /// A date or time value the database refused for its column (PostgreSQL's class 22007
+    /// and 22008), answered with the code SQLite's own check gives such a value.
+    #[error("{0}")]
+    InvalidDatetime(String),
     /// A statement marked `must_change` changed no row.
     #[error("{0}")]
     NoRowChanged(String),
@@ -104,6 +108,7 @@ impl From<DbError> for ApiError {
             DbError::CheckViolation(msg) => ApiError::bad_input(codes::CHECK, msg),
             DbError::NoConflictTarget(msg) => ApiError::bad_input(codes::NO_CONFLICT_TARGET, msg),
             DbError::InvalidValue(msg) => ApiError::bad_input(codes::INVALID_VALUE, msg),
+            DbError::InvalidDatetime(msg) => ApiError::bad_input(codes::DATETIME_FORMAT, msg),
             DbError::NoRowChanged(msg) => ApiError::NotFound(msg),
             DbError::InStatement { index, source } => ApiError::AtIndex { index, inner: Box::new((*source).into()) },
             DbError::Other(msg) => ApiError::Internal(msg),

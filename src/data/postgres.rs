@@ -275,6 +275,8 @@ fn map_err(err: tokio_postgres::Error) -> DbError {
         DbError::NoConflictTarget(format!(
             "on_conflict must name the columns of a primary key or unique constraint ({message})"
         ))
+    } else if [SqlState::INVALID_DATETIME_FORMAT, SqlState::DATETIME_FIELD_OVERFLOW].contains(code) {
+        DbError::InvalidDatetime(message)
     } else if [
         SqlState::INVALID_TEXT_REPRESENTATION,
         SqlState::NUMERIC_VALUE_OUT_OF_RANGE,

@@ -20,7 +20,7 @@ use super::catalog::{Column, ColumnType, Table};
 use super::query::parse::TABLE_MAX_LIMIT;
 use super::query::{Query, SelectItem, compile};
 use super::read::{Deleted, Order, Paging, ReadPlan, with_tiebreaker};
-use super::records::Typed;
+use super::records::{self, Typed};
 use super::sql::SqlBuilder;
 use super::write::{Mutation, Upsert, WriteOptions};
 use super::{Store, Value};
@@ -376,7 +376,7 @@ pub fn insert_mutations(
     if let Some(upsert) = &upsert
         && upsert.resolution == Resolution::Merge
     {
-        refuse_repeated_keys(objects, &upsert.on_conflict)?;
+        refuse_repeated_keys(table, objects, &upsert.on_conflict)?;
     }
     Ok(objects
         .iter()
@@ -394,14 +394,22 @@ pub fn insert_mutations(
 
 /// A merge cannot change one row twice (PostgreSQL refuses such an `ON CONFLICT DO UPDATE`):
 /// two items with the same key are a 400 that names them, where writing both in turn would
-/// keep the last one silently.
-fn refuse_repeated_keys(objects: &[&Map<String, Json>], key: &[String]) -> Result<(), ApiError> {
-    let mut seen: std::collections::HashMap<Vec<&Json>, usize> = std::collections::HashMap::new();
+/// keep the last one silently. Keys are compared as their columns compare them (`1` and `1.0`,
+/// or one UUID in two cases, are one key); an item whose key its column refuses is left to
+/// its own write, which refuses it.
+fn refuse_repeated_keys(table: &Table, objects: &[&Map<String, Json>], key: &[String]) -> Result<(), ApiError> {
+    let key_of = |object: &Map<String, Json>| -> Option<String> {
+        let mut spelled = Vec::with_capacity(key.len());
+        for name in key {
+            let col = compile::column(table, name).ok()?;
+            let value = records::json_to_value(col, object.get(name).filter(|v| !v.is_null())?).ok()?;
+            spelled.push(format!("{:?}", compile::comparable(col, value)));
+        }
+        Some(spelled.join("\0"))
+    };
+    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for (index, object) in objects.iter().enumerate() {
-        let Some(values) = key.iter().map(|k| object.get(k).filter(|v| !v.is_null())).collect::<Option<Vec<_>>>()
-        else {
-            continue;
-        };
+        let Some(values) = key_of(object) else { continue };
         if let Some(first) = seen.insert(values, index) {
             return Err(ApiError::bad_input(
                 codes::CARDINALITY,

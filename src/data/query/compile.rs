@@ -9,6 +9,7 @@
 use super::{Condition, Filter, Op, Operand, SortKey};
 use crate::data::catalog::{Column, ColumnType, Table};
 use crate::data::sql::SqlBuilder;
+use crate::data::text_formats::TextFormat;
 use crate::data::{Dialect, Value, search};
 use crate::error::ApiError;
 
@@ -411,6 +412,20 @@ pub fn text_value(col: &Column, text: &str) -> Result<Value, ApiError> {
         field: Some(col.name.clone()),
         code: Some(format.code()),
     })
+}
+
+/// A value as its column's type compares it, for the checks made before a write: the text of
+/// a date, time or UUID column in its canonical spelling where it is in an ISO form, so that
+/// two spellings of one moment or one UUID are one key on PostgreSQL too (SQLite's writes
+/// already store that spelling; see [`text_value`]).
+pub fn comparable(col: &Column, value: Value) -> Value {
+    match value {
+        Value::Text(text) => {
+            let canonical = TextFormat::of(&col.declared).and_then(|format| format.canonical(&text).ok());
+            Value::Text(canonical.unwrap_or(text))
+        }
+        other => other,
+    }
 }
 
 /// A value written in a query string, typed for its column.

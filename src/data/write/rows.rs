@@ -156,7 +156,8 @@ pub(super) fn replacement(
 ) -> Result<Vec<(String, Value)>, ApiError> {
     let key = key(table)?;
     if let Some(pos) = values.iter().position(|(c, _)| *c == key.name) {
-        if values[pos].1 != compile::typed(key, id)? {
+        let path_id = compile::comparable(key, compile::typed(key, id)?);
+        if compile::comparable(key, values[pos].1.clone()) != path_id {
             return Err(ApiError::bad_request(format!("the body's '{}' differs from the id in the path", key.name)));
         }
         values.remove(pos);
