@@ -147,6 +147,39 @@ both_backends! {
         assert_eq!(ns(&s.get("/api/v1/articles?search=rust").await.body), Vec::<i64>::new());
     }
 
+    async fn a_refused_write_that_adds_the_first_text_field_changes_nothing(s) {
+        let rules = json!({"read": "public", "create": "public", "update": "public", "delete": "public"});
+        for name in ["notes", "others"] {
+            let made = s.admin_post("/api/v1/admin/collections", json!({"name": name, "rules": rules, "fields": {"t": "text", "n": "integer"}})).await;
+            assert_eq!(made.status, 201, "{}", made.text);
+        }
+        s.seed("notes", &[json!({"t": "hello", "n": 1})]).await;
+        assert_eq!(s.get("/api/v1/notes?search=hello").await.status, 200);
+        // The index is left with no text field to cover.
+        assert_eq!(s.admin_delete("/api/v1/admin/collections/notes/schema/t").await.status, 200);
+        // Writes that would add a text field (and so build the index afresh) but are refused,
+        // sent at once with other writes, which a SQLite transaction may group with them.
+        let refused = (0..8).map(|i| s.post("/api/v1/notes", json!({"t": format!("word{i}"), "n": "not a number"})));
+        let others = (0..8).map(|i| s.post("/api/v1/others", json!({"t": format!("other{i}"), "n": i})));
+        let (refused, others) = futures_util::future::join(
+            futures_util::future::join_all(refused),
+            futures_util::future::join_all(others),
+        )
+        .await;
+        for resp in refused {
+            assert_eq!(resp.status, 400, "{}", resp.text);
+        }
+        for resp in others {
+            assert_eq!(resp.status, 201, "{}", resp.text);
+        }
+        assert_eq!(s.get("/api/v1/others/count").await.body["count"], 8);
+        let schema = s.admin_get("/api/v1/admin/collections/notes").await;
+        assert!(!schema.text.contains("\"t\""), "the refused writes added no field: {}", schema.text);
+        // A write that is taken adds the field, and the index covers it.
+        assert_eq!(s.post("/api/v1/notes", json!({"t": "pumpkins", "n": 2})).await.status, 201);
+        assert_eq!(ns(&s.get("/api/v1/notes?search=pumpkins").await.body), vec![2]);
+    }
+
     async fn fts_operators_search_one_field(s) {
         articles(&s).await;
         let cases: &[(&str, &[i64])] = &[

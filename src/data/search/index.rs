@@ -94,8 +94,12 @@ fn fts5_stmts(table: &str, fields: &[String]) -> Vec<Stmt> {
         format!("CREATE TRIGGER {} AFTER INSERT ON {t} BEGIN {insert_new} END", trigger("ai")),
         format!("CREATE TRIGGER {} AFTER DELETE ON {t} BEGIN {delete_old} END", trigger("ad")),
         format!("CREATE TRIGGER {} AFTER UPDATE OF {cols} ON {t} BEGIN {delete_old} {insert_new} END", trigger("au")),
-        format!("INSERT INTO {fts} ({fts}) VALUES ('rebuild')"),
-        // One segment: left as 'rebuild' leaves it, later writes keep merging their small
+        // The fill, as a plain insert: FTS5's 'rebuild' command on a table made in the same
+        // transaction leaves SQLite unable to commit once a savepoint around both is rolled
+        // back ("SQL logic error"), and a write that adds a text field, then is refused, is
+        // rolled back so, inside a group of other requests' writes.
+        format!("INSERT INTO {fts} (rowid, {cols}) SELECT rowid, {cols} FROM {t}"),
+        // One segment: left as the fill leaves it, later writes keep merging their small
         // segments into a large one (creates measured at half speed).
         format!("INSERT INTO {fts} ({fts}) VALUES ('optimize')"),
     ]
