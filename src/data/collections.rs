@@ -170,19 +170,7 @@ impl Store {
         if let Some(table) = self.catalog.get(name) {
             super::records::check_new_field_count(&table, columns.len())?;
         }
-        let dialect = self.db.dialect();
-        let mut stmts: Vec<Stmt> = columns
-            .iter()
-            .map(|(column, ty)| {
-                let sql = format!(
-                    "ALTER TABLE {} ADD COLUMN {} {}",
-                    quote_ident(name),
-                    quote_ident(column),
-                    dialect.type_name(*ty)
-                );
-                Stmt::new(sql, vec![])
-            })
-            .collect();
+        let mut stmts = add_column_stmts(self.db.dialect(), name, columns);
         stmts.extend(self.counts_outdated(name));
         let result = self.db.write_many(stmts).await;
         let table = self.refreshed(name).await?;
@@ -229,6 +217,8 @@ impl Store {
             "DELETE FROM _fb_relations WHERE collection = ? AND field = ?",
             vec![name.into(), col.name.as_str().into()],
         ));
+        // So do its validation rules: a field of that name added later starts with none.
+        stmts.extend(self.forget_rules_stmt(&table, &col.name)?);
         // A count kept of a filter on the field must not outlive it: dropped and added again,
         // the field is null in every record.
         stmts.extend(self.counts_outdated(name));
@@ -294,9 +284,7 @@ impl Store {
         Ok(indexes)
     }
 
-    /// Creates an index over `columns`. It covers live records only (soft-deleted ones are
-    /// left out), which is what every list and count asks for; a unique index therefore lets
-    /// a deleted record's value be used again.
+    /// Creates an index over `columns`, of live records only (see [`index_stmt`]).
     pub async fn create_index(&self, name: &str, columns: &[String], unique: bool) -> Result<IndexInfo, ApiError> {
         let table = self.collection(name).await?;
         if columns.is_empty() {
@@ -314,40 +302,10 @@ impl Store {
         if existing.iter().any(|ix| ix.columns == cols) {
             return Err(ApiError::Conflict(format!("an index on ({}) already exists", cols.join(", "))));
         }
-        let index_name = index_name(name, &cols);
         let dialect = self.db.dialect();
-        // A non-unique index ends with `_id`, the tiebreaker of every sorted list, so that a
-        // page sorted on the indexed columns is read in order straight off the index; the
-        // list shows the columns asked for.
-        let mut indexed: Vec<&str> = cols.clone();
-        if !unique && !indexed.contains(&"_id") {
-            indexed.push("_id");
-        }
-        // `_deleted_at` is always null in this partial index, but SQLite only counts from the
-        // index alone (a covering scan) when the column is in it.
-        if !unique && !indexed.contains(&"_deleted_at") {
-            indexed.push("_deleted_at");
-        }
-        let column_list: Vec<String> = indexed
-            .iter()
-            .map(|c| match dialect {
-                // Nulls first, as every sort orders them: a sorted page reads straight off the index.
-                Dialect::Postgres => format!("{} NULLS FIRST", quote_ident(c)),
-                Dialect::Sqlite => quote_ident(c),
-            })
-            .collect();
-        let sql = format!(
-            "CREATE {}INDEX {} ON {} ({}) WHERE \"_deleted_at\" IS NULL",
-            if unique { "UNIQUE " } else { "" },
-            quote_ident(&index_name),
-            quote_ident(name),
-            column_list.join(", ")
-        );
-        self.db.write(Stmt::new(sql, vec![])).await.map_err(|err| match err {
-            DbError::UniqueViolation(_) => ApiError::Conflict(format!(
-                "existing records have duplicate values in ({}): remove them before adding a unique index",
-                cols.join(", ")
-            )),
+        let (stmt, index_name) = index_stmt(dialect, name, &cols, unique);
+        self.db.write(stmt).await.map_err(|err| match err {
+            DbError::UniqueViolation(_) => duplicate_values(&cols),
             other => other.into(),
         })?;
         if dialect == Dialect::Postgres {
@@ -380,6 +338,30 @@ impl Store {
 
     /// The statement that makes the counts kept of `table` stale (PostgreSQL's count cache,
     /// see `read::counts`), for a schema change to run in its own transaction.
+    /// The statement that removes `field`'s validation rules from its collection, if it has
+    /// any. PostgreSQL removes them in place, so that a change another instance made to the
+    /// other fields' rules is kept; SQLite's one instance knows the rules as they are.
+    fn forget_rules_stmt(&self, table: &Table, field: &str) -> Result<Option<Stmt>, ApiError> {
+        let Some(meta) = table.collection.as_ref() else { return Ok(None) };
+        let stmt = match self.db.dialect() {
+            Dialect::Postgres => self.db.stmt(
+                "UPDATE _fb_collections SET field_rules = field_rules - CAST(? AS TEXT) WHERE name = ?",
+                vec![field.into(), table.name.as_str().into()],
+            ),
+            Dialect::Sqlite if meta.field_rules.contains_key(field) => {
+                let mut rules = meta.field_rules.clone();
+                rules.remove(field);
+                let stored = serde_json::to_value(&rules).map_err(ApiError::internal)?;
+                self.db.stmt(
+                    "UPDATE _fb_collections SET field_rules = ? WHERE name = ?",
+                    vec![Value::Json(stored), table.name.as_str().into()],
+                )
+            }
+            Dialect::Sqlite => return Ok(None),
+        };
+        Ok(Some(stmt))
+    }
+
     fn counts_outdated(&self, table: &str) -> Option<Stmt> {
         (self.db.dialect() == Dialect::Postgres).then(|| super::read::counts::bump_stmt(table))
     }
@@ -387,6 +369,66 @@ impl Store {
     pub(super) async fn refreshed(&self, name: &str) -> Result<Arc<Table>, ApiError> {
         self.catalog.refresh(name).await?.ok_or_else(|| ApiError::not_found(format!("collection '{name}' not found")))
     }
+}
+
+/// `ALTER TABLE … ADD COLUMN …`, one per new field.
+fn add_column_stmts(dialect: Dialect, table: &str, columns: &[(String, ColumnType)]) -> Vec<Stmt> {
+    columns
+        .iter()
+        .map(|(column, ty)| {
+            let sql = format!(
+                "ALTER TABLE {} ADD COLUMN {} {}",
+                quote_ident(table),
+                quote_ident(column),
+                dialect.type_name(*ty)
+            );
+            Stmt::new(sql, vec![])
+        })
+        .collect()
+}
+
+/// `CREATE [UNIQUE] INDEX …` over `cols` (checked column names) of the live records of
+/// `table`, and the index's name. It covers live records only (soft-deleted ones are left
+/// out), which is what every list and count asks for; a unique index therefore lets a
+/// deleted record's value be used again.
+fn index_stmt(dialect: Dialect, table: &str, cols: &[&str], unique: bool) -> (Stmt, String) {
+    let name = index_name(table, cols);
+    // A non-unique index ends with `_id`, the tiebreaker of every sorted list, so that a
+    // page sorted on the indexed columns is read in order straight off the index; the
+    // list shows the columns asked for.
+    let mut indexed: Vec<&str> = cols.to_vec();
+    if !unique && !indexed.contains(&"_id") {
+        indexed.push("_id");
+    }
+    // `_deleted_at` is always null in this partial index, but SQLite only counts from the
+    // index alone (a covering scan) when the column is in it.
+    if !unique && !indexed.contains(&"_deleted_at") {
+        indexed.push("_deleted_at");
+    }
+    let column_list: Vec<String> = indexed
+        .iter()
+        .map(|c| match dialect {
+            // Nulls first, as every sort orders them: a sorted page reads straight off the index.
+            Dialect::Postgres => format!("{} NULLS FIRST", quote_ident(c)),
+            Dialect::Sqlite => quote_ident(c),
+        })
+        .collect();
+    let sql = format!(
+        "CREATE {}INDEX {} ON {} ({}) WHERE \"_deleted_at\" IS NULL",
+        if unique { "UNIQUE " } else { "" },
+        quote_ident(&name),
+        quote_ident(table),
+        column_list.join(", ")
+    );
+    (Stmt::new(sql, vec![]), name)
+}
+
+/// A unique index refused because existing records share values.
+fn duplicate_values(cols: &[&str]) -> ApiError {
+    ApiError::Conflict(format!(
+        "existing records have duplicate values in ({}): remove them before adding a unique index",
+        cols.join(", ")
+    ))
 }
 
 /// The error of creating the collection `name`: 409 when another request created it first
@@ -460,7 +502,7 @@ impl Store {
         name: &str,
         rules: serde_json::Value,
     ) -> Result<(Arc<Table>, RulesReport), ApiError> {
-        use super::validation::{FieldRules, check_value, prepare};
+        use super::validation::{FieldRules, check_fits, check_value, prepare};
         let table = self.collection(name).await?;
         let mut field_rules: FieldRules =
             serde_json::from_value(rules).map_err(|e| ApiError::bad_request(format!("invalid rules: {e}")))?;
@@ -478,9 +520,10 @@ impl Store {
                         ),
                     ));
                 }
-                (Some(_), _) => {}
+                (Some(col), _) => check_fits(field, rule, col.ty)?,
                 (None, Some(ty)) => {
                     names::check_field_name(field)?;
+                    check_fits(field, rule, ty.column_type())?;
                     new_columns.push((field.clone(), ty.column_type()));
                 }
                 (None, None) => {
@@ -491,20 +534,7 @@ impl Store {
                 }
             }
         }
-        if !new_columns.is_empty() {
-            self.add_columns(name, &new_columns).await?;
-        }
-        let existing = self.list_indexes(name).await?;
-        for (field, rule) in &field_rules {
-            if rule.unique && !existing.iter().any(|ix| ix.unique && ix.columns == [field.as_str()]) {
-                self.create_index(name, std::slice::from_ref(field), true).await?;
-            }
-        }
-        let stored = serde_json::to_value(&field_rules).map_err(ApiError::internal)?;
-        let mut b = SqlBuilder::new(self.db.dialect());
-        b.push("UPDATE _fb_collections SET field_rules = ").param(Value::Json(stored));
-        b.push(", updated_at = ").param(now_ms().into()).push(" WHERE name = ").param(name.into());
-        self.db.write(b.finish()).await?;
+        self.apply_field_rules(&table, &field_rules, &new_columns).await?;
         let table = self.refreshed(name).await?;
 
         // Report what the existing records break.
@@ -529,5 +559,64 @@ impl Store {
             }
         }
         Ok((table, RulesReport { checked, violations }))
+    }
+
+    /// In one transaction: the new fields, the unique indexes the rules ask for, the rules
+    /// themselves and, for a searched collection given a text field, its search index. A
+    /// refusal (duplicate values under a new unique rule) leaves the collection as it was.
+    async fn apply_field_rules(
+        &self,
+        table: &Table,
+        field_rules: &super::validation::FieldRules,
+        new_columns: &[(String, ColumnType)],
+    ) -> Result<(), ApiError> {
+        let (dialect, name) = (self.db.dialect(), table.name.as_str());
+        super::records::check_new_field_count(table, new_columns.len())?;
+        let mut stmts = add_column_stmts(dialect, name, new_columns);
+        let existing = self.list_indexes(name).await?;
+        // The statements that add unique indexes, by position, with their field.
+        let mut unique_at: Vec<(usize, &str)> = Vec::new();
+        for (field, rule) in field_rules {
+            if rule.unique && !existing.iter().any(|ix| ix.unique && ix.columns == [field.as_str()]) {
+                unique_at.push((stmts.len(), field.as_str()));
+                stmts.push(index_stmt(dialect, name, &[field.as_str()], true).0);
+            }
+        }
+        let stored = serde_json::to_value(field_rules).map_err(ApiError::internal)?;
+        let mut b = SqlBuilder::new(dialect);
+        b.push("UPDATE _fb_collections SET field_rules = ").param(Value::Json(stored));
+        b.push(", updated_at = ").param(now_ms().into()).push(" WHERE name = ").param(name.into());
+        stmts.push(b.finish());
+        stmts.extend(self.counts_outdated(name));
+        let searched = table.collection.as_ref().is_some_and(|c| c.search_index.is_some());
+        if searched && new_columns.iter().any(|(_, ty)| *ty == ColumnType::Text) {
+            // A new text field of a searched collection is searched from now on.
+            let mut fields = search::search_fields(table);
+            fields.extend(new_columns.iter().filter(|(_, ty)| *ty == ColumnType::Text).map(|(c, _)| c.clone()));
+            stmts.extend(search::rebuild_stmts(dialect, name, &fields));
+        }
+        if let Err(err) = self.db.write_many(stmts).await {
+            let (at, source) = match err {
+                DbError::InStatement { index, source } => (Some(index), *source),
+                other => (None, other),
+            };
+            if let (Some((_, field)), DbError::UniqueViolation(_)) =
+                (unique_at.iter().find(|(i, _)| Some(*i) == at), &source)
+            {
+                return Err(duplicate_values(&[field]));
+            }
+            let now = self.refreshed(name).await?;
+            if new_columns.iter().any(|(c, _)| now.column(c).is_some()) {
+                return Err(ApiError::Conflict(
+                    "a field was added by another request at the same moment: try again".into(),
+                ));
+            }
+            return Err(source.into());
+        }
+        if dialect == Dialect::Postgres && !unique_at.is_empty() {
+            // Fresh statistics for the new indexes (as `create_index` does).
+            self.db.write(Stmt::new(format!("ANALYZE {}", quote_ident(name)), vec![])).await?;
+        }
+        Ok(())
     }
 }

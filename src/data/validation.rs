@@ -153,6 +153,42 @@ pub fn prepare(rules: &mut FieldRules) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Checks that each of `rule`'s constraints can apply to a field of type `column`: a
+/// pattern or a length on a number, a bound on a text or an enum of values the field cannot
+/// hold would be ignored or make the field unwritable, and are refused (400).
+pub fn check_fits(field: &str, rule: &FieldRule, column: ColumnType) -> Result<(), ApiError> {
+    let (numbers, texts) = (
+        matches!(column, ColumnType::Integer | ColumnType::Real | ColumnType::Json),
+        matches!(column, ColumnType::Text | ColumnType::Json),
+    );
+    let misfit = if (rule.min.is_some() || rule.max.is_some()) && !numbers {
+        Some("min and max")
+    } else if (rule.min_length.is_some() || rule.max_length.is_some()) && !texts {
+        Some("min_length and max_length")
+    } else if rule.pattern.is_some() && !texts {
+        Some("a pattern")
+    } else {
+        None
+    };
+    if let Some(what) = misfit {
+        return Err(ApiError::bad_field(field, format!("'{field}' is {}: {what} cannot apply to it", column.name())));
+    }
+    let holds = |value: &Json| match column {
+        ColumnType::Text => value.is_string(),
+        ColumnType::Integer => value.is_i64() || value.is_u64(),
+        ColumnType::Real => value.is_number(),
+        ColumnType::Boolean => value.is_boolean(),
+        ColumnType::Json => true,
+    };
+    if let Some(bad) = rule.allowed.iter().flatten().find(|value| !value.is_null() && !holds(value)) {
+        return Err(ApiError::bad_field(
+            field,
+            format!("'{field}' is {}: the enum value {bad} is not one it can hold", column.name()),
+        ));
+    }
+    Ok(())
+}
+
 /// 400 for a value a rule refuses, with the code of the constraint the rule stands for (a
 /// check, or not-null for a required field), as the tables surface's clients expect.
 fn refused(field: &str, code: &'static str, message: impl Into<String>) -> ApiError {
@@ -235,6 +271,22 @@ mod tests {
         let mut rules: FieldRules = serde_json::from_value(value).unwrap();
         prepare(&mut rules).unwrap();
         rules
+    }
+
+    #[test]
+    fn constraints_must_fit_the_field_type() {
+        let fits = |rule: Json, column| check_fits("f", &rules(json!({"f": rule}))["f"], column).is_ok();
+        assert!(fits(json!({"min": 1, "max": 2}), ColumnType::Integer));
+        assert!(fits(json!({"pattern": "^a", "min_length": 1}), ColumnType::Text));
+        assert!(fits(json!({"max_length": 3}), ColumnType::Json));
+        assert!(fits(json!({"enum": [1, 2.5]}), ColumnType::Real));
+        assert!(fits(json!({"enum": [true]}), ColumnType::Boolean));
+        assert!(!fits(json!({"pattern": "^a"}), ColumnType::Real));
+        assert!(!fits(json!({"min_length": 1}), ColumnType::Integer));
+        assert!(!fits(json!({"max": 1}), ColumnType::Text));
+        assert!(!fits(json!({"enum": ["a"]}), ColumnType::Integer));
+        assert!(!fits(json!({"enum": [1.5]}), ColumnType::Integer));
+        assert!(!fits(json!({"enum": [1]}), ColumnType::Boolean));
     }
 
     #[test]

@@ -69,6 +69,43 @@ both_backends! {
         assert_eq!(s.get("/api/v1/posts/count").await.body["count"], 3, "nothing written by the refused bulk and batch");
     }
 
+    async fn a_refused_rules_change_adds_no_field(s) {
+        s.open_collection("items").await;
+        s.seed("items", &[json!({"sku": "a", "dq": 7}), json!({"sku": "b", "dq": 7})]).await;
+        let rules = json!({"brandnew": {"type": "string"}, "dq": {"unique": true}});
+        let resp = s.send(Method::PUT, "/api/v1/admin/collections/items/rules", Some(crate::harness::ADMIN_SECRET), Some(rules)).await;
+        assert_eq!(resp.status, 409, "{}", resp.text);
+        assert!(resp.error().contains("dq"), "{}", resp.text);
+        let collection = s.admin_get("/api/v1/admin/collections/items").await;
+        assert_eq!(collection.body["field_rules"], json!({}));
+        assert!(!collection.text.contains("brandnew"), "{}", collection.text);
+        let indexes = s.admin_get("/api/v1/admin/collections/items/indexes").await;
+        assert!(!indexes.text.contains("dq"), "{}", indexes.text);
+        // Once the duplicate is gone the same change is taken whole.
+        let id = s.get("/api/v1/items?filter=sku:eq:b").await.body["items"][0]["_id"].as_str().unwrap().to_owned();
+        assert_eq!(s.send(Method::PATCH, &format!("/api/v1/items/{id}"), None, Some(json!({"dq": 8}))).await.status, 200);
+        let rules = json!({"brandnew": {"type": "string"}, "dq": {"unique": true}});
+        let resp = s.send(Method::PUT, "/api/v1/admin/collections/items/rules", Some(crate::harness::ADMIN_SECRET), Some(rules)).await;
+        assert_eq!(resp.status, 200, "{}", resp.text);
+        assert_eq!(s.post("/api/v1/items", json!({"dq": 8})).await.status, 409);
+        assert_eq!(s.post("/api/v1/items", json!({"brandnew": "x", "dq": 9})).await.status, 201);
+    }
+
+    async fn a_dropped_field_takes_its_rules_with_it(s) {
+        s.open_collection("notes").await;
+        s.seed("notes", &[json!({"t": "hello", "n": 1})]).await;
+        let rules = json!({"t": {"required": true, "min_length": 2}, "n": {"min": 0}});
+        let resp = s.send(Method::PUT, "/api/v1/admin/collections/notes/rules", Some(crate::harness::ADMIN_SECRET), Some(rules)).await;
+        assert_eq!(resp.status, 200, "{}", resp.text);
+        assert_eq!(s.admin_delete("/api/v1/admin/collections/notes/schema/t").await.status, 200);
+        assert_eq!(s.admin_get("/api/v1/admin/collections/notes").await.body["field_rules"], json!({"n": {"min": 0.0}}));
+        // A write without it is taken; a new field of the same name starts without rules.
+        assert_eq!(s.post("/api/v1/notes", json!({"n": 2})).await.status, 201);
+        assert_eq!(s.post("/api/v1/tables/notes", json!({"n": 3})).await.status, 201);
+        assert_eq!(s.post("/api/v1/notes", json!({"t": "x", "n": 4})).await.status, 201);
+        assert_eq!(s.post("/api/v1/notes", json!({"n": -1})).await.status, 400, "the other field keeps its rules");
+    }
+
     async fn bad_rule_definitions_change_nothing(s) {
         s.open_collection("posts").await;
         s.seed("posts", &[json!({"title": "a", "n": 1})]).await;
@@ -85,6 +122,12 @@ both_backends! {
             json!({"_id": {"required": true}}),
             json!({"_owner_id": {"pattern": "^x$"}}),
             json!({"title": {"enum": []}}),
+            // Constraints the field's type cannot take.
+            json!({"n": {"pattern": "^1"}}),
+            json!({"n": {"min_length": 2}}),
+            json!({"n": {"enum": ["a", "b"]}}),
+            json!({"title": {"min": 1}}),
+            json!({"fresh": {"type": "boolean", "max_length": 3}}),
             json!([1]),
         ] {
             let resp = s.send(Method::PUT, "/api/v1/admin/collections/posts/rules", Some(crate::harness::ADMIN_SECRET), Some(body.clone())).await;
@@ -95,6 +138,7 @@ both_backends! {
         assert_eq!(invalid_regex.body["field"], "title");
         let collection = s.admin_get("/api/v1/admin/collections/posts").await;
         assert_eq!(collection.body["field_rules"], json!({}));
+        assert!(!collection.text.contains("fresh"), "no field was added: {}", collection.text);
         assert_eq!(s.post("/api/v1/posts", json!({"title": ""})).await.status, 201, "no rule took effect");
         assert_eq!(s.send(Method::PUT, "/api/v1/admin/collections/nope/rules", Some(crate::harness::ADMIN_SECRET), Some(json!({}))).await.status, 404);
         assert_eq!(s.send(Method::PUT, "/api/v1/admin/collections/posts/rules", None, Some(json!({}))).await.status, 401);
