@@ -194,6 +194,12 @@ both_backends! {
         assert_eq!(s.as_user(Method::GET, "/api/v1/tables/diary", &ann, None).await.body[0]["entry"], "dear diary");
         let changed = s.as_user(Method::PATCH, "/api/v1/tables/diary/1", &ann, Some(json!({"entry": "changed"}))).await;
         assert_eq!(changed.status, 200, "{}", changed.text);
+        // A replacement keeps the owner it does not name (only the admin may name one).
+        let replaced = s.as_user(Method::PUT, "/api/v1/tables/diary/1", &ann, Some(json!({"entry": "replaced"}))).await;
+        assert_eq!((replaced.status, &replaced.body["_owner_id"]), (200, &json!(ann_id)), "{}", replaced.text);
+        assert_eq!(s.as_user(Method::GET, "/api/v1/tables/diary/1", &ann, None).await.body["entry"], "replaced");
+        let by_admin = admin(&s, Method::PUT, "/api/v1/tables/diary/1", &[], Some(json!({"entry": "kept"}))).await;
+        assert_eq!(by_admin.body["_owner_id"], ann_id.as_str(), "{}", by_admin.text);
         assert_eq!(s.as_user(Method::DELETE, "/api/v1/tables/diary?id=eq.1", &bob, None).await.status, 204, "matches nothing of bob's");
         assert_eq!(s.as_user(Method::DELETE, "/api/v1/tables/diary/1", &ann, None).await.status, 204);
         let unknown = s.send(Method::POST, "/api/v1/tables/diary?on_conflict=nope", Some(ADMIN_SECRET), Some(json!({"entry": "x"}))).await;

@@ -148,7 +148,9 @@ pub(super) fn null_key(table: &Table, col: &Column) -> ApiError {
 }
 
 /// A PUT's values: the key may repeat the path's id but not differ from it, and every column
-/// not given becomes null.
+/// not given becomes null, but for the row's owner: `_owner_id` (a system field of a
+/// collection, or a plain table's column) is kept unless given, which only the admin may do,
+/// so that an owner's replacement does not give the row away.
 pub(super) fn replacement(
     table: &Table,
     id: &str,
@@ -163,7 +165,8 @@ pub(super) fn replacement(
         values.remove(pos);
     }
     for col in &table.columns {
-        if col.name != key.name && !col.system && !values.iter().any(|(c, _)| *c == col.name) {
+        let kept = col.system || col.name == "_owner_id";
+        if col.name != key.name && !kept && !values.iter().any(|(c, _)| *c == col.name) {
             values.push((col.name.clone(), Value::Null));
         }
     }
