@@ -28,25 +28,25 @@ fn view(row: &[Value]) -> Json {
 /// (a key then counts against its IP until it authenticates again).
 const KNOWN_KEYS: usize = 10_000;
 
-/// The name a key's rate-limit budget goes by: a prefix of its hash, never the key.
-fn limiter_id(key: &str) -> String {
-    format!("key:{}", &sha256_hex(key.trim())[..24])
+/// The name a key is remembered by: a prefix of its hash, never the key.
+fn key_digest(key: &str) -> String {
+    sha256_hex(key.trim())[..24].to_owned()
 }
 
 impl Auth {
-    fn remember_api_key(&self, key: &str) {
+    fn remember_api_key(&self, key: &str, user_id: &str) {
         let mut known = self.known_api_keys.lock().expect("known keys lock");
         if known.len() >= KNOWN_KEYS {
             known.clear();
         }
-        known.insert(limiter_id(key));
+        known.insert(key_digest(key), user_id.to_owned());
     }
 
-    /// The rate-limit budget of an API key that authenticated here before; `None` for any
-    /// other key (no database is read: this runs before authentication).
+    /// The user of an API key that authenticated here before, whose rate-limit budget the
+    /// key spends (all of a user's keys and tokens share one); `None` for any other key (no
+    /// database is read: this runs before authentication).
     pub fn limiter_id_of_key(&self, key: &str) -> Option<String> {
-        let id = limiter_id(key);
-        self.known_api_keys.lock().expect("known keys lock").contains(&id).then_some(id)
+        self.known_api_keys.lock().expect("known keys lock").get(&key_digest(key)).cloned()
     }
 
     /// Creates a key; the answer holds the key itself, which is never shown again.
@@ -124,7 +124,7 @@ impl Auth {
             ))
             .await?;
         let row = rows.rows.first().ok_or_else(invalid)?;
-        self.remember_api_key(key);
+        self.remember_api_key(key, &row[1].text().unwrap_or_default());
         let key_id = row[0].text().unwrap_or_default();
         if row[4].as_int().is_none_or(|last| now - last > 60_000) {
             self.db

@@ -26,7 +26,7 @@ pub struct Auth {
     /// API keys (by [`api_keys::limiter_id`]) that authenticated on this instance: only these
     /// get a rate-limit budget of their own. Any other key counts against its client's IP, or
     /// each made-up key would bring a fresh budget.
-    known_api_keys: std::sync::Mutex<std::collections::HashSet<String>>,
+    known_api_keys: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
 impl Auth {

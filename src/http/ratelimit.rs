@@ -99,12 +99,24 @@ fn class_of(state: &AppState, request: &Request) -> Option<Class> {
     if is_upload(request.method(), path) {
         return Some(Class::Uploads);
     }
-    let signed_in = bearer(request).is_some() || request.headers().contains_key("x-api-key");
-    Some(match (signed_in, path.starts_with("/api/v1/auth/")) {
-        (true, _) => Class::Crud,
-        (false, true) => Class::Auth,
-        (false, false) => Class::PublicReads,
-    })
+    // Only a valid token or a known key makes a caller a user: a made-up one buys no
+    // larger budget than its IP's.
+    let signed_in = user_of(state, request).is_some();
+    if let Some(rest) = path.strip_prefix("/api/v1/auth/") {
+        // Signing in, tokens and mail count by client IP whatever credentials come along,
+        // so that no token, made-up or valid, buys more password guesses or more mail. Only
+        // a signed-in user's own account (profile, keys, 2FA set-up, signing out) is CRUD.
+        return Some(if signed_in && is_own_account(rest) { Class::Crud } else { Class::Auth });
+    }
+    Some(if signed_in { Class::Crud } else { Class::PublicReads })
+}
+
+/// The routes under `/api/v1/auth/` that act on the signed-in user's own account; the others
+/// sign in, exchange tokens or send mail.
+fn is_own_account(rest: &str) -> bool {
+    let first = rest.split('/').next().unwrap_or_default();
+    matches!(first, "me" | "user" | "logout" | "signout" | "logout-all" | "api-keys")
+        || matches!(rest, "2fa/setup" | "2fa/enable" | "2fa/disable")
 }
 
 /// Whose budget a request of `class` spends: the user's for CRUD and uploads (an invalid
@@ -159,6 +171,30 @@ mod tests {
         assert_ne!(net("2001:db8:1:2::1"), net("2001:db8:1:3::1"));
         assert_eq!(net("::ffff:10.0.0.1"), "10.0.0.1", "a mapped IPv4 address is the IPv4 address");
         assert_eq!(net("10.0.0.1"), "10.0.0.1");
+    }
+
+    #[test]
+    fn only_a_users_own_account_is_crud_under_auth() {
+        for rest in ["me", "user", "logout", "logout-all", "api-keys", "api-keys/abc", "2fa/setup", "2fa/disable"] {
+            assert!(is_own_account(rest), "{rest}");
+        }
+        for rest in [
+            "login",
+            "signin",
+            "register",
+            "refresh",
+            "2fa/verify",
+            "forgot-password",
+            "reset-password",
+            "magic-link",
+            "magiclink/verify",
+            "verify-email",
+            "resend-verification",
+            "confirm-email-change",
+            "me-not",
+        ] {
+            assert!(!is_own_account(rest), "{rest}");
+        }
     }
 
     #[test]

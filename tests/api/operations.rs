@@ -301,17 +301,22 @@ both_backends! {
         }
         assert_eq!(s.as_user(Method::GET, "/api/v1/posts", &alice, None).await.status, 429);
         assert_eq!(s.as_user(Method::GET, "/api/v1/posts", &bob, None).await.status, 200);
-        // A made-up API key brings no budget of its own: each one spends its client IP's.
-        for (key, status) in [("fb_madeup1", 401), ("fb_madeup2", 401), ("fb_madeup3", 429)] {
-            assert_eq!(s.send_with(Method::GET, "/api/v1/posts", None, &[("x-api-key", key)], None).await.status, status, "{key}");
-        }
+        // A made-up token or API key brings no budget of its own: it spends its client IP's,
+        // which the anonymous reads above used up.
+        let made_up = s.send_with(Method::GET, "/api/v1/posts", None, &[("x-api-key", "fb_madeup1")], None).await;
+        assert_eq!(made_up.status, 429);
+        assert_eq!(s.send(Method::GET, "/api/v1/posts", Some("made-up"), None).await.status, 429);
 
-        // Sign-ins, by IP, whether they succeed or not.
-        assert_eq!(s.login("alice@example.com", "wrong-password").await.status, 401);
-        assert_eq!(s.login("alice@example.com", "password-123").await.status, 200);
-        let locked_out = s.login("alice@example.com", "password-123").await;
+        // Sign-ins, by IP, whether they succeed or not, and whatever token comes along.
+        let login = |password: &str| json!({"email": "alice@example.com", "password": password});
+        let path = "/api/v1/auth/login";
+        assert_eq!(s.send(Method::POST, path, Some("made-up"), Some(login("wrong-password"))).await.status, 401);
+        assert_eq!(s.send(Method::POST, path, Some(&bob), Some(login("password-123"))).await.status, 200);
+        let locked_out = s.send(Method::POST, path, Some(&bob), Some(login("password-123"))).await;
         assert_eq!(locked_out.status, 429);
         assert!(locked_out.header("retry-after").is_some());
+        let forgot = s.send(Method::POST, "/api/v1/auth/forgot-password", Some(&bob), Some(json!({"email": "alice@example.com"}))).await;
+        assert_eq!(forgot.status, 429, "mail is sent within the same budget");
 
         // Uploads, by user, apart from the user's other requests.
         let upload = |token: String| {
@@ -336,6 +341,29 @@ both_backends! {
         }
         let metrics = s.get("/metrics").await;
         assert!(metrics.text.contains("ferrobase_rate_limited_total{class=\"public\"}"), "{}", metrics.text);
+    }
+
+    async fn a_users_keys_and_tokens_share_one_budget(s) {
+        s.open_collection("posts").await;
+        let alice = s.register("alice@example.com", "password-123").await["access_token"].as_str().unwrap().to_owned();
+        s.set_settings(json!({"rate_limit_crud": 4})).await;
+        let mut keys = Vec::new();
+        for name in ["one", "two"] {
+            let created = s.as_user(Method::POST, "/api/v1/auth/api-keys", &alice, Some(json!({"name": name}))).await;
+            assert_eq!(created.status, 201, "{}", created.text);
+            keys.push(created.body["key"].as_str().unwrap().to_owned());
+        }
+        // Two creations and one read with the token spend 3 of alice's 4; each key's first
+        // use is an anonymous read (a key is not known before it authenticates).
+        assert_eq!(s.as_user(Method::GET, "/api/v1/posts", &alice, None).await.status, 200);
+        let mut statuses = Vec::new();
+        for key in [&keys[0], &keys[1], &keys[0], &keys[1]] {
+            statuses.push(s.send_with(Method::GET, "/api/v1/posts", None, &[("x-api-key", key.as_str())], None).await.status);
+        }
+        // The second use of a key spends the last of alice's budget; another key of hers
+        // spends the same budget.
+        assert_eq!(statuses, [200, 200, 200, 429]);
+        assert_eq!(s.as_user(Method::GET, "/api/v1/posts", &alice, None).await.status, 429);
     }
 
     async fn forwarded_addresses_count_only_through_trusted_proxies(s) {
