@@ -102,3 +102,10 @@ pub const MAX_HELD_REFUSALS: usize = 1024;
 /// `…`). A database's message may quote the whole value it refused (PostgreSQL's does), which
 /// a client may have made huge.
 pub const MAX_ERROR_MESSAGE_CHARS: usize = 2048;
+
+/// The most roles a user may hold: every role travels in each of the user's access tokens.
+pub const MAX_ROLES: usize = 100;
+
+/// The most bytes of a user's `metadata` (as JSON), which comes back with every sign-in and
+/// every `GET /auth/me`.
+pub const MAX_USER_METADATA_BYTES: usize = 16 * 1024;

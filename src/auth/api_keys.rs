@@ -49,10 +49,20 @@ impl Auth {
         self.known_api_keys.lock().expect("known keys lock").get(&key_digest(key)).cloned()
     }
 
-    /// Creates a key; the answer holds the key itself, which is never shown again.
-    pub async fn create_api_key(&self, user_id: &str, name: &str, expires_at: Option<i64>) -> Result<Json, ApiError> {
+    /// Creates a key for the user of the session `session_id`; the answer holds the key
+    /// itself, which is never shown again. The key is written only while the session is live,
+    /// in one statement that (on PostgreSQL) holds the session's row against a concurrent
+    /// "end everything": that either waits for the key and revokes it, or ends the session
+    /// first, and no key is made (401).
+    pub async fn create_api_key(
+        &self,
+        session_id: &str,
+        user_id: &str,
+        name: &str,
+        expires_at: Option<i64>,
+    ) -> Result<Json, ApiError> {
         let name = name.trim();
-        if name.is_empty() || name.len() > 100 {
+        if name.is_empty() || name.chars().count() > 100 {
             return Err(ApiError::bad_field("name", "an API key needs a name of 1 to 100 characters"));
         }
         let now = now_ms();
@@ -62,23 +72,28 @@ impl Auth {
         let id = uuid::Uuid::now_v7().to_string();
         let key = format!("{KEY_PREFIX}{}", random_token(32));
         let prefix: String = key.chars().take(KEY_PREFIX.len() + 8).collect();
-        let rows = self
-            .db
-            .write(self.db.stmt(
-                "INSERT INTO _fb_api_keys (id, user_id, name, prefix, key_hash, created_at, expires_at) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id, name, prefix, created_at, expires_at, last_used_at",
-                vec![
-                    id.into(),
-                    user_id.into(),
-                    name.into(),
-                    prefix.into(),
-                    sha256_hex(&key).into(),
-                    now.into(),
-                    expires_at.into(),
-                ],
-            ))
-            .await?;
-        let mut out = view(&rows.rows[0]);
+        let lock = if self.db.dialect() == crate::data::Dialect::Postgres { " FOR SHARE" } else { "" };
+        let sql = format!(
+            "INSERT INTO _fb_api_keys (id, user_id, name, prefix, key_hash, created_at, expires_at) \
+             SELECT CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), \
+             CAST(? AS BIGINT), CAST(? AS BIGINT) \
+             WHERE EXISTS (SELECT 1 FROM _fb_sessions WHERE id = ? AND user_id = ? AND revoked_at IS NULL{lock}) \
+             RETURNING id, name, prefix, created_at, expires_at, last_used_at"
+        );
+        let params = vec![
+            id.into(),
+            user_id.into(),
+            name.into(),
+            prefix.into(),
+            sha256_hex(&key).into(),
+            now.into(),
+            expires_at.into(),
+            session_id.into(),
+            user_id.into(),
+        ];
+        let rows = self.db.write(self.db.stmt(&sql, params)).await?;
+        let row = rows.rows.first().ok_or_else(|| ApiError::Unauthorized("the session has ended".into()))?;
+        let mut out = view(row);
         out["key"] = key.into();
         Ok(out)
     }

@@ -18,7 +18,7 @@ pub enum Purpose {
 }
 
 impl Purpose {
-    fn kind(self) -> &'static str {
+    pub(super) fn kind(self) -> &'static str {
         match self {
             Purpose::VerifyEmail => "verify_email",
             Purpose::ResetPassword => "reset_password",

@@ -189,17 +189,22 @@ impl Auth {
 
     /// Revokes every session of a user but `keep` (the one that asked); returns how many.
     pub async fn revoke_other_sessions(&self, user_id: &str, keep: Option<&str>) -> Result<u64, ApiError> {
-        let rows = self
+        let now = now_ms();
+        let results = self
             .db
-            .write(self.db.stmt(
-                "UPDATE _fb_sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL AND id <> ?",
-                vec![now_ms().into(), user_id.into(), keep.unwrap_or("").into()],
-            ))
+            .write_many(vec![
+                self.db.stmt(
+                    "UPDATE _fb_sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL AND id <> ?",
+                    vec![now.into(), user_id.into(), keep.unwrap_or("").into()],
+                ),
+                self.spend_sign_in_tokens(user_id, now),
+            ])
             .await?;
-        Ok(rows.affected)
+        Ok(results[0].affected)
     }
 
-    /// Revokes every session and API key of a user: `(sessions, api_keys)` revoked.
+    /// Revokes every session and API key of a user, and spends the links that would sign
+    /// in again: `(sessions, api_keys)` revoked.
     pub async fn revoke_everything(&self, user_id: &str) -> Result<(u64, u64), ApiError> {
         let now = now_ms();
         let results = self
@@ -213,9 +218,24 @@ impl Auth {
                     "UPDATE _fb_api_keys SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
                     vec![now.into(), user_id.into()],
                 ),
+                self.spend_sign_in_tokens(user_id, now),
             ])
             .await?;
         Ok((results[0].affected, results[1].affected))
+    }
+
+    /// Spends a user's outstanding password resets, magic links, email changes and 2FA
+    /// sign-in steps: a new password or the end of every session must not leave a link in
+    /// someone's mailbox (or a half-finished sign-in) that gets back in.
+    fn spend_sign_in_tokens(&self, user_id: &str, now: i64) -> crate::data::Stmt {
+        use super::one_time::Purpose;
+        let mut params: Vec<crate::data::Value> = vec![now.into(), user_id.into()];
+        let signing_in = [Purpose::ResetPassword, Purpose::MagicLink, Purpose::ChangeEmail, Purpose::SecondFactor];
+        params.extend(signing_in.map(|purpose| purpose.kind().into()));
+        self.db.stmt(
+            "UPDATE _fb_auth_tokens SET used_at = ? WHERE user_id = ? AND used_at IS NULL AND kind IN (?, ?, ?, ?)",
+            params,
+        )
     }
 
     /// A page of sessions, newest first, of one user or of everyone.

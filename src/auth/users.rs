@@ -1,6 +1,7 @@
 //! User accounts in `_fb_users`.
 
 use serde_json::{Value as Json, json};
+use unicode_normalization::UnicodeNormalization;
 
 use super::Auth;
 use super::crypto::sha256_hex;
@@ -63,13 +64,34 @@ impl User {
 
 /// Trims and lower-cases an email address and checks its shape.
 pub fn normalize_email(raw: &str) -> Result<String, ApiError> {
-    let email = raw.trim().to_lowercase();
-    let valid = email.len() <= 254
-        && email.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
-        })
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control());
-    if valid { Ok(email) } else { Err(ApiError::bad_field("email", "a valid email address is required")) }
+    // One spelling per address: composed (NFC), so that an `é` typed as one character or as
+    // `e` and an accent is one account, then lowercase.
+    let email = raw.trim().nfc().collect::<String>().to_lowercase();
+    if is_email(&email) { Ok(email) } else { Err(ApiError::bad_field("email", "a valid email address is required")) }
+}
+
+/// The addresses of the HTML standard's "valid email address" (what `<input type=email>`
+/// takes), with letters beyond ASCII allowed: a local part of letters, digits and
+/// ``.!#$%&'*+/=?^_`{|}~-`` (no leading, trailing or doubled dot), `@`, and at least two
+/// dot-separated labels of letters, digits and inner hyphens. No quoting, comments, angle
+/// brackets, lists or IP literals: each address has one spelling, which mail goes to.
+fn is_email(email: &str) -> bool {
+    const LOCAL_SYMBOLS: &str = ".!#$%&'*+/=?^_`{|}~-";
+    let Some((local, domain)) = email.split_once('@') else { return false };
+    let local_ok = !local.is_empty()
+        && local.len() <= 64
+        && local.chars().all(|c| c.is_alphanumeric() || LOCAL_SYMBOLS.contains(c))
+        && !local.starts_with('.')
+        && !local.ends_with('.')
+        && !local.contains("..");
+    let label_ok = |label: &str| {
+        !label.is_empty()
+            && label.len() <= 63
+            && label.chars().all(|c| c.is_alphanumeric() || c == '-')
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+    };
+    email.len() <= 254 && local_ok && domain.split('.').count() >= 2 && domain.split('.').all(label_ok)
 }
 
 /// How a change to a user's profile is given (`PATCH /auth/user`).
@@ -324,5 +346,34 @@ mod tests {
         {
             assert!(normalize_email(bad).is_err(), "{bad}");
         }
+        // Forms a mail system reads as another address, or as several.
+        for bad in [
+            "<x@example.com>",
+            "x@example.com>",
+            "<x@example.com",
+            "a@b@example.com",
+            "a,b@example.com",
+            "a;b@example.com",
+            "\"a b\"@example.com",
+            "x@-example.com",
+            "x@example-.com",
+            "x@exa_mple.com",
+            "x@[127.0.0.1]",
+            ".x@example.com",
+            "x.@example.com",
+            "x..y@example.com",
+            "x(comment)@example.com",
+            "x@example..com",
+        ] {
+            assert!(normalize_email(bad).is_err(), "{bad}");
+        }
+        for good in ["first.last+tag@sub.example.co.uk", "o'brien@example.ie", "x_y-z@a-b.example", "zoë@例え.jp"] {
+            assert!(normalize_email(good).is_ok(), "{good}");
+        }
+        // One address, however its letters are composed.
+        assert_eq!(
+            normalize_email("Zoe\u{0308}@example.com").unwrap(),
+            normalize_email("zo\u{00eb}@example.com").unwrap()
+        );
     }
 }

@@ -96,6 +96,58 @@ both_backends! {
         assert_eq!(s.post("/api/v1/auth/magic-link", json!({"email": "bad"})).await.status, 400);
     }
 
+    async fn links_in_the_mailbox_end_with_a_new_password_or_the_end_of_every_session(s) {
+        let mut mail = use_smtp(&s).await;
+        s.register("links@example.com", "password1").await;
+        let _verification = next(&mut mail).await;
+        let forgot = || s.post("/api/v1/auth/forgot-password", json!({"email": "links@example.com"}));
+        forgot().await;
+        let first = next(&mut mail).await.token();
+        forgot().await;
+        let second = next(&mut mail).await.token();
+        let reset = s.post("/api/v1/auth/reset-password", json!({"token": second, "password": "password2"})).await;
+        assert_eq!(reset.status, 200, "{}", reset.text);
+        let earlier = s.post("/api/v1/auth/reset-password", json!({"token": first, "password": "password3"})).await;
+        assert_eq!(earlier.status, 400, "an earlier reset link ends with the reset: {}", earlier.text);
+
+        // A magic link and a reset link asked for before a password change, or before the
+        // end of every session, no longer sign in.
+        let t = s.login("links@example.com", "password2").await.body["access_token"].as_str().unwrap().to_owned();
+        s.post("/api/v1/auth/magic-link", json!({"email": "links@example.com"})).await;
+        let magic = next(&mut mail).await.token();
+        let changed = s.as_user(Method::PATCH, "/api/v1/auth/user", &t, Some(json!({"password": "password4", "current_password": "password2"}))).await;
+        assert_eq!(changed.status, 200, "{}", changed.text);
+        assert_eq!(s.post("/api/v1/auth/magic-link/verify", json!({"token": magic})).await.status, 400);
+        forgot().await;
+        let pending = next(&mut mail).await.token();
+        assert_eq!(s.as_user(Method::POST, "/api/v1/auth/logout-all", &t, None).await.status, 200);
+        assert_eq!(s.post("/api/v1/auth/reset-password", json!({"token": pending, "password": "password5"})).await.status, 400);
+        assert_eq!(s.login("links@example.com", "password4").await.status, 200);
+    }
+
+    async fn an_account_without_a_password_sets_one_only_from_a_mailed_link(s) {
+        let mut mail = use_smtp(&s).await;
+        s.post("/api/v1/auth/magic-link", json!({"email": "nopass@example.com"})).await;
+        let link = next(&mut mail).await;
+        let signed_in = s.post("/api/v1/auth/magic-link/verify", json!({"token": link.token()})).await;
+        assert_eq!(signed_in.status, 200, "{}", signed_in.text);
+        let t = signed_in.body["access_token"].as_str().unwrap().to_owned();
+        // A token alone sets no password: with one, it could move the account to another
+        // address at once, skipping the confirmation mailed to the current one.
+        let set = s.as_user(Method::PATCH, "/api/v1/auth/user", &t, Some(json!({"password": "attacker1"}))).await;
+        assert_eq!(set.status, 403, "{}", set.text);
+        let moved = s.as_user(Method::PATCH, "/api/v1/auth/user", &t, Some(json!({"email": "atk@example.com", "current_password": "attacker1"}))).await;
+        assert_eq!(moved.status, 202, "still only a pending change: {}", moved.text);
+        let _confirmation = next(&mut mail).await;
+        assert_eq!(s.as_user(Method::GET, "/api/v1/auth/me", &t, None).await.body["email"], "nopass@example.com");
+        // The reset link, mailed to the address, sets the first password.
+        s.post("/api/v1/auth/forgot-password", json!({"email": "nopass@example.com"})).await;
+        let reset = next(&mut mail).await;
+        let done = s.post("/api/v1/auth/reset-password", json!({"token": reset.token(), "password": "password1"})).await;
+        assert_eq!(done.status, 200, "{}", done.text);
+        assert_eq!(s.login("nopass@example.com", "password1").await.status, 200);
+    }
+
     async fn resend_provider_sends_what_the_api_expects(s) {
         let (base, mut mail) = resend_server("re_test_key").await;
         s.set_settings(json!({"email_provider": "resend", "resend_api_url": base, "resend_api_key": "re_test_key", "email_from": "hello@ferrobase.test"})).await;

@@ -214,4 +214,106 @@ both_backends! {
         }
         assert!(!later.contains("password_hash") && !later.contains("$argon2"));
     }
+
+    async fn credentials_change_only_through_the_users_own_session(s) {
+        let reg = s.register("own@example.com", "password1").await;
+        let (t, id) = (token(&reg), reg["user"]["id"].as_str().unwrap().to_owned());
+        let key = s.as_user(Method::POST, "/api/v1/auth/api-keys", &t, Some(json!({"name": "k"}))).await.body["key"].as_str().unwrap().to_owned();
+        let imp = s.admin_post(&format!("/api/v1/admin/users/{id}/impersonate"), json!({})).await.body["access_token"].as_str().unwrap().to_owned();
+        let with_key = |method: Method, path: &'static str, body: Option<Value>| {
+            let mut req = s.client.request(method, s.url(path)).header("x-api-key", key.clone());
+            if let Some(body) = body {
+                req = req.json(&body);
+            }
+            async move { req.send().await.unwrap().status().as_u16() }
+        };
+        // An API key cannot make keys (they would outlive its expiry and revocation), nor
+        // change the password, the email or 2FA; an impersonation token neither.
+        let attempts = [
+            (Method::POST, "/api/v1/auth/api-keys", Some(json!({"name": "minted"}))),
+            (Method::PATCH, "/api/v1/auth/user", Some(json!({"password": "password2", "current_password": "password1"}))),
+            (Method::PATCH, "/api/v1/auth/user", Some(json!({"email": "other@example.com", "current_password": "password1"}))),
+            (Method::POST, "/api/v1/auth/2fa/setup", None),
+        ];
+        for (method, path, body) in attempts {
+            assert_eq!(with_key(method.clone(), path, body.clone()).await, 403, "{method} {path} with an API key");
+            let impersonated = s.send(method.clone(), path, Some(&imp), body).await;
+            assert_eq!(impersonated.status, 403, "{method} {path} impersonated: {}", impersonated.text);
+        }
+        assert_eq!(s.as_user(Method::GET, "/api/v1/auth/api-keys", &t, None).await.body["api_keys"].as_array().unwrap().len(), 1);
+        assert_eq!(s.login("own@example.com", "password1").await.status, 200, "the password is unchanged");
+        // Other changes of the profile are theirs to make.
+        let metadata = s.send(Method::PATCH, "/api/v1/auth/user", Some(&imp), Some(json!({"metadata": {"theme": "dark"}}))).await;
+        assert_eq!(metadata.status, 200, "{}", metadata.text);
+        assert_eq!(with_key(Method::PATCH, "/api/v1/auth/user", Some(json!({"metadata": {"theme": "light"}}))).await, 200);
+        // The user's own session can.
+        let made = s.as_user(Method::POST, "/api/v1/auth/api-keys", &t, Some(json!({"name": "second"}))).await;
+        assert_eq!(made.status, 201, "{}", made.text);
+    }
+
+    async fn keys_made_while_everything_ends_do_not_survive_it(s) {
+        let reg = s.register("race@example.com", "password1").await;
+        let t = token(&reg);
+        let creations = (0..10).map(|i| s.as_user(Method::POST, "/api/v1/auth/api-keys", &t, Some(json!({"name": format!("k{i}")}))));
+        let (created, ended) = futures_util::future::join(
+            futures_util::future::join_all(creations),
+            s.as_user(Method::POST, "/api/v1/auth/logout-all", &t, None),
+        )
+        .await;
+        assert_eq!(ended.status, 200, "{}", ended.text);
+        for resp in created {
+            match resp.status {
+                201 => {
+                    let key = resp.body["key"].as_str().unwrap();
+                    let me = s.client.get(s.url("/api/v1/auth/me")).header("x-api-key", key).send().await.unwrap();
+                    assert_eq!(me.status(), 401, "a key made before the end was revoked with the rest");
+                }
+                status => assert_eq!(status, 401, "{}", resp.text),
+            }
+        }
+    }
+
+    async fn wrong_codes_to_enable_or_disable_2fa_count_towards_the_lockout(s) {
+        let reg = s.register("guess@example.com", "password1").await;
+        let t = token(&reg);
+        s.set_settings(json!({"lockout_max_attempts": 3, "lockout_duration_ms": 600000})).await;
+        assert_eq!(s.as_user(Method::POST, "/api/v1/auth/2fa/setup", &t, None).await.status, 200);
+        let statuses: Vec<u16> = {
+            let mut out = Vec::new();
+            for code in ["000000", "000001", "000002", "000003"] {
+                out.push(s.as_user(Method::POST, "/api/v1/auth/2fa/enable", &t, Some(json!({"code": code}))).await.status);
+            }
+            out
+        };
+        // As at sign-in: the attempt that reaches the limit is answered with the lock.
+        assert_eq!(statuses, [400, 400, 423, 423]);
+        assert_eq!(s.login("guess@example.com", "password1").await.status, 423, "the account is locked for sign-ins too");
+    }
+
+    async fn account_details_are_bounded_and_checked(s) {
+        for email in ["<x@example.com>", "x@example.com>", "a@b@example.com", "a,b@example.com", "x@-example.com"] {
+            let resp = s.post("/api/v1/auth/register", json!({"email": email, "password": "password1"})).await;
+            assert_eq!(resp.status, 400, "{email}: {}", resp.text);
+        }
+        // One address, however its letters are composed: one account.
+        let composed = s.post("/api/v1/auth/register", json!({"email": "zo\u{00eb}@example.com", "password": "password1"})).await;
+        assert_eq!(composed.status, 201, "{}", composed.text);
+        let decomposed = s.post("/api/v1/auth/register", json!({"email": "Zoe\u{0308}@example.com", "password": "password1"})).await;
+        assert_eq!(decomposed.status, 409, "{}", decomposed.text);
+        assert_eq!(s.login("ZOE\u{0308}@example.com", "password1").await.status, 200);
+
+        let t = token(&composed.body);
+        let big = json!({"metadata": {"blob": "x".repeat(20_000)}});
+        assert_eq!(s.as_user(Method::PATCH, "/api/v1/auth/user", &t, Some(big.clone())).await.status, 400);
+        let mut registration = big.clone();
+        registration["email"] = json!("big@example.com");
+        registration["password"] = json!("password1");
+        assert_eq!(s.post("/api/v1/auth/register", registration).await.status, 400);
+        assert_eq!(s.as_user(Method::PATCH, "/api/v1/auth/user", &t, Some(json!([]))).await.status, 400);
+        let id = composed.body["user"]["id"].as_str().unwrap();
+        let roles: Vec<String> = (0..101).map(|i| format!("role{i}")).collect();
+        let too_many = s.send(Method::PATCH, &format!("/api/v1/admin/users/{id}/roles"), Some(crate::harness::ADMIN_SECRET), Some(json!({"roles": roles}))).await;
+        assert_eq!(too_many.status, 400, "{}", too_many.text);
+        assert_eq!(s.as_user(Method::GET, "/api/v1/auth/me", &t, None).await.body["roles"], json!([]));
+    }
 }

@@ -10,6 +10,7 @@ use crate::auth::sessions::SessionOptions;
 use crate::data::query::parse;
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::{Admin, ClientInfo, JsonBody, Path, QueryPairs};
+use crate::limits::MAX_ROLES;
 
 /// How long an impersonation token lives.
 const IMPERSONATION_SECS: i64 = 15 * 60;
@@ -47,6 +48,9 @@ pub async fn set_roles(
             _ => Err(ApiError::bad_field("roles", "each role must be a name of 1 to 64 characters")),
         })
         .collect::<Result<_, _>>()?;
+    if roles.len() > MAX_ROLES {
+        return Err(ApiError::bad_field("roles", format!("a user may hold at most {MAX_ROLES} roles (MAX_ROLES)")));
+    }
     let user = state.auth().set_roles(&id, &roles).await?.ok_or_else(|| ApiError::not_found("user not found"))?;
     Ok(Json(user.view()).into_response())
 }

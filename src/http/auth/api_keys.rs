@@ -16,11 +16,7 @@ pub async fn create(
     User(principal): User,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<Response> {
-    // An impersonation token lasts 15 minutes and cannot be refreshed; a key it made would
-    // outlive it, and its session's end.
-    if principal.impersonated {
-        return Err(ApiError::Forbidden("an impersonation token cannot create API keys".into()));
-    }
+    super::own_session(&principal, "create API keys")?;
     let name = body.get("name").and_then(Value::as_str).unwrap_or("");
     let expires_at = match body.get("expires_at") {
         None | Some(Value::Null) => None,
@@ -28,7 +24,9 @@ pub async fn create(
             Some(v.as_i64().ok_or_else(|| ApiError::bad_field("expires_at", "expires_at must be Unix milliseconds"))?)
         }
     };
-    let key = state.auth().create_api_key(&principal.id, name, expires_at).await?;
+    // `own_session` above: a caller that is not an API key or an impersonation has one.
+    let session = principal.session_id.as_deref().unwrap_or_default();
+    let key = state.auth().create_api_key(session, &principal.id, name, expires_at).await?;
     Ok((StatusCode::CREATED, Json(key)).into_response())
 }
 

@@ -17,8 +17,10 @@ use serde_json::{Value as Json, json};
 use crate::app::AppState;
 use crate::auth::sessions::SessionOptions;
 use crate::auth::{Tokens, User};
+use crate::data::access::Principal;
 use crate::error::ApiError;
 use crate::http::extract::ClientInfo;
+use crate::limits::MAX_USER_METADATA_BYTES;
 use crate::mail::Mail;
 
 /// Session lifetimes and policy from the runtime settings.
@@ -82,6 +84,36 @@ pub fn link(state: &AppState, path: &str, token: &str) -> String {
 }
 
 /// The signed-in user's account (404 when it was deleted meanwhile).
+/// Credentials (the password, the email, 2FA, API keys) change only through the user's own
+/// session. What an impersonation token set would outlast it, and give the admin a way back
+/// into the account after its 15 minutes; what an API key set would outlast the key's expiry
+/// and revocation.
+pub fn own_session(principal: &Principal, what: &str) -> Result<(), ApiError> {
+    if principal.impersonated {
+        return Err(ApiError::Forbidden(format!("an impersonation token cannot {what}")));
+    }
+    if principal.api_key_id.is_some() {
+        return Err(ApiError::Forbidden(format!("an API key cannot {what}: sign in to do it")));
+    }
+    Ok(())
+}
+
+/// A user's `metadata` (or `data`, as Supabase clients send it) from a request body: a JSON
+/// object of at most [`MAX_USER_METADATA_BYTES`]; `None` when the body gives none.
+pub fn metadata_of(body: &Json) -> Result<Option<Json>, ApiError> {
+    let Some(metadata) = body.get("metadata").or_else(|| body.get("data")) else { return Ok(None) };
+    if !metadata.is_object() {
+        return Err(ApiError::bad_field("metadata", "metadata must be a JSON object"));
+    }
+    if metadata.to_string().len() > MAX_USER_METADATA_BYTES {
+        return Err(ApiError::bad_field(
+            "metadata",
+            format!("metadata must be at most {MAX_USER_METADATA_BYTES} bytes of JSON (MAX_USER_METADATA_BYTES)"),
+        ));
+    }
+    Ok(Some(metadata.clone()))
+}
+
 pub async fn current_user(state: &AppState, id: &str) -> Result<User, ApiError> {
     state.auth().user_by_id(id).await?.ok_or_else(|| ApiError::not_found("user not found"))
 }

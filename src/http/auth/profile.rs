@@ -28,14 +28,19 @@ pub async fn delete_me(State(state): State<AppState>, User(principal): User) -> 
 }
 
 /// `{email?, password?, current_password?, metadata?|data?}`. A new email or password needs
-/// the current password (a wrong one counts towards the lockout); an account without a
-/// password confirms a new email from a link mailed to its current address instead. A new
-/// email must be verified again; a new password ends the user's other sessions.
+/// the user's own session (not an API key or an impersonation) and the current password (a
+/// wrong one counts towards the lockout); an account without a password confirms a new email
+/// from a link mailed to its current address instead, and sets a password only through a
+/// reset link. A new email must be verified again; a new password ends the user's other
+/// sessions.
 pub async fn update(
     State(state): State<AppState>,
     User(principal): User,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<Response> {
+    if !body.is_object() {
+        return Err(ApiError::bad_request("the request body must be a JSON object"));
+    }
     let user = super::current_user(&state, &principal.id).await?;
     let mut change = UserChange::default();
     let new_email = requested_email(&body, &user)?;
@@ -47,6 +52,17 @@ pub async fn update(
         }
         None => None,
     };
+    if new_email.is_some() || new_password.is_some() {
+        super::own_session(&principal, "change the email or the password")?;
+    }
+    // An account without a password (made by a magic link) sets its first one from a reset
+    // link mailed to it: else whoever holds a token could set one, then use it as the
+    // current password to move the account to another address at once.
+    if new_password.is_some() && user.password_hash.is_none() {
+        return Err(ApiError::Forbidden(
+            "this account has no password: set one with a reset link (POST /auth/forgot-password)".into(),
+        ));
+    }
     if (new_email.is_some() || new_password.is_some()) && user.password_hash.is_some() {
         let current = body.get("current_password").and_then(Value::as_str).unwrap_or("");
         super::login::ensure_not_locked(&user)?;
@@ -65,12 +81,7 @@ pub async fn update(
     } else {
         new_email
     };
-    if let Some(metadata) = body.get("metadata").or_else(|| body.get("data")) {
-        if !metadata.is_object() {
-            return Err(ApiError::bad_field("metadata", "metadata must be a JSON object"));
-        }
-        change.metadata = Some(metadata.clone());
-    }
+    change.metadata = super::metadata_of(&body)?;
     let updated = state.auth().update_user(&user.id, change).await?;
     if new_password.is_some() {
         state.auth().revoke_other_sessions(&user.id, principal.session_id.as_deref()).await?;

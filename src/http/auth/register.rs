@@ -27,10 +27,7 @@ pub async fn register(
     let email = users::normalize_email(required(&body, "email")?)?;
     let pass = required(&body, "password")?;
     check_password(&state, pass)?;
-    let metadata = body.get("metadata").or_else(|| body.get("data")).cloned().unwrap_or_else(|| json!({}));
-    if !metadata.is_object() {
-        return Err(ApiError::bad_field("metadata", "metadata must be a JSON object"));
-    }
+    let metadata = super::metadata_of(&body)?.unwrap_or_else(|| json!({}));
     let hash = password::hash(pass).await?;
     let user = state.auth().create_user(&email, Some(hash), false, metadata).await?;
     send_verification(&state, &user).await?;

@@ -14,6 +14,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::extract::{ClientInfo, JsonBody, User};
 
 pub async fn setup(State(state): State<AppState>, User(principal): User) -> ApiResult<Response> {
+    super::own_session(&principal, "set up two-factor authentication")?;
     let user = current_user(&state, &principal.id).await?;
     let issuer = state.settings().get_str("app_name");
     let setup = state.auth().totp_setup(&user, &issuer).await?;
@@ -26,9 +27,11 @@ pub async fn enable(
     User(principal): User,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<Response> {
+    super::own_session(&principal, "enable two-factor authentication")?;
     let code = required(&body, "code")?;
     let user = current_user(&state, &principal.id).await?;
-    let recovery_codes = state.auth().totp_enable(&user, code).await?;
+    super::login::ensure_not_locked(&user)?;
+    let recovery_codes = count_wrong_code(&state, &user, state.auth().totp_enable(&user, code).await).await?;
     Ok(Json(json!({ "enabled": true, "recovery_codes": recovery_codes })).into_response())
 }
 
@@ -37,10 +40,23 @@ pub async fn disable(
     User(principal): User,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<Response> {
+    super::own_session(&principal, "disable two-factor authentication")?;
     let code = required(&body, "code")?;
     let user = current_user(&state, &principal.id).await?;
-    state.auth().totp_disable(&user, code).await?;
+    super::login::ensure_not_locked(&user)?;
+    count_wrong_code(&state, &user, state.auth().totp_disable(&user, code).await).await?;
     Ok(Json(json!({ "enabled": false })).into_response())
+}
+
+/// A wrong code counts towards the lockout, as at sign-in, so that a session's holder cannot
+/// guess codes (of an enabled 2FA, to turn it off) any faster than a stranger signing in.
+async fn count_wrong_code<T>(state: &AppState, user: &crate::auth::User, result: ApiResult<T>) -> ApiResult<T> {
+    if let Err(ApiError::BadRequest { field: Some(field), .. }) = &result
+        && field == "code"
+    {
+        record_failure(state, user).await?;
+    }
+    result
 }
 
 /// `{totp_token, code}`: a TOTP code or a recovery code finishes the sign-in. Wrong codes count
