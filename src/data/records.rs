@@ -451,12 +451,18 @@ pub(super) fn missing_columns(
         if names::is_system_column(name) || table.column(name).is_some() || missing.iter().any(|(m, _)| m == name) {
             continue;
         }
+        if !auto_create {
+            // With PostgREST's code for a body column the table lacks, as for any table.
+            let shown: String = name.chars().take(64).collect();
+            return Err(ApiError::BadRequest {
+                message: format!("unknown field '{shown}' in '{}'", table.name),
+                field: Some(name.clone()),
+                code: Some(crate::error::codes::UNKNOWN_BODY_COLUMN),
+            });
+        }
         check_new_field_name(table, name)?;
         if let Some((other, _)) = missing.iter().find(|(m, _)| m.eq_ignore_ascii_case(name)) {
             return Err(ApiError::bad_field(name, format!("fields '{other}' and '{name}' differ only in case")));
-        }
-        if !auto_create {
-            return Err(ApiError::bad_field(name, format!("unknown field '{name}' in '{}'", table.name)));
         }
         missing.push((name.clone(), ColumnType::infer(value)));
         check_new_field_count(table, missing.len())?;

@@ -28,9 +28,9 @@ pub struct Ticket {
 pub fn ticket(state: &AppState, request: &Request) -> Option<Ticket> {
     // The class first: when its limit is off (or the path is not counted), nothing else is
     // looked at.
-    let class = class_of(state, request)?;
+    let (class, user) = class_of(state, request)?;
     let limit = u64::try_from(state.settings().get_i64(class.setting())).ok().filter(|l| *l > 0)?;
-    Some(Ticket { class, caller: caller_of(state, request, class), limit })
+    Some(Ticket { class, caller: caller_of(state, request, user), limit })
 }
 
 /// Spends a ticket from its caller's budget: `Ok` with the budget to report, or the 429 to
@@ -81,34 +81,47 @@ fn user_of(state: &AppState, request: &Request) -> Option<String> {
     })
 }
 
-/// The class of a request, by its route as the contract's table has it; `None` for what is
-/// never counted: health checks, metrics, and the data API called with the admin secret. Its
-/// holder is the operator's own backend (what a service key is elsewhere), which may write
-/// as fast as the server takes it; the admin API stays counted by client IP whoever calls.
-fn class_of(state: &AppState, request: &Request) -> Option<Class> {
+/// The class of a request, by its route as the contract's table has it, and the user whose
+/// budget it spends (CRUD and uploads by a valid token or a known key; `None`: its client
+/// IP's); `None` for what is never counted: health checks, metrics, and the data API called
+/// with the admin secret. Its holder is the operator's own backend (what a service key is
+/// elsewhere), which may write as fast as the server takes it; the admin API stays counted
+/// by client IP whoever calls.
+fn class_of(state: &AppState, request: &Request) -> Option<(Class, Option<String>)> {
     let path = request.uri().path();
     if path == "/api/v1/admin/health" || path == "/metrics" {
         return None;
     }
     if path.starts_with("/api/v1/admin/") {
-        return Some(Class::Admin);
+        return Some((Class::Admin, None));
     }
     if is_admin(state, request) {
         return None;
     }
-    if is_upload(request.method(), path) {
-        return Some(Class::Uploads);
+    // Telling a user apart verifies a token: not done when no class it could decide counts.
+    let counted = |class: Class| state.settings().get_i64(class.setting()) > 0;
+    if ![Class::PublicReads, Class::Auth, Class::Crud, Class::Uploads].into_iter().any(counted) {
+        return None;
     }
     // Only a valid token or a known key makes a caller a user: a made-up one buys no
     // larger budget than its IP's.
-    let signed_in = user_of(state, request).is_some();
+    let user = user_of(state, request);
+    if is_upload(request.method(), path) {
+        return Some((Class::Uploads, user));
+    }
     if let Some(rest) = path.strip_prefix("/api/v1/auth/") {
         // Signing in, tokens and mail count by client IP whatever credentials come along,
         // so that no token, made-up or valid, buys more password guesses or more mail. Only
         // a signed-in user's own account (profile, keys, 2FA set-up, signing out) is CRUD.
-        return Some(if signed_in && is_own_account(rest) { Class::Crud } else { Class::Auth });
+        return Some(match user {
+            Some(user) if is_own_account(rest) => (Class::Crud, Some(user)),
+            _ => (Class::Auth, None),
+        });
     }
-    Some(if signed_in { Class::Crud } else { Class::PublicReads })
+    Some(match user {
+        Some(user) => (Class::Crud, Some(user)),
+        None => (Class::PublicReads, None),
+    })
 }
 
 /// The routes under `/api/v1/auth/` that act on the signed-in user's own account; the others
@@ -119,10 +132,8 @@ fn is_own_account(rest: &str) -> bool {
         || matches!(rest, "2fa/setup" | "2fa/enable" | "2fa/disable")
 }
 
-/// Whose budget a request of `class` spends: the user's for CRUD and uploads (an invalid
-/// token counts against its IP), the client IP's otherwise.
-fn caller_of(state: &AppState, request: &Request, class: Class) -> String {
-    let user = matches!(class, Class::Crud | Class::Uploads).then(|| user_of(state, request)).flatten();
+/// Whose budget a request spends: its user's, or its client IP's.
+fn caller_of(state: &AppState, request: &Request, user: Option<String>) -> String {
     user.unwrap_or_else(|| {
         super::client_ip::of(state, request.extensions(), request.headers())
             .map_or_else(|| "unknown".to_owned(), network_of)

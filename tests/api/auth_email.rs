@@ -94,6 +94,17 @@ both_backends! {
         assert_eq!(created.status, 200, "{}", created.text);
         assert_eq!(created.body["user"]["email"], "new@example.com");
         assert_eq!(s.post("/api/v1/auth/magic-link", json!({"email": "bad"})).await.status, 400);
+
+        // A link that would make an account after registration closed is refused as such,
+        // and kept for when it opens again.
+        s.post("/api/v1/auth/magiclink", json!({"email": "later@example.com"})).await;
+        let link = next(&mut mail).await;
+        s.set_settings(json!({"registration_open": false})).await;
+        let closed = s.post("/api/v1/auth/magiclink/verify", json!({"token": link.token()})).await;
+        assert_eq!(closed.status, 403, "{}", closed.text);
+        s.set_settings(json!({"registration_open": true})).await;
+        let opened = s.post("/api/v1/auth/magiclink/verify", json!({"token": link.token()})).await;
+        assert_eq!(opened.status, 200, "{}", opened.text);
     }
 
     async fn links_in_the_mailbox_end_with_a_new_password_or_the_end_of_every_session(s) {

@@ -77,6 +77,9 @@ both_backends! {
         assert_eq!(refused.status, 400, "{}", refused.text);
         assert_eq!(s.admin_get("/api/v1/admin/settings").await.body["settings"]["app_name"], "Plain");
         assert_eq!(s.admin_post("/api/v1/admin/settings/import", json!({"settings": 3})).await.status, 400);
+        // A setting beside an export's `settings` is not dropped without a word.
+        let beside = s.admin_post("/api/v1/admin/settings/import", json!({"settings": {"app_name": "Inner"}, "app_name": "Outer"})).await;
+        assert_eq!((beside.status, beside.body["field"].as_str()), (400, Some("app_name")), "{}", beside.text);
         // An export of a format this server does not know is refused whole.
         for format in [json!(2), json!("1")] {
             let later = s.admin_post("/api/v1/admin/settings/import", json!({"ferrobase_settings": format, "settings": {"app_name": "Later"}})).await;

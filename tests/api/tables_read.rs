@@ -408,6 +408,10 @@ both_backends! {
         assert!(resp.body.get("details").is_some() && resp.body["hint"].is_null(), "{}", resp.text);
         let resp = s.admin_post("/api/v1/tables/todos", json!({"nosuch": 1})).await;
         assert_eq!((resp.body["code"].as_str(), resp.body["details"].as_str()), (Some("PGRST204"), Some("field 'nosuch'")));
+        // A collection on this surface adds no field: the same code.
+        s.open_collection("notes").await;
+        let resp = s.post("/api/v1/tables/notes", json!({"nosuch": 1})).await;
+        assert_eq!((resp.status, resp.body["code"].as_str()), (400, Some("PGRST204")), "{}", resp.text);
         let resp = s.admin_get("/api/v1/tables/todos?or=(a.eq.1").await;
         assert_eq!(resp.body["code"], "PGRST100");
         let resp = s.get("/api/v1/tables/nosuch").await;

@@ -61,6 +61,9 @@ pub async fn audit(_: Admin, State(state): State<AppState>, QueryPairs(pairs): Q
 /// The format of a settings export (`ferrobase_settings`).
 const SETTINGS_FORMAT: u32 = 1;
 
+/// The fields of a settings export.
+const EXPORT_FIELDS: [&str; 3] = ["ferrobase_settings", "exported_at", "settings"];
+
 /// `GET /admin/settings/export`: every setting as a JSON file, secrets masked.
 pub async fn export(_: Admin, State(state): State<AppState>) -> Response {
     let file = json!({
@@ -91,6 +94,16 @@ pub async fn import(_: Admin, State(state): State<AppState>, JsonBody(body): Jso
         Some(_) => return Err(ApiError::bad_field("settings", "settings must be an object")),
         None => object.clone(),
     };
+    // An export holds its settings and the fields it was written with, nothing else: a
+    // setting beside `settings` would be dropped without a word.
+    if object.contains_key("settings")
+        && let Some(stray) = object.keys().find(|k| !EXPORT_FIELDS.contains(&k.as_str()))
+    {
+        return Err(ApiError::bad_field(
+            stray,
+            format!("'{stray}' is not a field of a settings export: put settings inside \"settings\""),
+        ));
+    }
     let changed = state.settings().update(&settings, "admin (import)").await?;
     announce(&state).await;
     Ok(Json(json!({ "imported": changed, "settings": state.settings().snapshot() })).into_response())

@@ -84,13 +84,19 @@ async fn verify(
     surface: Surface,
 ) -> ApiResult<Response> {
     let invalid = || ApiError::bad_field("token", "the magic link is invalid, used or expired");
-    let holder = state.auth().consume_token(Purpose::MagicLink, token).await?.ok_or_else(invalid)?;
+    let holder = state.auth().peek_token(Purpose::MagicLink, token).await?.ok_or_else(invalid)?;
     let email = holder.email.ok_or_else(invalid)?;
-    let user = match state.auth().user_by_email(&email).await? {
+    let existing = state.auth().user_by_email(&email).await?;
+    // A link that would make an account while registration is closed is refused as such,
+    // and kept: it works once registration opens again.
+    let registers = existing.is_none() && holder.user_id.is_none();
+    if registers && !state.settings().get_bool("registration_open") {
+        return Err(ApiError::Forbidden("registration is closed".into()));
+    }
+    state.auth().consume_token(Purpose::MagicLink, token).await?.ok_or_else(invalid)?;
+    let user = match existing {
         Some(user) => user,
-        None if holder.user_id.is_none() && state.settings().get_bool("registration_open") => {
-            state.auth().create_user(&email, None, true, json!({})).await?
-        }
+        None if registers => state.auth().create_user(&email, None, true, json!({})).await?,
         None => return Err(invalid()),
     };
     super::login::ensure_not_locked(&user)?;
