@@ -96,6 +96,10 @@ pub enum DbError {
     Other(String),
 }
 
+/// The refusal of an upsert whose `on_conflict` names columns without a unique constraint,
+/// in the same words on both backends (their own quote the statement).
+pub const NO_CONFLICT_TARGET: &str = "on_conflict must name the columns of a primary key or unique constraint";
+
 /// Database failures as answers: constraint violations and refused values are the client's
 /// (409, 400), anything else is the server's (500, logged).
 impl From<DbError> for ApiError {

@@ -272,9 +272,7 @@ fn map_err(err: tokio_postgres::Error) -> DbError {
         DbError::CheckViolation(db.message().to_owned())
     } else if *code == SqlState::INVALID_COLUMN_REFERENCE && message.contains("ON CONFLICT") {
         // An upsert naming columns without a unique constraint.
-        DbError::NoConflictTarget(format!(
-            "on_conflict must name the columns of a primary key or unique constraint ({message})"
-        ))
+        DbError::NoConflictTarget(super::NO_CONFLICT_TARGET.into())
     } else if [SqlState::INVALID_DATETIME_FORMAT, SqlState::DATETIME_FIELD_OVERFLOW].contains(code) {
         DbError::InvalidDatetime(message)
     } else if [

@@ -476,9 +476,9 @@ fn map_err(err: rusqlite::Error) -> DbError {
                     .into(),
             ),
             // An upsert naming columns without a unique constraint.
-            _ if msg.contains("ON CONFLICT clause does not match") => DbError::NoConflictTarget(format!(
-                "on_conflict must name the columns of a primary key or unique constraint ({msg})"
-            )),
+            _ if msg.contains("ON CONFLICT clause does not match") => {
+                DbError::NoConflictTarget(super::NO_CONFLICT_TARGET.into())
+            }
             // A table, column or index dropped or made by another request meanwhile.
             _ if ["no such table:", "no such column:", "no such index:"].iter().any(|p| msg.starts_with(p))
                 || msg.contains("has no column named")

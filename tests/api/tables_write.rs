@@ -170,6 +170,7 @@ both_backends! {
         assert_eq!(resp.body, json!([{"k": "n1", "v": 5, "note": "first"}]));
         let bad = admin(&s, Method::POST, &format!("{path}?on_conflict=v"), &[merge], Some(json!({"k": "z", "v": 5}))).await;
         assert_eq!((bad.status, bad.body["code"].as_str()), (400, Some("42P10")), "no unique constraint on v: {}", bad.text);
+        assert_eq!(bad.error(), "on_conflict must name the columns of a primary key or unique constraint", "the same words on both");
         let bad = admin(&s, Method::POST, &format!("{path}?on_conflict=nope"), &[merge], Some(json!({"k": "z"}))).await;
         assert_eq!(bad.status, 400);
         assert!(bad.error().contains("nope"));
