@@ -23,9 +23,9 @@ pub struct Auth {
     db: Db,
     jwt: jwt::JwtKeys,
     sealer: crypto::SecretBox,
-    /// API keys (by [`api_keys::limiter_id`]) that authenticated on this instance: only these
-    /// get a rate-limit budget of their own. Any other key counts against its client's IP, or
-    /// each made-up key would bring a fresh budget.
+    /// API keys (by a digest of the key) that authenticated on this instance, and their
+    /// users: only these spend their user's rate-limit budget. Any other key counts against
+    /// its client's IP, or each made-up key would bring a fresh budget.
     known_api_keys: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 

@@ -87,9 +87,9 @@ fn split_options(url: &str) -> (String, Option<String>) {
 /// Writes a backup to `output` (what `ferrobase backup` does); returns its size in bytes.
 /// SQLite works while a server is running on the same data dir.
 pub async fn backup_to_file(data_dir: &Path, database_url: Option<&str>, output: &Path) -> Result<u64, String> {
-    if database_url.is_none() && is_live_database(data_dir, output) {
+    if is_live_database(data_dir, output) {
         return Err(format!(
-            "{} is the live database (or its journal): a backup must be written elsewhere",
+            "{} is the live database (or its journal, or a secret of the server): a backup must be written elsewhere",
             output.display()
         ));
     }
@@ -133,9 +133,10 @@ async fn dump_to(mut child: tokio::process::Child, path: &Path) -> Result<(), St
     Ok(())
 }
 
-/// Whether `output` is the SQLite database of `data_dir` or one of its journal files (as
-/// the same file, whatever the path's spelling): a backup written there would replace the
-/// file the server writes to.
+/// Whether `output` is the SQLite database of `data_dir`, one of its journal files or one of
+/// the server's secrets (as the same file, whatever the path's spelling): a backup written
+/// there would replace the file the server writes to, or the secrets its tokens and sealed
+/// TOTP keys depend on.
 fn is_live_database(data_dir: &Path, output: &Path) -> bool {
     let resolve = |path: &Path| -> Option<PathBuf> {
         let name = path.file_name()?;
@@ -145,14 +146,14 @@ fn is_live_database(data_dir: &Path, output: &Path) -> bool {
         Some(resolved.canonicalize().unwrap_or(resolved))
     };
     let Some(target) = resolve(output) else { return false };
-    ["ferrobase.db", "ferrobase.db-wal", "ferrobase.db-shm", "ferrobase.db-journal"]
+    ["ferrobase.db", "ferrobase.db-wal", "ferrobase.db-shm", "ferrobase.db-journal", "jwt_secret", "admin_secret"]
         .iter()
         .filter_map(|name| resolve(&data_dir.join(name)))
         .any(|live| live == target)
 }
 
 /// Restores a backup made by [`start`]: SQLite, into `data_dir` (the server must be stopped:
-/// the current database is kept beside it as `ferrobase.db.before-restore`); PostgreSQL, into
+/// the current database is kept beside it as `ferrobase.db.before-restore-<ms>`); PostgreSQL, into
 /// the database of `url`, replacing the dumped schema (see [`restore_postgres`]).
 pub async fn restore(data_dir: &Path, database_url: Option<&str>, input: &Path) -> Result<String, String> {
     match database_url {
@@ -243,14 +244,55 @@ fn migrations_schema(listing: &str) -> Option<String> {
     })
 }
 
+/// Tables every Ferrobase database holds since its first migrations: a file without them is
+/// not one, whatever else it holds.
+const CORE_TABLES: [&str; 5] = ["_fb_migrations", "_fb_collections", "_fb_settings", "_fb_users", "_fb_sessions"];
+
 fn restore_sqlite(data_dir: &Path, input: &Path) -> Result<String, String> {
-    // A backup is a whole database that opens and holds Ferrobase's tables.
+    check_sqlite_backup(input)?;
+    std::fs::create_dir_all(data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
+    let target = data_dir.join("ferrobase.db");
+    if target.exists() {
+        settle(&target)?;
+    }
+    let staged = data_dir.join("ferrobase.db.restoring");
+    std::fs::copy(input, &staged).map_err(|e| format!("copying the backup: {e}"))?;
+    let mut kept = None;
+    if target.exists() {
+        // Never over an earlier restore's copy: that may be the only one of the real data.
+        let name = format!("ferrobase.db.before-restore-{}", crate::util::now_ms());
+        std::fs::rename(&target, data_dir.join(&name)).map_err(|e| e.to_string())?;
+        kept = Some(name);
+    }
+    for stale in ["ferrobase.db-wal", "ferrobase.db-shm"] {
+        let _ = std::fs::remove_file(data_dir.join(stale));
+    }
+    std::fs::rename(&staged, &target).map_err(|e| e.to_string())?;
+    Ok(match kept {
+        Some(name) => format!("restored into {}; the database it replaced is kept as {name}", target.display()),
+        None => format!("restored into {}", target.display()),
+    })
+}
+
+/// A backup is a whole database that opens, passes its integrity check and holds
+/// Ferrobase's tables.
+fn check_sqlite_backup(input: &Path) -> Result<(), String> {
+    let not_a_backup = |e: &dyn std::fmt::Display| format!("{} is not a Ferrobase SQLite backup: {e}", input.display());
     let conn = rusqlite::Connection::open_with_flags(input, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .map_err(|e| format!("{} is not a Ferrobase SQLite backup: {e}", input.display()))?;
-    let check = conn
-        .query_row("SELECT COUNT(*) FROM _fb_migrations", [], |row| row.get::<_, i64>(0))
-        .map_err(|e| format!("{} is not a Ferrobase SQLite backup: {e}", input.display()))?;
-    if check == 0 {
+        .map_err(|e| not_a_backup(&e))?;
+    for table in CORE_TABLES {
+        let found: i64 = conn
+            .query_row("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?1", [table], |row| {
+                row.get(0)
+            })
+            .map_err(|e| not_a_backup(&e))?;
+        if found == 0 {
+            return Err(not_a_backup(&format!("it has no table {table}")));
+        }
+    }
+    let migrations: i64 =
+        conn.query_row("SELECT COUNT(*) FROM _fb_migrations", [], |row| row.get(0)).map_err(|e| not_a_backup(&e))?;
+    if migrations == 0 {
         return Err(format!("{} holds no Ferrobase tables", input.display()));
     }
     let integrity: String = conn
@@ -259,19 +301,26 @@ fn restore_sqlite(data_dir: &Path, input: &Path) -> Result<String, String> {
     if integrity != "ok" {
         return Err(format!("{} is damaged ({integrity}); nothing was restored", input.display()));
     }
-    drop(conn);
-    std::fs::create_dir_all(data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
-    let target = data_dir.join("ferrobase.db");
-    let staged = data_dir.join("ferrobase.db.restoring");
-    std::fs::copy(input, &staged).map_err(|e| format!("copying the backup: {e}"))?;
-    if target.exists() {
-        std::fs::rename(&target, data_dir.join("ferrobase.db.before-restore")).map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// Makes the current database whole before it is set aside: it is refused while another
+/// process (a running server) has it open, and its write-ahead log, which may hold the last
+/// acknowledged writes (after a crash, say), is copied into it.
+fn settle(database: &Path) -> Result<(), String> {
+    let in_use = || format!("{} is in use: stop the server before restoring", database.display());
+    let conn = rusqlite::Connection::open(database).map_err(|e| format!("{}: {e}", database.display()))?;
+    conn.busy_timeout(std::time::Duration::ZERO).map_err(|e| e.to_string())?;
+    // Exclusive, before the first read: no other connection may have the file open, and the
+    // log is read without the shared memory of the others.
+    conn.pragma_update(None, "locking_mode", "EXCLUSIVE").map_err(|e| e.to_string())?;
+    conn.execute_batch("BEGIN EXCLUSIVE; COMMIT;").map_err(|_| in_use())?;
+    let busy: i64 =
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get(0)).map_err(|e| e.to_string())?;
+    if busy != 0 {
+        return Err(in_use());
     }
-    for stale in ["ferrobase.db-wal", "ferrobase.db-shm"] {
-        let _ = std::fs::remove_file(data_dir.join(stale));
-    }
-    std::fs::rename(&staged, &target).map_err(|e| e.to_string())?;
-    Ok(format!("restored into {}", target.display()))
+    Ok(())
 }
 
 #[cfg(test)]
@@ -292,7 +341,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("ferrobase.db"), b"x").unwrap();
         std::fs::create_dir(dir.path().join("sub")).unwrap();
-        for live in ["ferrobase.db", "sub/../ferrobase.db", "ferrobase.db-wal", "./ferrobase.db"] {
+        for live in ["ferrobase.db", "sub/../ferrobase.db", "ferrobase.db-wal", "./ferrobase.db", "jwt_secret"] {
             assert!(is_live_database(dir.path(), &dir.path().join(live)), "{live}");
         }
         #[cfg(unix)]

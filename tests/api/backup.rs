@@ -129,10 +129,72 @@ async fn an_sqlite_backup_taken_under_writes_restores() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("live database"), "{}", String::from_utf8_lossy(&out.stderr));
+    // Nor is a restore made under a running server: it would go on writing to a file set
+    // aside.
+    let refused = try_restore(&["--data-dir", s.data_dir().to_str().unwrap()], &file);
+    assert!(!refused.status.success(), "a restore under the running server");
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("stop the server"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
     let later = s.post("/api/v1/notes", json!({"n": 999_999})).await;
     assert_eq!(later.status, 201);
     s.restart().await;
     assert_eq!(s.get(&format!("/api/v1/notes/{}", later.body["_id"].as_str().unwrap())).await.status, 200);
+}
+
+/// A data dir as a crash leaves it: writes acknowledged into the write-ahead log, not yet
+/// copied into the database file. A restore keeps them in the copy it sets aside, and a second
+/// restore keeps the first one's copy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restore_keeps_the_replaced_database_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let live = dir.path().join("live");
+    let crashed = dir.path().join("crashed");
+    std::fs::create_dir_all(&live).unwrap();
+    std::fs::create_dir_all(&crashed).unwrap();
+    let conn = rusqlite::Connection::open(live.join("ferrobase.db")).unwrap();
+    conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+    conn.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
+    conn.execute_batch("CREATE TABLE kept (n INTEGER)").unwrap();
+    for n in 0..50 {
+        conn.execute("INSERT INTO kept (n) VALUES (?1)", [n]).unwrap();
+    }
+    // The files as they are on disk while the writer runs: the rows are in the log only.
+    for name in ["ferrobase.db", "ferrobase.db-wal"] {
+        std::fs::copy(live.join(name), crashed.join(name)).unwrap();
+    }
+    drop(conn);
+    // A backup to restore: any Ferrobase database, made by a server's first start.
+    let backup = dir.path().join("backup.db");
+    let s = TestServer::start(Backend::Sqlite).await.unwrap();
+    let taken = s.client.post(s.url("/api/v1/admin/backup")).bearer_auth(ADMIN_SECRET).send().await.unwrap();
+    assert_eq!(taken.status(), 200);
+    std::fs::write(&backup, taken.bytes().await.unwrap()).unwrap();
+    for _ in 0..2 {
+        restore(&["--data-dir", crashed.to_str().unwrap()], &backup);
+    }
+    let mut kept: Vec<_> = std::fs::read_dir(&crashed)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| {
+            name.starts_with("ferrobase.db.before-restore-") && !name.ends_with("-wal") && !name.ends_with("-shm")
+        })
+        .collect();
+    kept.sort();
+    assert_eq!(kept.len(), 2, "each restore keeps its own copy: {kept:?}");
+    let first = rusqlite::Connection::open(crashed.join(&kept[0])).unwrap();
+    let rows: i64 = first.query_row("SELECT COUNT(*) FROM kept", [], |row| row.get(0)).unwrap();
+    assert_eq!(rows, 50, "the rows that were only in the log are in the copy");
+    // A file with a migrations table but none of Ferrobase's others is no backup.
+    let fake = dir.path().join("fake.db");
+    let conn = rusqlite::Connection::open(&fake).unwrap();
+    conn.execute_batch("CREATE TABLE _fb_migrations (version INTEGER, name TEXT, applied_at INTEGER); INSERT INTO _fb_migrations VALUES (1, 'x', 0);").unwrap();
+    drop(conn);
+    let refused = try_restore(&["--data-dir", crashed.to_str().unwrap()], &fake);
+    assert!(!refused.status.success(), "a file without Ferrobase's tables was restored");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
