@@ -17,18 +17,32 @@ use crate::config::S3Config;
 
 /// A blob store failure; the detail is for the log.
 #[derive(Debug, thiserror::Error)]
-#[error("blob store: {0}")]
-pub struct BlobError(String);
+#[error("blob store: {message}")]
+pub struct BlobError {
+    message: String,
+    /// The blob is not in the store (a file's record restored without its contents, say).
+    missing: bool,
+}
 
 impl BlobError {
     pub fn from_message(message: &str) -> BlobError {
-        BlobError(message.to_owned())
+        BlobError { message: message.to_owned(), missing: false }
+    }
+
+    fn io(context: &str, err: &std::io::Error) -> BlobError {
+        BlobError { message: format!("{context}: {err}"), missing: err.kind() == std::io::ErrorKind::NotFound }
+    }
+
+    /// Whether the blob is not in the store.
+    pub fn is_missing(&self) -> bool {
+        self.missing
     }
 }
 
 impl From<object_store::Error> for BlobError {
     fn from(err: object_store::Error) -> Self {
-        BlobError(err.to_string())
+        let missing = matches!(err, object_store::Error::NotFound { .. });
+        BlobError { message: err.to_string(), missing }
     }
 }
 
@@ -55,11 +69,11 @@ impl Blobs {
     /// Blobs under `dir` (created if missing). `fsync` makes each finished upload durable
     /// before it is acknowledged.
     pub fn local(dir: &std::path::Path, fsync: bool) -> Result<Blobs, BlobError> {
-        std::fs::create_dir_all(dir).map_err(|e| BlobError(format!("{}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir).map_err(|e| BlobError::io(&dir.display().to_string(), &e))?;
         let store = LocalFileSystem::new_with_prefix(dir)?.with_automatic_cleanup(true).with_fsync(fsync);
         Ok(Blobs {
             store: Arc::new(store),
-            local_root: Some(std::fs::canonicalize(dir).map_err(|e| BlobError(format!("{}: {e}", dir.display())))?),
+            local_root: Some(std::fs::canonicalize(dir).map_err(|e| BlobError::io(&dir.display().to_string(), &e))?),
             chunk: LOCAL_CHUNK,
             description: format!("local:{}", dir.display()),
         })
@@ -347,8 +361,8 @@ async fn blocking<T: Send + 'static>(
 ) -> Result<T, BlobError> {
     tokio::task::spawn_blocking(work)
         .await
-        .map_err(|e| BlobError(format!("reading a file: {e}")))?
-        .map_err(|e| BlobError(format!("reading a file: {e}")))
+        .map_err(|e| BlobError::from_message(&format!("reading a file: {e}")))?
+        .map_err(|e| BlobError::io("reading a file", &e))
 }
 
 /// Writes one blob from a sequence of chunks: small blobs in one `put`, larger ones as a

@@ -568,6 +568,12 @@ impl TestServer {
         files_under(&self.config.data_dir.join("storage"))
     }
 
+    /// Removes a blob behind the server's back, as a database restored without its file
+    /// store leaves a file's record.
+    pub async fn lose_blob(&self, blob: &str) {
+        self.state.files().blobs.delete(blob).await.expect("the blob store deletes");
+    }
+
     /// Runs the file store's sweeper once, as its background task would.
     pub async fn sweep(&self) {
         self.state.files().sweep().await.expect("the sweeper runs");

@@ -88,6 +88,21 @@ async fn public_bucket(s: &TestServer, name: &str, extra: Value) {
 }
 
 all_stores! {
+    async fn a_file_whose_contents_are_gone_is_a_404(s) {
+        let (alice, _) = user(&s, "alice@example.com").await;
+        let up = upload(&s, "/api/v1/storage/upload", Some(&alice), &[], ("gone.txt", "text/plain", b"soon gone".to_vec())).await;
+        assert_eq!(up.status, 201, "{}", up.text);
+        let id = up.body["id"].as_str().unwrap().to_owned();
+        s.lose_blob(&id).await;
+        let whole = s.as_user(Method::GET, &format!("/api/v1/storage/{id}"), &alice, None).await;
+        assert_eq!(whole.status, 404, "{}", whole.text);
+        assert!(whole.error().contains("missing"), "{}", whole.text);
+        let part = s.send_with(Method::GET, &format!("/api/v1/storage/{id}"), Some(&alice), &[("range", "bytes=0-3")], None).await;
+        assert_eq!(part.status, 404, "{}", part.text);
+        // The record can still be deleted.
+        assert_eq!(s.as_user(Method::DELETE, &format!("/api/v1/storage/{id}"), &alice, None).await.status, 200);
+    }
+
     async fn a_file_uploaded_by_id_is_served_with_http_semantics(s) {
         let (alice, alice_id) = user(&s, "alice@example.com").await;
         let (bob, _) = user(&s, "bob@example.com").await;

@@ -159,7 +159,13 @@ pub async fn serve(state: &AppState, file: &FileRecord, headers: &HeaderMap, how
         let blob_range = range.map(|(first, last)| first..last + 1);
         let stream = state.files().blobs.read(&file.blob, blob_range).await.map_err(|err| {
             tracing::error!(%err, file = %file.id, "reading a file's blob failed");
-            ApiError::Internal(err.to_string())
+            if err.is_missing() {
+                // The record is there but its contents are not (a database restored without
+                // the file store, say): the file cannot be served.
+                ApiError::not_found("the file's contents are missing from the file store")
+            } else {
+                ApiError::Internal(err.to_string())
+            }
         })?;
         Body::from_stream(stream)
     };
