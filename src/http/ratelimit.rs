@@ -26,8 +26,8 @@ pub struct Ticket {
 
 /// The request's class, caller and limit; `None` when it is not counted.
 pub fn ticket(state: &AppState, request: &Request) -> Option<Ticket> {
-    // The class first: when its limit is off (or the path is not counted), nothing else is
-    // looked at.
+    // The class first: when its limit is off (or the path is not counted), no budget is
+    // looked up.
     let (class, user) = class_of(state, request)?;
     let limit = u64::try_from(state.settings().get_i64(class.setting())).ok().filter(|l| *l > 0)?;
     Some(Ticket { class, caller: caller_of(state, request, user), limit })
