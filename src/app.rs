@@ -380,24 +380,46 @@ async fn purge_periodically(state: AppState) {
 }
 
 /// Reads a persisted secret, or generates and persists one (readable by the owner only).
-/// Returns whether it was generated now.
+/// Returns whether it was generated now. A file there that holds no secret (empty, or not
+/// text) stops the start: replacing it silently would end every session and leave the TOTP
+/// secrets sealed with it unreadable.
 fn load_or_generate(path: &Path, prefix: &str) -> std::io::Result<(String, bool)> {
-    if let Ok(secret) = std::fs::read_to_string(path) {
-        let secret = secret.trim().to_owned();
-        if !secret.is_empty() {
-            return Ok((secret, false));
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            let secret = String::from_utf8(bytes).ok().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+            return secret.map(|s| (s, false)).ok_or_else(|| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!(
+                        "{} holds no secret (it is empty or not text): put the secret back, or remove the \
+                         file to have a new one made, which ends every session and leaves 2FA secrets \
+                         sealed with the old one unreadable",
+                        path.display()
+                    ),
+                )
+            });
         }
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+        Err(err) => return Err(err),
     }
     let secret = format!("{prefix}{}", crate::util::random_hex(32));
     write_private(path, &secret)?;
     Ok((secret, true))
 }
 
+/// Writes a new secret file readable by its owner only, whole or not at all: written beside
+/// it, then renamed into place, so that a crash never leaves half a secret.
 fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
     use std::io::Write;
+    let staged = path.with_extension("new");
+    // One left by a crash may have any mode: the mode below applies to new files only.
+    let _ = std::fs::remove_file(&staged);
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)?.write_all(content.as_bytes())
+    let mut file = options.open(&staged)?;
+    file.write_all(content.as_bytes())?;
+    file.sync_all()?;
+    std::fs::rename(&staged, path)
 }

@@ -136,6 +136,28 @@ async fn serve_generates_persists_and_stops(backend: Backend) {
     terminate_with_request_in_flight(second);
 }
 
+/// A secret file that holds no secret (a backup written over it, say) stops the start: a new
+/// secret in its place would end every session and leave sealed 2FA secrets unreadable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_secret_file_stops_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("jwt_secret"), b"SQLite format 3\0\xff\xfe").unwrap();
+    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_ferrobase"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .env_remove("DATABASE_URL")
+        .env_remove("DATA_DIR")
+        .env_remove("JWT_SECRET")
+        .env("ADMIN_SECRET", "a-test-admin-secret-of-enough-length-0123456789")
+        .output();
+    // A bound for a server that would start anyway, not a synchronisation.
+    let out = tokio::time::timeout(std::time::Duration::from_secs(60), run).await.expect("the server stopped").unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("holds no secret"), "{stderr}");
+    assert_eq!(std::fs::read(dir.path().join("jwt_secret")).unwrap(), b"SQLite format 3\0\xff\xfe", "left as it was");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_generates_persists_and_stops_sqlite() {
     serve_generates_persists_and_stops(Backend::Sqlite).await;
