@@ -158,6 +158,15 @@ both_backends! {
         assert_eq!((twice.status, twice.body["code"].as_str()), (400, Some("21000")), "{}", twice.text);
         assert!(twice.error().contains("items 0 and 2"), "{}", twice.text);
         assert_eq!(s.get("/api/v1/tables/kv/u").await.status, 404, "nothing of it was written");
+        // A row that names no column is all defaults, inserted as such (or refused as any
+        // insert is): there is no key to meet a row by.
+        let (pk, _) = serial(&s);
+        s.exec_sql(&format!("CREATE TABLE counters (id {pk}, n INTEGER DEFAULT 7)")).await;
+        for prefer in ["resolution=merge-duplicates,return=representation", "resolution=ignore-duplicates,return=representation"] {
+            let empty = admin(&s, Method::POST, "/api/v1/tables/counters", &[("Prefer", prefer)], Some(json!([{}]))).await;
+            assert_eq!(empty.status, 201, "{prefer}: {}", empty.text);
+            assert_eq!(empty.body[0]["n"], 7, "{prefer}: {}", empty.text);
+        }
         // A merge of the key alone changes nothing and answers the row it met.
         let resp = admin(&s, Method::POST, path, &[merge], Some(json!({"k": "a"}))).await;
         assert_eq!((resp.status, resp.body), (201, json!([{"k": "a", "v": 10, "note": null}])));

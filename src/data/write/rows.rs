@@ -184,6 +184,9 @@ pub(super) fn insert(
     columns: &[&Column],
 ) -> Result<Stmt, ApiError> {
     let names: Vec<String> = values.iter().map(|(c, _)| c.clone()).collect();
+    // A plain table's row that names no column is all defaults: it gives no key to meet a
+    // row by, so it is a plain insert (SQLite takes no upsert after `DEFAULT VALUES`).
+    let upsert = upsert.filter(|_| !(names.is_empty() && table.collection.is_none()));
     let mut b = if table.collection.is_some() {
         insert_values(dialect, table, caller, values)
     } else {
