@@ -179,11 +179,9 @@ impl Store {
         {
             return Err(err.into());
         }
-        let fields = search::search_fields(&table);
-        match table.collection.as_ref().and_then(|c| c.search_index.as_ref()) {
-            // A new text field of a searched collection is searched from now on.
-            Some(indexed) if indexed != &fields => self.rebuild_search_index(name, &fields).await,
-            _ => Ok(table),
+        match search::fields_to_reindex(&table, &[]) {
+            Some(fields) => self.rebuild_search_index(name, &fields).await,
+            None => Ok(table),
         }
     }
 
@@ -588,11 +586,7 @@ impl Store {
         b.push(", updated_at = ").param(now_ms().into()).push(" WHERE name = ").param(name.into());
         stmts.push(b.finish());
         stmts.extend(self.counts_outdated(name));
-        let searched = table.collection.as_ref().is_some_and(|c| c.search_index.is_some());
-        if searched && new_columns.iter().any(|(_, ty)| *ty == ColumnType::Text) {
-            // A new text field of a searched collection is searched from now on.
-            let mut fields = search::search_fields(table);
-            fields.extend(new_columns.iter().filter(|(_, ty)| *ty == ColumnType::Text).map(|(c, _)| c.clone()));
+        if let Some(fields) = search::fields_to_reindex(table, new_columns) {
             stmts.extend(search::rebuild_stmts(dialect, name, &fields));
         }
         if let Err(err) = self.db.write_many(stmts).await {

@@ -22,6 +22,17 @@ pub fn search_fields(table: &Table) -> Vec<String> {
         .collect()
 }
 
+/// The fields a searched collection's index must cover once the fields `added` join the
+/// table, when they are not those it covers: a new text field is searched from then on.
+/// `None` for a collection never searched, or whose index covers them already.
+pub fn fields_to_reindex(table: &Table, added: &[(String, ColumnType)]) -> Option<Vec<String>> {
+    let indexed = table.collection.as_ref()?.search_index.as_ref()?;
+    let mut fields = search_fields(table);
+    let added_text = added.iter().filter(|(name, ty)| *ty == ColumnType::Text && !is_reserved_field(name));
+    fields.extend(added_text.map(|(name, _)| name.clone()));
+    (fields != *indexed).then_some(fields)
+}
+
 /// Statements that remove the search index of `table`.
 pub fn drop_stmts(dialect: Dialect, table: &str) -> Vec<Stmt> {
     match dialect {

@@ -17,7 +17,7 @@
 mod index;
 pub mod parse;
 
-pub use index::{drop_stmts, rebuild_stmts, search_fields};
+pub use index::{drop_stmts, fields_to_reindex, rebuild_stmts, search_fields};
 pub use parse::{Expr, parse};
 
 use crate::data::Dialect;

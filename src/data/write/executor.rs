@@ -282,12 +282,7 @@ impl Plan {
             column.declared = dialect.type_name(*ty).to_owned();
             table.columns.push(column);
         }
-        let indexed = table.collection.as_ref().and_then(|c| c.search_index.clone());
-        let fields = search::search_fields(&table);
-        if let Some(indexed) = indexed
-            && indexed != fields
-        {
-            // A new text field of a searched collection is searched from now on.
+        if let Some(fields) = search::fields_to_reindex(&table, &[]) {
             for stmt in search::rebuild_stmts(dialect, &table.name, &fields) {
                 tx.run(&stmt).await?;
             }

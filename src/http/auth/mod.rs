@@ -83,7 +83,6 @@ pub fn link(state: &AppState, path: &str, token: &str) -> String {
     format!("{}/{path}?token={token}", state.settings().get_str("app_url").trim_end_matches('/'))
 }
 
-/// The signed-in user's account (404 when it was deleted meanwhile).
 /// Credentials (the password, the email, 2FA, API keys) change only through the user's own
 /// session. What an impersonation token set would outlast it, and give the admin a way back
 /// into the account after its 15 minutes; what an API key set would outlast the key's expiry
@@ -114,6 +113,7 @@ pub fn metadata_of(body: &Json) -> Result<Option<Json>, ApiError> {
     Ok(Some(metadata.clone()))
 }
 
+/// The signed-in user's account (404 when it was deleted meanwhile).
 pub async fn current_user(state: &AppState, id: &str) -> Result<User, ApiError> {
     state.auth().user_by_id(id).await?.ok_or_else(|| ApiError::not_found("user not found"))
 }
