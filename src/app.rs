@@ -134,7 +134,6 @@ impl Server {
             None => Db::open_sqlite(&data_dir, config.sqlite_readers, config.sqlite_synchronous)?,
         };
         let store = Store::open(db.clone()).await?;
-        let settings = Settings::load(db).await?;
         let (admin_secret, generated_admin_secret) = match &config.admin_secret {
             Some(secret) => (secret.clone(), false),
             None => load_or_generate(&data_dir.join("admin_secret"), "fbadmin_")
@@ -148,6 +147,7 @@ impl Server {
                     .0
             }
         };
+        let settings = Settings::load(db, &jwt_secret).await?;
         let auth = Auth::new(store.db.clone(), &jwt_secret);
         let files = open_files(&config, &store, &jwt_secret)?;
         let namespace = deployment_namespace(&config, &store, &jwt_secret).await?;

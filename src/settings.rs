@@ -2,6 +2,8 @@
 //! Values are cached; the cache is re-read from the database periodically (so a change made
 //! by another instance takes effect within [`REFRESH_INTERVAL`]) and at once on the instance
 //! that made the change. Every change is recorded in `_fb_settings_audit`, secrets masked.
+//! Secret settings are stored sealed (AES-256-GCM, a key derived from the JWT secret): the
+//! database, and every backup of it, holds no mail password or API key in clear.
 
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -9,6 +11,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value as Json, json};
 
+use crate::auth::crypto::SecretBox;
 use crate::data::{Db, DbError, Stmt, Value};
 use crate::error::ApiError;
 
@@ -17,6 +20,10 @@ pub const REFRESH_INTERVAL: Duration = Duration::from_secs(30);
 
 /// How a secret setting is shown: set or not, never its value.
 pub const MASK: &str = "********";
+
+/// What begins a sealed secret's stored text; a secret without it was stored in clear by an
+/// earlier version, and is sealed at the next start.
+const SEALED_PREFIX: &str = "sealed:";
 
 /// The values a setting takes.
 #[derive(Debug, Clone, Copy)]
@@ -153,6 +160,14 @@ impl Setting {
     }
 }
 
+/// A stored setting's value: JSON text on SQLite, JSON on PostgreSQL.
+fn stored_json(value: &Value) -> Json {
+    match value {
+        Value::Text(text) => serde_json::from_str(text).unwrap_or(Json::Null),
+        other => other.to_json(),
+    }
+}
+
 /// `http://host…` or `https://host…`, without white space or control characters.
 fn is_web_url(url: &str) -> bool {
     let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
@@ -164,29 +179,86 @@ fn is_web_url(url: &str) -> bool {
 
 pub struct Settings {
     db: Db,
+    /// Seals and opens the secret settings' stored values.
+    sealer: SecretBox,
     values: RwLock<HashMap<String, Json>>,
 }
 
 impl Settings {
-    pub async fn load(db: Db) -> Result<Settings, DbError> {
-        let settings = Settings { db, values: RwLock::new(HashMap::new()) };
+    /// Loads the settings, sealing any secret an earlier version stored in clear.
+    /// `jwt_secret` is the server's JWT secret; the key that seals secret settings is derived
+    /// from it.
+    pub async fn load(db: Db, jwt_secret: &str) -> Result<Settings, DbError> {
+        let sealing_key = crate::auth::crypto::hmac_sha256(jwt_secret.as_bytes(), b"ferrobase settings sealing key");
+        let settings = Settings { db, sealer: SecretBox::new(&sealing_key), values: RwLock::new(HashMap::new()) };
+        settings.seal_stored_in_clear().await?;
         settings.refresh().await?;
         Ok(settings)
+    }
+
+    /// Rewrites sealed every secret setting stored in clear. The update names the clear
+    /// value, so a change another instance makes meanwhile is never overwritten.
+    async fn seal_stored_in_clear(&self) -> Result<(), DbError> {
+        let rows = self.db.read(Stmt::new("SELECT key, value FROM _fb_settings", vec![])).await?;
+        let secrets: Vec<&str> = registry().into_iter().filter(|s| s.secret).map(|s| s.key).collect();
+        let mut stmts = Vec::new();
+        for row in rows.rows {
+            let (Some(key), stored) = (row[0].as_text(), stored_json(&row[1])) else {
+                continue;
+            };
+            let Some(clear) = stored.as_str() else {
+                continue;
+            };
+            if !secrets.contains(&key) || clear.is_empty() || clear.starts_with(SEALED_PREFIX) {
+                continue;
+            }
+            stmts.push(self.db.stmt(
+                "UPDATE _fb_settings SET value = ? WHERE key = ? AND value = ?",
+                vec![self.sealed(clear), key.into(), Value::Json(stored.clone())],
+            ));
+        }
+        if !stmts.is_empty() {
+            self.db.write_many(stmts).await?;
+        }
+        Ok(())
+    }
+
+    /// How a secret's value is stored: sealed, or the empty string for "not set".
+    fn sealed(&self, clear: &str) -> Value {
+        if clear.is_empty() {
+            return Value::Json(json!(""));
+        }
+        Value::Json(json!(format!("{SEALED_PREFIX}{}", self.sealer.seal(clear.as_bytes()))))
+    }
+
+    /// A secret's value from its stored form. One sealed under another JWT secret (a backup
+    /// restored elsewhere, a rotated secret) cannot be opened: it reads as not set, and the
+    /// admin must enter it again.
+    fn opened(&self, key: &str, stored: Json) -> Json {
+        let Some(sealed) = stored.as_str().and_then(|s| s.strip_prefix(SEALED_PREFIX)) else {
+            return stored;
+        };
+        match self.sealer.open(sealed).and_then(|clear| String::from_utf8(clear).ok()) {
+            Some(clear) => Json::String(clear),
+            None => {
+                tracing::warn!(setting = key, "a secret setting was sealed under another JWT secret; set it again");
+                json!("")
+            }
+        }
     }
 
     /// Re-reads every stored value over the defaults.
     pub async fn refresh(&self) -> Result<(), DbError> {
         let rows = self.db.read(Stmt::new("SELECT key, value FROM _fb_settings", vec![])).await?;
+        let secrets: Vec<&str> = registry().into_iter().filter(|s| s.secret).map(|s| s.key).collect();
         let mut values: HashMap<String, Json> = defaults().into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
         for row in rows.rows {
-            let (Some(key), value) = (row[0].as_text(), &row[1]) else {
+            let Some(key) = row[0].as_text() else {
                 continue;
             };
-            let parsed = match value {
-                Value::Text(text) => serde_json::from_str(text).unwrap_or(Json::Null),
-                other => other.to_json(),
-            };
-            values.insert(key.to_owned(), parsed);
+            let stored = stored_json(&row[1]);
+            let value = if secrets.contains(&key) { self.opened(key, stored) } else { stored };
+            values.insert(key.to_owned(), value);
         }
         let level = values.get("log_level").and_then(Json::as_str).map(str::to_owned);
         let previous = std::mem::replace(&mut *self.values.write().expect("settings lock"), values);
@@ -253,10 +325,14 @@ impl Settings {
             if (setting.secret && value.as_str() == Some(MASK)) || &old == value {
                 continue;
             }
+            let stored = match value.as_str() {
+                Some(clear) if setting.secret => self.sealed(clear),
+                _ => Value::Json(value.clone()),
+            };
             stmts.push(self.db.stmt(
                 "INSERT INTO _fb_settings (key, value, updated_at) VALUES (?, ?, ?) \
                  ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-                vec![key.as_str().into(), Value::Json(value.clone()), now.into()],
+                vec![key.as_str().into(), stored, now.into()],
             ));
             stmts.push(self.db.stmt(
                 "INSERT INTO _fb_settings_audit (id, changed_at, actor, key, old_value, new_value) VALUES (?, ?, ?, ?, ?, ?)",

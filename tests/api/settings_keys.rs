@@ -199,6 +199,7 @@ both_backends! {
     }
 
     async fn smtp_username_and_password_sign_in_to_the_mail_server(s) {
+        let mut s = s;
         let (port, mut inbox) = mailbox::smtp_server_requiring("mailer", "relay-password").await;
         s.set_settings(json!({
             "email_provider": "smtp", "smtp_host": "127.0.0.1", "smtp_port": port, "smtp_tls": "none",
@@ -217,6 +218,35 @@ both_backends! {
         assert_eq!(sent.body["sent"], true, "{}", sent.text);
         assert_eq!(mailbox::next(&mut inbox).await.to, ["ops@example.com"]);
         assert_eq!(s.admin_get("/api/v1/admin/settings").await.body["settings"]["smtp_password"], "********");
+
+        // Stored sealed: neither the database nor a backup of it holds the password in clear.
+        let in_clear = "SELECT COUNT(*) FROM _fb_settings WHERE CAST(value AS TEXT) LIKE '%relay-password%'";
+        assert_eq!(s.sql_i64(in_clear).await, 0);
+        assert_eq!(s.sql_i64("SELECT COUNT(*) FROM _fb_settings WHERE key = 'smtp_password'").await, 1);
+        s.restart().await;
+        let after_restart = s.admin_post("/api/v1/admin/settings/test-email", json!({"to": "ops@example.com"})).await;
+        assert_eq!(after_restart.body["sent"], true, "the sealed password opens again: {}", after_restart.text);
+        assert_eq!(mailbox::next(&mut inbox).await.to, ["ops@example.com"]);
+    }
+
+    async fn a_secret_an_earlier_version_stored_in_clear_is_sealed_at_start(s) {
+        let mut s = s;
+        let (port, mut inbox) = mailbox::smtp_server_requiring("mailer", "old-password").await;
+        s.set_settings(json!({
+            "email_provider": "smtp", "smtp_host": "127.0.0.1", "smtp_port": port, "smtp_tls": "none",
+            "smtp_username": "mailer",
+        }))
+        .await;
+        s.exec_sql(
+            "INSERT INTO _fb_settings (key, value, updated_at) VALUES ('smtp_password', '\"old-password\"', 0)",
+        )
+        .await;
+        s.restart().await;
+        let in_clear = "SELECT COUNT(*) FROM _fb_settings WHERE CAST(value AS TEXT) LIKE '%old-password%'";
+        assert_eq!(s.sql_i64(in_clear).await, 0, "sealed at start");
+        let sent = s.admin_post("/api/v1/admin/settings/test-email", json!({"to": "ops@example.com"})).await;
+        assert_eq!(sent.body["sent"], true, "{}", sent.text);
+        assert_eq!(mailbox::next(&mut inbox).await.to, ["ops@example.com"]);
     }
 
     async fn cors_origins_decide_which_pages_may_call(s) {
