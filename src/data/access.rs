@@ -119,12 +119,13 @@ impl Scope {
 }
 
 /// The one access check: may `caller` act under `rule`, and on which records? Anonymous
-/// callers that are refused get 401, signed-in ones 403.
+/// callers that are refused get 401 (even under `disabled`: the admin's credentials would
+/// pass), signed-in ones 403.
 pub fn check(rule: &Rule, caller: &Caller) -> Result<Scope, ApiError> {
     match (rule, caller) {
         (_, Caller::Admin) | (Rule::Public, _) => Ok(Scope::All),
-        (Rule::Disabled, _) => Err(ApiError::Forbidden("this action is disabled for this collection".into())),
         (_, Caller::Anonymous) => Err(ApiError::Unauthorized("authentication required".into())),
+        (Rule::Disabled, _) => Err(ApiError::Forbidden("this action is disabled for this collection".into())),
         (Rule::Authenticated, Caller::User(_)) => Ok(Scope::All),
         (Rule::Owner, Caller::User(p)) => Ok(Scope::OwnedBy(p.id.clone())),
         (Rule::Role(role), Caller::User(p)) => {
@@ -227,7 +228,8 @@ mod tests {
         assert_eq!(check(&Rule::Public, &Caller::Anonymous).unwrap(), Scope::All);
         assert_eq!(check(&Rule::Authenticated, &Caller::Anonymous).unwrap_err().status(), 401);
         assert_eq!(check(&Rule::Owner, &Caller::Anonymous).unwrap_err().status(), 401);
-        assert_eq!(check(&Rule::Disabled, &Caller::Anonymous).unwrap_err().status(), 403);
+        assert_eq!(check(&Rule::Disabled, &Caller::Anonymous).unwrap_err().status(), 401);
+        assert_eq!(check(&Rule::Disabled, &user(&["editor"])).unwrap_err().status(), 403);
         assert_eq!(check(&Rule::Role("editor".into()), &user(&[])).unwrap_err().status(), 403);
         assert_eq!(check(&Rule::Role("editor".into()), &user(&["editor"])).unwrap(), Scope::All);
         assert_eq!(check(&Rule::Owner, &user(&[])).unwrap(), Scope::OwnedBy("u1".into()));

@@ -58,10 +58,16 @@ pub fn router(state: AppState) -> Router {
             listed_origins.clone()
         };
         let tus = storage::resumable::speaks_tus(&request);
+        let tables = tables::is_tables_path(request.uri().path());
         let answer = service.oneshot(request);
         async move {
             let mut response = answer.await?;
             middleware::finish_answer(&mut response, tus);
+            // Every error of the tables surface carries PostgREST's fields, whichever layer
+            // gave it (a handler, the rate limiter, maintenance mode, the URL limit, a 405).
+            if tables {
+                response = tables::postgrest_fields(response).await;
+            }
             Ok(response)
         }
     }))

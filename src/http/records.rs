@@ -29,7 +29,12 @@ fn collection_name(name: &str) -> ApiResult<&str> {
 fn read_query(caller: &Caller, pairs: &[(String, String)]) -> ApiResult<crate::data::query::Query> {
     let query = parse::collection_query(pairs)?;
     if query.include_deleted && !caller.is_admin() {
-        return Err(ApiError::Forbidden("include_deleted needs the admin secret".into()));
+        let why = "include_deleted needs the admin secret".to_owned();
+        return Err(if matches!(caller, Caller::Anonymous) {
+            ApiError::Unauthorized(why)
+        } else {
+            ApiError::Forbidden(why)
+        });
     }
     Ok(query)
 }

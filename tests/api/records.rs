@@ -200,7 +200,7 @@ both_backends! {
         assert_eq!(s.get("/api/v1/posts/count").await.body["count"], 1);
 
         // Deleted records show, with _deleted_at, to the admin only.
-        assert_eq!(s.get("/api/v1/posts?include_deleted=true").await.status, 403);
+        assert_eq!(s.get("/api/v1/posts?include_deleted=true").await.status, 401, "anonymous: the admin secret would pass");
         let all = s.admin_get("/api/v1/posts?include_deleted=true").await;
         assert_eq!(all.status, 200);
         assert_eq!(all.body["total"], 2);
@@ -232,12 +232,22 @@ both_backends! {
         assert_eq!(s.send(Method::DELETE, &format!("/api/v1/articles/{id}"), None, None).await.status, 401);
         assert_eq!(s.get(&format!("/api/v1/articles/{id}")).await.body["title"], "by admin");
 
-        // Disabled read: refused for everyone but the admin.
+        // Disabled read: refused for everyone but the admin; 401 to anonymous callers (the
+        // admin's credentials would pass), 403 to users.
         let patched = s.admin_patch("/api/v1/admin/collections/articles", json!({"rules": {"read": "disabled", "create": "public"}})).await;
         assert_eq!(patched.status, 200, "{}", patched.text);
-        assert_eq!(s.get("/api/v1/articles").await.status, 403);
-        assert_eq!(s.get(&format!("/api/v1/articles/{id}")).await.status, 403);
-        assert_eq!(s.get("/api/v1/articles/count").await.status, 403);
+        assert_eq!(s.get("/api/v1/articles").await.status, 401);
+        assert_eq!(s.get(&format!("/api/v1/articles/{id}")).await.status, 401);
+        assert_eq!(s.get("/api/v1/articles/count").await.status, 401);
+        let reader = s.register("reader@example.com", "password-123").await["access_token"].as_str().unwrap().to_owned();
+        for path in ["/api/v1/articles".to_owned(), format!("/api/v1/articles/{id}"), "/api/v1/articles/count".to_owned()] {
+            let refused = s.as_user(Method::GET, &path, &reader, None).await;
+            assert_eq!(refused.status, 403, "{path}: {}", refused.text);
+        }
+        let anon_deleted = s.get("/api/v1/articles?include_deleted=true").await;
+        assert_eq!(anon_deleted.status, 401, "{}", anon_deleted.text);
+        let user_deleted = s.as_user(Method::GET, "/api/v1/articles?include_deleted=true", &reader, None).await;
+        assert_eq!(user_deleted.status, 403, "{}", user_deleted.text);
         assert_eq!(s.admin_get("/api/v1/articles").await.status, 200);
         // Create is public now: anonymous records have no owner.
         let anon = s.post("/api/v1/articles", json!({"title": "anon"})).await;

@@ -138,6 +138,11 @@ both_backends! {
         assert_eq!(resp.header("content-range"), Some("0-1/*"));
         let resp = s.get("/api/v1/tables/todos?order=priority.asc.nullsfirst").await;
         assert_eq!(ids(&resp.body), vec![3, 1, 2, 4]);
+        // Unplaced, nulls sort as PostgREST sorts them: the largest value.
+        let resp = s.get("/api/v1/tables/todos?order=priority").await;
+        assert_eq!(ids(&resp.body), vec![1, 2, 4, 3]);
+        let resp = s.get("/api/v1/tables/todos?order=priority.desc").await;
+        assert_eq!(ids(&resp.body), vec![3, 4, 2, 1]);
         let resp = s.get("/api/v1/tables/todos?order=done.desc,title").await;
         assert_eq!(ids(&resp.body), vec![4, 1, 2, 3]);
         let resp = s.get("/api/v1/tables/todos?limit=2&offset=1").await;
@@ -362,7 +367,8 @@ both_backends! {
         assert_eq!(s.admin_get("/api/v1/admin/collections/todos").await.status, 404, "still not a collection");
         let resp = s.admin_patch("/api/v1/admin/collections/todos", json!({"rules": {"read": "disabled"}})).await;
         assert_eq!(resp.status, 200);
-        assert_eq!(s.get("/api/v1/tables/todos").await.status, 403);
+        assert_eq!(s.get("/api/v1/tables/todos").await.status, 401);
+        assert_eq!(s.as_user(Method::GET, "/api/v1/tables/todos", &bob, None).await.status, 403);
     }
 
     async fn plural_endpoints_reach_singular_tables(s) {
@@ -416,6 +422,29 @@ both_backends! {
         assert_eq!(resp.body["code"], "PGRST100");
         let resp = s.get("/api/v1/tables/nosuch").await;
         assert_eq!((resp.status, resp.body["code"].as_str()), (404, Some("42P01")));
+        // Errors that come before a table's handler carry the fields too: an unknown route, a
+        // method no route takes, a URL too long, maintenance mode and the rate limiter.
+        let long = format!("/api/v1/tables/todos?title=eq.{}", "x".repeat(40_000));
+        let refusals = [
+            s.send(Method::PUT, "/api/v1/tables/todos", None, Some(json!({}))).await,
+            s.send(Method::PATCH, "/api/v1/tables/todos/1/extra", None, Some(json!({}))).await,
+            s.get(&long).await,
+        ];
+        for (resp, status) in refusals.iter().zip([405, 404, 414]) {
+            assert_eq!(resp.status, status, "{}", resp.text);
+            assert_eq!(resp.body["message"], resp.body["error"], "{}", resp.text);
+            assert!(resp.body["code"].is_string() && resp.body["hint"].is_null(), "{}", resp.text);
+        }
+        s.set_settings(json!({"maintenance_mode": true})).await;
+        let resp = s.get("/api/v1/tables/todos").await;
+        assert_eq!((resp.status, &resp.body["message"]), (503, &resp.body["error"]), "{}", resp.text);
+        assert!(resp.body["code"].is_string(), "{}", resp.text);
+        s.set_settings(json!({"maintenance_mode": false, "rate_limit_public_reads": 1})).await;
+        s.get("/api/v1/tables/todos").await;
+        let resp = s.get("/api/v1/tables/todos").await;
+        assert_eq!((resp.status, &resp.body["message"]), (429, &resp.body["error"]), "{}", resp.text);
+        assert!(resp.body["code"].is_string(), "{}", resp.text);
+        s.set_settings(json!({"rate_limit_public_reads": 0})).await;
         // Values the column's type cannot take, and NUL (which no stored text holds), alike on
         // both backends.
         for query in ["id=eq.x", "id=in.(1,x)", "title=eq.a%00b", "title=like.a%00*", "or=(title.eq.a%00)", "select=title,id&title=in.(%00)"] {

@@ -275,7 +275,9 @@ pub fn collection_sort(value: &str) -> Result<Vec<SortKey>, ParseError> {
         .collect()
 }
 
-/// PostgREST's `order=col.desc.nullslast,col2`.
+/// PostgREST's `order=col.desc.nullslast,col2`. Without `nullsfirst` or `nullslast`, nulls
+/// sort as PostgreSQL (and so PostgREST) sorts them: as the largest value, last ascending and
+/// first descending.
 pub fn postgrest_order(value: &str) -> Result<Vec<SortKey>, ParseError> {
     value
         .split(',')
@@ -297,6 +299,7 @@ pub fn postgrest_order(value: &str) -> Result<Vec<SortKey>, ParseError> {
                     other => return Err(ParseError::new(format!("invalid order modifier '{other}'"))),
                 }
             }
+            key.nulls_first.get_or_insert(key.descending);
             Ok(key)
         })
         .collect()
@@ -1014,7 +1017,15 @@ mod tests {
     fn order_forms() {
         assert_eq!(
             postgrest_order("a.desc.nullslast,b").unwrap(),
-            vec![SortKey { column: "a".into(), descending: true, nulls_first: Some(false) }, SortKey::asc("b")]
+            vec![
+                SortKey { column: "a".into(), descending: true, nulls_first: Some(false) },
+                SortKey { column: "b".into(), descending: false, nulls_first: Some(false) },
+            ]
+        );
+        assert_eq!(
+            postgrest_order("a.desc").unwrap(),
+            vec![SortKey { column: "a".into(), descending: true, nulls_first: Some(true) }],
+            "nulls are the largest value, as in PostgREST"
         );
         assert!(postgrest_order("a.sideways").is_err());
         assert!(postgrest_order(",").is_err());

@@ -4,8 +4,6 @@
 
 use serde_json::{Map, Value as Json, json};
 
-use crate::http::tables::postgrest_fields;
-
 use super::operation::{
     Access, Op, any_object, array, boolean, header, integer, number, object, param_ref, query, schema_ref, string,
 };
@@ -219,8 +217,7 @@ pub fn table_ops(t: &Target) -> Vec<Op> {
             .answer(200, one)
             .answer(204, minimal),
     ];
-    // Errors of the tables surface carry PostgREST's fields.
-    ops.into_iter().map(|op| op.wrap(|h| h.layer(axum::middleware::map_response(postgrest_fields)))).collect()
+    ops
 }
 
 /// Every endpoint that does not depend on the catalog.

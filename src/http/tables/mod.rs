@@ -5,6 +5,7 @@
 
 mod errors;
 pub(crate) use errors::postgrest_fields;
+
 mod prefer;
 pub(crate) mod read;
 pub(crate) mod write;
@@ -15,6 +16,11 @@ use serde::Serialize;
 
 use crate::data::query::TableQuery;
 use crate::error::{ApiError, ApiResult};
+
+/// Whether `path` is on the tables surface (`/api/v1/tables/…`).
+pub fn is_tables_path(path: &str) -> bool {
+    path.strip_prefix("/api/v1/tables").is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
 
 /// A JSON answer.
 fn json(status: StatusCode, body: &impl Serialize) -> ApiResult<Response> {
