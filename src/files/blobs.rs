@@ -158,6 +158,22 @@ impl Blobs {
         }
     }
 
+    /// Whether the blob is in the store: what a `HEAD` answers from without reading it.
+    pub async fn exists(&self, blob: &str) -> Result<bool, BlobError> {
+        if let Some(root) = &self.local_root {
+            return match tokio::fs::metadata(root.join(Self::path(blob).as_ref())).await {
+                Ok(_) => Ok(true),
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(false),
+                Err(err) => Err(BlobError::io("checking a blob", &err)),
+            };
+        }
+        match self.store.head(&Self::path(blob)).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(err) => Err(err.into()),
+        }
+    }
+
     /// Deletes a blob; one already gone counts as deleted.
     pub async fn delete(&self, blob: &str) -> Result<(), BlobError> {
         match self.store.delete(&Self::path(blob)).await {

@@ -99,6 +99,12 @@ all_stores! {
         assert!(whole.error().contains("missing"), "{}", whole.text);
         let part = s.send_with(Method::GET, &format!("/api/v1/storage/{id}"), Some(&alice), &[("range", "bytes=0-3")], None).await;
         assert_eq!(part.status, 404, "{}", part.text);
+        // HEAD answers as GET would, without reading the contents.
+        let key = up.body["key"].as_str().unwrap();
+        for path in [format!("/api/v1/storage/{id}"), format!("/api/v1/storage/default/{key}")] {
+            let head = s.as_user(Method::HEAD, &path, &alice, None).await;
+            assert_eq!(head.status, 404, "{path}");
+        }
         // The record can still be deleted.
         assert_eq!(s.as_user(Method::DELETE, &format!("/api/v1/storage/{id}"), &alice, None).await.status, 200);
     }

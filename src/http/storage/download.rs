@@ -153,20 +153,16 @@ pub async fn serve(state: &AppState, file: &FileRecord, headers: &HeaderMap, how
         }
     };
     let length = range.map_or(file.size, |(first, last)| last - first + 1);
+    let blobs = &state.files().blobs;
     let body = if how.head || length == 0 {
+        // What a GET would answer, without reading the contents.
+        if !blobs.exists(&file.blob).await.map_err(|err| blob_error(file, err))? {
+            return Err(contents_missing());
+        }
         Body::empty()
     } else {
         let blob_range = range.map(|(first, last)| first..last + 1);
-        let stream = state.files().blobs.read(&file.blob, blob_range).await.map_err(|err| {
-            tracing::error!(%err, file = %file.id, "reading a file's blob failed");
-            if err.is_missing() {
-                // The record is there but its contents are not (a database restored without
-                // the file store, say): the file cannot be served.
-                ApiError::not_found("the file's contents are missing from the file store")
-            } else {
-                ApiError::Internal(err.to_string())
-            }
-        })?;
+        let stream = blobs.read(&file.blob, blob_range).await.map_err(|err| blob_error(file, err))?;
         Body::from_stream(stream)
     };
     let mut response = (status, body).into_response();
@@ -184,6 +180,18 @@ pub async fn serve(state: &AppState, file: &FileRecord, headers: &HeaderMap, how
         set(&mut response, header::CONTENT_RANGE, &format!("bytes {first}-{last}/{}", file.size));
     }
     Ok(response)
+}
+
+/// A blob store failure as an answer: 404 when the contents are missing, else 500.
+fn blob_error(file: &FileRecord, err: crate::files::blobs::BlobError) -> ApiError {
+    tracing::error!(%err, file = %file.id, "reading a file's blob failed");
+    if err.is_missing() { contents_missing() } else { ApiError::Internal(err.to_string()) }
+}
+
+/// The record is there but its contents are not (a database restored without the file store,
+/// say): the file cannot be served.
+fn contents_missing() -> ApiError {
+    ApiError::not_found("the file's contents are missing from the file store")
 }
 
 fn set(response: &mut Response, name: header::HeaderName, value: &str) {
