@@ -494,6 +494,9 @@ fn ingest_error(err: IngestError) -> ApiError {
     }
 }
 
-pub(super) fn blob_error(err: BlobError) -> ApiError {
-    ApiError::Internal(err.to_string())
+/// A blob store failure as an answer: 503, since the store (a disk, an S3 service) failed, not
+/// the request; the detail goes to the log only.
+pub fn blob_error(err: BlobError) -> ApiError {
+    tracing::error!(%err, "the file store failed");
+    ApiError::Unavailable("the file store is unavailable; try again later".into())
 }

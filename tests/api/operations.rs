@@ -162,6 +162,21 @@ both_backends! {
         assert_eq!(down.status, 503, "{}", down.text);
         assert_eq!(down.body["checks"]["storage"], "unavailable");
         assert_eq!(down.body["checks"]["database"], "ok");
+        // An upload meanwhile is a 503 too (the store failed, not the request), and leaves no
+        // file behind.
+        let upload = s
+            .client
+            .post(s.url("/api/v1/storage/default/notes.txt"))
+            .bearer_auth(crate::harness::ADMIN_SECRET)
+            .header("content-type", "text/plain")
+            .body("while the store is down")
+            .send()
+            .await
+            .unwrap();
+        let upload = crate::harness::read(upload).await;
+        assert_eq!(upload.status, 503, "{}", upload.text);
+        assert!(!upload.text.contains("storage"), "no path or detail of the store: {}", upload.text);
+        assert_eq!(s.admin_get("/api/v1/admin/storage").await.body["total"], 0);
         std::fs::remove_file(&storage).unwrap();
         std::fs::create_dir(&storage).unwrap();
         assert_eq!(s.get("/api/v1/admin/health").await.status, 200);

@@ -182,10 +182,13 @@ pub async fn serve(state: &AppState, file: &FileRecord, headers: &HeaderMap, how
     Ok(response)
 }
 
-/// A blob store failure as an answer: 404 when the contents are missing, else 500.
+/// A blob store failure as an answer: 404 when the contents are missing, else 503.
 fn blob_error(file: &FileRecord, err: crate::files::blobs::BlobError) -> ApiError {
-    tracing::error!(%err, file = %file.id, "reading a file's blob failed");
-    if err.is_missing() { contents_missing() } else { ApiError::Internal(err.to_string()) }
+    if err.is_missing() {
+        tracing::error!(%err, file = %file.id, "a file's contents are missing");
+        return contents_missing();
+    }
+    crate::files::upload::blob_error(err)
 }
 
 /// The record is there but its contents are not (a database restored without the file store,
