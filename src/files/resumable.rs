@@ -190,6 +190,14 @@ impl Files {
                 upload.received
             )));
         }
+        // A bucket deleted since the upload began would refuse the file at the end: the upload
+        // ends now, before the client sends the rest of its bytes for nothing.
+        if let Err(err) = self.bucket_for_upload(&upload.bucket, auto_create_bucket).await {
+            if err.status().is_client_error() {
+                self.terminate(upload).await?;
+            }
+            return Err(err);
+        }
         let blob = uuid::Uuid::now_v7().to_string();
         let (size, broke) = self.write_chunk(&blob, upload.length - offset, source).await?;
         if size > 0 {

@@ -332,6 +332,23 @@ all_stores! {
         s.sweep().await;
         assert_eq!(s.blob_count().await, 0);
         assert_eq!(s.admin_get("/api/v1/admin/storage").await.body["total"], 0);
+        // A key given twice is refused (tus 1.0: keys are unique).
+        let twice = format!("bucket {},bucket {}", b64("pics"), b64("default"));
+        let refused = create(&s, &alice, 10, &twice).await;
+        assert_eq!(refused.status, 400, "{}", refused.text);
+        assert!(refused.error().contains("'bucket' is given twice"), "{}", refused.text);
+        // A bucket deleted during an upload ends it at the next append, not after the last.
+        assert_eq!(s.admin_post("/api/v1/admin/buckets", json!({"name": "docs"})).await.status, 201);
+        let docs = format!("bucket {},filename {}", b64("docs"), b64("a.txt"));
+        let upload = create(&s, &alice, 20, &docs).await.header("location").unwrap().to_owned();
+        assert_eq!(tus(&s, Method::PATCH, &upload, &alice, &patch_headers(0), b"first half".to_vec()).await.status, 204);
+        assert_eq!(s.admin_delete("/api/v1/admin/buckets/docs").await.status, 200);
+        let refused = tus(&s, Method::PATCH, &upload, &alice, &patch_headers(10), b"other half".to_vec()).await;
+        assert_eq!(refused.status, 404, "{}", refused.text);
+        assert!(refused.error().contains("bucket 'docs' not found"), "{}", refused.text);
+        assert_eq!(tus(&s, Method::HEAD, &upload, &alice, &[], vec![]).await.status, 404, "the upload ended");
+        s.sweep().await;
+        assert_eq!(s.blob_count().await, 0, "its chunks went with it");
         // An empty file is complete on creation.
         let empty = create(&s, &alice, 0, &format!("filename {}", b64("empty.txt"))).await;
         assert_eq!(empty.status, 201, "{}", empty.text);

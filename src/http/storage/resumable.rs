@@ -292,8 +292,13 @@ fn new_file(raw: &str) -> ApiResult<(NewFile, Fields)> {
     }
     let mut new = NewFile { filename: "file".into(), ..NewFile::default() };
     let mut fields = Fields::default();
+    let mut seen = std::collections::HashSet::new();
     for pair in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let (key, encoded) = pair.split_once(' ').unwrap_or((pair, ""));
+        // tus 1.0: keys are unique (as a form's fields are).
+        if !seen.insert(key) {
+            return Err(ApiError::bad_request(format!("Upload-Metadata: '{key}' is given twice")));
+        }
         let value =
             STANDARD.decode(encoded.trim()).ok().and_then(|bytes| String::from_utf8(bytes).ok()).ok_or_else(|| {
                 ApiError::bad_request(format!("Upload-Metadata: the value of '{key}' is not base64 of UTF-8"))
