@@ -72,6 +72,12 @@ pub fn clean_filename(raw: &str) -> String {
     truncate(cleaned, MAX_FILENAME_BYTES).to_owned()
 }
 
+/// The last segment of the key `{id}/{filename}` a file uploaded without a key gets: its
+/// filename, except that `signed-url` (which no key may end in) becomes `signed-url_`.
+pub fn key_segment(filename: &str) -> std::borrow::Cow<'_, str> {
+    if filename == SIGNED_URL_SEGMENT { format!("{filename}_").into() } else { filename.into() }
+}
+
 /// `text` cut to at most `max` bytes on a character boundary.
 pub fn truncate(text: &str, max: usize) -> &str {
     if text.len() <= max {
@@ -147,6 +153,12 @@ mod tests {
             let name = clean_filename(&raw);
             prop_assert!(!name.is_empty() && name.len() <= MAX_FILENAME_BYTES);
             prop_assert!(!name.contains('/') && !name.contains('\\') && !name.chars().any(char::is_control));
+        }
+
+        #[test]
+        fn a_filename_always_makes_a_valid_key(raw in "\\PC{0,300}|(\\.\\./)?signed-url") {
+            let key = format!("0191c2f0-7c4e-7b7a-9d3a-0a1b2c3d4e5f/{}", key_segment(&clean_filename(&raw)));
+            prop_assert!(check_key(&key).is_ok(), "{key:?}");
         }
     }
 }

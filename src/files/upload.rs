@@ -219,7 +219,10 @@ impl Files {
             Ok(bucket) => bucket,
             Err(err) => return Err(Uncommitted::Refused(err, received)),
         };
-        let key = new.key.clone().unwrap_or_else(|| format!("{}/{}", received.blob.id(), new.filename));
+        let key = new
+            .key
+            .clone()
+            .unwrap_or_else(|| format!("{}/{}", received.blob.id(), super::names::key_segment(&new.filename)));
         let now = now_ms();
         let mut stmts: Vec<Stmt> = self.unsaved_bucket_stmt(bucket).into_iter().collect();
         if let Some(acting) = &new.replace_as {

@@ -501,8 +501,23 @@ all_stores! {
             assert_eq!(resp.status, 400, "{key}: {}", resp.text);
             assert!(resp.error().contains("key"), "{}", resp.error());
         }
+        // An upload to a key ending in `/signed-url` reaches URL signing, which says why.
+        let resp = put(&s, "b/docs/signed-url", Some(&alice), "text/plain", b"hello".to_vec(), &[]).await;
+        assert_eq!(resp.status, 400, "{}", resp.text);
+        assert!(resp.error().contains("may not end in '/signed-url'"), "{}", resp.text);
         assert_eq!(s.blob_count().await, 0);
         assert_eq!(s.admin_get("/api/v1/admin/storage").await.body["total"], 0);
+        // A file named `signed-url` uploaded without a key gets a key that can be signed and
+        // replaced like any other.
+        let named = upload(&s, "/api/v1/storage/upload", Some(&alice), &[("bucket", "b")], ("signed-url", "text/plain", b"v1".to_vec())).await;
+        assert_eq!(named.status, 201, "{}", named.text);
+        let key = named.body["key"].as_str().unwrap().to_owned();
+        assert!(key.ends_with("/signed-url_"), "{key}");
+        assert_eq!(named.body["filename"], "signed-url");
+        let replaced = put(&s, &format!("b/{key}"), Some(&alice), "text/plain", b"v2".to_vec(), &[("x-upsert", "true")]).await;
+        assert_eq!((replaced.status, &replaced.body["key"]), (201, &json!(key)), "{}", replaced.text);
+        let signed = s.as_user(Method::POST, &format!("/api/v1/storage/b/{key}/signed-url"), &alice, Some(json!({}))).await;
+        assert_eq!(signed.status, 200, "{}", signed.text);
     }
 
     async fn signed_download_urls_work_once_signed_and_only_as_signed(s) {

@@ -67,7 +67,21 @@ pub async fn sign_download(
     key: &str,
     request: Request,
 ) -> ApiResult<Response> {
-    let wanted: DownloadRequest = super::optional_object(request.into_body(), "signing request").await?;
+    let wanted: DownloadRequest =
+        super::optional_object(request.into_body(), "signing request").await.map_err(|err| {
+            if err.code() != crate::error::codes::BODY {
+                return err;
+            }
+            // Most likely an upload meant for a key ending in `/signed-url`, which no key may.
+            ApiError::bad_input(
+                crate::error::codes::BODY,
+                format!(
+                    "POST /storage/{{bucket}}/{{key}}/signed-url signs a download URL for the key before '/signed-url' \
+                 and takes a JSON body {{\"expires_in\": seconds}}; no file is uploaded there, since a key may \
+                 not end in '/signed-url' ({err})"
+                ),
+            )
+        })?;
     let seconds = expires_in(caller, wanted.expires_in)?;
     let file = state
         .files()
