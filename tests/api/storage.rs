@@ -501,6 +501,16 @@ all_stores! {
             assert_eq!(resp.status, 400, "{key}: {}", resp.text);
             assert!(resp.error().contains("key"), "{}", resp.error());
         }
+        // A setting sent as a query parameter is refused, not ignored, on every upload route.
+        let resp = put(&s, "b/k.txt?is_public=false", Some(&alice), "text/plain", b"x".to_vec(), &[]).await;
+        assert_eq!(resp.status, 400, "{}", resp.text);
+        assert!(resp.error().contains("unknown query parameter 'is_public'"), "{}", resp.text);
+        let resp = upload(&s, "/api/v1/storage/upload?bucket=b", Some(&alice), &[], ("a.txt", "text/plain", b"x".to_vec())).await;
+        assert_eq!(resp.status, 400, "{}", resp.text);
+        let resp = s
+            .send_with(Method::POST, "/api/v1/storage/resumable?bucket=b", Some(&alice), &[("tus-resumable", "1.0.0"), ("upload-length", "1")], None)
+            .await;
+        assert_eq!(resp.status, 400, "{}", resp.text);
         // An upload to a key ending in `/signed-url` reaches URL signing, which says why.
         let resp = put(&s, "b/docs/signed-url", Some(&alice), "text/plain", b"hello".to_vec(), &[]).await;
         assert_eq!(resp.status, 400, "{}", resp.text);

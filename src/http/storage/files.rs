@@ -30,7 +30,7 @@ pub async fn upload(
     QueryPairs(pairs): QueryPairs,
     request: Request,
 ) -> ApiResult<Response> {
-    let uploader = Uploader::of(&state, caller, super::token(&pairs)).await?;
+    let uploader = Uploader::of(&state, caller, super::upload_token(&pairs, &[])?).await?;
     let form = Form::from_request(request, &state).await?;
     let file = receive_form(&state, &uploader, form).await?;
     Ok((StatusCode::CREATED, Json(file.to_json())).into_response())

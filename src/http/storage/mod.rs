@@ -18,7 +18,8 @@ use axum::http::HeaderMap;
 use futures_util::StreamExt;
 
 use crate::data::access::Caller;
-use crate::error::{ApiError, codes};
+use crate::error::{ApiError, ApiResult, codes};
+use crate::files::names::truncate;
 use crate::files::upload::ByteSource;
 use crate::limits::MAX_OPTIONS_BODY_BYTES;
 
@@ -119,4 +120,16 @@ pub async fn signer_is_there(state: &crate::app::AppState, owner: Option<&str>) 
 /// The `token` query parameter of a signed URL, if any.
 pub fn token(pairs: &[(String, String)]) -> Option<&str> {
     pairs.iter().find(|(k, _)| k == "token").map(|(_, v)| v.as_str())
+}
+
+/// The `token` of an upload's query, which may hold nothing else but `also`: a setting sent
+/// as a query parameter (`?is_public=true`) is refused, not silently ignored.
+pub fn upload_token<'a>(pairs: &'a [(String, String)], also: &[&str]) -> ApiResult<Option<&'a str>> {
+    if let Some((unknown, _)) = pairs.iter().find(|(k, _)| k != "token" && !also.contains(&k.as_str())) {
+        return Err(ApiError::bad_request(format!(
+            "unknown query parameter '{}': an upload's settings go in its form fields or headers",
+            truncate(unknown, 64)
+        )));
+    }
+    Ok(token(pairs))
 }

@@ -128,7 +128,7 @@ async fn upload(
     check_key(key)?;
     let upsert = request.headers().get("x-upsert").is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"))
         || pairs.iter().any(|(k, v)| k == "upsert" && v == "true");
-    let (owner, grant) = match super::token(pairs) {
+    let (owner, grant) = match super::upload_token(pairs, &["upsert"])? {
         Some(token) => {
             let grant = state.files().signer.verify(token, Action::Upload, signed::now_secs())?;
             if grant.bucket != bucket || grant.key.as_deref().is_some_and(|k| k != key) {

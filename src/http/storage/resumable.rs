@@ -134,7 +134,7 @@ async fn create_upload(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     check_version(&headers)?;
-    let uploader = Uploader::of(&state, caller, super::token(&pairs)).await?;
+    let uploader = Uploader::of(&state, caller, super::upload_token(&pairs, &[])?).await?;
     if headers.contains_key("upload-defer-length") {
         return Err(ApiError::bad_request("Upload-Defer-Length is not supported: send Upload-Length"));
     }
