@@ -102,8 +102,25 @@ fn takes_markup(mime: &str) -> bool {
     mime.starts_with("text/") || mime.ends_with("+xml") || mime == "application/xml"
 }
 
-/// Whether the bytes open like an HTML or XML document (after a BOM and white space).
+/// Whether the bytes open like an HTML or XML document (after a BOM and white space), in
+/// UTF-8 or, after its byte order mark, in UTF-16 (which browsers decode as well).
 fn is_markup(head: &[u8]) -> bool {
+    let utf16 = |rest: &[u8], little_endian: bool| -> Vec<u8> {
+        rest.chunks_exact(2)
+            .take(128)
+            .map(|pair| {
+                let unit = if little_endian { [pair[0], pair[1]] } else { [pair[1], pair[0]] };
+                // Only ASCII matters to the openings below; anything else stays non-ASCII.
+                if unit[1] == 0 && unit[0].is_ascii() { unit[0] } else { 0xFF }
+            })
+            .collect()
+    };
+    if let Some(rest) = head.strip_prefix(b"\xFF\xFE") {
+        return is_markup(&utf16(rest, true));
+    }
+    if let Some(rest) = head.strip_prefix(b"\xFE\xFF") {
+        return is_markup(&utf16(rest, false));
+    }
     let head = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
     let start = head.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(head.len());
     let text = &head[start..head.len().min(start + 64)];
@@ -202,6 +219,9 @@ mod tests {
         assert!(check_content("image/jpg", JPEG).is_ok());
         assert!(check_content("image/png", b"  <!DOCTYPE html><script>alert(1)</script>").is_err());
         assert!(check_content("image/png", b"\xEF\xBB\xBF<html>").is_err());
+        assert!(check_content("image/png", b"\xFF\xFE<\0h\0t\0m\0l\0>\0").is_err(), "UTF-16LE");
+        assert!(check_content("image/png", b"\xFE\xFF\0 \0<\0s\0v\0g\0>").is_err(), "UTF-16BE");
+        assert!(check_content("text/plain", b"\xFF\xFEh\0i\0").is_ok());
         assert!(check_content("application/octet-stream", b"<svg onload=alert(1)>").is_err());
         assert!(check_content("text/html", b"<html></html>").is_ok());
         // Markup under a text or XML-based type is what it says, or harmless.
