@@ -100,6 +100,9 @@ pub enum DbError {
 /// in the same words on both backends (their own quote the statement).
 pub const NO_CONFLICT_TARGET: &str = "on_conflict must name the columns of a primary key or unique constraint";
 
+/// The refusal of integer arithmetic past 64 bits (a sum), in the same words on both backends.
+pub const INTEGER_OVERFLOW: &str = "the result does not fit a 64-bit integer (integer overflow)";
+
 /// Database failures as answers: constraint violations and refused values are the client's
 /// (409, 400), anything else is the server's (500, logged).
 impl From<DbError> for ApiError {

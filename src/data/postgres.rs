@@ -275,6 +275,9 @@ fn map_err(err: tokio_postgres::Error) -> DbError {
         DbError::NoConflictTarget(super::NO_CONFLICT_TARGET.into())
     } else if [SqlState::INVALID_DATETIME_FORMAT, SqlState::DATETIME_FIELD_OVERFLOW].contains(code) {
         DbError::InvalidDatetime(message)
+    } else if *code == SqlState::NUMERIC_VALUE_OUT_OF_RANGE && message == "bigint out of range" {
+        // Integer arithmetic past 64 bits (a sum): said as SQLite's overflow is.
+        DbError::InvalidValue(super::INTEGER_OVERFLOW.into())
     } else if [
         SqlState::INVALID_TEXT_REPRESENTATION,
         SqlState::NUMERIC_VALUE_OUT_OF_RANGE,

@@ -488,9 +488,7 @@ fn map_err(err: rusqlite::Error) -> DbError {
                 DbError::SchemaChanged(msg)
             }
             // SUM past the 64-bit range: the data's doing, not the server's.
-            _ if msg == "integer overflow" => {
-                DbError::InvalidValue("the result does not fit a 64-bit integer (integer overflow)".into())
-            }
+            _ if msg == "integer overflow" => DbError::InvalidValue(super::INTEGER_OVERFLOW.into()),
             _ => DbError::Other(msg),
         };
     }

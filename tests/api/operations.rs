@@ -511,7 +511,15 @@ async fn two_instances_behave_as_one_service() {
     let listed: Value = client.get(other.url("/api/v1/shared")).send().await.unwrap().json().await.unwrap();
     assert_eq!(listed["items"][0]["title"], "from one");
     let refused = client.post(other.url("/api/v1/shared")).json(&json!({"title": "anonymous"})).send().await.unwrap();
-    assert_eq!(refused.status(), 403, "the rule made on one instance applies on the other");
+    assert_eq!(refused.status(), 401, "the rule made on one instance applies on the other");
+    let by_user = client
+        .post(other.url("/api/v1/shared"))
+        .bearer_auth(&s.register("writer@example.com", "password-123").await["access_token"].as_str().unwrap())
+        .json(&json!({"title": "a user"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_user.status(), 403, "disabled for signed-in users too");
 }
 
 both_backends! {
