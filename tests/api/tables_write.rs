@@ -240,6 +240,11 @@ both_backends! {
             assert!(!resp.error().is_empty());
             assert!(!resp.text.contains("4242"), "a constraint's answer never echoes values: {}", resp.text);
         }
+        // A foreign key is named alike on both backends, on insert and on update.
+        let missing = admin(&s, Method::POST, path, &[], Some(json!({"email": "e@x", "team_id": 4242}))).await;
+        assert_eq!(missing.error(), "team_id must name an existing row of teams", "{}", missing.text);
+        let moved = admin(&s, Method::PATCH, "/api/v1/tables/members?email=eq.a@x", &[], Some(json!({"team_id": 4242}))).await;
+        assert_eq!((moved.status, moved.error()), (409, "team_id must name an existing row of teams"), "{}", moved.text);
         let blocked = admin(&s, Method::DELETE, "/api/v1/tables/teams/1", &[], None).await;
         assert_eq!((blocked.status, blocked.body["code"].as_str()), (409, Some("23503")), "referenced by members: {}", blocked.text);
         assert!(!blocked.text.contains("=(1)"), "{}", blocked.text);

@@ -341,6 +341,7 @@ impl Plan {
             }
             _ => false,
         };
+        let references = foreign_keys_set(table, &values);
         let stmt = match mutation {
             Mutation::Create { upsert, .. } => {
                 let upsert = upsert.as_ref().map(|u| (u, &self.scopes.update));
@@ -358,7 +359,7 @@ impl Plan {
             }
             Mutation::Delete { target } => return self.delete(tx, table, target, old).await,
         };
-        let rows = tx.run(&stmt).await?;
+        let rows = tx.run(&stmt).await.map_err(|err| name_foreign_key(err, &references))?;
         // A collection's key is generated; a plain table's may be left null by SQLite.
         if matches!(mutation, Mutation::Create { .. }) && dialect == Dialect::Sqlite && table.collection.is_none() {
             refuse_null_keys(table, &columns, &rows)?;
@@ -525,6 +526,30 @@ fn key_text(value: &Value) -> Option<String> {
 
 /// An `ADD COLUMN` that failed because the column exists: another request added it since the
 /// catalog was read.
+/// The single-column foreign keys of `table` that a write gives a value (not null).
+fn foreign_keys_set<'t>(table: &'t Table, values: &[(String, Value)]) -> Vec<&'t catalog::ForeignKey> {
+    table
+        .foreign_keys
+        .iter()
+        .filter(|key| values.iter().any(|(column, value)| column == &key.column && !matches!(value, Value::Null)))
+        .collect()
+}
+
+/// SQLite reports a foreign key the write broke without naming it ("FOREIGN KEY constraint
+/// failed"); the keys the write set name it, as PostgreSQL's message does, when there is one.
+fn name_foreign_key(err: DbError, references: &[&catalog::ForeignKey]) -> DbError {
+    match (err, references) {
+        (DbError::ForeignKeyViolation(message), [key]) if message == "FOREIGN KEY constraint failed" => {
+            DbError::ForeignKeyViolation(format!("{} must name an existing row of {}", key.column, key.target))
+        }
+        (DbError::ForeignKeyViolation(message), [_, _, ..]) if message == "FOREIGN KEY constraint failed" => {
+            let columns: Vec<&str> = references.iter().map(|key| key.column.as_str()).collect();
+            DbError::ForeignKeyViolation(format!("one of {} names no existing row", columns.join(", ")))
+        }
+        (err, _) => err,
+    }
+}
+
 fn duplicate_column(err: DbError, name: &str) -> ApiError {
     let text = err.to_string();
     if text.contains("duplicate column")
