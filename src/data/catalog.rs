@@ -189,11 +189,14 @@ impl Table {
 pub struct Catalog {
     db: Db,
     tables: RwLock<HashMap<String, Arc<Table>>>,
+    /// On PostgreSQL, where a table found changed on a re-read is announced to the other
+    /// instances (see [`super::feed_pg::CATALOG_NEWS`]).
+    announcer: Option<super::feed_pg::Announcer>,
 }
 
 impl Catalog {
-    pub async fn load(db: Db) -> Result<Catalog, DbError> {
-        let catalog = Catalog { db, tables: RwLock::new(HashMap::new()) };
+    pub async fn load(db: Db, announcer: Option<super::feed_pg::Announcer>) -> Result<Catalog, DbError> {
+        let catalog = Catalog { db, tables: RwLock::new(HashMap::new()), announcer };
         catalog.reload_all().await?;
         Ok(catalog)
     }
@@ -226,16 +229,39 @@ impl Catalog {
         tables
     }
 
-    /// Re-reads one table from the database; forgets it when it no longer exists.
+    /// Re-reads one table from the database; forgets it when it no longer exists. A table
+    /// found changed (made, altered, given other rules, dropped) is announced to the other
+    /// instances, which read it again at once.
     pub async fn refresh(&self, name: &str) -> Result<Option<Arc<Table>>, DbError> {
+        let (table, changed) = self.reread(name).await?;
+        if let (true, Some(announcer)) = (changed, &self.announcer) {
+            let news = announcer.news_stmt(super::feed_pg::CATALOG_NEWS, Some(name));
+            if let Err(err) = self.db.write(news).await {
+                // The others still read it again at their periodic re-read of the catalog.
+                tracing::warn!(%err, table = name, "announcing a changed table failed");
+            }
+        }
+        Ok(table)
+    }
+
+    /// [`Catalog::refresh`] on news from another instance, announcing nothing.
+    pub async fn refresh_quietly(&self, name: &str) -> Result<Option<Arc<Table>>, DbError> {
+        Ok(self.reread(name).await?.0)
+    }
+
+    /// The table as the database has it now, and whether that differs from the cached one.
+    async fn reread(&self, name: &str) -> Result<(Option<Arc<Table>>, bool), DbError> {
         let mut loaded = self.introspect(Some(name)).await?;
         let table = loaded.remove(name).map(Arc::new);
         let mut tables = self.tables.write().expect("catalog lock");
-        match &table {
+        let before = match &table {
             Some(t) => tables.insert(name.to_owned(), t.clone()),
             None => tables.remove(name),
         };
-        Ok(table)
+        // Tables are compared whole (columns, keys, rules, validation): this runs only when a
+        // table changed or was not known.
+        let changed = format!("{before:?}") != format!("{table:?}");
+        Ok((table, changed))
     }
 
     /// Re-reads every table.

@@ -100,6 +100,40 @@ pub fn after_write_stmt(channel: &str, instance: &str, changes: &[Change]) -> Op
 /// carries no record, only the news.
 pub const SETTINGS_TABLE: &str = "_fb_settings";
 
+/// The name under which an instance tells the others that a table's schema or rules changed
+/// (the change's `id` names the table): they read that table again at once, so that every
+/// instance plans, checks access and validates on the table as it now is.
+pub const CATALOG_NEWS: &str = "_fb_catalog";
+
+/// Where an instance announces news to the others: its channel, and its own name (which it
+/// skips when the news comes back).
+#[derive(Debug, Clone)]
+pub struct Announcer {
+    pub channel: String,
+    pub instance: String,
+}
+
+impl Announcer {
+    /// The statement that tells the other instances news of `subject` (about `id`).
+    pub fn news_stmt(&self, subject: &str, id: Option<&str>) -> Stmt {
+        let payload = Payload {
+            instance: self.instance.clone(),
+            collection: subject.to_owned(),
+            op: ChangeOp::Update,
+            id: id.map(str::to_owned),
+            record: None,
+            old_record: None,
+            actor: Actor::Admin,
+            n: 0,
+        };
+        let text = serde_json::to_string(&payload).unwrap_or_default();
+        Stmt::new(
+            "SELECT COUNT(*) FROM (SELECT pg_notify($1, $2)) AS sent",
+            vec![self.channel.as_str().into(), text.into()],
+        )
+    }
+}
+
 impl Store {
     /// Tells the other instances on this PostgreSQL database that the settings changed: their
     /// feeds publish it as an update of [`SETTINGS_TABLE`], on which they re-read the settings.
@@ -108,22 +142,8 @@ impl Store {
         if self.db.dialect() != super::Dialect::Postgres {
             return Ok(());
         }
-        let payload = Payload {
-            instance: self.instance.clone(),
-            collection: SETTINGS_TABLE.to_owned(),
-            op: ChangeOp::Update,
-            id: None,
-            record: None,
-            old_record: None,
-            actor: Actor::Admin,
-            n: 0,
-        };
-        let text = serde_json::to_string(&payload).unwrap_or_default();
-        let stmt = Stmt::new(
-            "SELECT COUNT(*) FROM (SELECT pg_notify($1, $2)) AS sent",
-            vec![self.channel.as_str().into(), text.into()],
-        );
-        self.db.write(stmt).await.map(|_| ())
+        let announcer = Announcer { channel: self.channel.clone(), instance: self.instance.clone() };
+        self.db.write(announcer.news_stmt(SETTINGS_TABLE, None)).await.map(|_| ())
     }
 
     /// Listens for the changes of other instances until the store is dropped, reconnecting
@@ -168,6 +188,14 @@ impl Store {
     async fn remote_change(&self, text: &str) -> Option<Change> {
         let payload: Payload = serde_json::from_str(text).ok()?;
         if payload.instance == self.instance {
+            return None;
+        }
+        if payload.collection == CATALOG_NEWS {
+            // Read again without announcing it: the news has gone round already.
+            let table = payload.id?;
+            if let Err(err) = self.catalog.refresh_quietly(&table).await {
+                tracing::warn!(%err, table, "reading a table another instance changed failed");
+            }
             return None;
         }
         if payload.collection == SETTINGS_TABLE {

@@ -270,14 +270,17 @@ impl Store {
     /// Migrates the system tables and loads the catalog.
     pub async fn open(db: Db) -> Result<Store, DbError> {
         migrations::run(&db).await?;
-        let catalog = catalog::Catalog::load(db.clone()).await?;
         let channel = feed_pg::channel(&db).await?;
+        let instance = uuid::Uuid::new_v4().simple().to_string();
+        let announcer = (db.dialect() == Dialect::Postgres)
+            .then(|| feed_pg::Announcer { channel: channel.clone(), instance: instance.clone() });
+        let catalog = catalog::Catalog::load(db.clone(), announcer).await?;
         Ok(Store {
             db,
             catalog,
             feed: feed::Feed::default(),
             counts: Default::default(),
-            instance: uuid::Uuid::new_v4().simple().to_string(),
+            instance,
             channel,
             listening: tokio::sync::watch::Sender::new(false),
         })

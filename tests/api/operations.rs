@@ -508,18 +508,87 @@ async fn two_instances_behave_as_one_service() {
     let created = s.admin_post("/api/v1/admin/collections", json!({"name": "shared", "rules": {"read": "public", "create": "disabled", "update": "disabled", "delete": "disabled"}})).await;
     assert_eq!(created.status, 201, "{}", created.text);
     s.seed("shared", &[json!({"title": "from one"})]).await;
-    let listed: Value = client.get(other.url("/api/v1/shared")).send().await.unwrap().json().await.unwrap();
-    assert_eq!(listed["items"][0]["title"], "from one");
+    // The field the seed added reaches the other instance with the news of the change.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let listed: Value = client.get(other.url("/api/v1/shared")).send().await.unwrap().json().await.unwrap();
+        if listed["items"][0]["title"] == "from one" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the other instance lists {listed}");
+        tokio::task::yield_now().await;
+    }
     let refused = client.post(other.url("/api/v1/shared")).json(&json!({"title": "anonymous"})).send().await.unwrap();
     assert_eq!(refused.status(), 401, "the rule made on one instance applies on the other");
     let by_user = client
         .post(other.url("/api/v1/shared"))
-        .bearer_auth(&s.register("writer@example.com", "password-123").await["access_token"].as_str().unwrap())
+        .bearer_auth(s.register("writer@example.com", "password-123").await["access_token"].as_str().unwrap())
         .json(&json!({"title": "a user"}))
         .send()
         .await
         .unwrap();
     assert_eq!(by_user.status(), 403, "disabled for signed-in users too");
+}
+
+/// Polls `status` until it answers `expected`, for at most 5 seconds: far less than the
+/// periodic re-read (30 s), so passing shows that the news went round at once.
+async fn until_status<F, Fut>(what: &str, expected: u16, mut status: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = u16>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let got = status().await;
+        if got == expected {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "{what}: still {got}, not {expected}");
+        tokio::task::yield_now().await;
+    }
+}
+
+/// Rules, validation and fields changed through one instance apply on the other at once: the
+/// other never accepts a write the new rules refuse for the length of a periodic re-read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schema_and_rules_changed_on_one_instance_apply_on_the_other_at_once() {
+    use crate::harness::{Backend, TestServer};
+    let Some(s) = TestServer::start(Backend::Postgres).await else { return };
+    let other = s.another_instance().await;
+    let client = &s.client;
+    let token = s.register("writer@example.com", "password-123").await["access_token"].as_str().unwrap().to_owned();
+    let created = s.admin_post("/api/v1/admin/collections", json!({"name": "notes"})).await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let post =
+        |title: &str| client.post(other.url("/api/v1/notes")).bearer_auth(&token).json(&json!({"title": title})).send();
+    let status = |resp: reqwest::Result<reqwest::Response>| resp.unwrap().status().as_u16();
+    // The other instance knows the collection as it was made.
+    until_status("made", 201, || async { status(post("first").await) }).await;
+
+    let patched = s.admin_patch("/api/v1/admin/collections/notes", json!({"rules": {"create": "disabled"}})).await;
+    assert_eq!(patched.status, 200, "{}", patched.text);
+    until_status("create disabled", 403, || async { status(post("refused").await) }).await;
+    s.admin_patch("/api/v1/admin/collections/notes", json!({"rules": {"create": "authenticated"}})).await;
+    until_status("create allowed again", 201, || async { status(post("allowed").await) }).await;
+
+    let rules = s
+        .send(
+            Method::PUT,
+            "/api/v1/admin/collections/notes/rules",
+            Some(ADMIN_SECRET),
+            Some(json!({"title": {"max_length": 3}})),
+        )
+        .await;
+    assert_eq!(rules.status, 200, "{}", rules.text);
+    until_status("validation", 400, || async { status(post("far too long").await) }).await;
+
+    // A field one instance's write adds is known to the other.
+    s.seed("notes", &[json!({"title": "abc", "views": 3})]).await;
+    let views = || client.get(other.url("/api/v1/notes?filter=views:gt:1")).send();
+    until_status("new field", 200, || async { status(views().await) }).await;
+    let dropped = s.send(Method::DELETE, "/api/v1/admin/collections/notes", Some(ADMIN_SECRET), None).await;
+    assert!(dropped.status < 300, "{}", dropped.text);
+    until_status("dropped", 404, || async { status(client.get(other.url("/api/v1/notes")).send().await) }).await;
 }
 
 both_backends! {
