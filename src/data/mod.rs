@@ -89,6 +89,10 @@ pub enum DbError {
     /// SQLite: another program held the database's write lock past the busy timeout.
     #[error("{0}")]
     Busy(String),
+    /// The database cannot be reached now (a lost or refused connection, a server shutting
+    /// down, no connection free in time): the server's surroundings failed, not the request.
+    #[error("{0}")]
+    Unreachable(String),
     /// Which statement of a group failed (0-based), and why.
     #[error("{source}")]
     InStatement { index: usize, source: Box<DbError> },
@@ -119,6 +123,10 @@ impl From<DbError> for ApiError {
             DbError::NoRowChanged(msg) => ApiError::NotFound(msg),
             DbError::InStatement { index, source } => ApiError::AtIndex { index, inner: Box::new((*source).into()) },
             DbError::Other(msg) => ApiError::Internal(msg),
+            DbError::Unreachable(msg) => {
+                tracing::error!(%msg, "the database is unreachable");
+                ApiError::Unavailable("the database is unreachable; try again".into())
+            }
             DbError::Busy(msg) => {
                 tracing::warn!(%msg, "the database stayed locked by another program");
                 ApiError::Unavailable("the database is locked by another program; try again".into())

@@ -22,6 +22,11 @@ pub struct PgPool {
     pool: Pool,
 }
 
+/// How long opening a connection may take before the database counts as unreachable.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long a request waits for a free connection before it is answered 503.
+const POOL_WAIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
 impl PgPool {
     pub async fn connect(url: &str, size: usize) -> Result<Self, DbError> {
         let mut config: tokio_postgres::Config =
@@ -34,6 +39,9 @@ impl PgPool {
         let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager)
             .max_size(size.max(1))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .create_timeout(Some(CONNECT_TIMEOUT))
+            .wait_timeout(Some(POOL_WAIT_TIMEOUT))
             .build()
             .map_err(|e| DbError::Other(format!("PostgreSQL pool: {e}")))?;
         let pg = PgPool { pool };
@@ -44,7 +52,7 @@ impl PgPool {
 
     pub(super) async fn client(&self) -> Result<deadpool_postgres::Object, DbError> {
         let started = std::time::Instant::now();
-        let client = self.pool.get().await.map_err(|e| DbError::Other(format!("PostgreSQL connection: {e}")));
+        let client = self.pool.get().await.map_err(|e| DbError::Unreachable(format!("PostgreSQL connection: {e}")));
         metrics::histogram!("ferrobase_db_pool_wait_seconds").record(started.elapsed().as_secs_f64());
         client
     }
@@ -229,6 +237,10 @@ fn map_err(err: tokio_postgres::Error) -> DbError {
         if err.to_string().contains("error serializing parameter") {
             return DbError::InvalidValue(format!("a value does not fit its column: {}", source_text(&err)));
         }
+        // The connection broke (the server restarted, the network failed).
+        if err.is_closed() || std::error::Error::source(&err).is_some_and(|e| e.is::<std::io::Error>()) {
+            return DbError::Unreachable(err.to_string());
+        }
         return DbError::Other(err.to_string());
     };
     let message = match db.detail() {
@@ -242,6 +254,11 @@ fn map_err(err: tokio_postgres::Error) -> DbError {
         || [SqlState::INVALID_BINARY_REPRESENTATION, SqlState::PROTOCOL_VIOLATION].contains(code)
     {
         DbError::StalePlan(message)
+    } else if code.code().starts_with("08")
+        || [SqlState::ADMIN_SHUTDOWN, SqlState::CRASH_SHUTDOWN, SqlState::CANNOT_CONNECT_NOW].contains(code)
+    {
+        // Connection exceptions, and a server shutting down or starting up.
+        DbError::Unreachable(message)
     } else if *code == SqlState::T_R_DEADLOCK_DETECTED || *code == SqlState::T_R_SERIALIZATION_FAILURE {
         DbError::Contended(message)
     } else if [

@@ -437,10 +437,11 @@ async fn fresh_schema(url: &str) -> PgSchema {
 }
 
 impl PgSchema {
-    /// The URL with `search_path` set to the test's own schema.
+    /// The URL with `search_path` set to the test's own schema, and the schema's name as the
+    /// connections' `application_name` (so that a test can find its server's connections).
     pub fn schema_url(&self) -> String {
         let sep = if self.url.contains('?') { '&' } else { '?' };
-        format!("{}{sep}options=-csearch_path%3D{}", self.url, self.schema)
+        format!("{}{sep}options=-csearch_path%3D{}&application_name={}", self.url, self.schema, self.schema)
     }
 }
 

@@ -591,6 +591,39 @@ async fn schema_and_rules_changed_on_one_instance_apply_on_the_other_at_once() {
     until_status("dropped", 404, || async { status(client.get(other.url("/api/v1/notes")).send().await) }).await;
 }
 
+/// Connections the database ends (a restart, a failover) are answered 503, never 500, and the
+/// server recovers on its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_database_connections_are_a_503_and_heal() {
+    use crate::harness::{Backend, TestServer};
+    let Some(s) = TestServer::start(Backend::Postgres).await else { return };
+    s.open_collection("notes").await;
+    s.seed("notes", &[json!({"title": "kept"})]).await;
+    // Requests run while the connections are ended under them.
+    let reads = async {
+        let mut statuses = Vec::new();
+        for _ in 0..200 {
+            statuses.push(s.get("/api/v1/notes?limit=500").await.status);
+        }
+        statuses
+    };
+    let ends = async {
+        for _ in 0..10 {
+            // This server's connections carry the test schema's name as their application name.
+            s.exec_sql(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE application_name = current_setting('application_name') AND pid <> pg_backend_pid()",
+            )
+            .await;
+        }
+    };
+    let (statuses, ()) = tokio::join!(reads, ends);
+    assert!(statuses.iter().all(|s| [200, 503].contains(s)), "{statuses:?}");
+    until_status("healed", 200, || async { s.get("/api/v1/notes").await.status }).await;
+    let health = s.get("/api/v1/admin/health").await;
+    assert_eq!(health.status, 200, "{}", health.text);
+}
+
 both_backends! {
     async fn operations_endpoints_are_the_admins(s) {
         let user = s.register("ops-user@example.com", "password-123").await["access_token"].as_str().unwrap().to_owned();

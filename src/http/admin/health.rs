@@ -10,10 +10,23 @@ use serde_json::json;
 use crate::app::AppState;
 use crate::data::Stmt;
 
+/// How long each check may take: a database or store that does not answer within it is down,
+/// so that a load balancer takes the instance out of rotation rather than waiting on it.
+const CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A check's outcome, a failure when it takes longer than [`CHECK_TIMEOUT`].
+async fn within<E: std::fmt::Display>(check: impl Future<Output = Result<(), E>>) -> Result<(), String> {
+    match tokio::time::timeout(CHECK_TIMEOUT, check).await {
+        Ok(result) => result.map_err(|err| err.to_string()),
+        Err(_) => Err(format!("no answer within {} seconds", CHECK_TIMEOUT.as_secs())),
+    }
+}
+
 pub async fn health(State(state): State<AppState>) -> Response {
     let db = state.store().db.clone();
     let backend = db.dialect().name();
-    let (database, storage) = tokio::join!(db.read(Stmt::new("SELECT 1", vec![])), state.files().blobs.probe());
+    let database = async { db.read(Stmt::new("SELECT 1", vec![])).await.map(|_| ()) };
+    let (database, storage) = tokio::join!(within(database), within(state.files().blobs.probe()));
     if let Err(err) = &database {
         tracing::error!(%err, "health check: database unreachable");
     }
