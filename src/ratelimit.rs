@@ -75,7 +75,15 @@ pub struct RateLimiter {
     redis: Option<redis::aio::ConnectionManager>,
     /// Keeps this deployment's Redis keys apart from another's on the same Redis.
     namespace: String,
+    /// Until when (ms) Redis is left alone after it failed: meanwhile this process counts, so
+    /// that a Redis that is down costs requests no time.
+    redis_down_until: std::sync::atomic::AtomicI64,
 }
+
+/// How long a Redis command (or a connection to Redis) may take before it counts as failed.
+const REDIS_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(500);
+/// How long Redis is left alone after it failed before it is tried again.
+const REDIS_RETRY_MS: i64 = 5_000;
 
 impl RateLimiter {
     /// A limiter counting in this process, or in Redis at `redis_url` under keys that start
@@ -85,22 +93,40 @@ impl RateLimiter {
             None => None,
             Some(url) => {
                 let client = redis::Client::open(url).map_err(|e| format!("REDIS_URL: {e}"))?;
-                Some(redis::aio::ConnectionManager::new(client).await.map_err(|e| format!("Redis at REDIS_URL: {e}"))?)
+                let config = redis::aio::ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(REDIS_TIMEOUT))
+                    .set_response_timeout(Some(REDIS_TIMEOUT))
+                    .set_number_of_retries(1);
+                match redis::aio::ConnectionManager::new_with_config(client.clone(), config.clone()).await {
+                    Ok(manager) => Some(manager),
+                    // A Redis that is down does not keep the server from starting: it counts in
+                    // this process until Redis answers.
+                    Err(err) => {
+                        tracing::warn!(%err, "rate limit: Redis at REDIS_URL does not answer; counting in this process until it does");
+                        Some(
+                            redis::aio::ConnectionManager::new_lazy_with_config(client, config)
+                                .map_err(|e| format!("REDIS_URL: {e}"))?,
+                        )
+                    }
+                }
             }
         };
         let shards = (0..SHARDS).map(|_| Mutex::default()).collect();
-        Ok(RateLimiter { shards, redis, namespace: namespace.to_owned() })
+        Ok(RateLimiter { shards, redis, namespace: namespace.to_owned(), redis_down_until: Default::default() })
     }
 
     /// Spends one request of `class` by `caller` from a budget of `limit` per minute.
     pub async fn hit(&self, class: Class, caller: &str, limit: u64) -> Verdict {
         let now = crate::util::now_ms() as f64;
         let interval = PERIOD_MS / limit.max(1) as f64;
-        let outcome = match &self.redis {
+        use std::sync::atomic::Ordering::Relaxed;
+        let redis = self.redis.as_ref().filter(|_| (now as i64) >= self.redis_down_until.load(Relaxed));
+        let outcome = match redis {
             Some(redis) => match self.shared(redis.clone(), class, caller, now, interval).await {
                 Ok(outcome) => outcome,
                 Err(err) => {
-                    tracing::warn!(%err, "rate limit: Redis failed; counting in this process");
+                    tracing::warn!(%err, "rate limit: Redis failed; counting in this process for {REDIS_RETRY_MS} ms");
+                    self.redis_down_until.store(now as i64 + REDIS_RETRY_MS, Relaxed);
                     self.local(class, caller, now, interval)
                 }
             },

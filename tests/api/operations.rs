@@ -441,6 +441,25 @@ async fn instances_share_one_budget_through_redis() {
     }
 }
 
+/// A Redis that does not answer keeps no server from starting, and the limits still hold,
+/// counted in the process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_that_is_down_leaves_the_limits_to_the_process() {
+    use crate::harness::{Backend, TestServer};
+    // A port nobody listens on: bound, then released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let down = format!("redis://127.0.0.1:{port}");
+    let server =
+        TestServer::start_with(Backend::Sqlite, |c| c.redis_url = Some(down)).await.expect("the server starts");
+    server.open_collection("posts").await;
+    server.set_settings(json!({"rate_limit_public_reads": 3})).await;
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        statuses.push(server.get("/api/v1/posts").await.status);
+    }
+    assert_eq!(statuses, [200, 200, 200, 429]);
+}
+
 /// Two instances on one PostgreSQL database behave as one service: a setting changed on one
 /// applies on the other (announced through the change feed), a session revoked on one is
 /// refused by the other at once, and a collection made on one is served by the other.
