@@ -191,32 +191,23 @@ impl Settings {
     pub async fn load(db: Db, jwt_secret: &str) -> Result<Settings, DbError> {
         let sealing_key = crate::auth::crypto::hmac_sha256(jwt_secret.as_bytes(), b"ferrobase settings sealing key");
         let settings = Settings { db, sealer: SecretBox::new(&sealing_key), values: RwLock::new(HashMap::new()) };
-        settings.seal_stored_in_clear().await?;
-        settings.refresh().await?;
+        let in_clear = settings.reread().await?;
+        settings.seal(in_clear).await?;
         Ok(settings)
     }
 
-    /// Rewrites sealed every secret setting stored in clear. The update names the clear
-    /// value, so a change another instance makes meanwhile is never overwritten.
-    async fn seal_stored_in_clear(&self) -> Result<(), DbError> {
-        let rows = self.db.read(Stmt::new("SELECT key, value FROM _fb_settings", vec![])).await?;
-        let secrets: Vec<&str> = registry().into_iter().filter(|s| s.secret).map(|s| s.key).collect();
-        let mut stmts = Vec::new();
-        for row in rows.rows {
-            let (Some(key), stored) = (row[0].as_text(), stored_json(&row[1])) else {
-                continue;
-            };
-            let Some(clear) = stored.as_str() else {
-                continue;
-            };
-            if !secrets.contains(&key) || clear.is_empty() || clear.starts_with(SEALED_PREFIX) {
-                continue;
-            }
-            stmts.push(self.db.stmt(
-                "UPDATE _fb_settings SET value = ? WHERE key = ? AND value = ?",
-                vec![self.sealed(clear), key.into(), Value::Json(stored.clone())],
-            ));
-        }
+    /// Rewrites sealed the secret settings `in_clear` (key, stored value). Each update names
+    /// the clear value, so a change another instance makes meanwhile is never overwritten.
+    async fn seal(&self, in_clear: Vec<(String, String)>) -> Result<(), DbError> {
+        let stmts: Vec<Stmt> = in_clear
+            .into_iter()
+            .map(|(key, clear)| {
+                self.db.stmt(
+                    "UPDATE _fb_settings SET value = ? WHERE key = ? AND value = ?",
+                    vec![self.sealed(&clear), key.into(), Value::Json(json!(clear))],
+                )
+            })
+            .collect();
         if !stmts.is_empty() {
             self.db.write_many(stmts).await?;
         }
@@ -249,15 +240,29 @@ impl Settings {
 
     /// Re-reads every stored value over the defaults.
     pub async fn refresh(&self) -> Result<(), DbError> {
+        self.reread().await.map(|_| ())
+    }
+
+    /// [`Settings::refresh`]; returns the secrets found stored in clear (by an earlier
+    /// version), with their values.
+    async fn reread(&self) -> Result<Vec<(String, String)>, DbError> {
         let rows = self.db.read(Stmt::new("SELECT key, value FROM _fb_settings", vec![])).await?;
         let secrets: Vec<&str> = registry().into_iter().filter(|s| s.secret).map(|s| s.key).collect();
         let mut values: HashMap<String, Json> = defaults().into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+        let mut in_clear = Vec::new();
         for row in rows.rows {
             let Some(key) = row[0].as_text() else {
                 continue;
             };
             let stored = stored_json(&row[1]);
-            let value = if secrets.contains(&key) { self.opened(key, stored) } else { stored };
+            let value = if secrets.contains(&key) {
+                if let Some(clear) = stored.as_str().filter(|s| !s.is_empty() && !s.starts_with(SEALED_PREFIX)) {
+                    in_clear.push((key.to_owned(), clear.to_owned()));
+                }
+                self.opened(key, stored)
+            } else {
+                stored
+            };
             values.insert(key.to_owned(), value);
         }
         let level = values.get("log_level").and_then(Json::as_str).map(str::to_owned);
@@ -267,7 +272,7 @@ impl Settings {
         {
             crate::logging::apply(&level);
         }
-        Ok(())
+        Ok(in_clear)
     }
 
     fn value(&self, key: &str) -> Option<Json> {
