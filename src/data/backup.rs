@@ -177,7 +177,8 @@ async fn restore_postgres(url: &str, input: &Path) -> Result<String, String> {
 async fn restore_script(url: &str, input: &Path, schema: &str, script: &Path) -> Result<(), String> {
     // The whole script is written before any of it runs: a script cut short by a failing
     // pg_restore would otherwise be committed as far as it went.
-    let mut sql = format!("DROP SCHEMA IF EXISTS {} CASCADE;\n", super::sql::quote_ident(schema)).into_bytes();
+    let mut sql = restore_prelude(schema).into_bytes();
+    sql.extend_from_slice(format!("DROP SCHEMA IF EXISTS {} CASCADE;\n", super::sql::quote_ident(schema)).as_bytes());
     let dumped = tokio::process::Command::new("pg_restore")
         .args(["--clean", "--if-exists", "--no-owner", "--no-privileges", "--file=-"])
         .arg(input)
@@ -188,6 +189,7 @@ async fn restore_script(url: &str, input: &Path, schema: &str, script: &Path) ->
         return Err(format!("pg_restore failed: {}", String::from_utf8_lossy(&dumped.stderr).trim()));
     }
     sql.extend_from_slice(&dumped.stdout);
+    sql.extend_from_slice(restore_epilogue(schema).as_bytes());
     write_private(script, &sql).map_err(|e| format!("{}: {e}", script.display()))?;
     let applied = pg_tool("psql", url)
         .args(["--no-psqlrc", "--quiet", "--single-transaction", "--set", "ON_ERROR_STOP=1", "--file"])
@@ -202,6 +204,51 @@ async fn restore_script(url: &str, input: &Path, schema: &str, script: &Path) ->
         ));
     }
     Ok(())
+}
+
+/// The restore script's opening: it keeps the table versions of the schema it replaces (see
+/// [`restore_epilogue`]).
+fn restore_prelude(schema: &str) -> String {
+    format!(
+        "SET standard_conforming_strings = on;\n\
+         SELECT pg_catalog.set_config('ferrobase.restored_schema', {}, true);\n\
+         CREATE TEMP TABLE fb_versions_before (name text PRIMARY KEY, version bigint NOT NULL) ON COMMIT DROP;\n\
+         DO $fb$ DECLARE replaced text := current_setting('ferrobase.restored_schema'); BEGIN\n\
+           IF to_regclass(format('%I._fb_table_versions', replaced)) IS NOT NULL THEN\n\
+             EXECUTE format('INSERT INTO pg_temp.fb_versions_before SELECT name, version FROM %I._fb_table_versions', replaced);\n\
+           END IF;\n\
+         END $fb$;\n",
+        quote_literal(schema)
+    )
+}
+
+/// The restore script's closing, in the same transaction. Running servers keep counts by table
+/// version (`read/counts.rs`), and the dump brings back older versions, which later writes
+/// would count up to again, making a kept count of the replaced data look current: every
+/// version is raised above any the replaced schema held. Then the servers of the schema are
+/// told (at commit) that every table and the settings changed, so they read them again at once.
+fn restore_epilogue(schema: &str) -> String {
+    use super::feed_pg::{Announcer, CATALOG_NEWS, SETTINGS_TABLE, channel_of_schema};
+    let announcer = Announcer { channel: channel_of_schema(schema), instance: "restore".into() };
+    format!(
+        "DO $fb$ DECLARE restored text := current_setting('ferrobase.restored_schema'); raise_by bigint; BEGIN\n\
+           IF to_regclass(format('%I._fb_table_versions', restored)) IS NOT NULL THEN\n\
+             SELECT COALESCE(max(version), 0) + 1 INTO raise_by FROM pg_temp.fb_versions_before;\n\
+             EXECUTE format('UPDATE %I._fb_table_versions SET version = version + $1', restored) USING raise_by;\n\
+             EXECUTE format('INSERT INTO %I._fb_table_versions (name, version) SELECT name, $1 \
+               FROM pg_temp.fb_versions_before ON CONFLICT (name) DO NOTHING', restored) USING raise_by;\n\
+           END IF;\n\
+         END $fb$;\n\
+         SELECT pg_catalog.pg_notify({channel}, {catalog}), pg_catalog.pg_notify({channel}, {settings});\n",
+        channel = quote_literal(&announcer.channel),
+        catalog = quote_literal(&announcer.news(CATALOG_NEWS, None)),
+        settings = quote_literal(&announcer.news(SETTINGS_TABLE, None)),
+    )
+}
+
+/// A text as an SQL string literal (`standard_conforming_strings` is on in the script).
+fn quote_literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
 }
 
 /// Writes a new file only its owner may read: the script holds every row, password hashes

@@ -25,12 +25,17 @@ pub async fn channel(db: &super::Db) -> Result<String, super::DbError> {
     }
     let rows = db.read(Stmt::new("SELECT current_schema()::text", vec![])).await?;
     let schema = rows.rows.first().and_then(|r| r[0].text()).unwrap_or_default();
+    Ok(channel_of_schema(&schema))
+}
+
+/// The channel of the instances serving `schema`.
+pub fn channel_of_schema(schema: &str) -> String {
     let channel = format!("fb_changes_{schema}");
     // A channel is an identifier: at most 63 bytes. A long schema name is shortened by hash.
     if channel.len() <= 63 {
-        return Ok(channel);
+        return channel;
     }
-    Ok(format!("fb_changes_{}", &crate::auth::crypto::sha256_hex(&schema)[..40]))
+    format!("fb_changes_{}", &crate::auth::crypto::sha256_hex(schema)[..40])
 }
 
 /// The largest payload sent with its record; NOTIFY refuses 8,000 bytes and more.
@@ -116,6 +121,15 @@ pub struct Announcer {
 impl Announcer {
     /// The statement that tells the other instances news of `subject` (about `id`).
     pub fn news_stmt(&self, subject: &str, id: Option<&str>) -> Stmt {
+        Stmt::new(
+            "SELECT COUNT(*) FROM (SELECT pg_notify($1, $2)) AS sent",
+            vec![self.channel.as_str().into(), self.news(subject, id).into()],
+        )
+    }
+
+    /// The notification's text that tells news of `subject` (about `id`; `None` for
+    /// [`CATALOG_NEWS`] means every table).
+    pub fn news(&self, subject: &str, id: Option<&str>) -> String {
         let payload = Payload {
             instance: self.instance.clone(),
             collection: subject.to_owned(),
@@ -126,11 +140,7 @@ impl Announcer {
             actor: Actor::Admin,
             n: 0,
         };
-        let text = serde_json::to_string(&payload).unwrap_or_default();
-        Stmt::new(
-            "SELECT COUNT(*) FROM (SELECT pg_notify($1, $2)) AS sent",
-            vec![self.channel.as_str().into(), text.into()],
-        )
+        serde_json::to_string(&payload).unwrap_or_default()
     }
 }
 
@@ -158,7 +168,10 @@ impl Store {
     }
 
     async fn listen_once(&self, url: &str) -> Result<(), tokio_postgres::Error> {
-        let (client, mut connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+        let mut config: tokio_postgres::Config = url.parse()?;
+        // A listener on a connection whose peer vanished would hear nothing, and not know it.
+        super::postgres::detect_lost_connections(&mut config);
+        let (client, mut connection) = config.connect(tokio_postgres::NoTls).await?;
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         // The connection delivers notifications as it is polled; it ends with the connection.
         let pump = tokio::spawn(async move {
@@ -191,10 +204,14 @@ impl Store {
             return None;
         }
         if payload.collection == CATALOG_NEWS {
-            // Read again without announcing it: the news has gone round already.
-            let table = payload.id?;
-            if let Err(err) = self.catalog.refresh_quietly(&table).await {
-                tracing::warn!(%err, table, "reading a table another instance changed failed");
+            // Read again without announcing it: the news has gone round already. News of no
+            // table in particular (a restore) is news of every table.
+            let read = match &payload.id {
+                Some(table) => self.catalog.refresh_quietly(table).await.map(|_| ()),
+                None => self.catalog.reload_all().await,
+            };
+            if let Err(err) = read {
+                tracing::warn!(%err, table = payload.id, "reading the tables another instance changed failed");
             }
             return None;
         }

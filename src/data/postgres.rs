@@ -27,6 +27,26 @@ const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 /// How long a request waits for a free connection before it is answered 503.
 const POOL_WAIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 
+/// How long a connection may stay silent before it is probed, and how long probes or sent
+/// bytes may go unanswered before it counts as lost: a database host that vanished (a network
+/// partition, a crash of its machine) sends no reset, so without them a query in flight would
+/// wait for hours, the system's default, holding its request and its pooled connection.
+const KEEPALIVE_IDLE: std::time::Duration = std::time::Duration::from_secs(10);
+const KEEPALIVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+const KEEPALIVE_RETRIES: u32 = 3;
+const UNANSWERED_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Lets the kernel find a connection whose peer is gone: the query on it then fails (503) and
+/// the pool drops it, instead of waiting for the database for ever.
+pub(super) fn detect_lost_connections(config: &mut tokio_postgres::Config) {
+    config
+        .keepalives(true)
+        .keepalives_idle(KEEPALIVE_IDLE)
+        .keepalives_interval(KEEPALIVE_INTERVAL)
+        .keepalives_retries(KEEPALIVE_RETRIES)
+        .tcp_user_timeout(UNANSWERED_TIMEOUT);
+}
+
 impl PgPool {
     pub async fn connect(url: &str, size: usize) -> Result<Self, DbError> {
         let mut config: tokio_postgres::Config =
@@ -36,6 +56,7 @@ impl PgPool {
             None => GENERIC_PLANS.to_owned(),
         };
         config.options(&options);
+        detect_lost_connections(&mut config);
         let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager)
             .max_size(size.max(1))

@@ -162,6 +162,11 @@ impl TestServer {
         self.shutdown = Some(tx);
     }
 
+    /// The server's PostgreSQL URL (its own schema); `None` on SQLite.
+    pub fn database_url(&self) -> Option<&str> {
+        self.config.database_url.as_deref()
+    }
+
     /// The server's data directory (the SQLite database lives here).
     pub fn data_dir(&self) -> &std::path::Path {
         self._dir.path()
@@ -644,4 +649,22 @@ macro_rules! all_stores {
             }
         )*
     };
+}
+
+/// Polls `status` until it answers `expected`, for at most 5 seconds: far less than the
+/// periodic re-read of settings and tables (30 s), so passing shows that news went round at once.
+pub async fn until_status<F, Fut>(what: &str, expected: u16, mut status: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = u16>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let got = status().await;
+        if got == expected {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "{what}: still {got}, not {expected}");
+        tokio::task::yield_now().await;
+    }
 }

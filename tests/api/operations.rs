@@ -5,7 +5,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::harness::ADMIN_SECRET;
+use crate::harness::{ADMIN_SECRET, until_status};
 use crate::mailbox;
 
 both_backends! {
@@ -547,24 +547,6 @@ async fn two_instances_behave_as_one_service() {
         .await
         .unwrap();
     assert_eq!(by_user.status(), 403, "disabled for signed-in users too");
-}
-
-/// Polls `status` until it answers `expected`, for at most 5 seconds: far less than the
-/// periodic re-read (30 s), so passing shows that the news went round at once.
-async fn until_status<F, Fut>(what: &str, expected: u16, mut status: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = u16>,
-{
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    loop {
-        let got = status().await;
-        if got == expected {
-            return;
-        }
-        assert!(std::time::Instant::now() < deadline, "{what}: still {got}, not {expected}");
-        tokio::task::yield_now().await;
-    }
 }
 
 /// Rules, validation and fields changed through one instance apply on the other at once: the
