@@ -45,7 +45,23 @@ impl Auth {
         let now = now_ms();
         let session_id = uuid::Uuid::now_v7().to_string();
         let expires_at = now + if opts.impersonated { opts.access_ttl_secs * 1000 } else { opts.refresh_ttl_ms };
-        let mut stmts = Vec::new();
+        // First, in the same transaction: the account must still hold the password the caller
+        // proved (or none, as it did), and its row stays locked until the session is in. A
+        // password reset or change that committed since the check refuses this sign-in; one
+        // that commits later waits for it, then revokes the session with the others. Sign-ins
+        // of one user also run one at a time, so `single_session_mode` leaves exactly one.
+        let same = match self.db.dialect() {
+            crate::data::Dialect::Postgres => "IS NOT DISTINCT FROM",
+            crate::data::Dialect::Sqlite => "IS",
+        };
+        let mut stmts = vec![
+            self.db
+                .stmt(
+                    &format!("UPDATE _fb_users SET updated_at = updated_at WHERE id = ? AND password_hash {same} ?"),
+                    vec![user.id.as_str().into(), user.password_hash.clone().into()],
+                )
+                .must_change(),
+        ];
         if opts.single_session && !opts.impersonated {
             stmts.push(self.db.stmt(
                 "UPDATE _fb_sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
@@ -73,7 +89,17 @@ impl Auth {
             stmts.push(self.insert_refresh(&token, &session_id, now, expires_at));
             Some(token)
         };
-        self.db.write_many(stmts).await?;
+        self.db.write_many(stmts).await.map_err(|err| match err {
+            crate::data::DbError::InStatement { index: 0, source }
+                if matches!(*source, crate::data::DbError::NoRowChanged(_)) =>
+            {
+                ApiError::Unauthorized(
+                    "the account's password changed (or the account was deleted) during this sign-in; sign in again"
+                        .into(),
+                )
+            }
+            other => other.into(),
+        })?;
         let access_token = self.sign_access(user, &session_id, opts)?;
         Ok(Tokens { access_token, refresh_token, expires_in: opts.access_ttl_secs, session_id })
     }

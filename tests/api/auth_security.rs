@@ -273,6 +273,54 @@ both_backends! {
         }
     }
 
+    async fn sign_ins_racing_a_new_password_do_not_outlive_it(s) {
+        // Sign-ins with the old password run while the password changes: whichever proved the
+        // old password before the change, none of their sessions may survive it.
+        for round in 0..4 {
+            let email = format!("racer{round}@example.com");
+            let own = token(&s.register(&email, "old-password").await);
+            let logins = (0..6).map(|_| s.login(&email, "old-password"));
+            let change = s.as_user(
+                Method::PATCH,
+                "/api/v1/auth/user",
+                &own,
+                Some(json!({"password": "new-password", "current_password": "old-password"})),
+            );
+            let (logins, changed) = futures_util::future::join(futures_util::future::join_all(logins), change).await;
+            assert_eq!(changed.status, 200, "{}", changed.text);
+            for login in logins {
+                match login.status {
+                    200 => {
+                        let me = s.as_user(Method::GET, "/api/v1/auth/me", &token(&login.body), None).await;
+                        assert_eq!(me.status, 401, "a session of the old password outlived the change");
+                        let refresh = login.body["refresh_token"].as_str().unwrap();
+                        let renewed = s.post("/api/v1/auth/refresh", json!({"refresh_token": refresh})).await;
+                        assert_eq!(renewed.status, 401, "{}", renewed.text);
+                    }
+                    status => assert_eq!(status, 401, "{}", login.text),
+                }
+            }
+            assert_eq!(s.as_user(Method::GET, "/api/v1/auth/me", &own, None).await.status, 200, "the changer's own session stays");
+        }
+    }
+
+    async fn simultaneous_sign_ins_leave_one_session_in_single_session_mode(s) {
+        s.set_settings(json!({"single_session_mode": true})).await;
+        for round in 0..4 {
+            let email = format!("solo{round}@example.com");
+            s.register(&email, "password1").await;
+            let logins = futures_util::future::join_all((0..8).map(|_| s.login(&email, "password1"))).await;
+            let mut alive = 0;
+            for login in logins {
+                assert_eq!(login.status, 200, "{}", login.text);
+                if s.as_user(Method::GET, "/api/v1/auth/me", &token(&login.body), None).await.status == 200 {
+                    alive += 1;
+                }
+            }
+            assert_eq!(alive, 1, "sessions left by eight simultaneous sign-ins");
+        }
+    }
+
     async fn wrong_codes_to_enable_or_disable_2fa_count_towards_the_lockout(s) {
         let reg = s.register("guess@example.com", "password1").await;
         let t = token(&reg);
