@@ -27,6 +27,9 @@ pub const MAX_CONDITIONS: usize = 100;
 /// Values in all the `in` lists of one request.
 pub const MAX_IN_VALUES: usize = 500;
 
+/// Keys of one `sort=` or `order=`.
+pub const MAX_SORT_KEYS: usize = 32;
+
 /// The longest `select=` of the tables surface, and how deeply its embeds may nest.
 pub const MAX_SELECT_BYTES: usize = 8192;
 pub const MAX_SELECT_DEPTH: usize = 4;

@@ -6,10 +6,15 @@ use totp_rs::Builder;
 
 use super::crypto::{base32, random_token, sha256_hex};
 use super::{Auth, User};
+use crate::data::DbError;
 use crate::error::ApiError;
 use crate::util::now_ms;
 
 const RECOVERY_CODES: usize = 10;
+
+fn already_enabled() -> ApiError {
+    ApiError::Conflict("two-factor authentication is already enabled".into())
+}
 
 /// What `2fa/setup` answers.
 pub struct Setup {
@@ -30,18 +35,29 @@ impl Auth {
     /// Starts 2FA setup: a new secret, stored sealed, not yet enabled.
     pub async fn totp_setup(&self, user: &User, issuer: &str) -> Result<Setup, ApiError> {
         if user.totp_enabled {
-            return Err(ApiError::Conflict("two-factor authentication is already enabled".into()));
+            return Err(already_enabled());
         }
         let mut secret = [0u8; 20];
         rand::fill(&mut secret[..]);
         let totp = totp_for(&secret, &user.email, issuer)?;
         let otpauth_url = totp.to_url().map_err(ApiError::internal)?;
+        // Only while 2FA is still off: an enable that committed since the user was read keeps
+        // the secret it confirmed.
         self.db
-            .write(self.db.stmt(
-                "UPDATE _fb_users SET totp_secret = ?, totp_last_step = NULL, updated_at = ? WHERE id = ?",
-                vec![self.sealer.seal(&secret).into(), now_ms().into(), user.id.as_str().into()],
-            ))
-            .await?;
+            .write(
+                self.db
+                    .stmt(
+                        "UPDATE _fb_users SET totp_secret = ?, totp_last_step = NULL, updated_at = ? \
+                         WHERE id = ? AND totp_enabled = ?",
+                        vec![self.sealer.seal(&secret).into(), now_ms().into(), user.id.as_str().into(), false.into()],
+                    )
+                    .must_change(),
+            )
+            .await
+            .map_err(|err| match err {
+                DbError::NoRowChanged(_) => already_enabled(),
+                other => other.into(),
+            })?;
         Ok(Setup { secret: base32(&secret), otpauth_url })
     }
 
@@ -49,7 +65,7 @@ impl Auth {
     /// recovery codes, which are shown this once.
     pub async fn totp_enable(&self, user: &User, code: &str) -> Result<Vec<String>, ApiError> {
         if user.totp_enabled {
-            return Err(ApiError::Conflict("two-factor authentication is already enabled".into()));
+            return Err(already_enabled());
         }
         if user.totp_secret.is_none() {
             return Err(ApiError::bad_request("call 2fa/setup first"));
@@ -63,12 +79,23 @@ impl Auth {
                 format!("{}-{}", &raw[..5], &raw[5..10])
             })
             .collect();
+        // First, and only while the secret is the one the code was checked against and 2FA
+        // is still off: a setup that committed since the user was read (a new secret the
+        // authenticator does not have) or another enable refuses this one.
         let mut stmts = vec![
+            self.db
+                .stmt(
+                    "UPDATE _fb_users SET totp_enabled = ?, updated_at = ? WHERE id = ? AND totp_enabled = ? AND totp_secret = ?",
+                    vec![
+                        true.into(),
+                        now_ms().into(),
+                        user.id.as_str().into(),
+                        false.into(),
+                        user.totp_secret.clone().into(),
+                    ],
+                )
+                .must_change(),
             self.db.stmt("DELETE FROM _fb_recovery_codes WHERE user_id = ?", vec![user.id.as_str().into()]),
-            self.db.stmt(
-                "UPDATE _fb_users SET totp_enabled = ?, updated_at = ? WHERE id = ?",
-                vec![true.into(), now_ms().into(), user.id.as_str().into()],
-            ),
         ];
         for code in &codes {
             stmts.push(self.db.stmt(
@@ -76,7 +103,15 @@ impl Auth {
                 vec![sha256_hex(code).into(), user.id.as_str().into()],
             ));
         }
-        self.db.write_many(stmts).await?;
+        self.db.write_many(stmts).await.map_err(|err| match err {
+            DbError::InStatement { index: 0, source } if matches!(*source, DbError::NoRowChanged(_)) => {
+                ApiError::Conflict(
+                    "two-factor authentication was set up again or enabled during this request; start again with 2fa/setup"
+                        .into(),
+                )
+            }
+            other => other.into(),
+        })?;
         Ok(codes)
     }
 

@@ -3,6 +3,7 @@
 //! schema changes made through Ferrobase refresh the cache at once.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use serde::Serialize;
@@ -188,22 +189,46 @@ impl Table {
 /// The cached catalog. Locks are held only for map look-ups, never across an await.
 pub struct Catalog {
     db: Db,
-    tables: RwLock<HashMap<String, Arc<Table>>>,
+    cached: RwLock<Cached>,
+    /// Numbers the re-reads in the order they begin.
+    reads_begun: AtomicU64,
     /// On PostgreSQL, where a table found changed on a re-read is announced to the other
     /// instances (see [`super::feed_pg::CATALOG_NEWS`]).
     announcer: Option<super::feed_pg::Announcer>,
 }
 
+/// The tables as last read, and which re-read stored what. Re-reads run side by side (after
+/// each schema change, on news, periodically) and end in any order; one that began earlier
+/// may have missed a change that a later one saw, so it never overwrites the later one's
+/// result: a field added by one request would otherwise be forgotten when an older re-read,
+/// started for another request, finished last.
+#[derive(Default)]
+struct Cached {
+    tables: HashMap<String, Arc<Table>>,
+    /// The number of the one-table re-read that stored a name's table (or its absence, for
+    /// a table that was known), since the last whole re-read.
+    stored_by: HashMap<String, u64>,
+    /// The number of the whole re-read stored last.
+    whole_read: u64,
+}
+
+impl Cached {
+    /// Whether what re-read `read` found of `name` is newer than what is stored.
+    fn is_newer(&self, name: &str, read: u64) -> bool {
+        read > self.whole_read && self.stored_by.get(name).is_none_or(|&by| read > by)
+    }
+}
+
 impl Catalog {
     pub async fn load(db: Db, announcer: Option<super::feed_pg::Announcer>) -> Result<Catalog, DbError> {
-        let catalog = Catalog { db, tables: RwLock::new(HashMap::new()), announcer };
+        let catalog = Catalog { db, cached: RwLock::new(Cached::default()), reads_begun: AtomicU64::new(0), announcer };
         catalog.reload_all().await?;
         Ok(catalog)
     }
 
     /// The cached table, without touching the database.
     pub fn get(&self, name: &str) -> Option<Arc<Table>> {
-        self.tables.read().expect("catalog lock").get(name).cloned()
+        self.cached.read().expect("catalog lock").tables.get(name).cloned()
     }
 
     /// The table, re-reading it from the database when the cache does not have it (it may
@@ -224,7 +249,7 @@ impl Catalog {
 
     /// Every exposed table, sorted by name.
     pub fn list(&self) -> Vec<Arc<Table>> {
-        let mut tables: Vec<_> = self.tables.read().expect("catalog lock").values().cloned().collect();
+        let mut tables: Vec<_> = self.cached.read().expect("catalog lock").tables.values().cloned().collect();
         tables.sort_by(|a, b| a.name.cmp(&b.name));
         tables
     }
@@ -251,13 +276,23 @@ impl Catalog {
 
     /// The table as the database has it now, and whether that differs from the cached one.
     async fn reread(&self, name: &str) -> Result<(Option<Arc<Table>>, bool), DbError> {
+        let read = self.begin_read();
         let mut loaded = self.introspect(Some(name)).await?;
         let table = loaded.remove(name).map(Arc::new);
-        let mut tables = self.tables.write().expect("catalog lock");
+        let mut cached = self.cached.write().expect("catalog lock");
+        if !cached.is_newer(name, read) {
+            // A re-read that began later has stored what it found, which is at least as new.
+            return Ok((cached.tables.get(name).cloned(), false));
+        }
         let before = match &table {
-            Some(t) => tables.insert(name.to_owned(), t.clone()),
-            None => tables.remove(name),
+            Some(t) => cached.tables.insert(name.to_owned(), t.clone()),
+            None => cached.tables.remove(name),
         };
+        // Names never known are not remembered: a flood of look-ups of missing tables must
+        // not grow the catalog.
+        if table.is_some() || before.is_some() {
+            cached.stored_by.insert(name.to_owned(), read);
+        }
         // Tables are compared whole (columns, keys, rules, validation): this runs only when a
         // table changed or was not known.
         let changed = format!("{before:?}") != format!("{table:?}");
@@ -266,10 +301,27 @@ impl Catalog {
 
     /// Re-reads every table.
     pub async fn reload_all(&self) -> Result<(), DbError> {
+        let read = self.begin_read();
         let loaded = self.introspect(None).await?;
-        let loaded = loaded.into_iter().map(|(k, v)| (k, Arc::new(v))).collect();
-        *self.tables.write().expect("catalog lock") = loaded;
+        let mut tables: HashMap<String, Arc<Table>> = loaded.into_iter().map(|(k, v)| (k, Arc::new(v))).collect();
+        let mut cached = self.cached.write().expect("catalog lock");
+        if read <= cached.whole_read {
+            return Ok(());
+        }
+        // Tables re-read one by one after this began keep what those re-reads found.
+        let later: HashMap<String, u64> = cached.stored_by.drain().filter(|&(_, by)| by > read).collect();
+        for name in later.keys() {
+            match cached.tables.get(name) {
+                Some(table) => tables.insert(name.clone(), table.clone()),
+                None => tables.remove(name),
+            };
+        }
+        *cached = Cached { tables, stored_by: later, whole_read: read };
         Ok(())
+    }
+
+    fn begin_read(&self) -> u64 {
+        self.reads_begun.fetch_add(1, Ordering::SeqCst) + 1
     }
 
     async fn introspect(&self, only: Option<&str>) -> Result<HashMap<String, Table>, DbError> {

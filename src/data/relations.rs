@@ -100,6 +100,15 @@ impl Store {
             other => other,
         })?;
         let wanted = if new.many { ColumnType::Json } else { ColumnType::Text };
+        let table = match table.column(&new.field) {
+            Some(_) => table,
+            None => {
+                super::records::check_new_field_name(&table, &new.field)?;
+                // A write may add the field meanwhile, with the type its value gives it: the
+                // table as it is after this is what is checked.
+                self.add_columns(&new.collection, &[(new.field.clone(), wanted)]).await?
+            }
+        };
         match table.column(&new.field) {
             Some(col) if col.system => {
                 return Err(ApiError::bad_field("field", format!("'{}' is a system field", new.field)));
@@ -117,10 +126,7 @@ impl Store {
                 ));
             }
             Some(_) => {}
-            None => {
-                super::records::check_new_field_name(&table, &new.field)?;
-                self.add_columns(&new.collection, &[(new.field.clone(), wanted)]).await?;
-            }
+            None => return Err(ApiError::bad_field("field", format!("'{}' was dropped meanwhile", new.field))),
         }
         let relation = Relation {
             id: uuid::Uuid::now_v7().to_string(),
@@ -131,7 +137,8 @@ impl Store {
             on_delete: new.on_delete.unwrap_or(OnDelete::Restrict),
             created_at: now_ms(),
         };
-        let checked = new.many && table.column(&relation.field).is_some();
+        // Even a field just added may hold values by now: writes that raced this one.
+        let checked = new.many;
         let written =
             self.db.write(insert_relation(self.db.dialect(), &relation, checked)).await.map_err(|err| match err {
                 super::DbError::UniqueViolation(_) => {
@@ -389,11 +396,13 @@ fn refers_to(b: &mut SqlBuilder, relation: &Relation, id: &str) {
             b.ident(&relation.field).push(" @> jsonb_build_array(").param(id.into()).push("::text)");
         }
         // Only an array holds ids (json_each would also walk an object's members, or take a
-        // lone string for a list of one).
+        // lone string for a list of one). The CASEs fix the order: text that is not JSON is
+        // never given to `json_type` or `json_each` (an error there), and holds no ids.
         (true, Dialect::Sqlite) => {
-            b.push("json_type(").ident(&relation.field).push(") = 'array' AND ");
-            b.push("EXISTS (SELECT 1 FROM json_each(").ident(&relation.field).push(") WHERE value = ");
-            b.param(id.into()).push(")");
+            let field = &relation.field;
+            b.push("CASE WHEN json_valid(").ident(field).push(") THEN CASE WHEN json_type(").ident(field);
+            b.push(") = 'array' THEN EXISTS (SELECT 1 FROM json_each(").ident(field).push(") WHERE value = ");
+            b.param(id.into()).push(") END END");
         }
     }
 }

@@ -107,6 +107,28 @@ both_backends! {
         assert_eq!(opened.status, 200, "{}", opened.text);
     }
 
+    async fn a_magic_link_racing_a_sign_up_of_its_address_still_signs_in(s) {
+        let mut mail = use_smtp(&s).await;
+        for round in 0..8 {
+            let email = format!("race{round}@example.com");
+            assert_eq!(s.post("/api/v1/auth/magic-link", json!({"email": email})).await.status, 200);
+            let link = loop {
+                let message = next(&mut mail).await;
+                if message.to == vec![email.clone()] && message.text.contains("/magic-link?token=") {
+                    break message;
+                }
+            };
+            let sign_up = s.post("/api/v1/auth/register", json!({"email": email, "password": "password1"}));
+            let verify = s.post("/api/v1/auth/magic-link/verify", json!({"token": link.token()}));
+            let (signed_up, verified) = futures_util::future::join(sign_up, verify).await;
+            assert!(signed_up.status == 201 || signed_up.status == 409, "{}", signed_up.text);
+            // Whichever made the account, the link signs in to it.
+            assert_eq!(verified.status, 200, "{}", verified.text);
+            assert_eq!(verified.body["user"]["email"], email.as_str());
+            assert_eq!(s.post("/api/v1/auth/magic-link/verify", json!({"token": link.token()})).await.status, 400, "single use");
+        }
+    }
+
     async fn links_in_the_mailbox_end_with_a_new_password_or_the_end_of_every_session(s) {
         let mut mail = use_smtp(&s).await;
         s.register("links@example.com", "password1").await;

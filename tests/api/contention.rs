@@ -54,6 +54,116 @@ both_backends! {
         }
     }
 
+    async fn fields_added_by_simultaneous_writes_are_all_known_at_once(s) {
+        s.open_collection("growing").await;
+        for round in 0..3 {
+            let requests = (0..8)
+                .map(|i| s.client.post(s.url("/api/v1/growing")).json(&json!({format!("f{round}_{i}"): i})))
+                .collect();
+            for (status, text) in statuses(requests).await {
+                assert_eq!(status, 201, "{text}");
+            }
+            // Every field is known at once: filtered on, listed in the schema.
+            for i in 0..8 {
+                let listed = s.get(&format!("/api/v1/growing?filter=f{round}_{i}:eq:{i}")).await;
+                assert_eq!(listed.status, 200, "field f{round}_{i}: {}", listed.text);
+                assert_eq!(listed.body["total"], 1, "{}", listed.text);
+            }
+            let collection = s.admin_get("/api/v1/admin/collections/growing").await;
+            let fields: Vec<&str> = collection.body["fields"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap()).collect();
+            assert!((0..8).all(|i| fields.contains(&format!("f{round}_{i}").as_str())), "{fields:?}");
+        }
+    }
+
+    async fn simultaneous_writes_never_add_fields_differing_only_in_case(s) {
+        for round in 0..3 {
+            let name = format!("cased{round}");
+            s.open_collection(&name).await;
+            let spellings = ["Title", "title", "TITLE", "tItle", "TiTlE", "titlE"];
+            let requests =
+                spellings.iter().map(|field| s.client.post(s.url(&format!("/api/v1/{name}"))).json(&json!({*field: "x"}))).collect();
+            let answers = statuses(requests).await;
+            assert!(answers.iter().all(|(status, _)| *status == 201 || *status == 400), "{answers:?}");
+            let collection = s.admin_get(&format!("/api/v1/admin/collections/{name}")).await;
+            let titles = collection.body["fields"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|f| f["name"].as_str().unwrap().eq_ignore_ascii_case("title"))
+                .count();
+            assert_eq!(titles, 1, "{}", collection.text);
+            assert_eq!(answers.iter().filter(|(status, _)| *status == 201).count() as u64, s.get(&format!("/api/v1/{name}")).await.body["total"].as_u64().unwrap());
+        }
+    }
+
+    async fn simultaneous_writes_never_take_a_collection_past_max_columns(s) {
+        s.open_collection("wide").await;
+        // 12 writes of 45 new fields each: 540 fields, past the 500 a collection may have.
+        let requests = (0..12)
+            .map(|w| {
+                let fields: serde_json::Map<String, Value> = (0..45).map(|i| (format!("w{w}_{i}"), json!(i))).collect();
+                s.client.post(s.url("/api/v1/wide")).json(&fields)
+            })
+            .collect();
+        let answers = statuses(requests).await;
+        for (status, text) in &answers {
+            assert!(*status == 201 || *status == 400, "{status}: {text}");
+            if *status == 400 {
+                assert!(text.contains("MAX_COLUMNS"), "{text}");
+            }
+        }
+        assert!(answers.iter().any(|(status, _)| *status == 400), "540 fields were accepted");
+        let collection = s.admin_get("/api/v1/admin/collections/wide").await;
+        assert!(collection.body["fields"].as_array().unwrap().len() <= 500, "{}", collection.body["fields"].as_array().unwrap().len());
+    }
+
+    async fn a_many_relation_racing_writes_that_add_its_field_as_text_is_refused(s) {
+        let targets = seed(&s, "labels", 2).await;
+        for (round, on_delete) in ["restrict", "cascade", "set_null"].iter().cycle().take(6).enumerate() {
+            let collection = format!("labelled{round}");
+            s.open_collection(&collection).await;
+            let relation = json!({"collection": collection, "field": "tags", "target": "labels", "many": true, "on_delete": on_delete});
+            let mut requests: Vec<_> =
+                (0..8).map(|i| s.client.post(s.url(&format!("/api/v1/{collection}"))).json(&json!({"tags": format!("plain {i}")}))).collect();
+            requests.insert(round % 8, s.client.post(s.url("/api/v1/admin/relations")).bearer_auth(ADMIN_SECRET).json(&relation));
+            let answers = statuses(requests).await;
+            let (declared, written) = (&answers[round % 8], answers.iter().enumerate().filter(|(i, _)| *i != round % 8));
+            assert!([201, 400, 409].contains(&declared.0), "{declared:?}");
+            for (_, (status, text)) in written {
+                assert!([201, 400].contains(status), "{status}: {text}");
+            }
+            let schema = s.admin_get(&format!("/api/v1/admin/collections/{collection}/schema")).await;
+            let tags = schema.body["columns"].as_array().unwrap().iter().find(|c| c["name"] == "tags").unwrap().clone();
+            // A relation declared is over a json field (text made first by a write refuses it).
+            if declared.0 == 201 {
+                assert_eq!(tags["type"], "json", "{declared:?} {tags}");
+            }
+            let deleted = read(s.client.delete(s.url(&format!("/api/v1/labels/{}", targets[round % 2]))).bearer_auth(ADMIN_SECRET).send().await.unwrap()).await;
+            assert!(deleted.status == 200 || deleted.status == 404, "{}", deleted.text);
+            read(s.client.post(s.url(&format!("/api/v1/labels/{}/restore", targets[round % 2]))).bearer_auth(ADMIN_SECRET).send().await.unwrap()).await;
+        }
+    }
+
+    async fn an_owner_changing_a_record_deleted_and_restored_meanwhile_is_never_refused(s) {
+        // Default rules: anyone reads, the owner changes, deletes and restores.
+        s.admin_post("/api/v1/admin/collections", json!({"name": "flickering"})).await;
+        let owner = s.register("owner@example.com", "password1").await["access_token"].as_str().unwrap().to_owned();
+        let created = read(s.client.post(s.url("/api/v1/flickering")).bearer_auth(&owner).json(&json!({"v": 0})).send().await.unwrap()).await;
+        assert_eq!(created.status, 201, "{}", created.text);
+        let path = format!("/api/v1/flickering/{}", created.body["_id"].as_str().unwrap());
+        for round in 0..12 {
+            let mut requests: Vec<_> = (0..6).map(|i| s.client.patch(s.url(&path)).bearer_auth(&owner).json(&json!({"v": round * 10 + i}))).collect();
+            requests.push(s.client.delete(s.url(&path)).bearer_auth(&owner));
+            requests.insert(3, s.client.post(s.url(&format!("{path}/restore"))).bearer_auth(&owner));
+            requests.push(s.client.delete(s.url(&path)).bearer_auth(&owner));
+            requests.insert(1, s.client.post(s.url(&format!("{path}/restore"))).bearer_auth(&owner));
+            for (status, text) in statuses(requests).await {
+                // Found and changed, or deleted at that moment: never "not yours".
+                assert!(status == 200 || status == 404, "{status}: {text}");
+            }
+        }
+    }
+
     async fn batches_updating_two_records_in_opposite_orders_all_succeed(s) {
         let ids = seed(&s, "pairs", 2).await;
         let batches = (0..24).map(|i| {

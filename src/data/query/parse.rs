@@ -144,6 +144,7 @@ fn column_names(keyword: &str, value: &str) -> Result<Vec<String>, ParseError> {
 
 use crate::limits::{
     MAX_CONDITIONS, MAX_FILTER_DEPTH, MAX_IN_VALUES, MAX_SELECT_BYTES as MAX_SELECT_LEN, MAX_SELECT_DEPTH,
+    MAX_SORT_KEYS,
 };
 
 /// PostgREST's `select=*,alias:col,rel(*),alias:rel(a,b)`.
@@ -250,6 +251,7 @@ pub fn field_list(param: &str, value: &str) -> Result<Vec<String>, ParseError> {
 
 /// `sort=field:asc,-other,third:desc`.
 pub fn collection_sort(value: &str) -> Result<Vec<SortKey>, ParseError> {
+    at_most_sort_keys("sort", value)?;
     value
         .split(',')
         .map(|part| {
@@ -279,6 +281,7 @@ pub fn collection_sort(value: &str) -> Result<Vec<SortKey>, ParseError> {
 /// sort as PostgreSQL (and so PostgREST) sorts them: as the largest value, last ascending and
 /// first descending.
 pub fn postgrest_order(value: &str) -> Result<Vec<SortKey>, ParseError> {
+    at_most_sort_keys("order", value)?;
     value
         .split(',')
         .map(|part| {
@@ -303,6 +306,18 @@ pub fn postgrest_order(value: &str) -> Result<Vec<SortKey>, ParseError> {
             Ok(key)
         })
         .collect()
+}
+
+/// Refuses a sort of more than [`MAX_SORT_KEYS`] keys before parsing it: each is a term of the
+/// statement's `ORDER BY` (and of the cursor's condition), which SQLite caps.
+fn at_most_sort_keys(keyword: &str, value: &str) -> Result<(), ParseError> {
+    let keys = value.split(',').count();
+    if keys > MAX_SORT_KEYS {
+        return Err(ParseError::new(format!(
+            "{keyword} has {keys} keys; at most {MAX_SORT_KEYS} are allowed (MAX_SORT_KEYS)"
+        )));
+    }
+    Ok(())
 }
 
 /// `filter=field:op:value,field2:op:value2` (values may be double-quoted to hold `,`).
@@ -1029,5 +1044,16 @@ mod tests {
         );
         assert!(postgrest_order("a.sideways").is_err());
         assert!(postgrest_order(",").is_err());
+    }
+
+    #[test]
+    fn sorts_are_bounded() {
+        let keys = |n: usize| vec!["a"; n].join(",");
+        assert_eq!(collection_sort(&keys(MAX_SORT_KEYS)).unwrap().len(), MAX_SORT_KEYS);
+        assert_eq!(postgrest_order(&keys(MAX_SORT_KEYS)).unwrap().len(), MAX_SORT_KEYS);
+        for n in [MAX_SORT_KEYS + 1, 2_000, 16_000] {
+            assert!(collection_sort(&keys(n)).unwrap_err().to_string().contains("MAX_SORT_KEYS"));
+            assert!(postgrest_order(&keys(n)).unwrap_err().to_string().contains("MAX_SORT_KEYS"));
+        }
     }
 }

@@ -149,6 +149,10 @@ impl TxWork for Arc<NewCollection> {
     }
 }
 
+/// How often a record addressed by id that the caller may read but was not found changeable
+/// is read again (see [`Plan::existing`]).
+const REREADS_OF_A_RESTORED_RECORD: usize = 3;
+
 impl Plan {
     /// The error of mutation `index`, named by its index in a bulk or batch.
     fn at(&self, index: usize, err: ApiError) -> ApiError {
@@ -222,7 +226,23 @@ impl Plan {
             };
         }
         match target {
-            Some(Target::Id(id)) if found.is_empty() => Err(self.refusal(tx, id).await),
+            Some(Target::Id(id)) if found.is_empty() => {
+                // On PostgreSQL each statement reads the rows committed when it starts: the
+                // probe may see the record changeable again (restored by another request since
+                // the first read), and a read after it then finds and locks it. A record
+                // deleted and restored over and over is read a few times before the answer.
+                for _ in 0..REREADS_OF_A_RESTORED_RECORD {
+                    let refusal = self.refusal(tx, id).await;
+                    if !matches!(refusal, ApiError::Forbidden(_)) {
+                        return Err(refusal);
+                    }
+                    let found = tx.run(&stmt).await?.rows;
+                    if !found.is_empty() {
+                        return Ok(found.into_iter().map(|row| self.record(&columns, row)).collect());
+                    }
+                }
+                Err(self.refusal(tx, id).await)
+            }
             Some(Target::Filter(_)) if self.options.single && found.len() != 1 => Err(single_refused(found.len())),
             _ => Ok(found.into_iter().map(|row| self.record(&columns, row)).collect()),
         }
@@ -255,21 +275,22 @@ impl Plan {
     /// Step 3: the fields the writes bring that a collection lacks, added as columns (and to
     /// the search index). Answers the table as it is now.
     async fn add_fields<T: Tx>(&self, tx: &mut T) -> Result<(Arc<Table>, bool), ApiError> {
-        if self.table.collection.is_none() {
+        if self.table.collection.is_none() || self.missing_fields(&self.table)?.is_empty() {
             return Ok((self.table.clone(), false));
         }
-        let mut missing = Vec::new();
-        for (i, mutation) in self.mutations.iter().enumerate() {
-            if let Some(fields) = mutation.fields() {
-                missing_columns(&self.table, fields, self.options.auto_create, &mut missing)
-                    .map_err(|e| self.at(i, e))?;
-            }
-        }
-        if missing.is_empty() {
-            return Ok((self.table.clone(), false));
-        }
+        // The catalog's copy may be behind: another request may have added fields since it was
+        // read (these very ones, or names differing only in case, or enough to pass
+        // MAX_COLUMNS). The table is locked against other schema changes and read again, and
+        // the fields are checked against it as it is.
         let dialect = tx.dialect();
-        let mut table = (*self.table).clone();
+        if dialect == Dialect::Postgres {
+            let lock = format!("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE", quote_ident(&self.table.name));
+            tx.run(&Stmt::new(lock, vec![])).await?;
+        }
+        let mut table = catalog::table_in(tx, &self.table.name)
+            .await?
+            .ok_or_else(|| DbError::SchemaChanged(format!("'{}' was dropped", self.table.name)))?;
+        let missing = self.missing_fields(&table)?;
         for (name, ty) in &missing {
             let sql = format!(
                 "ALTER TABLE {} ADD COLUMN {} {}",
@@ -291,6 +312,17 @@ impl Plan {
             }
         }
         Ok((Arc::new(table), true))
+    }
+
+    /// The fields the writes bring that `table` lacks, with the types their values give them.
+    fn missing_fields(&self, table: &Table) -> Result<Vec<(String, ColumnType)>, ApiError> {
+        let mut missing = Vec::new();
+        for (i, mutation) in self.mutations.iter().enumerate() {
+            if let Some(fields) = mutation.fields() {
+                missing_columns(table, fields, self.options.auto_create, &mut missing).map_err(|e| self.at(i, e))?;
+            }
+        }
+        Ok(missing)
     }
 
     /// Step 4: each write's fields, checked against the table's rules and typed for their
@@ -524,8 +556,6 @@ fn key_text(value: &Value) -> Option<String> {
     }
 }
 
-/// An `ADD COLUMN` that failed because the column exists: another request added it since the
-/// catalog was read.
 /// The single-column foreign keys of `table` that a write gives a value (not null).
 fn foreign_keys_set<'t>(table: &'t Table, values: &[(String, Value)]) -> Vec<&'t catalog::ForeignKey> {
     table
@@ -550,6 +580,8 @@ fn name_foreign_key(err: DbError, references: &[&catalog::ForeignKey]) -> DbErro
     }
 }
 
+/// An `ADD COLUMN` that failed because the column exists: another request added it since the
+/// catalog was read.
 fn duplicate_column(err: DbError, name: &str) -> ApiError {
     let text = err.to_string();
     if text.contains("duplicate column")

@@ -96,7 +96,13 @@ async fn verify(
     state.auth().consume_token(Purpose::MagicLink, token).await?.ok_or_else(invalid)?;
     let user = match existing {
         Some(user) => user,
-        None if registers => state.auth().create_user(&email, None, true, json!({})).await?,
+        // The address may have been registered since it was looked up (a sign-up, another
+        // link): the link proves the address, so it signs in to that account instead of
+        // failing after being spent.
+        None if registers => match state.auth().create_user(&email, None, true, json!({})).await {
+            Err(ApiError::Conflict(_)) => state.auth().user_by_email(&email).await?.ok_or_else(invalid)?,
+            made => made?,
+        },
         None => return Err(invalid()),
     };
     super::login::ensure_not_locked(&user)?;
