@@ -164,6 +164,29 @@ both_backends! {
         assert_eq!(s.login("brief@example.com", "password1").await.status, 200);
     }
 
+    async fn simultaneous_correct_sign_ins_never_claim_failures_nor_lock(s) {
+        s.register("busy@example.com", "password1").await;
+        s.set_settings(json!({"lockout_max_attempts": 3, "lockout_duration_ms": 600000})).await;
+        let attempts = (0..12).map(|_| {
+            let req = s.client.post(s.url("/api/v1/auth/login")).json(&json!({"email": "busy@example.com", "password": "password1"}));
+            async move { crate::harness::read(req.send().await.unwrap()).await }
+        });
+        let answers = futures_util::future::join_all(attempts).await;
+        assert!(answers.iter().any(|r| r.status == 200), "at least the first attempts are tried");
+        for answer in &answers {
+            match answer.status {
+                200 => assert!(answer.body["access_token"].is_string()),
+                // Tried too many at once: not a failure, and worth retrying at once.
+                423 => {
+                    assert!(answer.error().contains("under way at once"), "{}", answer.text);
+                    assert_eq!(answer.header("retry-after"), Some("1"));
+                }
+                other => panic!("{other}: {}", answer.text),
+            }
+        }
+        assert_eq!(s.login("busy@example.com", "password1").await.status, 200, "the account is not locked");
+    }
+
     async fn single_session_mode_and_closed_registration(s) {
         s.register("one@example.com", "password1").await;
         s.set_settings(json!({"single_session_mode": true})).await;

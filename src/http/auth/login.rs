@@ -79,8 +79,12 @@ pub async fn verify_credentials(state: &AppState, email: &str, pass: &str) -> Ap
         return Err(locked(until));
     }
     if max > 0 && claim.count > max {
-        // Attempts beyond the last allowed one wait for the lock it is about to set.
-        return Err(locked(now_ms() + lock_ms));
+        // Attempts beyond the last allowed one are not tried while that one is under way: it
+        // locks the account if it fails too, and clears the count if it succeeds.
+        return Err(ApiError::Locked {
+            message: "too many sign-ins of this account are under way at once: try again in a second".into(),
+            retry_after_secs: 1,
+        });
     }
     let ok = password::verify(pass, user.as_ref().and_then(|u| u.password_hash.as_deref())).await;
     match user {
