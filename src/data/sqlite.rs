@@ -247,6 +247,10 @@ fn write_loop(conn: &Connection, jobs: &Receiver<Box<dyn WriteJob>>, commits: &S
     }
 }
 
+/// The size the write-ahead log is cut back to once checkpointed: a burst of writes (or a long
+/// read that held checkpoints back) grows it, and without a limit it would keep that size.
+const WAL_SIZE_LIMIT_BYTES: u64 = 64 * 1024 * 1024;
+
 /// How often, at most, the log is checkpointed while writes come in.
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(20);
 
@@ -340,7 +344,7 @@ fn open_connection(path: &Path, sync: Option<Synchronous>) -> Result<Connection,
             let level = if sync == Synchronous::Full { "FULL" } else { "NORMAL" };
             pragmas.push_str(&format!(
                 " PRAGMA journal_mode = WAL; PRAGMA synchronous = {level}; PRAGMA cache_size = -16000; \
-                 PRAGMA wal_autocheckpoint = 0;"
+                 PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = {WAL_SIZE_LIMIT_BYTES};"
             ));
         }
     }
