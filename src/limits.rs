@@ -34,6 +34,12 @@ pub const MAX_SORT_KEYS: usize = 32;
 pub const MAX_SELECT_BYTES: usize = 8192;
 pub const MAX_SELECT_DEPTH: usize = 4;
 
+/// Columns one `select=` names (each `*` counts once; embeds' columns included), and the
+/// resources it embeds: each embed is a query of its own, and each column a term of the
+/// statement's select list, which both databases cap.
+pub const MAX_SELECT_ITEMS: usize = 500;
+pub const MAX_SELECT_EMBEDS: usize = 16;
+
 /// The longest `search=` text, its most terms and its deepest parentheses.
 pub const MAX_SEARCH_BYTES: usize = 1000;
 pub const MAX_SEARCH_TERMS: usize = 64;

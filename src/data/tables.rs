@@ -9,6 +9,7 @@
 //! Another table is addressed by its single-column primary key, and its rows are deleted for
 //! good.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -279,9 +280,13 @@ impl Store {
         select: Option<&[SelectItem]>,
     ) -> Result<Projection<'t>, ApiError> {
         let (mut fetched, names) = select_columns(table, select)?;
-        let mut embeds = Vec::new();
+        let mut embeds: Vec<super::embed::EmbedPlan> = Vec::new();
         for item in select.unwrap_or_default() {
             if let SelectItem::Embed { name, alias, select } = item {
+                let answer_name = alias.as_deref().unwrap_or(name);
+                if names.iter().chain(embeds.iter().map(|e| &e.answer_name)).any(|n| n == answer_name) {
+                    return Err(duplicate_answer_name(answer_name));
+                }
                 embeds.push(self.embed_plan(table, name, alias.as_deref(), select).await?);
             }
         }
@@ -429,15 +434,13 @@ pub(super) fn select_columns<'t>(
     table: &'t Table,
     select: Option<&[SelectItem]>,
 ) -> Result<(Vec<&'t Column>, Vec<String>), ApiError> {
-    let mut columns: Vec<&Column> = Vec::new();
-    let mut names = Vec::new();
+    let mut answer = SelectedColumns::default();
     let all = [SelectItem::Star];
     for item in select.unwrap_or(&all) {
         match item {
             SelectItem::Star => {
                 for col in table.columns.iter().filter(|c| table.collection.is_none() || c.name != "_deleted_at") {
-                    columns.push(col);
-                    names.push(col.name.clone());
+                    answer.add(col, &col.name)?;
                 }
             }
             SelectItem::Column { name, alias } => {
@@ -446,13 +449,44 @@ pub(super) fn select_columns<'t>(
                 if table.collection.is_some() && col.name == "_deleted_at" {
                     return Err(compile::unknown_column(table, name));
                 }
-                columns.push(col);
-                names.push(alias.clone().unwrap_or_else(|| col.name.clone()));
+                answer.add(col, alias.as_deref().unwrap_or(&col.name))?;
             }
             SelectItem::Embed { .. } => {}
         }
     }
-    Ok((columns, names))
+    Ok((answer.columns, answer.names))
+}
+
+/// The columns of a select with their answer names, each name once (a JSON object has each
+/// key once).
+#[derive(Default)]
+struct SelectedColumns<'t> {
+    columns: Vec<&'t Column>,
+    names: Vec<String>,
+    positions: HashMap<String, usize>,
+}
+
+impl<'t> SelectedColumns<'t> {
+    /// Adds a column; the same column under the same name again (`*,title`, `*,*`) is shown
+    /// once, another column under a name already given is a 400.
+    fn add(&mut self, col: &'t Column, name: &str) -> Result<(), ApiError> {
+        match self.positions.get(name) {
+            Some(&i) if self.columns[i].name == col.name => Ok(()),
+            Some(_) => Err(duplicate_answer_name(name)),
+            None => {
+                self.positions.insert(name.to_owned(), self.columns.len());
+                self.columns.push(col);
+                self.names.push(name.to_owned());
+                Ok(())
+            }
+        }
+    }
+}
+
+/// 400: two items of a select would answer under one name.
+pub(super) fn duplicate_answer_name(name: &str) -> ApiError {
+    let shown: String = name.chars().take(64).collect();
+    ApiError::bad_request(format!("select gives two items the answer name '{shown}': alias one of them"))
 }
 
 /// ` AND key = id`, the id typed for the key column; 400 for a table without a single key.

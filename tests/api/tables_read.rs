@@ -282,6 +282,37 @@ both_backends! {
         let unrelated = s.get("/api/v1/tables/comments?select=id,authors(*)").await;
         assert_eq!(unrelated.status, 400);
         assert!(unrelated.error().contains("authors"));
+
+        // Each answer name once: a column named again (or by `*` again) is shown once; two
+        // things under one name are a 400. Columns and embeds are bounded.
+        let stars = vec!["*"; 499].join(",");
+        for select in [format!("{stars},title"), "title,title,id,*".to_owned(), "*,authors(name,name,*)".to_owned()] {
+            let resp = s.get(&format!("/api/v1/tables/posts?select={select}&id=eq.1")).await;
+            assert_eq!(resp.status, 200, "{select}: {}", resp.text);
+            assert!(resp.text.matches("\"title\"").count() == 1, "{}", resp.text);
+        }
+        for select in ["title:id,title", "authors(*),authors(*)", "authors:title,authors(*)", "*,id:title"] {
+            let resp = s.get(&format!("/api/v1/tables/posts?select={select}")).await;
+            assert_eq!(resp.status, 400, "{select}: {}", resp.text);
+            assert!(resp.error().contains("answer name"), "{}", resp.text);
+        }
+        let aliases: Vec<String> = (0..501).map(|i| format!("c{i}:title")).collect();
+        let resp = s.get(&format!("/api/v1/tables/posts?select={}", aliases.join(","))).await;
+        assert_eq!(resp.status, 400, "{}", resp.text);
+        assert!(resp.error().contains("MAX_SELECT_ITEMS"), "{}", resp.text);
+        let embeds: Vec<String> = (0..17).map(|i| format!("a{i}:authors(name)")).collect();
+        let resp = s.get(&format!("/api/v1/tables/posts?select={}", embeds.join(","))).await;
+        assert_eq!(resp.status, 400, "{}", resp.text);
+        assert!(resp.error().contains("MAX_SELECT_EMBEDS"), "{}", resp.text);
+        let embeds: Vec<String> = (0..16).map(|i| format!("a{i}:authors(name)")).collect();
+        let resp = s.get(&format!("/api/v1/tables/posts?select=id,{}&id=eq.1", embeds.join(","))).await;
+        assert_eq!(resp.status, 200, "{}", resp.text);
+        assert_eq!(resp.body[0]["a15"], json!({"name": "ann"}));
+        for (conflict, says) in [(vec!["id"; 1_000].join(","), "MAX_COLUMNS"), ("id,id".to_owned(), "twice")] {
+            let resp = s.admin_post(&format!("/api/v1/tables/posts?on_conflict={conflict}"), json!({"id": 1, "title": "x"})).await;
+            assert_eq!(resp.status, 400, "{}", resp.text);
+            assert!(resp.error().contains(says), "{}", resp.text);
+        }
         // The embedded table's read rule: rows the caller may not read are left out.
         let resp = s.admin_patch("/api/v1/admin/collections/authors", json!({"rules": {"read": "authenticated"}})).await;
         assert_eq!(resp.status, 200, "{}", resp.text);

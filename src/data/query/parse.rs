@@ -139,12 +139,23 @@ fn column_names(keyword: &str, value: &str) -> Result<Vec<String>, ParseError> {
     if names.iter().any(String::is_empty) {
         return Err(ParseError::new(format!("{keyword} must be a comma-separated list of column names")));
     }
+    if names.len() > MAX_COLUMNS {
+        return Err(ParseError::new(format!(
+            "{keyword} names {} columns; a table has at most {MAX_COLUMNS} (MAX_COLUMNS)",
+            names.len()
+        )));
+    }
+    let mut seen = std::collections::HashSet::new();
+    if let Some(twice) = names.iter().find(|name| !seen.insert(name.as_str())) {
+        let shown: String = twice.chars().take(64).collect();
+        return Err(ParseError::new(format!("{keyword} names '{shown}' twice")));
+    }
     Ok(names)
 }
 
 use crate::limits::{
-    MAX_CONDITIONS, MAX_FILTER_DEPTH, MAX_IN_VALUES, MAX_SELECT_BYTES as MAX_SELECT_LEN, MAX_SELECT_DEPTH,
-    MAX_SORT_KEYS,
+    MAX_COLUMNS, MAX_CONDITIONS, MAX_FILTER_DEPTH, MAX_IN_VALUES, MAX_SELECT_BYTES as MAX_SELECT_LEN, MAX_SELECT_DEPTH,
+    MAX_SELECT_EMBEDS, MAX_SELECT_ITEMS, MAX_SORT_KEYS,
 };
 
 /// PostgREST's `select=*,alias:col,rel(*),alias:rel(a,b)`.
@@ -152,7 +163,30 @@ pub fn select_list(value: &str) -> Result<Vec<SelectItem>, ParseError> {
     if value.len() > MAX_SELECT_LEN {
         return Err(ParseError::new(format!("select is longer than {MAX_SELECT_LEN} bytes (MAX_SELECT_BYTES)")));
     }
-    select_items(value, 0)
+    let items = select_items(value, 0)?;
+    let (columns, embeds) = count_select(&items);
+    if columns > MAX_SELECT_ITEMS {
+        return Err(ParseError::new(format!(
+            "select names {columns} columns; at most {MAX_SELECT_ITEMS} are allowed (MAX_SELECT_ITEMS)"
+        )));
+    }
+    if embeds > MAX_SELECT_EMBEDS {
+        return Err(ParseError::new(format!(
+            "select embeds {embeds} resources; at most {MAX_SELECT_EMBEDS} are allowed (MAX_SELECT_EMBEDS)"
+        )));
+    }
+    Ok(items)
+}
+
+/// The columns named (each `*` counting as one) and the embeds of a select, at every level.
+fn count_select(items: &[SelectItem]) -> (usize, usize) {
+    items.iter().fold((0, 0), |(columns, embeds), item| match item {
+        SelectItem::Star | SelectItem::Column { .. } => (columns + 1, embeds),
+        SelectItem::Embed { select, .. } => {
+            let (c, e) = count_select(select);
+            (columns + c, embeds + e + 1)
+        }
+    })
 }
 
 fn select_items(value: &str, depth: usize) -> Result<Vec<SelectItem>, ParseError> {

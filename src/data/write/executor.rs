@@ -1,6 +1,7 @@
 //! The executor: runs a [`Plan`]'s mutations inside one transaction, step by step in the
 //! order the [module](super) describes, and collects the change of every record written.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::rows::{self, key};
@@ -410,14 +411,19 @@ impl Plan {
     fn changed(&self, table: &Table, columns: &[&Column], rows: Rows, old: Vec<RecordData>) -> (Records, Vec<Change>) {
         let shape = shape(columns);
         let key = key(table).ok().map(|k| k.name.clone());
+        // The rows before, by key: a filtered update may change many thousands of rows.
+        let mut old_by_key: HashMap<Option<String>, RecordData> = HashMap::with_capacity(old.len());
+        for record in old {
+            let id = key.as_deref().and_then(|k| record.get(k)).and_then(key_text);
+            old_by_key.entry(id).or_insert(record);
+        }
         let changes = rows
             .rows
             .iter()
             .map(|values| {
                 let record = RecordData { columns: shape.clone(), values: values.clone() };
                 let id = key.as_deref().and_then(|k| record.get(k)).and_then(key_text);
-                let before =
-                    old.iter().find(|o| key.as_deref().and_then(|k| o.get(k)).and_then(key_text) == id).cloned();
+                let before = old_by_key.get(&id).cloned();
                 let op = if before.is_some() { ChangeOp::Update } else { ChangeOp::Create };
                 self.change(&table.name, op, id, Some(record), before)
             })
