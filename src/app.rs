@@ -36,6 +36,8 @@ struct Inner {
     restart: tokio::sync::Notify,
     /// Requests this server has answered (all routes), for the stats.
     requests_served: std::sync::atomic::AtomicU64,
+    /// The OpenAPI document last built, until the catalog changes.
+    openapi: crate::http::openapi::Cache,
 }
 
 impl AppState {
@@ -45,6 +47,10 @@ impl AppState {
 
     pub fn auth(&self) -> &Auth {
         &self.inner.auth
+    }
+
+    pub fn openapi(&self) -> &crate::http::openapi::Cache {
+        &self.inner.openapi
     }
 
     pub fn files(&self) -> &Files {
@@ -172,6 +178,7 @@ impl Server {
                 started_at: std::time::Instant::now(),
                 restart: tokio::sync::Notify::new(),
                 requests_served: Default::default(),
+                openapi: Default::default(),
             }),
         };
         Ok(Server { state, listener })

@@ -39,7 +39,7 @@ impl OnDelete {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Relation {
     pub id: String,
     pub collection: String,

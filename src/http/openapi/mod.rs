@@ -1,6 +1,6 @@
 //! `GET /api/v1/openapi.json` and `GET /openapi.json`: an OpenAPI 3.1 document of every
-//! endpoint, generated on each request from the fixed endpoint descriptors
-//! ([`static_paths`]) and the live catalog ([`schemas`]), so a new collection, table or
+//! endpoint, generated from the fixed endpoint descriptors ([`static_paths`]) and the live
+//! catalog ([`schemas`]) whenever that changed ([`Cache`]), so a new collection, table or
 //! column shows at once. `/docs` serves the API explorer ([`docs`]).
 
 mod docs;
@@ -12,8 +12,10 @@ mod storage_paths;
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use axum::Json;
+use axum::body::Bytes;
 use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
 pub use docs::{asset, page};
@@ -24,13 +26,53 @@ pub use static_paths::endpoints;
 use crate::app::AppState;
 use crate::data::catalog::Table;
 use crate::data::relations::Relation;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 
 /// The document, from the catalog as it is now.
-pub async fn document(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+pub async fn document(State(state): State<AppState>) -> ApiResult<Response> {
     let tables = state.store().catalog.list();
     let relations = state.store().list_relations().await?;
-    Ok(Json(build(&tables, &relations)))
+    let body = state.openapi().document(tables, relations).await?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+/// The document last built and what it was built from. With hundreds of collections it is
+/// tens of megabytes and takes seconds to build: it is built again only when a table or a
+/// relation changed, and by one request at a time (the others wait for it and share it).
+#[derive(Default)]
+pub struct Cache {
+    built: tokio::sync::Mutex<Option<Built>>,
+}
+
+struct Built {
+    /// The catalog's tables are replaced, never changed in place: the same pointers are the
+    /// same tables. Holding them keeps them alive, so no new table can take an old address.
+    tables: Vec<Arc<Table>>,
+    relations: Vec<Relation>,
+    body: Bytes,
+}
+
+impl Cache {
+    async fn document(&self, tables: Vec<Arc<Table>>, relations: Vec<Relation>) -> ApiResult<Bytes> {
+        let mut built = self.built.lock().await;
+        if let Some(b) = built.as_ref()
+            && b.relations == relations
+            && b.tables.len() == tables.len()
+            && b.tables.iter().zip(&tables).all(|(a, b)| Arc::ptr_eq(a, b))
+        {
+            return Ok(b.body.clone());
+        }
+        // Off the request threads: building takes CPU for as long as the catalog is large.
+        let (tables, relations, body) = tokio::task::spawn_blocking(move || {
+            let body = serde_json::to_vec(&build(&tables, &relations));
+            (tables, relations, body)
+        })
+        .await
+        .map_err(ApiError::internal)?;
+        let body = Bytes::from(body.map_err(ApiError::internal)?);
+        *built = Some(Built { tables, relations, body: body.clone() });
+        Ok(body)
+    }
 }
 
 /// The whole OpenAPI document for these tables and relations.
