@@ -40,6 +40,11 @@ pub const MAX_SELECT_DEPTH: usize = 4;
 pub const MAX_SELECT_ITEMS: usize = 500;
 pub const MAX_SELECT_EMBEDS: usize = 16;
 
+/// Records one embed (`select=rel(*)`) or expand (`expand=field`) may put into one answer,
+/// counting each copy: a page of records that each list many related ids answers a copy of
+/// each related record per mention.
+pub const MAX_EMBEDDED_RECORDS: usize = 50_000;
+
 /// The longest `search=` text, its most terms and its deepest parentheses.
 pub const MAX_SEARCH_BYTES: usize = 1000;
 pub const MAX_SEARCH_TERMS: usize = 64;

@@ -18,6 +18,7 @@ use super::read::RelatedOrder;
 use super::tables::select_columns;
 use super::{Store, Value};
 use crate::error::ApiError;
+use crate::limits::MAX_EMBEDDED_RECORDS;
 
 /// How the rows of an embedded table are matched to a row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -178,6 +179,14 @@ impl Store {
             }
             by_key.entry(key).or_default().push(Json::Object(object));
         }
+        if plan.kind != Kind::One {
+            let embedded: usize = rows
+                .iter()
+                .flat_map(|row| keys_of(row).iter().filter_map(key_text).collect::<Vec<_>>())
+                .map(|k| by_key.get(&k).map_or(0, Vec::len))
+                .sum();
+            check_embedded(&plan.answer_name, embedded)?;
+        }
         Ok(rows
             .iter()
             .map(|row| {
@@ -191,6 +200,19 @@ impl Store {
             })
             .collect())
     }
+}
+
+/// Refuses an embed (or expand) that would put more than [`MAX_EMBEDDED_RECORDS`] records
+/// into one answer: each is a copy in memory, however few distinct records they are.
+pub(super) fn check_embedded(name: &str, embedded: usize) -> Result<(), ApiError> {
+    if embedded > MAX_EMBEDDED_RECORDS {
+        let shown: String = name.chars().take(64).collect();
+        return Err(ApiError::bad_request(format!(
+            "'{shown}' would embed {embedded} records in this answer; at most {MAX_EMBEDDED_RECORDS} are allowed \
+             (MAX_EMBEDDED_RECORDS): ask for a smaller page"
+        )));
+    }
+    Ok(())
 }
 
 /// A join key as text, so values of either backend compare alike; `None` for null.

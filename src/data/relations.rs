@@ -218,6 +218,15 @@ impl Store {
             wanted.sort();
             wanted.dedup();
             let found = self.records_by_id(&target, &wanted, &scope).await?;
+            if relation.many {
+                let embedded = records
+                    .rows
+                    .iter()
+                    .flat_map(|row| ids_of(&row[position]))
+                    .filter(|id| found.contains_key(id))
+                    .count();
+                super::embed::check_embedded(field, embedded)?;
+            }
             for (row, expanded) in records.rows.iter().zip(out.iter_mut()) {
                 let ids = ids_of(&row[position]);
                 let value = if relation.many {

@@ -377,6 +377,36 @@ both_backends! {
         assert_eq!(embedded.body[3]["tags"], json!([{"name": "a"}, {"name": "b"}]));
     }
 
+    async fn answers_embedding_too_many_copies_of_related_records_are_refused(s) {
+        for c in ["labels", "boards"] {
+            s.open_collection(c).await;
+        }
+        let rel = json!({"collection": "boards", "field": "labels", "target": "labels", "many": true});
+        assert_eq!(s.admin_post("/api/v1/admin/relations", rel).await.status, 201);
+        let mut labels = Vec::new();
+        for half in 0..2 {
+            let records: Vec<Value> = (0..500).map(|i| json!({"n": half * 500 + i})).collect();
+            let made = s.admin_post("/api/v1/labels/bulk", json!(records)).await;
+            assert_eq!(made.status, 201, "{}", made.text);
+            labels.extend(made.body["items"].as_array().unwrap().iter().map(id));
+        }
+        // 60 boards that each list the same 1,000 labels: 60,000 copies in one full answer.
+        let boards: Vec<Value> = (0..60).map(|_| json!({"labels": labels})).collect();
+        assert_eq!(s.admin_post("/api/v1/boards/bulk", json!(boards)).await.status, 201);
+        for path in ["/api/v1/boards?expand=labels&limit=60", "/api/v1/tables/boards?select=_id,labels(n)"] {
+            let resp = s.get(path).await;
+            assert_eq!(resp.status, 400, "{path}: {}", &resp.text[..resp.text.len().min(300)]);
+            assert!(resp.error().contains("MAX_EMBEDDED_RECORDS"), "{}", resp.error());
+        }
+        // A smaller page embeds them all.
+        let page = s.get("/api/v1/boards?expand=labels&limit=40").await;
+        assert_eq!(page.status, 200);
+        assert_eq!(page.body["items"][39]["expand"]["labels"].as_array().unwrap().len(), 1000);
+        let rows = s.get("/api/v1/tables/boards?select=_id,labels(n)&limit=40").await;
+        assert_eq!(rows.status, 200);
+        assert_eq!(rows.body[0]["labels"].as_array().unwrap().len(), 1000);
+    }
+
     async fn the_search_index_is_not_built_for_a_refused_caller(s) {
         s.admin_post("/api/v1/admin/collections", json!({"name": "secret", "rules": {"read": "authenticated"}})).await;
         s.seed("secret", &[json!({"title": "hidden words"})]).await;
