@@ -120,6 +120,9 @@ pub const MAX_ERROR_MESSAGE_CHARS: usize = 2048;
 /// The most roles a user may hold: every role travels in each of the user's access tokens.
 pub const MAX_ROLES: usize = 100;
 
+/// The longest role name, of a user's roles and of a `{"role": …}` access rule.
+pub const MAX_ROLE_NAME_BYTES: usize = 64;
+
 /// The most bytes of a user's `metadata` (as JSON), which comes back with every sign-in and
 /// every `GET /auth/me`.
 pub const MAX_USER_METADATA_BYTES: usize = 16 * 1024;

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::catalog::Table;
 use crate::error::ApiError;
+use crate::limits::MAX_ROLE_NAME_BYTES;
 
 /// Who is making a request.
 #[derive(Debug, Clone)]
@@ -80,6 +81,28 @@ pub struct RulesPatch {
     pub create: Option<Rule>,
     pub update: Option<Rule>,
     pub delete: Option<Rule>,
+}
+
+impl RulesPatch {
+    /// 400 for a `{"role": …}` no user could hold: user roles are trimmed names of at most
+    /// [`MAX_ROLE_NAME_BYTES`]. (Checked on the way in only: rules stored before still load.)
+    pub fn check(&self) -> Result<(), ApiError> {
+        for (action, rule) in
+            [("read", &self.read), ("create", &self.create), ("update", &self.update), ("delete", &self.delete)]
+        {
+            if let Some(Rule::Role(role)) = rule
+                && (role.len() > MAX_ROLE_NAME_BYTES || role.trim() != role)
+            {
+                return Err(ApiError::bad_field(
+                    "rules",
+                    format!(
+                        "the {action} rule's role must be a name of 1 to {MAX_ROLE_NAME_BYTES} bytes without surrounding spaces (MAX_ROLE_NAME_BYTES)"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Rules {

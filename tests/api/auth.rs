@@ -178,7 +178,16 @@ both_backends! {
         assert_eq!(s.as_user(Method::DELETE, &path, &a, None).await.status, 200);
         assert_eq!(s.as_user(Method::POST, &format!("{path}/restore"), &a, None).await.status, 200);
 
-        // Role rule: refused until an admin grants the role (effective at once).
+        // Role rule: refused until an admin grants the role (effective at once). A role no
+        // user could hold is refused as a rule too.
+        for role in ["r".repeat(65), " editor".to_owned()] {
+            let refused = s.admin_patch("/api/v1/admin/collections/diary", json!({"rules": {"create": {"role": role}}})).await;
+            assert_eq!(refused.status, 400, "{}", refused.text);
+            assert!(refused.error().contains("MAX_ROLE_NAME_BYTES"), "{}", refused.text);
+        }
+        let refused = s.admin_post("/api/v1/admin/collections", json!({"name": "longrole", "rules": {"read": {"role": "r".repeat(65)}}})).await;
+        assert_eq!(refused.status, 400, "{}", refused.text);
+        assert_eq!(s.admin_get("/api/v1/admin/collections/longrole").await.status, 404, "nothing made");
         s.admin_patch("/api/v1/admin/collections/diary", json!({"rules": {"create": {"role": "editor"}}})).await;
         assert_eq!(s.as_user(Method::POST, "/api/v1/diary", &b, Some(json!({"text": "x"}))).await.status, 403);
         let b_id = s.as_user(Method::GET, "/api/v1/auth/me", &b, None).await.body["id"].as_str().unwrap().to_owned();

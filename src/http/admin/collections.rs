@@ -47,6 +47,7 @@ pub struct CreateCollection {
 
 pub async fn create(_: Admin, State(state): State<AppState>, JsonBody(body): JsonBody<Json_>) -> ApiResult<Response> {
     let body: CreateCollection = crate::http::extract::from_object(body, "collection")?;
+    body.rules.check()?;
     let mut rules = Rules::default();
     rules.apply(body.rules);
     let mut fields = Vec::with_capacity(body.fields.len());
@@ -78,6 +79,7 @@ pub async fn update(
     JsonBody(body): JsonBody<Json_>,
 ) -> ApiResult<Response> {
     let body: UpdateCollection = crate::http::extract::from_object(body, "rules")?;
+    body.rules.check()?;
     let table = state.store().update_rules(&name, body.rules).await?;
     Ok(Json(view(&table)).into_response())
 }

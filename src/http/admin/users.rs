@@ -10,7 +10,7 @@ use crate::auth::sessions::SessionOptions;
 use crate::data::query::parse;
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::{Admin, ClientInfo, JsonBody, Path, QueryPairs};
-use crate::limits::MAX_ROLES;
+use crate::limits::{MAX_ROLE_NAME_BYTES, MAX_ROLES};
 
 /// How long an impersonation token lives.
 const IMPERSONATION_SECS: i64 = 15 * 60;
@@ -44,8 +44,11 @@ pub async fn set_roles(
         .ok_or_else(|| ApiError::bad_field("roles", "'roles' must be an array of role names"))?
         .iter()
         .map(|r| match r.as_str().map(str::trim) {
-            Some(name) if !name.is_empty() && name.len() <= 64 => Ok(name.to_owned()),
-            _ => Err(ApiError::bad_field("roles", "each role must be a name of 1 to 64 characters")),
+            Some(name) if !name.is_empty() && name.len() <= MAX_ROLE_NAME_BYTES => Ok(name.to_owned()),
+            _ => Err(ApiError::bad_field(
+                "roles",
+                format!("each role must be a name of 1 to {MAX_ROLE_NAME_BYTES} bytes (MAX_ROLE_NAME_BYTES)"),
+            )),
         })
         .collect::<Result<_, _>>()?;
     if roles.len() > MAX_ROLES {
