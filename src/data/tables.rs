@@ -283,8 +283,10 @@ impl Store {
         let mut embeds: Vec<super::embed::EmbedPlan> = Vec::new();
         for item in select.unwrap_or_default() {
             if let SelectItem::Embed { name, alias, select } = item {
+                // An embed may take a column's name (it then shows instead of the column, as
+                // a relation field embedded under its own name does), not another embed's.
                 let answer_name = alias.as_deref().unwrap_or(name);
-                if names.iter().chain(embeds.iter().map(|e| &e.answer_name)).any(|n| n == answer_name) {
+                if embeds.iter().any(|e| e.answer_name == answer_name) {
                     return Err(duplicate_answer_name(answer_name));
                 }
                 embeds.push(self.embed_plan(table, name, alias.as_deref(), select).await?);
@@ -308,12 +310,24 @@ impl Store {
         for plan in &projection.embeds {
             embeds.push((plan.answer_name.clone(), self.embed(table, caller, plan, &rows).await?));
         }
-        let shown = projection.names.len();
+        // A relation field embedded under its own name (`*,author(*)`) shows the embed only.
+        let shown: Vec<bool> =
+            projection.names.iter().map(|name| !embeds.iter().any(|(embed, _)| embed == name)).collect();
         for row in &mut rows {
-            row.truncate(shown);
+            row.truncate(shown.len());
+            if shown.contains(&false) {
+                let mut keep = shown.iter();
+                row.retain(|_| *keep.next().unwrap_or(&true));
+            }
         }
-        let names =
-            projection.names.iter().zip(&projection.columns).map(|(name, col)| (name.clone(), col.ty)).collect();
+        let names = projection
+            .names
+            .iter()
+            .zip(&projection.columns)
+            .zip(&shown)
+            .filter(|(_, shown)| **shown)
+            .map(|((name, col), _)| (name.clone(), col.ty))
+            .collect();
         Ok(TableRows { names, rows, embeds })
     }
 

@@ -291,7 +291,7 @@ both_backends! {
             assert_eq!(resp.status, 200, "{select}: {}", resp.text);
             assert!(resp.text.matches("\"title\"").count() == 1, "{}", resp.text);
         }
-        for select in ["title:id,title", "authors(*),authors(*)", "authors:title,authors(*)", "*,id:title"] {
+        for select in ["title:id,title", "authors(*),authors(*)", "a:authors(*),a:authors(name)", "*,id:title"] {
             let resp = s.get(&format!("/api/v1/tables/posts?select={select}")).await;
             assert_eq!(resp.status, 400, "{select}: {}", resp.text);
             assert!(resp.error().contains("answer name"), "{}", resp.text);
@@ -340,6 +340,12 @@ both_backends! {
             {"title": "a1", "author": {"name": "ann"}, "editors": [{"name": "ann"}, {"name": "bob"}]},
             {"title": "a2", "author": null, "editors": []},
         ]));
+        // A relation field embedded under its own name shows the embed, once, in JSON and CSV.
+        let resp = s.get("/api/v1/tables/articles?select=*,author(name)&title=eq.a1").await;
+        assert_eq!(resp.text.matches("\"author\"").count(), 1, "{}", resp.text);
+        assert_eq!(resp.body[0]["author"], json!({"name": "ann"}));
+        let csv = get_with(&s, "/api/v1/tables/articles?select=title,author,author(name)&title=eq.a1", &[("accept", "text/csv")]).await;
+        assert_eq!(csv.text.lines().next(), Some("title,author"), "{}", csv.text);
         // Reverse direction through the relation: people with their articles.
         let resp = s.get("/api/v1/tables/people?select=name,articles(title)&order=name").await;
         assert_eq!(resp.body, json!([{"name": "ann", "articles": [{"title": "a1"}]}, {"name": "bob", "articles": []}]));
