@@ -165,9 +165,42 @@ impl Store {
                 let table = self.refreshed(&table.name).await?;
                 self.db.transaction(Arc::new(executor::Plan { table, ..(*plan).clone() })).await?
             }
-            other => self.checked(&table.name, other).await?,
+            other => {
+                let removes =
+                    plan.mutations.iter().any(|m| matches!(m, Mutation::Delete { .. } | Mutation::Update { .. }));
+                let result = self.checked(&table.name, other).await;
+                result.map_err(|err| if removes { self.name_referencing_keys(&table, err) } else { err })?
+            }
         };
         self.committed(&table.name, outcome).await
+    }
+
+    /// SQLite refuses a delete of a row that other rows still refer to without saying which
+    /// ("FOREIGN KEY constraint failed"); the tables whose foreign keys point at the table
+    /// name them, in the words of PostgreSQL's answer (see `postgres::foreign_key_message`).
+    fn name_referencing_keys(&self, table: &Table, err: ApiError) -> ApiError {
+        match err {
+            ApiError::ConflictOf { message, code }
+                if code == crate::error::codes::FOREIGN_KEY && message == "FOREIGN KEY constraint failed" =>
+            {
+                let referencing: Vec<String> = self
+                    .catalog
+                    .list()
+                    .iter()
+                    .filter(|t| t.foreign_keys.iter().any(|fk| fk.target == table.name))
+                    .map(|t| t.name.clone())
+                    .collect();
+                let message = match referencing.as_slice() {
+                    [] => message,
+                    tables => format!("the row is still referenced from {}", tables.join(" or ")),
+                };
+                ApiError::ConflictOf { message, code }
+            }
+            ApiError::AtIndex { index, inner } => {
+                ApiError::AtIndex { index, inner: Box::new(self.name_referencing_keys(table, *inner)) }
+            }
+            other => other,
+        }
     }
 
     /// After a commit: the catalog reads the table again if the writes changed its shape (or
