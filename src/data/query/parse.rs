@@ -109,15 +109,15 @@ pub fn check_filter_limits(filters: &[Filter]) -> Result<(), ParseError> {
     }
     let (mut conditions, mut values) = (0, 0);
     filters.iter().for_each(|f| tally(f, &mut conditions, &mut values));
-    if conditions > MAX_CONDITIONS {
-        return Err(ParseError::new(format!(
-            "the filters hold {conditions} conditions; at most {MAX_CONDITIONS} are allowed (MAX_CONDITIONS)"
-        )));
-    }
-    if values > MAX_IN_VALUES {
-        return Err(ParseError::new(format!(
-            "the in lists hold {values} values; at most {MAX_IN_VALUES} are allowed (MAX_IN_VALUES)"
-        )));
+    at_most("the filters hold", conditions, "conditions", MAX_CONDITIONS, "MAX_CONDITIONS")?;
+    at_most("the in lists hold", values, "values", MAX_IN_VALUES, "MAX_IN_VALUES")
+}
+
+/// 400 when a request holds `count` things of a kind where `limit` may hold at most `max`:
+/// "the filters hold 120 conditions; at most 100 are allowed (MAX_CONDITIONS)".
+fn at_most(subject: &str, count: usize, things: &str, max: usize, limit: &str) -> Result<(), ParseError> {
+    if count > max {
+        return Err(ParseError::new(format!("{subject} {count} {things}; at most {max} are allowed ({limit})")));
     }
     Ok(())
 }
@@ -165,16 +165,8 @@ pub fn select_list(value: &str) -> Result<Vec<SelectItem>, ParseError> {
     }
     let items = select_items(value, 0)?;
     let (columns, embeds) = count_select(&items);
-    if columns > MAX_SELECT_ITEMS {
-        return Err(ParseError::new(format!(
-            "select names {columns} columns; at most {MAX_SELECT_ITEMS} are allowed (MAX_SELECT_ITEMS)"
-        )));
-    }
-    if embeds > MAX_SELECT_EMBEDS {
-        return Err(ParseError::new(format!(
-            "select embeds {embeds} resources; at most {MAX_SELECT_EMBEDS} are allowed (MAX_SELECT_EMBEDS)"
-        )));
-    }
+    at_most("select names", columns, "columns", MAX_SELECT_ITEMS, "MAX_SELECT_ITEMS")?;
+    at_most("select embeds", embeds, "resources", MAX_SELECT_EMBEDS, "MAX_SELECT_EMBEDS")?;
     Ok(items)
 }
 
@@ -345,13 +337,7 @@ pub fn postgrest_order(value: &str) -> Result<Vec<SortKey>, ParseError> {
 /// Refuses a sort of more than [`MAX_SORT_KEYS`] keys before parsing it: each is a term of the
 /// statement's `ORDER BY` (and of the cursor's condition), which SQLite caps.
 fn at_most_sort_keys(keyword: &str, value: &str) -> Result<(), ParseError> {
-    let keys = value.split(',').count();
-    if keys > MAX_SORT_KEYS {
-        return Err(ParseError::new(format!(
-            "{keyword} has {keys} keys; at most {MAX_SORT_KEYS} are allowed (MAX_SORT_KEYS)"
-        )));
-    }
-    Ok(())
+    at_most(&format!("{keyword} has"), value.split(',').count(), "keys", MAX_SORT_KEYS, "MAX_SORT_KEYS")
 }
 
 /// `filter=field:op:value,field2:op:value2` (values may be double-quoted to hold `,`).

@@ -232,17 +232,18 @@ impl Plan {
                 // probe may see the record changeable again (restored by another request since
                 // the first read), and a read after it then finds and locks it. A record
                 // deleted and restored over and over is read a few times before the answer.
+                let mut refusal = self.refusal(tx, id).await;
                 for _ in 0..REREADS_OF_A_RESTORED_RECORD {
-                    let refusal = self.refusal(tx, id).await;
                     if !matches!(refusal, ApiError::Forbidden(_)) {
-                        return Err(refusal);
+                        break;
                     }
                     let found = tx.run(&stmt).await?.rows;
                     if !found.is_empty() {
                         return Ok(found.into_iter().map(|row| self.record(&columns, row)).collect());
                     }
+                    refusal = self.refusal(tx, id).await;
                 }
-                Err(self.refusal(tx, id).await)
+                Err(refusal)
             }
             Some(Target::Filter(_)) if self.options.single && found.len() != 1 => Err(single_refused(found.len())),
             _ => Ok(found.into_iter().map(|row| self.record(&columns, row)).collect()),
