@@ -215,17 +215,29 @@ fn restore_prelude(schema: &str) -> String {
          CREATE TEMP TABLE fb_versions_before (name text PRIMARY KEY, version bigint NOT NULL) ON COMMIT DROP;\n\
          DO $fb$ DECLARE replaced text := current_setting('ferrobase.restored_schema'); BEGIN\n\
            IF to_regclass(format('%I._fb_table_versions', replaced)) IS NOT NULL THEN\n\
-             EXECUTE format('INSERT INTO pg_temp.fb_versions_before SELECT name, version FROM %I._fb_table_versions', replaced);\n\
+             EXECUTE format('INSERT INTO pg_temp.fb_versions_before SELECT name, %s FROM %I._fb_table_versions', \
+               CASE WHEN {has_schema_version} THEN 'GREATEST(version, schema_version)' ELSE 'version' END, replaced);\n\
            END IF;\n\
          END $fb$;\n",
-        quote_literal(schema)
+        quote_literal(schema),
+        has_schema_version = has_schema_version("replaced"),
+    )
+}
+
+/// SQL that is true when the schema named by the PL/pgSQL variable `schema` has the schema
+/// versions of `_fb_table_versions` (a dump made before they existed has not).
+fn has_schema_version(schema: &str) -> String {
+    format!(
+        "EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = {schema} \
+         AND table_name = '_fb_table_versions' AND column_name = 'schema_version')"
     )
 }
 
 /// The restore script's closing, in the same transaction. Running servers keep counts by table
 /// version (`read/counts.rs`), and the dump brings back older versions, which later writes
 /// would count up to again, making a kept count of the replaced data look current: every
-/// version is raised above any the replaced schema held. Then the servers of the schema are
+/// version is raised above any the replaced schema held. So are the schema versions, which
+/// writes planned on the replaced schema are checked against. Then the servers of the schema are
 /// told (at commit) that every table and the settings changed, so they read them again at once.
 fn restore_epilogue(schema: &str) -> String {
     use super::feed_pg::{Announcer, CATALOG_NEWS, SETTINGS_TABLE, channel_of_schema};
@@ -235,14 +247,21 @@ fn restore_epilogue(schema: &str) -> String {
            IF to_regclass(format('%I._fb_table_versions', restored)) IS NOT NULL THEN\n\
              SELECT COALESCE(max(version), 0) + 1 INTO raise_by FROM pg_temp.fb_versions_before;\n\
              EXECUTE format('UPDATE %I._fb_table_versions SET version = version + $1', restored) USING raise_by;\n\
-             EXECUTE format('INSERT INTO %I._fb_table_versions (name, version) SELECT name, $1 \
-               FROM pg_temp.fb_versions_before ON CONFLICT (name) DO NOTHING', restored) USING raise_by;\n\
+             IF {has_schema_version} THEN\n\
+               EXECUTE format('UPDATE %I._fb_table_versions SET schema_version = schema_version + $1', restored) USING raise_by;\n\
+               EXECUTE format('INSERT INTO %I._fb_table_versions (name, version, schema_version) SELECT name, $1, $1 \
+                 FROM pg_temp.fb_versions_before ON CONFLICT (name) DO NOTHING', restored) USING raise_by;\n\
+             ELSE\n\
+               EXECUTE format('INSERT INTO %I._fb_table_versions (name, version) SELECT name, $1 \
+                 FROM pg_temp.fb_versions_before ON CONFLICT (name) DO NOTHING', restored) USING raise_by;\n\
+             END IF;\n\
            END IF;\n\
          END $fb$;\n\
          SELECT pg_catalog.pg_notify({channel}, {catalog}), pg_catalog.pg_notify({channel}, {settings});\n",
         channel = quote_literal(&announcer.channel),
         catalog = quote_literal(&announcer.news(CATALOG_NEWS, None)),
         settings = quote_literal(&announcer.news(SETTINGS_TABLE, None)),
+        has_schema_version = has_schema_version("restored"),
     )
 }
 

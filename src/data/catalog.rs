@@ -124,6 +124,10 @@ pub struct Table {
     pub table_rules: Option<Rules>,
     /// The table's single-column foreign keys.
     pub foreign_keys: Vec<ForeignKey>,
+    /// Bumped by every change Ferrobase makes that can alter how a write must be planned
+    /// (rules, validation, relations to or from it, fields dropped; see [`schema_change_stmts`]);
+    /// each write transaction checks it against the plan it runs.
+    pub schema_version: i64,
 }
 
 /// A single-column foreign key: `column` refers to `target_column` of `target`.
@@ -331,6 +335,44 @@ impl Catalog {
     }
 }
 
+/// The statements that open a schema change of `tables` (which exist), first in its
+/// transaction: on PostgreSQL the tables are locked against writes, in name order (`SHARE ROW
+/// EXCLUSIVE`: reads go on), so that the writes under way finish first and later ones wait
+/// for the change; then their schema versions go up (see [`bump_schema_versions`]).
+pub fn schema_change_stmts(dialect: Dialect, tables: &[&str]) -> Vec<Stmt> {
+    let mut stmts: Vec<Stmt> = lock_for_schema_change(dialect, tables).into_iter().collect();
+    stmts.extend(bump_schema_versions(dialect, tables));
+    stmts
+}
+
+/// PostgreSQL: the statement that locks `tables` (which must exist) against writes, in name
+/// order, until the schema change's transaction ends.
+pub fn lock_for_schema_change(dialect: Dialect, tables: &[&str]) -> Option<Stmt> {
+    let mut names: Vec<&str> = tables.to_vec();
+    names.sort_unstable();
+    names.dedup();
+    if dialect != Dialect::Postgres || names.is_empty() {
+        return None;
+    }
+    let list: Vec<String> = names.iter().map(|n| super::sql::quote_ident(n)).collect();
+    Some(Stmt::new(format!("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE", list.join(", ")), vec![]))
+}
+
+/// The statements that raise the schema versions of `tables`: a write planned on an older
+/// version is planned again (see the write executor). Their data versions go up too, which
+/// drops the counts kept of them (PostgreSQL's count cache). Versions are never removed: a
+/// collection dropped and made again under its name keeps counting up, so that a plan made on
+/// the old one never passes for a plan of the new one.
+pub fn bump_schema_versions(dialect: Dialect, tables: &[&str]) -> Vec<Stmt> {
+    let mut names: Vec<&str> = tables.to_vec();
+    names.sort_unstable();
+    names.dedup();
+    const BUMP: &str = "INSERT INTO _fb_table_versions (name, version, schema_version) VALUES (?, 1, 1) \
+        ON CONFLICT (name) DO UPDATE SET version = _fb_table_versions.version + 1, \
+        schema_version = _fb_table_versions.schema_version + 1";
+    names.into_iter().map(|name| Stmt::fixed(dialect, BUMP, vec![name.into()])).collect()
+}
+
 /// One table as the transaction `tx` sees it (a collection it has just created, say), read
 /// the way the catalog reads tables.
 pub async fn table_in<T: Tx>(tx: &mut T, name: &str) -> Result<Option<Table>, DbError> {
@@ -342,11 +384,15 @@ pub async fn table_in<T: Tx>(tx: &mut T, name: &str) -> Result<Option<Table>, Db
     Ok(tables_from(dialect, &results).remove(name))
 }
 
-/// The statements that read the tables (or the one table `only`): columns, collections,
-/// tables' rules, foreign keys, `many` relations.
+/// The statements that read the tables (or the one table `only`): schema versions, columns,
+/// collections, tables' rules, foreign keys, `many` relations. The versions come first: on
+/// PostgreSQL each statement sees what was committed when it began, so what the others read
+/// is at least as new as the version, never older (a write planned on it may be re-planned
+/// for nothing, never run on a plan older than its version says).
 fn introspection(dialect: Dialect, only: Option<&str>) -> Vec<Stmt> {
     let filter: Vec<Value> = only.map(|n| vec![n.into()]).unwrap_or_default();
     vec![
+        Stmt::new(schema_versions_sql(dialect, only.is_some()), filter.clone()),
         Stmt::new(columns_sql(dialect, only.is_some()), filter.clone()),
         Stmt::new(collections_sql(dialect, only.is_some()), filter.clone()),
         Stmt::new(table_rules_sql(dialect, only.is_some()), filter.clone()),
@@ -357,17 +403,26 @@ fn introspection(dialect: Dialect, only: Option<&str>) -> Vec<Stmt> {
 
 /// The tables the results of [`introspection`]'s statements describe.
 fn tables_from(dialect: Dialect, results: &[Rows]) -> HashMap<String, Table> {
-    let mut tables = tables_of(dialect, &results[0]);
-    add_collections(&mut tables, &results[1]);
-    for row in &results[2].rows {
+    let [versions, columns, collections, table_rules, foreign_keys, many_relations] = results else {
+        return HashMap::new();
+    };
+    let mut tables = tables_of(dialect, columns);
+    for row in &versions.rows {
+        let [name, version] = &row[..] else { continue };
+        if let Some(table) = name.as_text().and_then(|n| tables.get_mut(n)) {
+            table.schema_version = version.as_int().unwrap_or(0);
+        }
+    }
+    add_collections(&mut tables, collections);
+    for row in &table_rules.rows {
         let [name, rules] = &row[..] else { continue };
         let Some(table) = name.as_text().and_then(|n| tables.get_mut(n)) else { continue };
         if table.collection.is_none() {
             table.table_rules = serde_json::from_value(rules.as_json()).ok();
         }
     }
-    add_foreign_keys(&mut tables, &results[3]);
-    for row in &results[4].rows {
+    add_foreign_keys(&mut tables, foreign_keys);
+    for row in &many_relations.rows {
         let [collection, field] = &row[..] else { continue };
         let Some(meta) = collection.as_text().and_then(|n| tables.get_mut(n)).and_then(|t| t.collection.as_mut())
         else {
@@ -399,6 +454,7 @@ fn tables_of(dialect: Dialect, columns: &Rows) -> HashMap<String, Table> {
             collection: None,
             table_rules: None,
             foreign_keys: Vec::new(),
+            schema_version: 0,
         });
         entry.columns.push(Column {
             name: column.to_owned(),
@@ -542,6 +598,15 @@ fn collections_sql(dialect: Dialect, one: bool) -> String {
         (true, Dialect::Postgres) => " WHERE name = $1",
     };
     format!("SELECT name, rules, created_at, updated_at, field_rules, search_index FROM _fb_collections{filter}")
+}
+
+fn schema_versions_sql(dialect: Dialect, one: bool) -> String {
+    let filter = match (one, dialect) {
+        (false, _) => "",
+        (true, Dialect::Sqlite) => " WHERE name = ?",
+        (true, Dialect::Postgres) => " WHERE name = $1",
+    };
+    format!("SELECT name, schema_version FROM _fb_table_versions{filter}")
 }
 
 fn table_rules_sql(dialect: Dialect, one: bool) -> String {

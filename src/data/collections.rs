@@ -6,10 +6,10 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::access::{Rules, RulesPatch};
-use super::catalog::{ColumnType, Table};
+use super::catalog::{ColumnType, Table, bump_schema_versions, lock_for_schema_change, schema_change_stmts};
 use super::query::compile;
 use super::sql::{SqlBuilder, quote_ident};
-use super::{DbError, Dialect, Stmt, Store, Value, names, search};
+use super::{DbError, Dialect, Rows, Stmt, Store, Value, names, search};
 use crate::error::ApiError;
 use crate::util::now_ms;
 
@@ -91,6 +91,7 @@ impl Store {
         let mut stmts = vec![Stmt::new(ddl, vec![])];
         stmts.extend(stale);
         stmts.push(insert.finish());
+        stmts.extend(bump_schema_versions(dialect, &[name]));
         Ok(stmts)
     }
 
@@ -114,7 +115,7 @@ impl Store {
         let mut b = SqlBuilder::new(self.db.dialect());
         b.push("UPDATE _fb_collections SET rules = ").param(rules_value(&rules));
         b.push(", updated_at = ").param(now_ms().into()).push(" WHERE name = ").param(name.into());
-        self.db.write(b.finish()).await?;
+        self.schema_change(&[name], vec![b.finish()]).await?;
         self.refreshed(name).await
     }
 
@@ -125,7 +126,7 @@ impl Store {
         b.push("INSERT INTO _fb_table_rules (name, rules, updated_at) VALUES (").param(table.name.as_str().into());
         b.push(", ").param(rules_value(&rules)).push(", ").param(now_ms().into());
         b.push(") ON CONFLICT (name) DO UPDATE SET rules = EXCLUDED.rules, updated_at = EXCLUDED.updated_at");
-        self.db.write(b.finish()).await?;
+        self.schema_change(&[&table.name], vec![b.finish()]).await?;
         self.catalog
             .refresh(&table.name)
             .await?
@@ -140,7 +141,9 @@ impl Store {
             self.list_relations().await?.into_iter().filter(|r| r.target == name).map(|r| r.collection).collect();
         let mut delete = SqlBuilder::new(self.db.dialect());
         delete.push("DELETE FROM _fb_collections WHERE name = ").param(name.into());
-        let mut stmts = search::drop_stmts(self.db.dialect(), &table.name);
+        let changed: Vec<&str> = std::iter::once(name).chain(sources.iter().map(String::as_str)).collect();
+        let mut stmts = schema_change_stmts(self.db.dialect(), &changed);
+        stmts.extend(search::drop_stmts(self.db.dialect(), &table.name));
         stmts.push(Stmt::new(format!("DROP TABLE {}", quote_ident(&table.name)), vec![]));
         stmts.push(delete.finish());
         stmts.push(
@@ -155,8 +158,8 @@ impl Store {
             vec![name.into()],
         ));
         stmts.push(self.db.stmt("DELETE FROM _fb_files WHERE collection = ?", vec![name.into()]));
-        // Counts kept of the dropped table must not pass for those of a new one of its name.
-        stmts.extend(self.counts_outdated(&table.name));
+        // (The schema versions' bump also keeps counts of the dropped table from passing for
+        // those of a new one of its name.)
         self.db.write_many(stmts).await?;
         self.catalog.refresh(name).await?;
         for source in sources {
@@ -197,8 +200,20 @@ impl Store {
         // A search index goes first (SQLite's triggers name the field) and is built again over
         // the fields that remain.
         let dialect = self.db.dialect();
+        // A relation held in the field changes how deletes of its target's records are planned.
+        let targets: Vec<String> = self
+            .list_relations()
+            .await?
+            .into_iter()
+            .filter(|r| r.collection == name && r.field == col.name)
+            .map(|r| r.target)
+            .collect();
+        let changed: Vec<&str> = std::iter::once(name).chain(targets.iter().map(String::as_str)).collect();
+        let mut stmts = schema_change_stmts(dialect, &changed);
         let indexed = table.collection.as_ref().is_some_and(|c| c.search_index.is_some());
-        let mut stmts = if indexed { search::drop_stmts(dialect, name) } else { Vec::new() };
+        if indexed {
+            stmts.extend(search::drop_stmts(dialect, name));
+        }
         stmts.extend(
             self.list_indexes(name)
                 .await?
@@ -215,11 +230,10 @@ impl Store {
             "DELETE FROM _fb_relations WHERE collection = ? AND field = ?",
             vec![name.into(), col.name.as_str().into()],
         ));
-        // So do its validation rules: a field of that name added later starts with none.
+        // So do its validation rules: a field of that name added later starts with none. (The
+        // schema versions' bump also drops the counts kept of filters on the field: dropped
+        // and added again, it is null in every record.)
         stmts.extend(self.forget_rules_stmt(&table, &col.name)?);
-        // A count kept of a filter on the field must not outlive it: dropped and added again,
-        // the field is null in every record.
-        stmts.extend(self.counts_outdated(name));
         if indexed {
             let remaining: Vec<String> = search::search_fields(&table).into_iter().filter(|f| f != &col.name).collect();
             stmts.extend(search::rebuild_stmts(dialect, name, &remaining));
@@ -334,8 +348,6 @@ impl Store {
         Ok(())
     }
 
-    /// The statement that makes the counts kept of `table` stale (PostgreSQL's count cache,
-    /// see `read::counts`), for a schema change to run in its own transaction.
     /// The statement that removes `field`'s validation rules from its collection, if it has
     /// any. PostgreSQL removes them in place, so that a change another instance made to the
     /// other fields' rules is kept; SQLite's one instance knows the rules as they are.
@@ -360,8 +372,28 @@ impl Store {
         Ok(Some(stmt))
     }
 
+    /// The statement that makes the counts kept of `table` stale (PostgreSQL's count cache,
+    /// see `read::counts`), for a schema change to run in its own transaction.
     fn counts_outdated(&self, table: &str) -> Option<Stmt> {
         (self.db.dialect() == Dialect::Postgres).then(|| super::read::counts::bump_stmt(table))
+    }
+
+    /// Runs `stmts`, a change of the schema of `tables`, in one transaction that opens as
+    /// [`schema_change_stmts`] does (writes planned before it are planned again; only the
+    /// tables the catalog knows are locked); answers the rows of `stmts`, or the failure of
+    /// the statement that failed.
+    pub(super) async fn schema_change(&self, tables: &[&str], stmts: Vec<Stmt>) -> Result<Vec<Rows>, DbError> {
+        let dialect = self.db.dialect();
+        let known: Vec<&str> = tables.iter().copied().filter(|t| self.catalog.get(t).is_some()).collect();
+        let mut all: Vec<Stmt> = lock_for_schema_change(dialect, &known).into_iter().collect();
+        all.extend(bump_schema_versions(dialect, tables));
+        let opening = all.len();
+        all.extend(stmts);
+        let mut rows = self.db.write_many(all).await.map_err(|err| match err {
+            DbError::InStatement { source, .. } => *source,
+            other => other,
+        })?;
+        Ok(rows.split_off(opening))
     }
 
     pub(super) async fn refreshed(&self, name: &str) -> Result<Arc<Table>, ApiError> {
@@ -570,7 +602,8 @@ impl Store {
     ) -> Result<(), ApiError> {
         let (dialect, name) = (self.db.dialect(), table.name.as_str());
         super::records::check_new_field_count(table, new_columns.len())?;
-        let mut stmts = add_column_stmts(dialect, name, new_columns);
+        let mut stmts = schema_change_stmts(dialect, &[name]);
+        stmts.extend(add_column_stmts(dialect, name, new_columns));
         let existing = self.list_indexes(name).await?;
         // The statements that add unique indexes, by position, with their field.
         let mut unique_at: Vec<(usize, &str)> = Vec::new();
@@ -585,7 +618,6 @@ impl Store {
         b.push("UPDATE _fb_collections SET field_rules = ").param(Value::Json(stored));
         b.push(", updated_at = ").param(now_ms().into()).push(" WHERE name = ").param(name.into());
         stmts.push(b.finish());
-        stmts.extend(self.counts_outdated(name));
         if let Some(fields) = search::fields_to_reindex(table, new_columns) {
             stmts.extend(search::rebuild_stmts(dialect, name, &fields));
         }

@@ -58,8 +58,9 @@ struct Payload {
 }
 
 /// The closing statement of a write transaction on PostgreSQL, one round trip: bump the
-/// versions of the tables it changed (their kept counts no longer hold) and `pg_notify` each
-/// change to the other instances.
+/// versions of the tables it changed (their kept counts no longer hold), `pg_notify` each
+/// change to the other instances, and answer the tables' schema versions (as a JSON object,
+/// the second column).
 pub fn after_write_stmt(channel: &str, instance: &str, changes: &[Change]) -> Option<Stmt> {
     if changes.is_empty() {
         return None;
@@ -91,9 +92,12 @@ pub fn after_write_stmt(channel: &str, instance: &str, changes: &[Change]) -> Op
         })
         .collect();
     // A data-changing CTE runs whether or not it is read; pg_notify answers void, which no
-    // driver decodes: the statement counts the notifications instead.
+    // driver decodes: the statement counts the notifications instead. The bump answers each
+    // table's schema version as a schema change committed since may have left it (the write
+    // executor checks them against its plan).
     let sql = format!(
-        "WITH bumped AS ({}) SELECT COUNT(*) FROM \
+        "WITH bumped AS ({} RETURNING name, schema_version) \
+         SELECT COUNT(*), (SELECT jsonb_object_agg(name, schema_version) FROM bumped) FROM \
          (SELECT pg_notify($2, p) FROM jsonb_array_elements_text($3) AS p) AS sent",
         super::read::counts::bump_all_sql()
     );

@@ -248,6 +248,11 @@ const MIGRATIONS: &[Migration] = &[
             ALTER TABLE _fb_uploads ADD COLUMN mime_pattern TEXT;
         ",
     },
+    Migration {
+        version: 12,
+        name: "schema versions (checked by each write transaction against the plan it runs)",
+        sql: "ALTER TABLE _fb_table_versions ADD COLUMN schema_version {bigint} NOT NULL DEFAULT 0;",
+    },
 ];
 
 /// Brings the system tables up to the newest version.

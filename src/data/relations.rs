@@ -139,18 +139,21 @@ impl Store {
         };
         // Even a field just added may hold values by now: writes that raced this one.
         let checked = new.many;
-        let written =
-            self.db.write(insert_relation(self.db.dialect(), &relation, checked)).await.map_err(|err| match err {
-                super::DbError::UniqueViolation(_) => {
-                    ApiError::Conflict(format!("'{}.{}' already has a relation", relation.collection, relation.field))
-                }
-                other => other.into(),
-            })?;
-        if written.affected == 0 {
+        // Writes to the collection are validated, and deletes in the target planned, by the
+        // relations: both are planned again after this.
+        let ends = [relation.collection.as_str(), relation.target.as_str()];
+        let insert = insert_relation(self.db.dialect(), &relation, checked);
+        let written = self.schema_change(&ends, vec![insert]).await.map_err(|err| match err {
+            super::DbError::UniqueViolation(_) => {
+                ApiError::Conflict(format!("'{}.{}' already has a relation", relation.collection, relation.field))
+            }
+            other => other.into(),
+        })?;
+        if written.first().is_none_or(|rows| rows.affected == 0) {
             return Err(self.not_lists_of_ids(&relation.collection, &relation.field).await);
         }
         // The catalog knows which fields hold `many` relations (their length is bounded).
-        self.catalog.refresh(&relation.collection).await?;
+        self.refresh_ends(&ends).await?;
         Ok(relation)
     }
 
@@ -171,14 +174,23 @@ impl Store {
     }
 
     pub async fn delete_relation(&self, id: &str) -> Result<(), ApiError> {
-        let rows = self
-            .db
-            .write(self.db.stmt("DELETE FROM _fb_relations WHERE id = ? RETURNING collection", vec![id.into()]))
-            .await?;
-        let Some(collection) = rows.rows.first().and_then(|r| r[0].text()) else {
-            return Err(ApiError::not_found("relation not found"));
-        };
-        self.catalog.refresh(&collection).await?;
+        let not_found = || ApiError::not_found("relation not found");
+        let relations = self.list_relations().await?;
+        let relation = relations.iter().find(|r| r.id == id).ok_or_else(not_found)?;
+        let ends = [relation.collection.as_str(), relation.target.as_str()];
+        let delete = self.db.stmt("DELETE FROM _fb_relations WHERE id = ?", vec![id.into()]);
+        let deleted = self.schema_change(&ends, vec![delete]).await?;
+        if deleted.first().is_none_or(|rows| rows.affected == 0) {
+            return Err(not_found());
+        }
+        self.refresh_ends(&ends).await
+    }
+
+    /// The catalog reads both ends of a relation again once it is made or gone.
+    async fn refresh_ends(&self, ends: &[&str]) -> Result<(), ApiError> {
+        for end in ends {
+            self.catalog.refresh(end).await?;
+        }
         Ok(())
     }
 

@@ -556,6 +556,7 @@ mod tests {
             collection: None,
             table_rules: None,
             foreign_keys: Vec::new(),
+            schema_version: 0,
         }
     }
 

@@ -51,16 +51,32 @@ pub(in crate::data) struct Outcome {
 /// Refusal of a field another request added first (the plan is made again).
 const DUPLICATE_COLUMN: &str = "a field was added by another request at the same moment: try again";
 
-pub(in crate::data) fn is_duplicate_column(err: &ApiError) -> bool {
-    matches!(err, ApiError::Unavailable(msg) if msg == DUPLICATE_COLUMN)
+/// Refusal of a plan made on rules, validation or relations that changed before its
+/// transaction ran (the plan is made again, on the tables as they now are).
+const SCHEMA_MOVED: &str = "the rules, validation or relations of the table changed while this request ran; try again";
+
+/// Whether the transaction was refused because its plan was made on an older schema: a
+/// field it adds was added meanwhile, or the tables' schema versions moved on.
+pub(in crate::data) fn must_replan(err: &ApiError) -> bool {
+    match err {
+        ApiError::Unavailable(msg) => msg == DUPLICATE_COLUMN,
+        ApiError::ConflictOf { message, .. } => message == SCHEMA_MOVED,
+        _ => false,
+    }
+}
+
+fn schema_moved() -> ApiError {
+    ApiError::ConflictOf { message: SCHEMA_MOVED.into(), code: crate::error::codes::TRY_AGAIN }
 }
 
 impl TxWork for Arc<Plan> {
     type Output = Outcome;
 
     async fn run<T: Tx>(&self, tx: &mut T) -> Result<Outcome, ApiError> {
-        if tx.dialect() == Dialect::Postgres {
-            self.lock_addressed_rows(tx).await?;
+        match tx.dialect() {
+            Dialect::Postgres => self.lock_addressed_rows(tx).await?,
+            // The single writer: nothing changes the schema until this commits.
+            Dialect::Sqlite => self.check_schema_versions(tx).await?,
         }
         let mut old = Vec::with_capacity(self.mutations.len());
         for (i, mutation) in self.mutations.iter().enumerate() {
@@ -74,12 +90,17 @@ impl TxWork for Arc<Plan> {
             outcome.written.push(Written { records });
             outcome.changes.extend(changes);
         }
-        // PostgreSQL: kept counts of the changed tables stop holding, and other instances hear
-        // of the changes at the commit (and of none on a rollback).
+        // PostgreSQL: kept counts of the changed tables stop holding, other instances hear of
+        // the changes at the commit (and of none on a rollback), and the schema versions of
+        // the changed tables are checked against the plan's.
         if tx.dialect() == Dialect::Postgres
             && let Some(stmt) = feed_pg::after_write_stmt(&self.channel, &self.instance, &outcome.changes)
         {
-            tx.run(&stmt).await?;
+            let closing = tx.run(&stmt).await?;
+            let versions = closing.rows.first().and_then(|row| row.get(1)).map(Value::as_json);
+            self.check_versions(|name| {
+                versions.as_ref().and_then(|v| v.get(name)).and_then(serde_json::Value::as_i64)
+            })?;
         }
         Ok(outcome)
     }
@@ -155,6 +176,43 @@ impl TxWork for Arc<NewCollection> {
 const REREADS_OF_A_RESTORED_RECORD: usize = 3;
 
 impl Plan {
+    /// SQLite: the schema versions of the tables the plan writes, read at the start of the
+    /// transaction, must be those it was planned on.
+    ///
+    /// PostgreSQL checks them in the transaction's closing statement instead, at no round
+    /// trip of its own: each write there bumps its tables' row of `_fb_table_versions`, which
+    /// waits for a schema change under way (it bumped the row first) and then reads the
+    /// version it committed; a schema change that begins later waits for this transaction
+    /// (its table lock conflicts with the writes', see `catalog::schema_change_stmts`).
+    async fn check_schema_versions<T: Tx>(&self, tx: &mut T) -> Result<(), ApiError> {
+        let names: Vec<&str> = self.planned_versions().map(|(name, _)| name).collect();
+        let mut b = crate::data::sql::SqlBuilder::new(tx.dialect());
+        b.push("SELECT name, schema_version FROM _fb_table_versions WHERE name IN (");
+        for (i, name) in names.iter().enumerate() {
+            b.push(if i == 0 { "" } else { ", " }).param((*name).into());
+        }
+        b.push(")");
+        let rows = tx.run(&b.finish()).await?.rows;
+        self.check_versions(|name| {
+            let row = rows.iter().find(|row| row[0].as_text() == Some(name));
+            Some(row.and_then(|row| row[1].as_int()).unwrap_or(0))
+        })
+    }
+
+    /// The tables the plan may write, each with the schema version it was planned on.
+    fn planned_versions(&self) -> impl Iterator<Item = (&str, i64)> {
+        std::iter::once(&self.table).chain(&self.related).map(|t| (t.name.as_str(), t.schema_version))
+    }
+
+    /// Refuses the plan when a table's version, as `current` gives it, is not the one it was
+    /// planned on (a table `current` does not know was not written: it cannot matter).
+    fn check_versions(&self, current: impl Fn(&str) -> Option<i64>) -> Result<(), ApiError> {
+        match self.planned_versions().any(|(name, planned)| current(name).is_some_and(|now| now != planned)) {
+            true => Err(schema_moved()),
+            false => Ok(()),
+        }
+    }
+
     /// The error of mutation `index`, named by its index in a bulk or batch.
     fn at(&self, index: usize, err: ApiError) -> ApiError {
         super::at_index(self.options, index, err)

@@ -33,6 +33,10 @@ use super::tables::Resolution;
 use super::{Store, relations};
 use crate::error::ApiError;
 
+/// How often a request's writes are planned again when the schema moved under their plan
+/// before they are refused (409, try again).
+const MAX_REPLANS: usize = 3;
+
 /// The records an update or delete changes.
 #[derive(Debug, Clone)]
 pub enum Target {
@@ -139,17 +143,54 @@ impl Store {
         mutations: Vec<Mutation>,
         options: WriteOptions,
     ) -> Result<Vec<Written>, ApiError> {
+        let mut plan = self.plan(table, caller, mutations, options, false).await?;
+        let mut replans = 0;
+        let outcome = loop {
+            match self.db.transaction(plan.clone()).await {
+                // The schema changed since the plan was made (another request added a field
+                // this one adds, or changed the rules, validation or relations): the tables
+                // are read again and the writes planned again, access checks included.
+                Err(err) if executor::must_replan(&err) && replans < MAX_REPLANS => {
+                    replans += 1;
+                    let table = self.refreshed(&plan.table.name).await?;
+                    plan = self.plan(table, caller, plan.mutations.clone(), options, true).await?;
+                }
+                other => {
+                    let removes =
+                        plan.mutations.iter().any(|m| matches!(m, Mutation::Delete { .. } | Mutation::Update { .. }));
+                    let result = self.checked(&plan.table.name, other).await;
+                    break result
+                        .map_err(|err| if removes { self.name_referencing_keys(&plan.table, err) } else { err })?;
+                }
+            }
+        };
+        self.committed(&plan.table.name, outcome).await
+    }
+
+    /// Step 1, and what the transaction needs besides: the caller's scopes, and for deletes
+    /// the relations and the collections they reach (read afresh when `fresh`, after the
+    /// schema moved under a plan).
+    async fn plan(
+        &self,
+        table: Arc<Table>,
+        caller: &Caller,
+        mutations: Vec<Mutation>,
+        options: WriteOptions,
+        fresh: bool,
+    ) -> Result<Arc<executor::Plan>, ApiError> {
         let scopes = check_rules(&table, caller, &mutations, options)?;
         let deletes = table.collection.is_some() && mutations.iter().any(|m| matches!(m, Mutation::Delete { .. }));
         let relations = if deletes { self.list_relations().await? } else { Vec::new() };
         let mut related = Vec::new();
         for relation in relations.iter().filter(|r| r.target == table.name) {
-            if let Some(t) = self.catalog.lookup(&relation.collection).await? {
-                related.push(t);
-            }
+            let found = match fresh {
+                true => self.catalog.refresh(&relation.collection).await?,
+                false => self.catalog.lookup(&relation.collection).await?,
+            };
+            related.extend(found);
         }
-        let plan = Arc::new(executor::Plan {
-            table: table.clone(),
+        Ok(Arc::new(executor::Plan {
+            table,
             caller: caller.clone(),
             mutations,
             options,
@@ -158,21 +199,7 @@ impl Store {
             related,
             instance: self.instance.clone(),
             channel: self.channel.clone(),
-        });
-        let outcome = match self.db.transaction(plan.clone()).await {
-            // Another request added a field this one adds: plan again with the new columns.
-            Err(err) if executor::is_duplicate_column(&err) => {
-                let table = self.refreshed(&table.name).await?;
-                self.db.transaction(Arc::new(executor::Plan { table, ..(*plan).clone() })).await?
-            }
-            other => {
-                let removes =
-                    plan.mutations.iter().any(|m| matches!(m, Mutation::Delete { .. } | Mutation::Update { .. }));
-                let result = self.checked(&table.name, other).await;
-                result.map_err(|err| if removes { self.name_referencing_keys(&table, err) } else { err })?
-            }
-        };
-        self.committed(&table.name, outcome).await
+        }))
     }
 
     /// SQLite refuses a delete of a row that other rows still refer to without saying which
