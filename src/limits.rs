@@ -56,6 +56,13 @@ pub const MAX_NEW_FIELDS_PER_WRITE: usize = 50;
 /// Fields (columns, system fields included) a collection may have.
 pub const MAX_COLUMNS: usize = 500;
 
+/// Collections there may be (made by the admin or by first writes, `auto_create_collections`);
+/// tables made with plain SQL are not counted.
+pub const MAX_COLLECTIONS: usize = 1000;
+
+/// Sessions a user may hold at once: a sign-in past it revokes the user's oldest sessions.
+pub const MAX_SESSIONS_PER_USER: usize = 100;
+
 /// Ids one value of a `many` relation field may hold.
 pub const MAX_RELATION_IDS: usize = 1000;
 

@@ -82,6 +82,18 @@ impl Auth {
                 opts.ip.clone().into(),
             ],
         ));
+        // The user's oldest sessions past MAX_SESSIONS_PER_USER end: signing in again and
+        // again must not grow a user's sessions without bound.
+        stmts.push(self.db.stmt(
+            "UPDATE _fb_sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL AND id NOT IN \
+             (SELECT id FROM _fb_sessions WHERE user_id = ? AND revoked_at IS NULL ORDER BY created_at DESC, id DESC LIMIT ?)",
+            vec![
+                now.into(),
+                user.id.as_str().into(),
+                user.id.as_str().into(),
+                (crate::limits::MAX_SESSIONS_PER_USER as i64).into(),
+            ],
+        ));
         let refresh_token = if opts.impersonated {
             None
         } else {

@@ -65,6 +65,12 @@ impl Store {
         if self.catalog.lookup(name).await?.is_some() {
             return Err(already_exists(name));
         }
+        let collections = self.catalog.list().iter().filter(|t| t.collection.is_some()).count();
+        if collections >= crate::limits::MAX_COLLECTIONS {
+            return Err(ApiError::bad_request(format!(
+                "there are {collections} collections, the most there may be (MAX_COLLECTIONS); drop one first"
+            )));
+        }
         let dialect = self.db.dialect();
         let int = dialect.type_name(ColumnType::Integer);
         let mut ddl = format!(

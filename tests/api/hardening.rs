@@ -341,6 +341,57 @@ both_backends! {
         assert_eq!(s.post("/api/v1/wide", body(0, 50)).await.status, 201, "existing fields are still written");
     }
 
+    async fn collections_are_capped(s) {
+        // Up to MAX_COLLECTIONS (1,000), made 25 at a time.
+        for chunk in 0..40 {
+            let made = (0..25).map(|i| {
+                let req = s.client.post(s.url("/api/v1/admin/collections")).bearer_auth(ADMIN_SECRET).json(&json!({"name": format!("c{}", chunk * 25 + i)}));
+                async move { crate::harness::read(req.send().await.unwrap()).await }
+            });
+            for resp in futures_util::future::join_all(made).await {
+                assert_eq!(resp.status, 201, "{}", resp.text);
+            }
+        }
+        let refused = s.admin_post("/api/v1/admin/collections", json!({"name": "one_more"})).await;
+        assert_eq!(refused.status, 400, "{}", refused.text);
+        assert!(refused.error().contains("MAX_COLLECTIONS"), "{}", refused.error());
+        // A first write to a collection that does not exist is refused alike, and makes nothing.
+        let refused = s.send(Method::POST, "/api/v1/one_more", Some(ADMIN_SECRET), Some(json!({"a": 1}))).await;
+        assert_eq!(refused.status, 400, "{}", refused.text);
+        assert!(refused.error().contains("MAX_COLLECTIONS"), "{}", refused.error());
+        assert_eq!(s.admin_get("/api/v1/admin/collections/one_more").await.status, 404);
+        // Dropping one makes room for one.
+        assert_eq!(s.admin_delete("/api/v1/admin/collections/c7").await.status, 200);
+        assert_eq!(s.admin_post("/api/v1/admin/collections", json!({"name": "one_more"})).await.status, 201);
+        assert_eq!(s.admin_post("/api/v1/admin/collections", json!({"name": "two_more"})).await.status, 400);
+    }
+
+    async fn a_user_holds_at_most_max_sessions_and_the_oldest_end_first(s) {
+        let first = s.register("many@example.com", "password1").await;
+        let second = s.login("many@example.com", "password1").await;
+        assert_eq!(second.status, 200, "{}", second.text);
+        // 99 more sign-ins: 101 in all, one past MAX_SESSIONS_PER_USER (100). (Three at a time:
+        // more sign-ins of one account at once than `lockout_max_attempts` are refused.)
+        for _ in 0..33 {
+            let logins = (0..3).map(|_| s.login("many@example.com", "password1"));
+            for resp in futures_util::future::join_all(logins).await {
+                assert_eq!(resp.status, 200, "{}", resp.text);
+            }
+        }
+        // The oldest session ended: its access and refresh tokens are refused.
+        assert_eq!(s.as_user(Method::GET, "/api/v1/auth/me", &token(&first), None).await.status, 401);
+        let refreshed = s.post("/api/v1/auth/refresh", json!({"refresh_token": first["refresh_token"]})).await;
+        assert_eq!(refreshed.status, 401, "{}", refreshed.text);
+        // The next one lives on, and so do the newest.
+        assert_eq!(s.as_user(Method::GET, "/api/v1/auth/me", &token(&second.body), None).await.status, 200);
+        let user = first["user"]["id"].as_str().unwrap();
+        let sessions = s.admin_get(&format!("/api/v1/admin/sessions?user_id={user}&limit=200")).await;
+        assert_eq!(sessions.status, 200, "{}", sessions.text);
+        let items = sessions.body["items"].as_array().unwrap();
+        assert_eq!(items.len(), 101, "{}", sessions.text);
+        assert_eq!(items.iter().filter(|x| x["active"] == true).count(), 100);
+    }
+
     async fn many_relation_values_are_bounded_and_lookups_chunked(s) {
         for c in ["tags", "posts"] {
             s.open_collection(c).await;
