@@ -4,7 +4,7 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ApiError {
     /// Bad input; `field` names the offending field when there is one, `code` what kind of
     /// bad input it is (see [`ApiError::code`]) when that is known.

@@ -502,7 +502,7 @@ pub(super) fn check_replacement(
 /// A collection's own rules for a write: its field validation rules, and at most
 /// [`MAX_RELATION_IDS`] ids in a `many` relation field (every reader of the record would
 /// otherwise pay for them in each expand).
-fn check_collection_rules(
+pub(super) fn check_collection_rules(
     table: &Table,
     fields: &serde_json::Map<String, serde_json::Value>,
     creating: bool,
@@ -531,13 +531,12 @@ fn check_collection_rules(
     Ok(())
 }
 
-/// The body's fields typed for their columns; system fields are ignored.
+/// The body's fields typed for their columns; system fields are ignored. The collection's own
+/// rules ([`check_collection_rules`]) must have been checked.
 pub(super) fn typed_fields(
     table: &Table,
     fields: &serde_json::Map<String, serde_json::Value>,
-    creating: bool,
 ) -> Result<Vec<(String, Value)>, ApiError> {
-    check_collection_rules(table, fields, creating)?;
     let mut values = Vec::with_capacity(fields.len());
     for (name, value) in fields {
         if names::is_system_column(name) {

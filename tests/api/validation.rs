@@ -69,6 +69,36 @@ both_backends! {
         assert_eq!(s.get("/api/v1/posts/count").await.body["count"], 3, "nothing written by the refused bulk and batch");
     }
 
+    async fn large_texts_are_checked_by_patterns_like_small_ones(s) {
+        // Past 64 KiB of text under patterns, the rules are checked off the request's task;
+        // the answers are the same, in the same order as for small texts.
+        s.open_collection("notes").await;
+        let set = s.send(Method::PUT, "/api/v1/admin/collections/notes/rules", Some(crate::harness::ADMIN_SECRET), Some(json!({
+            "body": {"type": "text", "pattern": "^[a-z]+$"},
+            "n": {"type": "number", "max": 10},
+        }))).await;
+        assert_eq!(set.status, 200, "{}", set.text);
+        let good = "a".repeat(200_000);
+        let bad = format!("{}X", "a".repeat(200_000));
+        let created = s.post("/api/v1/notes", json!({"body": good, "n": 1})).await;
+        assert_eq!(created.status, 201, "{}", created.text);
+        assert_eq!(created.body["body"].as_str().map(str::len), Some(200_000));
+        let refused = s.post("/api/v1/notes", json!({"body": bad})).await;
+        assert_eq!((refused.status, refused.body["field"].clone()), (400, json!("body")), "{}", refused.text);
+        let refused = s.post("/api/v1/notes", json!({"body": good, "n": 11})).await;
+        assert_eq!((refused.status, refused.body["field"].clone()), (400, json!("n")), "{}", refused.text);
+        // A bulk names the record at fault.
+        let bulk = s.post("/api/v1/notes/bulk", json!([{"body": good}, {"body": bad}])).await;
+        assert_eq!((bulk.status, bulk.body["index"].clone()), (400, json!(1)), "{}", bulk.text);
+        // An update of a record that does not exist is a 404 before its fields are judged.
+        let missing = s.send(Method::PATCH, "/api/v1/notes/00000000-0000-0000-0000-000000000000", None, Some(json!({"body": bad}))).await;
+        assert_eq!(missing.status, 404, "{}", missing.text);
+        let id = created.body["_id"].as_str().unwrap();
+        let refused = s.send(Method::PATCH, &format!("/api/v1/notes/{id}"), None, Some(json!({"body": bad}))).await;
+        assert_eq!(refused.status, 400, "{}", refused.text);
+        assert_eq!(s.get("/api/v1/notes/count").await.body["count"], 1, "nothing refused was written");
+    }
+
     async fn a_refused_rules_change_adds_no_field(s) {
         s.open_collection("items").await;
         s.seed("items", &[json!({"sku": "a", "dq": 7}), json!({"sku": "b", "dq": 7})]).await;

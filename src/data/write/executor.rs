@@ -11,9 +11,7 @@ use crate::data::catalog::{self, Column, ColumnType, Table};
 use crate::data::collections::creation_error;
 use crate::data::feed::{Actor, Change, ChangeOp, RecordData};
 use crate::data::feed_pg;
-use crate::data::records::{
-    Deleted, Records, check_replacement, missing_columns, output_columns, record_not_found, rules, short,
-};
+use crate::data::records::{Deleted, Records, missing_columns, output_columns, record_not_found, rules, short};
 use crate::data::relations::{Effect, on_delete_plan, restricted};
 use crate::data::sql::quote_ident;
 use crate::data::tables::single_refused;
@@ -22,11 +20,13 @@ use crate::data::{DbError, Dialect, Rows, Stmt, Value, search};
 use crate::error::ApiError;
 
 /// Everything a request's writes need, checked for access already.
-#[derive(Clone)]
 pub(in crate::data) struct Plan {
     pub table: Arc<Table>,
     pub caller: Caller,
     pub mutations: Vec<Mutation>,
+    /// The verdict of `table`'s field rules on each mutation (see [`super::field_checks`]),
+    /// reported at step 4 as if checked there.
+    pub field_checks: Vec<Result<(), ApiError>>,
     pub options: WriteOptions,
     pub scopes: Scopes,
     /// Every relation (the ones pointing at `table` matter for deletes).
@@ -154,10 +154,13 @@ impl TxWork for Arc<NewCollection> {
             .ok_or_else(|| ApiError::internal(format!("collection '{}' was not found once created", self.name)))?;
         let table = Arc::new(table);
         let scopes = super::check_rules(&table, &self.caller, &self.mutations, self.options)?;
+        // A new collection has no field rules yet: nothing that could take long.
+        let field_checks = super::field_checks(&table, &self.mutations);
         let plan = Plan {
             table,
             caller: self.caller.clone(),
             mutations: self.mutations.clone(),
+            field_checks,
             options: self.options,
             scopes,
             relations: Vec::new(),
@@ -385,19 +388,17 @@ impl Plan {
         Ok(missing)
     }
 
-    /// Step 4: each write's fields, checked against the table's rules and typed for their
-    /// columns.
+    /// Step 4: each write's fields, checked against the table's rules (before the
+    /// transaction: `field_checks`) and typed for their columns.
     fn validate(&self, table: &Table) -> Result<Vec<Vec<(String, Value)>>, ApiError> {
-        let typed = |mutation: &Mutation| -> Result<Vec<(String, Value)>, ApiError> {
+        let typed = |mutation: &Mutation, checked: &Result<(), ApiError>| -> Result<Vec<(String, Value)>, ApiError> {
+            checked.clone()?;
             match mutation {
                 Mutation::Create { fields, .. } => rows::typed_row(table, &self.caller, fields, true),
                 Mutation::Update { target, fields, replace } => {
                     let values = rows::typed_row(table, &self.caller, fields, false)?;
                     let values = match (replace, target) {
-                        (true, Target::Id(id)) => {
-                            check_replacement(table, fields)?;
-                            rows::replacement(table, id, values)?
-                        }
+                        (true, Target::Id(id)) => rows::replacement(table, id, values)?,
                         (true, Target::Filter(_)) => return Err(ApiError::bad_request("PUT needs a row id")),
                         (false, _) => values,
                     };
@@ -409,7 +410,8 @@ impl Plan {
                 _ => Ok(Vec::new()),
             }
         };
-        self.mutations.iter().enumerate().map(|(i, m)| typed(m).map_err(|e| self.at(i, e))).collect()
+        let checked = self.mutations.iter().zip(&self.field_checks);
+        checked.enumerate().map(|(i, (m, c))| typed(m, c).map_err(|e| self.at(i, e))).collect()
     }
 
     /// Step 5 (and 6): one mutation's statements, the rows it leaves and its changes.

@@ -179,6 +179,7 @@ impl Store {
         fresh: bool,
     ) -> Result<Arc<executor::Plan>, ApiError> {
         let scopes = check_rules(&table, caller, &mutations, options)?;
+        let (mutations, field_checks) = checked_fields(&table, mutations).await?;
         let deletes = table.collection.is_some() && mutations.iter().any(|m| matches!(m, Mutation::Delete { .. }));
         let relations = if deletes { self.list_relations().await? } else { Vec::new() };
         let mut related = Vec::new();
@@ -193,6 +194,7 @@ impl Store {
             table,
             caller: caller.clone(),
             mutations,
+            field_checks,
             options,
             scopes,
             relations,
@@ -323,6 +325,64 @@ fn check_rules(
         scopes.delete = access::write_scope(table, &rules.delete, caller).map_err(|e| at(i, e))?;
     }
     Ok(scopes)
+}
+
+/// The text that field rules with a pattern check, past which they are checked on the
+/// blocking pool rather than on the request's task.
+const PATTERN_CHECKED_INLINE_BYTES: usize = 64 * 1024;
+
+/// Step 4's field rules, checked before the transaction: the verdict on each mutation, which
+/// the transaction reports at step 4 (the schema versions it checks keep the rules the same).
+/// A pattern may take long over a large text (up to about 0.6 s a MB for a pathological one),
+/// which must not hold SQLite's single writer or a PostgreSQL transaction; a large text is
+/// checked on the blocking pool.
+async fn checked_fields(
+    table: &Arc<Table>,
+    mutations: Vec<Mutation>,
+) -> Result<(Vec<Mutation>, Vec<Result<(), ApiError>>), ApiError> {
+    if pattern_checked_bytes(table, &mutations) <= PATTERN_CHECKED_INLINE_BYTES {
+        let checks = field_checks(table, &mutations);
+        return Ok((mutations, checks));
+    }
+    let table = table.clone();
+    tokio::task::spawn_blocking(move || {
+        let checks = field_checks(&table, &mutations);
+        (mutations, checks)
+    })
+    .await
+    .map_err(ApiError::internal)
+}
+
+/// The verdict of `table`'s field rules on each mutation: a collection's rules and relation
+/// bounds for the fields given, and for a replacement (`PUT` by id) every required field.
+pub(super) fn field_checks(table: &Table, mutations: &[Mutation]) -> Vec<Result<(), ApiError>> {
+    use super::records::{check_collection_rules, check_replacement};
+    let check = |mutation: &Mutation| match mutation {
+        Mutation::Create { fields, .. } => check_collection_rules(table, fields, true),
+        Mutation::Update { target, fields, replace } => {
+            check_collection_rules(table, fields, false)?;
+            match (replace, target) {
+                (true, Target::Id(_)) => check_replacement(table, fields),
+                _ => Ok(()),
+            }
+        }
+        _ => Ok(()),
+    };
+    mutations.iter().map(check).collect()
+}
+
+/// The bytes of text that field rules with a pattern check in `mutations`.
+fn pattern_checked_bytes(table: &Table, mutations: &[Mutation]) -> usize {
+    let Some(meta) = &table.collection else { return 0 };
+    let patterned: Vec<&str> =
+        meta.field_rules.iter().filter(|(_, rule)| rule.pattern.is_some()).map(|(f, _)| f.as_str()).collect();
+    if patterned.is_empty() {
+        return 0;
+    }
+    let text = |fields: &Map<String, Json>| -> usize {
+        patterned.iter().filter_map(|f| fields.get(*f)).filter_map(Json::as_str).map(str::len).sum()
+    };
+    mutations.iter().filter_map(Mutation::fields).map(text).sum()
 }
 
 /// The error of mutation `index`, named by its index in a bulk or batch.

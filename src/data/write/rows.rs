@@ -104,9 +104,9 @@ pub(super) fn select_conflicting(
     Ok(Some(b.finish()))
 }
 
-/// A write's fields typed for their columns. A collection applies its field rules and
-/// ignores system fields; another table's `_owner_id` is the caller's on insert, and only
-/// the admin may set it.
+/// A write's fields typed for their columns. A collection ignores system fields (its field
+/// rules are checked before, see `field_checks`); another table's `_owner_id` is the caller's
+/// on insert, and only the admin may set it.
 pub(super) fn typed_row(
     table: &Table,
     caller: &Caller,
@@ -114,7 +114,7 @@ pub(super) fn typed_row(
     creating: bool,
 ) -> Result<Vec<(String, Value)>, ApiError> {
     if table.collection.is_some() {
-        return typed_fields(table, fields, creating);
+        return typed_fields(table, fields);
     }
     let mut values = Vec::with_capacity(fields.len() + 1);
     for (name, value) in fields {
