@@ -592,29 +592,26 @@ fn columns_sql(dialect: Dialect, one: bool) -> String {
 }
 
 fn collections_sql(dialect: Dialect, one: bool) -> String {
-    let filter = match (one, dialect) {
-        (false, _) => "",
-        (true, Dialect::Sqlite) => " WHERE name = ?",
-        (true, Dialect::Postgres) => " WHERE name = $1",
-    };
+    let filter = where_name(dialect, one);
     format!("SELECT name, rules, created_at, updated_at, field_rules, search_index FROM _fb_collections{filter}")
 }
 
-fn schema_versions_sql(dialect: Dialect, one: bool) -> String {
-    let filter = match (one, dialect) {
+/// The filter of a system table's rows to the one table asked about (`one`), if any.
+fn where_name(dialect: Dialect, one: bool) -> &'static str {
+    match (one, dialect) {
         (false, _) => "",
         (true, Dialect::Sqlite) => " WHERE name = ?",
         (true, Dialect::Postgres) => " WHERE name = $1",
-    };
+    }
+}
+
+fn schema_versions_sql(dialect: Dialect, one: bool) -> String {
+    let filter = where_name(dialect, one);
     format!("SELECT name, schema_version FROM _fb_table_versions{filter}")
 }
 
 fn table_rules_sql(dialect: Dialect, one: bool) -> String {
-    let filter = match (one, dialect) {
-        (false, _) => "",
-        (true, Dialect::Sqlite) => " WHERE name = ?",
-        (true, Dialect::Postgres) => " WHERE name = $1",
-    };
+    let filter = where_name(dialect, one);
     format!("SELECT name, rules FROM _fb_table_rules{filter}")
 }
 
