@@ -4,11 +4,14 @@
 //! collection or a table made with plain SQL, becomes a list of [`Mutation`]s that one
 //! executor runs in one transaction, in a fixed order:
 //!
-//! 1. access: the collection's rule for each kind of mutation (before the transaction);
+//! 1. access: the collection's rule for each kind of mutation, and the verdict of its field
+//!    rules (before the transaction, see [`field_checks`]);
 //! 2. existence: each record to update, delete, restore (or merge with) is read, within the
-//!    caller's scope (the record read is the change's `old_record`);
+//!    caller's scope (the record read is the change's `old_record`); before it, the plan's
+//!    tables must still be at the schema versions the plan was made on, or everything is
+//!    planned again (PostgreSQL checks this in the closing statement of step 7 instead);
 //! 3. schema: fields the writes bring are added as columns, inside the transaction;
-//! 4. validation: field rules and types;
+//! 4. validation: the field rules' verdict, and types;
 //! 5. statements: the inserts, updates and deletes;
 //! 6. relation effects: `on_delete` of the relations pointing at deleted records;
 //! 7. commit, then one change event per record written on the [feed](super::feed).
