@@ -348,9 +348,7 @@ pub fn schema_change_stmts(dialect: Dialect, tables: &[&str]) -> Vec<Stmt> {
 /// PostgreSQL: the statement that locks `tables` (which must exist) against writes, in name
 /// order, until the schema change's transaction ends.
 pub fn lock_for_schema_change(dialect: Dialect, tables: &[&str]) -> Option<Stmt> {
-    let mut names: Vec<&str> = tables.to_vec();
-    names.sort_unstable();
-    names.dedup();
+    let names = in_name_order(tables);
     if dialect != Dialect::Postgres || names.is_empty() {
         return None;
     }
@@ -364,13 +362,19 @@ pub fn lock_for_schema_change(dialect: Dialect, tables: &[&str]) -> Option<Stmt>
 /// collection dropped and made again under its name keeps counting up, so that a plan made on
 /// the old one never passes for a plan of the new one.
 pub fn bump_schema_versions(dialect: Dialect, tables: &[&str]) -> Vec<Stmt> {
-    let mut names: Vec<&str> = tables.to_vec();
-    names.sort_unstable();
-    names.dedup();
     const BUMP: &str = "INSERT INTO _fb_table_versions (name, version, schema_version) VALUES (?, 1, 1) \
         ON CONFLICT (name) DO UPDATE SET version = _fb_table_versions.version + 1, \
         schema_version = _fb_table_versions.schema_version + 1";
-    names.into_iter().map(|name| Stmt::fixed(dialect, BUMP, vec![name.into()])).collect()
+    in_name_order(tables).into_iter().map(|name| Stmt::fixed(dialect, BUMP, vec![name.into()])).collect()
+}
+
+/// `tables` sorted, each once: the order in which a schema change takes their locks and rows,
+/// so that two changes of the same tables wait for each other instead of deadlocking.
+fn in_name_order<'a>(tables: &[&'a str]) -> Vec<&'a str> {
+    let mut names = tables.to_vec();
+    names.sort_unstable();
+    names.dedup();
+    names
 }
 
 /// One table as the transaction `tx` sees it (a collection it has just created, say), read

@@ -139,12 +139,7 @@ fn column_names(keyword: &str, value: &str) -> Result<Vec<String>, ParseError> {
     if names.iter().any(String::is_empty) {
         return Err(ParseError::new(format!("{keyword} must be a comma-separated list of column names")));
     }
-    if names.len() > MAX_COLUMNS {
-        return Err(ParseError::new(format!(
-            "{keyword} names {} columns; a table has at most {MAX_COLUMNS} (MAX_COLUMNS)",
-            names.len()
-        )));
-    }
+    at_most(&format!("{keyword} names"), names.len(), "columns", MAX_COLUMNS, "MAX_COLUMNS")?;
     let mut seen = std::collections::HashSet::new();
     if let Some(twice) = names.iter().find(|name| !seen.insert(name.as_str())) {
         let shown: String = twice.chars().take(64).collect();
