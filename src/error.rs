@@ -35,6 +35,8 @@ pub enum ApiError {
     #[error("{0}")]
     UriTooLong(String),
     #[error("{0}")]
+    HeadersTooLarge(String),
+    #[error("{0}")]
     UnsupportedMediaType(String),
     /// A precondition of the protocol is not met (tus: an unsupported `Tus-Resumable`).
     #[error("{0}")]
@@ -94,7 +96,7 @@ impl ApiError {
             ApiError::UnacceptableMediaType(_) => codes::MEDIA_TYPE,
             ApiError::Conflict(_) => codes::UNIQUE,
             ApiError::ConflictOf { code, .. } => code,
-            ApiError::PayloadTooLarge(_) | ApiError::UriTooLong(_) => codes::LIMIT,
+            ApiError::PayloadTooLarge(_) | ApiError::UriTooLong(_) | ApiError::HeadersTooLarge(_) => codes::LIMIT,
             ApiError::RangeNotSatisfiable(_) => codes::RANGE,
             ApiError::UnsupportedMediaType(_) => codes::MEDIA_TYPE,
             ApiError::PreconditionFailed(_) => codes::PARSE,
@@ -118,6 +120,7 @@ impl ApiError {
             ApiError::Conflict(_) | ApiError::ConflictOf { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UriTooLong(_) => StatusCode::URI_TOO_LONG,
+            ApiError::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
             ApiError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,

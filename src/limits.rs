@@ -18,6 +18,10 @@ pub const MAX_SETTING_BYTES: usize = 4096;
 /// The longest request target (path and query string), in bytes; longer is a 414.
 pub const MAX_URL_BYTES: usize = 32 * 1024;
 
+/// The most bytes of header names and values one request may send; more is a 431. Tokens,
+/// cookies and a proxy's additions fit many times over, and no handler holds a large head.
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+
 /// How deeply `or=(…)`/`and=(…)` groups may nest inside one another.
 pub const MAX_FILTER_DEPTH: usize = 8;
 

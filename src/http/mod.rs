@@ -40,7 +40,7 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(max_body))
         .layer(axum::middleware::from_fn_with_state(state.clone(), gate::gate))
         .with_state(state.clone())
-        .layer(axum::middleware::from_fn(middleware::limit_url))
+        .layer(axum::middleware::from_fn(middleware::limit_request_head))
         .layer(middleware::layers());
     let any_origin = plain.clone().layer(middleware::cors(tower_http::cors::Any.into()));
     let listed_origins = plain.clone().layer(middleware::cors(middleware::listed_origins(state.clone())));

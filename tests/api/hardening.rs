@@ -85,6 +85,18 @@ both_backends! {
         let resp = s.get(&format!("/api/v1/posts?title=eq.{}", "x".repeat(40_000))).await;
         assert_eq!(resp.status, 414, "{}", resp.text);
         assert!(resp.error().contains("MAX_URL_BYTES"));
+        // Headers past MAX_HEADER_BYTES, in one header or spread over several.
+        let big = "x".repeat(70_000);
+        let quarter = "y".repeat(17_000);
+        let spread: Vec<(&str, &str)> = ["x-a", "x-b", "x-c", "x-d"].into_iter().map(|n| (n, quarter.as_str())).collect();
+        for headers in [vec![("x-padding", big.as_str())], spread] {
+            let resp = s.send_with(Method::GET, "/api/v1/posts", None, &headers, None).await;
+            assert_eq!(resp.status, 431, "{}", resp.text);
+            assert!(resp.error().contains("MAX_HEADER_BYTES"), "{}", resp.error());
+        }
+        let within = "z".repeat(60_000);
+        let resp = s.send_with(Method::GET, "/api/v1/posts", None, &[("x-padding", within.as_str())], None).await;
+        assert_eq!(resp.status, 200, "{}", resp.text);
 
         let alive = s.get("/api/v1/posts").await;
         assert_eq!(alive.status, 200);

@@ -166,7 +166,7 @@ impl Op {
 
     /// Error statuses: 400 with input (path parameters included, and the admin secret sent
     /// where a user must act), 401/403 by access, 404 with path parameters, 413 with a body,
-    /// 414, 429, 500 and 503 always, plus the operation's own.
+    /// 414, 429, 431, 500 and 503 always, plus the operation's own.
     fn error_codes(&self) -> Vec<u16> {
         let mut codes = self.errors.clone();
         if !self.params.is_empty()
@@ -189,7 +189,7 @@ impl Op {
             codes.push(413);
         }
         // Rate limits (429) and maintenance mode (503) may answer any request.
-        codes.extend([414, 429, 500, 503]);
+        codes.extend([414, 429, 431, 500, 503]);
         codes.sort_unstable();
         codes.dedup();
         codes
@@ -257,6 +257,7 @@ pub const ERRORS: &[(u16, &str, &str)] = &[
     (416, "RangeNotSatisfiable", "The `Range` lies outside the file (`Content-Range` gives its size)"),
     (423, "Locked", "The account is locked after failed sign-ins (see `Retry-After`)"),
     (429, "TooManyRequests", "Over the rate limit: `Retry-After` says when to try again"),
+    (431, "HeadersTooLarge", "The request's headers are larger than allowed (MAX_HEADER_BYTES)"),
     (500, "InternalError", "A fault of the server (logged)"),
     (503, "Unavailable", "Maintenance mode (see `Retry-After`), or the database or file store is down"),
 ];
@@ -347,7 +348,7 @@ mod tests {
         let names: Vec<_> = rendered["parameters"].as_array().unwrap().iter().map(|p| p["name"].clone()).collect();
         assert_eq!(names, vec![json!("collection"), json!("id")]);
         let codes: Vec<_> = rendered["responses"].as_object().unwrap().keys().cloned().collect();
-        assert_eq!(codes, vec!["200", "400", "401", "403", "404", "414", "429", "500", "503"]);
+        assert_eq!(codes, vec!["200", "400", "401", "403", "404", "414", "429", "431", "500", "503"]);
         assert_eq!(rendered["security"][0], json!({}), "optional auth allows anonymous calls");
     }
 }
