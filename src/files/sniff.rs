@@ -102,8 +102,11 @@ fn takes_markup(mime: &str) -> bool {
     mime.starts_with("text/") || mime.ends_with("+xml") || mime == "application/xml"
 }
 
-/// Whether the bytes open like an HTML or XML document (after a BOM and white space), in
-/// UTF-8 or, after its byte order mark, in UTF-16 (which browsers decode as well).
+/// Whether the bytes open like an HTML or XML document (after a BOM, white space and NULs),
+/// in UTF-8 or, after its byte order mark, in UTF-16 (which browsers decode as well): a tag
+/// (`<` and a letter, whatever its name: browsers render `<img onerror=…>` or `<form>` as
+/// readily as `<html>`), a closing tag, a declaration or comment (`<!`), or a processing
+/// instruction (`<?xml`, `<?php`). No binary format a sniffer knows opens that way.
 fn is_markup(head: &[u8]) -> bool {
     let utf16 = |rest: &[u8], little_endian: bool| -> Vec<u8> {
         rest.chunks_exact(2)
@@ -122,12 +125,11 @@ fn is_markup(head: &[u8]) -> bool {
         return is_markup(&utf16(rest, false));
     }
     let head = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
-    let start = head.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(head.len());
-    let text = &head[start..head.len().min(start + 64)];
-    let lower = text.to_ascii_lowercase();
-    ["<!doctype html", "<html", "<head", "<body", "<script", "<iframe", "<svg", "<?xml", "<!--"]
-        .iter()
-        .any(|opening| lower.starts_with(opening.as_bytes()))
+    let start = head.iter().position(|&b| !b.is_ascii_whitespace() && b != 0).unwrap_or(head.len());
+    match &head[start..] {
+        [b'<', next, ..] => next.is_ascii_alphabetic() || matches!(next, b'!' | b'?' | b'/'),
+        _ => false,
+    }
 }
 
 /// The sniffed type and the declared one name the same format (allowing for the aliases
@@ -231,6 +233,23 @@ mod tests {
         assert!(check_content("application/rss+xml", b"<?xml version=\"1.0\"?><rss/>").is_ok());
         assert!(check_content("application/json", b"<html>").is_err());
         assert!(check_content("image/svg+xml", b"<?xml version=\"1.0\"?><svg/>").is_ok());
+        // Any tag opens a page, not only the document's own.
+        for page in [
+            &b"<img src=x onerror=alert(1)>"[..],
+            b"<form action=//evil>",
+            b"<details open ontoggle=alert(1)>",
+            b"<x:script xmlns:x=\"http://www.w3.org/1999/xhtml\">",
+            b"\0<script>",
+            b"</p><p>",
+            b"<?php echo 1; ?>",
+            b"\r\n\t<META http-equiv=refresh>",
+        ] {
+            assert!(check_content("image/png", page).is_err(), "{}", String::from_utf8_lossy(page));
+        }
+        // A `<` that opens no tag is not markup.
+        for text in [&b"< 3"[..], b"<3", b"<", b"a<b>"] {
+            assert!(!is_markup(text), "{}", String::from_utf8_lossy(text));
+        }
         // Bytes no signature knows are taken at their word.
         assert!(check_content("image/png", b"fake png bytes").is_ok());
         assert!(check_content("text/plain", b"hello").is_ok());
