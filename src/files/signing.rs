@@ -39,9 +39,11 @@ pub struct Grant {
     /// Expiry, in Unix seconds.
     #[serde(rename = "x")]
     pub expires: i64,
-    /// Upload: whose file it will be, the single-use nonce and the limits signed with it.
+    /// The user who signed (`None`: the admin), whom the URL acts for: an upload's file will
+    /// be theirs, and a download is served only while they may still read the file.
     #[serde(rename = "o", default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
+    /// Upload: the single-use nonce and the limits signed with it.
     #[serde(rename = "n", default, skip_serializing_if = "Option::is_none")]
     pub nonce: Option<String>,
     #[serde(rename = "s", default, skip_serializing_if = "Option::is_none")]
@@ -68,9 +70,14 @@ pub struct Grant {
 }
 
 impl Grant {
-    /// A download grant for file `file`, at `key` of `bucket`.
-    pub fn download(bucket: &str, key: &str, file: &str, expires: i64) -> Grant {
-        Grant { file: Some(file.to_owned()), ..Grant::of(Action::Download, bucket, key, expires) }
+    /// A download grant for file `file`, at `key` of `bucket`, signed by user `signer` (or by
+    /// the admin).
+    pub fn download(bucket: &str, key: &str, file: &str, signer: Option<&str>, expires: i64) -> Grant {
+        Grant {
+            file: Some(file.to_owned()),
+            owner: signer.map(str::to_owned),
+            ..Grant::of(Action::Download, bucket, key, expires)
+        }
     }
 
     /// An upload grant's nonce, with how long it must be kept once spent (Unix ms): until
@@ -155,7 +162,7 @@ mod tests {
 
     #[test]
     fn a_signed_grant_verifies_until_it_expires() {
-        let grant = Grant::download("photos", "a/b.png", "f1", 1_000);
+        let grant = Grant::download("photos", "a/b.png", "f1", Some("u1"), 1_000);
         let token = signer().sign(&grant);
         assert_eq!(signer().verify(&token, Action::Download, 999).unwrap(), grant);
         assert_eq!(signer().verify(&token, Action::Download, 1_000).unwrap(), grant);
@@ -174,7 +181,7 @@ mod tests {
 
     #[test]
     fn a_spent_nonce_is_kept_while_its_grant_verifies() {
-        let grant = Grant { nonce: Some("n".into()), ..Grant::download("photos", "a.png", "f1", 1_000) };
+        let grant = Grant { nonce: Some("n".into()), ..Grant::download("photos", "a.png", "f1", None, 1_000) };
         let (_, kept_until_ms) = grant.spent_nonce().unwrap();
         let token = signer().sign(&grant);
         // The last moment the token verifies is second 1,000's last millisecond.
@@ -184,10 +191,10 @@ mod tests {
 
     #[test]
     fn a_changed_payload_or_signature_is_refused() {
-        let token = signer().sign(&Grant::download("photos", "a.png", "f1", 1_000));
+        let token = signer().sign(&Grant::download("photos", "a.png", "f1", None, 1_000));
         let (payload, signature) = token.split_once('.').unwrap();
         let forged =
-            URL_SAFE_NO_PAD.encode(serde_json::to_vec(&Grant::download("photos", "b.png", "f1", 1_000)).unwrap());
+            URL_SAFE_NO_PAD.encode(serde_json::to_vec(&Grant::download("photos", "b.png", "f1", None, 1_000)).unwrap());
         for bad in [format!("{forged}.{signature}"), format!("{payload}.{forged}"), payload.to_owned(), String::new()] {
             assert!(signer().verify(&bad, Action::Download, 0).is_err(), "{bad} accepted");
         }

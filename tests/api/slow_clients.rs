@@ -76,18 +76,28 @@ async fn a_body_that_stops_half_way_is_answered_408_and_writes_nothing(backend: 
 
 async fn an_upload_that_stops_half_way_is_answered_408_and_leaves_nothing(backend: Backend) {
     let Some(s) = start(backend).await else { return };
-    let mut stalled = connect(&s).await;
-    let head = format!(
-        "POST /api/v1/storage/default/stalled.bin HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ADMIN_SECRET}\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
-        1024 * 1024
-    );
-    stalled.write_all(head.as_bytes()).await.unwrap();
-    stalled.write_all(&vec![7u8; 64 * 1024]).await.unwrap();
-    let answer = read_until_closed(&mut stalled).await;
-    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
-    assert!(answer.contains(r#"{"error":"#), "{answer}");
-    assert_eq!(s.admin_get("/api/v1/admin/storage").await.body["total"], 0);
-    assert_eq!(s.blob_count().await, 0, "the partial blob is removed before the answer");
+    let form_start = "--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"stalled.bin\"\r\n\
+        Content-Type: application/octet-stream\r\n\r\n";
+    // A raw body, and a form's file part on either surface.
+    let uploads = [
+        ("/api/v1/storage/default/stalled.bin", "application/octet-stream", ""),
+        ("/api/v1/storage/upload", "multipart/form-data; boundary=b", form_start),
+        ("/api/v1/storage/default/stalled-form.bin", "multipart/form-data; boundary=b", form_start),
+    ];
+    for (target, content_type, opening) in uploads {
+        let mut stalled = connect(&s).await;
+        let head = format!(
+            "POST {target} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ADMIN_SECRET}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{opening}",
+            1024 * 1024
+        );
+        stalled.write_all(head.as_bytes()).await.unwrap();
+        stalled.write_all(&vec![7u8; 64 * 1024]).await.unwrap();
+        let answer = read_until_closed(&mut stalled).await;
+        assert!(answer.starts_with("HTTP/1.1 408"), "{target}: {answer}");
+        assert!(answer.contains(r#"{"error":"#), "{answer}");
+        assert_eq!(s.admin_get("/api/v1/admin/storage").await.body["total"], 0);
+        assert_eq!(s.blob_count().await, 0, "the partial blob is removed before the answer");
+    }
     assert_eq!(s.get("/api/v1/storage/default/stalled.bin").await.status, 404);
 }
 

@@ -148,6 +148,10 @@ all_stores! {
         let (status, headers, bytes) = fetch(&s, Method::GET, url, Some(&alice), &[("if-none-match", etag)]).await;
         assert_eq!((status, bytes.len()), (304, 0));
         assert_eq!(header(&headers, "etag"), etag);
+        // A 304 to HEAD says the length a 200 would, or none (RFC 9110, 8.6).
+        let (status, headers, _) = fetch(&s, Method::HEAD, url, Some(&alice), &[("if-none-match", etag)]).await;
+        assert_eq!(status, 304);
+        assert!(matches!(header(&headers, "content-length"), "" | "19"), "{headers:?}");
         let (status, headers, bytes) = fetch(&s, Method::GET, url, Some(&alice), &[("range", "bytes=0-4")]).await;
         assert_eq!((status, bytes.as_slice()), (206, &b"hello"[..]));
         assert_eq!(header(&headers, "content-range"), format!("bytes 0-4/{}", content.len()));
@@ -158,6 +162,9 @@ all_stores! {
         assert_eq!(header(&headers, "content-range"), format!("bytes */{}", content.len()));
         let (status, _, bytes) = fetch(&s, Method::GET, url, Some(&alice), &[("range", "bytes=0-4"), ("if-range", "\"other\"")]).await;
         assert_eq!((status, bytes.len()), (200, content.len()), "a stale If-Range gets the whole file");
+        let odd = s.client.get(s.url(url)).bearer_auth(&alice).header("range", "bytes=0-4")
+            .header("if-range", reqwest::header::HeaderValue::from_bytes(b"\xff").unwrap()).send().await.unwrap();
+        assert_eq!(odd.status(), 200, "an If-Range that is not text matches nothing");
         let (_, headers, _) = fetch(&s, Method::HEAD, url, Some(&alice), &[]).await;
         let last_modified = header(&headers, "last-modified").to_owned();
         for if_range in [etag, last_modified.as_str()] {
@@ -190,6 +197,14 @@ all_stores! {
         s.sweep().await;
         assert_eq!(s.blob_count().await, 0);
         assert_eq!(s.as_user(Method::DELETE, &format!("/api/v1/storage/{id}"), &alice, None).await.status, 404);
+
+        // The URL with the filename deletes as it downloads: by id.
+        let up = upload(&s, "/api/v1/storage/upload", Some(&alice), &[], ("named.txt", "text/plain", b"n".to_vec())).await;
+        let named = up.body["url"].as_str().unwrap().to_owned();
+        assert_eq!(s.as_user(Method::DELETE, &named, &bob, None).await.status, 403);
+        let deleted = s.as_user(Method::DELETE, &named, &alice, None).await;
+        assert_eq!((deleted.status, &deleted.body["id"]), (200, &up.body["id"]), "{}", deleted.text);
+        assert_eq!(fetch(&s, Method::GET, &named, Some(&alice), &[]).await.0, 404);
     }
 
     async fn both_surfaces_serve_the_same_files(s) {
@@ -265,6 +280,60 @@ all_stores! {
         assert_eq!((deleted.status, deleted.text.as_str()), (204, ""), "the tables surface answers a delete with 204");
         assert_eq!(s.get("/api/v1/storage/photos/2025/snow.png").await.status, 404);
         assert_eq!(s.as_user(Method::DELETE, "/api/v1/storage/photos/2025/snow.png", &alice, None).await.status, 404);
+    }
+
+    async fn a_form_upload_by_key_takes_its_settings_or_refuses_them(s) {
+        let (alice, _) = user(&s, "alice@example.com").await;
+        // Parts in the order given: text fields as (name, value), the file as ("file", None).
+        let post_form = |target: String, parts: Vec<(&'static str, Option<&'static str>)>| {
+            let (s, alice) = (&s, alice.clone());
+            async move {
+                let mut form = Form::new();
+                for (name, value) in parts {
+                    form = match value {
+                        Some(value) => form.text(name, value),
+                        None => form.part(name, Part::bytes(b"hello".to_vec()).file_name("hi.txt").mime_str("text/plain").unwrap()),
+                    };
+                }
+                let req = s.client.post(s.url(&format!("/api/v1/storage/{target}"))).bearer_auth(alice).multipart(form);
+                read(req.send().await.unwrap()).await
+            }
+        };
+        // `is_public` before or after the file; text fields of other clients are read and not kept.
+        for (key, parts) in [
+            ("before.txt", vec![("is_public", Some("true")), ("cacheControl", Some("3600")), ("file", None)]),
+            ("after.txt", vec![("file", None), ("is_public", Some("true")), ("bucket", Some("default"))]),
+        ] {
+            let resp = post_form(format!("default/{key}"), parts).await;
+            assert_eq!(resp.status, 201, "{key}: {}", resp.text);
+            assert_eq!(resp.body["is_public"], true);
+            let (status, _, bytes) = fetch(&s, Method::GET, &format!("/api/v1/storage/default/{key}"), None, &[]).await;
+            assert_eq!((status, bytes.as_slice()), (200, &b"hello"[..]), "{key} is public in a private bucket");
+        }
+        assert_eq!(fetch(&s, Method::GET, "/api/v1/storage/default/before.txt", None, &[]).await.0, 200);
+        // A setting the surface cannot honour is refused, before or after the file, and nothing is kept.
+        let blobs = s.blob_count().await;
+        for parts in [
+            vec![("bucket", Some("elsewhere")), ("file", None)],
+            vec![("file", None), ("bucket", Some("elsewhere"))],
+            vec![("file", None), ("collection", Some("notes")), ("record_id", Some("x"))],
+            vec![("is_public", Some("true")), ("is_public", Some("false")), ("file", None)],
+            vec![("file", None), ("is_public", Some("maybe"))],
+            vec![("file", None), ("file", None)],
+            vec![("is_public", Some("true"))],
+        ] {
+            let resp = post_form("default/refused.txt".into(), parts.clone()).await;
+            assert_eq!(resp.status, 400, "{parts:?}: {}", resp.text);
+            assert!(resp.body["error"].is_string(), "{}", resp.text);
+        }
+        assert_eq!(s.as_user(Method::GET, "/api/v1/storage/default/refused.txt", &alice, None).await.status, 404);
+        assert_eq!(s.blob_count().await, blobs);
+        // Through a signed URL, the form may repeat what was signed but not publish the file.
+        let signed = s.as_user(Method::POST, "/api/v1/storage/sign", &alice, Some(json!({"key": "signed.txt"}))).await;
+        let target = signed.body["url"].as_str().unwrap().trim_start_matches("/api/v1/storage/").to_owned();
+        let resp = post_form(target, vec![("is_public", Some("true")), ("file", None)]).await;
+        assert_eq!(resp.status, 403, "{}", resp.text);
+        assert_eq!(s.blob_count().await, blobs);
     }
 
     async fn preconditions_and_odd_requests(s) {
@@ -531,7 +600,7 @@ all_stores! {
     }
 
     async fn signed_download_urls_work_once_signed_and_only_as_signed(s) {
-        let (alice, _) = user(&s, "alice@example.com").await;
+        let (alice, alice_id) = user(&s, "alice@example.com").await;
         let (bob, _) = user(&s, "bob@example.com").await;
         assert_eq!(put(&s, "default/private/report.txt", Some(&alice), "text/plain", b"secret".to_vec(), &[]).await.status, 201);
         assert_eq!(s.get("/api/v1/storage/default/private/report.txt").await.status, 401);
@@ -554,7 +623,7 @@ all_stores! {
         let listing = s.as_user(Method::GET, "/api/v1/storage/default", &alice, None).await;
         let report = listing.body.as_array().unwrap().iter().find(|f| f["key"] == "private/report.txt").unwrap();
         let report = report["id"].as_str().unwrap().to_owned();
-        let grant = |expires| ferrobase::files::signing::Grant::download("default", "private/report.txt", &report, expires);
+        let grant = |expires| ferrobase::files::signing::Grant::download("default", "private/report.txt", &report, Some(&alice_id), expires);
         let expired = signer.sign(&grant(now - 1));
         let resp = s.get(&format!("/api/v1/storage/default/private/report.txt?token={expired}")).await;
         assert_eq!(resp.status, 403);
@@ -585,6 +654,58 @@ all_stores! {
         let replaced = put(&s, "default/other.txt", Some(&alice), "text/plain", b"newer".to_vec(), &[("x-upsert", "true")]).await;
         assert_eq!(replaced.status, 201, "{}", replaced.text);
         assert_eq!(s.get(&own).await.status, 403);
+    }
+
+    async fn a_signed_download_ends_with_its_signers_access(s) {
+        let rules = json!({"read": "authenticated", "create": "authenticated", "update": "owner", "delete": "owner"});
+        let created = s.admin_post("/api/v1/admin/collections", json!({"name": "shared", "rules": rules})).await;
+        assert_eq!(created.status, 201, "{}", created.text);
+        let (alice, _) = user(&s, "alice@example.com").await;
+        let (bob, _) = user(&s, "bob@example.com").await;
+        let record = s.as_user(Method::POST, "/api/v1/shared", &alice, Some(json!({"t": "x"}))).await;
+        let record = record.body["_id"].as_str().unwrap().to_owned();
+        let fields = [("collection", "shared"), ("record_id", record.as_str())];
+        let file = upload(&s, "/api/v1/storage/upload", Some(&alice), &fields, ("plan.txt", "text/plain", b"plan".to_vec())).await;
+        assert_eq!(file.status, 201, "{}", file.text);
+        let path = file.body["path"].as_str().unwrap().to_owned();
+        let sign = |token: Option<String>| {
+            let (s, path) = (&s, &path);
+            async move { s.send(Method::POST, &format!("{path}/signed-url"), token.as_deref(), Some(json!({}))).await }
+        };
+        // Bob reads the record, so he may link to its file; so may the admin.
+        let by_bob = sign(Some(bob.clone())).await;
+        assert_eq!(by_bob.status, 200, "{}", by_bob.text);
+        let by_bob = by_bob.body["signed_url"].as_str().unwrap().to_owned();
+        let by_admin = sign(Some(ADMIN_SECRET.to_owned())).await.body["signed_url"].as_str().unwrap().to_owned();
+        assert_eq!(fetch(&s, Method::GET, &by_bob, None, &[]).await.2, b"plan");
+
+        // The read rule tightened: Bob's link ends with his access, the admin's goes on.
+        let tightened = s.admin_patch("/api/v1/admin/collections/shared", json!({"rules": {"read": "owner"}})).await;
+        assert_eq!(tightened.status, 200, "{}", tightened.text);
+        assert_eq!(fetch(&s, Method::GET, &path, Some(&bob), &[]).await.0, 403);
+        for method in [Method::GET, Method::HEAD] {
+            let resp = s.send(method.clone(), &by_bob, None, None).await;
+            assert_eq!(resp.status, 403, "{method}: {}", resp.text);
+        }
+        assert!(s.get(&by_bob).await.error().contains("may no longer read"));
+        assert_eq!(fetch(&s, Method::GET, &by_admin, None, &[]).await.0, 200);
+
+        // A link ends with its signer's account.
+        assert_eq!(put(&s, "default/own.txt", Some(&alice), "text/plain", b"own".to_vec(), &[]).await.status, 201);
+        let own = s.as_user(Method::POST, "/api/v1/storage/default/own.txt/signed-url", &alice, Some(json!({}))).await;
+        let own = own.body["signed_url"].as_str().unwrap().to_owned();
+        assert_eq!(s.get(&own).await.status, 200);
+        assert_eq!(s.as_user(Method::DELETE, "/api/v1/auth/me", &alice, None).await.status, 200);
+        let resp = s.get(&own).await;
+        assert_eq!(resp.status, 403, "{}", resp.text);
+        assert!(resp.error().contains("no longer exists"), "{}", resp.error());
+
+        // Nobody answers for a link signed anonymously, so none is signed, even to a public file.
+        public_bucket(&s, "pub", json!({})).await;
+        assert_eq!(put(&s, "pub/open.txt", Some(&bob), "text/plain", b"open".to_vec(), &[]).await.status, 201);
+        assert_eq!(s.get("/api/v1/storage/pub/open.txt").await.status, 200);
+        let resp = s.send(Method::POST, "/api/v1/storage/pub/open.txt/signed-url", None, Some(json!({}))).await;
+        assert_eq!(resp.status, 401, "{}", resp.text);
     }
 
     async fn signed_upload_urls_upload_once_within_their_limits(s) {

@@ -212,12 +212,14 @@ fn object_ops() -> Vec<Op> {
             .handler(objects::delete)
             .routed_at(routed)
             .access(Access::User)
+            .describe("When the first segment is a file id (`/storage/{id}/{filename}`), the file by id, answered as `DELETE /storage/{id}` answers.")
             .answer(204, json!({"description": "Deleted"}))
+            .ok(200, object(&[("deleted", boolean()), ("id", string())], &["deleted", "id"]))
             .errors(&[403]),
         // Served by the upload route above, whose last key segment `signed-url` selects this.
         Op::new("post", format!("{path}/signed-url"), "Storage", "A signed download URL")
             .access(Access::Optional)
-            .describe("For whoever may read the file: a URL that downloads it without credentials until it expires (at most 7 days, MAX_SIGNED_URL_SECONDS).")
+            .describe("For a signed-in reader of the file, or the admin: a URL that downloads it without credentials until it expires (at most 7 days, MAX_SIGNED_URL_SECONDS), while its signer may still read the file.")
             .body(object(&[("expires_in", integer())], &[]))
             .ok(200, object(&[("signed_url", string()), ("expires_in", integer())], &["signed_url", "expires_in"])),
     ]

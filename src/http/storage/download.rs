@@ -136,11 +136,19 @@ pub async fn serve(state: &AppState, file: &FileRecord, headers: &HeaderMap, how
             set(&mut response, header::ETAG, &etag);
             set(&mut response, header::LAST_MODIFIED, &last_modified);
             set(&mut response, header::CACHE_CONTROL, cache_control(file));
+            // A 304 may carry only the length a 200 would (RFC 9110, 8.6). Left unset, the
+            // router would say 0, which hyper passes on in an answer to HEAD.
+            if how.head {
+                set(&mut response, header::CONTENT_LENGTH, &file.size.to_string());
+            }
             return Ok(response);
         }
     }
     // `If-Range` names the version the client holds: its ETag, or its Last-Modified date.
-    let range_applies = text(header::IF_RANGE).is_none_or(|tag| tag.trim() == etag || tag.trim() == last_modified);
+    // A validator that is not text matches nothing: the whole file is sent.
+    let range_applies = headers
+        .get(header::IF_RANGE)
+        .is_none_or(|value| value.to_str().is_ok_and(|tag| tag.trim() == etag || tag.trim() == last_modified));
     let wanted = if range_applies { wanted(text(header::RANGE), file.size) } else { Wanted::Whole };
     let (status, range) = match wanted {
         Wanted::Whole => (StatusCode::OK, None),

@@ -159,7 +159,7 @@ pub async fn admin_delete(_: Admin, State(state): State<AppState>, Path(id): Pat
     delete_file(&state, &Caller::Admin, &id).await
 }
 
-async fn delete_file(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Response> {
+pub(super) async fn delete_file(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Response> {
     let file = state.files().file(id).await?.ok_or_else(|| file_not_found(id))?;
     state.files().may_change(&file, caller)?;
     state.files().delete_file(&file).await?;

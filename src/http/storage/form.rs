@@ -181,7 +181,7 @@ pub async fn settle(state: &AppState, uploader: &Uploader, fields: &Fields, new:
 }
 
 /// A field of a signed upload: what was signed, which the form may repeat but not change.
-fn signed_value<T: PartialEq + Clone>(field: &str, sent: Option<&T>, signed: Option<&T>) -> ApiResult<Option<T>> {
+pub fn signed_value<T: PartialEq + Clone>(field: &str, sent: Option<&T>, signed: Option<&T>) -> ApiResult<Option<T>> {
     match (sent, signed) {
         (Some(sent), Some(signed)) if sent != signed => {
             Err(ApiError::Forbidden(format!("this signed URL was signed with another {field}")))
@@ -203,7 +203,7 @@ pub async fn check_record(state: &AppState, caller: &Caller, new: &NewFile) -> A
     }
 }
 
-async fn read_text(mut field: Field<'_>) -> ApiResult<String> {
+pub async fn read_text(mut field: Field<'_>) -> ApiResult<String> {
     let name = field.name().unwrap_or_default().to_owned();
     let mut bytes = Vec::new();
     while let Some(chunk) = field.chunk().await.map_err(form_error)? {

@@ -28,7 +28,12 @@ pub struct FieldSource<'a>(pub Field<'a>);
 
 impl ByteSource for FieldSource<'_> {
     async fn next_chunk(&mut self) -> Result<Option<Bytes>, ApiError> {
-        self.0.chunk().await.map_err(|err| cut_off(&err.body_text()))
+        self.0.chunk().await.map_err(|err| {
+            if crate::http::serve::body_stalled(&err) {
+                return crate::http::serve::stalled_body_error();
+            }
+            cut_off(&err.body_text())
+        })
     }
 }
 

@@ -1,7 +1,7 @@
 //! The tables surface's objects: `GET /storage/{bucket}` (list by `prefix`, `limit`,
 //! `offset`), `POST`/`GET`/`HEAD`/`DELETE /storage/{bucket}/{key}` (keys may hold `/`), and
 //! `POST /storage/{bucket}/{key}/signed-url`. An upload is the raw request body (its
-//! `Content-Type` declared) or a multipart form's first file; an existing key is replaced
+//! `Content-Type` declared) or a multipart form's file part; an existing key is replaced
 //! only with `x-upsert: true` and only by its owner or the admin.
 
 use axum::Json;
@@ -12,16 +12,17 @@ use serde_json::Value as Json_;
 
 use super::download::{self, Serve};
 use super::files::{file_not_found, wants_download};
+use super::form::{read_text, signed_value};
 use super::parts::Form;
 use super::{BodySource, FieldSource, declared_length, signed};
 use crate::app::AppState;
-use crate::data::access::Caller;
+use crate::data::access::{Caller, Principal};
 use crate::error::{ApiError, ApiResult};
 use crate::files::buckets::bucket_not_found;
 use crate::files::meta::{FileRecord, Visible};
-use crate::files::names::{SIGNED_URL_SEGMENT, check_key, clean_filename};
-use crate::files::signing::Action;
-use crate::files::upload::NewFile;
+use crate::files::names::{SIGNED_URL_SEGMENT, check_key, clean_filename, is_file_id, truncate};
+use crate::files::signing::{Action, Grant};
+use crate::files::upload::{NewFile, Received};
 use crate::http::extract::{Path, QueryPairs};
 
 /// The largest page of a bucket listing, and the default.
@@ -84,10 +85,27 @@ pub async fn download(
                     "this signed URL was signed for a file that has since been replaced or deleted".into(),
                 ));
             }
+            signer_may_read(state, grant.owner.as_deref(), &file).await?;
         }
         None => state.files().may_read(state.store(), &file, caller).await?,
     }
     download::serve(state, &file, headers, Serve { head, attachment: wants_download(pairs) }).await
+}
+
+/// A signed download acts for its signer: it serves the file only while the signer may read
+/// it, so that a link outlives neither the signer's account nor their access (a record's read
+/// rule tightened, the file made private). The admin's links (`None`) always may.
+async fn signer_may_read(state: &AppState, signer: Option<&str>, file: &FileRecord) -> ApiResult<()> {
+    let Some(id) = signer else { return Ok(()) };
+    let Some(user) = state.auth().user_by_id(id).await? else {
+        return Err(ApiError::Forbidden("the account that signed this URL no longer exists".into()));
+    };
+    let principal = Principal { id: user.id, email: user.email, roles: user.roles, ..Principal::default() };
+    state
+        .files()
+        .may_read(state.store(), file, &Caller::User(principal))
+        .await
+        .map_err(|_| ApiError::Forbidden("the account that signed this URL may no longer read this file".into()))
 }
 
 /// The file at `bucket`/`key`; 404 naming the bucket when that is what is missing.
@@ -190,7 +208,7 @@ async fn upload(
             new.record_id = existing.record_id.clone();
         }
     }
-    let file = upload_body(state, new, request).await?;
+    let file = upload_body(state, new, grant.as_ref(), request).await?;
     let mut answer = file.to_json();
     answer["Key"] = Json_::String(format!("{}/{}", file.bucket, file.key));
     answer["Id"] = Json_::String(file.id.clone());
@@ -200,42 +218,112 @@ async fn upload(
 /// The caller that a signed upload acts as: its signer.
 fn owner_caller(owner: &Option<String>) -> Caller {
     match owner {
-        Some(id) => Caller::User(crate::data::access::Principal { id: id.clone(), ..Default::default() }),
+        Some(id) => Caller::User(Principal { id: id.clone(), ..Default::default() }),
         None => Caller::Admin,
     }
 }
 
-/// Streams the body (raw, or a multipart form's first file) into the file store.
-async fn upload_body(state: &AppState, mut new: NewFile, request: Request) -> ApiResult<FileRecord> {
+/// Streams the body (raw, or a multipart form's file part) into the file store.
+async fn upload_body(
+    state: &AppState,
+    mut new: NewFile,
+    grant: Option<&Grant>,
+    request: Request,
+) -> ApiResult<FileRecord> {
     let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
     if content_type.as_deref().is_some_and(|t| t.to_ascii_lowercase().starts_with("multipart/form-data")) {
         let mut form = Form::from_request(request, state).await?;
-        while let Some(mut field) = form.next_field().await? {
-            // Text fields beside the file (cacheControl, metadata) are read and not kept.
-            if field.file_name().is_none() && field.name() != Some("file") {
-                while field.chunk().await.map_err(super::parts::form_error)?.is_some() {}
-                continue;
+        let mut received = None;
+        let read = read_form(state, &mut new, grant, &mut form, &mut received).await;
+        return match (read, received) {
+            (Ok(()), Some(received)) => state.files().attach(received, new).await,
+            (Ok(()), None) => Err(ApiError::bad_field("file", "the form has no file part")),
+            (Err(err), received) => {
+                if let Some(received) = received {
+                    state.files().discard(received).await;
+                }
+                Err(err)
             }
-            if let Some(name) = field.file_name() {
-                new.filename = clean_filename(name);
-            }
-            new.declared_type = super::parts::declared_type(field.headers());
-            return state.files().upload(new, &mut FieldSource(field)).await;
-        }
-        return Err(ApiError::bad_field("file", "the form has no file part"));
+        };
     }
     new.declared_type = super::parts::declared_type(request.headers());
     new.declared_length = declared_length(request.headers());
     state.files().upload(new, &mut BodySource::new(request.into_body())).await
 }
 
+/// A form's one file part (received as it streams, under the bucket's limits) and the text
+/// fields that settle it, before or after it: `is_public` (with a signed URL, only as signed)
+/// and `bucket`, which may only repeat the path's. A record takes files through
+/// `POST /storage/upload`, so `collection` and `record_id` are refused rather than ignored;
+/// other text fields (supabase-js sends `cacheControl` and `metadata`) are read and not kept.
+async fn read_form(
+    state: &AppState,
+    new: &mut NewFile,
+    grant: Option<&Grant>,
+    form: &mut Form,
+    received: &mut Option<Received>,
+) -> ApiResult<()> {
+    let mut given = Vec::new();
+    while let Some(mut field) = form.next_field().await? {
+        let name = field.name().unwrap_or_default().to_owned();
+        if field.file_name().is_some() || name == "file" {
+            if received.is_some() {
+                return Err(ApiError::bad_field("file", "one file per upload"));
+            }
+            if let Some(filename) = field.file_name() {
+                new.filename = clean_filename(filename);
+            }
+            new.declared_type = super::parts::declared_type(field.headers());
+            *received = Some(state.files().receive(new, true, &mut FieldSource(field)).await?);
+            continue;
+        }
+        if matches!(name.as_str(), "is_public" | "bucket") {
+            if given.contains(&name) {
+                return Err(ApiError::bad_field(&name, format!("form field '{name}' is given twice")));
+            }
+            given.push(name.clone());
+        }
+        match name.as_str() {
+            "is_public" => {
+                let value = super::flag("is_public", &read_text(field).await?)?;
+                new.is_public = match grant {
+                    Some(grant) => signed_value("is_public", Some(&value), grant.is_public.as_ref())?,
+                    None => Some(value),
+                };
+            }
+            "bucket" => {
+                let sent = read_text(field).await?;
+                let bucket = new.bucket.as_ref().map(|b| b.name.as_str()).unwrap_or_default();
+                if sent.trim() != bucket {
+                    return Err(ApiError::bad_field(
+                        "bucket",
+                        format!("the form names bucket '{}', the path '{bucket}'", truncate(sent.trim(), 64)),
+                    ));
+                }
+            }
+            "collection" | "record_id" => {
+                return Err(ApiError::bad_field(
+                    &name,
+                    "a file is given to a record by POST /storage/upload, or by a URL signed for the record",
+                ));
+            }
+            _ => while field.chunk().await.map_err(super::parts::form_error)?.is_some() {},
+        }
+    }
+    Ok(())
+}
+
 /// `DELETE /storage/{bucket}/{key}`: the owner's or the admin's; 204, as the tables surface
-/// answers every delete.
+/// answers every delete. `DELETE /storage/{id}/{filename}` deletes the file by id, as `GET`
+/// serves it, with the collections surface's answer.
 pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,
     Path((bucket, key)): Path<(String, String)>,
 ) -> ApiResult<Response> {
+    if is_file_id(&bucket) {
+        return super::files::delete_file(&state, &caller, &bucket).await;
+    }
     let file = existing(&state, &bucket, &key).await?;
     state.files().may_change(&file, &caller)?;
     state.files().delete_file(&file).await?;

@@ -59,7 +59,8 @@ struct DownloadRequest {
 }
 
 /// `{expires_in}` → `{signed_url, expires_in}`: a link to the object that works without
-/// credentials until it expires. The caller must be able to read the object.
+/// credentials until it expires, while its signer (a signed-in reader of the object, or the
+/// admin) may still read it.
 pub async fn sign_download(
     state: &AppState,
     caller: &Caller,
@@ -89,7 +90,13 @@ pub async fn sign_download(
         .await?
         .ok_or_else(|| super::files::file_not_found(&format!("{}/{}", truncate(bucket, 64), truncate(key, 200))))?;
     state.files().may_read(state.store(), &file, caller).await?;
-    let grant = Grant::download(bucket, key, &file.id, now_secs() + seconds);
+    let signer = match caller {
+        Caller::User(user) => Some(user.id.as_str()),
+        Caller::Admin => None,
+        // Nobody would answer for the link: a public file needs none, until it is made private.
+        Caller::Anonymous => return Err(ApiError::Unauthorized("sign in to sign a download URL".into())),
+    };
+    let grant = Grant::download(bucket, key, &file.id, signer, now_secs() + seconds);
     let url = format!("{}?token={}", file.object_path(), state.files().signer.sign(&grant));
     Ok(Json(json!({
         "signed_url": url,
