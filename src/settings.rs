@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde_json::{Map, Value as Json, json};
@@ -177,11 +178,23 @@ fn is_web_url(url: &str) -> bool {
     })
 }
 
+/// The stored settings as one re-read found them; `number` orders re-reads by their start.
+struct StoredRead {
+    number: u64,
+    rows: Vec<Vec<Value>>,
+}
+
 pub struct Settings {
     db: Db,
     /// Seals and opens the secret settings' stored values.
     sealer: SecretBox,
     values: RwLock<HashMap<String, Json>>,
+    /// Numbers the re-reads in the order they start, and the latest applied: a re-read that
+    /// started before another one applied its values is dropped when it ends, so a slow read
+    /// made before a change committed never puts the old values back after the change's own
+    /// re-read (the instance that took a change applies it at once, and keeps it).
+    reads_started: AtomicU64,
+    read_applied: AtomicU64,
 }
 
 impl Settings {
@@ -190,7 +203,13 @@ impl Settings {
     /// from it.
     pub async fn load(db: Db, jwt_secret: &str) -> Result<Settings, DbError> {
         let sealing_key = crate::auth::crypto::hmac_sha256(jwt_secret.as_bytes(), b"ferrobase settings sealing key");
-        let settings = Settings { db, sealer: SecretBox::new(&sealing_key), values: RwLock::new(HashMap::new()) };
+        let settings = Settings {
+            db,
+            sealer: SecretBox::new(&sealing_key),
+            values: RwLock::new(HashMap::new()),
+            reads_started: AtomicU64::new(0),
+            read_applied: AtomicU64::new(0),
+        };
         let in_clear = settings.reread().await?;
         settings.seal(in_clear).await?;
         Ok(settings)
@@ -246,11 +265,24 @@ impl Settings {
     /// [`Settings::refresh`]; returns the secrets found stored in clear (by an earlier
     /// version), with their values.
     async fn reread(&self) -> Result<Vec<(String, String)>, DbError> {
+        let read = self.read_stored().await?;
+        Ok(self.apply(read))
+    }
+
+    /// The stored values as one re-read finds them, numbered in the order re-reads start.
+    async fn read_stored(&self) -> Result<StoredRead, DbError> {
+        let number = self.reads_started.fetch_add(1, Ordering::SeqCst) + 1;
         let rows = self.db.read(Stmt::new("SELECT key, value FROM _fb_settings", vec![])).await?;
+        Ok(StoredRead { number, rows: rows.rows })
+    }
+
+    /// Puts a re-read's values over the defaults in force, unless a re-read that started
+    /// later was applied first; returns the secrets found stored in clear.
+    fn apply(&self, read: StoredRead) -> Vec<(String, String)> {
         let secrets: Vec<&str> = registry().into_iter().filter(|s| s.secret).map(|s| s.key).collect();
         let mut values: HashMap<String, Json> = defaults().into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
         let mut in_clear = Vec::new();
-        for row in rows.rows {
+        for row in read.rows {
             let Some(key) = row[0].as_text() else {
                 continue;
             };
@@ -266,13 +298,20 @@ impl Settings {
             values.insert(key.to_owned(), value);
         }
         let level = values.get("log_level").and_then(Json::as_str).map(str::to_owned);
-        let previous = std::mem::replace(&mut *self.values.write().expect("settings lock"), values);
+        let previous = {
+            let mut current = self.values.write().expect("settings lock");
+            if read.number < self.read_applied.load(Ordering::SeqCst) {
+                return in_clear;
+            }
+            self.read_applied.store(read.number, Ordering::SeqCst);
+            std::mem::replace(&mut *current, values)
+        };
         if let Some(level) = level
             && previous.get("log_level").and_then(Json::as_str) != Some(level.as_str())
         {
             crate::logging::apply(&level);
         }
-        Ok(in_clear)
+        in_clear
     }
 
     fn value(&self, key: &str) -> Option<Json> {
@@ -395,6 +434,27 @@ mod tests {
 
     fn find(key: &str) -> Setting {
         registry().into_iter().find(|s| s.key == key).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_read_made_before_a_change_never_undoes_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open_sqlite(dir.path(), 2, crate::data::Synchronous::Normal).unwrap();
+        crate::data::Store::open(db.clone()).await.unwrap();
+        let settings = Settings::load(db, "a JWT secret of thirty-two bytes or more").await.unwrap();
+        let before = settings.get_i64("lockout_duration_ms");
+        // A re-read (a peer's news, the periodic one) reads the old values, then stalls ...
+        let stale = settings.read_stored().await.unwrap();
+        let change: Map<String, Json> = [("lockout_duration_ms".to_owned(), json!(before + 1))].into_iter().collect();
+        settings.update(&change, "admin").await.unwrap();
+        assert_eq!(settings.get_i64("lockout_duration_ms"), before + 1);
+        // ... and ends after the change's own re-read: its old values are dropped.
+        settings.apply(stale);
+        assert_eq!(settings.get_i64("lockout_duration_ms"), before + 1);
+        // A re-read started after the change applies as usual.
+        let fresh = settings.read_stored().await.unwrap();
+        settings.apply(fresh);
+        assert_eq!(settings.get_i64("lockout_duration_ms"), before + 1);
     }
 
     #[test]
