@@ -124,13 +124,15 @@ impl Store {
         }
     }
 
-    /// The embedded value of every row (object, null or array), in one query.
+    /// The embedded value of every row (object, null or array), in one query. `embedded`
+    /// counts the records the answer's embeds hold so far, this one's added.
     pub(super) async fn embed(
         &self,
         _table: &Table,
         caller: &Caller,
         plan: &EmbedPlan,
         rows: &[Vec<Value>],
+        embedded: &mut usize,
     ) -> Result<Vec<Json>, ApiError> {
         let keys_of = |row: &Vec<Value>| -> Vec<Value> {
             let value = &row[plan.local_index];
@@ -180,12 +182,12 @@ impl Store {
             by_key.entry(key).or_default().push(Json::Object(object));
         }
         if plan.kind != Kind::One {
-            let embedded: usize = rows
+            *embedded += rows
                 .iter()
                 .flat_map(|row| keys_of(row).iter().filter_map(key_text).collect::<Vec<_>>())
                 .map(|k| by_key.get(&k).map_or(0, Vec::len))
-                .sum();
-            check_embedded(&plan.answer_name, embedded)?;
+                .sum::<usize>();
+            check_embedded(&plan.answer_name, *embedded)?;
         }
         Ok(rows
             .iter()
@@ -202,14 +204,15 @@ impl Store {
     }
 }
 
-/// Refuses an embed (or expand) that would put more than [`MAX_EMBEDDED_RECORDS`] records
-/// into one answer: each is a copy in memory, however few distinct records they are.
+/// Refuses an embed (or expand) that would bring the records the answer's embeds hold, all
+/// of them together, past [`MAX_EMBEDDED_RECORDS`]: each is a copy in memory, however few
+/// distinct records they are, and one `select=` may embed the same relation many times over.
 pub(super) fn check_embedded(name: &str, embedded: usize) -> Result<(), ApiError> {
     if embedded > MAX_EMBEDDED_RECORDS {
         let shown: String = name.chars().take(64).collect();
         return Err(ApiError::bad_request(format!(
-            "'{shown}' would embed {embedded} records in this answer; at most {MAX_EMBEDDED_RECORDS} are allowed \
-             (MAX_EMBEDDED_RECORDS): ask for a smaller page"
+            "with '{shown}', this answer would embed {embedded} records; at most {MAX_EMBEDDED_RECORDS} are allowed \
+             (MAX_EMBEDDED_RECORDS): ask for a smaller page or fewer embeds"
         )));
     }
     Ok(())

@@ -75,6 +75,12 @@ impl PgPool {
         let started = std::time::Instant::now();
         let client = self.pool.get().await.map_err(|e| DbError::Unreachable(format!("PostgreSQL connection: {e}")));
         metrics::histogram!("ferrobase_db_pool_wait_seconds").record(started.elapsed().as_secs_f64());
+        if let Ok(client) = &client
+            && client.statement_cache.size() > MAX_PREPARED_PER_CONNECTION
+        {
+            // Dropping the cached statements closes them on the server too.
+            client.statement_cache.clear();
+        }
         client
     }
 
@@ -142,6 +148,13 @@ impl PgPool {
         Ok(())
     }
 }
+
+/// The most prepared statements one connection keeps. Each filter's shape (which columns,
+/// which operators, how many `in` values) is a statement of its own, and PostgreSQL keeps each
+/// prepared statement's plan in the connection's memory: without a bound, anonymous reads with
+/// ever new shapes would grow every connection without end. Past it the cache starts afresh;
+/// an application's own shapes are far fewer.
+pub(super) const MAX_PREPARED_PER_CONNECTION: usize = 256;
 
 /// How many times a transaction that lost to concurrent ones (a deadlock, which PostgreSQL
 /// finds after `deadlock_timeout`, 1 s by default) is tried in all.
@@ -311,6 +324,13 @@ fn map_err(err: tokio_postgres::Error) -> DbError {
     } else if *code == SqlState::INVALID_COLUMN_REFERENCE && message.contains("ON CONFLICT") {
         // An upsert naming columns without a unique constraint.
         DbError::NoConflictTarget(super::NO_CONFLICT_TARGET.into())
+    } else if *code == SqlState::PROGRAM_LIMIT_EXCEEDED {
+        // A value too large for one of PostgreSQL's own limits: an index entry (about 2.7 KB
+        // of text in a btree), a search index's tsvector (1 MB).
+        DbError::InvalidValue(format!("a value is too large for PostgreSQL: {message}"))
+    } else if *code == SqlState::RAISE_EXCEPTION {
+        // A trigger's RAISE EXCEPTION (tables made with plain SQL): its message is for the client.
+        DbError::InvalidValue(message)
     } else if [SqlState::INVALID_DATETIME_FORMAT, SqlState::DATETIME_FIELD_OVERFLOW].contains(code) {
         DbError::InvalidDatetime(message)
     } else if *code == SqlState::NUMERIC_VALUE_OUT_OF_RANGE && message == "bigint out of range" {

@@ -208,6 +208,8 @@ impl Store {
             return Ok(out);
         }
         let relations = self.list_relations().await?;
+        // Records embedded by all the expanded fields together (MAX_EMBEDDED_RECORDS).
+        let mut embedded = 0;
         for field in fields {
             let relation =
                 relations.iter().find(|r| r.collection == table.name && &r.field == field).ok_or_else(|| {
@@ -231,7 +233,7 @@ impl Store {
             wanted.dedup();
             let found = self.records_by_id(&target, &wanted, &scope).await?;
             if relation.many {
-                let embedded = records
+                embedded += records
                     .rows
                     .iter()
                     .flat_map(|row| ids_of(&row[position]))

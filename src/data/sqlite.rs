@@ -471,6 +471,8 @@ fn map_err(err: rusqlite::Error) -> DbError {
             ffi::SQLITE_CONSTRAINT_FOREIGNKEY => DbError::ForeignKeyViolation(msg),
             ffi::SQLITE_CONSTRAINT_NOTNULL => DbError::NotNullViolation(msg),
             ffi::SQLITE_CONSTRAINT_CHECK => DbError::CheckViolation(msg),
+            // A trigger's RAISE(ABORT, …) (tables made with plain SQL): its message is for the client.
+            ffi::SQLITE_CONSTRAINT_TRIGGER => DbError::InvalidValue(msg),
             _ if matches!(ffi_err.code, ffi::ErrorCode::DatabaseBusy | ffi::ErrorCode::DatabaseLocked) => {
                 DbError::Busy(msg)
             }

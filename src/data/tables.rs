@@ -307,8 +307,9 @@ impl Store {
         mut rows: Vec<Vec<Value>>,
     ) -> Result<TableRows, ApiError> {
         let mut embeds = Vec::with_capacity(projection.embeds.len());
+        let mut embedded = 0;
         for plan in &projection.embeds {
-            embeds.push((plan.answer_name.clone(), self.embed(table, caller, plan, &rows).await?));
+            embeds.push((plan.answer_name.clone(), self.embed(table, caller, plan, &rows, &mut embedded).await?));
         }
         // A relation field embedded under its own name (`*,author(*)`) shows the embed only.
         let shown: Vec<bool> =

@@ -440,6 +440,51 @@ both_backends! {
         assert_eq!(embedded.body[3]["tags"], json!([{"name": "a"}, {"name": "b"}]));
     }
 
+    async fn values_past_the_databases_own_limits_and_trigger_refusals_are_4xx(s) {
+        // A unique field's index takes about 2.7 KB of text on PostgreSQL; SQLite has no such
+        // limit. Either way the answer is not a 500, and a refusal writes nothing.
+        s.open_collection("tags").await;
+        let rules = s.send(Method::PUT, "/api/v1/admin/collections/tags/rules", Some(ADMIN_SECRET), Some(json!({"t": {"type": "string", "unique": true}}))).await;
+        assert_eq!(rules.status, 200, "{}", rules.text);
+        // Random letters (xorshift), which PostgreSQL's compression cannot shrink below the limit.
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let long: String = (0..4000)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                char::from(b'a' + (state % 26) as u8)
+            })
+            .collect();
+        let resp = s.post("/api/v1/tags", json!({"t": long})).await;
+        match s.backend {
+            Backend::Sqlite => assert_eq!(resp.status, 201, "{}", resp.text),
+            Backend::Postgres => {
+                assert_eq!(resp.status, 400, "{}", resp.text);
+                assert!(resp.error().contains("too large"), "{}", resp.error());
+                assert_eq!(s.get("/api/v1/tags/count").await.body["count"], 0);
+            }
+        }
+        // A trigger of a table made with plain SQL refuses a row: 400 with its message.
+        let trigger = match s.backend {
+            Backend::Sqlite => "CREATE TABLE guarded (id INTEGER PRIMARY KEY, v INTEGER); \
+                CREATE TRIGGER no_negatives BEFORE INSERT ON guarded WHEN NEW.v < 0 \
+                BEGIN SELECT RAISE(ABORT, 'v must not be negative'); END;",
+            Backend::Postgres => "CREATE TABLE guarded (id SERIAL PRIMARY KEY, v INTEGER); \
+                CREATE FUNCTION no_negatives() RETURNS trigger AS $$ BEGIN \
+                IF NEW.v < 0 THEN RAISE EXCEPTION 'v must not be negative'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql; \
+                CREATE TRIGGER no_negatives BEFORE INSERT ON guarded FOR EACH ROW EXECUTE FUNCTION no_negatives();",
+        };
+        s.exec_sql(trigger).await;
+        let refused = s.send(Method::POST, "/api/v1/tables/guarded", Some(ADMIN_SECRET), Some(json!({"v": -1}))).await;
+        assert_eq!(refused.status, 400, "{}", refused.text);
+        assert!(refused.error().contains("v must not be negative"), "{}", refused.error());
+        let kept = s.send(Method::POST, "/api/v1/tables/guarded", Some(ADMIN_SECRET), Some(json!({"v": 1}))).await;
+        assert_eq!(kept.status, 201, "{}", kept.text);
+        let rows = s.send(Method::GET, "/api/v1/tables/guarded?select=v", Some(ADMIN_SECRET), None).await;
+        assert_eq!(rows.body, json!([{"v": 1}]));
+    }
+
     async fn answers_embedding_too_many_copies_of_related_records_are_refused(s) {
         for c in ["labels", "boards"] {
             s.open_collection(c).await;
@@ -468,6 +513,13 @@ both_backends! {
         let rows = s.get("/api/v1/tables/boards?select=_id,labels(n)&limit=40").await;
         assert_eq!(rows.status, 200);
         assert_eq!(rows.body[0]["labels"].as_array().unwrap().len(), 1000);
+        // The limit holds for all the embeds of an answer together: the same relation
+        // embedded twice under two names holds twice the copies.
+        let twice = s.get("/api/v1/tables/boards?select=_id,a:labels(n),b:labels(n)&limit=40").await;
+        assert_eq!(twice.status, 400, "{}", &twice.text[..twice.text.len().min(300)]);
+        assert!(twice.error().contains("MAX_EMBEDDED_RECORDS"), "{}", twice.error());
+        let halves = s.get("/api/v1/tables/boards?select=_id,a:labels(n),b:labels(n)&limit=20").await;
+        assert_eq!(halves.status, 200, "{}", &halves.text[..halves.text.len().min(300)]);
     }
 
     async fn the_search_index_is_not_built_for_a_refused_caller(s) {
