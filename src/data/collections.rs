@@ -615,8 +615,14 @@ impl Store {
         let mut unique_at: Vec<(usize, &str)> = Vec::new();
         for (field, rule) in field_rules {
             if rule.unique && !existing.iter().any(|ix| ix.unique && ix.columns == [field.as_str()]) {
+                let (create, index) = index_stmt(dialect, name, &[field.as_str()], true);
+                // The admin's plain index on the field has the name the unique one takes: the
+                // unique index replaces it, and serves the same lookups.
+                if let Some(plain) = existing.iter().find(|ix| ix.name == index && !ix.unique && !ix.primary) {
+                    stmts.push(Stmt::new(format!("DROP INDEX {}", quote_ident(&plain.name)), vec![]));
+                }
                 unique_at.push((stmts.len(), field.as_str()));
-                stmts.push(index_stmt(dialect, name, &[field.as_str()], true).0);
+                stmts.push(create);
             }
         }
         let stored = serde_json::to_value(field_rules).map_err(ApiError::internal)?;

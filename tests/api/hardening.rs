@@ -485,6 +485,37 @@ both_backends! {
         assert_eq!(rows.body, json!([{"v": 1}]));
     }
 
+    async fn a_unique_rule_takes_the_place_of_a_plain_index_on_its_field(s) {
+        // `tags` holds one "small", `dupes` two.
+        for (name, copies) in [("tags", 1), ("dupes", 2)] {
+            s.open_collection(name).await;
+            for _ in 0..copies {
+                assert_eq!(s.post(&format!("/api/v1/{name}"), json!({"t": "small"})).await.status, 201);
+            }
+            let index = s.admin_post(&format!("/api/v1/admin/collections/{name}/indexes"), json!({"column": "t"})).await;
+            assert_eq!(index.status, 201, "{}", index.text);
+        }
+        let unique = json!({"t": {"unique": true}});
+        let indexes = |name: &'static str| {
+            let s = &s;
+            async move {
+                let listed = s.admin_get(&format!("/api/v1/admin/collections/{name}/indexes")).await;
+                let on_t: Vec<Value> = listed.body["indexes"].as_array().unwrap().iter().filter(|ix| ix["columns"][0] == "t").cloned().collect();
+                on_t
+            }
+        };
+        let rules = s.send(Method::PUT, "/api/v1/admin/collections/tags/rules", Some(ADMIN_SECRET), Some(unique.clone())).await;
+        assert_eq!(rules.status, 200, "{}", rules.text);
+        let on_t = indexes("tags").await;
+        assert_eq!((on_t.len(), &on_t[0]["unique"]), (1, &json!(true)), "{on_t:?}");
+        assert_eq!(s.post("/api/v1/tags", json!({"t": "small"})).await.status, 409);
+        // Values that break the rule refuse it, and the plain index stays.
+        let refused = s.send(Method::PUT, "/api/v1/admin/collections/dupes/rules", Some(ADMIN_SECRET), Some(unique)).await;
+        assert_eq!(refused.status, 409, "{}", refused.text);
+        let on_t = indexes("dupes").await;
+        assert_eq!((on_t.len(), &on_t[0]["unique"]), (1, &json!(false)), "{on_t:?}");
+    }
+
     async fn answers_embedding_too_many_copies_of_related_records_are_refused(s) {
         for c in ["labels", "boards"] {
             s.open_collection(c).await;
