@@ -33,7 +33,9 @@ impl ColumnType {
             ColumnType::Boolean
         } else if d.contains("json") || d.ends_with("[]") {
             ColumnType::Json
-        } else if d.contains("int") && !d.contains("interval") && !d.contains("point") {
+        } else if d.contains("int") && !["interval", "point", "range", "vector"].iter().any(|t| d.contains(t)) {
+            // SQLite's rule (a type naming `int` is an integer), but not PostgreSQL's
+            // `interval`, `point`, `int4range`/`int8multirange` or `int2vector`.
             ColumnType::Integer
         } else if ["real", "double", "float", "numeric", "decimal"].iter().any(|t| d.contains(t)) {
             ColumnType::Real
@@ -669,6 +671,9 @@ mod tests {
             ("integer[]", ColumnType::Json),
             ("boolean[]", ColumnType::Json),
             ("timestamp with time zone", ColumnType::Text),
+            ("int4range", ColumnType::Text),
+            ("int8multirange", ColumnType::Text),
+            ("int2vector", ColumnType::Text),
             ("uuid", ColumnType::Text),
             ("jsonb", ColumnType::Json),
             ("", ColumnType::Text),
