@@ -188,13 +188,19 @@ pub struct Settings {
     db: Db,
     /// Seals and opens the secret settings' stored values.
     sealer: SecretBox,
-    values: RwLock<HashMap<String, Json>>,
-    /// Numbers the re-reads in the order they start, and the latest applied: a re-read that
-    /// started before another one applied its values is dropped when it ends, so a slow read
-    /// made before a change committed never puts the old values back after the change's own
-    /// re-read (the instance that took a change applies it at once, and keeps it).
+    values: RwLock<Applied>,
+    /// Numbers the re-reads in the order they start: a re-read that started before the one
+    /// applied last is dropped when it ends, so a slow read made before a change committed
+    /// never puts the old values back after the change's own re-read (the instance that took
+    /// a change applies it at once, and keeps it).
     reads_started: AtomicU64,
-    read_applied: AtomicU64,
+}
+
+/// The values in force, and the number of the re-read they came from.
+#[derive(Default)]
+struct Applied {
+    read: u64,
+    values: HashMap<String, Json>,
 }
 
 impl Settings {
@@ -206,9 +212,8 @@ impl Settings {
         let settings = Settings {
             db,
             sealer: SecretBox::new(&sealing_key),
-            values: RwLock::new(HashMap::new()),
+            values: RwLock::default(),
             reads_started: AtomicU64::new(0),
-            read_applied: AtomicU64::new(0),
         };
         let in_clear = settings.reread().await?;
         settings.seal(in_clear).await?;
@@ -300,11 +305,11 @@ impl Settings {
         let level = values.get("log_level").and_then(Json::as_str).map(str::to_owned);
         let previous = {
             let mut current = self.values.write().expect("settings lock");
-            if read.number < self.read_applied.load(Ordering::SeqCst) {
+            if read.number < current.read {
                 return in_clear;
             }
-            self.read_applied.store(read.number, Ordering::SeqCst);
-            std::mem::replace(&mut *current, values)
+            current.read = read.number;
+            std::mem::replace(&mut current.values, values)
         };
         if let Some(level) = level
             && previous.get("log_level").and_then(Json::as_str) != Some(level.as_str())
@@ -315,12 +320,12 @@ impl Settings {
     }
 
     fn value(&self, key: &str) -> Option<Json> {
-        self.values.read().expect("settings lock").get(key).cloned()
+        self.values.read().expect("settings lock").values.get(key).cloned()
     }
 
     /// Reads one value in place: the getters run on every request, so nothing is cloned.
     fn with<T>(&self, key: &str, read: impl FnOnce(&Json) -> Option<T>) -> Option<T> {
-        self.values.read().expect("settings lock").get(key).and_then(read)
+        self.values.read().expect("settings lock").values.get(key).and_then(read)
     }
 
     pub fn get_bool(&self, key: &str) -> bool {

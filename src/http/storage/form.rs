@@ -53,7 +53,7 @@ pub struct Fields {
 }
 
 impl Fields {
-    fn set(&mut self, name: &str, value: String) -> ApiResult<()> {
+    pub fn set(&mut self, name: &str, value: String) -> ApiResult<()> {
         let given = match name {
             "bucket" => self.bucket.is_some(),
             "collection" => self.collection.is_some(),

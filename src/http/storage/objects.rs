@@ -12,7 +12,7 @@ use serde_json::Value as Json_;
 
 use super::download::{self, Serve};
 use super::files::{file_not_found, wants_download};
-use super::form::{read_text, signed_value};
+use super::form::{Fields, read_text, signed_value};
 use super::parts::Form;
 use super::{BodySource, FieldSource, declared_length, signed};
 use crate::app::AppState;
@@ -263,7 +263,7 @@ async fn read_form(
     form: &mut Form,
     received: &mut Option<Received>,
 ) -> ApiResult<()> {
-    let mut given = Vec::new();
+    let mut fields = Fields::default();
     while let Some(mut field) = form.next_field().await? {
         let name = field.name().unwrap_or_default().to_owned();
         if field.file_name().is_some() || name == "file" {
@@ -277,29 +277,10 @@ async fn read_form(
             *received = Some(state.files().receive(new, true, &mut FieldSource(field)).await?);
             continue;
         }
-        if matches!(name.as_str(), "is_public" | "bucket") {
-            if given.contains(&name) {
-                return Err(ApiError::bad_field(&name, format!("form field '{name}' is given twice")));
-            }
-            given.push(name.clone());
-        }
         match name.as_str() {
-            "is_public" => {
-                let value = super::flag("is_public", &read_text(field).await?)?;
-                new.is_public = match grant {
-                    Some(grant) => signed_value("is_public", Some(&value), grant.is_public.as_ref())?,
-                    None => Some(value),
-                };
-            }
-            "bucket" => {
-                let sent = read_text(field).await?;
-                let bucket = new.bucket.as_ref().map(|b| b.name.as_str()).unwrap_or_default();
-                if sent.trim() != bucket {
-                    return Err(ApiError::bad_field(
-                        "bucket",
-                        format!("the form names bucket '{}', the path '{bucket}'", truncate(sent.trim(), 64)),
-                    ));
-                }
+            "is_public" | "bucket" => {
+                fields.set(&name, read_text(field).await?)?;
+                settle_by_form(new, grant, &fields)?;
             }
             "collection" | "record_id" => {
                 return Err(ApiError::bad_field(
@@ -309,6 +290,25 @@ async fn read_form(
             }
             _ => while field.chunk().await.map_err(super::parts::form_error)?.is_some() {},
         }
+    }
+    Ok(())
+}
+
+/// The form's `bucket`, which may only repeat the path's, and `is_public`, which a signed URL
+/// takes only as signed.
+fn settle_by_form(new: &mut NewFile, grant: Option<&Grant>, fields: &Fields) -> ApiResult<()> {
+    let bucket = new.bucket.as_ref().map(|b| b.name.as_str()).unwrap_or_default();
+    if let Some(sent) = fields.bucket.as_deref().filter(|sent| *sent != bucket) {
+        return Err(ApiError::bad_field(
+            "bucket",
+            format!("the form names bucket '{}', the path '{bucket}'", truncate(sent, 64)),
+        ));
+    }
+    if let Some(value) = fields.is_public {
+        new.is_public = match grant {
+            Some(grant) => signed_value("is_public", Some(&value), grant.is_public.as_ref())?,
+            None => Some(value),
+        };
     }
     Ok(())
 }
