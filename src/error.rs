@@ -165,6 +165,8 @@ pub mod codes {
     /// One object was asked for, and the answer is not one row.
     pub const SINGULAR: &str = "PGRST116";
     pub const METHOD: &str = "PGRST117";
+    /// feature_not_supported: an operation the table cannot take (a SQLite virtual table's update).
+    pub const NOT_SUPPORTED: &str = "0A000";
     pub const MEDIA_TYPE: &str = "PGRST107";
     /// A named limit (URL, body, nesting, sizes) was crossed.
     pub const LIMIT: &str = "54000";

@@ -130,6 +130,9 @@ pub struct Table {
     /// (rules, validation, relations to or from it, fields dropped; see [`schema_change_stmts`]);
     /// each write transaction checks it against the plan it runs.
     pub schema_version: i64,
+    /// A SQLite virtual table (FTS5, R*Tree…): SQLite takes no `RETURNING` on its updates and
+    /// deletes, so it is read and inserted into only.
+    pub virtual_table: bool,
 }
 
 /// A single-column foreign key: `column` refers to `target_column` of `target`.
@@ -439,12 +442,12 @@ fn tables_from(dialect: Dialect, results: &[Rows]) -> HashMap<String, Table> {
     tables
 }
 
-/// The tables and their columns, from `(table, column, declared type, not null, key)` rows.
-/// Ferrobase's own tables and columns (the search column) are never exposed.
+/// The tables and their columns, from `(table, column, declared type, not null, key,
+/// virtual)` rows. Ferrobase's own tables and columns (the search column) are never exposed.
 fn tables_of(dialect: Dialect, columns: &Rows) -> HashMap<String, Table> {
     let mut tables: HashMap<String, Table> = HashMap::new();
     for row in &columns.rows {
-        let [table, column, declared, not_null, pk] = &row[..] else {
+        let [table, column, declared, not_null, pk, virtual_table] = &row[..] else {
             continue;
         };
         let (Some(table), Some(column)) = (table.as_text(), column.as_text()) else {
@@ -461,6 +464,7 @@ fn tables_of(dialect: Dialect, columns: &Rows) -> HashMap<String, Table> {
             table_rules: None,
             foreign_keys: Vec::new(),
             schema_version: 0,
+            virtual_table: truthy(virtual_table),
         });
         entry.columns.push(Column {
             name: column.to_owned(),
@@ -581,14 +585,18 @@ fn truthy(v: &Value) -> bool {
 
 fn columns_sql(dialect: Dialect, one: bool) -> String {
     match dialect {
+        // The shadow tables that hold a virtual table's data are left out: a write to them
+        // would corrupt it.
         Dialect::Sqlite => format!(
-            "SELECT m.name, p.name, p.type, p.\"notnull\", p.pk FROM sqlite_master m \
-             JOIN pragma_table_info(m.name) p WHERE m.type = 'table' {} ORDER BY m.name, p.cid",
+            "SELECT m.name, p.name, p.type, p.\"notnull\", p.pk, l.type = 'virtual' FROM sqlite_master m \
+             JOIN pragma_table_info(m.name) p JOIN pragma_table_list l ON l.name = m.name AND l.schema = 'main' \
+             WHERE m.type = 'table' AND l.type <> 'shadow' {} ORDER BY m.name, p.cid",
             if one { "AND m.name = ?" } else { "" }
         ),
         Dialect::Postgres => format!(
             "SELECT c.relname::text, a.attname::text, format_type(a.atttypid, a.atttypmod), a.attnotnull, \
-             COALESCE((SELECT true FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary AND a.attnum = ANY(i.indkey)), false) \
+             COALESCE((SELECT true FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary AND a.attnum = ANY(i.indkey)), false), \
+             false \
              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
              JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped \
              WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') {} ORDER BY c.relname, a.attnum",

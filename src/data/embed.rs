@@ -228,5 +228,7 @@ fn key_text(value: &Value) -> Option<String> {
         Value::Real(f) => Some(format!("r{f}")),
         Value::Bool(b) => Some(format!("b{b}")),
         Value::Json(v) => Some(format!("j{v}")),
+        // As the bytes are read back (their hex form), so a written key meets a read one.
+        Value::Bytes(b) => Some(format!("s{}", super::text_formats::hex_form(b))),
     }
 }

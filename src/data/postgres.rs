@@ -249,6 +249,10 @@ impl ToSql for Value {
                 _ if is_text(ty) => v.to_string().to_sql(ty, out),
                 _ => v.to_sql(ty, out),
             },
+            Value::Bytes(b) => match *ty {
+                _ if is_text(ty) => super::text_formats::hex_form(b).to_sql(ty, out),
+                _ => b.as_slice().to_sql(ty, out),
+            },
         }
     }
 
@@ -330,6 +334,10 @@ fn map_err(err: tokio_postgres::Error) -> DbError {
         DbError::InvalidValue(format!("a value is too large for PostgreSQL: {message}"))
     } else if *code == SqlState::RAISE_EXCEPTION {
         // A trigger's RAISE EXCEPTION (tables made with plain SQL): its message is for the client.
+        DbError::InvalidValue(message)
+    } else if [SqlState::SYNTAX_ERROR, SqlState::INVALID_NAME].contains(code) && db.position().is_none() {
+        // A value that its column's type parses itself and found malformed (a `tsquery`, a
+        // `tsvector`, a `regclass`). A syntax error in a statement always carries its position.
         DbError::InvalidValue(message)
     } else if [SqlState::INVALID_DATETIME_FORMAT, SqlState::DATETIME_FIELD_OVERFLOW].contains(code) {
         DbError::InvalidDatetime(message)

@@ -436,7 +436,8 @@ fn from_sql(value: ValueRef<'_>) -> Value {
         ValueRef::Integer(i) => Value::Int(i),
         ValueRef::Real(f) => Value::Real(f),
         ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
-        ValueRef::Blob(b) => Value::Text(hex::encode(b)),
+        // In PostgreSQL's hex form, as `bytea` is answered there.
+        ValueRef::Blob(b) => Value::Text(super::text_formats::hex_form(b)),
     }
 }
 
@@ -449,6 +450,7 @@ impl ToSql for Value {
             Value::Bool(b) => ToSqlOutput::Borrowed(ValueRef::Integer(i64::from(*b))),
             Value::Text(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
             Value::Json(v) => ToSqlOutput::Owned(rusqlite::types::Value::Text(v.to_string())),
+            Value::Bytes(b) => ToSqlOutput::Borrowed(ValueRef::Blob(b)),
         })
     }
 }

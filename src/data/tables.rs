@@ -343,6 +343,15 @@ impl Store {
         mutations: Vec<Mutation>,
         single: bool,
     ) -> Result<TableRows, ApiError> {
+        if table.virtual_table && mutations.iter().any(|m| !matches!(m, Mutation::Create { upsert: None, .. })) {
+            return Err(ApiError::bad_input(
+                codes::NOT_SUPPORTED,
+                format!(
+                    "'{}' is a SQLite virtual table: it can be read and inserted into, not updated, upserted or deleted from",
+                    table.name
+                ),
+            ));
+        }
         let table = if query.uses_search() {
             // The search index is built only for a caller the rules let write.
             super::write::check_access(table, caller, &mutations)?;

@@ -5,7 +5,9 @@
 //! columns and the values filters and keys compare with are read in their ISO 8601 forms (the
 //! ones SQLite's own date functions read) or the UUID form, and stored in one canonical
 //! spelling, PostgreSQL's: text then compares as the instants do, and both backends refuse,
-//! store and answer the same values.
+//! store and answer the same values. Bytes (`BLOB`) are the exception to storing text: they are
+//! read from PostgreSQL's text forms of `bytea` and stored as a BLOB, as other programs store
+//! them, and answered in PostgreSQL's hex form.
 
 use chrono::{Datelike, NaiveDate, NaiveDateTime, TimeDelta};
 
@@ -25,6 +27,10 @@ pub enum TextFormat {
     TimeTz,
     /// `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`, hexadecimal digits in either case.
     Uuid,
+    /// Bytes (`BLOB`, `bytea`) in either of PostgreSQL's text forms (see [`bytes`]), answered
+    /// in its hex form, `\x0a1b`. On SQLite they are stored as a BLOB, as other programs
+    /// store them.
+    Bytes,
 }
 
 /// The most fraction digits a time may carry (nanoseconds); PostgreSQL keeps microseconds.
@@ -45,6 +51,8 @@ impl TextFormat {
             Some(TextFormat::Time)
         } else if d == "uuid" {
             Some(TextFormat::Uuid)
+        } else if d.contains("blob") || d == "bytea" {
+            Some(TextFormat::Bytes)
         } else {
             None
         }
@@ -53,7 +61,7 @@ impl TextFormat {
     /// The SQLSTATE PostgreSQL answers for a value not in this format.
     pub fn code(self) -> &'static str {
         match self {
-            TextFormat::Uuid => crate::error::codes::INVALID_VALUE,
+            TextFormat::Uuid | TextFormat::Bytes => crate::error::codes::INVALID_VALUE,
             _ => crate::error::codes::DATETIME_FORMAT,
         }
     }
@@ -74,15 +82,24 @@ impl TextFormat {
             TextFormat::Time => time_of_day(bytes).map(|(clock, _)| clock.spelled()),
             TextFormat::TimeTz => time_of_day(bytes).map(|(clock, zone)| clock.spelled() + &offset(zone.unwrap_or(0))),
             TextFormat::Uuid => uuid(bytes).then(|| text.to_ascii_lowercase()),
+            TextFormat::Bytes => self::bytes(text).map(|b| hex_form(&b)),
         };
-        canonical.ok_or(match self {
+        canonical.ok_or(self.expected())
+    }
+
+    /// The form a value must have, for the refusal of one that does not.
+    pub fn expected(self) -> &'static str {
+        match self {
             TextFormat::Date => "a date: YYYY-MM-DD",
             TextFormat::Timestamp | TextFormat::TimestampTz => {
                 "a timestamp: YYYY-MM-DD, then optionally HH:MM[:SS[.fraction]] and Z or ±HH[:MM]"
             }
             TextFormat::Time | TextFormat::TimeTz => "a time: HH:MM[:SS[.fraction]], then optionally Z or ±HH[:MM]",
             TextFormat::Uuid => "a UUID: xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx",
-        })
+            TextFormat::Bytes => {
+                r"bytes: \x and pairs of hexadecimal digits, or text where \\ is a backslash and \ooo an octal byte"
+            }
+        }
     }
 }
 
@@ -224,6 +241,61 @@ fn offset(seconds: i32) -> String {
     }
 }
 
+/// The bytes a text stands for, read as PostgreSQL reads `bytea`: `\x` then pairs of
+/// hexadecimal digits (white space allowed between pairs), or else the text's own bytes, where
+/// `\\` stands for a backslash and `\ooo` for the byte of that octal number (any other
+/// backslash is an error).
+pub fn bytes(text: &str) -> Option<Vec<u8>> {
+    match text.strip_prefix("\\x") {
+        Some(hex) => hex_pairs(hex.as_bytes()),
+        None => escaped(text.as_bytes()),
+    }
+}
+
+/// PostgreSQL's hex form of bytes: `\x` and two lowercase digits a byte.
+pub fn hex_form(bytes: &[u8]) -> String {
+    format!("\\x{}", hex::encode(bytes))
+}
+
+fn hex_pairs(mut s: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(s.len() / 2);
+    let digit = |b: u8| char::from(b).to_digit(16).map(|d| d as u8);
+    loop {
+        match s {
+            [] => return Some(out),
+            [space, rest @ ..] if space.is_ascii_whitespace() => s = rest,
+            [high, low, rest @ ..] => {
+                out.push(digit(*high)? << 4 | digit(*low)?);
+                s = rest;
+            }
+            [_] => return None,
+        }
+    }
+}
+
+fn escaped(mut s: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(s.len());
+    let octal = |b: &u8| (b'0'..=b'7').contains(b);
+    loop {
+        match s {
+            [] => return Some(out),
+            [b'\\', b'\\', rest @ ..] => {
+                out.push(b'\\');
+                s = rest;
+            }
+            [b'\\', a @ b'0'..=b'3', b, c, rest @ ..] if octal(b) && octal(c) => {
+                out.push((a - b'0') << 6 | (b - b'0') << 3 | (c - b'0'));
+                s = rest;
+            }
+            [b'\\', ..] => return None,
+            [byte, rest @ ..] => {
+                out.push(*byte);
+                s = rest;
+            }
+        }
+    }
+}
+
 fn uuid(s: &[u8]) -> bool {
     s.len() == 36
         && s.iter().enumerate().all(|(i, b)| match i {
@@ -353,6 +425,24 @@ mod tests {
                 let (x, y) = (canon(TextFormat::TimestampTz, &at(a, fa)), canon(TextFormat::TimestampTz, &at(b, fb)));
                 proptest::prop_assert_eq!(x.cmp(&y), (a, fa).cmp(&(b, fb)), "{} {}", x, y);
             }
+        }
+
+        /// Any bytes survive their hex form, and any text without a backslash is its own bytes.
+        #[test]
+        fn bytes_survive_their_hex_form(raw in proptest::collection::vec(proptest::num::u8::ANY, 0..64), text in "[^\\\\]{0,32}") {
+            proptest::prop_assert_eq!(bytes(&hex_form(&raw)), Some(raw.clone()));
+            proptest::prop_assert_eq!(bytes(&text), Some(text.as_bytes().to_vec()));
+            proptest::prop_assert_eq!(TextFormat::Bytes.canonical(&hex_form(&raw)), Ok(hex_form(&raw)));
+        }
+    }
+
+    #[test]
+    fn bytes_in_either_of_postgresql_forms() {
+        assert_eq!(bytes("\\x0A 1b\t2c"), Some(vec![0x0a, 0x1b, 0x2c]));
+        assert_eq!(bytes("\\x"), Some(vec![]));
+        assert_eq!(bytes("a\\\\b\\101\\000"), Some(b"a\\bA\0".to_vec()));
+        for bad in ["\\x0", "\\x0 a", "\\xg0", "\\x\u{e9}0", "a\\b", "\\400", "\\12", "\\"] {
+            assert_eq!(bytes(bad), None, "{bad:?}");
         }
     }
 }

@@ -12,6 +12,9 @@ pub enum Value {
     Text(String),
     /// A JSON document: JSONB on PostgreSQL, JSON text on SQLite.
     Json(serde_json::Value),
+    /// Bytes for a `BLOB` column on SQLite (see `text_formats::TextFormat::Bytes`); read
+    /// back, they are the text of their hex form.
+    Bytes(Vec<u8>),
 }
 
 impl Value {
@@ -74,6 +77,7 @@ impl Value {
             Value::Bool(b) => (*b).into(),
             Value::Text(s) => s.clone().into(),
             Value::Json(v) => v.clone(),
+            Value::Bytes(b) => super::text_formats::hex_form(b).into(),
         }
     }
 }
@@ -117,6 +121,7 @@ impl Serialize for Value {
             Value::Bool(b) => s.serialize_bool(*b),
             Value::Text(t) => s.serialize_str(t),
             Value::Json(v) => v.serialize(s),
+            Value::Bytes(b) => s.serialize_str(&super::text_formats::hex_form(b)),
         }
     }
 }

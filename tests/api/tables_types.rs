@@ -1,6 +1,7 @@
 //! Tables made with plain SQL in column types Ferrobase does not create itself: `uuid`,
 //! timestamps, dates, `numeric` and arrays on PostgreSQL (and their SQLite spellings) are read,
-//! filtered, written and embedded, and bad values for them are 400s.
+//! filtered, written and embedded, and bad values for them are 400s. Bytes (`bytea`, SQLite's
+//! `BLOB`) are answered and taken in PostgreSQL's text forms on both.
 
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -193,5 +194,70 @@ both_backends! {
             assert_eq!(s.post("/api/v1/shifts", bad.clone()).await.status, 400, "{bad}");
         }
         assert_eq!(s.get("/api/v1/shifts/count").await.body["count"], 3);
+    }
+
+    async fn bytes_are_written_read_and_matched_in_postgresql_hex_form(s) {
+        s.exec_sql(match s.backend {
+            Backend::Postgres => "CREATE TABLE blobs (id BYTEA PRIMARY KEY, n INTEGER); INSERT INTO blobs VALUES ('\\x0102', 1);",
+            Backend::Sqlite => "CREATE TABLE blobs (id BLOB PRIMARY KEY, n INTEGER); INSERT INTO blobs VALUES (x'0102', 1);",
+        })
+        .await;
+        let admin = Some(ADMIN_SECRET);
+        let read = s.send(Method::GET, "/api/v1/tables/blobs", admin, None).await;
+        assert_eq!(read.body, json!([{"id": "\\x0102", "n": 1}]), "{}", read.text);
+        // A key in hex form and one in escape form (its own bytes, `\\` and `\ooo` escaped).
+        for (given, stored) in [("\\x0A0b", "\\x0a0b"), ("a\\\\b\\101", "\\x615c6241")] {
+            let created = s.send(Method::POST, "/api/v1/tables/blobs", admin, Some(json!({"id": given, "n": 2}))).await;
+            assert_eq!((created.status, &created.body["id"]), (201, &json!(stored)), "{}", created.text);
+        }
+        for bad in ["\\x0a0", "\\xzz", "a\\b"] {
+            let refused = s.send(Method::POST, "/api/v1/tables/blobs", admin, Some(json!({"id": bad, "n": 3}))).await;
+            assert_eq!((refused.status, refused.body["code"].as_str()), (400, Some("22P02")), "{bad}: {}", refused.text);
+        }
+        let by_key = s.send(Method::GET, "/api/v1/tables/blobs/%5Cx0102", admin, None).await;
+        assert_eq!((by_key.status, &by_key.body["n"]), (200, &json!(1)), "{}", by_key.text);
+        let filtered = s.send(Method::GET, "/api/v1/tables/blobs?id=eq.%5Cx0a0b&select=n", admin, None).await;
+        assert_eq!(filtered.body, json!([{"n": 2}]), "{}", filtered.text);
+        let patched = s.send(Method::PATCH, "/api/v1/tables/blobs/%5Cx0a0b", admin, Some(json!({"n": 5}))).await;
+        assert_eq!((patched.status, &patched.body["n"]), (200, &json!(5)), "{}", patched.text);
+        let deleted = s.send(Method::DELETE, "/api/v1/tables/blobs/%5Cx0a0b", admin, None).await;
+        assert_eq!(deleted.status, 204, "{}", deleted.text);
+        let left = s.send(Method::GET, "/api/v1/tables/blobs?select=id&order=id", admin, None).await;
+        assert_eq!(left.body, json!([{"id": "\\x0102"}, {"id": "\\x615c6241"}]), "{}", left.text);
+    }
+
+    async fn values_their_own_type_parses_and_refuses_are_400(s) {
+        let admin = Some(ADMIN_SECRET);
+        if s.backend == Backend::Postgres {
+            s.exec_sql("CREATE TABLE docs (id SERIAL PRIMARY KEY, q TSQUERY, v TSVECTOR, r REGCLASS)").await;
+            for bad in [json!({"q": "a & & b"}), json!({"v": "a:x"}), json!({"r": "a b c"})] {
+                let refused = s.send(Method::POST, "/api/v1/tables/docs", admin, Some(bad.clone())).await;
+                assert_eq!((refused.status, refused.body["code"].as_str()), (400, Some("22P02")), "{bad}: {}", refused.text);
+            }
+            let kept = s.send(Method::POST, "/api/v1/tables/docs", admin, Some(json!({"q": "a & b"}))).await;
+            assert_eq!(kept.status, 201, "{}", kept.text);
+            // Compared with a row, a malformed value is refused as it would be written.
+            let filtered = s.send(Method::GET, "/api/v1/tables/docs?q=eq.a%20%26%20%26", admin, None).await;
+            assert_eq!(filtered.status, 400, "{}", filtered.text);
+            let rows = s.send(Method::GET, "/api/v1/tables/docs?select=q", admin, None).await;
+            assert_eq!(rows.body, json!([{"q": "'a' & 'b'"}]), "only the good row was written");
+        } else {
+            // A SQLite virtual table takes reads and inserts; its shadow tables are not served.
+            s.exec_sql("CREATE VIRTUAL TABLE notes USING fts5(title, body)").await;
+            let created = s.send(Method::POST, "/api/v1/tables/notes", admin, Some(json!({"title": "a", "body": "b"}))).await;
+            assert_eq!(created.status, 201, "{}", created.text);
+            for (method, path, body) in [
+                (Method::PATCH, "/api/v1/tables/notes?title=eq.a", Some(json!({"body": "c"}))),
+                (Method::DELETE, "/api/v1/tables/notes?title=eq.a", None),
+            ] {
+                let refused = s.send(method.clone(), path, admin, body).await;
+                assert_eq!((refused.status, refused.body["code"].as_str()), (400, Some("0A000")), "{method}: {}", refused.text);
+                assert!(refused.error().contains("virtual table"), "{}", refused.error());
+            }
+            let rows = s.send(Method::GET, "/api/v1/tables/notes", admin, None).await;
+            assert_eq!(rows.body, json!([{"title": "a", "body": "b"}]), "nothing was changed");
+            let shadow = s.send(Method::GET, "/api/v1/tables/notes_data", admin, None).await;
+            assert_eq!(shadow.status, 404, "{}", shadow.text);
+        }
     }
 }

@@ -330,6 +330,12 @@ pub fn select_list<'b, 'c>(b: &'b mut SqlBuilder, cols: impl IntoIterator<Item =
 /// Binds a value for `col`: as is, or on PostgreSQL cast from its column type to the
 /// column's own type where the driver cannot send it directly (`'…'::text::uuid`).
 pub fn bind<'b>(b: &'b mut SqlBuilder, col: &Column, value: Value) -> &'b mut SqlBuilder {
+    // A SQLite BLOB column's value as a statement read it back (its hex form): the bytes again.
+    if let (Some(TextFormat::Bytes), Value::Text(text)) = (col.text_format, &value)
+        && let Some(bytes) = crate::data::text_formats::bytes(text)
+    {
+        return b.param(Value::Bytes(bytes));
+    }
     if !col.converted || value.is_null() {
         return b.param(value);
     }
@@ -403,10 +409,15 @@ pub fn text_expr<'b>(b: &'b mut SqlBuilder, col: &Column) -> &'b mut SqlBuilder 
 /// check, in that type's canonical spelling (400 when it is not one).
 pub fn text_value(col: &Column, text: &str) -> Result<Value, ApiError> {
     let Some(format) = col.text_format else { return Ok(Value::Text(text.to_owned())) };
-    format.canonical(text).map(Value::Text).map_err(|expected| ApiError::BadRequest {
+    let value = match format {
+        TextFormat::Bytes => crate::data::text_formats::bytes(text).map(Value::Bytes),
+        _ => format.canonical(text).ok().map(Value::Text),
+    };
+    value.ok_or_else(|| ApiError::BadRequest {
         message: format!(
-            "field '{}' expects {expected}, got '{}'",
+            "field '{}' expects {}, got '{}'",
             col.name,
+            format.expected(),
             text.chars().take(64).collect::<String>()
         ),
         field: Some(col.name.clone()),
@@ -557,6 +568,7 @@ mod tests {
             table_rules: None,
             foreign_keys: Vec::new(),
             schema_version: 0,
+            virtual_table: false,
         }
     }
 

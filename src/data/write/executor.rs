@@ -620,6 +620,7 @@ fn key_text(value: &Value) -> Option<String> {
         Value::Real(f) => Some(f.to_string()),
         Value::Bool(b) => Some(b.to_string()),
         Value::Json(v) => Some(v.to_string()),
+        Value::Bytes(b) => Some(crate::data::text_formats::hex_form(b)),
     }
 }
 
