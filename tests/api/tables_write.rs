@@ -108,6 +108,27 @@ both_backends! {
         assert_eq!(s.get("/api/v1/tables/todos/1").await.status, 404);
     }
 
+    async fn writes_count_the_rows_they_wrote_when_asked(s) {
+        todos(&s).await;
+        let path = "/api/v1/tables/todos";
+        let counted = [("Prefer", "count=exact, return=minimal")];
+        let inserted = admin(&s, Method::POST, path, &counted, Some(json!([{"title": "a"}, {"title": "b"}]))).await;
+        assert_eq!((inserted.status, inserted.header("content-range")), (201, Some("*/2")), "{}", inserted.text);
+        let uncounted = admin(&s, Method::POST, path, &[], Some(json!({"title": "c"}))).await;
+        assert_eq!(uncounted.header("content-range"), Some("*/*"));
+        let patched = admin(&s, Method::PATCH, &format!("{path}?title=in.(a,b)"), &counted, Some(json!({"priority": 30}))).await;
+        assert_eq!((patched.status, patched.header("content-range")), (204, Some("0-1/2")), "{}", patched.text);
+        let by_query = admin(&s, Method::PATCH, &format!("{path}?title=eq.c&count=exact"), &[], Some(json!({"priority": 4}))).await;
+        assert_eq!(by_query.header("content-range"), Some("0-0/1"), "{}", by_query.text);
+        let none = admin(&s, Method::PATCH, &format!("{path}?title=eq.nothing"), &counted, Some(json!({"priority": 5}))).await;
+        assert_eq!(none.header("content-range"), Some("*/0"));
+        let deleted = admin(&s, Method::DELETE, &format!("{path}?priority=eq.30"), &[("Prefer", "count=exact")], None).await;
+        assert_eq!((deleted.status, deleted.header("content-range")), (204, Some("0-1/2")), "{}", deleted.text);
+        let plain = admin(&s, Method::DELETE, &format!("{path}?title=eq.c"), &[], None).await;
+        assert_eq!(plain.header("content-range"), Some("0-0/*"));
+        assert_eq!(s.get(&format!("{path}?title=in.(a,b,c)")).await.body, json!([]));
+    }
+
     async fn put_patch_delete_by_id_and_filter(s) {
         todos(&s).await;
         let put = admin(&s, Method::PUT, "/api/v1/tables/todos/1", &[], Some(json!({"title": "replaced"}))).await;

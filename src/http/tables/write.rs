@@ -82,8 +82,10 @@ pub async fn create(
         _ if wants_object || (single && rows.len() == 1) => json(StatusCode::CREATED, &rows.single()?)?,
         _ => json(StatusCode::CREATED, &rows)?,
     };
+    let counted = (tq.count || prefs.count).then_some(rows.len() as i64);
     let headers = response.headers_mut();
-    headers.insert("content-range", HeaderValue::from_static("*/*"));
+    // PostgREST's form for an insert: no range, and the count of rows written when asked.
+    set_content_range(headers, format!("*/{}", counted.map_or_else(|| "*".to_owned(), |n| n.to_string())));
     if let Some(resolution) = prefs.resolution {
         let applied = match resolution {
             crate::data::tables::Resolution::Merge => "resolution=merge-duplicates",
@@ -116,7 +118,7 @@ pub async fn update(
         store.table_write(&table, caller, query, vec![update], wants_object).await
     };
     let rows = store.with_table(&name, update).await?;
-    many_answer(prefs.ret, wants_object, &rows)
+    many_answer(prefs.ret, wants_object, tq.count || prefs.count, &rows)
 }
 
 /// `DELETE /tables/{table}?filters`: deletes every matching row; refuses to run without a
@@ -139,7 +141,7 @@ pub async fn delete(
         store.table_write(&table, caller, query, vec![delete], wants_object).await
     };
     let rows = store.with_table(&name, delete).await?;
-    many_answer(prefs.ret, wants_object, &rows)
+    many_answer(prefs.ret, wants_object, tq.count || prefs.count, &rows)
 }
 
 /// `PUT /tables/{table}/{id}`: replaces the row; columns not given become null.
@@ -231,12 +233,22 @@ fn body_object(body: &Json) -> ApiResult<&Map<String, Json>> {
 }
 
 /// The answer of a PATCH or DELETE with filters: 204, or the rows for
-/// `return=representation` (one object for `Accept: application/vnd.pgrst.object+json`).
-fn many_answer(ret: Option<Return>, wants_object: bool, rows: &TableRows) -> ApiResult<Response> {
-    match ret {
-        Some(Return::Representation) if wants_object => json(StatusCode::OK, &rows.single()?),
-        Some(Return::Representation) => json(StatusCode::OK, rows),
-        _ => Ok(StatusCode::NO_CONTENT.into_response()),
+/// `return=representation` (one object for `Accept: application/vnd.pgrst.object+json`);
+/// `Content-Range` spans the rows changed, with their count when `counted`.
+fn many_answer(ret: Option<Return>, wants_object: bool, counted: bool, rows: &TableRows) -> ApiResult<Response> {
+    let mut response = match ret {
+        Some(Return::Representation) if wants_object => json(StatusCode::OK, &rows.single()?)?,
+        Some(Return::Representation) => json(StatusCode::OK, rows)?,
+        _ => StatusCode::NO_CONTENT.into_response(),
+    };
+    let total = counted.then_some(rows.len() as i64);
+    set_content_range(response.headers_mut(), prefer::content_range(0, rows.len(), total));
+    Ok(response)
+}
+
+fn set_content_range(headers: &mut HeaderMap, range: String) {
+    if let Ok(value) = HeaderValue::from_str(&range) {
+        headers.insert(header::CONTENT_RANGE, value);
     }
 }
 
