@@ -44,6 +44,10 @@ pub const MAX_SELECT_DEPTH: usize = 4;
 pub const MAX_SELECT_ITEMS: usize = 500;
 pub const MAX_SELECT_EMBEDS: usize = 16;
 
+/// Levels of `cascade` relations one delete may follow (a record whose delete cascades to
+/// records whose delete cascades…); past it the delete is refused and nothing is deleted.
+pub const MAX_CASCADE_DEPTH: usize = 16;
+
 /// Records one embed (`select=rel(*)`) or expand (`expand=field`) may put into one answer,
 /// counting each copy: a page of records that each list many related ids answers a copy of
 /// each related record per mention.

@@ -23,7 +23,7 @@ use crate::util::now_ms;
 pub enum OnDelete {
     /// Refuse to delete a record that is referenced (409).
     Restrict,
-    /// Delete the referencing records too (one level).
+    /// Delete the referencing records too, and theirs in turn (see `MAX_CASCADE_DEPTH`).
     Cascade,
     /// Clear the reference (remove the id from a `many` array).
     SetNull,

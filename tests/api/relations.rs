@@ -175,6 +175,52 @@ both_backends! {
         assert_eq!(s.send(Method::DELETE, &format!("/api/v1/authors/{author}"), None, None).await.status, 200);
     }
 
+    async fn a_cascade_applies_the_relations_of_the_records_it_deletes(s) {
+        for c in ["ha", "hb", "hc", "hd"] {
+            s.open_collection(c).await;
+        }
+        // ha ← hb (cascade) ← hc (cascade) ← hd (restrict).
+        relation(&s, json!({"collection": "hb", "field": "a", "target": "ha", "on_delete": "cascade"})).await;
+        relation(&s, json!({"collection": "hc", "field": "b", "target": "hb", "on_delete": "cascade"})).await;
+        relation(&s, json!({"collection": "hd", "field": "c", "target": "hc", "on_delete": "restrict"})).await;
+        let a = id(&s.seed("ha", &[json!({"n": 1})]).await[0]);
+        let b = id(&s.seed("hb", &[json!({"a": a})]).await[0]);
+        let c = id(&s.seed("hc", &[json!({"b": b})]).await[0]);
+        let d = id(&s.seed("hd", &[json!({"c": c})]).await[0]);
+        // Two levels down, a restrict still protects its record: nothing is deleted.
+        for (soft, path) in [(true, format!("/api/v1/ha/{a}")), (false, format!("/api/v1/admin/collections/ha/records/{a}"))] {
+            let refused = s.send(Method::DELETE, &path, Some(ADMIN_SECRET), None).await;
+            assert_eq!(refused.status, 409, "soft {soft}: {}", refused.text);
+            assert!(refused.error().contains("hd.c"), "{}", refused.text);
+            for (collection, record) in [("ha", &a), ("hb", &b), ("hc", &c)] {
+                assert_eq!(s.get(&format!("/api/v1/{collection}/{record}")).await.status, 200, "{collection} kept");
+            }
+        }
+        // Without the restricting record, the cascade goes all the way down.
+        assert_eq!(s.admin_delete(&format!("/api/v1/admin/collections/hd/records/{d}")).await.status, 200);
+        let deleted = s.send(Method::DELETE, &format!("/api/v1/ha/{a}"), Some(ADMIN_SECRET), None).await;
+        assert_eq!(deleted.status, 200, "{}", deleted.text);
+        for collection in ["ha", "hb", "hc"] {
+            assert_eq!(s.get(&format!("/api/v1/{collection}/count")).await.body["count"], 0, "{collection}");
+        }
+        // A chain of cascades deeper than MAX_CASCADE_DEPTH (16) is refused whole.
+        s.open_collection("chain").await;
+        relation(&s, json!({"collection": "chain", "field": "up", "target": "chain", "on_delete": "cascade"})).await;
+        let mut up = id(&s.seed("chain", &[json!({"n": 0})]).await[0]);
+        let top = up.clone();
+        for n in 1..=17 {
+            up = id(&s.seed("chain", &[json!({"n": n, "up": up})]).await[0]);
+        }
+        let deep = s.admin_delete(&format!("/api/v1/admin/collections/chain/records/{top}")).await;
+        assert_eq!(deep.status, 400, "{}", deep.text);
+        assert!(deep.error().contains("MAX_CASCADE_DEPTH"), "{}", deep.text);
+        assert_eq!(s.get("/api/v1/chain/count").await.body["count"], 18, "nothing deleted");
+        let middle = s.get("/api/v1/chain?filter=n:eq:2").await.body["items"][0]["_id"].as_str().unwrap().to_owned();
+        let within = s.admin_delete(&format!("/api/v1/admin/collections/chain/records/{middle}")).await;
+        assert_eq!(within.status, 200, "{}", within.text);
+        assert_eq!(s.get("/api/v1/chain/count").await.body["count"], 2, "16 levels below n=2 went with it");
+    }
+
     async fn relations_go_with_the_collection_or_field_that_holds_or_targets_them(s) {
         for c in ["src", "tgt", "other"] {
             s.open_collection(c).await;

@@ -18,6 +18,7 @@ use crate::data::tables::single_refused;
 use crate::data::tx::{Tx, TxWork};
 use crate::data::{DbError, Dialect, Rows, Stmt, Value, search};
 use crate::error::ApiError;
+use crate::limits::MAX_CASCADE_DEPTH;
 
 /// Everything a request's writes need, checked for access already.
 pub(in crate::data) struct Plan {
@@ -551,7 +552,9 @@ impl Plan {
     }
 
     /// Step 6: the `on_delete` effects of deleting record `id`; each record they write is a
-    /// change.
+    /// change. A record a `cascade` deletes has its own relations' effects in turn: a
+    /// `restrict` on it refuses the whole delete, and its own `cascade` and `set_null` apply,
+    /// down to `MAX_CASCADE_DEPTH` levels.
     async fn effects<T: Tx>(&self, tx: &mut T, id: &str) -> Result<Vec<Change>, ApiError> {
         let hard = self.options.deleted == Deleted::Shown;
         let columns_of = |collection: &str| -> Vec<String> {
@@ -565,31 +568,54 @@ impl Plan {
         if hard {
             drop_files(tx, &self.table.name, id).await?;
         }
-        for effect in on_delete_plan(tx.dialect(), &self.relations, &self.table.name, id, hard, Some(&columns_of)) {
-            match effect {
-                Effect::Refuse { probe, relation } => {
-                    if !tx.run(&probe).await?.rows.is_empty() {
-                        return Err(restricted(&relation));
-                    }
-                }
-                Effect::Write { stmt, relation, deletes } => {
-                    let rows = tx.run(&stmt).await?;
-                    let Some(related) = self.related.iter().find(|t| t.name == relation.collection) else { continue };
-                    let shape = shape(&related.columns.iter().collect::<Vec<_>>());
-                    let op = if deletes { ChangeOp::Delete } else { ChangeOp::Update };
-                    for values in rows.rows {
-                        let record = RecordData { columns: shape.clone(), values };
-                        let id = record.get("_id").and_then(key_text);
-                        if let (true, true, Some(id)) = (hard, deletes, &id) {
-                            drop_files(tx, &relation.collection, id).await?;
+        // The deleted records whose effects are still to apply: (collection, id, depth).
+        let mut deleted = vec![(self.table.name.clone(), id.to_owned(), 0)];
+        while let Some((collection, id, depth)) = deleted.pop() {
+            for effect in on_delete_plan(tx.dialect(), &self.relations, &collection, &id, hard, Some(&columns_of)) {
+                match effect {
+                    Effect::Refuse { probe, relation } => {
+                        if !tx.run(&probe).await?.rows.is_empty() {
+                            return Err(restricted(&relation));
                         }
-                        changes.push(self.change(&relation.collection, op, id, Some(record), None));
+                    }
+                    Effect::Write { stmt, relation, deletes } => {
+                        let rows = tx.run(&stmt).await?;
+                        let Some(related) = self.related.iter().find(|t| t.name == relation.collection) else {
+                            continue;
+                        };
+                        if deletes && !rows.rows.is_empty() && depth + 1 > MAX_CASCADE_DEPTH {
+                            return Err(cascade_too_deep());
+                        }
+                        let shape = shape(&related.columns.iter().collect::<Vec<_>>());
+                        let op = if deletes { ChangeOp::Delete } else { ChangeOp::Update };
+                        for values in rows.rows {
+                            let record = RecordData { columns: shape.clone(), values };
+                            let id = record.get("_id").and_then(key_text);
+                            if let (true, Some(id)) = (deletes, &id) {
+                                if hard {
+                                    drop_files(tx, &relation.collection, id).await?;
+                                }
+                                deleted.push((relation.collection.clone(), id.clone(), depth + 1));
+                            }
+                            changes.push(self.change(&relation.collection, op, id, Some(record), None));
+                        }
                     }
                 }
             }
         }
         Ok(changes)
     }
+}
+
+/// 400: a chain of `cascade` relations deeper than `MAX_CASCADE_DEPTH` (nothing is deleted).
+fn cascade_too_deep() -> ApiError {
+    ApiError::bad_input(
+        crate::error::codes::LIMIT,
+        format!(
+            "the delete would cascade through more than {MAX_CASCADE_DEPTH} levels of relations \
+             (MAX_CASCADE_DEPTH); delete the deepest records first"
+        ),
+    )
 }
 
 /// A record deleted for good takes its files along: their rows go, and their blobs go to the

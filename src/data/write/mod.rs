@@ -185,13 +185,27 @@ impl Store {
         let (mutations, field_checks) = checked_fields(&table, mutations).await?;
         let deletes = table.collection.is_some() && mutations.iter().any(|m| matches!(m, Mutation::Delete { .. }));
         let relations = if deletes { self.list_relations().await? } else { Vec::new() };
-        let mut related = Vec::new();
-        for relation in relations.iter().filter(|r| r.target == table.name) {
-            let found = match fresh {
-                true => self.catalog.refresh(&relation.collection).await?,
-                false => self.catalog.lookup(&relation.collection).await?,
-            };
-            related.extend(found);
+        // The collections whose records point at the table, and, through `cascade`
+        // relations, at the records a delete takes along.
+        let mut related: Vec<Arc<Table>> = Vec::new();
+        let mut followed = vec![table.name.clone()];
+        let mut targets = vec![table.name.clone()];
+        while let Some(target) = targets.pop() {
+            for relation in relations.iter().filter(|r| r.target == target) {
+                if !related.iter().any(|t| t.name == relation.collection) {
+                    let found = match fresh {
+                        true => self.catalog.refresh(&relation.collection).await?,
+                        false => self.catalog.lookup(&relation.collection).await?,
+                    };
+                    related.extend(found);
+                }
+                if relation.on_delete == crate::data::relations::OnDelete::Cascade
+                    && !followed.contains(&relation.collection)
+                {
+                    followed.push(relation.collection.clone());
+                    targets.push(relation.collection.clone());
+                }
+            }
         }
         Ok(Arc::new(executor::Plan {
             table,
