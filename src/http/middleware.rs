@@ -161,7 +161,8 @@ pub fn finish_answer(response: &mut Response, tus: bool) {
     if tus {
         super::storage::resumable::mark_tus(response);
     }
-    if response.status() == axum::http::StatusCode::METHOD_NOT_ALLOWED {
+    // A 405, and the answer to `OPTIONS`, carry `Allow`.
+    if response.headers().contains_key(header::ALLOW) {
         list_allowed_once(response);
     }
 }

@@ -141,6 +141,14 @@ fn file_ops() -> Vec<Op> {
             .answer(206, bytes_answer("The asked range of the file"))
             .answer(304, json!({"description": "Not modified"}))
             .errors(&[412, 416]),
+        Op::new("head", format!("{s}/{{id}}"), "Storage", "A file's headers by id, without its bytes")
+            .handler(files::head_one)
+            .access(Access::Optional)
+            .params(download_params())
+            .answer(200, json!({"description": "The headers a GET would send"}))
+            .answer(206, json!({"description": "The headers of the asked range"}))
+            .answer(304, json!({"description": "Not modified"}))
+            .errors(&[412, 416]),
         Op::new("delete", format!("{s}/{{id}}"), "Storage", "Delete a file by id")
             .handler(files::delete)
             .access(Access::User)

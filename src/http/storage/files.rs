@@ -81,10 +81,33 @@ pub async fn get_one(
     Path(x): Path<String>,
     QueryPairs(pairs): QueryPairs,
 ) -> ApiResult<Response> {
-    if !is_file_id(&x) {
-        return objects::list(&state, &caller, &x, &pairs).await;
+    one_segment(&state, &caller, &headers, &x, &pairs, false).await
+}
+
+/// `HEAD /storage/{x}`: as `GET`, told that it is a `HEAD` (a 304 then carries the file's
+/// length, and the contents are not read).
+pub async fn head_one(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(x): Path<String>,
+    QueryPairs(pairs): QueryPairs,
+) -> ApiResult<Response> {
+    one_segment(&state, &caller, &headers, &x, &pairs, true).await
+}
+
+async fn one_segment(
+    state: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    x: &str,
+    pairs: &[(String, String)],
+    head: bool,
+) -> ApiResult<Response> {
+    if !is_file_id(x) {
+        return objects::list(state, caller, x, pairs).await;
     }
-    download_by_id(&state, &caller, &headers, &x, &pairs, false).await
+    download_by_id(state, caller, headers, x, pairs, head).await
 }
 
 /// `GET`/`HEAD /storage/{id}/{filename}` (the name only helps browsers), or a tables-surface
