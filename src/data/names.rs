@@ -102,9 +102,39 @@ pub fn is_internal_table(name: &str) -> bool {
     name.starts_with("_fb_") || ENGINE_TABLE_PREFIXES.iter().any(|p| name.starts_with(p))
 }
 
+/// Common English nouns whose plural follows no rule, as a name's last word.
+const IRREGULAR_PLURALS: &[(&str, &str)] = &[
+    ("person", "people"),
+    ("child", "children"),
+    ("man", "men"),
+    ("woman", "women"),
+    ("mouse", "mice"),
+    ("goose", "geese"),
+    ("foot", "feet"),
+    ("tooth", "teeth"),
+    ("ox", "oxen"),
+    ("leaf", "leaves"),
+    ("life", "lives"),
+    ("wife", "wives"),
+    ("knife", "knives"),
+    ("half", "halves"),
+    ("shelf", "shelves"),
+    ("wolf", "wolves"),
+];
+
+/// `name` split before its last word (words are joined by `_`): (`blog_`, `person`).
+fn last_word(name: &str) -> (&str, &str) {
+    name.rfind('_').map_or(("", name), |at| name.split_at(at + 1))
+}
+
 /// The English plural of a table's name, as the tables surface's reference spells its
-/// endpoints: `post` → `posts`, `category` → `categories`, `box` → `boxes`.
+/// endpoints: `post` → `posts`, `category` → `categories`, `box` → `boxes`, `person` →
+/// `people` (and `team_person` → `team_people`).
 pub fn plural(name: &str) -> String {
+    let (head, word) = last_word(name);
+    if let Some((_, many)) = IRREGULAR_PLURALS.iter().find(|(one, _)| *one == word) {
+        return format!("{head}{many}");
+    }
     if let Some(stem) = name.strip_suffix('y')
         && stem.ends_with(|c: char| c.is_ascii_alphabetic() && !"aeiouAEIOU".contains(c))
     {
@@ -118,9 +148,12 @@ pub fn plural(name: &str) -> String {
 
 /// The names whose plural is `name`.
 pub fn singulars(name: &str) -> Vec<String> {
+    let (head, word) = last_word(name);
+    let irregular = IRREGULAR_PLURALS.iter().filter(|(_, many)| *many == word).map(|(one, _)| format!("{head}{one}"));
     let mut found: Vec<String> = [("ies", "y"), ("es", ""), ("s", "")]
         .iter()
         .filter_map(|(end, with)| name.strip_suffix(end).map(|stem| format!("{stem}{with}")))
+        .chain(irregular)
         .filter(|candidate| !candidate.is_empty() && plural(candidate) == name)
         .collect();
     found.dedup();
@@ -177,6 +210,11 @@ mod tests {
             ("match", "matches"),
             ("wish", "wishes"),
             ("quiz", "quizes"),
+            ("person", "people"),
+            ("team_person", "team_people"),
+            ("child", "children"),
+            ("shelf", "shelves"),
+            ("human", "humans"),
         ] {
             assert_eq!(plural(one), many);
             assert!(singulars(many).contains(&one.to_owned()), "{many} → {:?}", singulars(many));

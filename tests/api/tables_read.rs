@@ -415,6 +415,8 @@ both_backends! {
              CREATE TABLE box (id {pk}, name TEXT);
              CREATE TABLE item (id {pk}, name TEXT);
              CREATE TABLE items (id {pk}, name TEXT);
+             CREATE TABLE team_person (id {pk}, name TEXT);
+             INSERT INTO team_person (name) VALUES ('p');
              INSERT INTO category (name) VALUES ('c');
              INSERT INTO box (name) VALUES ('b');
              INSERT INTO item (name) VALUES ('singular');
@@ -427,6 +429,7 @@ both_backends! {
             ("/api/v1/tables/boxes", "b"),
             ("/api/v1/tables/items", "plural"),
             ("/api/v1/tables/item", "singular"),
+            ("/api/v1/tables/team_people", "p"),
         ] {
             let resp = s.admin_get(path).await;
             assert_eq!(resp.status, 200, "{path}: {}", resp.text);
