@@ -375,7 +375,9 @@ fn foreign_key_message(detail: &str) -> Option<String> {
     if detail.contains(" is not present in table ") {
         Some(format!("{cols} must name an existing row of {}", table(" is not present in table ")?))
     } else if detail.contains(" is still referenced from table ") {
-        Some(format!("the row is still referenced from {} (by its {cols})", table(" is still referenced from table ")?))
+        // As SQLite's refusal is named (`Store::name_referencing_keys`), which cannot
+        // tell the key.
+        Some(format!("the row is still referenced from {}", table(" is still referenced from table ")?))
     } else {
         None
     }
@@ -396,7 +398,7 @@ mod tests {
         let missing = foreign_key_message(r#"Key (author_id)=(secret 999) is not present in table "authors"."#);
         assert_eq!(missing.as_deref(), Some("author_id must name an existing row of authors"));
         let used = foreign_key_message(r#"Key (id)=(42) is still referenced from table "books"."#);
-        assert_eq!(used.as_deref(), Some("the row is still referenced from books (by its id)"));
+        assert_eq!(used.as_deref(), Some("the row is still referenced from books"));
         assert_eq!(foreign_key_message("something else"), None);
     }
 
