@@ -41,6 +41,15 @@ fn upload_form() -> Json {
     )}}})
 }
 
+/// A download's `HEAD`: its parameters, and the headers it answers.
+fn head_answers(op: Op) -> Op {
+    op.params(download_params())
+        .answer(200, json!({"description": "The headers a GET would send"}))
+        .answer(206, json!({"description": "The headers of the asked range"}))
+        .answer(304, json!({"description": "Not modified"}))
+        .errors(&[412, 416])
+}
+
 fn download_params() -> Vec<Json> {
     vec![
         query("token", string(), "a signed URL's token: no credentials needed"),
@@ -141,14 +150,11 @@ fn file_ops() -> Vec<Op> {
             .answer(206, bytes_answer("The asked range of the file"))
             .answer(304, json!({"description": "Not modified"}))
             .errors(&[412, 416]),
-        Op::new("head", format!("{s}/{{id}}"), "Storage", "A file's headers by id, without its bytes")
-            .handler(files::head_one)
-            .access(Access::Optional)
-            .params(download_params())
-            .answer(200, json!({"description": "The headers a GET would send"}))
-            .answer(206, json!({"description": "The headers of the asked range"}))
-            .answer(304, json!({"description": "Not modified"}))
-            .errors(&[412, 416]),
+        head_answers(
+            Op::new("head", format!("{s}/{{id}}"), "Storage", "A file's headers by id, without its bytes")
+                .handler(files::head_one)
+                .access(Access::Optional),
+        ),
         Op::new("delete", format!("{s}/{{id}}"), "Storage", "Delete a file by id")
             .handler(files::delete)
             .access(Access::User)
@@ -207,15 +213,12 @@ fn object_ops() -> Vec<Op> {
             .answer(206, bytes_answer("The asked range of the file"))
             .answer(304, json!({"description": "Not modified"}))
             .errors(&[412, 416]),
-        Op::new("head", path, "Storage", "A file's headers, without its bytes")
-            .handler(files::head_two)
-            .routed_at(routed)
-            .access(Access::Optional)
-            .params(download_params())
-            .answer(200, json!({"description": "The headers a GET would send"}))
-            .answer(206, json!({"description": "The headers of the asked range"}))
-            .answer(304, json!({"description": "Not modified"}))
-            .errors(&[412, 416]),
+        head_answers(
+            Op::new("head", path, "Storage", "A file's headers, without its bytes")
+                .handler(files::head_two)
+                .routed_at(routed)
+                .access(Access::Optional),
+        ),
         Op::new("delete", path, "Storage", "Delete a file by bucket and key")
             .handler(objects::delete)
             .routed_at(routed)
