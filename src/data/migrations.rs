@@ -10,11 +10,14 @@ struct Migration {
     /// SQL for both dialects; `{json}`, `{bigint}` and `{bytewise}` (a text column compared
     /// byte by byte, as prefix ranges need) are replaced per dialect.
     sql: &'static str,
+    /// Run on this dialect only (recorded as applied on the other).
+    only: Option<Dialect>,
 }
 
 const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 1,
+        only: None,
         name: "collections and settings",
         sql: "
         CREATE TABLE _fb_collections (
@@ -32,6 +35,7 @@ const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 2,
+        only: None,
         name: "users, sessions, api keys, auth tokens",
         sql: "
         CREATE TABLE _fb_users (
@@ -100,11 +104,13 @@ const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 3,
+        only: None,
         name: "field validation rules",
         sql: "ALTER TABLE _fb_collections ADD COLUMN field_rules {json};",
     },
     Migration {
         version: 4,
+        only: None,
         name: "relations",
         sql: "
             CREATE TABLE _fb_relations (
@@ -121,11 +127,13 @@ const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 5,
+        only: None,
         name: "search index fields",
         sql: "ALTER TABLE _fb_collections ADD COLUMN search_index {json};",
     },
     Migration {
         version: 6,
+        only: None,
         name: "access rules of tables that are not collections",
         sql: "
             CREATE TABLE _fb_table_rules (
@@ -137,6 +145,7 @@ const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 7,
+        only: None,
         name: "table versions (counted in each write transaction, for cached counts)",
         sql: "
             CREATE TABLE _fb_table_versions (
@@ -147,6 +156,7 @@ const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 8,
+        only: None,
         name: "storage: buckets, files, blobs to delete, spent signed uploads, resumable uploads",
         sql: "
             CREATE TABLE _fb_buckets (
@@ -214,6 +224,7 @@ const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 9,
+        only: None,
         name: "settings audit log",
         sql: "
             CREATE TABLE _fb_settings_audit (
@@ -229,6 +240,7 @@ const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 10,
+        only: None,
         name: "failed sign-ins of emails without an account",
         sql: "
             CREATE TABLE _fb_login_failures (
@@ -242,6 +254,7 @@ const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 11,
+        only: None,
         name: "limits of resumable uploads started with a signed URL",
         sql: "
             ALTER TABLE _fb_uploads ADD COLUMN max_size {bigint};
@@ -250,8 +263,22 @@ const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 12,
+        only: None,
         name: "schema versions (checked by each write transaction against the plan it runs)",
         sql: "ALTER TABLE _fb_table_versions ADD COLUMN schema_version {bigint} NOT NULL DEFAULT 0;",
+    },
+    Migration {
+        version: 13,
+        only: Some(Dialect::Postgres),
+        name: "search indexes split words on punctuation as SQLite does (rebuilt at each collection's next search)",
+        sql: "
+            DO $drop$ DECLARE t text; BEGIN
+                FOR t IN SELECT name FROM _fb_collections WHERE search_index IS NOT NULL LOOP
+                    EXECUTE format('ALTER TABLE IF EXISTS %I DROP COLUMN IF EXISTS _fb_search', t);
+                END LOOP;
+            END $drop$;
+            UPDATE _fb_collections SET search_index = NULL WHERE search_index IS NOT NULL;
+        ",
     },
 ];
 
@@ -273,8 +300,11 @@ pub async fn run(db: &Db) -> Result<(), DbError> {
             // Serialises concurrent start-ups; released at the end of the transaction.
             script.push_str("SELECT pg_advisory_xact_lock(7262019);\n");
         }
-        let body = migration
-            .sql
+        let sql = match migration.only {
+            Some(only) if only != dialect => "SELECT 1;",
+            _ => migration.sql,
+        };
+        let body = sql
             .replace("{json}", if dialect == Dialect::Postgres { "JSONB" } else { "TEXT" })
             .replace("{bigint}", "BIGINT")
             .replace("{bytewise}", if dialect == Dialect::Postgres { "COLLATE \"C\"" } else { "" });

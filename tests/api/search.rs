@@ -253,6 +253,34 @@ both_backends! {
         assert!(resp.error().contains("no text fields"), "{}", resp.text);
     }
 
+    async fn words_inside_addresses_paths_and_numbers_are_found_on_both_backends(s) {
+        s.open_collection("notes").await;
+        s.seed("notes", &[
+            json!({"n": 1, "t": "mail bob@example.com or visit example.com, version 2.0"}),
+            json!({"n": 2, "t": "see /usr/bin and v1.2.3, price -5 dollars"}),
+            json!({"n": 3, "t": "nothing here"}),
+        ])
+        .await;
+        for (search, expected) in [
+            ("bob", vec![1]),
+            ("example", vec![1]),
+            ("bob@example.com", vec![1]),
+            ("com", vec![1]),
+            ("2.0", vec![1]),
+            ("usr", vec![2]),
+            ("/usr/bin", vec![2]),
+            ("v1", vec![2]),
+            ("5", vec![2]),
+            ("version", vec![1]),
+        ] {
+            let resp = s.get(&format!("/api/v1/notes?search={}", enc(search))).await;
+            assert_eq!(resp.status, 200, "{search}: {}", resp.text);
+            assert_eq!(sorted(ns(&resp.body)), expected, "{search}");
+        }
+        let resp = s.get("/api/v1/tables/notes?t=fts.example.com&select=n").await;
+        assert_eq!(resp.body, json!([{"n": 1}]), "{}", resp.text);
+    }
+
     async fn fts_on_the_tables_surface(s) {
         articles(&s).await;
         let ns_of = |body: &Value| -> Vec<i64> {

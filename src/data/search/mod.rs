@@ -10,7 +10,8 @@
 //!
 //! The index covers a collection's text fields (not the system fields). SQLite keeps an FTS5
 //! table `_fb_fts_<collection>` in step with the collection through triggers; PostgreSQL keeps
-//! a stored generated column `_fb_search` of `to_tsvector('simple', …)` over the same fields,
+//! a stored generated column `_fb_search` of `to_tsvector('simple', …)` over the same fields
+//! (ASCII punctuation made spaces first, as FTS5 splits words on it),
 //! with a GIN index (stored, so ranking does not parse every match's text again). Both use the
 //! `simple` configuration (no stemming, case folded), so the backends find the same records.
 
@@ -36,15 +37,22 @@ const PG_COLUMN: &str = "_fb_search";
 
 /// PostgreSQL's `to_tsvector` over the indexed fields: the stored column's definition.
 fn tsvector(b: &mut SqlBuilder, fields: &[String]) {
-    b.push("to_tsvector('simple'::regconfig, ");
+    b.push("to_tsvector('simple'::regconfig, translate(");
     for (i, field) in fields.iter().enumerate() {
         if i > 0 {
             b.push(" || ' ' || ");
         }
         b.push("coalesce(").ident(field).push(", '')");
     }
-    b.push(")");
+    b.push(PUNCTUATION_AS_SPACE).push(")");
 }
+
+/// The end of a `translate(text` call that makes every ASCII punctuation mark a space.
+/// PostgreSQL's parser keeps `bob@example.com`, `example.com`, `/usr/bin` and `2.0` as single
+/// tokens, where SQLite's `unicode61` (and the search terms, see `parse`) split them into
+/// words; split alike, `bob`, `example` and `2` find them on both backends. (An `E''` string
+/// reads `\\` as one backslash whatever `standard_conforming_strings` says.)
+const PUNCTUATION_AS_SPACE: &str = r##", E'!"#$%&''()*+,-./:;<=>?@[\\]^_`{|}~', '                                ')"##;
 
 /// The fields searched in `table`: its indexed text fields. A table without any is a 400.
 fn fields_of(table: &Table) -> Result<Vec<String>, ApiError> {
@@ -124,8 +132,8 @@ pub fn column_condition(b: &mut SqlBuilder, table: &Table, col: &Column, expr: &
     let column = col.name.as_str();
     match b.dialect() {
         Dialect::Postgres => {
-            b.push("to_tsvector('simple'::regconfig, coalesce(");
-            crate::data::query::compile::text_expr(b, col).push(", '')) @@ ");
+            b.push("to_tsvector('simple'::regconfig, translate(coalesce(");
+            crate::data::query::compile::text_expr(b, col).push(", '')").push(PUNCTUATION_AS_SPACE).push(") @@ ");
             tsquery(b, expr);
         }
         Dialect::Sqlite => {
