@@ -22,10 +22,13 @@ both_backends! {
         assert_eq!(s.as_user(Method::GET, "/api/v1/auth/me", t, None).await.body["email_verified"], true);
         assert_eq!(s.post("/api/v1/auth/verify-email", json!({"token": message.token()})).await.status, 400, "single use");
 
-        // Resend: already verified → nothing sent; after an email change a new link comes.
+        // Resend: already verified → nothing sent. An email change mails the new address
+        // its link, and a resend another one.
         let resent = s.as_user(Method::POST, "/api/v1/auth/resend-verification", t, None).await;
         assert_eq!(resent.status, 200);
         s.as_user(Method::PATCH, "/api/v1/auth/user", t, Some(json!({"email": "v2@example.com", "current_password": "password1"}))).await;
+        let changed = next(&mut mail).await;
+        assert_eq!(changed.to, vec!["v2@example.com"]);
         assert_eq!(s.as_user(Method::POST, "/api/v1/auth/resend-verification", t, None).await.status, 200);
         let again = next(&mut mail).await;
         assert_eq!(again.to, vec!["v2@example.com"]);

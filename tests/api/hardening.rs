@@ -240,6 +240,9 @@ both_backends! {
         let resp = patch(&first, json!({"email": "new@example.com", "current_password": "password1"})).await;
         assert_eq!(resp.status, 200, "{}", resp.text);
         assert_eq!(resp.body["email"], "new@example.com");
+        let verification = next(&mut mail).await;
+        assert_eq!(verification.to, vec!["new@example.com"], "the new address gets its verification link");
+        assert!(verification.text.contains("/verify-email?token="), "{}", verification.text);
 
         // A password change ends the user's other sessions, and keeps the one that asked.
         let resp = patch(&first, json!({"password": "password2", "current_password": "password1"})).await;
@@ -264,6 +267,9 @@ both_backends! {
         assert_eq!(done.status, 200, "{}", done.text);
         assert_eq!(done.body["email"], "moved@example.com");
         assert_eq!(done.body["email_verified"], false, "the new address is verified anew");
+        let verification = next(&mut mail).await;
+        assert_eq!(verification.to, vec!["moved@example.com"], "from the link mailed to it");
+        assert_eq!(s.post("/api/v1/auth/verify-email", json!({"token": verification.token()})).await.status, 200);
         let again = s.post("/api/v1/auth/confirm-email-change", json!({"token": confirm.token()})).await;
         assert_eq!(again.status, 400, "single use");
     }

@@ -31,8 +31,8 @@ pub async fn delete_me(State(state): State<AppState>, User(principal): User) -> 
 /// the user's own session (not an API key or an impersonation) and the current password (a
 /// wrong one counts towards the lockout); an account without a password confirms a new email
 /// from a link mailed to its current address instead, and sets a password only through a
-/// reset link. A new email must be verified again; a new password ends the user's other
-/// sessions.
+/// reset link. A new email must be verified again, from the link mailed to it; a new password
+/// ends the user's other sessions.
 pub async fn update(
     State(state): State<AppState>,
     User(principal): User,
@@ -82,7 +82,13 @@ pub async fn update(
         new_email
     };
     change.metadata = super::metadata_of(&body)?;
+    let email_changed = change.email.is_some();
     let updated = state.auth().update_user(&user.id, change).await?;
+    if email_changed {
+        // The new address is unverified: it gets its link, as a new account's does (else,
+        // with `require_email_verification`, the user could not sign in again).
+        super::register::send_verification(&state, &updated).await?;
+    }
     if new_password.is_some() {
         state.auth().revoke_other_sessions(&user.id, principal.session_id.as_deref()).await?;
     }
@@ -144,5 +150,6 @@ pub async fn confirm_email_change(
     let (Some(user_id), Some(email)) = (holder.user_id, holder.email) else { return Err(invalid()) };
     let change = UserChange { email: Some(email), ..UserChange::default() };
     let updated = state.auth().update_user(&user_id, change).await?;
+    super::register::send_verification(&state, &updated).await?;
     Ok(Json(updated.view()).into_response())
 }
