@@ -141,6 +141,29 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     }
 }
 
+/// A JSON body declared as JSON: without a `Content-Type`, or with one naming JSON
+/// (`application/json`, `…+json`). Another type (`text/csv`, a form, XML, `text/plain`) is a
+/// 415 rather than read as JSON anyway (the tables surface; PostgREST would read CSV and forms
+/// as such).
+pub struct JsonOnlyBody<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonOnlyBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if let Some(declared) = req.headers().get(axum::http::header::CONTENT_TYPE) {
+            let media = declared.to_str().unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+            if media != "application/json" && !media.ends_with("+json") {
+                return Err(ApiError::UnsupportedMediaType(format!(
+                    "the body must be JSON (Content-Type: application/json), not '{}'",
+                    media.chars().take(100).collect::<String>()
+                )));
+            }
+        }
+        JsonBody::from_request(req, state).await.map(|JsonBody(body)| JsonOnlyBody(body))
+    }
+}
+
 /// A request's fields from a JSON object; `what` names the body in refusals. serde alone would
 /// also take an array, its values read in field order (`["photos", true]` as `{"name":
 /// "photos", "is_public": true}`).

@@ -129,6 +129,26 @@ both_backends! {
         assert_eq!(s.get(&format!("{path}?title=in.(a,b,c)")).await.body, json!([]));
     }
 
+    async fn write_bodies_of_another_type_than_json_are_415(s) {
+        todos(&s).await;
+        let path = "/api/v1/tables/todos";
+        for declared in ["text/csv", "application/x-www-form-urlencoded", "application/xml", "text/plain"] {
+            for (method, target) in [(Method::POST, path.to_owned()), (Method::PATCH, format!("{path}?id=eq.1")), (Method::PUT, format!("{path}/1")), (Method::PATCH, format!("{path}/1"))] {
+                let resp = s.client.request(method.clone(), s.url(&target)).bearer_auth(ADMIN_SECRET)
+                    .header("content-type", declared).body(r#"{"title": "typed"}"#).send().await.unwrap();
+                let status = resp.status().as_u16();
+                let body: serde_json::Value = resp.json().await.unwrap();
+                assert_eq!((status, body["code"].as_str()), (415, Some("PGRST107")), "{method} {declared}: {body}");
+            }
+        }
+        for declared in ["application/json", "application/json; charset=utf-8", "application/vnd.api+json"] {
+            let resp = s.client.post(s.url(path)).bearer_auth(ADMIN_SECRET).header("content-type", declared)
+                .body(r#"{"title": "typed"}"#).send().await.unwrap();
+            assert_eq!(resp.status().as_u16(), 201, "{declared}");
+        }
+        assert_eq!(s.get(&format!("{path}?title=eq.typed&select=title")).await.body.as_array().map(Vec::len), Some(3), "only the JSON bodies were written");
+    }
+
     async fn put_patch_delete_by_id_and_filter(s) {
         todos(&s).await;
         let put = admin(&s, Method::PUT, "/api/v1/tables/todos/1", &[], Some(json!({"title": "replaced"}))).await;

@@ -253,7 +253,11 @@ pub const ERRORS: &[(u16, &str, &str)] = &[
     ),
     (413, "PayloadTooLarge", "The body is larger than allowed"),
     (414, "UriTooLong", "The URL is longer than allowed (MAX_URL_BYTES)"),
-    (415, "UnsupportedMediaType", "The file's type is not accepted, or its content is not what it claims"),
+    (
+        415,
+        "UnsupportedMediaType",
+        "The body is not JSON, or a file's type is not accepted or its content not what it claims",
+    ),
     (416, "RangeNotSatisfiable", "The `Range` lies outside the file (`Content-Range` gives its size)"),
     (423, "Locked", "The account is locked after failed sign-ins (see `Retry-After`)"),
     (429, "TooManyRequests", "Over the rate limit: `Retry-After` says when to try again"),

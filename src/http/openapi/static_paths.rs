@@ -171,7 +171,7 @@ pub fn table_ops(t: &Target) -> Vec<Op> {
             .body(json!({"oneOf": [t.record, array(t.record.clone())]}))
             .answer(201, rows(201))
             .answer(204, minimal.clone())
-            .errors(&[406, 409]),
+            .errors(&[406, 409, 415]),
         Op::new("patch", base, tag, "Update the rows that match the filters (a filter is required)")
             .handler(crate::http::tables::write::update)
             .access(Access::Optional)
@@ -180,7 +180,7 @@ pub fn table_ops(t: &Target) -> Vec<Op> {
             .body(t.patch.clone())
             .answer(200, rows(200))
             .answer(204, minimal.clone())
-            .errors(&[406, 409]),
+            .errors(&[406, 409, 415]),
         Op::new("delete", base, tag, "Delete the rows that match the filters (a filter is required)")
             .handler(crate::http::tables::write::delete)
             .access(Access::Optional)
@@ -201,7 +201,7 @@ pub fn table_ops(t: &Target) -> Vec<Op> {
             .body(t.record.clone())
             .answer(200, one.clone())
             .answer(204, minimal.clone())
-            .errors(&[409]),
+            .errors(&[409, 415]),
         Op::new("patch", item.clone(), tag, "Update one row")
             .handler(crate::http::tables::write::update_one)
             .access(Access::Optional)
@@ -209,7 +209,7 @@ pub fn table_ops(t: &Target) -> Vec<Op> {
             .body(t.patch.clone())
             .answer(200, one.clone())
             .answer(204, minimal.clone())
-            .errors(&[409]),
+            .errors(&[409, 415]),
         Op::new("delete", item, tag, "Delete one row")
             .handler(crate::http::tables::write::delete_one)
             .access(Access::Optional)

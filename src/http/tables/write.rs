@@ -17,7 +17,7 @@ use crate::data::query::parse;
 use crate::data::tables::{TableRows, insert_mutations, single_refused};
 use crate::data::write::{Mutation, Target};
 use crate::error::{ApiError, ApiResult};
-use crate::http::extract::{JsonBody, Path, QueryPairs};
+use crate::http::extract::{JsonOnlyBody, Path, QueryPairs};
 
 /// One object or an array of objects (all inserted or none); upserts with
 /// `Prefer: resolution=…` and `on_conflict=`; `columns=` limits the keys used.
@@ -27,7 +27,7 @@ pub async fn create(
     headers: HeaderMap,
     Path(name): Path<String>,
     QueryPairs(pairs): QueryPairs,
-    JsonBody(body): JsonBody<Json>,
+    JsonOnlyBody(body): JsonOnlyBody<Json>,
 ) -> ApiResult<Response> {
     let tq = parse::table_query(&pairs)?;
     only(&tq, &["on_conflict", "columns", "count"], "an insert")?;
@@ -104,7 +104,7 @@ pub async fn update(
     headers: HeaderMap,
     Path(name): Path<String>,
     QueryPairs(pairs): QueryPairs,
-    JsonBody(body): JsonBody<Json>,
+    JsonOnlyBody(body): JsonOnlyBody<Json>,
 ) -> ApiResult<Response> {
     let tq = parse::table_query(&pairs)?;
     only(&tq, &["filters", "count"], "an update")?;
@@ -151,7 +151,7 @@ pub async fn replace(
     headers: HeaderMap,
     Path(row): Path<(String, String)>,
     QueryPairs(pairs): QueryPairs,
-    JsonBody(body): JsonBody<Json>,
+    JsonOnlyBody(body): JsonOnlyBody<Json>,
 ) -> ApiResult<Response> {
     by_id_update(state, ByIdWrite { caller, headers, row, pairs, body }, true).await
 }
@@ -163,7 +163,7 @@ pub async fn update_one(
     headers: HeaderMap,
     Path(row): Path<(String, String)>,
     QueryPairs(pairs): QueryPairs,
-    JsonBody(body): JsonBody<Json>,
+    JsonOnlyBody(body): JsonOnlyBody<Json>,
 ) -> ApiResult<Response> {
     by_id_update(state, ByIdWrite { caller, headers, row, pairs, body }, false).await
 }
