@@ -24,6 +24,9 @@ pub enum ApiError {
     /// An `Accept` the server cannot answer in.
     #[error("{0}")]
     UnacceptableMediaType(String),
+    /// `Accept-Profile` or `Content-Profile` names a schema that is not served.
+    #[error("{0}")]
+    UnknownSchema(String),
     #[error("{0}")]
     Conflict(String),
     /// A conflict of another kind than a duplicate key: `code` says which (a foreign key, a
@@ -94,6 +97,7 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => codes::METHOD,
             ApiError::NotAcceptable(_) => codes::SINGULAR,
             ApiError::UnacceptableMediaType(_) => codes::MEDIA_TYPE,
+            ApiError::UnknownSchema(_) => codes::SCHEMA,
             ApiError::Conflict(_) => codes::UNIQUE,
             ApiError::ConflictOf { code, .. } => code,
             ApiError::PayloadTooLarge(_) | ApiError::UriTooLong(_) | ApiError::HeadersTooLarge(_) => codes::LIMIT,
@@ -116,7 +120,9 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::NotAcceptable(_) | ApiError::UnacceptableMediaType(_) => StatusCode::NOT_ACCEPTABLE,
+            ApiError::NotAcceptable(_) | ApiError::UnacceptableMediaType(_) | ApiError::UnknownSchema(_) => {
+                StatusCode::NOT_ACCEPTABLE
+            }
             ApiError::Conflict(_) | ApiError::ConflictOf { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UriTooLong(_) => StatusCode::URI_TOO_LONG,
@@ -168,6 +174,8 @@ pub mod codes {
     /// feature_not_supported: an operation the table cannot take (a SQLite virtual table's update).
     pub const NOT_SUPPORTED: &str = "0A000";
     pub const MEDIA_TYPE: &str = "PGRST107";
+    /// A schema other than the one served (`Accept-Profile`, `Content-Profile`).
+    pub const SCHEMA: &str = "PGRST106";
     /// A named limit (URL, body, nesting, sizes) was crossed.
     pub const LIMIT: &str = "54000";
     /// A range that starts past the last row (416).

@@ -447,6 +447,14 @@ both_backends! {
 
     async fn table_errors_carry_postgrest_fields(s) {
         todos(&s).await;
+        // One schema is served: `public` may be named, another is a 406.
+        let public = s.send_with(Method::GET, "/api/v1/tables/todos?select=id", None, &[("accept-profile", "public")], None).await;
+        assert_eq!(public.status, 200, "{}", public.text);
+        for (method, header) in [(Method::GET, "accept-profile"), (Method::POST, "content-profile")] {
+            let other = s.send_with(method.clone(), "/api/v1/tables/todos", Some(ADMIN_SECRET), &[(header, "private")], Some(json!({"title": "x"}))).await;
+            assert_eq!((other.status, other.body["code"].as_str()), (406, Some("PGRST106")), "{method}: {}", other.text);
+        }
+        assert_eq!(s.get("/api/v1/tables/todos?title=eq.x").await.body, json!([]), "nothing written");
         let resp = s.admin_get("/api/v1/tables/todos?nosuch=eq.1").await;
         assert_eq!(resp.status, 400);
         assert_eq!(resp.body["message"], resp.body["error"]);

@@ -22,6 +22,22 @@ pub fn is_tables_path(path: &str) -> bool {
     path.strip_prefix("/api/v1/tables").is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
+/// The refusal of a request whose `Accept-Profile` (reads) or `Content-Profile` (writes) names
+/// another schema than `public`, the one schema served (supabase-js sends `public`).
+pub fn profile_refusal(method: &axum::http::Method, headers: &axum::http::HeaderMap) -> Option<ApiError> {
+    let name = if matches!(*method, axum::http::Method::GET | axum::http::Method::HEAD) {
+        "accept-profile"
+    } else {
+        "content-profile"
+    };
+    let asked = headers.get(name)?;
+    let asked = asked.to_str().unwrap_or("").trim();
+    (asked != "public").then(|| {
+        let shown: String = asked.chars().take(64).collect();
+        ApiError::UnknownSchema(format!("the schema must be one of the following: public (not '{shown}')"))
+    })
+}
+
 /// A JSON answer.
 fn json(status: StatusCode, body: &impl Serialize) -> ApiResult<Response> {
     let bytes = serde_json::to_vec(body).map_err(ApiError::internal)?;
