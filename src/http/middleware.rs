@@ -75,6 +75,29 @@ pub fn listed_origins(state: AppState) -> AllowOrigin {
     })
 }
 
+/// The headers of a CORS answer to a request that `CorsLayer` would take for a preflight but
+/// is not one (an `OPTIONS` without `Access-Control-Request-Method`), as `cors` would give
+/// them to any other request from `origin`.
+pub fn simple_cors(state: &AppState, origin: &HeaderValue, response: &mut Response) {
+    let Ok(origin_text) = origin.to_str() else { return };
+    let allowed = state.settings().with_str("cors_origins", |listed| {
+        if listed.trim() == "*" {
+            Some(HeaderValue::from_static("*"))
+        } else {
+            Origins::parse(listed).is_ok_and(|origins| origins.admits(origin_text)).then(|| origin.clone())
+        }
+    });
+    let headers = response.headers_mut();
+    headers.append(header::VARY, HeaderValue::from_static("origin"));
+    // Unset, the setting means its default, `*`.
+    let Some(allowed) = allowed.unwrap_or_else(|| Some(HeaderValue::from_static("*"))) else { return };
+    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, allowed);
+    let exposed: Vec<String> = exposed_headers().iter().map(|h| h.as_str().to_owned()).collect();
+    if let Ok(value) = HeaderValue::from_str(&exposed.join(",")) {
+        headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, value);
+    }
+}
+
 /// Headers a browser app may read: ids, limits, file and range answers, and the tus protocol's.
 fn exposed_headers() -> Vec<HeaderName> {
     use axum::http::header;

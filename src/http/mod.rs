@@ -44,13 +44,16 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::layers());
     let any_origin = plain.clone().layer(middleware::cors(tower_http::cors::Any.into()));
     let listed_origins = plain.clone().layer(middleware::cors(middleware::listed_origins(state.clone())));
-    // CORS answers every OPTIONS request as a browser's preflight; one without an `Origin`
-    // is not from a browser and reaches its route instead (tus discovery).
+    // CORS answers every OPTIONS request as a browser's preflight. One that is not a preflight
+    // (no `Access-Control-Request-Method`) reaches its route instead (tus discovery), and one
+    // from a page gets the headers of a CORS answer added (`simple_cors`).
     Router::new().fallback_service(tower::service_fn(move |request: axum::extract::Request| {
         use tower::ServiceExt;
-        let no_origin_options = request.method() == axum::http::Method::OPTIONS
-            && !request.headers().contains_key(axum::http::header::ORIGIN);
-        let service = if no_origin_options {
+        let plain_options = request.method() == axum::http::Method::OPTIONS
+            && !request.headers().contains_key(axum::http::header::ACCESS_CONTROL_REQUEST_METHOD);
+        let page_origin = request.headers().get(axum::http::header::ORIGIN).filter(|_| plain_options).cloned();
+        let cors_state = state.clone();
+        let service = if plain_options {
             plain.clone()
         } else if state.settings().with_str("cors_origins", |origins| origins.trim() == "*").unwrap_or(true) {
             any_origin.clone()
@@ -62,6 +65,9 @@ pub fn router(state: AppState) -> Router {
         let answer = service.oneshot(request);
         async move {
             let mut response = answer.await?;
+            if let Some(origin) = page_origin {
+                middleware::simple_cors(&cors_state, &origin, &mut response);
+            }
             middleware::finish_answer(&mut response, tus);
             // Every error of the tables surface carries PostgREST's fields, whichever layer
             // gave it (a handler, the rate limiter, maintenance mode, the URL limit, a 405).

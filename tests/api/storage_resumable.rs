@@ -72,6 +72,14 @@ all_stores! {
         assert_eq!(options.status, 204);
         assert_eq!(options.header("tus-version"), Some("1.0.0"));
         assert_eq!(options.header("tus-extension"), Some("creation,expiration,termination"));
+        // From a page (an Origin, not a preflight): the same answer, readable by the page.
+        let from_page = s.send_with(Method::OPTIONS, BASE, None, &[("origin", "https://app.example"), ("tus-resumable", "1.0.0")], None).await;
+        assert_eq!((from_page.status, from_page.header("tus-version")), (204, Some("1.0.0")), "{}", from_page.text);
+        assert_eq!(from_page.header("access-control-allow-origin"), Some("*"));
+        assert!(from_page.header("access-control-expose-headers").is_some_and(|h| h.contains("tus-version")));
+        // A preflight is still answered as one.
+        let preflight = s.send_with(Method::OPTIONS, BASE, None, &[("origin", "https://app.example"), ("access-control-request-method", "POST")], None).await;
+        assert!(preflight.header("access-control-allow-methods").is_some(), "{:?}", preflight.text);
 
         let metadata = format!("filename {},filetype {},relativePath {}", b64("notes.txt"), b64("text/plain"), b64("x"));
         let created = create(&s, &alice, 11, &metadata).await;
