@@ -191,9 +191,9 @@ both_backends! {
         s.admin_patch("/api/v1/admin/collections/diary", json!({"rules": {"create": {"role": "editor"}}})).await;
         assert_eq!(s.as_user(Method::POST, "/api/v1/diary", &b, Some(json!({"text": "x"}))).await.status, 403);
         let b_id = s.as_user(Method::GET, "/api/v1/auth/me", &b, None).await.body["id"].as_str().unwrap().to_owned();
-        let roles = s.admin_patch(&format!("/api/v1/admin/users/{b_id}/roles"), json!({"roles": ["editor"]})).await;
+        let roles = s.admin_patch(&format!("/api/v1/admin/users/{b_id}/roles"), json!({"roles": [" editor ", "editor"]})).await;
         assert_eq!(roles.status, 200, "{}", roles.text);
-        assert_eq!(roles.body["roles"], json!(["editor"]));
+        assert_eq!(roles.body["roles"], json!(["editor"]), "trimmed, and held once");
         assert_eq!(s.as_user(Method::POST, "/api/v1/diary", &b, Some(json!({"text": "x"}))).await.status, 201);
         // Users cannot reach the admin API.
         assert_eq!(s.as_user(Method::GET, "/api/v1/admin/users", &b, None).await.status, 403);

@@ -38,7 +38,7 @@ pub async fn set_roles(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<Response> {
-    let roles: Vec<String> = body
+    let mut roles: Vec<String> = body
         .get("roles")
         .and_then(Value::as_array)
         .ok_or_else(|| ApiError::bad_field("roles", "'roles' must be an array of role names"))?
@@ -51,6 +51,9 @@ pub async fn set_roles(
             )),
         })
         .collect::<Result<_, _>>()?;
+    // A role held twice is held once (`" editor "` and `"editor"` are one role).
+    let mut seen = std::collections::HashSet::new();
+    roles.retain(|role| seen.insert(role.clone()));
     if roles.len() > MAX_ROLES {
         return Err(ApiError::bad_field("roles", format!("a user may hold at most {MAX_ROLES} roles (MAX_ROLES)")));
     }
