@@ -66,6 +66,10 @@ both_backends! {
             ("n=gte.3&n=lte.4", &[3, 4]),
             ("filter=n:gte:3&n=lte.4", &[3, 4]),
             ("filter=name:eq:\"item-01\"", &[1]),
+            // Integers spelled as writes take them.
+            ("filter=n:eq:3.0", &[3]),
+            ("filter=n:lt:2e0", &[1]),
+            ("n=in.(1.0,1e1)", &[1, 10]),
         ];
         for (query, expected) in cases {
             let resp = s.get(&format!("/api/v1/items?sort=n&{query}")).await;

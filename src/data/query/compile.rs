@@ -439,6 +439,16 @@ pub fn comparable(col: &Column, value: Value) -> Value {
     }
 }
 
+/// An integer as a query string may spell it: digits, or a number with an integral value below
+/// 2^53 (`2.0`, `1e3`), as a write takes it into an integer field.
+fn integer(raw: &str) -> Option<i64> {
+    if let Ok(n) = raw.parse() {
+        return Some(n);
+    }
+    let f: f64 = raw.parse().ok()?;
+    (f.is_finite() && f.fract() == 0.0 && f.abs() < 9_007_199_254_740_992.0).then_some(f as i64)
+}
+
 /// A value written in a query string, typed for its column.
 pub fn typed(col: &Column, raw: &str) -> Result<Value, ApiError> {
     let invalid = || {
@@ -458,7 +468,7 @@ pub fn typed(col: &Column, raw: &str) -> Result<Value, ApiError> {
             ));
         }
         ColumnType::Text => text_value(col, raw)?,
-        ColumnType::Integer => Value::Int(raw.trim().parse().map_err(|_| invalid())?),
+        ColumnType::Integer => Value::Int(integer(raw.trim()).ok_or_else(invalid)?),
         ColumnType::Real => {
             let f: f64 = raw.trim().parse().map_err(|_| invalid())?;
             if !f.is_finite() {
