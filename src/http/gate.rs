@@ -1,7 +1,7 @@
 //! The one middleware every routed request passes (one layer on the hot path, not four):
-//! maintenance mode, a tables-surface request for another schema, the rate limit, then the handler, measured for the metrics and, with
-//! JSON logs, written to the access log. Each concern keeps its own module; this only orders
-//! them.
+//! maintenance mode, a tables-surface request for another schema, the rate limit, then the
+//! handler, measured for the metrics and, with JSON logs, written to the access log. Each
+//! concern keeps its own module; this only orders them.
 
 use axum::extract::{Request, State};
 use axum::middleware::Next;
