@@ -152,7 +152,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonOnlyBody<T> {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         if let Some(declared) = req.headers().get(axum::http::header::CONTENT_TYPE) {
-            let media = declared.to_str().unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+            let media = crate::files::sniff::essence(declared.to_str().unwrap_or("")).to_ascii_lowercase();
             if media != "application/json" && !media.ends_with("+json") {
                 return Err(ApiError::UnsupportedMediaType(format!(
                     "the body must be JSON (Content-Type: application/json), not '{}'",

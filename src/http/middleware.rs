@@ -66,31 +66,35 @@ pub fn cors(allow_origin: AllowOrigin) -> CorsLayer {
 
 /// The origins `cors_origins` lists, read at each request so that a change applies at once.
 pub fn listed_origins(state: AppState) -> AllowOrigin {
-    AllowOrigin::predicate(move |origin, _| {
-        let Ok(origin) = origin.to_str() else { return false };
-        state
-            .settings()
-            .with_str("cors_origins", |listed| Origins::parse(listed).is_ok_and(|origins| origins.admits(origin)))
-            .unwrap_or(false)
-    })
+    AllowOrigin::predicate(move |origin, _| origin.to_str().is_ok_and(|origin| origin_listed(&state, origin)))
+}
+
+/// Whether `cors_origins` admits every origin (`*`, its default).
+pub fn any_origin_allowed(state: &AppState) -> bool {
+    state.settings().with_str("cors_origins", |origins| origins.trim() == "*").unwrap_or(true)
+}
+
+/// Whether `cors_origins` lists `origin`.
+fn origin_listed(state: &AppState, origin: &str) -> bool {
+    state
+        .settings()
+        .with_str("cors_origins", |listed| Origins::parse(listed).is_ok_and(|origins| origins.admits(origin)))
+        .unwrap_or(false)
 }
 
 /// The headers of a CORS answer to a request that `CorsLayer` would take for a preflight but
 /// is not one (an `OPTIONS` without `Access-Control-Request-Method`), as `cors` would give
 /// them to any other request from `origin`.
 pub fn simple_cors(state: &AppState, origin: &HeaderValue, response: &mut Response) {
-    let Ok(origin_text) = origin.to_str() else { return };
-    let allowed = state.settings().with_str("cors_origins", |listed| {
-        if listed.trim() == "*" {
-            Some(HeaderValue::from_static("*"))
-        } else {
-            Origins::parse(listed).is_ok_and(|origins| origins.admits(origin_text)).then(|| origin.clone())
-        }
-    });
     let headers = response.headers_mut();
     headers.append(header::VARY, HeaderValue::from_static("origin"));
-    // Unset, the setting means its default, `*`.
-    let Some(allowed) = allowed.unwrap_or_else(|| Some(HeaderValue::from_static("*"))) else { return };
+    let allowed = if any_origin_allowed(state) {
+        HeaderValue::from_static("*")
+    } else if origin.to_str().is_ok_and(|origin| origin_listed(state, origin)) {
+        origin.clone()
+    } else {
+        return;
+    };
     headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, allowed);
     let exposed: Vec<String> = exposed_headers().iter().map(|h| h.as_str().to_owned()).collect();
     if let Ok(value) = HeaderValue::from_str(&exposed.join(",")) {

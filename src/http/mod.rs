@@ -51,11 +51,13 @@ pub fn router(state: AppState) -> Router {
         use tower::ServiceExt;
         let plain_options = request.method() == axum::http::Method::OPTIONS
             && !request.headers().contains_key(axum::http::header::ACCESS_CONTROL_REQUEST_METHOD);
-        let page_origin = request.headers().get(axum::http::header::ORIGIN).filter(|_| plain_options).cloned();
-        let cors_state = state.clone();
+        let from_page = match request.headers().get(axum::http::header::ORIGIN) {
+            Some(origin) if plain_options => Some((origin.clone(), state.clone())),
+            _ => None,
+        };
         let service = if plain_options {
             plain.clone()
-        } else if state.settings().with_str("cors_origins", |origins| origins.trim() == "*").unwrap_or(true) {
+        } else if middleware::any_origin_allowed(&state) {
             any_origin.clone()
         } else {
             listed_origins.clone()
@@ -65,8 +67,8 @@ pub fn router(state: AppState) -> Router {
         let answer = service.oneshot(request);
         async move {
             let mut response = answer.await?;
-            if let Some(origin) = page_origin {
-                middleware::simple_cors(&cors_state, &origin, &mut response);
+            if let Some((origin, state)) = from_page {
+                middleware::simple_cors(&state, &origin, &mut response);
             }
             middleware::finish_answer(&mut response, tus);
             // Every error of the tables surface carries PostgREST's fields, whichever layer
