@@ -8,7 +8,8 @@ struct Migration {
     version: i64,
     name: &'static str,
     /// SQL for both dialects; `{json}`, `{bigint}` and `{bytewise}` (a text column compared
-    /// byte by byte, as prefix ranges need) are replaced per dialect.
+    /// byte by byte, as prefix ranges need) are replaced per dialect, `{now_ms}` by the time
+    /// the migration runs.
     sql: &'static str,
     /// Run on this dialect only (recorded as applied on the other).
     only: Option<Dialect>,
@@ -280,6 +281,12 @@ const MIGRATIONS: &[Migration] = &[
             UPDATE _fb_collections SET search_index = NULL WHERE search_index IS NOT NULL;
         ",
     },
+    Migration {
+        version: 14,
+        only: None,
+        name: "the default bucket dated (it was made with created_at 0)",
+        sql: "UPDATE _fb_buckets SET created_at = {now_ms}, updated_at = {now_ms} WHERE name = 'default' AND created_at = 0;",
+    },
 ];
 
 /// Brings the system tables up to the newest version.
@@ -307,7 +314,8 @@ pub async fn run(db: &Db) -> Result<(), DbError> {
         let body = sql
             .replace("{json}", if dialect == Dialect::Postgres { "JSONB" } else { "TEXT" })
             .replace("{bigint}", "BIGINT")
-            .replace("{bytewise}", if dialect == Dialect::Postgres { "COLLATE \"C\"" } else { "" });
+            .replace("{bytewise}", if dialect == Dialect::Postgres { "COLLATE \"C\"" } else { "" })
+            .replace("{now_ms}", &crate::util::now_ms().to_string());
         // A concurrent start-up may have applied it while we waited for the lock.
         script.push_str(&guarded(dialect, migration.version, &body));
         script.push_str(&format!(

@@ -518,6 +518,8 @@ all_stores! {
         let listed = s.admin_get("/api/v1/admin/buckets").await;
         assert_eq!(listed.body["buckets"][0]["name"], "default");
         assert_eq!(listed.body["buckets"][0]["is_public"], false);
+        let dated = listed.body["buckets"][0]["created_at"].as_i64().unwrap_or(0);
+        assert!(dated > 1_700_000_000_000, "the default bucket is dated when it is made: {}", listed.text);
         assert_eq!(s.admin_post("/api/v1/admin/buckets", json!({"name": "docs"})).await.status, 201);
         assert_eq!(s.admin_post("/api/v1/admin/buckets", json!({"name": "docs"})).await.status, 409);
         for bad in [json!({"name": "buckets"}), json!({"name": "a/b"}), json!({}), json!({"name": "x", "allowed_mime_types": ["nope"]}), json!({"name": "x", "max_size_bytes": 0}), json!({"name": "x", "colour": "red"})] {
