@@ -109,11 +109,22 @@ pub struct CollectionMeta {
     /// The fields the search index covers, as last built (`None`: never built).
     #[serde(skip)]
     pub search_index: Option<Vec<String>>,
-    /// The fields that hold a `many` relation (a JSON array of ids), whose length is bounded.
+    /// The relations the collection's fields hold: a write's ids must name live records of
+    /// their targets, and a `many` one's length is bounded.
     #[serde(skip)]
-    pub many_relations: Vec<String>,
+    pub relations: Vec<RelationField>,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+/// A relation held by a field of a collection (see [`super::relations`]).
+#[derive(Debug, Clone)]
+pub struct RelationField {
+    pub field: String,
+    /// The collection whose record ids the field holds.
+    pub target: String,
+    /// A JSON array of ids rather than one id.
+    pub many: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -406,13 +417,13 @@ fn introspection(dialect: Dialect, only: Option<&str>) -> Vec<Stmt> {
         Stmt::new(collections_sql(dialect, only.is_some()), filter.clone()),
         Stmt::new(table_rules_sql(dialect, only.is_some()), filter.clone()),
         Stmt::new(foreign_keys_sql(dialect, only.is_some()), filter.clone()),
-        Stmt::new(many_relations_sql(dialect, only.is_some()), filter),
+        Stmt::new(relations_sql(dialect, only.is_some()), filter),
     ]
 }
 
 /// The tables the results of [`introspection`]'s statements describe.
 fn tables_from(dialect: Dialect, results: &[Rows]) -> HashMap<String, Table> {
-    let [versions, columns, collections, table_rules, foreign_keys, many_relations] = results else {
+    let [versions, columns, collections, table_rules, foreign_keys, relations] = results else {
         return HashMap::new();
     };
     let mut tables = tables_of(dialect, columns);
@@ -431,13 +442,14 @@ fn tables_from(dialect: Dialect, results: &[Rows]) -> HashMap<String, Table> {
         }
     }
     add_foreign_keys(&mut tables, foreign_keys);
-    for row in &many_relations.rows {
-        let [collection, field] = &row[..] else { continue };
+    for row in &relations.rows {
+        let [collection, field, target, many] = &row[..] else { continue };
         let Some(meta) = collection.as_text().and_then(|n| tables.get_mut(n)).and_then(|t| t.collection.as_mut())
         else {
             continue;
         };
-        meta.many_relations.extend(field.text());
+        let (Some(field), Some(target)) = (field.text(), target.text()) else { continue };
+        meta.relations.push(RelationField { field, target, many: many.as_bool() });
     }
     tables
 }
@@ -514,7 +526,7 @@ fn add_collections(tables: &mut HashMap<String, Table>, collections: &Rows) {
             rules: rules.unwrap_or_default(),
             field_rules,
             search_index: serde_json::from_value(search_index.as_json()).ok(),
-            many_relations: Vec::new(),
+            relations: Vec::new(),
             created_at: created.as_int().unwrap_or(0),
             updated_at: updated.as_int().unwrap_or(0),
         });
@@ -629,14 +641,14 @@ fn table_rules_sql(dialect: Dialect, one: bool) -> String {
     format!("SELECT name, rules FROM _fb_table_rules{filter}")
 }
 
-/// The `many` relations as `(collection, field)`.
-fn many_relations_sql(dialect: Dialect, one: bool) -> String {
+/// The relations as `(collection, field, target, many)`.
+fn relations_sql(dialect: Dialect, one: bool) -> String {
     let filter = match (one, dialect) {
         (false, _) => "",
-        (true, Dialect::Sqlite) => " AND collection = ?",
-        (true, Dialect::Postgres) => " AND collection = $1",
+        (true, Dialect::Sqlite) => " WHERE collection = ?",
+        (true, Dialect::Postgres) => " WHERE collection = $1",
     };
-    format!("SELECT collection, field FROM _fb_relations WHERE many{filter}")
+    format!("SELECT collection, field, target, many FROM _fb_relations{filter}")
 }
 
 /// Foreign keys as `(table, key id, part, column, target, target column)`.

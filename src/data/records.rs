@@ -509,7 +509,7 @@ pub(super) fn check_collection_rules(
 ) -> Result<(), ApiError> {
     let Some(meta) = &table.collection else { return Ok(()) };
     super::validation::check(&meta.field_rules, fields, creating)?;
-    for field in &meta.many_relations {
+    for field in meta.relations.iter().filter(|r| r.many).map(|r| &r.field) {
         // A `many` relation holds an array of record ids (or nothing).
         let ids = match fields.get(field) {
             None | Some(serde_json::Value::Null) => continue,

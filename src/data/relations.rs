@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 
 use super::access::{self, Caller, Scope};
-use super::catalog::{ColumnType, Table};
+use super::catalog::{ColumnType, RelationField, Table};
 use super::read::RelatedOrder;
 use super::records::{Records, rules};
 use super::sql::SqlBuilder;
@@ -331,6 +331,64 @@ fn not_a_list_of_ids(b: &mut SqlBuilder, field: &str) {
             b.push(") > ").param(max).push(" OR EXISTS (SELECT 1 FROM json_each(").ident(field);
             b.push(") WHERE type <> 'text') WHEN 'null' THEN 0 ELSE ").ident(field).push(" IS NOT NULL END");
         }
+    }
+}
+
+/// The record ids a write gives the relation fields of a collection (the typed `values` of
+/// one create or update), relation by relation, each list without repeats. A value of a
+/// single relation that is not text names no record, so it is kept, to be refused as such.
+pub(super) fn referenced_ids<'r>(
+    relations: &'r [RelationField],
+    values: &[(String, Value)],
+) -> Vec<(&'r RelationField, Vec<String>)> {
+    let mut referenced = Vec::new();
+    for relation in relations {
+        let Some((_, value)) = values.iter().find(|(field, _)| field == &relation.field) else { continue };
+        let mut ids: Vec<String> = match (relation.many, value) {
+            (_, Value::Null) => continue,
+            (false, Value::Text(id)) => vec![id.clone()],
+            (false, other) => vec![other.to_json().to_string()],
+            (true, other) => match other.as_json() {
+                Json::Array(items) => items.iter().filter_map(|i| i.as_str().map(str::to_owned)).collect(),
+                _ => continue,
+            },
+        };
+        ids.sort();
+        ids.dedup();
+        if !ids.is_empty() {
+            referenced.push((relation, ids));
+        }
+    }
+    referenced
+}
+
+/// The statement that reads which of `ids` are live records of `target`. On PostgreSQL it
+/// locks them until the write commits, as a foreign key does, so that a concurrent delete of
+/// one waits and then meets the new reference (and its `on_delete` applies).
+pub(super) fn live_records(dialect: Dialect, target: &str, ids: &[String]) -> Stmt {
+    let mut b = SqlBuilder::new(dialect);
+    b.push("SELECT \"_id\" FROM ").ident(target).push(" WHERE \"_deleted_at\" IS NULL AND \"_id\" IN (");
+    for (i, id) in ids.iter().enumerate() {
+        b.push(if i == 0 { "" } else { ", " }).param(id.as_str().into());
+    }
+    b.push(")");
+    if dialect == Dialect::Postgres {
+        b.push(" FOR SHARE");
+    }
+    b.finish()
+}
+
+/// 409: a write names a record the relation's target does not hold (or holds soft-deleted),
+/// with PostgreSQL's foreign-key code, as a table's foreign key answers.
+pub(super) fn dangling(relation: &RelationField, id: &str) -> ApiError {
+    ApiError::ConflictOf {
+        message: format!(
+            "'{}' names no record '{}' of '{}'",
+            relation.field,
+            super::records::short(id),
+            relation.target
+        ),
+        code: crate::error::codes::FOREIGN_KEY,
     }
 }
 

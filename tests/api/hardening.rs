@@ -416,34 +416,48 @@ both_backends! {
         }
         let rel = json!({"collection": "posts", "field": "tags", "target": "tags", "many": true});
         assert_eq!(s.admin_post("/api/v1/admin/relations", rel).await.status, 201);
-        let real: Vec<String> = s.seed("tags", &[json!({"name": "a"}), json!({"name": "b"})]).await.iter().map(id).collect();
-        let ids = |n: usize, seed: usize| -> Vec<String> {
-            let mut ids: Vec<String> = (0..n).map(|i| format!("01900000-0000-7000-8000-{:012}", seed * 10_000 + i)).collect();
-            ids[0] = real[0].clone();
-            ids[n - 1] = real[1].clone();
+        // MAX_RELATION_IDS (1,000) tags, made in two bulks; `name` is the tag's number.
+        let mut real: Vec<String> = Vec::new();
+        for half in 0..2 {
+            let tags: Vec<Value> = (0..500).map(|i| json!({"name": format!("t{}", half * 500 + i)})).collect();
+            let made = s.admin_post("/api/v1/tags/bulk", json!(tags)).await;
+            assert_eq!(made.status, 201, "{}", made.text);
+            real.extend(made.body["items"].as_array().unwrap().iter().map(id));
+        }
+        // The real ids, turned by `turn` places, and one more (made up) past the limit.
+        let ids = |turn: usize, over: bool| -> Vec<String> {
+            let mut ids = real.clone();
+            ids.rotate_left(turn);
+            if over {
+                ids.push("01900000-0000-7000-8000-000000000000".to_owned());
+            }
             ids
         };
-        let resp = s.post("/api/v1/posts", json!({"tags": ids(1001, 1)})).await;
+        let resp = s.post("/api/v1/posts", json!({"tags": ids(0, true)})).await;
         assert_eq!(resp.status, 400);
         assert_eq!(resp.body["field"], "tags");
         assert!(resp.error().contains("MAX_RELATION_IDS"), "{}", resp.error());
         let first = id(&s.post("/api/v1/posts", json!({"tags": []})).await.body);
-        let resp = s.send(Method::PATCH, &format!("/api/v1/posts/{first}"), None, Some(json!({"tags": ids(1001, 2)}))).await;
+        let resp = s.send(Method::PATCH, &format!("/api/v1/posts/{first}"), None, Some(json!({"tags": ids(1, true)}))).await;
         assert_eq!(resp.status, 400);
-        let resp = s.post("/api/v1/tables/posts", json!({"tags": ids(1001, 3)})).await;
+        let resp = s.post("/api/v1/tables/posts", json!({"tags": ids(2, true)})).await;
         assert_eq!(resp.status, 400, "{}", resp.text);
 
-        // At the limit, pages that hold several such records expand and embed.
-        for seed in 4..7 {
-            assert_eq!(s.post("/api/v1/posts", json!({"tags": ids(1000, seed)})).await.status, 201);
+        // At the limit, pages that hold several such records expand and embed, in the order
+        // each record lists its ids.
+        for turn in [3, 4, 5] {
+            assert_eq!(s.post("/api/v1/posts", json!({"tags": ids(turn, false)})).await.status, 201);
         }
+        let names = |turn: usize| -> Vec<Value> { (0..1000).map(|i| json!(format!("t{}", (i + turn) % 1000))).collect() };
         let page = s.get("/api/v1/posts?expand=tags&sort=_created_at").await;
         assert_eq!(page.status, 200, "{}", page.text);
         let expanded = page.body["items"][1]["expand"]["tags"].as_array().unwrap_or_else(|| panic!("{}", page.text));
-        assert_eq!(expanded.len(), 2, "the two tags that exist");
+        let expanded: Vec<Value> = expanded.iter().map(|t| t["name"].clone()).collect();
+        assert_eq!(expanded, names(3));
         let embedded = s.get("/api/v1/tables/posts?select=_id,tags(name)&order=_created_at").await;
         assert_eq!(embedded.status, 200, "{}", embedded.text);
-        assert_eq!(embedded.body[3]["tags"], json!([{"name": "a"}, {"name": "b"}]));
+        let embedded: Vec<Value> = embedded.body[3]["tags"].as_array().unwrap().iter().map(|t| t["name"].clone()).collect();
+        assert_eq!(embedded, names(5));
     }
 
     async fn values_past_the_databases_own_limits_and_trigger_refusals_are_4xx(s) {

@@ -221,6 +221,72 @@ both_backends! {
         assert_eq!(s.get("/api/v1/chain/count").await.body["count"], 2, "16 levels below n=2 went with it");
     }
 
+    async fn relation_fields_name_live_records(s) {
+        for c in ["authors", "tags", "posts"] {
+            s.open_collection(c).await;
+        }
+        relation(&s, json!({"collection": "posts", "field": "author", "target": "authors"})).await;
+        relation(&s, json!({"collection": "posts", "field": "tags", "target": "tags", "many": true})).await;
+        let ada = id(&s.seed("authors", &[json!({"name": "Ada"})]).await[0]);
+        let gone = id(&s.seed("authors", &[json!({"name": "Gone"})]).await[0]);
+        assert_eq!(s.send(Method::DELETE, &format!("/api/v1/authors/{gone}"), None, None).await.status, 200);
+        let tag = id(&s.seed("tags", &[json!({"label": "rust"})]).await[0]);
+        let ghost = "0190a0a0-0000-7000-8000-000000000000";
+        // The tables surface adds no fields: a first post makes them.
+        s.seed("posts", &[json!({"title": "first", "author": ada, "tags": [tag]})]).await;
+
+        // Creates: an id the target does not hold, or holds soft-deleted, is refused.
+        for (body, named) in [
+            (json!({"title": "x", "author": ghost}), ghost),
+            (json!({"title": "x", "author": gone}), gone.as_str()),
+            (json!({"title": "x", "author": ada, "tags": [tag, ghost]}), ghost),
+        ] {
+            let refused = s.post("/api/v1/posts", body.clone()).await;
+            assert_eq!(refused.status, 409, "{body}: {}", refused.text);
+            assert!(refused.error().contains(named), "the message names the id: {}", refused.text);
+            let tables = s.post("/api/v1/tables/posts", body.clone()).await;
+            assert_eq!((tables.status, tables.body["code"].as_str()), (409, Some("23503")), "{body}: {}", tables.text);
+        }
+        let number = s.post("/api/v1/posts", json!({"title": "x", "author": 42})).await;
+        assert_eq!((number.status, number.body["field"].as_str()), (400, Some("author")), "{}", number.text);
+        assert_eq!(s.get("/api/v1/posts/count").await.body["count"], 1, "nothing written");
+        let bulk = s.post("/api/v1/posts/bulk", json!([{"title": "a", "author": ada}, {"title": "b", "author": ghost}])).await;
+        assert_eq!((bulk.status, bulk.body["index"].clone()), (409, json!(1)), "{}", bulk.text);
+        assert_eq!(s.get("/api/v1/posts/count").await.body["count"], 1, "a bulk is all or nothing");
+
+        // Live ids, repeated ids and nulls are taken.
+        let made = s.post("/api/v1/posts", json!({"title": "ok", "author": ada, "tags": [tag, tag]})).await;
+        assert_eq!(made.status, 201, "{}", made.text);
+        let post = id(&made.body);
+        assert_eq!(s.post("/api/v1/posts", json!({"title": "none", "author": null, "tags": []})).await.status, 201);
+
+        // Updates: by id on both surfaces, and by filter on the tables surface.
+        for (method, path) in [
+            (Method::PATCH, format!("/api/v1/posts/{post}")),
+            (Method::PATCH, format!("/api/v1/tables/posts?_id=eq.{post}")),
+        ] {
+            for body in [json!({"author": ghost}), json!({"tags": [ghost]}), json!({"author": gone})] {
+                let refused = s.send(method.clone(), &path, None, Some(body.clone())).await;
+                assert_eq!(refused.status, 409, "{path} {body}: {}", refused.text);
+            }
+        }
+        let kept = s.get(&format!("/api/v1/posts/{post}")).await;
+        assert_eq!((kept.body["author"].as_str(), kept.body["tags"].clone()), (Some(ada.as_str()), json!([tag, tag])), "{}", kept.text);
+        let batch = s.post("/api/v1/posts/batch", json!({"operations": [
+            {"op": "update", "id": post, "data": {"title": "renamed"}},
+            {"op": "update", "id": post, "data": {"author": ghost}},
+        ]})).await;
+        assert_eq!((batch.status, batch.body["index"].clone()), (409, json!(1)), "{}", batch.text);
+        assert_eq!(s.get(&format!("/api/v1/posts/{post}")).await.body["title"], "ok", "the batch wrote nothing");
+        let cleared = s.send(Method::PATCH, &format!("/api/v1/posts/{post}"), None, Some(json!({"author": null, "tags": null}))).await;
+        assert_eq!(cleared.status, 200, "{}", cleared.text);
+
+        // A record restored is live again, and can be named.
+        assert_eq!(s.admin_post(&format!("/api/v1/authors/{gone}/restore"), json!({})).await.status, 200);
+        let renamed = s.send(Method::PATCH, &format!("/api/v1/posts/{post}"), None, Some(json!({"author": gone}))).await;
+        assert_eq!(renamed.status, 200, "{}", renamed.text);
+    }
+
     async fn relations_go_with_the_collection_or_field_that_holds_or_targets_them(s) {
         for c in ["src", "tgt", "other"] {
             s.open_collection(c).await;

@@ -1,18 +1,18 @@
 //! The executor: runs a [`Plan`]'s mutations inside one transaction, step by step in the
 //! order the [module](super) describes, and collects the change of every record written.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use super::rows::{self, key};
 use super::{Mutation, Relation, Scopes, Target, WriteOptions, Written};
 use crate::data::access::{self, Caller};
-use crate::data::catalog::{self, Column, ColumnType, Table};
+use crate::data::catalog::{self, Column, ColumnType, RelationField, Table};
 use crate::data::collections::creation_error;
 use crate::data::feed::{Actor, Change, ChangeOp, RecordData};
 use crate::data::feed_pg;
 use crate::data::records::{Deleted, Records, missing_columns, output_columns, record_not_found, rules, short};
-use crate::data::relations::{Effect, on_delete_plan, restricted};
+use crate::data::relations::{Effect, dangling, live_records, on_delete_plan, referenced_ids, restricted};
 use crate::data::sql::quote_ident;
 use crate::data::tables::single_refused;
 use crate::data::tx::{Tx, TxWork};
@@ -437,6 +437,8 @@ impl Plan {
             _ => false,
         };
         let references = foreign_keys_set(table, &values);
+        let relation_fields = table.collection.as_ref().map_or(&[][..], |meta| &meta.relations[..]);
+        let related_ids = referenced_ids(relation_fields, &values);
         let stmt = match mutation {
             Mutation::Create { upsert, .. } => {
                 let upsert = upsert.as_ref().map(|u| (u, &self.scopes.update));
@@ -455,6 +457,9 @@ impl Plan {
             Mutation::Delete { target } => return self.delete(tx, table, target, old).await,
         };
         let rows = tx.run(&stmt).await.map_err(|err| name_foreign_key(err, &references))?;
+        if !rows.rows.is_empty() {
+            check_related_ids(tx, &related_ids).await?;
+        }
         // A collection's key is generated; a plain table's may be left null by SQLite.
         if matches!(mutation, Mutation::Create { .. }) && dialect == Dialect::Sqlite && table.collection.is_none() {
             refuse_null_keys(table, &columns, &rows)?;
@@ -605,6 +610,19 @@ impl Plan {
         }
         Ok(changes)
     }
+}
+
+/// The records a write's relation fields name must be live records of their targets (checked
+/// after the write, so that a record may name itself, or one an earlier mutation created).
+async fn check_related_ids<T: Tx>(tx: &mut T, related_ids: &[(&RelationField, Vec<String>)]) -> Result<(), ApiError> {
+    for (relation, ids) in related_ids {
+        let found = tx.run(&live_records(tx.dialect(), &relation.target, ids)).await?.rows;
+        let found: HashSet<&str> = found.iter().filter_map(|row| row.first().and_then(Value::as_text)).collect();
+        if let Some(missing) = ids.iter().find(|id| !found.contains(&id.as_str())) {
+            return Err(dangling(relation, missing));
+        }
+    }
+    Ok(())
 }
 
 /// 400: a chain of `cascade` relations deeper than `MAX_CASCADE_DEPTH` (nothing is deleted).

@@ -12,7 +12,8 @@
 //!    planned again (PostgreSQL checks this in the closing statement of step 7 instead);
 //! 3. schema: fields the writes bring are added as columns, inside the transaction;
 //! 4. validation: the field rules' verdict, and types;
-//! 5. statements: the inserts, updates and deletes;
+//! 5. statements: the inserts, updates and deletes; the ids a create or update writes to
+//!    relation fields must then name live records of the relations' targets;
 //! 6. relation effects: `on_delete` of the relations pointing at deleted records;
 //! 7. commit, then one change event per record written on the [feed](super::feed).
 //!
