@@ -102,32 +102,29 @@ fn takes_markup(mime: &str) -> bool {
     mime.starts_with("text/") || mime.ends_with("+xml") || mime == "application/xml"
 }
 
-/// Whether the bytes open like an HTML or XML document (after a BOM, white space and NULs),
-/// in UTF-8 or, after its byte order mark, in UTF-16 (which browsers decode as well): a tag
-/// (`<` and a letter, whatever its name: browsers render `<img onerror=…>` or `<form>` as
-/// readily as `<html>`), a closing tag, a declaration or comment (`<!`), or a processing
-/// instruction (`<?xml`, `<?php`). No binary format a sniffer knows opens that way.
+/// Whether the bytes open like an HTML or XML document: a tag (`<` and a letter, whatever its
+/// name: browsers render `<img onerror=…>` or `<form>` as readily as `<html>`), a closing tag, a
+/// declaration or comment (`<!`), or a processing instruction (`<?xml`, `<?php`), after any
+/// run of white space, NULs and byte order marks. NULs are passed over between the opening's
+/// characters too, so that the same opening in UTF-16 or UTF-32 (which browsers decode as
+/// well, with a byte order mark or without) is markup too. No binary format a sniffer knows
+/// opens that way.
 fn is_markup(head: &[u8]) -> bool {
-    let utf16 = |rest: &[u8], little_endian: bool| -> Vec<u8> {
-        rest.chunks_exact(2)
-            .take(128)
-            .map(|pair| {
-                let unit = if little_endian { [pair[0], pair[1]] } else { [pair[1], pair[0]] };
-                // Only ASCII matters to the openings below; anything else stays non-ASCII.
-                if unit[1] == 0 && unit[0].is_ascii() { unit[0] } else { 0xFF }
-            })
-            .collect()
-    };
-    if let Some(rest) = head.strip_prefix(b"\xFF\xFE") {
-        return is_markup(&utf16(rest, true));
+    const BOMS: [&[u8]; 3] = [b"\xEF\xBB\xBF", b"\xFF\xFE", b"\xFE\xFF"];
+    let mut rest = head;
+    loop {
+        if let Some(after) = BOMS.iter().find_map(|bom| rest.strip_prefix(*bom)) {
+            rest = after;
+            continue;
+        }
+        match rest.split_first() {
+            Some((byte, after)) if byte.is_ascii_whitespace() || *byte == 0 => rest = after,
+            _ => break,
+        }
     }
-    if let Some(rest) = head.strip_prefix(b"\xFE\xFF") {
-        return is_markup(&utf16(rest, false));
-    }
-    let head = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
-    let start = head.iter().position(|&b| !b.is_ascii_whitespace() && b != 0).unwrap_or(head.len());
-    match &head[start..] {
-        [b'<', next, ..] => next.is_ascii_alphabetic() || matches!(next, b'!' | b'?' | b'/'),
+    let mut opening = rest.iter().filter(|&&byte| byte != 0);
+    match (opening.next(), opening.next()) {
+        (Some(b'<'), Some(next)) => next.is_ascii_alphabetic() || matches!(next, b'!' | b'?' | b'/'),
         _ => false,
     }
 }
@@ -224,6 +221,19 @@ mod tests {
         assert!(check_content("image/png", b"\xFF\xFE<\0h\0t\0m\0l\0>\0").is_err(), "UTF-16LE");
         assert!(check_content("image/png", b"\xFE\xFF\0 \0<\0s\0v\0g\0>").is_err(), "UTF-16BE");
         assert!(check_content("text/plain", b"\xFF\xFEh\0i\0").is_ok());
+        // Byte order marks anywhere in the opening run, and wide text without one.
+        for page in [
+            &b"  \xEF\xBB\xBF<div>x</div>"[..],
+            b"\xEF\xBB\xBF\xEF\xBB\xBF<html>",
+            b"<\0h\0t\0m\0l\0>\0",
+            b"\0<\0h\0t\0m\0l\0>",
+            b"\xFF\xFE\0\0<\0\0\0h\0\0\0",
+            b"\0\0\xFE\xFF\0\0\0<\0\0\0h",
+            b"\xFF\xFE \0\n\0<\0!\0",
+        ] {
+            assert!(check_content("image/png", page).is_err(), "{page:?}");
+        }
+        assert!(check_content("image/png", b"\xFF\xFE<\0\x00\x01").is_ok(), "a `<` before no ASCII letter");
         assert!(check_content("application/octet-stream", b"<svg onload=alert(1)>").is_err());
         assert!(check_content("text/html", b"<html></html>").is_ok());
         // Markup under a text or XML-based type is what it says, or harmless.
