@@ -170,7 +170,10 @@ pub struct FilePage {
 }
 
 impl Files {
+    /// The file with this id. A UUID's text is read regardless of case (RFC 9562); ids are
+    /// stored in lower case.
     pub async fn file(&self, id: &str) -> Result<Option<FileRecord>, ApiError> {
+        let id = id.to_ascii_lowercase();
         self.one(format!("SELECT {COLUMNS} {FROM} WHERE f.id = ?"), vec![id.into()]).await
     }
 

@@ -236,6 +236,25 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryPairs {
     }
 }
 
+/// The query string as ordered key/value pairs, each key at most once: for endpoints whose
+/// parameters are single settings (storage), where a repeat (`?upsert=true&upsert=false`)
+/// could only be read by guessing which one was meant (400).
+pub struct UniquePairs(pub Vec<(String, String)>);
+
+impl<S: Send + Sync> FromRequestParts<S> for UniquePairs {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let QueryPairs(pairs) = QueryPairs::from_request_parts(parts, state).await?;
+        let mut seen = std::collections::HashSet::with_capacity(pairs.len());
+        if let Some((key, _)) = pairs.iter().find(|(key, _)| !seen.insert(key.as_str())) {
+            let shown = crate::files::names::truncate(key, 64);
+            return Err(ApiError::bad_field(key, format!("the query parameter '{shown}' is given more than once")));
+        }
+        Ok(UniquePairs(pairs))
+    }
+}
+
 /// Path parameters, with a JSON 400 when they cannot be decoded.
 pub struct Path<T>(pub T);
 

@@ -417,6 +417,73 @@ all_stores! {
         assert_eq!(header(&headers, "cache-control"), "public, max-age=3600", "the bucket is still public");
     }
 
+    async fn repeated_and_odd_spellings_are_read_as_the_rfcs_say(s) {
+        let (alice, _) = user(&s, "alice@example.com").await;
+        public_bucket(&s, "pub", json!({})).await;
+        let made = put(&s, "pub/a.txt", Some(&alice), "text/plain", b"0123456789".to_vec(), &[]).await;
+        assert_eq!(made.status, 201, "{}", made.text);
+        let url = "/api/v1/storage/pub/a.txt";
+        let (_, full, _) = fetch(&s, Method::GET, url, None, &[]).await;
+        let etag = header(&full, "etag").to_owned();
+
+        // A list header sent on several lines is one list (RFC 9110, 5.3), in either order.
+        for lines in [[("if-none-match", "\"x\""), ("if-none-match", etag.as_str())], [("if-none-match", etag.as_str()), ("if-none-match", "\"x\"")]] {
+            assert_eq!(fetch(&s, Method::GET, url, None, &lines).await.0, 304, "{lines:?}");
+        }
+        assert_eq!(fetch(&s, Method::GET, url, None, &[("if-match", "\"x\""), ("if-match", etag.as_str())]).await.0, 200);
+        assert_eq!(fetch(&s, Method::GET, url, None, &[("if-match", "\"x\""), ("if-match", "\"y\"")]).await.0, 412);
+
+        // A UUID is read whatever its case.
+        let id = made.body["id"].as_str().unwrap().to_owned();
+        let (status, _, body) = fetch(&s, Method::GET, &format!("/api/v1/storage/{}", id.to_ascii_uppercase()), None, &[]).await;
+        assert_eq!((status, body.as_slice()), (200, &b"0123456789"[..]));
+
+        // An empty file satisfies a suffix range with all of itself (RFC 9110, 14.1.1).
+        assert_eq!(put(&s, "pub/empty.txt", Some(&alice), "text/plain", Vec::new(), &[]).await.status, 201);
+        let empty = "/api/v1/storage/pub/empty.txt";
+        let (status, headers, body) = fetch(&s, Method::GET, empty, None, &[("range", "bytes=-5")]).await;
+        assert_eq!((status, body.len(), header(&headers, "content-length")), (200, 0, "0"));
+        assert_eq!(fetch(&s, Method::GET, empty, None, &[("range", "bytes=0-")]).await.0, 416);
+
+        // A setting given twice, or two ways that disagree, is refused: nothing is replaced.
+        for (query, headers) in [("?upsert=true&upsert=false", vec![]), ("?upsert=true", vec![("x-upsert", "false")]), ("", vec![("x-upsert", "true"), ("x-upsert", "false")])] {
+            let resp = put(&s, &format!("pub/a.txt{query}"), Some(&alice), "text/plain", b"replaced".to_vec(), &headers).await;
+            assert_eq!((resp.status, resp.body["field"].as_str()), (400, Some("upsert")), "{query} {headers:?}: {}", resp.text);
+        }
+        let agreeing = put(&s, "pub/a.txt?upsert=true", Some(&alice), "text/plain", b"0123456789".to_vec(), &[("x-upsert", "true")]).await;
+        assert_eq!(agreeing.status, 201, "{}", agreeing.text);
+        let id = agreeing.body["id"].as_str().unwrap().to_owned();
+        for path in ["/api/v1/storage/pub?prefix=a&prefix=zz", "/api/v1/storage/pub?limit=1&limit=2", "/api/v1/storage?page=1&page=2"] {
+            let resp = s.as_user(Method::GET, path, &alice, None).await;
+            assert_eq!(resp.status, 400, "{path}: {}", resp.text);
+            assert!(resp.error().contains("more than once"), "{}", resp.text);
+        }
+        let (_, headers, bytes) = fetch(&s, Method::GET, url, None, &[]).await;
+        assert_eq!((bytes.as_slice(), header(&headers, "content-length")), (&b"0123456789"[..], "10"));
+        let signed = s.as_user(Method::POST, &format!("{url}/signed-url"), &alice, Some(json!({"expires_in": 60}))).await;
+        let signed = signed.body["signed_url"].as_str().unwrap().to_owned();
+        let token = signed.split("token=").nth(1).unwrap();
+        assert_eq!(fetch(&s, Method::GET, &format!("{signed}&token={token}"), None, &[]).await.0, 400);
+
+        // `?download=name` saves the file under that name (supabase-js's `download: 'name'`).
+        for path in [format!("{url}?download=report%20final.txt"), format!("/api/v1/storage/{id}?download=report%20final.txt"), format!("{signed}&download=report%20final.txt")] {
+            let (status, headers, _) = fetch(&s, Method::GET, &path, None, &[]).await;
+            assert_eq!(status, 200, "{path}");
+            assert!(header(&headers, "content-disposition").starts_with("attachment; filename=\"report final.txt\""), "{path}: {headers:?}");
+        }
+        let (_, headers, _) = fetch(&s, Method::GET, &format!("{url}?download=..%2F..%2Fetc%2Fpasswd"), None, &[]).await;
+        assert!(header(&headers, "content-disposition").starts_with("attachment; filename=\"passwd\""), "{headers:?}");
+
+        // Markup behind any run of byte order marks, or in UTF-16 without one, is no image.
+        public_bucket(&s, "imgs", json!({"allowed_mime_types": ["image/*"]})).await;
+        let pages: [&[u8]; 3] = [b"  \xEF\xBB\xBF<div>x</div>", b"\xEF\xBB\xBF\xEF\xBB\xBF<html>", b"<\0h\0t\0m\0l\0>\0"];
+        for (i, page) in pages.into_iter().enumerate() {
+            let resp = put(&s, &format!("imgs/{i}.png"), Some(&alice), "image/png", page.to_vec(), &[]).await;
+            assert_eq!(resp.status, 415, "{page:?}: {}", resp.text);
+        }
+        assert_eq!(s.get("/api/v1/storage/imgs").await.body, json!([]), "nothing kept of the refusals");
+    }
+
     async fn buckets_hold_their_limits_and_types(s) {
         let (alice, _) = user(&s, "alice@example.com").await;
         public_bucket(&s, "avatars", json!({"allowed_mime_types": ["image/*"], "max_size_bytes": 1000})).await;

@@ -12,7 +12,7 @@ use crate::app::AppState;
 use crate::data::access::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::files::buckets::{Bucket, BucketSettings};
-use crate::http::extract::{Admin, JsonBody, Path, QueryPairs, from_object};
+use crate::http::extract::{Admin, JsonBody, Path, UniquePairs, from_object};
 
 /// `GET /storage/buckets`: every bucket, as an array.
 pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
@@ -44,7 +44,7 @@ pub async fn delete(
     admin: Admin,
     state: State<AppState>,
     name: Path<String>,
-    pairs: QueryPairs,
+    pairs: UniquePairs,
 ) -> ApiResult<Response> {
     admin_delete(admin, state, name, pairs).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -56,7 +56,7 @@ pub async fn admin_delete(
     _: Admin,
     State(state): State<AppState>,
     Path(name): Path<String>,
-    QueryPairs(pairs): QueryPairs,
+    UniquePairs(pairs): UniquePairs,
 ) -> ApiResult<Response> {
     let mut force = false;
     for (key, value) in &pairs {

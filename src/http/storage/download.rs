@@ -14,12 +14,31 @@ use crate::error::{ApiError, ApiResult};
 use crate::files::meta::FileRecord;
 
 /// How a file is answered.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Serve {
     /// `HEAD`: headers only.
     pub head: bool,
     /// `?download`: `Content-Disposition: attachment` instead of `inline`.
     pub attachment: bool,
+    /// `?download=name`: the name the download is saved under, instead of the file's own.
+    pub save_as: Option<String>,
+}
+
+impl Serve {
+    /// How the query asks for the file: `?download` (empty, or `true`, `1`, `yes`, `on`) for an
+    /// attachment; `false`, `0`, `no` or `off` inline; any other value for an attachment saved
+    /// under that name (as supabase-js's `download: 'name'` asks), cleaned as an upload's name.
+    pub fn asked(head: bool, pairs: &[(String, String)]) -> Serve {
+        let (attachment, save_as) = match pairs.iter().find(|(k, _)| k == "download").map(|(_, v)| v.as_str()) {
+            None => (false, None),
+            Some(flag) => match flag.to_ascii_lowercase().as_str() {
+                "" | "true" | "1" | "yes" | "on" => (true, None),
+                "false" | "0" | "no" | "off" => (false, None),
+                _ => (true, Some(crate::files::names::clean_filename(flag))),
+            },
+        };
+        Serve { head, attachment, save_as }
+    }
 }
 
 /// The byte range a request asked for, resolved against the file's size.
@@ -58,7 +77,8 @@ pub fn wanted(range: Option<&str>, size: u64) -> Wanted {
         (true, false) => match number(last) {
             Some(0) => Wanted::Unsatisfiable,
             Some(n) if size > 0 => Wanted::Part(size.saturating_sub(n), size - 1),
-            Some(_) => Wanted::Unsatisfiable,
+            // An empty file: the one range it satisfies (RFC 9110, 14.1.1) is all of it.
+            Some(_) => Wanted::Whole,
             None => Wanted::Whole,
         },
         // bytes=N-: from N to the end.
@@ -98,12 +118,19 @@ enum Precondition {
     NotModified,
 }
 
+/// A list header as one list: its lines joined, as RFC 9110 (5.3) reads a field sent on
+/// several lines. `None` when the request does not send it.
+fn joined(headers: &HeaderMap, name: header::HeaderName) -> Option<String> {
+    let lines: Vec<&str> = headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).collect();
+    (!lines.is_empty()).then(|| lines.join(", "))
+}
+
 fn precondition(headers: &HeaderMap, etag: &str, modified: std::time::SystemTime) -> Precondition {
     let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
     let date = |name: header::HeaderName| text(name).and_then(|d| httpdate::parse_http_date(d.trim()).ok());
     // HTTP dates have whole seconds.
     let modified = httpdate::parse_http_date(&httpdate::fmt_http_date(modified)).unwrap_or(modified);
-    match text(header::IF_MATCH) {
+    match joined(headers, header::IF_MATCH).as_deref() {
         Some(tags) if !any_match(tags, etag) => return Precondition::Failed,
         Some(_) => {}
         None if date(header::IF_UNMODIFIED_SINCE).is_some_and(|since| modified > since) => {
@@ -111,7 +138,7 @@ fn precondition(headers: &HeaderMap, etag: &str, modified: std::time::SystemTime
         }
         None => {}
     }
-    match text(header::IF_NONE_MATCH) {
+    match joined(headers, header::IF_NONE_MATCH).as_deref() {
         Some(tags) if none_match(Some(tags), etag) => Precondition::NotModified,
         Some(_) => Precondition::Proceed,
         None if date(header::IF_MODIFIED_SINCE).is_some_and(|since| modified <= since) => Precondition::NotModified,
@@ -179,7 +206,8 @@ pub async fn serve(state: &AppState, file: &FileRecord, headers: &HeaderMap, how
     set(&mut response, header::ETAG, &etag);
     set(&mut response, header::ACCEPT_RANGES, "bytes");
     set(&mut response, header::LAST_MODIFIED, &last_modified);
-    set(&mut response, header::CONTENT_DISPOSITION, &disposition(&file.filename, how.attachment || is_markup(file)));
+    let filename = how.save_as.as_deref().unwrap_or(&file.filename);
+    set(&mut response, header::CONTENT_DISPOSITION, &disposition(filename, how.attachment || is_markup(file)));
     set(&mut response, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     set(&mut response, header::CACHE_CONTROL, cache_control(file));
     // Markup served from this origin must not run as a page of it.
@@ -255,6 +283,8 @@ mod tests {
         assert_eq!(wanted(Some("bytes=20-30"), 10), Wanted::Unsatisfiable);
         assert_eq!(wanted(Some("bytes=-0"), 10), Wanted::Unsatisfiable);
         assert_eq!(wanted(Some("bytes=0-"), 0), Wanted::Unsatisfiable);
+        assert_eq!(wanted(Some("bytes=-5"), 0), Wanted::Whole, "an empty file satisfies a suffix");
+        assert_eq!(wanted(Some("bytes=-0"), 0), Wanted::Unsatisfiable);
         assert_eq!(wanted(Some("Bytes=0-3"), 10), Wanted::Part(0, 3));
         assert_eq!(wanted(Some("bytes=0-99999999999999999999999"), 10), Wanted::Part(0, 9));
         assert_eq!(wanted(Some("bytes=99999999999999999999999-"), 10), Wanted::Unsatisfiable);
@@ -284,7 +314,7 @@ mod tests {
         let asked = |pairs: &[(header::HeaderName, &str)]| {
             let mut headers = HeaderMap::new();
             for (name, value) in pairs {
-                headers.insert(name.clone(), HeaderValue::from_str(value).unwrap());
+                headers.append(name.clone(), HeaderValue::from_str(value).unwrap());
             }
             precondition(&headers, "\"abc\"", modified)
         };
@@ -304,6 +334,9 @@ mod tests {
         assert_eq!(asked(&[(header::IF_NONE_MATCH, "\"x\""), (header::IF_MODIFIED_SINCE, at)]), Proceed);
         assert_eq!(asked(&[(header::IF_NONE_MATCH, "W/\"abc\"")]), NotModified);
         assert_eq!(asked(&[(header::IF_MATCH, "\"nope\""), (header::IF_NONE_MATCH, "\"abc\"")]), Failed);
+        // A list sent on several lines is one list.
+        assert_eq!(asked(&[(header::IF_NONE_MATCH, "\"x\""), (header::IF_NONE_MATCH, "\"abc\"")]), NotModified);
+        assert_eq!(asked(&[(header::IF_MATCH, "\"x\""), (header::IF_MATCH, "\"abc\"")]), Proceed);
     }
 
     #[test]

@@ -20,14 +20,14 @@ use crate::error::{ApiError, ApiResult};
 use crate::files::meta::FilePage;
 use crate::files::names::is_file_id;
 use crate::http::admin::users::Paging;
-use crate::http::extract::{Admin, Path, QueryPairs};
+use crate::http::extract::{Admin, Path, UniquePairs};
 
 /// `POST /storage/upload`: a multipart form; with `?token=` (a signed upload URL) no
 /// credentials are needed.
 pub async fn upload(
     State(state): State<AppState>,
     caller: Caller,
-    QueryPairs(pairs): QueryPairs,
+    UniquePairs(pairs): UniquePairs,
     request: Request,
 ) -> ApiResult<Response> {
     let uploader = Uploader::of(&state, caller, super::upload_token(&pairs, &[])?).await?;
@@ -49,7 +49,7 @@ pub async fn admin_upload(_: Admin, State(state): State<AppState>, request: Requ
 pub async fn list_mine(
     State(state): State<AppState>,
     caller: Caller,
-    QueryPairs(pairs): QueryPairs,
+    UniquePairs(pairs): UniquePairs,
 ) -> ApiResult<Response> {
     let paging = Paging::parse(&pairs, &[])?;
     let owner = match &caller {
@@ -62,7 +62,11 @@ pub async fn list_mine(
 }
 
 /// `GET /admin/storage`: every file, newest first (`page`, `limit`, `bucket`).
-pub async fn admin_list(_: Admin, State(state): State<AppState>, QueryPairs(pairs): QueryPairs) -> ApiResult<Response> {
+pub async fn admin_list(
+    _: Admin,
+    State(state): State<AppState>,
+    UniquePairs(pairs): UniquePairs,
+) -> ApiResult<Response> {
     let paging = Paging::parse(&pairs, &["bucket"])?;
     let bucket = pairs.iter().find(|(k, _)| k == "bucket").map(|(_, v)| v.as_str());
     let page = state.files().list_files(None, bucket, paging.limit, paging.offset()).await?;
@@ -79,7 +83,7 @@ pub async fn get_one(
     caller: Caller,
     headers: HeaderMap,
     Path(x): Path<String>,
-    QueryPairs(pairs): QueryPairs,
+    UniquePairs(pairs): UniquePairs,
 ) -> ApiResult<Response> {
     one_segment(&state, &caller, &headers, &x, &pairs, false).await
 }
@@ -91,7 +95,7 @@ pub async fn head_one(
     caller: Caller,
     headers: HeaderMap,
     Path(x): Path<String>,
-    QueryPairs(pairs): QueryPairs,
+    UniquePairs(pairs): UniquePairs,
 ) -> ApiResult<Response> {
     one_segment(&state, &caller, &headers, &x, &pairs, true).await
 }
@@ -117,7 +121,7 @@ pub async fn get_two(
     caller: Caller,
     headers: HeaderMap,
     Path((x, rest)): Path<(String, String)>,
-    QueryPairs(pairs): QueryPairs,
+    UniquePairs(pairs): UniquePairs,
 ) -> ApiResult<Response> {
     two_segments(&state, &caller, &headers, (&x, &rest), &pairs, false).await
 }
@@ -127,7 +131,7 @@ pub async fn head_two(
     caller: Caller,
     headers: HeaderMap,
     Path((x, rest)): Path<(String, String)>,
-    QueryPairs(pairs): QueryPairs,
+    UniquePairs(pairs): UniquePairs,
 ) -> ApiResult<Response> {
     two_segments(&state, &caller, &headers, (&x, &rest), &pairs, true).await
 }
@@ -157,16 +161,7 @@ async fn download_by_id(
 ) -> ApiResult<Response> {
     let file = state.files().file(id).await?.ok_or_else(|| file_not_found(id))?;
     state.files().may_read(state.store(), &file, caller).await?;
-    download::serve(state, &file, headers, Serve { head, attachment: wants_download(pairs) }).await
-}
-
-/// `?download` (any value but `false`/`0`) asks for `Content-Disposition: attachment`.
-pub fn wants_download(pairs: &[(String, String)]) -> bool {
-    // `?download` alone (or with any value) asks for it; the false spellings that every flag
-    // of the API takes do not.
-    pairs
-        .iter()
-        .any(|(k, v)| k == "download" && !matches!(v.to_ascii_lowercase().as_str(), "false" | "0" | "no" | "off"))
+    download::serve(state, &file, headers, Serve::asked(head, pairs)).await
 }
 
 /// `DELETE /storage/{id}`: the owner's or the admin's.

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value as Json_;
 
 use super::download::{self, Serve};
-use super::files::{file_not_found, wants_download};
+use super::files::file_not_found;
 use super::form::{Fields, read_text, signed_value};
 use super::parts::Form;
 use super::{BodySource, FieldSource, declared_length, signed};
@@ -23,7 +23,7 @@ use crate::files::meta::{FileRecord, Visible};
 use crate::files::names::{SIGNED_URL_SEGMENT, check_key, clean_filename, is_file_id, truncate};
 use crate::files::signing::{Action, Grant};
 use crate::files::upload::{NewFile, Received};
-use crate::http::extract::{Path, QueryPairs};
+use crate::http::extract::{Path, UniquePairs};
 
 /// The largest page of a bucket listing, and the default.
 const MAX_LIST: u32 = 1000;
@@ -89,7 +89,7 @@ pub async fn download(
         }
         None => state.files().may_read(state.store(), &file, caller).await?,
     }
-    download::serve(state, &file, headers, Serve { head, attachment: wants_download(pairs) }).await
+    download::serve(state, &file, headers, Serve::asked(head, pairs)).await
 }
 
 /// A signed download acts for its signer: it serves the file only while the signer may read
@@ -126,13 +126,26 @@ pub async fn post(
     State(state): State<AppState>,
     caller: Caller,
     Path((bucket, rest)): Path<(String, String)>,
-    QueryPairs(pairs): QueryPairs,
+    UniquePairs(pairs): UniquePairs,
     request: Request,
 ) -> ApiResult<Response> {
     if let Some(key) = rest.strip_suffix(SIGNED_URL_SEGMENT).and_then(|k| k.strip_suffix('/')) {
         return signed::sign_download(&state, &caller, &bucket, key, request).await;
     }
     upload(&state, caller, &bucket, &rest, &pairs, request).await
+}
+
+/// Whether an upload may replace the file at its key: `x-upsert: true` or `?upsert=true`.
+/// Sent both ways (or on two header lines), they must agree (400 otherwise).
+fn upsert_asked(headers: &HeaderMap, pairs: &[(String, String)]) -> ApiResult<bool> {
+    let from_headers = headers.get_all("x-upsert").iter().map(|v| v.as_bytes().eq_ignore_ascii_case(b"true"));
+    let from_query = pairs.iter().filter(|(k, _)| k == "upsert").map(|(_, v)| v.eq_ignore_ascii_case("true"));
+    let mut asked = from_headers.chain(from_query);
+    let first = asked.next().unwrap_or(false);
+    match asked.all(|other| other == first) {
+        true => Ok(first),
+        false => Err(ApiError::bad_field("upsert", "x-upsert and ?upsert disagree: send one of them")),
+    }
 }
 
 async fn upload(
@@ -144,8 +157,7 @@ async fn upload(
     request: Request,
 ) -> ApiResult<Response> {
     check_key(key)?;
-    let upsert = request.headers().get("x-upsert").is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"))
-        || pairs.iter().any(|(k, v)| k == "upsert" && v == "true");
+    let upsert = upsert_asked(request.headers(), pairs)?;
     let (owner, grant) = match super::upload_token(pairs, &["upsert"])? {
         Some(token) => {
             let grant = state.files().signer.verify(token, Action::Upload, signed::now_secs())?;

@@ -25,7 +25,7 @@ use crate::files::names::{check_key, clean_filename};
 use crate::files::resumable::{Appended, Resumable, metadata_type};
 use crate::files::signing::{Action, Grant};
 use crate::files::upload::NewFile;
-use crate::http::extract::{Path, QueryPairs};
+use crate::http::extract::{Path, UniquePairs};
 
 const TUS_VERSION: &str = "1.0.0";
 const TUS_EXTENSIONS: &str = "creation,expiration,termination";
@@ -56,7 +56,7 @@ pub async fn options(State(state): State<AppState>) -> Response {
 }
 
 /// `POST`: a new upload of `Upload-Length` bytes → 201 with its `Location`.
-pub async fn create(state: State<AppState>, caller: Caller, query: QueryPairs, headers: HeaderMap) -> Response {
+pub async fn create(state: State<AppState>, caller: Caller, query: UniquePairs, headers: HeaderMap) -> Response {
     tus_answer(create_upload(state, caller, query, headers).await)
 }
 
@@ -72,7 +72,7 @@ impl FromRequestParts<AppState> for Requester {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let caller = Caller::from_request_parts(parts, state).await?;
-        let QueryPairs(pairs) = QueryPairs::from_request_parts(parts, state).await?;
+        let UniquePairs(pairs) = UniquePairs::from_request_parts(parts, state).await?;
         Ok(Requester { caller, token: super::token(&pairs).map(str::to_owned) })
     }
 }
@@ -130,7 +130,7 @@ fn tus_answer(result: ApiResult<Response>) -> Response {
 async fn create_upload(
     State(state): State<AppState>,
     caller: Caller,
-    QueryPairs(pairs): QueryPairs,
+    UniquePairs(pairs): UniquePairs,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     check_version(&headers)?;
