@@ -455,6 +455,17 @@ impl ToSql for Value {
     }
 }
 
+/// SQLite's "NOT NULL constraint failed: table.column" in PostgreSQL's words, which is what
+/// PostgREST clients read, so that both backends answer alike.
+fn not_null_message(msg: String) -> String {
+    match msg.strip_prefix("NOT NULL constraint failed: ").and_then(|names| names.split_once('.')) {
+        Some((table, column)) => {
+            format!("null value in column \"{column}\" of relation \"{table}\" violates not-null constraint")
+        }
+        None => msg,
+    }
+}
+
 /// SQLite's error → a classified [`DbError`]. The message never carries the statement
 /// (rusqlite's `SqlInputError` would print it whole): errors are logged, and a statement holds
 /// the request's structure.
@@ -471,7 +482,7 @@ fn map_err(err: rusqlite::Error) -> DbError {
                 DbError::UniqueViolation(unique_message(&msg))
             }
             ffi::SQLITE_CONSTRAINT_FOREIGNKEY => DbError::ForeignKeyViolation(msg),
-            ffi::SQLITE_CONSTRAINT_NOTNULL => DbError::NotNullViolation(msg),
+            ffi::SQLITE_CONSTRAINT_NOTNULL => DbError::NotNullViolation(not_null_message(msg)),
             ffi::SQLITE_CONSTRAINT_CHECK => DbError::CheckViolation(msg),
             // A trigger's RAISE(ABORT, …) (tables made with plain SQL): its message is for the client.
             ffi::SQLITE_CONSTRAINT_TRIGGER => DbError::InvalidValue(msg),

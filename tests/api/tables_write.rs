@@ -281,6 +281,9 @@ both_backends! {
             assert!(!resp.error().is_empty());
             assert!(!resp.text.contains("4242"), "a constraint's answer never echoes values: {}", resp.text);
         }
+        // A missing value is named alike on both backends, in PostgreSQL's words.
+        let unnamed = admin(&s, Method::POST, path, &[], Some(json!({"age": 4}))).await;
+        assert_eq!(unnamed.error(), "null value in column \"email\" of relation \"members\" violates not-null constraint", "{}", unnamed.text);
         // A foreign key is named alike on both backends, on insert and on update.
         let missing = admin(&s, Method::POST, path, &[], Some(json!({"email": "e@x", "team_id": 4242}))).await;
         assert_eq!(missing.error(), "team_id must name an existing row of teams", "{}", missing.text);
