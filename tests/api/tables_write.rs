@@ -106,6 +106,24 @@ both_backends! {
         let deleted = admin(&s, Method::DELETE, &format!("{path}?priority=eq.8"), &[], None).await;
         assert_eq!(deleted.status, 204);
         assert_eq!(s.get("/api/v1/tables/todos/1").await.status, 404);
+
+        // The rows a write answers with come in the representation `Accept` asks for.
+        let csv = [("Prefer", "return=representation"), ("Accept", "text/csv")];
+        let made = admin(&s, Method::POST, &format!("{path}?select=id,title"), &csv, Some(json!([{"title": "c1"}, {"title": "c,2"}]))).await;
+        assert_eq!((made.status, made.header("content-type")), (201, Some("text/csv; charset=utf-8")), "{}", made.text);
+        assert_eq!(made.text, "id,title\r\n9,c1\r\n10,\"c,2\"\r\n");
+        let patched = admin(&s, Method::PATCH, &format!("{path}?id=eq.9&select=title,priority"), &csv, Some(json!({"priority": 3}))).await;
+        assert_eq!((patched.status, patched.text.as_str()), (200, "title,priority\r\nc1,3\r\n"));
+        let by_id = admin(&s, Method::PATCH, "/api/v1/tables/todos/10?select=id", &csv, Some(json!({"priority": 4}))).await;
+        assert_eq!((by_id.status, by_id.text.as_str()), (200, "id\r\n10\r\n"));
+        let gone = admin(&s, Method::DELETE, "/api/v1/tables/todos/10?select=title", &csv, None).await;
+        assert_eq!((gone.status, gone.text.as_str()), (200, "title\r\n\"c,2\"\r\n"));
+        // An Accept the server cannot answer in is refused before anything is written.
+        let unanswerable = admin(&s, Method::POST, path, &[("Accept", "image/png")], Some(json!({"title": "never"}))).await;
+        assert_eq!(unanswerable.status, 406, "{}", unanswerable.text);
+        let unanswerable = admin(&s, Method::PATCH, &format!("{path}?id=eq.9"), &[("Accept", "application/xml")], Some(json!({"title": "never"}))).await;
+        assert_eq!(unanswerable.status, 406, "{}", unanswerable.text);
+        assert_eq!(s.get(&format!("{path}?title=eq.never")).await.body, json!([]));
     }
 
     async fn writes_count_the_rows_they_wrote_when_asked(s) {

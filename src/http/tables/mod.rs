@@ -46,6 +46,15 @@ fn json(status: StatusCode, body: &impl Serialize) -> ApiResult<Response> {
 
 /// Rows in the representation a read asked for (see [`prefer::format`]).
 fn rows_answer(format: prefer::Format, rows: &crate::data::tables::TableRows) -> ApiResult<Response> {
+    rows_answer_as(StatusCode::OK, format, rows)
+}
+
+/// Rows in the representation asked for, with `status` (a write's 201).
+fn rows_answer_as(
+    status: StatusCode,
+    format: prefer::Format,
+    rows: &crate::data::tables::TableRows,
+) -> ApiResult<Response> {
     let (content_type, bytes) = match format {
         prefer::Format::Json => ("application/json", serde_json::to_vec(rows).map_err(ApiError::internal)?),
         prefer::Format::Object => {
@@ -53,7 +62,7 @@ fn rows_answer(format: prefer::Format, rows: &crate::data::tables::TableRows) ->
         }
         prefer::Format::Csv => ("text/csv; charset=utf-8", rows.to_csv().into_bytes()),
     };
-    Ok((StatusCode::OK, [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))], bytes).into_response())
+    Ok((status, [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))], bytes).into_response())
 }
 
 /// Refuses the keywords (and filters) that do not apply to this request, naming the first.

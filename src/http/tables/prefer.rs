@@ -137,12 +137,6 @@ pub fn format(headers: &HeaderMap) -> Result<Format, ApiError> {
     )))
 }
 
-/// Whether the client asks for one object (`Accept: application/vnd.pgrst.object+json`,
-/// postgrest-js's `.single()`).
-pub fn wants_object(headers: &HeaderMap) -> bool {
-    headers.get_all("accept").iter().any(|v| v.to_str().is_ok_and(|s| s.contains("application/vnd.pgrst.object")))
-}
-
 /// `Content-Range` of a page: `0-9/123`, `0-9/*` without a count, `*/0` when empty.
 pub fn content_range(offset: u64, rows: usize, total: Option<i64>) -> String {
     let total = total.map_or_else(|| "*".to_owned(), |t| t.to_string());
@@ -214,8 +208,9 @@ mod tests {
 
     #[test]
     fn accept_and_content_range() {
-        assert!(wants_object(&headers(&[("accept", "application/vnd.pgrst.object+json")])));
-        assert!(!wants_object(&headers(&[("accept", "application/json")])));
+        assert_eq!(format(&headers(&[("accept", "application/vnd.pgrst.object+json")])).unwrap(), Format::Object);
+        assert_eq!(format(&headers(&[("accept", "application/json")])).unwrap(), Format::Json);
+        assert_eq!(format(&headers(&[("accept", "text/csv")])).unwrap(), Format::Csv);
         assert_eq!(content_range(0, 10, Some(123)), "0-9/123");
         assert_eq!(content_range(10, 5, None), "10-14/*");
         assert_eq!(content_range(0, 0, Some(0)), "*/0");

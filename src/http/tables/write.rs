@@ -8,8 +8,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value as Json};
 
-use super::prefer::{self, Return};
-use super::{json, only};
+use super::prefer::{self, Format, Return};
+use super::{json, only, rows_answer_as};
 use crate::app::AppState;
 use crate::data::access::Caller;
 use crate::data::catalog::Table;
@@ -47,7 +47,8 @@ pub async fn create(
             .collect::<Result<_, _>>()?,
         _ => return Err(ApiError::bad_request("the body must be a JSON object or an array of objects")),
     };
-    let wants_object = prefer::wants_object(&headers);
+    let format = prefer::format(&headers)?;
+    let wants_object = format == Format::Object;
     if wants_object && objects.len() != 1 {
         return Err(single_refused(objects.len()));
     }
@@ -78,9 +79,8 @@ pub async fn create(
             }
             response
         }
-        Some(Return::Representation) if !wants_object => json(StatusCode::CREATED, &rows)?,
-        _ if wants_object || (single && rows.len() == 1) => json(StatusCode::CREATED, &rows.single()?)?,
-        _ => json(StatusCode::CREATED, &rows)?,
+        Some(Return::Representation) => representation(StatusCode::CREATED, format, &rows, false)?,
+        _ => representation(StatusCode::CREATED, format, &rows, single && rows.len() == 1)?,
     };
     let counted = (tq.count || prefs.count).then_some(rows.len() as i64);
     let headers = response.headers_mut();
@@ -111,14 +111,15 @@ pub async fn update(
     require_filters(&tq, "PATCH")?;
     let object = body_object(&body)?;
     let prefs = prefer::prefer(&headers)?;
-    let wants_object = prefer::wants_object(&headers);
+    let format = prefer::format(&headers)?;
+    let wants_object = format == Format::Object;
     let (store, caller, query) = (state.store(), &caller, &tq.query);
     let update = |table: Arc<Table>| async move {
         let update = Mutation::Update { target: Target::Filter(query.clone()), fields: object.clone(), replace: false };
         store.table_write(&table, caller, query, vec![update], wants_object).await
     };
     let rows = store.with_table(&name, update).await?;
-    many_answer(prefs.ret, wants_object, tq.count || prefs.count, &rows)
+    many_answer(prefs.ret, format, tq.count || prefs.count, &rows)
 }
 
 /// `DELETE /tables/{table}?filters`: deletes every matching row; refuses to run without a
@@ -134,14 +135,15 @@ pub async fn delete(
     only(&tq, &["filters", "count"], "a delete")?;
     require_filters(&tq, "DELETE")?;
     let prefs = prefer::prefer(&headers)?;
-    let wants_object = prefer::wants_object(&headers);
+    let format = prefer::format(&headers)?;
+    let wants_object = format == Format::Object;
     let (store, caller, query) = (state.store(), &caller, &tq.query);
     let delete = |table: Arc<Table>| async move {
         let delete = Mutation::Delete { target: Target::Filter(query.clone()) };
         store.table_write(&table, caller, query, vec![delete], wants_object).await
     };
     let rows = store.with_table(&name, delete).await?;
-    many_answer(prefs.ret, wants_object, tq.count || prefs.count, &rows)
+    many_answer(prefs.ret, format, tq.count || prefs.count, &rows)
 }
 
 /// `PUT /tables/{table}/{id}`: replaces the row; columns not given become null.
@@ -184,6 +186,7 @@ async fn by_id_update(state: AppState, request: ByIdWrite, replace: bool) -> Api
     only(&tq, &[], "a write by id (only select does)")?;
     let object = body_object(&body)?;
     let prefs = prefer::prefer(&headers)?;
+    let format = prefer::format(&headers)?;
     let (store, caller, query, id) = (state.store(), &caller, &tq.query, &id);
     let update = |table: Arc<Table>| async move {
         let update = Mutation::Update { target: Target::Id(id.clone()), fields: object.clone(), replace };
@@ -192,7 +195,7 @@ async fn by_id_update(state: AppState, request: ByIdWrite, replace: bool) -> Api
     let rows = store.with_table(&name, update).await?;
     match prefs.ret {
         Some(Return::Minimal | Return::HeadersOnly) => Ok(StatusCode::NO_CONTENT.into_response()),
-        _ => json(StatusCode::OK, &rows.single()?),
+        _ => representation(StatusCode::OK, format, &rows, true),
     }
 }
 
@@ -207,6 +210,7 @@ pub async fn delete_one(
     let tq = parse::table_query(&pairs)?;
     only(&tq, &[], "a delete by id (only select does)")?;
     let prefs = prefer::prefer(&headers)?;
+    let format = prefer::format(&headers)?;
     let (store, caller, query, id) = (state.store(), &caller, &tq.query, &id);
     let delete = |table: Arc<Table>| async move {
         let delete = Mutation::Delete { target: Target::Id(id.clone()) };
@@ -214,7 +218,7 @@ pub async fn delete_one(
     };
     let rows = store.with_table(&name, delete).await?;
     match prefs.ret {
-        Some(Return::Representation) => json(StatusCode::OK, &rows.single()?),
+        Some(Return::Representation) => representation(StatusCode::OK, format, &rows, true),
         _ => Ok(StatusCode::NO_CONTENT.into_response()),
     }
 }
@@ -232,13 +236,23 @@ fn body_object(body: &Json) -> ApiResult<&Map<String, Json>> {
     body.as_object().ok_or_else(|| ApiError::bad_request("the request body must be a JSON object"))
 }
 
+/// The rows a write answers with, in the representation `Accept` asks for (see
+/// [`prefer::format`]): CSV, one object, or JSON: an array, or the row alone when the request
+/// wrote `one` row by its nature (a write by id, an insert of one object).
+fn representation(status: StatusCode, format: Format, rows: &TableRows, one: bool) -> ApiResult<Response> {
+    match format {
+        Format::Json if one => json(status, &rows.single()?),
+        Format::Json => json(status, rows),
+        other => rows_answer_as(status, other, rows),
+    }
+}
+
 /// The answer of a PATCH or DELETE with filters: 204, or the rows for
 /// `return=representation` (one object for `Accept: application/vnd.pgrst.object+json`);
 /// `Content-Range` spans the rows changed, with their count when `counted`.
-fn many_answer(ret: Option<Return>, wants_object: bool, counted: bool, rows: &TableRows) -> ApiResult<Response> {
+fn many_answer(ret: Option<Return>, format: Format, counted: bool, rows: &TableRows) -> ApiResult<Response> {
     let mut response = match ret {
-        Some(Return::Representation) if wants_object => json(StatusCode::OK, &rows.single()?)?,
-        Some(Return::Representation) => json(StatusCode::OK, rows)?,
+        Some(Return::Representation) => representation(StatusCode::OK, format, rows, false)?,
         _ => StatusCode::NO_CONTENT.into_response(),
     };
     let total = counted.then_some(rows.len() as i64);
