@@ -137,12 +137,10 @@ impl Store {
             on_delete: new.on_delete.unwrap_or(OnDelete::Restrict),
             created_at: now_ms(),
         };
-        // Even a field just added may hold values by now: writes that raced this one.
-        let checked = new.many;
         // Writes to the collection are validated, and deletes in the target planned, by the
         // relations: both are planned again after this.
         let ends = [relation.collection.as_str(), relation.target.as_str()];
-        let insert = insert_relation(self.db.dialect(), &relation, checked);
+        let insert = insert_relation(self.db.dialect(), &relation);
         let written = self.schema_change(&ends, vec![insert]).await.map_err(|err| match err {
             super::DbError::UniqueViolation(_) => {
                 ApiError::Conflict(format!("'{}.{}' already has a relation", relation.collection, relation.field))
@@ -150,27 +148,48 @@ impl Store {
             other => other.into(),
         })?;
         if written.first().is_none_or(|rows| rows.affected == 0) {
-            return Err(self.not_lists_of_ids(&relation.collection, &relation.field).await);
+            return Err(self.values_in_the_way(&relation).await);
         }
         // The catalog knows which fields hold `many` relations (their length is bounded).
         self.refresh_ends(&ends).await?;
         Ok(relation)
     }
 
-    /// The refusal of a `many` relation over a field whose values are not all lists of ids,
-    /// with how many records hold such a value.
-    async fn not_lists_of_ids(&self, collection: &str, field: &str) -> ApiError {
-        let mut b = SqlBuilder::new(self.db.dialect());
-        b.push("SELECT COUNT(*) FROM ").ident(collection).push(" WHERE ");
-        not_a_list_of_ids(&mut b, field);
-        let count = match self.db.read(b.finish()).await {
-            Ok(rows) => rows.rows.first().and_then(|r| r[0].as_int()).unwrap_or(0),
-            Err(err) => return err.into(),
+    /// The refusal of a relation over a field whose values could not be its values, with how
+    /// many records hold such a value: for a `many` relation, values that are not lists of
+    /// ids; else, ids of records the target does not hold.
+    async fn values_in_the_way(&self, relation: &Relation) -> ApiError {
+        let (collection, field) = (&relation.collection, &relation.field);
+        let count = |condition: &dyn Fn(&mut SqlBuilder)| {
+            let mut b = SqlBuilder::new(self.db.dialect());
+            b.push("SELECT COUNT(*) FROM ").ident(collection).push(" AS c WHERE ");
+            condition(&mut b);
+            async move { self.db.read(b.finish()).await.map(|rows| rows.rows.first().and_then(|r| r[0].as_int())) }
         };
-        ApiError::Conflict(format!(
-            "{count} records of '{collection}' hold values in '{field}' that are not arrays of at most \
-             {MAX_RELATION_IDS} record ids (MAX_RELATION_IDS); change or clear them first"
-        ))
+        if relation.many {
+            match count(&|b| not_a_list_of_ids(b, field)).await {
+                Ok(Some(n)) if n > 0 => {
+                    return ApiError::Conflict(format!(
+                        "{n} records of '{collection}' hold values in '{field}' that are not arrays of at most \
+                         {MAX_RELATION_IDS} record ids (MAX_RELATION_IDS); change or clear them first"
+                    ));
+                }
+                Ok(_) => {}
+                Err(err) => return err.into(),
+            }
+        }
+        match count(&|b| names_missing_records(b, relation)).await {
+            Ok(n) => ApiError::ConflictOf {
+                message: format!(
+                    "{} records of '{collection}' name in '{field}' records that '{}' does not hold; change or \
+                     clear them first",
+                    n.unwrap_or(0),
+                    relation.target
+                ),
+                code: crate::error::codes::FOREIGN_KEY,
+            },
+            Err(err) => err.into(),
+        }
     }
 
     pub async fn delete_relation(&self, id: &str) -> Result<(), ApiError> {
@@ -289,13 +308,14 @@ pub(super) enum Effect {
     Write { stmt: Stmt, relation: Relation, deletes: bool },
 }
 
-/// The relation's row. A `many` relation over a field that already holds values (`checked`)
-/// is written only while each of them is what a write to the field would have to be: nothing,
-/// or an array of at most `MAX_RELATION_IDS` ids (soft-deleted records count: a restore brings
-/// them back). The check and the write are one statement, so a write to the field can only
-/// slip in if it was checked against the catalog before the relation existed; deletes and
-/// expands read a value that is not an array as holding no ids.
-fn insert_relation(dialect: Dialect, relation: &Relation, checked: bool) -> Stmt {
+/// The relation's row, written only while the field's values are what a write to it would
+/// have to be: for a `many` relation, nothing or an array of at most `MAX_RELATION_IDS` ids
+/// (soft-deleted records count: a restore brings them back); and, in live records, ids of live
+/// records of the target (a restore checks its own). The check and the write are one
+/// statement, so a write to the field can only slip in if it was checked against the catalog
+/// before the relation existed; deletes and expands read a value that is not an array as
+/// holding no ids.
+fn insert_relation(dialect: Dialect, relation: &Relation) -> Stmt {
     let mut b = SqlBuilder::new(dialect);
     b.push("INSERT INTO _fb_relations (id, collection, field, target, many, on_delete, created_at) SELECT ");
     // Typed casts: PostgreSQL cannot infer a parameter's type from a bare select list.
@@ -306,12 +326,47 @@ fn insert_relation(dialect: Dialect, relation: &Relation, checked: bool) -> Stmt
     b.push("CAST(").param(relation.many.into()).push(" AS BOOLEAN), ");
     b.push("CAST(").param(relation.on_delete.name().into()).push(" AS TEXT), ");
     b.push("CAST(").param(relation.created_at.into()).push(" AS BIGINT)");
-    if checked {
-        b.push(" WHERE NOT EXISTS (SELECT 1 FROM ").ident(&relation.collection).push(" WHERE ");
+    b.push(" WHERE NOT EXISTS (SELECT 1 FROM ").ident(&relation.collection).push(" AS c WHERE ");
+    if relation.many {
         not_a_list_of_ids(&mut b, &relation.field);
-        b.push(")");
+        b.push(" OR ");
     }
+    names_missing_records(&mut b, relation);
+    b.push(")");
     b.finish()
+}
+
+/// The condition "this live record (aliased `c`) names in its relation field a record that
+/// the target does not hold live". Each branch guards its own reading of the value (see
+/// [`not_a_list_of_ids`]).
+fn names_missing_records(b: &mut SqlBuilder, relation: &Relation) {
+    let (field, target) = (&relation.field, &relation.target);
+    let missing = |b: &mut SqlBuilder, id: &str| {
+        b.push("NOT EXISTS (SELECT 1 FROM ").ident(target).push(" AS t WHERE t.\"_id\" = ").push(id);
+        b.push(" AND t.\"_deleted_at\" IS NULL)");
+    };
+    // The record's own columns, named through its alias `c` (the target may have a column
+    // of the field's name).
+    let own = format!("c.{}", crate::data::sql::quote_ident(field));
+    b.push("c.\"_deleted_at\" IS NULL AND ");
+    match (relation.many, b.dialect()) {
+        (false, _) => {
+            b.push(&own).push(" IS NOT NULL AND ");
+            missing(b, &own);
+        }
+        (true, Dialect::Postgres) => {
+            b.push("CASE WHEN jsonb_typeof(").push(&own).push(") = 'array' THEN EXISTS (SELECT 1 FROM ");
+            b.push("jsonb_array_elements_text(").push(&own).push(") AS e(v) WHERE ");
+            missing(b, "e.v");
+            b.push(") ELSE false END");
+        }
+        (true, Dialect::Sqlite) => {
+            b.push("CASE WHEN json_valid(").push(&own).push(") THEN CASE WHEN json_type(").push(&own);
+            b.push(") = 'array' THEN EXISTS (SELECT 1 FROM json_each(").push(&own).push(") AS e WHERE ");
+            missing(b, "e.value");
+            b.push(") ELSE 0 END ELSE 0 END");
+        }
+    }
 }
 
 /// The condition "this record's `field` holds something other than nothing or an array of at
@@ -362,16 +417,20 @@ pub(super) fn referenced_ids<'r>(
     referenced
 }
 
-/// The statement that reads which of `ids` are live records of `target`. On PostgreSQL it
-/// locks them until the write commits, as a foreign key does, so that a concurrent delete of
-/// one waits and then meets the new reference (and its `on_delete` applies).
-pub(super) fn live_records(dialect: Dialect, target: &str, ids: &[String]) -> Stmt {
+/// The statement that reads which of `ids` are live records of `target` within `scope`. On
+/// PostgreSQL it locks them until the write commits, as a foreign key does, so that a
+/// concurrent delete of one waits and then meets the new reference (and its `on_delete`
+/// applies).
+pub(super) fn live_records(dialect: Dialect, target: &str, ids: &[String], scope: &Scope) -> Stmt {
     let mut b = SqlBuilder::new(dialect);
     b.push("SELECT \"_id\" FROM ").ident(target).push(" WHERE \"_deleted_at\" IS NULL AND \"_id\" IN (");
     for (i, id) in ids.iter().enumerate() {
         b.push(if i == 0 { "" } else { ", " }).param(id.as_str().into());
     }
     b.push(")");
+    if let Scope::OwnedBy(owner) = scope {
+        b.push(" AND \"_owner_id\" = ").param(owner.as_str().into());
+    }
     if dialect == Dialect::Postgres {
         b.push(" FOR SHARE");
     }

@@ -64,7 +64,8 @@ both_backends! {
         assert_eq!(s.get("/api/v1/admin/relations").await.status, 401);
 
         // A `many` relation over a field already written: its values must be lists of ids.
-        let a = s.seed("posts", &[json!({"title": "a", "tags": ["x", "y"]}), json!({"title": "b", "tags": null})]).await;
+        let writers: Vec<String> = s.seed("authors", &[json!({"name": "x"}), json!({"name": "y"})]).await.iter().map(id).collect();
+        let a = s.seed("posts", &[json!({"title": "a", "tags": writers}), json!({"title": "b", "tags": null})]).await;
         let many = json!({"collection": "posts", "field": "tags", "target": "authors", "many": true});
         for bad in [json!({"k": "x"}), json!("x"), json!([1, 2]), json!(["x", ["y"]]), json!(vec!["id"; 1001])] {
             let odd = s.seed("posts", &[json!({"title": "odd", "tags": bad})]).await;
@@ -285,7 +286,53 @@ both_backends! {
         assert_eq!(s.admin_post(&format!("/api/v1/authors/{gone}/restore"), json!({})).await.status, 200);
         let renamed = s.send(Method::PATCH, &format!("/api/v1/posts/{post}"), None, Some(json!({"author": gone}))).await;
         assert_eq!(renamed.status, 200, "{}", renamed.text);
+
+        // A restore of a record whose related record went meanwhile is refused, until it is back.
+        assert_eq!(s.send(Method::DELETE, &format!("/api/v1/posts/{post}"), None, None).await.status, 200);
+        assert_eq!(s.send(Method::DELETE, &format!("/api/v1/authors/{gone}"), None, None).await.status, 200);
+        let restored = s.post(&format!("/api/v1/posts/{post}/restore"), json!({})).await;
+        assert_eq!(restored.status, 409, "{}", restored.text);
+        assert_eq!(s.get(&format!("/api/v1/posts/{post}")).await.status, 404, "still deleted");
+        assert_eq!(s.admin_post(&format!("/api/v1/authors/{gone}/restore"), json!({})).await.status, 200);
+        assert_eq!(s.post(&format!("/api/v1/posts/{post}/restore"), json!({})).await.status, 200);
+
+        // A record the caller may not read is answered as one that is not there; the admin may
+        // name it.
+        s.open_collection("vault").await;
+        let secret = id(&s.seed("vault", &[json!({"k": 1})]).await[0]);
+        s.admin_patch("/api/v1/admin/collections/vault", json!({"rules": {"read": "disabled"}})).await;
+        relation(&s, json!({"collection": "posts", "field": "safe", "target": "vault"})).await;
+        let hidden = s.post("/api/v1/posts", json!({"title": "h", "safe": secret})).await;
+        let missing = s.post("/api/v1/posts", json!({"title": "h", "safe": ghost})).await;
+        assert_eq!((hidden.status, missing.status), (409, 409), "{} {}", hidden.text, missing.text);
+        assert_eq!(hidden.error().replace(&secret, "ID"), missing.error().replace(ghost, "ID"), "the same words");
+        assert_eq!(s.admin_post("/api/v1/posts", json!({"title": "h", "safe": secret})).await.status, 201);
     }
+
+    async fn a_relation_over_values_that_name_no_record_is_refused(s) {
+        for c in ["people", "notes"] {
+            s.open_collection(c).await;
+        }
+        // A column of the target named as the field does not stand in for the field.
+        let ada = id(&s.seed("people", &[json!({"name": "Ada", "by": "someone", "seen": "x"})]).await[0]);
+        let ghost = "0190a0a0-0000-7000-8000-000000000000";
+        let stray = id(&s.seed("notes", &[json!({"by": ghost, "seen": [ada, ghost]}), json!({"by": ada, "seen": [ada]})]).await[0]);
+        for (body, field) in [
+            (json!({"collection": "notes", "field": "by", "target": "people"}), "by"),
+            (json!({"collection": "notes", "field": "seen", "target": "people", "many": true}), "seen"),
+        ] {
+            let refused = s.admin_post("/api/v1/admin/relations", body.clone()).await;
+            assert_eq!(refused.status, 409, "{body}: {}", refused.text);
+            assert!(refused.error().contains("1 records of 'notes'") && refused.error().contains(field), "{}", refused.text);
+        }
+        assert_eq!(relations(&s).await, Vec::<String>::new(), "nothing was kept of the refusals");
+        // A soft-deleted record is no reason to refuse (a restore checks its own).
+        assert_eq!(s.send(Method::DELETE, &format!("/api/v1/notes/{stray}"), None, None).await.status, 200);
+        relation(&s, json!({"collection": "notes", "field": "by", "target": "people"})).await;
+        relation(&s, json!({"collection": "notes", "field": "seen", "target": "people", "many": true})).await;
+        assert_eq!(s.post(&format!("/api/v1/notes/{stray}/restore"), json!({})).await.status, 409);
+    }
+
 
     async fn relations_go_with_the_collection_or_field_that_holds_or_targets_them(s) {
         for c in ["src", "tgt", "other"] {

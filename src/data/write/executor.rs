@@ -34,6 +34,9 @@ pub(in crate::data) struct Plan {
     pub relations: Vec<Relation>,
     /// The collections whose records point at `table`, for the changes their effects make.
     pub related: Vec<Arc<Table>>,
+    /// The records of each target of `table`'s relations that the caller may name: those it
+    /// may read (`None`: none at all).
+    pub reference_scopes: Vec<(String, Option<access::Scope>)>,
     /// This instance's name, sent with the changes to the others, and the channel they
     /// listen on (PostgreSQL).
     pub instance: String,
@@ -166,6 +169,8 @@ impl TxWork for Arc<NewCollection> {
             scopes,
             relations: Vec::new(),
             related: Vec::new(),
+            // A new collection holds no relations yet.
+            reference_scopes: Vec::new(),
             instance: self.instance.clone(),
             channel: self.channel.clone(),
         };
@@ -452,13 +457,19 @@ impl Plan {
             Mutation::Restore { id } => {
                 let restored = output_columns(table, None, Deleted::Hidden)?;
                 let rows = tx.run(&rows::restore(dialect, table, id, &self.scopes.update, &restored)).await?;
+                // The records it names may have gone while it was deleted.
+                if let Some(row) = rows.rows.first() {
+                    let values: Vec<(String, Value)> =
+                        restored.iter().map(|c| c.name.clone()).zip(row.iter().cloned()).collect();
+                    self.check_related_ids(tx, &referenced_ids(relation_fields, &values)).await?;
+                }
                 return Ok(self.changed(table, &restored, rows, old));
             }
             Mutation::Delete { target } => return self.delete(tx, table, target, old).await,
         };
         let rows = tx.run(&stmt).await.map_err(|err| name_foreign_key(err, &references))?;
         if !rows.rows.is_empty() {
-            check_related_ids(tx, &related_ids).await?;
+            self.check_related_ids(tx, &related_ids).await?;
         }
         // A collection's key is generated; a plain table's may be left null by SQLite.
         if matches!(mutation, Mutation::Create { .. }) && dialect == Dialect::Sqlite && table.collection.is_none() {
@@ -545,6 +556,29 @@ impl Plan {
         Ok((Records::new(&old_columns, rows), changes))
     }
 
+    /// The records a write's relation fields name must be live records of their targets that
+    /// the caller may read (checked after the write, so that a record may name itself, or one
+    /// an earlier mutation created). A record the caller may not read is answered as one that
+    /// is not there: the refusal never tells whether it exists.
+    async fn check_related_ids<T: Tx>(
+        &self,
+        tx: &mut T,
+        related_ids: &[(&RelationField, Vec<String>)],
+    ) -> Result<(), ApiError> {
+        for (relation, ids) in related_ids {
+            let scope = self.reference_scopes.iter().find(|(target, _)| target == &relation.target);
+            let Some((_, Some(scope))) = scope else {
+                return Err(dangling(relation, &ids[0]));
+            };
+            let found = tx.run(&live_records(tx.dialect(), &relation.target, ids, scope)).await?.rows;
+            let found: HashSet<&str> = found.iter().filter_map(|row| row.first().and_then(Value::as_text)).collect();
+            if let Some(missing) = ids.iter().find(|id| !found.contains(id.as_str())) {
+                return Err(dangling(relation, missing));
+            }
+        }
+        Ok(())
+    }
+
     fn change(
         &self,
         table: &str,
@@ -610,19 +644,6 @@ impl Plan {
         }
         Ok(changes)
     }
-}
-
-/// The records a write's relation fields name must be live records of their targets (checked
-/// after the write, so that a record may name itself, or one an earlier mutation created).
-async fn check_related_ids<T: Tx>(tx: &mut T, related_ids: &[(&RelationField, Vec<String>)]) -> Result<(), ApiError> {
-    for (relation, ids) in related_ids {
-        let found = tx.run(&live_records(tx.dialect(), &relation.target, ids)).await?.rows;
-        let found: HashSet<&str> = found.iter().filter_map(|row| row.first().and_then(Value::as_text)).collect();
-        if let Some(missing) = ids.iter().find(|id| !found.contains(&id.as_str())) {
-            return Err(dangling(relation, missing));
-        }
-    }
-    Ok(())
 }
 
 /// 400: a chain of `cascade` relations deeper than `MAX_CASCADE_DEPTH` (nothing is deleted).

@@ -208,6 +208,7 @@ impl Store {
                 }
             }
         }
+        let reference_scopes = self.reference_scopes(&table, caller).await?;
         Ok(Arc::new(executor::Plan {
             table,
             caller: caller.clone(),
@@ -217,9 +218,28 @@ impl Store {
             scopes,
             relations,
             related,
+            reference_scopes,
             instance: self.instance.clone(),
             channel: self.channel.clone(),
         }))
+    }
+
+    /// The records of each target of `table`'s relations that `caller` may name in a write:
+    /// those it may read (`None`: none at all, or the target is gone).
+    async fn reference_scopes(&self, table: &Table, caller: &Caller) -> Result<Vec<(String, Option<Scope>)>, ApiError> {
+        let Some(meta) = &table.collection else { return Ok(Vec::new()) };
+        let mut scopes: Vec<(String, Option<Scope>)> = Vec::new();
+        for relation in &meta.relations {
+            if scopes.iter().any(|(target, _)| target == &relation.target) {
+                continue;
+            }
+            let scope = match self.catalog.lookup(&relation.target).await? {
+                Some(target) => access::scope(&target, &rules(&target).read, caller).ok(),
+                None => None,
+            };
+            scopes.push((relation.target.clone(), scope));
+        }
+        Ok(scopes)
     }
 
     /// SQLite refuses a delete of a row that other rows still refer to without saying which
