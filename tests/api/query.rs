@@ -66,6 +66,10 @@ both_backends! {
             ("n=gte.3&n=lte.4", &[3, 4]),
             ("filter=n:gte:3&n=lte.4", &[3, 4]),
             ("filter=name:eq:\"item-01\"", &[1]),
+            // A value is taken as written: a space is part of it, not padding.
+            ("filter=name:eq:%20item-01", &[]),
+            ("filter=name:startsWith:%20", &[]),
+            ("filter=n:lt:3,%20name:eq:item-01", &[1]),
             // Integers spelled as writes take them.
             ("filter=n:eq:3.0", &[3]),
             ("filter=n:lt:2e0", &[1]),

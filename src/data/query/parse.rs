@@ -346,8 +346,10 @@ pub fn collection_filter(value: &str) -> Result<Vec<Filter>, ParseError> {
             };
             let (op, negated) = operator(op)?;
             let operand = match op {
-                Op::In => Operand::List(raw.split('|').map(|v| unquote(v.trim())).collect()),
-                _ => operand(op, &unquote(raw.trim()))?,
+                // Values are taken as written, white space included (`title:eq: lead` is not
+                // `title:eq:lead`); only the names around them may be spaced out.
+                Op::In => Operand::List(raw.split('|').map(unquote).collect()),
+                _ => operand(op, &unquote(raw))?,
             };
             Ok(condition(column.trim(), op, operand, negated))
         })
@@ -727,6 +729,9 @@ mod tests {
         assert_eq!(nin, vec![Filter::Not(Box::new(cond("tag", Op::In, Operand::List(vec!["a".into(), "b".into()]))))]);
         // A value may hold colons.
         assert_eq!(collection_filter("url:eq:http://x").unwrap(), vec![cond("url", Op::Eq, scalar("http://x"))]);
+        // Values as written; names may be spaced out.
+        assert_eq!(collection_filter("s:eq: lead").unwrap(), vec![cond("s", Op::Eq, scalar(" lead"))]);
+        assert_eq!(collection_filter("a:eq:1, s:eq:  ").unwrap()[1], cond("s", Op::Eq, scalar("  ")));
         for bad in ["status", "status:eq", "a:nope:1", "a:eq:\"open", "a:is:maybe"] {
             assert!(collection_filter(bad).is_err(), "{bad}");
         }
