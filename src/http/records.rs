@@ -104,8 +104,25 @@ pub async fn count(
     QueryPairs(pairs): QueryPairs,
 ) -> ApiResult<Response> {
     let query = read_query(&caller, &pairs)?;
+    only_filters(&query, "count takes include_deleted, search and filters")?;
     let count = state.store().count_records(collection_name(&collection)?, &caller, &query).await?;
     conditional::json(&headers, &json!({ "count": count }))
+}
+
+/// Refuses the list parameters that shape a page (paging, sorting, projection, expansion)
+/// where no page is answered: a parameter that would be ignored is a 400 saying what applies.
+fn only_filters(query: &crate::data::query::Query, applies: &str) -> ApiResult<()> {
+    let shapes_a_page = query.limit.is_some()
+        || query.page.is_some()
+        || query.offset.is_some()
+        || query.after.is_some()
+        || query.fields.is_some()
+        || !query.sort.is_empty()
+        || !query.expand.is_empty();
+    match shapes_a_page {
+        true => Err(ApiError::bad_request(applies)),
+        false => Ok(()),
+    }
 }
 
 /// `GET /:collection/aggregate?op=count|sum|avg|min|max&field=…&group_by=…` plus filters →
@@ -127,16 +144,7 @@ pub async fn aggregate(
     let rest: Vec<(String, String)> =
         pairs.iter().filter(|(k, _)| !OWN_PARAMS.contains(&k.as_str())).cloned().collect();
     let query = read_query(&caller, &rest)?;
-    if query.limit.is_some()
-        || query.page.is_some()
-        || query.offset.is_some()
-        || query.after.is_some()
-        || query.fields.is_some()
-        || !query.sort.is_empty()
-        || !query.expand.is_empty()
-    {
-        return Err(ApiError::bad_request("aggregate takes op, field, group_by, include_deleted and filters"));
-    }
+    only_filters(&query, "aggregate takes op, field, group_by, include_deleted, search and filters")?;
     let answer = state.store().aggregate(collection_name(&collection)?, &caller, op, field, group_by, &query).await?;
     match answer {
         aggregate::Aggregate::Single(records) => {

@@ -50,6 +50,7 @@ both_backends! {
             ("filter=note:contains:%25", &[]),
             ("filter=ratio:gte:2", &[8, 9, 10]),
             ("filter=big:eq:true,n:lt:8", &[6, 7]),
+            ("filter=big:eq:TRUE,n:lt:8", &[6, 7]),
             ("filter=note:is:null", &[3, 6, 9]),
             ("n=gt.8", &[9, 10]),
             ("n.lte=2", &[1, 2]),
@@ -110,6 +111,19 @@ both_backends! {
         // Default order is creation order.
         assert_eq!(ns(&s.get("/api/v1/items?limit=3").await.body), vec![1, 2, 3]);
         assert_eq!(s.get("/api/v1/items").await.body["limit"], 50);
+        // A count answers no page: what would shape one is refused, not ignored.
+        for param in ["sort=n", "limit=2", "page=2", "fields=n", "expand=n", "after=zzz"] {
+            let refused = s.get(&format!("/api/v1/items/count?{param}")).await;
+            assert_eq!(refused.status, 400, "{param}: {}", refused.text);
+        }
+        assert_eq!(s.get("/api/v1/items/count?filter=n:lt:3&search=item").await.body["count"], 2);
+        // A json field has no order both backends share: a sort by it is refused.
+        s.seed("items", &[json!({"n": 11, "meta": {"a": 1}})]).await;
+        for path in ["/api/v1/items?sort=meta", "/api/v1/items?sort=n,-meta", "/api/v1/tables/items?order=meta.desc"] {
+            let refused = s.get(path).await;
+            assert_eq!(refused.status, 400, "{path}: {}", refused.text);
+            assert!(refused.error().contains("json"), "{}", refused.text);
+        }
     }
 
     async fn keyset_pages_stay_stable_while_records_are_added(s) {

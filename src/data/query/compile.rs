@@ -277,6 +277,18 @@ fn not_json(col: &Column, op: Op) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// A JSON column has no order both backends share (SQLite compares its text, PostgreSQL its
+/// values by type): a sort by one is refused, as comparisons of it are.
+fn unsortable(col: &Column) -> Result<(), ApiError> {
+    if col.ty == ColumnType::Json {
+        return Err(ApiError::bad_field(
+            &col.name,
+            format!("'{}' is a json column: records cannot be sorted by it", col.name),
+        ));
+    }
+    Ok(())
+}
+
 fn text_only(col: &Column, op: Op) -> Result<(), ApiError> {
     if col.ty != ColumnType::Text {
         return Err(ApiError::bad_request(format!(
@@ -476,7 +488,7 @@ pub fn typed(col: &Column, raw: &str) -> Result<Value, ApiError> {
             }
             Value::Real(f)
         }
-        ColumnType::Boolean => match raw.trim() {
+        ColumnType::Boolean => match raw.trim().to_ascii_lowercase().as_str() {
             "true" | "t" | "1" => Value::Bool(true),
             "false" | "f" | "0" => Value::Bool(false),
             _ => return Err(invalid()),
@@ -493,6 +505,7 @@ pub fn order_by(b: &mut SqlBuilder, table: &Table, sort: &[SortKey]) -> Result<(
             b.push(", ");
         }
         let col = column(table, &key.column)?;
+        unsortable(col)?;
         b.ident(&col.name).push(if key.descending { " DESC" } else { " ASC" });
         if i == 0 && (col.not_null || col.primary_key) {
             // No null to place: the engine's own order, which a primary key's index (built
