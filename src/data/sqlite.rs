@@ -396,12 +396,26 @@ impl rusqlite::functions::Aggregate<Option<i128>, Option<i64>> for ExactSum {
     }
 }
 
+/// Text in lower case by Unicode's rules, as PostgreSQL's `lower` gives it: the capital
+/// dotted I (`İ`) becomes a plain `i`, where Rust's rules add a combining dot after it (which
+/// would keep `İstanbul` from matching `istanbul`).
+fn fold(text: &str) -> String {
+    let mut folded = String::with_capacity(text.len());
+    for ch in text.chars() {
+        match ch {
+            '\u{130}' => folded.push('i'),
+            other => folded.extend(other.to_lowercase()),
+        }
+    }
+    folded
+}
+
 fn add_functions(conn: &Connection) -> Result<(), DbError> {
     use rusqlite::functions::FunctionFlags;
     use rusqlite::types::{Value as SqlValue, ValueRef};
     let flags = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC | FunctionFlags::SQLITE_INNOCUOUS;
     conn.create_scalar_function(FOLD_FUNCTION, 1, flags, |ctx| match ctx.get_raw(0) {
-        ValueRef::Text(bytes) => Ok(SqlValue::Text(String::from_utf8_lossy(bytes).to_lowercase())),
+        ValueRef::Text(bytes) => Ok(SqlValue::Text(fold(&String::from_utf8_lossy(bytes)))),
         _ => ctx.get::<SqlValue>(0),
     })
     .map_err(map_err)?;
@@ -528,6 +542,12 @@ fn unique_message(msg: &str) -> String {
 #[cfg(test)]
 mod tests {
     use rusqlite::StatementStatus;
+
+    #[test]
+    fn text_folds_as_postgresql_lowers_it() {
+        assert_eq!(super::fold("İstanbul ÉCOLE Ωmega"), "istanbul école ωmega");
+        assert_eq!(super::fold("straße"), "straße");
+    }
 
     /// How often a cached statement was prepared again over runs that bind new values.
     fn reprepares(sql: &str) -> i32 {
