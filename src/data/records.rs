@@ -611,7 +611,11 @@ pub fn json_to_value(col: &Column, value: &serde_json::Value) -> Result<Value, A
             }
             _ => return Err(mismatch()),
         },
-        (ColumnType::Real, J::Number(n)) => Value::Real(n.as_f64().ok_or_else(mismatch)?),
+        // Zero has one sign: SQLite keeps no negative zero, PostgreSQL would.
+        (ColumnType::Real, J::Number(n)) => match n.as_f64().ok_or_else(mismatch)? {
+            0.0 => Value::Real(0.0),
+            f => Value::Real(f),
+        },
         (ColumnType::Boolean, J::Bool(b)) => Value::Bool(*b),
         // Nor can PostgreSQL's jsonb hold `\u0000`, in a string or a key.
         (ColumnType::Json, v) if json_holds_nul(v) => return Err(holds_nul()),

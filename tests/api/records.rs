@@ -133,6 +133,10 @@ both_backends! {
         let first = s.get(&format!("/api/v1/things/{first_id}")).await;
         assert!(first.body["extra"].is_null());
         assert_eq!(first.body["name"], "a");
+        // Zero has one sign on both backends.
+        let zero = s.admin_post("/api/v1/things", json!({"name": "z", "ratio": -0.0})).await;
+        assert_eq!(zero.status, 201, "{}", zero.text);
+        assert_eq!(serde_json::to_string(&zero.body["ratio"]).unwrap(), "0.0", "{}", zero.text);
     }
 
     async fn wrong_value_types_are_refused_and_change_nothing(s) {
