@@ -74,6 +74,7 @@ pub fn registry() -> Vec<Setting> {
         setting("lockout_duration_ms", json!(900_000), Int(0, 365 * DAY_MS)),
         setting("access_token_ttl_seconds", json!(900), Int(1, 365 * 24 * 3600)),
         setting("refresh_token_ttl_days", json!(30), Int(1, 3650)),
+        setting("refresh_token_reuse_interval_seconds", json!(0), Int(0, 300)),
         setting("password_min_length", json!(8), Int(1, 1024)),
         setting("require_email_verification", json!(false), Bool),
         setting("email_provider", json!("console"), OneOf(&["console", "smtp", "resend"])),

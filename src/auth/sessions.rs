@@ -1,6 +1,7 @@
 //! Sessions: an access token (JWT naming the session) plus an opaque refresh token that is
 //! rotated on every use. A rotated token presented again means it was stolen or replayed: the
-//! session is revoked. Every request's session is checked in the database, so revocation
+//! session is revoked (unless within `refresh_token_reuse_interval_seconds` of its use, off by
+//! default, where it renews the session again). Every request's session is checked in the database, so revocation
 //! (logout, logout-all, admin, password reset) takes effect at once.
 
 use serde_json::{Value as Json, json};
@@ -33,6 +34,9 @@ pub struct Tokens {
 pub struct SessionOptions {
     pub access_ttl_secs: i64,
     pub refresh_ttl_ms: i64,
+    /// How long after its use a refresh token may be spent again (two tabs or requests
+    /// refreshing at once) before a reuse counts as a replay (0: never).
+    pub reuse_interval_ms: i64,
     /// Revoke the user's other sessions (`single_session_mode`).
     pub single_session: bool,
     pub impersonated: bool,
@@ -151,20 +155,9 @@ impl Auth {
                 vec![now.into(), hash.as_str().into(), now.into()],
             ))
             .await?;
-        let Some(session_id) = spent.rows.first().and_then(|r| r[0].text()) else {
-            let known = self
-                .db
-                .read(self.db.stmt(
-                    "SELECT session_id FROM _fb_refresh_tokens WHERE token_hash = ? AND used_at IS NOT NULL",
-                    vec![hash.into()],
-                ))
-                .await?;
-            if let Some(session_id) = known.rows.first().and_then(|r| r[0].text()) {
-                tracing::warn!(session = %session_id, "a rotated refresh token was reused: revoking its session");
-                self.revoke_session(&session_id, None).await?;
-                return Err(ApiError::Unauthorized("refresh token already used: the session has been revoked".into()));
-            }
-            return Err(invalid());
+        let session_id = match spent.rows.first().and_then(|r| r[0].text()) {
+            Some(session_id) => session_id,
+            None => self.spent_again(&hash, now, opts).await?,
         };
         let session = self
             .db
@@ -189,6 +182,30 @@ impl Auth {
         let access_token = self.sign_access(&user, &session_id, opts)?;
         let tokens = Tokens { access_token, refresh_token: Some(token), expires_in: opts.access_ttl_secs, session_id };
         Ok((tokens, user))
+    }
+
+    /// A refresh token presented after it was spent: within the reuse interval (a client's
+    /// requests racing to refresh), its session is renewed again; after it, the token was
+    /// stolen or replayed, and its session is revoked.
+    async fn spent_again(&self, hash: &str, now: i64, opts: &SessionOptions) -> Result<String, ApiError> {
+        let known = self
+            .db
+            .read(self.db.stmt(
+                "SELECT session_id, used_at, expires_at FROM _fb_refresh_tokens WHERE token_hash = ? AND used_at IS NOT NULL",
+                vec![hash.into()],
+            ))
+            .await?;
+        let Some(row) = known.rows.first() else {
+            return Err(ApiError::Unauthorized("invalid or expired refresh token".into()));
+        };
+        let session_id = row[0].text().unwrap_or_default();
+        let (used_at, expires_at) = (row[1].as_int().unwrap_or(0), row[2].as_int().unwrap_or(0));
+        if now - used_at < opts.reuse_interval_ms && expires_at > now {
+            return Ok(session_id);
+        }
+        tracing::warn!(session = %session_id, "a rotated refresh token was reused: revoking its session");
+        self.revoke_session(&session_id, None).await?;
+        Err(ApiError::Unauthorized("refresh token already used: the session has been revoked".into()))
     }
 
     /// The user behind an access token, if its signature, expiry and session all hold.

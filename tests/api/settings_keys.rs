@@ -39,6 +39,7 @@ const SHOWN_HERE: &[&str] = &[
     "auto_create_collections",
     "access_token_ttl_seconds",
     "refresh_token_ttl_days",
+    "refresh_token_reuse_interval_seconds",
     "password_min_length",
     "require_email_verification",
     "smtp_username",
@@ -127,6 +128,28 @@ both_backends! {
         let refresh = login.body["refresh_token"].as_str().unwrap();
         let refreshed = s.post("/api/v1/auth/refresh", json!({"refresh_token": refresh})).await;
         assert_eq!(refreshed.body["expires_in"], 120, "a refreshed token too: {}", refreshed.text);
+    }
+
+    async fn refresh_token_reuse_interval_seconds_lets_racing_refreshes_through(s) {
+        let user = s.register("race@example.com", "password-123").await;
+        let first = user["refresh_token"].clone();
+        s.set_settings(json!({"refresh_token_reuse_interval_seconds": 60})).await;
+        let a = s.post("/api/v1/auth/refresh", json!({"refresh_token": first})).await;
+        let b = s.post("/api/v1/auth/refresh", json!({"refresh_token": first})).await;
+        assert_eq!((a.status, b.status), (200, 200), "{} {}", a.text, b.text);
+        assert_ne!(a.body["refresh_token"], b.body["refresh_token"]);
+        for answer in [&a.body, &b.body] {
+            assert_eq!(s.as_user(Method::GET, "/api/v1/auth/me", &access_token(answer), None).await.status, 200);
+        }
+        // Without the interval, the same reuse is a replay: the session ends, every token of it.
+        s.set_settings(json!({"refresh_token_reuse_interval_seconds": 0})).await;
+        let replayed = s.post("/api/v1/auth/refresh", json!({"refresh_token": first})).await;
+        assert_eq!(replayed.status, 401, "{}", replayed.text);
+        assert_eq!(s.as_user(Method::GET, "/api/v1/auth/me", &access_token(&a.body), None).await.status, 401);
+        let after = s.post("/api/v1/auth/refresh", json!({"refresh_token": b.body["refresh_token"]})).await;
+        assert_eq!(after.status, 401, "{}", after.text);
+        let refused = s.admin_patch("/api/v1/admin/settings", json!({"refresh_token_reuse_interval_seconds": 301})).await;
+        assert_eq!(refused.status, 400, "{}", refused.text);
     }
 
     async fn refresh_token_ttl_days_sets_the_session_lifetime(s) {

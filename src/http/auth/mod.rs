@@ -29,6 +29,7 @@ pub fn session_options(state: &AppState, client: ClientInfo) -> SessionOptions {
     SessionOptions {
         access_ttl_secs: settings.get_i64("access_token_ttl_seconds").max(1),
         refresh_ttl_ms: settings.get_i64("refresh_token_ttl_days").max(1) * 24 * 3600 * 1000,
+        reuse_interval_ms: settings.get_i64("refresh_token_reuse_interval_seconds").max(0) * 1000,
         single_session: settings.get_bool("single_session_mode"),
         impersonated: false,
         user_agent: client.user_agent,
