@@ -20,7 +20,9 @@ use crate::error::{ApiError, ApiResult};
 /// route that does not exist, not a collection.
 fn collection_name(name: &str) -> ApiResult<&str> {
     if RESERVED_COLLECTIONS.contains(&name) {
-        return Err(ApiError::not_found(format!("no route for /api/v1/{name}")));
+        return Err(ApiError::not_found(format!(
+            "no such route under /api/v1/{name}/ ('{name}' is reserved: it names no collection)"
+        )));
     }
     Ok(name)
 }
