@@ -165,6 +165,7 @@ impl Auth {
     pub async fn update_user(&self, id: &str, change: UserChange) -> Result<User, ApiError> {
         let mut sets = vec!["updated_at = ?"];
         let mut params: Vec<Value> = vec![now_ms().into()];
+        let moves = change.email.is_some();
         if let Some(email) = change.email {
             // A new address must be verified again.
             sets.push("email = ?");
@@ -182,11 +183,55 @@ impl Auth {
         }
         params.push(id.into());
         let sql = format!("UPDATE _fb_users SET {} WHERE id = ? RETURNING {COLUMNS}", sets.join(", "));
-        let rows = self.db.write(self.db.stmt(&sql, params)).await.map_err(|err| match err {
-            DbError::UniqueViolation(_) => ApiError::Conflict("a user with this email already exists".into()),
-            other => other.into(),
+        let mut stmts = vec![self.db.stmt(&sql, params)];
+        if moves {
+            // Links mailed to the old address must not get back into the account.
+            stmts.push(self.spend_mailed_links(id));
+        }
+        let results = self.db.write_many(stmts).await.map_err(|err| {
+            let err = match err {
+                DbError::InStatement { source, .. } => *source,
+                other => other,
+            };
+            match err {
+                DbError::UniqueViolation(_) => ApiError::Conflict("a user with this email already exists".into()),
+                other => other.into(),
+            }
         })?;
-        rows.rows.first().map(|r| User::from_row(r)).ok_or_else(|| ApiError::not_found("user not found"))
+        let updated = results.first().and_then(|rows| rows.rows.first());
+        updated.map(|r| User::from_row(r)).ok_or_else(|| ApiError::not_found("user not found"))
+    }
+
+    /// Spends the password resets and magic links mailed for a user.
+    fn spend_mailed_links(&self, id: &str) -> crate::data::Stmt {
+        use super::one_time::Purpose;
+        let kinds = [Purpose::ResetPassword.kind(), Purpose::MagicLink.kind()];
+        self.db.stmt(
+            "UPDATE _fb_auth_tokens SET used_at = ? WHERE user_id = ? AND used_at IS NULL AND kind IN (?, ?)",
+            vec![now_ms().into(), id.into(), kinds[0].into(), kinds[1].into()],
+        )
+    }
+
+    /// The first proof of an account's address (a magic link opened): the account may have
+    /// been made by whoever typed the address, not by its owner, so what was set up before
+    /// the proof goes: the password, 2FA, sessions, API keys and outstanding links. The owner
+    /// sets a password from a reset link. Answers whether the account was unproven.
+    pub async fn claim_unproven_account(&self, id: &str) -> Result<bool, ApiError> {
+        let now = now_ms();
+        let claimed = self
+            .db
+            .write(self.db.stmt(
+                "UPDATE _fb_users SET email_verified = ?, password_hash = NULL, totp_enabled = ?, totp_secret = NULL, \
+                 totp_last_step = NULL, updated_at = ? WHERE id = ? AND email_verified = ?",
+                vec![true.into(), false.into(), now.into(), id.into(), false.into()],
+            ))
+            .await?;
+        if claimed.affected == 0 {
+            return Ok(false);
+        }
+        self.db.write(self.db.stmt("DELETE FROM _fb_recovery_codes WHERE user_id = ?", vec![id.into()])).await?;
+        self.revoke_everything(id).await?;
+        Ok(true)
     }
 
     pub async fn set_password(&self, id: &str, password_hash: &str) -> Result<(), ApiError> {
@@ -314,6 +359,15 @@ impl Auth {
             ),
         };
         self.db.write(stmt).await?;
+        Ok(())
+    }
+
+    /// A right password of an account with 2FA on: the attempt counted for it is taken back,
+    /// the failures counted before it (wrong codes among them) stay.
+    pub async fn release_sign_in_attempt(&self, id: &str) -> Result<(), ApiError> {
+        let sql = "UPDATE _fb_users SET failed_logins = CASE WHEN failed_logins > 0 THEN failed_logins - 1 ELSE 0 END \
+                   WHERE id = ?";
+        self.db.write(self.db.stmt(sql, vec![id.into()])).await?;
         Ok(())
     }
 

@@ -161,6 +161,56 @@ both_backends! {
         assert_eq!(s.login("links@example.com", "password4").await.status, 200);
     }
 
+    async fn a_magic_link_makes_an_unproven_account_its_owners(s) {
+        let mut mail = use_smtp(&s).await;
+        // Someone registers an address that is not theirs, and sets up a key before its owner comes.
+        let squatter = s.register("owner@example.com", "squatter1").await;
+        let _verification = next(&mut mail).await;
+        let t = squatter["access_token"].as_str().unwrap().to_owned();
+        let key = s.as_user(Method::POST, "/api/v1/auth/api-keys", &t, Some(json!({"name": "k"}))).await;
+        assert_eq!(key.status, 201, "{}", key.text);
+        let key = key.body["key"].as_str().unwrap().to_owned();
+        // The owner opens a magic link: the account is theirs, and nothing set up before stays.
+        s.post("/api/v1/auth/magic-link", json!({"email": "owner@example.com"})).await;
+        let link = next(&mut mail).await;
+        let owner = s.post("/api/v1/auth/magic-link/verify", json!({"token": link.token()})).await;
+        assert_eq!(owner.status, 200, "{}", owner.text);
+        assert_eq!(s.as_user(Method::GET, "/api/v1/auth/me", &t, None).await.status, 401, "the earlier session ended");
+        let by_key = s.send_with(Method::GET, "/api/v1/auth/me", None, &[("x-api-key", key.as_str())], None).await;
+        assert_eq!(by_key.status, 401, "the earlier key was revoked: {}", by_key.text);
+        assert_eq!(s.login("owner@example.com", "squatter1").await.status, 401, "the earlier password is gone");
+        let mine = owner.body["access_token"].as_str().unwrap();
+        assert_eq!(s.as_user(Method::GET, "/api/v1/auth/me", mine, None).await.body["email_verified"], true);
+        // A proven account keeps its password through later links.
+        s.post("/api/v1/auth/forgot-password", json!({"email": "owner@example.com"})).await;
+        let reset = next(&mut mail).await;
+        assert_eq!(s.post("/api/v1/auth/reset-password", json!({"token": reset.token(), "password": "owners-own1"})).await.status, 200);
+        s.post("/api/v1/auth/magic-link", json!({"email": "owner@example.com"})).await;
+        let link = next(&mut mail).await;
+        assert_eq!(s.post("/api/v1/auth/magic-link/verify", json!({"token": link.token()})).await.status, 200);
+        assert_eq!(s.login("owner@example.com", "owners-own1").await.status, 200);
+    }
+
+    async fn a_reset_link_mailed_to_an_old_address_ends_with_the_move(s) {
+        let mut mail = use_smtp(&s).await;
+        let reg = s.register("gina@example.com", "password1").await;
+        let _verification = next(&mut mail).await;
+        let t = reg["access_token"].as_str().unwrap().to_owned();
+        s.post("/api/v1/auth/forgot-password", json!({"email": "gina@example.com"})).await;
+        let old_reset = next(&mut mail).await.token();
+        let moved = s.as_user(Method::PATCH, "/api/v1/auth/user", &t, Some(json!({"email": "gina.new@example.com", "current_password": "password1"}))).await;
+        if moved.status == 202 {
+            let confirmation = next(&mut mail).await;
+            let confirmed = s.post("/api/v1/auth/confirm-email-change", json!({"token": confirmation.token()})).await;
+            assert_eq!(confirmed.status, 200, "{}", confirmed.text);
+        } else {
+            assert_eq!(moved.status, 200, "{}", moved.text);
+        }
+        let taken = s.post("/api/v1/auth/reset-password", json!({"token": old_reset, "password": "takeover99"})).await;
+        assert_eq!(taken.status, 400, "{}", taken.text);
+        assert_eq!(s.login("gina.new@example.com", "takeover99").await.status, 401);
+    }
+
     async fn an_account_without_a_password_sets_one_only_from_a_mailed_link(s) {
         let mut mail = use_smtp(&s).await;
         s.post("/api/v1/auth/magic-link", json!({"email": "nopass@example.com"})).await;

@@ -361,6 +361,28 @@ both_backends! {
         assert_eq!(s.login("guess@example.com", "password1").await.status, 423, "the account is locked for sign-ins too");
     }
 
+    async fn signing_in_again_buys_no_more_guesses_of_the_second_factor(s) {
+        let reg = s.register("rounds@example.com", "password1").await;
+        let t = token(&reg);
+        let secret = s.as_user(Method::POST, "/api/v1/auth/2fa/setup", &t, None).await.body["secret"].as_str().unwrap().to_owned();
+        let enabled = s.as_user(Method::POST, "/api/v1/auth/2fa/enable", &t, Some(json!({"code": code_for(&secret, now_secs()).unwrap()}))).await;
+        assert_eq!(enabled.status, 200, "{}", enabled.text);
+        s.set_settings(json!({"lockout_max_attempts": 3, "lockout_duration_ms": 600000})).await;
+        let server = &s;
+        let challenge = || async move {
+            server.login("rounds@example.com", "password1").await.body["totp_token"].as_str().unwrap().to_owned()
+        };
+        let guess = |totp_token: String, code: &'static str| async move {
+            server.post("/api/v1/auth/2fa/verify", json!({"totp_token": totp_token, "code": code})).await.status
+        };
+        let first = challenge().await;
+        assert_eq!((guess(first.clone(), "000000").await, guess(first, "000001").await), (401, 401));
+        // A right password again does not clear the wrong codes: the next one locks.
+        let second = challenge().await;
+        assert_eq!(guess(second, "000002").await, 423);
+        assert_eq!(s.login("rounds@example.com", "password1").await.status, 423);
+    }
+
     async fn account_details_are_bounded_and_checked(s) {
         for email in ["<x@example.com>", "x@example.com>", "a@b@example.com", "a,b@example.com", "x@-example.com"] {
             let resp = s.post("/api/v1/auth/register", json!({"email": email, "password": "password1"})).await;

@@ -88,6 +88,13 @@ pub async fn verify_credentials(state: &AppState, email: &str, pass: &str) -> Ap
     }
     let ok = password::verify(pass, user.as_ref().and_then(|u| u.password_hash.as_deref())).await;
     match user {
+        // With 2FA on, the sign-in ends only with a right code (which clears the count):
+        // the password's own attempt is taken back, and the wrong codes counted so far stay,
+        // so that signing in again never buys another round of code guesses.
+        Some(user) if ok && user.totp_enabled => {
+            state.auth().release_sign_in_attempt(&user.id).await?;
+            Ok(user)
+        }
         Some(user) if ok => {
             state.auth().reset_sign_in(&user.id).await?;
             Ok(user)

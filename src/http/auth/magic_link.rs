@@ -106,9 +106,10 @@ async fn verify(
         None => return Err(invalid()),
     };
     super::login::ensure_not_locked(&user)?;
-    // Opening the link proves the address.
+    // Opening the link proves the address. An account whose address was never proven may
+    // have been made by someone else before its owner came: it is the owner's from now on.
     if !user.email_verified {
-        state.auth().mark_email_verified(&user.id).await?;
+        state.auth().claim_unproven_account(&user.id).await?;
     }
     let user = state.auth().user_by_id(&user.id).await?.ok_or_else(invalid)?;
     Ok(Json(first_factor_passed(&state, &user, client, surface).await?).into_response())
