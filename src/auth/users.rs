@@ -66,8 +66,14 @@ impl User {
 pub fn normalize_email(raw: &str) -> Result<String, ApiError> {
     // One spelling per address: composed (NFC), so that an `é` typed as one character or as
     // `e` and an accent is one account, then lowercase.
+    let invalid = || ApiError::bad_field("email", "a valid email address is required");
     let email = raw.trim().nfc().collect::<String>().to_lowercase();
-    if is_email(&email) { Ok(email) } else { Err(ApiError::bad_field("email", "a valid email address is required")) }
+    // The domain as UTS 46 reads it, in Unicode: `xn--e1afmkfd.xn--p1ai` and `пример.рф`, or
+    // full-width letters and their ASCII, are one domain.
+    let (local, domain) = email.rsplit_once('@').ok_or_else(invalid)?;
+    let (domain, mapped) = idna::domain_to_unicode(domain);
+    let email = format!("{local}@{domain}");
+    if mapped.is_ok() && is_email(&email) { Ok(email) } else { Err(invalid()) }
 }
 
 /// The addresses of the HTML standard's "valid email address" (what `<input type=email>`
