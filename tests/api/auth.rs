@@ -35,6 +35,10 @@ both_backends! {
             assert_eq!(resp.status, status, "{body}: {}", resp.text);
         }
         assert_eq!(s.admin_get("/api/v1/admin/users").await.body["total"], 1);
+        let number = s.post("/api/v1/auth/register", json!({"email": "num@example.com", "password": 12345678})).await;
+        assert_eq!((number.status, number.error()), (400, "'password' must be a string"), "{}", number.text);
+        let null_metadata = s.post("/api/v1/auth/register", json!({"email": "null@example.com", "password": "long enough", "metadata": null})).await;
+        assert_eq!(null_metadata.status, 201, "a null is no metadata: {}", null_metadata.text);
 
         let wrong = s.login("ada@example.com", "wrong password").await;
         let unknown = s.login("nobody@example.com", "wrong password").await;

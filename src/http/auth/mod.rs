@@ -101,7 +101,9 @@ pub fn own_session(principal: &Principal, what: &str) -> Result<(), ApiError> {
 /// A user's `metadata` (or `data`, as Supabase clients send it) from a request body: a JSON
 /// object of at most [`MAX_USER_METADATA_BYTES`]; `None` when the body gives none.
 pub fn metadata_of(body: &Json) -> Result<Option<Json>, ApiError> {
-    let Some(metadata) = body.get("metadata").or_else(|| body.get("data")) else { return Ok(None) };
+    // A null says as much as no metadata at all.
+    let given = body.get("metadata").or_else(|| body.get("data")).filter(|m| !m.is_null());
+    let Some(metadata) = given else { return Ok(None) };
     if !metadata.is_object() {
         return Err(ApiError::bad_field("metadata", "metadata must be a JSON object"));
     }
@@ -121,8 +123,11 @@ pub async fn current_user(state: &AppState, id: &str) -> Result<User, ApiError> 
 
 /// A required string field of a JSON body.
 pub fn required<'a>(body: &'a Json, field: &str) -> Result<&'a str, ApiError> {
-    body.get(field)
-        .and_then(Json::as_str)
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| ApiError::bad_field(field, format!("'{field}' is required")))
+    match body.get(field) {
+        Some(Json::String(text)) if !text.is_empty() => Ok(text),
+        Some(Json::String(_)) | Some(Json::Null) | None => {
+            Err(ApiError::bad_field(field, format!("'{field}' is required")))
+        }
+        Some(_) => Err(ApiError::bad_field(field, format!("'{field}' must be a string"))),
+    }
 }
