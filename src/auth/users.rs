@@ -219,23 +219,22 @@ impl Auth {
     }
 
     /// The first proof of an account's address (a magic link opened): the account may have
-    /// been made by whoever typed the address, not by its owner, so what was set up before
-    /// the proof goes: the password, 2FA, sessions, API keys and outstanding links. The owner
-    /// sets a password from a reset link. Answers whether the account was unproven.
+    /// been made by whoever typed the address, not by its owner, so the ways in set up before
+    /// the proof go: the password, sessions, API keys and outstanding links. The owner sets a
+    /// password from a reset link. 2FA stays: a link never skips the second factor. Answers
+    /// whether the account was unproven.
     pub async fn claim_unproven_account(&self, id: &str) -> Result<bool, ApiError> {
-        let now = now_ms();
         let claimed = self
             .db
             .write(self.db.stmt(
-                "UPDATE _fb_users SET email_verified = ?, password_hash = NULL, totp_enabled = ?, totp_secret = NULL, \
-                 totp_last_step = NULL, updated_at = ? WHERE id = ? AND email_verified = ?",
-                vec![true.into(), false.into(), now.into(), id.into(), false.into()],
+                "UPDATE _fb_users SET email_verified = ?, password_hash = NULL, updated_at = ? \
+                 WHERE id = ? AND email_verified = ?",
+                vec![true.into(), now_ms().into(), id.into(), false.into()],
             ))
             .await?;
         if claimed.affected == 0 {
             return Ok(false);
         }
-        self.db.write(self.db.stmt("DELETE FROM _fb_recovery_codes WHERE user_id = ?", vec![id.into()])).await?;
         self.revoke_everything(id).await?;
         Ok(true)
     }
