@@ -284,11 +284,24 @@ impl Auth {
     /// someone's mailbox (or a half-finished sign-in) that gets back in.
     fn spend_sign_in_tokens(&self, user_id: &str, now: i64) -> crate::data::Stmt {
         use super::one_time::Purpose;
-        let mut params: Vec<crate::data::Value> = vec![now.into(), user_id.into()];
         let signing_in = [Purpose::ResetPassword, Purpose::MagicLink, Purpose::ChangeEmail, Purpose::SecondFactor];
-        params.extend(signing_in.map(|purpose| purpose.kind().into()));
+        self.spend_tokens(user_id, now, &signing_in)
+    }
+
+    /// The statement that spends a user's outstanding tokens of these purposes.
+    pub(super) fn spend_tokens(
+        &self,
+        user_id: &str,
+        now: i64,
+        purposes: &[super::one_time::Purpose],
+    ) -> crate::data::Stmt {
+        let mut params: Vec<crate::data::Value> = vec![now.into(), user_id.into()];
+        params.extend(purposes.iter().map(|purpose| purpose.kind().into()));
+        let kinds = vec!["?"; purposes.len()].join(", ");
         self.db.stmt(
-            "UPDATE _fb_auth_tokens SET used_at = ? WHERE user_id = ? AND used_at IS NULL AND kind IN (?, ?, ?, ?)",
+            &format!(
+                "UPDATE _fb_auth_tokens SET used_at = ? WHERE user_id = ? AND used_at IS NULL AND kind IN ({kinds})"
+            ),
             params,
         )
     }

@@ -192,7 +192,8 @@ impl Auth {
         let mut stmts = vec![self.db.stmt(&sql, params)];
         if moves {
             // Links mailed to the old address must not get back into the account.
-            stmts.push(self.spend_mailed_links(id));
+            use super::one_time::Purpose;
+            stmts.push(self.spend_tokens(id, now_ms(), &[Purpose::ResetPassword, Purpose::MagicLink]));
         }
         let results = self.db.write_many(stmts).await.map_err(|err| {
             let err = match err {
@@ -206,16 +207,6 @@ impl Auth {
         })?;
         let updated = results.first().and_then(|rows| rows.rows.first());
         updated.map(|r| User::from_row(r)).ok_or_else(|| ApiError::not_found("user not found"))
-    }
-
-    /// Spends the password resets and magic links mailed for a user.
-    fn spend_mailed_links(&self, id: &str) -> crate::data::Stmt {
-        use super::one_time::Purpose;
-        let kinds = [Purpose::ResetPassword.kind(), Purpose::MagicLink.kind()];
-        self.db.stmt(
-            "UPDATE _fb_auth_tokens SET used_at = ? WHERE user_id = ? AND used_at IS NULL AND kind IN (?, ?)",
-            vec![now_ms().into(), id.into(), kinds[0].into(), kinds[1].into()],
-        )
     }
 
     /// The first proof of an account's address (a magic link opened): the account may have

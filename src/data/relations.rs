@@ -237,16 +237,7 @@ impl Store {
             let Some(position) = records.columns.iter().position(|(name, _)| name == field) else { continue };
             let target = self.collection(&relation.target).await?;
             let Ok(scope) = access::scope(&target, &rules(&target).read, caller) else { continue };
-            let ids_of = |value: &Value| -> Vec<String> {
-                match (relation.many, value) {
-                    (false, Value::Text(id)) => vec![id.clone()],
-                    (true, v) => match v.as_json() {
-                        Json::Array(items) => items.iter().filter_map(|i| i.as_str().map(str::to_owned)).collect(),
-                        _ => Vec::new(),
-                    },
-                    _ => Vec::new(),
-                }
-            };
+            let ids_of = |value: &Value| ids_held(relation.many, value);
             let mut wanted: Vec<String> = records.rows.iter().flat_map(|row| ids_of(&row[position])).collect();
             wanted.sort();
             wanted.dedup();
@@ -389,9 +380,22 @@ fn not_a_list_of_ids(b: &mut SqlBuilder, field: &str) {
     }
 }
 
+/// The record ids a relation field's value holds: its text for a single relation, the strings
+/// of its array for a `many` one (a value of another shape holds none).
+fn ids_held(many: bool, value: &Value) -> Vec<String> {
+    match (many, value) {
+        (false, Value::Text(id)) => vec![id.clone()],
+        (true, v) => match v.as_json() {
+            Json::Array(items) => items.iter().filter_map(|i| i.as_str().map(str::to_owned)).collect(),
+            _ => Vec::new(),
+        },
+        _ => Vec::new(),
+    }
+}
+
 /// The record ids a write gives the relation fields of a collection (the typed `values` of
-/// one create or update), relation by relation, each list without repeats. A value of a
-/// single relation that is not text names no record, so it is kept, to be refused as such.
+/// one create, update or restore), relation by relation, each list without repeats. (A
+/// single relation's field is text: a value of another type is refused before this.)
 pub(super) fn referenced_ids<'r>(
     relations: &'r [RelationField],
     values: &[(String, Value)],
@@ -399,15 +403,7 @@ pub(super) fn referenced_ids<'r>(
     let mut referenced = Vec::new();
     for relation in relations {
         let Some((_, value)) = values.iter().find(|(field, _)| field == &relation.field) else { continue };
-        let mut ids: Vec<String> = match (relation.many, value) {
-            (_, Value::Null) => continue,
-            (false, Value::Text(id)) => vec![id.clone()],
-            (false, other) => vec![other.to_json().to_string()],
-            (true, other) => match other.as_json() {
-                Json::Array(items) => items.iter().filter_map(|i| i.as_str().map(str::to_owned)).collect(),
-                _ => continue,
-            },
-        };
+        let mut ids = ids_held(relation.many, value);
         ids.sort();
         ids.dedup();
         if !ids.is_empty() {
@@ -421,16 +417,14 @@ pub(super) fn referenced_ids<'r>(
 /// PostgreSQL it locks them until the write commits, as a foreign key does, so that a
 /// concurrent delete of one waits and then meets the new reference (and its `on_delete`
 /// applies).
-pub(super) fn live_records(dialect: Dialect, target: &str, ids: &[String], scope: &Scope) -> Stmt {
+pub(super) fn live_records(dialect: Dialect, target: &Table, ids: &[String], scope: &Scope) -> Stmt {
     let mut b = SqlBuilder::new(dialect);
-    b.push("SELECT \"_id\" FROM ").ident(target).push(" WHERE \"_deleted_at\" IS NULL AND \"_id\" IN (");
+    b.push("SELECT \"_id\" FROM ").ident(&target.name).push(" WHERE \"_id\" IN (");
     for (i, id) in ids.iter().enumerate() {
         b.push(if i == 0 { "" } else { ", " }).param(id.as_str().into());
     }
     b.push(")");
-    if let Scope::OwnedBy(owner) = scope {
-        b.push(" AND \"_owner_id\" = ").param(owner.as_str().into());
-    }
+    super::read::within(&mut b, target, scope, super::records::Deleted::Hidden);
     if dialect == Dialect::Postgres {
         b.push(" FOR SHARE");
     }

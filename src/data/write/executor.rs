@@ -34,9 +34,9 @@ pub(in crate::data) struct Plan {
     pub relations: Vec<Relation>,
     /// The collections whose records point at `table`, for the changes their effects make.
     pub related: Vec<Arc<Table>>,
-    /// The records of each target of `table`'s relations that the caller may name: those it
-    /// may read (`None`: none at all).
-    pub reference_scopes: Vec<(String, Option<access::Scope>)>,
+    /// Each target of `table`'s relations, with the records of it that the caller may name:
+    /// those it may read (`None`: none at all).
+    pub reference_scopes: Vec<(Arc<Table>, Option<access::Scope>)>,
     /// This instance's name, sent with the changes to the others, and the channel they
     /// listen on (PostgreSQL).
     pub instance: String,
@@ -566,11 +566,11 @@ impl Plan {
         related_ids: &[(&RelationField, Vec<String>)],
     ) -> Result<(), ApiError> {
         for (relation, ids) in related_ids {
-            let scope = self.reference_scopes.iter().find(|(target, _)| target == &relation.target);
-            let Some((_, Some(scope))) = scope else {
+            let scope = self.reference_scopes.iter().find(|(target, _)| target.name == relation.target);
+            let Some((target, Some(scope))) = scope else {
                 return Err(dangling(relation, &ids[0]));
             };
-            let found = tx.run(&live_records(tx.dialect(), &relation.target, ids, scope)).await?.rows;
+            let found = tx.run(&live_records(tx.dialect(), target, ids, scope)).await?.rows;
             let found: HashSet<&str> = found.iter().filter_map(|row| row.first().and_then(Value::as_text)).collect();
             if let Some(missing) = ids.iter().find(|id| !found.contains(id.as_str())) {
                 return Err(dangling(relation, missing));

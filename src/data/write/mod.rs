@@ -224,20 +224,24 @@ impl Store {
         }))
     }
 
-    /// The records of each target of `table`'s relations that `caller` may name in a write:
-    /// those it may read (`None`: none at all, or the target is gone).
-    async fn reference_scopes(&self, table: &Table, caller: &Caller) -> Result<Vec<(String, Option<Scope>)>, ApiError> {
+    /// Each target of `table`'s relations, with the records of it that `caller` may name in a
+    /// write: those it may read (`None`: none at all). A target that is gone is left out: its
+    /// ids name nothing.
+    async fn reference_scopes(
+        &self,
+        table: &Table,
+        caller: &Caller,
+    ) -> Result<Vec<(Arc<Table>, Option<Scope>)>, ApiError> {
         let Some(meta) = &table.collection else { return Ok(Vec::new()) };
-        let mut scopes: Vec<(String, Option<Scope>)> = Vec::new();
+        let mut scopes: Vec<(Arc<Table>, Option<Scope>)> = Vec::new();
         for relation in &meta.relations {
-            if scopes.iter().any(|(target, _)| target == &relation.target) {
+            if scopes.iter().any(|(target, _)| target.name == relation.target) {
                 continue;
             }
-            let scope = match self.catalog.lookup(&relation.target).await? {
-                Some(target) => access::scope(&target, &rules(&target).read, caller).ok(),
-                None => None,
-            };
-            scopes.push((relation.target.clone(), scope));
+            if let Some(target) = self.catalog.lookup(&relation.target).await? {
+                let scope = access::scope(&target, &rules(&target).read, caller).ok();
+                scopes.push((target, scope));
+            }
         }
         Ok(scopes)
     }

@@ -31,10 +31,11 @@ impl Serve {
     pub fn asked(head: bool, pairs: &[(String, String)]) -> Serve {
         let (attachment, save_as) = match pairs.iter().find(|(k, _)| k == "download").map(|(_, v)| v.as_str()) {
             None => (false, None),
-            Some(flag) => match flag.to_ascii_lowercase().as_str() {
-                "" | "true" | "1" | "yes" | "on" => (true, None),
-                "false" | "0" | "no" | "off" => (false, None),
-                _ => (true, Some(crate::files::names::clean_filename(flag))),
+            // `?download` alone asks for it (where a flag's empty value is false).
+            Some("") => (true, None),
+            Some(value) => match super::flag("download", value) {
+                Ok(on) => (on, None),
+                Err(_) => (true, Some(crate::files::names::clean_filename(value))),
             },
         };
         Serve { head, attachment, save_as }
