@@ -3,6 +3,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use axum::extract::MatchedPath;
 use axum::http::{HeaderName, HeaderValue, Method, Request, Uri, header};
 use axum::response::{IntoResponse, Response};
 use tower::ServiceBuilder;
@@ -177,7 +178,15 @@ pub async fn not_found(method: Method, uri: Uri) -> ApiError {
     ApiError::not_found(format!("no route for {method} {}", uri.path()))
 }
 
-pub async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+pub async fn method_not_allowed(method: Method, uri: Uri, matched: Option<MatchedPath>) -> ApiError {
+    // `POST /api/v1/auth/nothing` reaches the collection routes, which take no POST there; the
+    // path names no route at all, as `GET` on it says.
+    if matched.is_some_and(|m| m.as_str().starts_with("/api/v1/{collection}")) {
+        let segment = uri.path().trim_start_matches("/api/v1/").split('/').next().unwrap_or_default();
+        if let Some(err) = super::records::reserved_segment(segment) {
+            return err;
+        }
+    }
     ApiError::MethodNotAllowed(format!("method {method} is not allowed on {}", uri.path()))
 }
 

@@ -19,12 +19,19 @@ use crate::error::{ApiError, ApiResult};
 /// A reserved first segment (`/api/v1/auth/...`) that reached the collection routes is a
 /// route that does not exist, not a collection.
 fn collection_name(name: &str) -> ApiResult<&str> {
-    if RESERVED_COLLECTIONS.contains(&name) {
-        return Err(ApiError::not_found(format!(
-            "no such route under /api/v1/{name}/ ('{name}' is reserved: it names no collection)"
-        )));
+    match reserved_segment(name) {
+        Some(err) => Err(err),
+        None => Ok(name),
     }
-    Ok(name)
+}
+
+/// The 404 for a reserved first segment, or `None` for a name a collection may have.
+pub(super) fn reserved_segment(name: &str) -> Option<ApiError> {
+    RESERVED_COLLECTIONS.contains(&name).then(|| {
+        ApiError::not_found(format!(
+            "no such route under /api/v1/{name}/ ('{name}' is reserved: it names no collection)"
+        ))
+    })
 }
 
 /// The list parameters of a read, refusing `include_deleted` to anyone but the admin.

@@ -23,6 +23,16 @@ both_backends! {
             assert_eq!(resp.status, 404, "{path}: {}", resp.text);
             assert!(!resp.error().is_empty());
         }
+        // A path no route names is a 404 whatever the method, also where the collection
+        // routes would take its shape; a real route asked with the wrong method stays a 405.
+        for method in [Method::POST, Method::DELETE, Method::PATCH] {
+            for path in ["/api/v1/auth/nothing", "/api/v1/admin/nothing"] {
+                let resp = s.send(method.clone(), path, Some(ADMIN_SECRET), Some(json!({}))).await;
+                assert_eq!(resp.status, 404, "{method} {path}: {}", resp.text);
+            }
+        }
+        assert_eq!(s.send(Method::GET, "/api/v1/auth/login", None, None).await.status, 405);
+        assert_eq!(s.send(Method::DELETE, "/api/v1/admin/health", Some(ADMIN_SECRET), None).await.status, 405);
     }
 
     async fn every_response_carries_a_request_id(s) {
