@@ -118,6 +118,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        uncompressed(req.headers())?;
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::PayloadTooLarge(
@@ -139,6 +140,21 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
             .map(JsonBody)
             .map_err(|err| ApiError::bad_input(codes::BODY, format!("invalid JSON body: {err}")))
     }
+}
+
+/// 415 for a body sent compressed: JSON bodies are read as sent, and a gzip stream read as
+/// JSON would only be a confusing 400.
+fn uncompressed(headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
+    for coding in headers.get_all(axum::http::header::CONTENT_ENCODING) {
+        let coding = coding.to_str().unwrap_or("?").trim();
+        if !coding.is_empty() && !coding.eq_ignore_ascii_case("identity") {
+            return Err(ApiError::UnsupportedMediaType(format!(
+                "request bodies are read uncompressed: Content-Encoding '{}' is not supported",
+                coding.chars().take(40).collect::<String>()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// A JSON body declared as JSON: without a `Content-Type`, or with one naming JSON

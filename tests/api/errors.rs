@@ -55,7 +55,19 @@ both_backends! {
         }
         let admin = s.client.post(s.url("/api/v1/admin/collections")).bearer_auth(ADMIN_SECRET).body("nope").send().await.unwrap();
         assert_eq!(admin.status(), 400);
+        // A compressed body is refused as such (415), not misread as broken JSON.
+        let gzip_magic = vec![0x1f_u8, 0x8b, 0x08, 0, 0, 0, 0, 0, 0, 0x03];
+        for coding in ["gzip", "br", "deflate, gzip"] {
+            let resp = s.client.post(s.url("/api/v1/posts")).header("content-type", "application/json")
+                .header("content-encoding", coding).body(gzip_magic.clone()).send().await.unwrap();
+            let resp = crate::harness::read(resp).await;
+            assert_eq!(resp.status, 415, "{coding}: {}", resp.text);
+            assert!(resp.error().contains("Content-Encoding"), "{}", resp.text);
+        }
         assert_eq!(s.get("/api/v1/posts/count").await.body["count"], 0);
+        let identity = s.client.post(s.url("/api/v1/posts")).header("content-type", "application/json")
+            .header("content-encoding", "identity").body(r#"{"title": "plain"}"#).send().await.unwrap();
+        assert_eq!(identity.status(), 201);
     }
 
     async fn bad_collection_names_in_paths(s) {
