@@ -166,6 +166,8 @@ pub mod codes {
     pub const CHECK: &str = "23514";
     /// A value its column cannot take.
     pub const INVALID_VALUE: &str = "22P02";
+    /// numeric_value_out_of_range: a number its column's type cannot hold.
+    pub const OUT_OF_RANGE: &str = "22003";
     /// invalid_datetime_format: a date or time that is not one.
     pub const DATETIME_FORMAT: &str = "22007";
     /// One object was asked for, and the answer is not one row.

@@ -68,6 +68,9 @@ pub enum DbError {
     /// A bound value the database refused for its column (wrong type, out of range).
     #[error("{0}")]
     InvalidValue(String),
+    /// A number past the range of its column's type (PostgreSQL's class 22003).
+    #[error("{0}")]
+    OutOfRange(String),
     /// A date or time value the database refused for its column (PostgreSQL's class 22007
     /// and 22008), answered with the code SQLite's own check gives such a value.
     #[error("{0}")]
@@ -119,6 +122,7 @@ impl From<DbError> for ApiError {
             DbError::CheckViolation(msg) => ApiError::bad_input(codes::CHECK, msg),
             DbError::NoConflictTarget(msg) => ApiError::bad_input(codes::NO_CONFLICT_TARGET, msg),
             DbError::InvalidValue(msg) => ApiError::bad_input(codes::INVALID_VALUE, msg),
+            DbError::OutOfRange(msg) => ApiError::bad_input(codes::OUT_OF_RANGE, msg),
             DbError::InvalidDatetime(msg) => ApiError::bad_input(codes::DATETIME_FORMAT, msg),
             DbError::NoRowChanged(msg) => ApiError::NotFound(msg),
             DbError::InStatement { index, source } => ApiError::AtIndex { index, inner: Box::new((*source).into()) },

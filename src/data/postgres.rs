@@ -194,7 +194,9 @@ impl<'a> FromSql<'a> for Value {
             Type::INT4 => Value::Int(i32::from_sql(ty, raw)?.into()),
             Type::INT8 => Value::Int(i64::from_sql(ty, raw)?),
             Type::OID => Value::Int(u32::from_sql(ty, raw)?.into()),
-            Type::FLOAT4 => Value::Real(f32::from_sql(ty, raw)?.into()),
+            // Through its shortest decimal form: `real` 0.1 is read as 0.1, as PostgreSQL
+            // prints it, not widened to 0.10000000149011612.
+            Type::FLOAT4 => Value::Real(widened(f32::from_sql(ty, raw)?)),
             Type::FLOAT8 => Value::Real(f64::from_sql(ty, raw)?),
             Type::JSON | Type::JSONB => Value::Json(serde_json::Value::from_sql(ty, raw)?),
             _ => Value::Text(String::from_sql(ty, raw)?),
@@ -227,8 +229,8 @@ impl ToSql for Value {
             Value::Null => Ok(IsNull::Yes),
             Value::Bool(b) => b.to_sql(ty, out),
             Value::Int(i) => match *ty {
-                Type::INT2 => i16::try_from(*i)?.to_sql(ty, out),
-                Type::INT4 => i32::try_from(*i)?.to_sql(ty, out),
+                Type::INT2 => i16::try_from(*i).map_err(|_| OutOfRange::of(i, "smallint"))?.to_sql(ty, out),
+                Type::INT4 => i32::try_from(*i).map_err(|_| OutOfRange::of(i, "integer"))?.to_sql(ty, out),
                 Type::FLOAT4 => (*i as f32).to_sql(ty, out),
                 Type::FLOAT8 => (*i as f64).to_sql(ty, out),
                 Type::JSON | Type::JSONB => serde_json::Value::from(*i).to_sql(ty, out),
@@ -236,6 +238,8 @@ impl ToSql for Value {
                 _ => i.to_sql(ty, out),
             },
             Value::Real(f) => match *ty {
+                // `as` would make a number past f32's range an infinity.
+                Type::FLOAT4 if f.is_finite() && f.abs() > f64::from(f32::MAX) => Err(OutOfRange::of(f, "real").into()),
                 Type::FLOAT4 => (*f as f32).to_sql(ty, out),
                 Type::JSON | Type::JSONB => serde_json::json!(f).to_sql(ty, out),
                 _ if is_text(ty) => f.to_string().to_sql(ty, out),
@@ -264,6 +268,33 @@ impl ToSql for Value {
     to_sql_checked!();
 }
 
+/// A `real` as the number its shortest decimal form names.
+fn widened(value: f32) -> f64 {
+    if !value.is_finite() {
+        return value.into();
+    }
+    value.to_string().parse().unwrap_or(value.into())
+}
+
+/// A bound value past the range of its column's type, refused before it is sent, in
+/// PostgreSQL's words for the same refusal.
+#[derive(Debug)]
+struct OutOfRange(String);
+
+impl OutOfRange {
+    fn of(value: &dyn std::fmt::Display, type_name: &str) -> OutOfRange {
+        OutOfRange(format!("value \"{value}\" is out of range for type {type_name}"))
+    }
+}
+
+impl std::fmt::Display for OutOfRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl StdError for OutOfRange {}
+
 fn is_text(ty: &Type) -> bool {
     matches!(*ty, Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN)
         || matches!(ty.kind(), Kind::Domain(inner) if is_text(inner))
@@ -271,6 +302,9 @@ fn is_text(ty: &Type) -> bool {
 
 fn map_err(err: tokio_postgres::Error) -> DbError {
     let Some(db) = err.as_db_error() else {
+        if let Some(out_of_range) = err.source().and_then(|e| e.downcast_ref::<OutOfRange>()) {
+            return DbError::OutOfRange(out_of_range.0.clone());
+        }
         // A parameter that could not be converted for its column is the client's mistake.
         if err.to_string().contains("error serializing parameter") {
             return DbError::InvalidValue(format!("a value does not fit its column: {}", source_text(&err)));
@@ -344,9 +378,10 @@ fn map_err(err: tokio_postgres::Error) -> DbError {
     } else if *code == SqlState::NUMERIC_VALUE_OUT_OF_RANGE && message == "bigint out of range" {
         // Integer arithmetic past 64 bits (a sum): said as SQLite's overflow is.
         DbError::InvalidValue(super::INTEGER_OVERFLOW.into())
+    } else if *code == SqlState::NUMERIC_VALUE_OUT_OF_RANGE {
+        DbError::OutOfRange(message)
     } else if [
         SqlState::INVALID_TEXT_REPRESENTATION,
-        SqlState::NUMERIC_VALUE_OUT_OF_RANGE,
         SqlState::DATATYPE_MISMATCH,
         SqlState::INVALID_PARAMETER_VALUE,
         SqlState::STRING_DATA_RIGHT_TRUNCATION,

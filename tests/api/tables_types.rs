@@ -151,6 +151,42 @@ both_backends! {
         assert_eq!(ids(&ordered.body), vec![2, 11, 1, 10], "{}", ordered.text);
     }
 
+    async fn numbers_keep_their_digits_and_their_columns_ranges(s) {
+        s.exec_sql("CREATE TABLE nums (id INTEGER PRIMARY KEY, num NUMERIC, r REAL, small SMALLINT, n INTEGER)").await;
+        let rules = json!({"rules": {"read": "public", "create": "public", "update": "public", "delete": "public"}});
+        assert_eq!(s.admin_patch("/api/v1/admin/collections/nums", rules).await.status, 200);
+        let created = s.send(Method::POST, "/api/v1/tables/nums", None, Some(json!({"id": 1, "num": 3.141592653589793, "r": 0.1}))).await;
+        assert_eq!(created.status, 201, "{}", created.text);
+        assert_eq!((created.body["num"].as_f64(), created.body["r"].as_f64()), (Some(3.141592653589793), Some(0.1)), "{}", created.text);
+        let found = s.get("/api/v1/tables/nums?num=eq.3.141592653589793&select=id").await;
+        assert_eq!(found.body, json!([{"id": 1}]), "{}", found.text);
+        let patched = s.send(Method::PATCH, "/api/v1/tables/nums/1", None, Some(json!({"num": 0.30000000000000004}))).await;
+        assert_eq!(patched.body["num"].as_f64(), Some(0.30000000000000004), "{}", patched.text);
+        assert_eq!(s.get("/api/v1/tables/nums?num=eq.0.30000000000000004&select=id").await.body, json!([{"id": 1}]));
+        if s.backend == Backend::Postgres {
+            // A numeric keeps digits past a double's (SQLite's is a double): a filter compares
+            // them all.
+            s.exec_sql("INSERT INTO nums (id, num) VALUES (7, 3.141592653589793238)").await;
+            let exact = s.get("/api/v1/tables/nums?num=eq.3.141592653589793238&select=id").await;
+            assert_eq!(exact.body, json!([{"id": 7}]), "{}", exact.text);
+            // A number past its column's range is PostgreSQL's 22003, nothing written.
+            for (bad, type_name) in [
+                (json!({"id": 2, "small": 40000}), "smallint"),
+                (json!({"id": 2, "n": 2147483648_i64}), "integer"),
+                (json!({"id": 2, "r": 1e39}), "real"),
+                (json!({"id": 2, "r": -1e39}), "real"),
+            ] {
+                let resp = s.send(Method::POST, "/api/v1/tables/nums", None, Some(bad.clone())).await;
+                assert_eq!((resp.status, resp.body["code"].as_str()), (400, Some("22003")), "{bad}: {}", resp.text);
+                assert!(resp.error().ends_with(&format!("is out of range for type {type_name}")), "{}", resp.text);
+                let patched = s.send(Method::PATCH, "/api/v1/tables/nums?id=eq.1", None, Some(bad.clone())).await;
+                assert_eq!(patched.status, 400, "{bad}: {}", patched.text);
+            }
+            assert_eq!(s.get("/api/v1/tables/nums?id=eq.2").await.body, json!([]));
+            assert_eq!(s.get("/api/v1/tables/nums/1").await.body["r"].as_f64(), Some(0.1), "refused patches changed nothing");
+        }
+    }
+
     async fn one_key_in_two_spellings_is_one_key(s) {
         events(&s).await;
         let merge = [("Prefer", "resolution=merge-duplicates,return=representation")];

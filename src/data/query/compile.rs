@@ -355,6 +355,9 @@ pub fn bind<'b>(b: &'b mut SqlBuilder, col: &Column, value: Value) -> &'b mut Sq
         // PostgreSQL's array literal, `{a,"b c"}`, from a JSON array.
         Value::Json(serde_json::Value::Array(items)) => Value::Text(array_literal(&items)),
         Value::Json(other) => Value::Text(other.to_string()),
+        // As its shortest decimal form: a `numeric` made from a double precision keeps only
+        // 15 digits (3.141592653589793 would be stored as 3.14159265358979).
+        Value::Real(f) => Value::Text(f.to_string()),
         other => other,
     };
     let sent_as = match value {
@@ -443,6 +446,8 @@ pub fn text_value(col: &Column, text: &str) -> Result<Value, ApiError> {
 /// already store that spelling; see [`text_value`]).
 pub fn comparable(col: &Column, value: Value) -> Value {
     match value {
+        // A `numeric` given in a query string is kept as written (see `typed`).
+        Value::Text(text) if col.ty == ColumnType::Real => text.parse().map_or(Value::Text(text), Value::Real),
         Value::Text(text) => {
             let canonical = TextFormat::of(&col.declared).and_then(|format| format.canonical(&text).ok());
             Value::Text(canonical.unwrap_or(text))
@@ -486,7 +491,13 @@ pub fn typed(col: &Column, raw: &str) -> Result<Value, ApiError> {
             if !f.is_finite() {
                 return Err(invalid());
             }
-            Value::Real(f)
+            if col.converted {
+                // A PostgreSQL `numeric` is compared with the number as written, every digit
+                // of it (see `bind`).
+                Value::Text(raw.trim().to_owned())
+            } else {
+                Value::Real(f)
+            }
         }
         ColumnType::Boolean => match raw.trim().to_ascii_lowercase().as_str() {
             "true" | "t" | "1" => Value::Bool(true),
