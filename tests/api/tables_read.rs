@@ -129,6 +129,23 @@ both_backends! {
         }
         let resp = s.get("/api/v1/tables/todos?title=like.a\\").await;
         assert_eq!((resp.status, resp.body["code"].as_str()), (400, Some("22P02")), "{}", resp.text);
+        // A top-level value is taken as written, quotes and all, as PostgREST reads it; only
+        // inside or=(…) do quotes protect a value (and then are not part of it).
+        let made = s.admin_post("/api/v1/tables/todos", json!([{"title": "\"quoted\""}, {"title": "quoted"}, {"title": "a,b"}])).await;
+        assert_eq!(ids(&made.body), vec![12, 13, 14]);
+        for (query, expected) in [
+            ("title=eq.%22quoted%22", vec![12]),
+            ("title=like.%22quo*", vec![12]),
+            ("title=eq.quoted", vec![13]),
+            ("or=(title.eq.%22quoted%22,title.eq.%22a,b%22)", vec![13, 14]),
+            ("or=(title.eq.%22%5C%22quoted%5C%22%22)", vec![12]),
+        ] {
+            let resp = s.get(&format!("/api/v1/tables/todos?{query}&order=id")).await;
+            assert_eq!(ids(&resp.body), expected, "{query}: {}", resp.text);
+        }
+        let deleted = s.send(Method::DELETE, "/api/v1/tables/todos?title=eq.%22quoted%22", Some(ADMIN_SECRET), None).await;
+        assert_eq!(deleted.status, 204, "{}", deleted.text);
+        assert_eq!(ids(&s.get("/api/v1/tables/todos?title=like.*quoted*&order=id").await.body), vec![13], "only the quoted row went");
     }
 
     async fn keywords_range_and_count(s) {

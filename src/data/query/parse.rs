@@ -379,10 +379,10 @@ pub fn postgrest_param(key: &str, value: &str) -> Result<Filter, ParseError> {
             _ => (rest, value.to_owned()),
         };
         let (op, op_negated) = operator(op_name).map_err(|err| embedded_parameter(key, rest, value).unwrap_or(err))?;
-        let operand = postgrest_operand(op, &raw)?;
+        let operand = postgrest_operand(op, &raw, Verbatim)?;
         return Ok(condition(column, op, operand, negated ^ op_negated));
     }
-    postgrest_condition(key, value).map_err(|err| {
+    postgrest_condition(key, value, Verbatim).map_err(|err| {
         if value.contains('.') {
             err
         } else {
@@ -408,8 +408,19 @@ fn embedded_parameter(key: &str, rest: &str, value: &str) -> Option<ParseError> 
     )))
 }
 
+/// How a scalar value is read: PostgREST takes a top-level filter's value as written
+/// (`title=eq."x"` matches the text `"x"` with its quotes), and unquotes a value only inside
+/// `or=(…)`/`and=(…)` where a comma or parenthesis must be quoted (`or=(title.eq."a,b")`).
+/// An `in.(…)` list is read alike in both.
+#[derive(Clone, Copy, PartialEq)]
+enum ValueForm {
+    Verbatim,
+    MayBeQuoted,
+}
+use ValueForm::{MayBeQuoted, Verbatim};
+
 /// `op.value` or `not.op.value` applied to `column`.
-fn postgrest_condition(column: &str, expr: &str) -> Result<Filter, ParseError> {
+fn postgrest_condition(column: &str, expr: &str, form: ValueForm) -> Result<Filter, ParseError> {
     let (negated, expr) = match expr.strip_prefix("not.") {
         Some(rest) => (true, rest),
         None => (false, expr),
@@ -418,7 +429,7 @@ fn postgrest_condition(column: &str, expr: &str) -> Result<Filter, ParseError> {
         return Err(ParseError::new(format!("invalid filter on '{column}': use {column}=operator.value")));
     };
     let (op, op_negated) = operator(op_name)?;
-    let operand = postgrest_operand(op, raw)?;
+    let operand = postgrest_operand(op, raw, form)?;
     Ok(condition(column, op, operand, negated ^ op_negated))
 }
 
@@ -495,7 +506,7 @@ impl LogicParser<'_> {
                         part.chars().take(64).collect::<String>()
                     )));
                 };
-                postgrest_condition(column, expr)?
+                postgrest_condition(column, expr, MayBeQuoted)?
             }
         };
         Ok(if negated { Filter::Not(Box::new(filter)) } else { filter })
@@ -560,7 +571,7 @@ fn operator(name: &str) -> Result<(Op, bool), ParseError> {
     })
 }
 
-fn postgrest_operand(op: Op, raw: &str) -> Result<Operand, ParseError> {
+fn postgrest_operand(op: Op, raw: &str, form: ValueForm) -> Result<Operand, ParseError> {
     match op {
         Op::In => {
             let inner = raw.trim();
@@ -570,7 +581,8 @@ fn postgrest_operand(op: Op, raw: &str) -> Result<Operand, ParseError> {
             }
             Ok(Operand::List(split_top_level(inner, ',')?.iter().map(|v| unquote(v.trim())).collect()))
         }
-        _ => operand(op, &unquote(raw)),
+        _ if form == MayBeQuoted => operand(op, &unquote(raw)),
+        _ => operand(op, raw),
     }
 }
 
@@ -755,6 +767,15 @@ mod tests {
             cond("status", Op::In, Operand::List(vec!["a".into(), "b".into()]))
         );
         assert_eq!(postgrest_param("name", "eq.a.b").unwrap(), cond("name", Op::Eq, scalar("a.b")));
+        // A top-level value is taken as written, quotes and all (postgrest-js sends
+        // `.eq('title', '"x"')` so); inside or=(…) quotes protect commas and parentheses.
+        assert_eq!(postgrest_param("title", "eq.\"x\"").unwrap(), cond("title", Op::Eq, scalar("\"x\"")));
+        assert_eq!(postgrest_param("title", "like.\"x*").unwrap(), cond("title", Op::Like, scalar("\"x*")));
+        assert_eq!(postgrest_param("title.eq", "\"x\"").unwrap(), cond("title", Op::Eq, scalar("\"x\"")));
+        assert_eq!(
+            postgrest_param("or", "(title.eq.\"a,(b)\",title.eq.\"\\\"q\\\"\")").unwrap(),
+            Filter::Or(vec![cond("title", Op::Eq, scalar("a,(b)")), cond("title", Op::Eq, scalar("\"q\""))])
+        );
     }
 
     #[test]
