@@ -78,6 +78,14 @@ impl FromRequestParts<AppState> for Admin {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let Some(header) = parts.headers.get(AUTHORIZATION) else {
+            // A user's valid API key is a known caller without the right: 403, as a user's
+            // token gets.
+            let key = parts.headers.get("x-api-key").and_then(|k| k.to_str().ok());
+            if let Some(key) = key
+                && state.auth().authenticate_api_key(key.trim()).await.is_ok()
+            {
+                return Err(ApiError::Forbidden("admin endpoints need the admin secret".into()));
+            }
             return Err(ApiError::Unauthorized("admin endpoints need 'Authorization: Bearer <admin secret>'".into()));
         };
         let token = bearer_token(header.as_bytes())?;

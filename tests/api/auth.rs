@@ -109,7 +109,7 @@ both_backends! {
         let key = made.body["key"].as_str().unwrap().to_owned();
         assert!(key.starts_with("fb_"));
         assert!(key.starts_with(made.body["prefix"].as_str().unwrap()));
-        for bad in [json!({}), json!({"name": ""}), json!({"name": "x", "expires_at": 1}), json!({"name": "x", "expires_at": "soon"})] {
+        for bad in [json!({}), json!({"name": ""}), json!({"name": "x", "expires_at": 1}), json!({"name": "x", "expires_at": "soon"}), json!({"name": "x", "scopes": ["read"]})] {
             assert_eq!(s.as_user(Method::POST, "/api/v1/auth/api-keys", &t, Some(bad.clone())).await.status, 400, "{bad}");
         }
         // No text holds NUL, on either backend, and the answer names the field.

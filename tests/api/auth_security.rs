@@ -258,6 +258,7 @@ both_backends! {
             (Method::PATCH, "/api/v1/auth/user", Some(json!({"password": "password2", "current_password": "password1"}))),
             (Method::PATCH, "/api/v1/auth/user", Some(json!({"email": "other@example.com", "current_password": "password1"}))),
             (Method::POST, "/api/v1/auth/2fa/setup", None),
+            (Method::DELETE, "/api/v1/auth/me", None),
         ];
         for (method, path, body) in attempts {
             assert_eq!(with_key(method.clone(), path, body.clone()).await, 403, "{method} {path} with an API key");
@@ -266,6 +267,12 @@ both_backends! {
         }
         assert_eq!(s.as_user(Method::GET, "/api/v1/auth/api-keys", &t, None).await.body["api_keys"].as_array().unwrap().len(), 1);
         assert_eq!(s.login("own@example.com", "password1").await.status, 200, "the password is unchanged");
+        assert_eq!(s.as_user(Method::GET, "/api/v1/auth/me", &t, None).await.status, 200, "the account is still there");
+        // A user's key on an admin path is a known caller without the right (403, as the
+        // user's token gets); an unknown key is no caller at all (401).
+        assert_eq!(with_key(Method::GET, "/api/v1/admin/settings", None).await, 403);
+        let unknown = s.client.get(s.url("/api/v1/admin/settings")).header("x-api-key", "fb_unknown").send().await.unwrap();
+        assert_eq!(unknown.status(), 401);
         // Other changes of the profile are theirs to make.
         let metadata = s.send(Method::PATCH, "/api/v1/auth/user", Some(&imp), Some(json!({"metadata": {"theme": "dark"}}))).await;
         assert_eq!(metadata.status, 200, "{}", metadata.text);

@@ -17,6 +17,19 @@ pub async fn create(
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult<Response> {
     super::own_session(&principal, "create API keys")?;
+    // A key has the whole power of its user: a field such as `scopes` would promise a
+    // narrower key than the one made, so any field but these is refused.
+    if let Some(unknown) =
+        body.as_object().and_then(|o| o.keys().find(|k| !["name", "expires_at"].contains(&k.as_str())))
+    {
+        let shown: String = unknown.chars().take(64).collect();
+        return Err(ApiError::bad_field(
+            &shown,
+            format!(
+                "unknown field '{shown}': an API key takes name and expires_at (it acts with all of its user's rights)"
+            ),
+        ));
+    }
     let name = body.get("name").and_then(Value::as_str).unwrap_or("");
     let expires_at = match body.get("expires_at") {
         None | Some(Value::Null) => None,

@@ -21,8 +21,11 @@ pub async fn me(State(state): State<AppState>, User(principal): User) -> ApiResu
     Ok(Json(user.view()).into_response())
 }
 
-/// Deletes the account; its sessions and API keys end with it.
+/// Deletes the account; its sessions and API keys end with it. Only the user's own session
+/// may: an API key or an impersonation cannot change the password, so neither may erase the
+/// account.
 pub async fn delete_me(State(state): State<AppState>, User(principal): User) -> ApiResult<Response> {
+    super::own_session(&principal, "delete the account")?;
     state.auth().delete_user(&principal.id).await?;
     Ok(Json(json!({ "deleted": true })).into_response())
 }
