@@ -134,7 +134,8 @@ impl Server {
             }
         }
         let data_dir = config.data_dir.clone();
-        std::fs::create_dir_all(&data_dir).map_err(|e| StartError::DataDir(data_dir.display().to_string(), e))?;
+        crate::util::create_private_dir(&data_dir)
+            .map_err(|e| StartError::DataDir(data_dir.display().to_string(), e))?;
         let db = match &config.database_url {
             Some(url) => Db::connect_postgres(url, config.pg_pool_size).await?,
             None => Db::open_sqlite(&data_dir, config.sqlite_readers, config.sqlite_synchronous)?,

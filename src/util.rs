@@ -23,6 +23,26 @@ pub fn random_hex(bytes: usize) -> String {
     hex::encode(buf)
 }
 
+/// Creates a new, empty file that only its owner may read or write: the database, backups
+/// and secrets hold every record and the password hashes. An existing file is an error.
+pub fn create_private(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
+}
+
+/// Creates a directory and its missing parents, each one only its owner may enter (an
+/// existing one keeps its mode).
+pub fn create_private_dir(path: &std::path::Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

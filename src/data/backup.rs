@@ -22,6 +22,9 @@ pub async fn start(db: &Db, database_url: Option<&str>, scratch: &Path) -> Resul
     match (db, database_url) {
         (Db::Sqlite(pool), _) => {
             let path = scratch.join(format!("backup-{}.db", uuid::Uuid::new_v4().simple()));
+            // Made first, empty and private (VACUUM INTO fills an empty file): SQLite would
+            // make it readable by all.
+            crate::util::create_private(&path).map_err(|e| DbError::Other(format!("{}: {e}", path.display())))?;
             if let Err(err) = pool.vacuum_into(&path).await {
                 let _ = std::fs::remove_file(&path);
                 return Err(err);
@@ -123,7 +126,8 @@ pub async fn backup_to_file(data_dir: &Path, database_url: Option<&str>, output:
 /// Copies `pg_dump`'s output into a new file at `path`; an error when it fails.
 async fn dump_to(mut child: tokio::process::Child, path: &Path) -> Result<(), String> {
     let mut stdout = child.stdout.take().ok_or("pg_dump has no output")?;
-    let mut file = tokio::fs::File::create(path).await.map_err(|e| format!("{}: {e}", path.display()))?;
+    let file = crate::util::create_private(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut file = tokio::fs::File::from_std(file);
     tokio::io::copy(&mut stdout, &mut file).await.map_err(|e| format!("writing the dump: {e}"))?;
     file.sync_all().await.map_err(|e| format!("writing the dump: {e}"))?;
     let result = child.wait_with_output().await.map_err(|e| e.to_string())?;
@@ -274,11 +278,7 @@ fn quote_literal(text: &str) -> String {
 /// included.
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)?.write_all(bytes)
+    crate::util::create_private(path)?.write_all(bytes)
 }
 
 /// The schema of a Ferrobase dump: the one its `_fb_migrations` table is in. A dump without
@@ -316,13 +316,17 @@ const CORE_TABLES: [&str; 5] = ["_fb_migrations", "_fb_collections", "_fb_settin
 
 fn restore_sqlite(data_dir: &Path, input: &Path) -> Result<String, String> {
     check_sqlite_backup(input)?;
-    std::fs::create_dir_all(data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
+    crate::util::create_private_dir(data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
     let target = data_dir.join("ferrobase.db");
     if target.exists() {
         settle(&target)?;
     }
     let staged = data_dir.join("ferrobase.db.restoring");
     std::fs::copy(input, &staged).map_err(|e| format!("copying the backup: {e}"))?;
+    // The copy took the backup's mode; the database is its owner's alone.
+    #[cfg(unix)]
+    std::fs::set_permissions(&staged, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .map_err(|e| format!("{}: {e}", staged.display()))?;
     let mut kept = None;
     if target.exists() {
         // Never over an earlier restore's copy: that may be the only one of the real data.

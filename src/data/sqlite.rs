@@ -120,7 +120,14 @@ struct Channels {
 
 impl SqlitePool {
     pub fn open(path: &Path, readers: usize, sync: Synchronous) -> Result<Self, DbError> {
-        // The writer opens first: it creates the file and switches it to WAL mode.
+        // A new database is made private first: SQLite would make it readable by all, and its
+        // journal files take its mode.
+        if let Err(err) = crate::util::create_private(path)
+            && err.kind() != std::io::ErrorKind::AlreadyExists
+        {
+            return Err(DbError::Other(format!("{}: {err}", path.display())));
+        }
+        // The writer opens first: it switches the file to WAL mode.
         let writer_conn = open_connection(path, Some(sync))?;
         let (writer_tx, writer_rx) = crossbeam_channel::unbounded::<Box<dyn WriteJob>>();
         let (commits_tx, commits_rx) = crossbeam_channel::bounded::<()>(1);

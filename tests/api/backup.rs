@@ -100,6 +100,20 @@ async fn an_sqlite_backup_taken_under_writes_restores() {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(std::fs::read(&cli).unwrap().starts_with(b"SQLite format 3\0"));
+    // Every copy of the records and password hashes is its owner's alone: the live database
+    // and its log, a backup, a restored database (from a backup readable by all) and its dir.
+    let mode = |path: &std::path::Path| {
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(path).unwrap().permissions()) & 0o777
+    };
+    for private in [
+        s.data_dir().join("ferrobase.db"),
+        s.data_dir().join("ferrobase.db-wal"),
+        cli.clone(),
+        restored_dir.join("ferrobase.db"),
+    ] {
+        assert_eq!(mode(&private), 0o600, "{}", private.display());
+    }
+    assert_eq!(mode(&restored_dir), 0o700);
     std::fs::write(dir.path().join("junk.db"), b"not a database").unwrap();
     let refused = std::process::Command::new(env!("CARGO_BIN_EXE_ferrobase"))
         .args(["restore", "--data-dir", restored_dir.to_str().unwrap(), "--input"])
