@@ -324,6 +324,7 @@ impl Store {
         let (stmt, index_name) = index_stmt(dialect, name, &cols, unique);
         self.db.write(stmt).await.map_err(|err| match err {
             DbError::UniqueViolation(_) => duplicate_values(&cols),
+            other if names_taken(&other) => index_name_taken(&index_name),
             other => other.into(),
         })?;
         if dialect == Dialect::Postgres {
@@ -428,7 +429,7 @@ fn add_column_stmts(dialect: Dialect, table: &str, columns: &[(String, ColumnTyp
 /// out), which is what every list and count asks for; a unique index therefore lets a
 /// deleted record's value be used again.
 fn index_stmt(dialect: Dialect, table: &str, cols: &[&str], unique: bool) -> (Stmt, String) {
-    let name = index_name(table, cols);
+    let name = field_index_name(table, cols);
     // A non-unique index ends with `_id`, the tiebreaker of every sorted list, so that a
     // page sorted on the indexed columns is read in order straight off the index; the
     // list shows the columns asked for.
@@ -473,7 +474,11 @@ pub(super) fn creation_error(name: &str, err: DbError) -> ApiError {
     match err {
         DbError::InStatement { source, .. } => creation_error(name, *source),
         DbError::UniqueViolation(_) => already_exists(name),
-        DbError::Other(msg) | DbError::SchemaChanged(msg) if msg.contains("already exists") => already_exists(name),
+        // An index of another collection may have the name (one made before
+        // `field_index_name`, or a PostgreSQL primary key's `posts_pkey`).
+        ref taken if names_taken(taken) => ApiError::Conflict(format!(
+            "'{name}' is taken: the database already holds a collection, table or index of that name"
+        )),
         other => other.into(),
     }
 }
@@ -490,7 +495,42 @@ fn truthy(v: &Value) -> bool {
     matches!(v, Value::Bool(true)) || matches!(v, Value::Int(i) if *i != 0)
 }
 
-/// `posts_author_created_at_idx`; shortened with a hash beyond PostgreSQL's 63 bytes.
+/// The name of an index made on a collection's fields, `_posts_author_created_at_<hash>_idx`:
+/// readable, yet one per table and column list. The hash of both tells `(a_b)` from `(a, b)`
+/// and `a_b.c` from `a.b_c`, and the leading `_`, which no collection's name has, keeps it
+/// from taking a future collection's name. Within PostgreSQL's 63 bytes (names are ASCII).
+pub(crate) fn field_index_name(table: &str, columns: &[&str]) -> String {
+    let mut hash: u64 = 0xcbf29ce484222325;
+    for part in std::iter::once(table).chain(columns.iter().copied()) {
+        for byte in part.bytes().chain([0]) {
+            hash = (hash ^ u64::from(byte)).wrapping_mul(0x100000001b3);
+        }
+    }
+    let mut head = format!("_{table}_{}", columns.join("_"));
+    head.truncate(63 - "_0123456789abcdef_idx".len());
+    format!("{head}_{hash:016x}_idx")
+}
+
+/// Whether a statement failed because a table or index of the name it makes exists.
+fn names_taken(err: &DbError) -> bool {
+    match err {
+        DbError::InStatement { source, .. } => names_taken(source),
+        DbError::Other(msg) | DbError::SchemaChanged(msg) => {
+            msg.contains("already exists") || msg.starts_with("there is already")
+        }
+        _ => false,
+    }
+}
+
+/// 409: an index's name is taken by a table or index made outside Ferrobase.
+fn index_name_taken(index: &str) -> ApiError {
+    ApiError::Conflict(format!(
+        "the database already holds a table or index named '{index}' (made outside Ferrobase): drop or rename it first"
+    ))
+}
+
+/// The search index's name (`posts__fb_search_idx`), as collections made before
+/// [`field_index_name`] have it; shortened with a hash beyond PostgreSQL's 63 bytes.
 pub(crate) fn index_name(table: &str, columns: &[&str]) -> String {
     let full = format!("{table}_{}_idx", columns.join("_"));
     if full.len() <= 63 {
@@ -511,6 +551,13 @@ mod tests {
     #[test]
     fn index_names_fit_postgres_limit() {
         assert_eq!(index_name("posts", &["a", "b"]), "posts_a_b_idx");
+        let two = field_index_name("posts", &["a", "b"]);
+        assert!(two.starts_with("_posts_a_b_") && two.ends_with("_idx"), "{two}");
+        assert_ne!(two, field_index_name("posts", &["a_b"]));
+        assert_ne!(field_index_name("a_b", &["c"]), field_index_name("a", &["b_c"]));
+        for long in [field_index_name(&"t".repeat(63), &["c".repeat(63).as_str()]), field_index_name("t", &["c"; 40])] {
+            assert_eq!(long.len(), 63, "{long}");
+        }
         let long = index_name(&"t".repeat(63), &["c".repeat(63).as_str()]);
         assert!(long.len() <= 63, "{long}");
         assert_ne!(long, index_name(&"t".repeat(63), &["d".repeat(63).as_str()]));
@@ -543,7 +590,7 @@ impl Store {
         let mut field_rules: FieldRules =
             serde_json::from_value(rules).map_err(|e| ApiError::bad_request(format!("invalid rules: {e}")))?;
         prepare(&mut field_rules)?;
-        let mut new_columns = Vec::new();
+        let mut new_columns: Vec<(String, ColumnType)> = Vec::new();
         for (field, rule) in &field_rules {
             match (table.column(field), rule.rule_type()) {
                 (Some(col), Some(ty)) if !ty.fits(col.ty) => {
@@ -558,7 +605,13 @@ impl Store {
                 }
                 (Some(col), _) => check_fits(field, rule, col.ty)?,
                 (None, Some(ty)) => {
-                    names::check_field_name(field)?;
+                    super::records::check_new_field_name(&table, field)?;
+                    if let Some((other, _)) = new_columns.iter().find(|(c, _)| c.eq_ignore_ascii_case(field)) {
+                        return Err(ApiError::bad_field(
+                            field,
+                            format!("fields '{other}' and '{field}' differ only in case"),
+                        ));
+                    }
                     check_fits(field, rule, ty.column_type())?;
                     new_columns.push((field.clone(), ty.column_type()));
                 }
@@ -612,16 +665,17 @@ impl Store {
         stmts.extend(add_column_stmts(dialect, name, new_columns));
         let existing = self.list_indexes(name).await?;
         // The statements that add unique indexes, by position, with their field.
-        let mut unique_at: Vec<(usize, &str)> = Vec::new();
+        let mut unique_at: Vec<(usize, &str, String)> = Vec::new();
         for (field, rule) in field_rules {
             if rule.unique && !existing.iter().any(|ix| ix.unique && ix.columns == [field.as_str()]) {
                 let (create, index) = index_stmt(dialect, name, &[field.as_str()], true);
-                // The admin's plain index on the field has the name the unique one takes: the
-                // unique index replaces it, and serves the same lookups.
-                if let Some(plain) = existing.iter().find(|ix| ix.name == index && !ix.unique && !ix.primary) {
+                // The unique index replaces the admin's plain index on the field alone (which
+                // may have the name it takes), and serves the same lookups.
+                let plain = existing.iter().find(|ix| ix.columns == [field.as_str()] && !ix.unique && !ix.primary);
+                if let Some(plain) = plain {
                     stmts.push(Stmt::new(format!("DROP INDEX {}", quote_ident(&plain.name)), vec![]));
                 }
-                unique_at.push((stmts.len(), field.as_str()));
+                unique_at.push((stmts.len(), field.as_str(), index));
                 stmts.push(create);
             }
         }
@@ -638,10 +692,12 @@ impl Store {
                 DbError::InStatement { index, source } => (Some(index), *source),
                 other => (None, other),
             };
-            if let (Some((_, field)), DbError::UniqueViolation(_)) =
-                (unique_at.iter().find(|(i, _)| Some(*i) == at), &source)
-            {
-                return Err(duplicate_values(&[field]));
+            if let Some((_, field, index)) = unique_at.iter().find(|(i, ..)| Some(*i) == at) {
+                match source {
+                    DbError::UniqueViolation(_) => return Err(duplicate_values(&[field])),
+                    ref taken if names_taken(taken) => return Err(index_name_taken(index)),
+                    _ => {}
+                }
             }
             let now = self.refreshed(name).await?;
             if new_columns.iter().any(|(c, _)| now.column(c).is_some()) {

@@ -4,6 +4,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::both_backends;
+use crate::harness::ADMIN_SECRET;
 
 fn names(list: &Value) -> Vec<String> {
     list["collections"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap().to_owned()).collect()
@@ -202,5 +203,48 @@ both_backends! {
         assert_eq!(s.admin_delete("/api/v1/admin/collections/posts/schema/cat").await.status, 200);
         let left: Vec<Value> = s.admin_get("/api/v1/admin/collections/posts/indexes").await.body["indexes"].as_array().unwrap().iter().filter(|i| i["primary"] == false).cloned().collect();
         assert!(left.is_empty(), "{left:?}");
+    }
+
+    async fn index_names_never_collide(s) {
+        let shown = |list: &crate::harness::Resp| -> Vec<Value> {
+            let mut found: Vec<Value> = list.body["indexes"].as_array().unwrap().iter().filter(|i| i["primary"] == false)
+                .map(|i| json!([i["columns"], i["unique"]])).collect();
+            found.sort_by_key(|v| v.to_string());
+            found
+        };
+        let made = s.admin_post("/api/v1/admin/collections", json!({"name": "mc", "fields": {"x": "text", "y": "text", "x_y": "text"}})).await;
+        assert_eq!(made.status, 201, "{}", made.text);
+        assert_eq!(s.admin_post("/api/v1/admin/collections/mc/indexes", json!({"columns": ["x", "y"]})).await.status, 201);
+        // An index on the one field `x_y` is another index than the one on (x, y).
+        let single = s.admin_post("/api/v1/admin/collections/mc/indexes", json!({"column": "x_y"})).await;
+        assert_eq!(single.status, 201, "{}", single.text);
+        // A unique rule on `x_y` replaces the plain index on `x_y` alone, never the one on (x, y).
+        let rules = s.send(Method::PUT, "/api/v1/admin/collections/mc/rules", Some(ADMIN_SECRET), Some(json!({"x_y": {"unique": true}}))).await;
+        assert_eq!(rules.status, 200, "{}", rules.text);
+        let list = s.admin_get("/api/v1/admin/collections/mc/indexes").await;
+        assert_eq!(shown(&list), vec![json!([["x", "y"], false]), json!([["x_y"], true])], "{}", list.text);
+
+        // Collection `a_b` with field `c`, collection `a` with field `b_c`: two indexes.
+        s.admin_post("/api/v1/admin/collections", json!({"name": "a_b", "fields": {"c": "text"}})).await;
+        s.admin_post("/api/v1/admin/collections", json!({"name": "a", "fields": {"b_c": "text"}})).await;
+        let first = s.admin_post("/api/v1/admin/collections/a_b/indexes", json!({"column": "c"})).await;
+        assert_eq!(first.status, 201, "{}", first.text);
+        let second = s.admin_post("/api/v1/admin/collections/a/indexes", json!({"column": "b_c"})).await;
+        assert_eq!(second.status, 201, "{}", second.text);
+        assert_ne!(first.body["name"], second.body["name"]);
+        // No collection can take an index's name.
+        let name = first.body["name"].as_str().unwrap();
+        let clash = s.admin_post("/api/v1/admin/collections", json!({"name": name})).await;
+        assert_eq!(clash.status, 400, "{name}: {}", clash.text);
+    }
+
+    async fn a_rule_cannot_add_a_field_that_differs_from_one_only_in_case(s) {
+        s.admin_post("/api/v1/admin/collections", json!({"name": "cc", "fields": {"Ab": "text"}})).await;
+        for rules in [json!({"ab": {"type": "integer"}}), json!({"xy": {"type": "text"}, "XY": {"type": "text"}})] {
+            let resp = s.send(Method::PUT, "/api/v1/admin/collections/cc/rules", Some(ADMIN_SECRET), Some(rules.clone())).await;
+            assert_eq!(resp.status, 400, "{rules}: {}", resp.text);
+        }
+        let schema = s.admin_get("/api/v1/admin/collections/cc").await;
+        assert!(!schema.text.contains("\"ab\"") && !schema.text.contains("\"xy\""), "nothing was added: {}", schema.text);
     }
 }
