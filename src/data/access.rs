@@ -202,11 +202,18 @@ impl Serialize for Rule {
 
 impl<'de> Deserialize<'de> for Rule {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        /// `{"role": "name"}` and nothing else: a misspelt condition beside it would be
+        /// dropped silently, leaving a looser rule than the one written.
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct RoleRule {
+            role: String,
+        }
         #[derive(Deserialize)]
         #[serde(untagged)]
         enum Raw {
             Keyword(String),
-            Role { role: String },
+            Role(RoleRule),
         }
         let invalid = || {
             serde::de::Error::custom(
@@ -221,8 +228,8 @@ impl<'de> Deserialize<'de> for Rule {
                 "disabled" => Ok(Rule::Disabled),
                 _ => Err(invalid()),
             },
-            Raw::Role { role } if !role.trim().is_empty() => Ok(Rule::Role(role)),
-            Raw::Role { .. } => Err(invalid()),
+            Raw::Role(RoleRule { role }) if !role.trim().is_empty() => Ok(Rule::Role(role)),
+            Raw::Role(_) => Err(invalid()),
         }
     }
 }
@@ -265,6 +272,7 @@ mod tests {
         assert_eq!(serde_json::from_str::<Rules>(&json).unwrap(), rules);
         assert!(serde_json::from_str::<Rule>("\"everyone\"").is_err());
         assert!(serde_json::from_str::<Rule>("{\"role\": \"\"}").is_err());
+        assert!(serde_json::from_str::<Rule>("{\"role\": \"x\", \"y\": 1}").is_err());
         assert!(serde_json::from_str::<Rule>("42").is_err());
     }
 }

@@ -80,6 +80,8 @@ both_backends! {
         // A setting beside an export's `settings` is not dropped without a word.
         let beside = s.admin_post("/api/v1/admin/settings/import", json!({"settings": {"app_name": "Inner"}, "app_name": "Outer"})).await;
         assert_eq!((beside.status, beside.body["field"].as_str()), (400, Some("app_name")), "{}", beside.text);
+        let dated = s.admin_post("/api/v1/admin/settings/import", json!({"exported_at": "yesterday", "settings": {"app_name": "Dated"}})).await;
+        assert_eq!((dated.status, dated.body["field"].as_str()), (400, Some("exported_at")), "{}", dated.text);
         // An export of a format this server does not know is refused whole.
         for format in [json!(2), json!("1")] {
             let later = s.admin_post("/api/v1/admin/settings/import", json!({"ferrobase_settings": format, "settings": {"app_name": "Later"}})).await;

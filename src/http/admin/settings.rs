@@ -104,6 +104,9 @@ pub async fn import(_: Admin, State(state): State<AppState>, JsonBody(body): Jso
             format!("'{stray}' is not a field of a settings export: put settings inside \"settings\""),
         ));
     }
+    if object.contains_key("settings") && object.get("exported_at").is_some_and(|at| !at.is_i64()) {
+        return Err(ApiError::bad_field("exported_at", "exported_at must be Unix milliseconds, as exports write it"));
+    }
     let changed = state.settings().update(&settings, "admin (import)").await?;
     announce(&state).await;
     Ok(Json(json!({ "imported": changed, "settings": state.settings().snapshot() })).into_response())
