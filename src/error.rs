@@ -170,6 +170,10 @@ pub mod codes {
     pub const OUT_OF_RANGE: &str = "22003";
     /// invalid_datetime_format: a date or time that is not one.
     pub const DATETIME_FORMAT: &str = "22007";
+    /// A write by filter would change more rows than `Prefer: max-affected` allows.
+    pub const MAX_AFFECTED: &str = "PGRST124";
+    /// Preferences `Prefer: handling=strict` cannot honour.
+    pub const INVALID_PREFERENCE: &str = "PGRST122";
     /// One object was asked for, and the answer is not one row.
     pub const SINGULAR: &str = "PGRST116";
     pub const METHOD: &str = "PGRST117";

@@ -23,7 +23,7 @@ use super::query::{Query, SelectItem, compile};
 use super::read::{Deleted, Order, Paging, ReadPlan, with_tiebreaker};
 use super::records::{self, Typed};
 use super::sql::SqlBuilder;
-use super::write::{Mutation, Upsert, WriteOptions};
+use super::write::{Affected, Mutation, Upsert, WriteOptions};
 use super::{Store, Value};
 use crate::error::{ApiError, codes};
 
@@ -333,15 +333,15 @@ impl Store {
     }
 
     /// Runs the tables surface's writes through the write pipeline and answers the rows as
-    /// `select=` shows them (the rows deleted, for a delete). `single`: a filter must match
-    /// exactly one row (406 otherwise, and nothing is written).
+    /// `select=` shows them (the rows deleted, for a delete). `affected`: how many rows a
+    /// filter may match (otherwise nothing is written).
     pub async fn table_write(
         &self,
         table: &Arc<Table>,
         caller: &Caller,
         query: &Query,
         mutations: Vec<Mutation>,
-        single: bool,
+        affected: Affected,
     ) -> Result<TableRows, ApiError> {
         if table.virtual_table && mutations.iter().any(|m| !matches!(m, Mutation::Create { upsert: None, .. })) {
             return Err(ApiError::bad_input(
@@ -360,7 +360,7 @@ impl Store {
             table.clone()
         };
         let projection = self.projection(&table, query.select.as_deref()).await?;
-        let options = WriteOptions { indexed: mutations.len() > 1, single, ..WriteOptions::collection(false) };
+        let options = WriteOptions { indexed: mutations.len() > 1, affected, ..WriteOptions::collection(false) };
         let written = self.apply(table.clone(), caller, mutations, options).await?;
         let mut rows = Vec::new();
         for w in written {
@@ -539,6 +539,14 @@ pub(super) fn unknown_body_column(table: &Table, name: &str) -> ApiError {
 }
 
 /// 406 for `Accept: application/vnd.pgrst.object+json` when the answer is not one row.
+/// 400: a filter matched more rows than `Prefer: max-affected` allows; nothing was written.
+pub fn too_many_affected(rows: usize, most: u64) -> ApiError {
+    ApiError::bad_input(
+        codes::MAX_AFFECTED,
+        format!("the write would change {rows} rows; Prefer: max-affected={most} allows at most {most}"),
+    )
+}
+
 pub fn single_refused(rows: usize) -> ApiError {
     ApiError::NotAcceptable(format!(
         "the result must be exactly one row for application/vnd.pgrst.object+json; it has {rows}"

@@ -147,6 +147,33 @@ both_backends! {
         assert_eq!(s.get(&format!("{path}?title=in.(a,b,c)")).await.body, json!([]));
     }
 
+    async fn max_affected_under_strict_handling_caps_a_write_by_filter(s) {
+        todos(&s).await;
+        let path = "/api/v1/tables/todos";
+        let capped = [("Prefer", "handling=strict, max-affected=1")];
+        // Four rows match: the cap refuses the write whole, nothing changes (PGRST124).
+        let patched = admin(&s, Method::PATCH, &format!("{path}?id=gt.0"), &capped, Some(json!({"priority": 9}))).await;
+        assert_eq!((patched.status, patched.body["code"].as_str()), (400, Some("PGRST124")), "{}", patched.text);
+        let deleted = admin(&s, Method::DELETE, &format!("{path}?done=is.false"), &capped, None).await;
+        assert_eq!((deleted.status, deleted.body["code"].as_str()), (400, Some("PGRST124")), "{}", deleted.text);
+        let all = s.get(&format!("{path}?order=id")).await;
+        assert_eq!(ids(&all.body), vec![1, 2, 3, 4]);
+        assert!(all.body.as_array().unwrap().iter().all(|t| t["priority"] != 9), "{}", all.text);
+        // Within the cap the write goes ahead and says the preference was applied.
+        let within = [("Prefer", "handling=strict, max-affected=2, return=representation")];
+        let one = admin(&s, Method::PATCH, &format!("{path}?id=eq.1"), &within, Some(json!({"priority": 9}))).await;
+        assert_eq!((one.status, ids(&one.body)), (200, vec![1]), "{}", one.text);
+        assert_eq!(one.header("preference-applied"), Some("handling=strict, max-affected=2"));
+        // Without strict handling max-affected is ignored, as PostgREST does.
+        let lenient = admin(&s, Method::PATCH, &format!("{path}?id=gt.2"), &[("Prefer", "max-affected=1")], Some(json!({"priority": 7}))).await;
+        assert_eq!(lenient.status, 204, "{}", lenient.text);
+        assert_eq!(ids(&s.get(&format!("{path}?priority=eq.7&order=id")).await.body), vec![3, 4]);
+        // Strict handling refuses a preference it does not know (PGRST122), before writing.
+        let unknown = admin(&s, Method::DELETE, &format!("{path}?id=eq.1"), &[("Prefer", "handling=strict, shiny=yes")], None).await;
+        assert_eq!((unknown.status, unknown.body["code"].as_str()), (400, Some("PGRST122")), "{}", unknown.text);
+        assert_eq!(ids(&s.get(&format!("{path}?id=eq.1")).await.body), vec![1]);
+    }
+
     async fn write_bodies_of_another_type_than_json_are_415(s) {
         todos(&s).await;
         let path = "/api/v1/tables/todos";

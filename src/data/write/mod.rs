@@ -112,15 +112,25 @@ pub struct WriteOptions {
     pub deleted: Deleted,
     /// A bulk or batch: errors name the 0-based index of the mutation at fault.
     pub indexed: bool,
-    /// A filter must match exactly one row, or nothing is written (406; the tables surface's
-    /// `Accept: application/vnd.pgrst.object+json`).
-    pub single: bool,
+    /// How many rows a filter may match, else nothing is written.
+    pub affected: Affected,
+}
+
+/// How many rows a write by filter may change (the tables surface's guards).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Affected {
+    #[default]
+    Any,
+    /// Exactly one, else 406 (`Accept: application/vnd.pgrst.object+json`).
+    ExactlyOne,
+    /// At most this many, else 400 (`Prefer: handling=strict, max-affected=N`).
+    AtMost(u64),
 }
 
 impl WriteOptions {
     /// One write of the collections surface.
     pub fn collection(auto_create: bool) -> WriteOptions {
-        WriteOptions { auto_create, deleted: Deleted::Hidden, indexed: false, single: false }
+        WriteOptions { auto_create, deleted: Deleted::Hidden, indexed: false, affected: Affected::Any }
     }
 }
 

@@ -4,6 +4,7 @@
 use axum::http::HeaderMap;
 
 use crate::data::tables::Resolution;
+use crate::data::write::Affected;
 use crate::error::ApiError;
 
 /// `Prefer: return=…`.
@@ -14,18 +15,37 @@ pub enum Return {
     HeadersOnly,
 }
 
-/// The preferences Ferrobase honours; others (`missing=default`, `tx=…`, `handling=…`) are
-/// accepted and ignored, as PostgREST does.
+/// The preferences Ferrobase honours; others (`missing=default`, `tx=…`, `timezone=…`) are
+/// accepted and ignored, as PostgREST does, and any other is ignored too unless
+/// `handling=strict` asks for every preference to be honoured.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Prefer {
     pub ret: Option<Return>,
     pub count: bool,
     pub resolution: Option<Resolution>,
+    /// `max-affected=N`, which PostgREST applies under `handling=strict` only.
+    pub max_affected: Option<u64>,
+}
+
+/// Preferences PostgREST knows and Ferrobase takes without acting on them.
+const ACCEPTED: [&str; 3] = ["missing", "tx", "timezone"];
+
+impl Prefer {
+    /// How many rows a write by filter may change: exactly one for a single object asked
+    /// for, at most `max-affected` under strict handling.
+    pub fn affected(&self, format: Format) -> Affected {
+        match (format, self.max_affected) {
+            (Format::Object, _) => Affected::ExactlyOne,
+            (_, Some(most)) => Affected::AtMost(most),
+            _ => Affected::Any,
+        }
+    }
 }
 
 /// Reads every `Prefer` header (each may list several comma-separated preferences).
 pub fn prefer(headers: &HeaderMap) -> Result<Prefer, ApiError> {
     let mut prefer = Prefer::default();
+    let (mut strict, mut unknown) = (false, None);
     for header in headers.get_all("prefer") {
         let text = header.to_str().map_err(|_| ApiError::bad_request("the Prefer header must be ASCII"))?;
         for item in text.split([',', ';']) {
@@ -56,9 +76,27 @@ pub fn prefer(headers: &HeaderMap) -> Result<Prefer, ApiError> {
                         _ => return Err(invalid()),
                     })
                 }
-                _ => {}
+                "handling" => {
+                    strict = match value {
+                        "strict" => true,
+                        "lenient" => false,
+                        _ => return Err(invalid()),
+                    }
+                }
+                "max-affected" => prefer.max_affected = Some(value.parse().map_err(|_| invalid())?),
+                "" => {}
+                known if ACCEPTED.contains(&known) => {}
+                _ => unknown = unknown.or(Some(item.trim().chars().take(64).collect::<String>())),
             }
         }
+    }
+    if !strict {
+        prefer.max_affected = None;
+    } else if let Some(unknown) = unknown {
+        return Err(ApiError::bad_input(
+            crate::error::codes::INVALID_PREFERENCE,
+            format!("invalid preference '{unknown}' with handling=strict"),
+        ));
     }
     Ok(prefer)
 }
@@ -187,7 +225,21 @@ mod tests {
         );
         assert_eq!(prefer(&HeaderMap::new()).unwrap(), Prefer::default());
         assert_eq!(prefer(&headers(&[("prefer", "tx=commit, handling=lenient")])).unwrap(), Prefer::default());
-        for bad in ["return=everything", "count=maybe", "resolution=merge", "return='; drop table x"] {
+        // max-affected holds under strict handling only, which refuses what it cannot honour.
+        assert_eq!(prefer(&headers(&[("prefer", "max-affected=5")])).unwrap().max_affected, None);
+        let strict = prefer(&headers(&[("prefer", "handling=strict"), ("prefer", "max-affected=5, missing=default")]));
+        assert_eq!(strict.unwrap().max_affected, Some(5));
+        assert_eq!(prefer(&headers(&[("prefer", "odd=1")])).unwrap(), Prefer::default());
+        let refused = prefer(&headers(&[("prefer", "handling=strict, odd=1")])).unwrap_err();
+        assert_eq!((refused.status(), refused.code()), (axum::http::StatusCode::BAD_REQUEST, "PGRST122"));
+        for bad in [
+            "return=everything",
+            "count=maybe",
+            "resolution=merge",
+            "return='; drop table x",
+            "handling=loose",
+            "handling=strict, max-affected=-1",
+        ] {
             assert_eq!(prefer(&headers(&[("prefer", bad)])).unwrap_err().status(), 400, "{bad}");
         }
     }

@@ -8,14 +8,14 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value as Json};
 
-use super::prefer::{self, Format, Return};
+use super::prefer::{self, Format, Prefer, Return};
 use super::{json, only, rows_answer_as};
 use crate::app::AppState;
 use crate::data::access::Caller;
 use crate::data::catalog::Table;
 use crate::data::query::parse;
 use crate::data::tables::{TableRows, insert_mutations, single_refused};
-use crate::data::write::{Mutation, Target};
+use crate::data::write::{Affected, Mutation, Target};
 use crate::error::{ApiError, ApiResult};
 use crate::http::extract::{JsonOnlyBody, Path, QueryPairs};
 
@@ -59,7 +59,7 @@ pub async fn create(
         if mutations.is_empty() {
             return Ok((table, TableRows::default()));
         }
-        let rows = store.table_write(&table, caller, &tq.query, mutations, false).await?;
+        let rows = store.table_write(&table, caller, &tq.query, mutations, Affected::Any).await?;
         Ok((table, rows))
     };
     let (table, rows) = store.with_table(&name, insert).await?;
@@ -112,14 +112,13 @@ pub async fn update(
     let object = body_object(&body)?;
     let prefs = prefer::prefer(&headers)?;
     let format = prefer::format(&headers)?;
-    let wants_object = format == Format::Object;
     let (store, caller, query) = (state.store(), &caller, &tq.query);
     let update = |table: Arc<Table>| async move {
         let update = Mutation::Update { target: Target::Filter(query.clone()), fields: object.clone(), replace: false };
-        store.table_write(&table, caller, query, vec![update], wants_object).await
+        store.table_write(&table, caller, query, vec![update], prefs.affected(format)).await
     };
     let rows = store.with_table(&name, update).await?;
-    many_answer(prefs.ret, format, tq.count || prefs.count, &rows)
+    many_answer(prefs, format, tq.count || prefs.count, &rows)
 }
 
 /// `DELETE /tables/{table}?filters`: deletes every matching row; refuses to run without a
@@ -136,14 +135,13 @@ pub async fn delete(
     require_filters(&tq, "DELETE")?;
     let prefs = prefer::prefer(&headers)?;
     let format = prefer::format(&headers)?;
-    let wants_object = format == Format::Object;
     let (store, caller, query) = (state.store(), &caller, &tq.query);
     let delete = |table: Arc<Table>| async move {
         let delete = Mutation::Delete { target: Target::Filter(query.clone()) };
-        store.table_write(&table, caller, query, vec![delete], wants_object).await
+        store.table_write(&table, caller, query, vec![delete], prefs.affected(format)).await
     };
     let rows = store.with_table(&name, delete).await?;
-    many_answer(prefs.ret, format, tq.count || prefs.count, &rows)
+    many_answer(prefs, format, tq.count || prefs.count, &rows)
 }
 
 /// `PUT /tables/{table}/{id}`: replaces the row; columns not given become null.
@@ -190,7 +188,7 @@ async fn by_id_update(state: AppState, request: ByIdWrite, replace: bool) -> Api
     let (store, caller, query, id) = (state.store(), &caller, &tq.query, &id);
     let update = |table: Arc<Table>| async move {
         let update = Mutation::Update { target: Target::Id(id.clone()), fields: object.clone(), replace };
-        store.table_write(&table, caller, query, vec![update], false).await
+        store.table_write(&table, caller, query, vec![update], Affected::Any).await
     };
     let rows = store.with_table(&name, update).await?;
     match prefs.ret {
@@ -214,7 +212,7 @@ pub async fn delete_one(
     let (store, caller, query, id) = (state.store(), &caller, &tq.query, &id);
     let delete = |table: Arc<Table>| async move {
         let delete = Mutation::Delete { target: Target::Id(id.clone()) };
-        store.table_write(&table, caller, query, vec![delete], false).await
+        store.table_write(&table, caller, query, vec![delete], Affected::Any).await
     };
     let rows = store.with_table(&name, delete).await?;
     match prefs.ret {
@@ -250,13 +248,18 @@ fn representation(status: StatusCode, format: Format, rows: &TableRows, one: boo
 /// The answer of a PATCH or DELETE with filters: 204, or the rows for
 /// `return=representation` (one object for `Accept: application/vnd.pgrst.object+json`);
 /// `Content-Range` spans the rows changed, with their count when `counted`.
-fn many_answer(ret: Option<Return>, format: Format, counted: bool, rows: &TableRows) -> ApiResult<Response> {
-    let mut response = match ret {
+fn many_answer(prefs: Prefer, format: Format, counted: bool, rows: &TableRows) -> ApiResult<Response> {
+    let mut response = match prefs.ret {
         Some(Return::Representation) => representation(StatusCode::OK, format, rows, false)?,
         _ => StatusCode::NO_CONTENT.into_response(),
     };
     let total = counted.then_some(rows.len() as i64);
     set_content_range(response.headers_mut(), prefer::content_range(0, rows.len(), total));
+    if let Some(most) = prefs.max_affected
+        && let Ok(applied) = HeaderValue::from_str(&format!("handling=strict, max-affected={most}"))
+    {
+        response.headers_mut().insert("preference-applied", applied);
+    }
     Ok(response)
 }
 
