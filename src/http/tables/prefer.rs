@@ -216,7 +216,15 @@ mod tests {
             ("prefer", "resolution=merge-duplicates,missing=default"),
         ]))
         .unwrap();
-        assert_eq!(p, Prefer { ret: Some(Return::Representation), count: true, resolution: Some(Resolution::Merge) });
+        assert_eq!(
+            p,
+            Prefer {
+                ret: Some(Return::Representation),
+                count: true,
+                resolution: Some(Resolution::Merge),
+                max_affected: None
+            }
+        );
         assert_eq!(prefer(&headers(&[("prefer", "return=minimal")])).unwrap().ret, Some(Return::Minimal));
         assert_eq!(prefer(&headers(&[("prefer", "return=headers-only")])).unwrap().ret, Some(Return::HeadersOnly));
         assert_eq!(
