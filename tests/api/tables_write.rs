@@ -338,6 +338,12 @@ both_backends! {
         assert_eq!((blocked.status, blocked.body["code"].as_str()), (409, Some("23503")), "referenced by members: {}", blocked.text);
         assert!(!blocked.text.contains("=(1)"), "{}", blocked.text);
         assert_eq!(blocked.error(), "the row is still referenced from members", "the same words on both backends");
+        // So is a merge upsert that would move a referenced key.
+        s.exec_sql("CREATE UNIQUE INDEX teams_name ON teams (name)").await;
+        let moved_key = admin(&s, Method::POST, "/api/v1/tables/teams?on_conflict=name", &[("Prefer", "resolution=merge-duplicates")],
+            Some(json!({"id": 9, "name": "red"}))).await;
+        assert_eq!((moved_key.status, moved_key.body["code"].as_str()), (409, Some("23503")), "{}", moved_key.text);
+        assert_eq!(moved_key.error(), "the row is still referenced from members", "{}", moved_key.text);
         // A key is never null: not on update, and not on insert, where SQLite would have
         // taken null for "the next rowid" and answered 201 with a key nobody sent.
         let nulled = admin(&s, Method::PATCH, "/api/v1/tables/teams?id=eq.1", &[], Some(json!({"id": null}))).await;

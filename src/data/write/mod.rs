@@ -170,8 +170,15 @@ impl Store {
                     plan = self.plan(table, caller, plan.mutations.clone(), options, true).await?;
                 }
                 other => {
-                    let removes =
-                        plan.mutations.iter().any(|m| matches!(m, Mutation::Delete { .. } | Mutation::Update { .. }));
+                    // Writes that may take a key others refer to away (a merge upsert too).
+                    let removes = plan.mutations.iter().any(|m| {
+                        matches!(
+                            m,
+                            Mutation::Delete { .. }
+                                | Mutation::Update { .. }
+                                | Mutation::Create { upsert: Some(_), .. }
+                        )
+                    });
                     let result = self.checked(&plan.table.name, other).await;
                     break result
                         .map_err(|err| if removes { self.name_referencing_keys(&plan.table, err) } else { err })?;
