@@ -260,8 +260,9 @@ impl Catalog {
         if names::is_internal_table(name) {
             return Ok(None);
         }
-        // PostgreSQL's names have at most 63 bytes (and a longer one cannot even be looked up).
-        if self.db.dialect() == Dialect::Postgres && name.len() > 63 {
+        // PostgreSQL's names have at most 63 bytes (and a longer one cannot even be looked up),
+        // and no name holds NUL (PostgreSQL's text cannot even carry it to the lookup).
+        if (self.db.dialect() == Dialect::Postgres && name.len() > 63) || name.contains('\0') {
             return Ok(None);
         }
         self.refresh(name).await

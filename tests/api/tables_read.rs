@@ -518,6 +518,11 @@ both_backends! {
         }
         let resp = s.admin_post("/api/v1/tables/todos", json!({"title": "x", "tags": ["a\u{0}b"]})).await;
         assert_eq!(resp.status, 400, "jsonb cannot hold NUL: {}", resp.text);
+        // No table's name holds NUL: a path naming one names no table.
+        for path in ["/api/v1/tables/todos%00", "/api/v1/tables/todos%00/1"] {
+            let resp = s.admin_get(path).await;
+            assert_eq!((resp.status, resp.body["code"].as_str()), (404, Some("42P01")), "{path}: {}", resp.text);
+        }
         // A column added behind the server's back is found at once, in a query or a body.
         s.exec_sql("ALTER TABLE todos ADD COLUMN extra2 TEXT").await;
         let resp = s.admin_get("/api/v1/tables/todos?select=id,extra2&id=eq.1").await;
