@@ -149,6 +149,9 @@ pub struct Table {
 /// A single-column foreign key: `column` refers to `target_column` of `target`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ForeignKey {
+    /// The constraint's name: PostgreSQL's own, or on SQLite (whose keys have none)
+    /// PostgreSQL's default `{table}_{column}_fkey`, so that one hint names it on both.
+    pub name: String,
     pub column: String,
     pub target: String,
     /// `None` when the key refers to the target's primary key without naming it (SQLite).
@@ -538,7 +541,7 @@ fn add_collections(tables: &mut HashMap<String, Table>, collections: &Rows) {
 }
 
 /// The single-column foreign keys, from `(table, key id, part, column, target, target
-/// column)` rows; multi-column keys (a second part, `seq` > 0) are left out.
+/// column, constraint name)` rows; multi-column keys (a second part, `seq` > 0) are left out.
 fn add_foreign_keys(tables: &mut HashMap<String, Table>, keys: &Rows) {
     let multi: Vec<(String, i64)> = keys
         .rows
@@ -547,7 +550,7 @@ fn add_foreign_keys(tables: &mut HashMap<String, Table>, keys: &Rows) {
         .filter_map(|r| Some((r[0].text()?, r[1].as_int()?)))
         .collect();
     for row in &keys.rows {
-        let [table, id, _, column, target, target_column] = &row[..] else { continue };
+        let [table, id, _, column, target, target_column, constraint] = &row[..] else { continue };
         let (Some(name), Some(column), Some(target)) = (table.as_text(), column.as_text(), target.as_text()) else {
             continue;
         };
@@ -556,6 +559,7 @@ fn add_foreign_keys(tables: &mut HashMap<String, Table>, keys: &Rows) {
         }
         let Some(table) = tables.get_mut(name) else { continue };
         let key = ForeignKey {
+            name: constraint.as_text().map_or_else(|| format!("{name}_{column}_fkey"), str::to_owned),
             column: column.to_owned(),
             target: target.to_owned(),
             target_column: target_column.as_text().map(str::to_owned),
@@ -652,16 +656,17 @@ fn relations_sql(dialect: Dialect, one: bool) -> String {
     format!("SELECT collection, field, target, many FROM _fb_relations{filter}")
 }
 
-/// Foreign keys as `(table, key id, part, column, target, target column)`.
+/// Foreign keys as `(table, key id, part, column, target, target column, constraint name)`.
 fn foreign_keys_sql(dialect: Dialect, one: bool) -> String {
     match dialect {
         Dialect::Sqlite => format!(
-            "SELECT m.name, f.id, f.seq, f.\"from\", f.\"table\", f.\"to\" FROM sqlite_master m \
+            "SELECT m.name, f.id, f.seq, f.\"from\", f.\"table\", f.\"to\", NULL FROM sqlite_master m \
              JOIN pragma_foreign_key_list(m.name) f WHERE m.type = 'table' {} ORDER BY m.name, f.id, f.seq",
             if one { "AND m.name = ?" } else { "" }
         ),
         Dialect::Postgres => format!(
-            "SELECT cl.relname::text, 0::bigint, 0::bigint, a.attname::text, cf.relname::text, af.attname::text \
+            "SELECT cl.relname::text, 0::bigint, 0::bigint, a.attname::text, cf.relname::text, af.attname::text, \
+             c.conname::text \
              FROM pg_constraint c JOIN pg_class cl ON cl.oid = c.conrelid \
              JOIN pg_namespace n ON n.oid = cl.relnamespace JOIN pg_class cf ON cf.oid = c.confrelid \
              JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1] \

@@ -12,7 +12,7 @@ use serde_json::Value as Json;
 
 use super::access;
 use super::access::Caller;
-use super::catalog::Table;
+use super::catalog::{ForeignKey, Table};
 use super::query::SelectItem;
 use super::read::RelatedOrder;
 use super::tables::select_columns;
@@ -43,13 +43,28 @@ pub(super) struct EmbedPlan {
     pub select: Vec<SelectItem>,
 }
 
+/// 400: several foreign keys of `from` point at `to`; the message names them and the hint
+/// that picks one for the embed `embedded`.
+fn ambiguous(from: &str, to: &str, embedded: &str, keys: &[&ForeignKey]) -> ApiError {
+    let mut columns: Vec<&str> = keys.iter().map(|fk| fk.column.as_str()).collect();
+    columns.sort_unstable();
+    ApiError::bad_request(format!(
+        "'{from}' has several foreign keys to '{to}' ({}): the embed is ambiguous; name one by its column or constraint, as {embedded}!{}(…)",
+        columns.join(", "),
+        columns[0]
+    ))
+}
+
 impl Store {
-    /// Resolves `name` embedded in `table`'s rows.
+    /// Resolves `name` embedded in `table`'s rows: a relation field, a table related by a
+    /// foreign key (either way), or a foreign key's column (`author_id(*)`). `hint` names the
+    /// foreign key, by its column or constraint, where several could be meant.
     pub(super) async fn embed_plan(
         &self,
         table: &Table,
         name: &str,
         alias: Option<&str>,
+        hint: Option<&str>,
         select: &[SelectItem],
     ) -> Result<EmbedPlan, ApiError> {
         if select.iter().any(|i| matches!(i, SelectItem::Embed { .. })) {
@@ -59,8 +74,10 @@ impl Store {
         }
         let shown: String = name.chars().take(64).collect();
         let unrelated = || {
+            let through =
+                hint.map(|h| format!(" through '{}'", h.chars().take(64).collect::<String>())).unwrap_or_default();
             ApiError::bad_request(format!(
-                "'{shown}' is neither a relation of '{}' nor a table related to it by a foreign key",
+                "'{shown}' is neither a relation of '{}' nor a table related to it by a foreign key{through}",
                 table.name
             ))
         };
@@ -75,52 +92,67 @@ impl Store {
         };
         let relations = self.list_relations().await?;
         if let Some(r) = relations.iter().find(|r| r.collection == table.name && r.field == name) {
+            if hint.is_some_and(|h| h != r.field) {
+                return Err(unrelated());
+            }
             let target = self.collection(&r.target).await?;
             return Ok(plan(target, &r.field, "_id", if r.many { Kind::ManyIds } else { Kind::One }));
         }
-        let Some(target) = self.catalog.lookup(name).await? else { return Err(unrelated()) };
+        let named = |fk: &&ForeignKey| hint.is_none_or(|h| fk.column == h || fk.name == h);
+        let target = match self.catalog.lookup(name).await? {
+            Some(target) => target,
+            // A foreign key's own column names the table it points at.
+            None => match table.foreign_keys.iter().find(|fk| fk.column == name).filter(named) {
+                Some(fk) => {
+                    let target = self.catalog.lookup(&fk.target).await?.ok_or_else(unrelated)?;
+                    let remote = self.key_pointed_at(fk, &target).ok_or_else(unrelated)?;
+                    return Ok(plan(target, &fk.column, &remote, Kind::One));
+                }
+                None => return Err(unrelated()),
+            },
+        };
         // A foreign key of this table pointing at the target.
-        let outgoing: Vec<_> = table.foreign_keys.iter().filter(|fk| fk.target == target.name).collect();
+        let outgoing: Vec<_> = table.foreign_keys.iter().filter(|fk| fk.target == target.name).filter(named).collect();
         if outgoing.len() > 1 {
-            return Err(ApiError::bad_request(format!(
-                "'{}' has several foreign keys to '{shown}': the embed is ambiguous",
-                table.name
-            )));
+            return Err(ambiguous(&table.name, &shown, &shown, &outgoing));
         }
         if let Some(fk) = outgoing.first() {
-            let remote = match &fk.target_column {
-                Some(column) => column.clone(),
-                None => target.key_column().ok_or_else(unrelated)?.name.clone(),
-            };
+            let remote = self.key_pointed_at(fk, &target).ok_or_else(unrelated)?;
             return Ok(plan(target.clone(), &fk.column, &remote, Kind::One));
         }
         // A foreign key of the target pointing here (one-to-many).
-        let incoming: Vec<_> = target.foreign_keys.iter().filter(|fk| fk.target == table.name).collect();
+        let incoming: Vec<_> = target.foreign_keys.iter().filter(|fk| fk.target == table.name).filter(named).collect();
         if incoming.len() > 1 {
-            return Err(ApiError::bad_request(format!(
-                "'{shown}' has several foreign keys to '{}': the embed is ambiguous",
-                table.name
-            )));
+            return Err(ambiguous(&shown, &table.name, &shown, &incoming));
         }
         if let Some(fk) = incoming.first() {
-            let local = match &fk.target_column {
-                Some(column) => column.clone(),
-                None => table.key_column().ok_or_else(unrelated)?.name.clone(),
-            };
+            let local = self.key_pointed_at(fk, table).ok_or_else(unrelated)?;
             let remote = fk.column.clone();
             return Ok(plan(target.clone(), &local, &remote, Kind::Many));
         }
         // A single relation of the target collection pointing here.
-        let back: Vec<_> =
-            relations.iter().filter(|r| r.collection == target.name && r.target == table.name && !r.many).collect();
+        let back: Vec<_> = relations
+            .iter()
+            .filter(|r| r.collection == target.name && r.target == table.name && !r.many)
+            .filter(|r| hint.is_none_or(|h| r.field == h))
+            .collect();
         match back[..] {
             [] => Err(unrelated()),
             [r] => Ok(plan(target.clone(), "_id", &r.field.clone(), Kind::Many)),
             _ => Err(ApiError::bad_request(format!(
-                "'{shown}' has several relations to '{}' ({}): the embed is ambiguous",
+                "'{shown}' has several relations to '{}' ({}): the embed is ambiguous; name one, as {shown}!{}(…)",
                 table.name,
-                back.iter().map(|r| r.field.as_str()).collect::<Vec<_>>().join(", ")
+                back.iter().map(|r| r.field.as_str()).collect::<Vec<_>>().join(", "),
+                back[0].field
             ))),
+        }
+    }
+
+    /// The column a foreign key points at: the one it names, or its target's key.
+    fn key_pointed_at(&self, fk: &ForeignKey, target: &Table) -> Option<String> {
+        match &fk.target_column {
+            Some(column) => Some(column.clone()),
+            None => target.key_column().map(|key| key.name.clone()),
         }
     }
 

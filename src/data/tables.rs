@@ -282,14 +282,14 @@ impl Store {
         let (mut fetched, names) = select_columns(table, select)?;
         let mut embeds: Vec<super::embed::EmbedPlan> = Vec::new();
         for item in select.unwrap_or_default() {
-            if let SelectItem::Embed { name, alias, select } = item {
+            if let SelectItem::Embed { name, alias, hint, select } = item {
                 // An embed may take a column's name (it then shows instead of the column, as
                 // a relation field embedded under its own name does), not another embed's.
                 let answer_name = alias.as_deref().unwrap_or(name);
                 if embeds.iter().any(|e| e.answer_name == answer_name) {
                     return Err(duplicate_answer_name(answer_name));
                 }
-                embeds.push(self.embed_plan(table, name, alias.as_deref(), select).await?);
+                embeds.push(self.embed_plan(table, name, alias.as_deref(), hint.as_deref(), select).await?);
             }
         }
         for plan in &mut embeds {

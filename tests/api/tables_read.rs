@@ -235,7 +235,7 @@ both_backends! {
             ("title=cs.{a}", "cs"),
             ("tags=cs.3", "cs"),
             ("select=id,", "select"),
-            ("select=id,author!inner(*)", "hints"),
+            ("select=id,author!inner(*)", "!inner"),
             ("select=*,todos(*)", "todos"),
             ("or=(id.eq.1", "or"),
             ("limit=x", "limit"),
@@ -339,6 +339,40 @@ both_backends! {
         let resp = s.send(Method::GET, "/api/v1/tables/posts?select=title,authors(name)&id=eq.1", Some(ADMIN_SECRET), None).await;
         assert_eq!(resp.body, json!([{"title": "p1", "authors": {"name": "ann"}}]));
         assert_eq!(s.get("/api/v1/tables/authors").await.status, 401);
+    }
+
+    async fn two_foreign_keys_to_one_table_are_told_apart_by_a_hint(s) {
+        let (pk, _) = serial(&s);
+        s.exec_sql(&format!(
+            "CREATE TABLE people (id {pk}, name TEXT NOT NULL);
+             CREATE TABLE docs (id {pk}, title TEXT, author_id INTEGER REFERENCES people(id),
+                                editor_id INTEGER CONSTRAINT docs_editor_id_fkey REFERENCES people(id));
+             INSERT INTO people (name) VALUES ('ann'), ('bob');
+             INSERT INTO docs (title, author_id, editor_id) VALUES ('d1', 1, 2), ('d2', 2, NULL);"
+        ))
+        .await;
+        // Unhinted, the embed is ambiguous, and the refusal names the keys and the way out.
+        for path in ["/api/v1/tables/docs?select=id,people(name)", "/api/v1/tables/people?select=id,docs(title)"] {
+            let resp = s.get(path).await;
+            assert_eq!(resp.status, 400, "{path}: {}", resp.text);
+            assert!(resp.error().contains("author_id, editor_id") && resp.error().contains("!author_id("), "{}", resp.text);
+        }
+        // A hint names the key by its column or by its constraint (PostgreSQL's default name
+        // on SQLite too); `!left` is the join embeds make anyway.
+        let both = s.get("/api/v1/tables/docs?select=title,author:people!author_id(name),editor:people!docs_editor_id_fkey!left(name)&order=id").await;
+        assert_eq!(both.status, 200, "{}", both.text);
+        assert_eq!(both.body, json!([
+            {"title": "d1", "author": {"name": "ann"}, "editor": {"name": "bob"}},
+            {"title": "d2", "author": {"name": "bob"}, "editor": null},
+        ]));
+        let by_column = s.get("/api/v1/tables/docs?select=title,author_id(name)&order=id").await;
+        assert_eq!(by_column.body, json!([{"title": "d1", "author_id": {"name": "ann"}}, {"title": "d2", "author_id": {"name": "bob"}}]), "{}", by_column.text);
+        let edited = s.get("/api/v1/tables/people?select=name,edited:docs!editor_id(title)&order=id").await;
+        assert_eq!(edited.body, json!([{"name": "ann", "edited": []}, {"name": "bob", "edited": [{"title": "d1"}]}]), "{}", edited.text);
+        for select in ["people!nothing(name)", "people!inner(name)", "title_id(name)"] {
+            let resp = s.get(&format!("/api/v1/tables/docs?select=id,{select}")).await;
+            assert_eq!(resp.status, 400, "{select}: {}", resp.text);
+        }
     }
 
     async fn embeds_through_relations(s) {

@@ -207,8 +207,9 @@ pub enum SelectItem {
     Star,
     /// `col`, or `alias:col` to rename it in the answer.
     Column { name: String, alias: Option<String> },
-    /// `rel(…)` or `alias:rel(…)`: the related rows of another table, with their own select.
-    Embed { name: String, alias: Option<String>, select: Vec<SelectItem> },
+    /// `rel(…)` or `alias:rel(…)`: the related rows of another table, with their own select;
+    /// `rel!hint(…)` names the foreign key (its column or constraint) when several could be meant.
+    Embed { name: String, alias: Option<String>, hint: Option<String>, select: Vec<SelectItem> },
 }
 
 /// A tables-surface request: the shared [`Query`] plus PostgREST's write keywords.

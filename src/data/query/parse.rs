@@ -212,20 +212,37 @@ fn select_item(part: &str, depth: usize) -> Result<SelectItem, ParseError> {
         let inner = rest[open + 1..]
             .strip_suffix(')')
             .ok_or_else(|| ParseError::new(format!("select item '{}' must end with ')'", shown())))?;
-        let name = rest[..open].trim();
-        if name.is_empty() || name.contains('!') {
-            return Err(ParseError::new(format!(
-                "select item '{}': write relation(columns); hints with '!' are not supported",
+        let (name, hint) = embed_head(rest[..open].trim()).ok_or_else(|| {
+            ParseError::new(format!(
+                "select item '{}': write relation(columns) or relation!foreign_key(columns) (the '!inner' join is not supported)",
                 shown()
-            )));
-        }
+            ))
+        })?;
         let select = if inner.trim().is_empty() { vec![SelectItem::Star] } else { select_items(inner, depth + 1)? };
-        return Ok(SelectItem::Embed { name: unquote(name), alias, select });
+        return Ok(SelectItem::Embed { name, alias, hint, select });
     }
     if rest.contains(')') || rest.contains('!') || rest == "*" && alias.is_some() {
         return Err(ParseError::new(format!("invalid select item '{}'", shown())));
     }
     Ok(SelectItem::Column { name: unquote(rest), alias })
+}
+
+/// `authors`, `authors!author_id` or `authors!posts_author_id_fkey!left` → the name and the
+/// foreign key hint. `!left` is how embeds join anyway; `!inner` (which would drop the rows
+/// without a related one) is not supported, nor is more than one hint.
+fn embed_head(head: &str) -> Option<(String, Option<String>)> {
+    let mut parts = head.split('!').map(str::trim);
+    let name = unquote(parts.next().filter(|n| !n.is_empty())?);
+    let mut hint = None;
+    for part in parts {
+        match part {
+            "left" => {}
+            "" | "inner" => return None,
+            key if hint.is_none() => hint = Some(unquote(key)),
+            _ => return None,
+        }
+    }
+    Some((name, hint))
 }
 
 pub fn limit(value: &str) -> Result<u32, ParseError> {
@@ -894,13 +911,14 @@ mod tests {
             vec![
                 SelectItem::Star,
                 col("title", Some("label")),
-                SelectItem::Embed { name: "author".into(), alias: None, select: vec![col("name", None)] },
+                SelectItem::Embed { name: "author".into(), alias: None, hint: None, select: vec![col("name", None)] },
                 SelectItem::Embed {
                     name: "authors".into(),
                     alias: Some("writer".into()),
+                    hint: None,
                     select: vec![SelectItem::Star]
                 },
-                SelectItem::Embed { name: "comments".into(), alias: None, select: vec![SelectItem::Star] },
+                SelectItem::Embed { name: "comments".into(), alias: None, hint: None, select: vec![SelectItem::Star] },
             ]
         );
         assert_eq!(
@@ -908,11 +926,32 @@ mod tests {
             vec![SelectItem::Embed {
                 name: "a".into(),
                 alias: None,
-                select: vec![SelectItem::Embed { name: "b".into(), alias: None, select: vec![col("c", None)] }],
+                hint: None,
+                select: vec![SelectItem::Embed {
+                    name: "b".into(),
+                    alias: None,
+                    hint: None,
+                    select: vec![col("c", None)]
+                }],
             }]
         );
         // Quoted names are names, never SQL.
         assert_eq!(select_list("\"x; drop table t\"").unwrap(), vec![col("x; drop table t", None)]);
+        // A foreign key hint, with PostgREST's default `!left` join.
+        let hinted = |hint: &str| SelectItem::Embed {
+            name: "authors".into(),
+            alias: Some("editor".into()),
+            hint: Some(hint.into()),
+            select: vec![col("name", None)],
+        };
+        assert_eq!(select_list("editor:authors!editor_id(name)").unwrap(), vec![hinted("editor_id")]);
+        assert_eq!(
+            select_list("editor:authors!posts_editor_id_fkey!left(name)").unwrap(),
+            vec![hinted("posts_editor_id_fkey")]
+        );
+        for refused in ["authors!inner(name)", "authors!a!b(name)", "!a(name)", "authors!(name)"] {
+            assert!(select_list(refused).is_err(), "{refused}");
+        }
     }
 
     #[test]
