@@ -498,7 +498,7 @@ fn truthy(v: &Value) -> bool {
 /// The name of an index made on a collection's fields, `_posts_author_created_at_<hash>_idx`:
 /// readable, yet one per table and column list. The hash of both tells `(a_b)` from `(a, b)`
 /// and `a_b.c` from `a.b_c`, and the leading `_`, which no collection's name has, keeps it
-/// from taking a future collection's name. Within PostgreSQL's 63 bytes (names are ASCII).
+/// from taking a future collection's name. Within PostgreSQL's 63 bytes.
 pub(crate) fn field_index_name(table: &str, columns: &[&str]) -> String {
     let mut hash: u64 = 0xcbf29ce484222325;
     for part in std::iter::once(table).chain(columns.iter().copied()) {
@@ -507,7 +507,12 @@ pub(crate) fn field_index_name(table: &str, columns: &[&str]) -> String {
         }
     }
     let mut head = format!("_{table}_{}", columns.join("_"));
-    head.truncate(63 - "_0123456789abcdef_idx".len());
+    // Cut on a character's boundary: a table made with plain SQL may have any column names.
+    let mut end = 63 - "_0123456789abcdef_idx".len();
+    while !head.is_char_boundary(end.min(head.len())) {
+        end -= 1;
+    }
+    head.truncate(end);
     format!("{head}_{hash:016x}_idx")
 }
 
@@ -558,6 +563,7 @@ mod tests {
         for long in [field_index_name(&"t".repeat(63), &["c".repeat(63).as_str()]), field_index_name("t", &["c"; 40])] {
             assert_eq!(long.len(), 63, "{long}");
         }
+        assert!(field_index_name("t", &["é".repeat(40).as_str()]).len() <= 63);
         let long = index_name(&"t".repeat(63), &["c".repeat(63).as_str()]);
         assert!(long.len() <= 63, "{long}");
         assert_ne!(long, index_name(&"t".repeat(63), &["d".repeat(63).as_str()]));

@@ -55,6 +55,14 @@ fn ambiguous(from: &str, to: &str, embedded: &str, keys: &[&ForeignKey]) -> ApiE
     ))
 }
 
+/// The column a foreign key points at: the one it names, or its target's key.
+fn key_pointed_at(fk: &ForeignKey, target: &Table) -> Option<String> {
+    match &fk.target_column {
+        Some(column) => Some(column.clone()),
+        None => target.key_column().map(|key| key.name.clone()),
+    }
+}
+
 impl Store {
     /// Resolves `name` embedded in `table`'s rows: a relation field, a table related by a
     /// foreign key (either way), or a foreign key's column (`author_id(*)`). `hint` names the
@@ -105,7 +113,7 @@ impl Store {
             None => match table.foreign_keys.iter().find(|fk| fk.column == name).filter(named) {
                 Some(fk) => {
                     let target = self.catalog.lookup(&fk.target).await?.ok_or_else(unrelated)?;
-                    let remote = self.key_pointed_at(fk, &target).ok_or_else(unrelated)?;
+                    let remote = key_pointed_at(fk, &target).ok_or_else(unrelated)?;
                     return Ok(plan(target, &fk.column, &remote, Kind::One));
                 }
                 None => return Err(unrelated()),
@@ -117,7 +125,7 @@ impl Store {
             return Err(ambiguous(&table.name, &shown, &shown, &outgoing));
         }
         if let Some(fk) = outgoing.first() {
-            let remote = self.key_pointed_at(fk, &target).ok_or_else(unrelated)?;
+            let remote = key_pointed_at(fk, &target).ok_or_else(unrelated)?;
             return Ok(plan(target.clone(), &fk.column, &remote, Kind::One));
         }
         // A foreign key of the target pointing here (one-to-many).
@@ -126,7 +134,7 @@ impl Store {
             return Err(ambiguous(&shown, &table.name, &shown, &incoming));
         }
         if let Some(fk) = incoming.first() {
-            let local = self.key_pointed_at(fk, table).ok_or_else(unrelated)?;
+            let local = key_pointed_at(fk, table).ok_or_else(unrelated)?;
             let remote = fk.column.clone();
             return Ok(plan(target.clone(), &local, &remote, Kind::Many));
         }
@@ -145,14 +153,6 @@ impl Store {
                 back.iter().map(|r| r.field.as_str()).collect::<Vec<_>>().join(", "),
                 back[0].field
             ))),
-        }
-    }
-
-    /// The column a foreign key points at: the one it names, or its target's key.
-    fn key_pointed_at(&self, fk: &ForeignKey, target: &Table) -> Option<String> {
-        match &fk.target_column {
-            Some(column) => Some(column.clone()),
-            None => target.key_column().map(|key| key.name.clone()),
         }
     }
 
