@@ -538,7 +538,6 @@ pub(super) fn unknown_body_column(table: &Table, name: &str) -> ApiError {
     }
 }
 
-/// 406 for `Accept: application/vnd.pgrst.object+json` when the answer is not one row.
 /// 400: a filter matched more rows than `Prefer: max-affected` allows; nothing was written.
 pub fn too_many_affected(rows: usize, most: u64) -> ApiError {
     ApiError::bad_input(
@@ -547,6 +546,7 @@ pub fn too_many_affected(rows: usize, most: u64) -> ApiError {
     )
 }
 
+/// 406 for `Accept: application/vnd.pgrst.object+json` when the answer is not one row.
 pub fn single_refused(rows: usize) -> ApiError {
     ApiError::NotAcceptable(format!(
         "the result must be exactly one row for application/vnd.pgrst.object+json; it has {rows}"

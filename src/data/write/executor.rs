@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use super::rows::{self, key};
-use super::{Affected, Mutation, Relation, Scopes, Target, WriteOptions, Written};
+use super::{Mutation, Relation, Scopes, Target, WriteOptions, Written};
 use crate::data::access::{self, Caller};
 use crate::data::catalog::{self, Column, ColumnType, RelationField, Table};
 use crate::data::collections::creation_error;
@@ -14,7 +14,6 @@ use crate::data::feed_pg;
 use crate::data::records::{Deleted, Records, missing_columns, output_columns, record_not_found, rules, short};
 use crate::data::relations::{Effect, dangling, live_records, on_delete_plan, referenced_ids, restricted};
 use crate::data::sql::quote_ident;
-use crate::data::tables::{single_refused, too_many_affected};
 use crate::data::tx::{Tx, TxWork};
 use crate::data::{DbError, Dialect, Rows, Stmt, Value, search};
 use crate::error::ApiError;
@@ -312,11 +311,7 @@ impl Plan {
                 }
                 Err(refusal)
             }
-            Some(Target::Filter(_)) => match self.options.affected {
-                Affected::ExactlyOne if found.len() != 1 => Err(single_refused(found.len())),
-                Affected::AtMost(most) if found.len() as u64 > most => Err(too_many_affected(found.len(), most)),
-                _ => Ok(found.into_iter().map(|row| self.record(&columns, row)).collect()),
-            },
+            Some(Target::Filter(_)) if let Some(refusal) = self.options.affected.refusal(found.len()) => Err(refusal),
             _ => Ok(found.into_iter().map(|row| self.record(&columns, row)).collect()),
         }
     }

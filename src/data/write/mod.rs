@@ -127,6 +127,17 @@ pub enum Affected {
     AtMost(u64),
 }
 
+impl Affected {
+    /// Why a filter that matched `rows` rows may not write them, if it may not.
+    fn refusal(self, rows: usize) -> Option<ApiError> {
+        match self {
+            Affected::ExactlyOne if rows != 1 => Some(crate::data::tables::single_refused(rows)),
+            Affected::AtMost(most) if rows as u64 > most => Some(crate::data::tables::too_many_affected(rows, most)),
+            _ => None,
+        }
+    }
+}
+
 impl WriteOptions {
     /// One write of the collections surface.
     pub fn collection(auto_create: bool) -> WriteOptions {
